@@ -1,0 +1,364 @@
+//! Configuration: zag's `[usage_limits]` table and the daemon's own settings.
+//!
+//! Two files, two owners. `zag.toml` belongs to zag: we read its
+//! `[usage_limits]` per project (P/zag.toml, never merged with B/zag.toml, as
+//! zag does) and add one key zag ignores, `stagger_secs`. The daemon's own file
+//! (`--config`, default `<zag-home>/resumed/config.toml`) is optional: every
+//! setting has an embedded default, listed in `config/zag-resumed.toml`.
+//!
+//! Both are validated on load into plain structs; a malformed file is a clear
+//! error naming the file, never a panic.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::detect::Provider;
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// zag's `[usage_limits]` (ZAG_INTEROP §5), with zag's defaults.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct UsageLimits {
+    pub enabled: bool,
+    pub resume_message: String,
+    pub max_wait_secs: u64,
+    pub default_fallback_secs: u64,
+    pub jitter_secs: u64,
+    pub max_attempts: u32,
+    /// Ours: spread resumes due at the same reset over this window (0 = off).
+    pub stagger_secs: u64,
+    pub providers: BTreeMap<String, ProviderLimits>,
+}
+
+/// `[usage_limits.providers.<name>]`: unset keys inherit the top level.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ProviderLimits {
+    pub enabled: Option<bool>,
+    pub resume_message: Option<String>,
+    pub fallback_secs: Option<u64>,
+    pub extra_patterns: Vec<String>,
+}
+
+impl Default for UsageLimits {
+    fn default() -> Self {
+        UsageLimits {
+            enabled: true,
+            resume_message: "Continue".into(),
+            max_wait_secs: 86_400,
+            default_fallback_secs: 3_600,
+            jitter_secs: 30,
+            max_attempts: 12,
+            stagger_secs: 120,
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+impl UsageLimits {
+    fn provider(&self, p: Provider) -> Option<&ProviderLimits> {
+        self.providers.get(p.as_str())
+    }
+
+    /// Top-level `enabled` AND the provider's own (default true).
+    pub fn enabled_for(&self, p: Provider) -> bool {
+        self.enabled && self.provider(p).and_then(|x| x.enabled).unwrap_or(true)
+    }
+
+    pub fn resume_message_for(&self, p: Provider) -> &str {
+        self.provider(p)
+            .and_then(|x| x.resume_message.as_deref())
+            .unwrap_or(&self.resume_message)
+    }
+
+    pub fn fallback_secs_for(&self, p: Provider) -> u64 {
+        self.provider(p)
+            .and_then(|x| x.fallback_secs)
+            .unwrap_or(self.default_fallback_secs)
+    }
+
+    pub fn extra_patterns_for(&self, p: Provider) -> &[String] {
+        self.provider(p)
+            .map_or(&[], |x| x.extra_patterns.as_slice())
+    }
+
+    /// Parse the `[usage_limits]` table out of a whole `zag.toml` text.
+    pub fn from_zag_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        #[derive(Deserialize, Default)]
+        struct ZagToml {
+            #[serde(default)]
+            usage_limits: UsageLimits,
+        }
+        toml::from_str::<ZagToml>(text)
+            .map(|z| z.usage_limits)
+            .map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.message().to_string(),
+            })
+    }
+
+    /// Load `<project>/zag.toml`; a missing file means zag's defaults.
+    pub fn load_for_project(project: &Path) -> Result<Self, ConfigError> {
+        let path = project.join("zag.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_zag_toml(&text, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+}
+
+/// The daemon's own settings. Every key is optional in the file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Provider binaries; unset means "find it on PATH".
+    pub binaries: Binaries,
+    /// Which sources to watch.
+    pub watch: WatchConfig,
+    /// How resumes are delivered.
+    pub resume: ResumeConfig,
+    /// Desktop notifications on hit, resume and failure.
+    pub notify: NotifyConfig,
+    /// Overrides for provider home dirs (default: under `$HOME`).
+    pub dirs: DirsConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Binaries {
+    pub claude: Option<PathBuf>,
+    pub codex: Option<PathBuf>,
+    pub gemini: Option<PathBuf>,
+    pub copilot: Option<PathBuf>,
+}
+
+impl Binaries {
+    pub fn for_provider(&self, p: Provider) -> Option<&Path> {
+        match p {
+            Provider::Claude => self.claude.as_deref(),
+            Provider::Codex => self.codex.as_deref(),
+            Provider::Gemini => self.gemini.as_deref(),
+            Provider::Copilot => self.copilot.as_deref(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchConfig {
+    pub zag_sessions: bool,
+    pub zag_spawn_logs: bool,
+    pub claude: bool,
+    pub codex: bool,
+    pub copilot: bool,
+    pub gemini: bool,
+    /// Longest line kept whole; longer lines are scanned in a bounded prefix.
+    pub max_line_bytes: usize,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            zag_sessions: true,
+            zag_spawn_logs: true,
+            claude: true,
+            codex: true,
+            copilot: true,
+            gemini: true,
+            max_line_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResumeConfig {
+    /// Respawned CLIs running at once.
+    pub max_concurrent: usize,
+    /// A respawned CLI still running after this is killed with its group.
+    pub timeout_secs: u64,
+    /// Output kept from a respawned CLI, per stream.
+    pub capture_bytes: usize,
+    /// How long a FIFO write may wait on a full pipe.
+    pub fifo_write_timeout_ms: u64,
+    /// How long to wait for the relay to log a FIFO message back.
+    pub fifo_confirm_timeout_secs: u64,
+    /// A dead zag owner's overdue record is adopted after this grace.
+    pub adopt_grace_secs: u64,
+    /// Graceful shutdown waits this long for in-flight resumes.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for ResumeConfig {
+    fn default() -> Self {
+        ResumeConfig {
+            max_concurrent: 4,
+            timeout_secs: 1_800,
+            capture_bytes: 1 << 20,
+            fifo_write_timeout_ms: 2_000,
+            fifo_confirm_timeout_secs: 30,
+            adopt_grace_secs: 300,
+            drain_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Notify when a desktop session exists.
+    pub desktop: bool,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig { desktop: true }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirsConfig {
+    pub claude: Option<PathBuf>,
+    pub codex: Option<PathBuf>,
+    pub gemini: Option<PathBuf>,
+    pub copilot: Option<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            binaries: Binaries::default(),
+            watch: WatchConfig::default(),
+            resume: ResumeConfig::default(),
+            notify: NotifyConfig::default(),
+            dirs: DirsConfig::default(),
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: DaemonConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |message: &str| {
+            Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: message.to_string(),
+            })
+        };
+        if self.resume.max_concurrent == 0 {
+            return bad("resume.max_concurrent must be at least 1");
+        }
+        if self.resume.timeout_secs == 0 {
+            return bad("resume.timeout_secs must be at least 1");
+        }
+        if self.watch.max_line_bytes < 4096 {
+            return bad("watch.max_line_bytes must be at least 4096");
+        }
+        Ok(())
+    }
+
+    /// Load an explicit file (must exist) or the default location (may not).
+    pub fn load(explicit: Option<&Path>, default_path: &Path) -> Result<Self, ConfigError> {
+        let path = explicit.unwrap_or(default_path);
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Self::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Apply `[dirs]` overrides to derived paths.
+    pub fn apply_dirs(&self, paths: &mut crate::paths::Paths) {
+        let d = &self.dirs;
+        let set = |slot: &mut PathBuf, v: &Option<PathBuf>| {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        };
+        set(&mut paths.claude_dir, &d.claude);
+        set(&mut paths.codex_dir, &d.codex);
+        set(&mut paths.gemini_dir, &d.gemini);
+        set(&mut paths.copilot_dir, &d.copilot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zag_defaults_and_overrides() {
+        let text = r#"
+[usage_limits]
+jitter_secs = 5
+stagger_secs = 0
+[usage_limits.providers.codex]
+enabled = false
+fallback_secs = 60
+extra_patterns = ["quota gone"]
+"#;
+        let u = UsageLimits::from_zag_toml(text, Path::new("zag.toml")).unwrap();
+        assert_eq!(u.jitter_secs, 5);
+        assert_eq!(u.stagger_secs, 0);
+        assert_eq!(u.max_wait_secs, 86_400);
+        assert!(u.enabled_for(Provider::Claude));
+        assert!(!u.enabled_for(Provider::Codex));
+        assert_eq!(u.fallback_secs_for(Provider::Codex), 60);
+        assert_eq!(u.fallback_secs_for(Provider::Claude), 3_600);
+        assert_eq!(u.extra_patterns_for(Provider::Codex), ["quota gone"]);
+        assert_eq!(u.resume_message_for(Provider::Gemini), "Continue");
+    }
+
+    #[test]
+    fn unrelated_zag_tables_are_ignored() {
+        let u =
+            UsageLimits::from_zag_toml("[defaults]\nprovider='claude'\n", Path::new("z")).unwrap();
+        assert_eq!(u, UsageLimits::default());
+    }
+
+    #[test]
+    fn malformed_files_are_errors_not_panics() {
+        let e = UsageLimits::from_zag_toml("[usage_limits\n", Path::new("/p/zag.toml"));
+        assert!(e.unwrap_err().to_string().contains("/p/zag.toml"));
+        let e = DaemonConfig::parse("[resume]\nmax_concurrent = 0\n", Path::new("c.toml"));
+        assert!(e.unwrap_err().to_string().contains("max_concurrent"));
+        let e = DaemonConfig::parse("[nope]\n", Path::new("c.toml"));
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn missing_default_file_means_defaults() {
+        let cfg = DaemonConfig::load(None, Path::new("/nonexistent/zr.toml")).unwrap();
+        assert_eq!(cfg, DaemonConfig::default());
+        assert!(
+            DaemonConfig::load(Some(Path::new("/nonexistent/zr.toml")), Path::new("x")).is_err()
+        );
+    }
+}

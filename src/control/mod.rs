@@ -1,0 +1,110 @@
+//! The daemon's control surface: what the daemon answers, and (in the
+//! submodules) the Unix-socket protocol, server and client that carry it.
+//!
+//! The daemon core owns its state; the socket server never touches it. It
+//! turns each request into a [`DaemonRequest`] sent over a channel and waits
+//! for the answer on a oneshot, so one task owns every piece of state.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tokio::sync::{broadcast, oneshot};
+
+/// A pending resume as shown by `list` and `status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingView {
+    pub incident_id: String,
+    pub provider: String,
+    pub session_id: String,
+    pub when: DateTime<Utc>,
+    pub attempt: u32,
+    /// The store file the record lives in.
+    pub store: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// `zag-resumed`, or absent for zag's own records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// Something that happened to an incident; streamed to subscribers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum IncidentEvent {
+    Hit {
+        incident_id: String,
+        provider: String,
+        session_id: String,
+        scope: String,
+        reset_at: Option<DateTime<Utc>>,
+        file: String,
+        at: DateTime<Utc>,
+    },
+    Scheduled {
+        incident_id: String,
+        provider: String,
+        session_id: String,
+        when: DateTime<Utc>,
+        attempt: u32,
+        store: String,
+        at: DateTime<Utc>,
+    },
+    Resumed {
+        incident_id: String,
+        provider: String,
+        session_id: String,
+        detail: String,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        incident_id: String,
+        provider: String,
+        session_id: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    Skipped {
+        incident_id: String,
+        provider: String,
+        session_id: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    Cancelled {
+        incident_id: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// What `status` reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    pub pid: u32,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    /// Files currently tailed, per source kind.
+    pub watched: BTreeMap<String, usize>,
+    pub pending: Vec<PendingView>,
+    /// The last few resumes, failures and skips, newest last.
+    pub recent: Vec<IncidentEvent>,
+}
+
+/// A request to the daemon core; the answer comes back on the oneshot.
+#[derive(Debug)]
+pub enum DaemonRequest {
+    Status(oneshot::Sender<StatusSnapshot>),
+    List(oneshot::Sender<Vec<PendingView>>),
+    /// Cancel a pending incident: tombstone it durably, disarm its timer.
+    Cancel {
+        incident_id: String,
+        reply: oneshot::Sender<Result<PendingView, String>>,
+    },
+    /// Re-read configuration; the answer says what changed.
+    Reload(oneshot::Sender<Result<String, String>>),
+    /// Graceful stop.
+    Stop(oneshot::Sender<()>),
+    Subscribe(oneshot::Sender<broadcast::Receiver<IncidentEvent>>),
+}

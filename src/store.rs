@@ -1,0 +1,336 @@
+//! zag's `scheduled_resumes.jsonl` store (ZAG_INTEROP §4): records, replay, durable append.
+//!
+//! The file format is zag's contract: `zag usage list` / `zag usage cancel`
+//! must keep working on every store we write. Our extra keys ride along on
+//! `schedule` records (zag ignores unknown keys); we never write an unknown
+//! `action`. Semantics follow zag exactly: the last `schedule` for an id wins,
+//! and any `complete` or `cancel` anywhere tombstones the id for good, so a
+//! re-schedule always takes a fresh id.
+//!
+//! Replay is pure (bytes in, state out). A torn last line, the mark of a power
+//! loss mid-write, is ignored and does not corrupt later appends, because each
+//! append first restores a missing trailing newline.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// `origin` we stamp on our own records.
+pub const ORIGIN: &str = "zag-resumed";
+
+/// One line of the store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Record {
+    Schedule(Schedule),
+    Complete {
+        incident_id: String,
+        status: CompleteStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    Cancel {
+        incident_id: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompleteStatus {
+    Resumed,
+    Failed,
+}
+
+/// A `schedule` record: zag's keys first, then ours (all optional, so zag's
+/// own records parse into the same type).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub incident_id: String,
+    /// zag's relay writes the wrapper id here, its exec loop the provider id.
+    pub session_id: String,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    pub when: DateTime<Utc>,
+    pub message: String,
+    pub attempt: u32,
+    #[serde(default)]
+    pub log_path: String,
+
+    /// `"zag-resumed"` on ours; absent on zag's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_used: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapper_session_id: Option<String>,
+    /// The directory the provider CLI must run in to find the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// The prompt that hit the limit (Gemini loses it and needs it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The file the limit was seen in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_file: Option<String>,
+    /// The line's own timestamp: a session "moved on" if it has later turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit_at: Option<DateTime<Utc>>,
+    /// `incident_id` of the first incident in a chain of re-hits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<String>,
+    /// The matched text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+impl Schedule {
+    /// True when this daemon wrote the record.
+    pub fn is_ours(&self) -> bool {
+        self.origin.as_deref() == Some(ORIGIN)
+    }
+}
+
+impl Record {
+    pub fn incident_id(&self) -> &str {
+        match self {
+            Record::Schedule(s) => &s.incident_id,
+            Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => incident_id,
+        }
+    }
+
+    /// One JSON line with its newline.
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).expect("store records always serialize");
+        s.push('\n');
+        s
+    }
+}
+
+/// What a store file says, replayed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replay {
+    /// Pending schedules by id: last schedule wins, tombstoned ids removed.
+    pub pending: BTreeMap<String, Schedule>,
+    /// Every id with a `complete` or `cancel`, in any order.
+    pub tombstoned: HashSet<String>,
+    /// Every schedule ever seen (last per id), tombstoned or not.
+    pub scheduled: BTreeMap<String, Schedule>,
+    /// Lines that did not parse (a torn tail, foreign junk).
+    pub skipped_lines: usize,
+    /// Bytes consumed: up to and including the last newline.
+    pub consumed: u64,
+}
+
+impl Replay {
+    /// Fold more bytes in. Only complete lines are consumed.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let end = match memchr::memrchr(b'\n', bytes) {
+            Some(i) => i + 1,
+            None => return,
+        };
+        for line in bytes[..end].split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Record>(line) {
+                Ok(rec) => self.apply(rec),
+                Err(_) => self.skipped_lines += 1,
+            }
+        }
+        self.consumed += end as u64;
+    }
+
+    /// Apply one record with zag's semantics.
+    pub fn apply(&mut self, rec: Record) {
+        match rec {
+            Record::Schedule(s) => {
+                if !self.tombstoned.contains(&s.incident_id) {
+                    self.pending.insert(s.incident_id.clone(), s.clone());
+                }
+                self.scheduled.insert(s.incident_id.clone(), s);
+            }
+            Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
+                self.pending.remove(&incident_id);
+                self.tombstoned.insert(incident_id);
+            }
+        }
+    }
+
+    /// Pending schedules sorted by `when`, as `zag usage list` shows them.
+    pub fn pending_sorted(&self) -> Vec<&Schedule> {
+        let mut v: Vec<&Schedule> = self.pending.values().collect();
+        v.sort_by(|a, b| {
+            a.when
+                .cmp(&b.when)
+                .then_with(|| a.incident_id.cmp(&b.incident_id))
+        });
+        v
+    }
+}
+
+/// Replay a whole store's bytes.
+pub fn replay(bytes: &[u8]) -> Replay {
+    let mut r = Replay::default();
+    r.feed(bytes);
+    r
+}
+
+/// One store file on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreFile {
+    pub path: PathBuf,
+}
+
+impl StoreFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StoreFile { path: path.into() }
+    }
+
+    /// Read and replay the whole file; a missing file is an empty store.
+    pub fn load(&self) -> std::io::Result<Replay> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Ok(replay(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Replay::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Append one record durably: one `write(2)` of the whole line with
+    /// `O_APPEND`, then `fdatasync`. Returns only once the line is on disk.
+    /// A torn last line left by a crash is first closed with a newline so
+    /// the new record stays a line of its own.
+    pub fn append(&self, rec: &Record) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&self.path)?;
+        let mut line = rec.to_line();
+        if ends_without_newline(&mut f)? {
+            line.insert(0, '\n');
+        }
+        f.write_all(line.as_bytes())?;
+        f.sync_data()
+    }
+}
+
+fn ends_without_newline(f: &mut std::fs::File) -> std::io::Result<bool> {
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Every store under a zag home: `B/scheduled_resumes.jsonl` and
+/// `B/projects/*/scheduled_resumes.jsonl`, existing ones only, sorted.
+pub fn discover_stores(zag_home: &Path) -> Vec<StoreFile> {
+    let mut out = Vec::new();
+    let global = zag_home.join("scheduled_resumes.jsonl");
+    if global.is_file() {
+        out.push(StoreFile::new(global));
+    }
+    if let Ok(rd) = std::fs::read_dir(zag_home.join("projects")) {
+        for e in rd.flatten() {
+            let p = e.path().join("scheduled_resumes.jsonl");
+            if p.is_file() {
+                out.push(StoreFile::new(p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sched(id: &str, when: &str) -> String {
+        format!(
+            r#"{{"action":"schedule","incident_id":"{id}","session_id":"s","provider":"claude","when":"{when}","message":"Continue","attempt":1,"log_path":""}}"#
+        )
+    }
+
+    #[test]
+    fn zag_semantics_last_schedule_wins_tombstones_are_order_free() {
+        let text = [
+            sched("a", "2030-01-01T08:00:00Z"),
+            sched("a", "2030-01-01T09:00:00Z"),
+            r#"{"action":"cancel","incident_id":"b"}"#.into(),
+            sched("b", "2030-01-01T07:00:00Z"),
+            sched("c", "2030-01-01T06:00:00+02:00"),
+            r#"{"action":"complete","incident_id":"c","status":"failed","error":"x"}"#.into(),
+            r#"{"action":"bogus","incident_id":"d"}"#.into(),
+            String::new(),
+        ]
+        .join("\n");
+        let r = replay(text.as_bytes());
+        assert_eq!(r.pending.len(), 1);
+        assert_eq!(
+            r.pending["a"].when.to_rfc3339(),
+            "2030-01-01T09:00:00+00:00"
+        );
+        assert!(r.tombstoned.contains("b") && r.tombstoned.contains("c"));
+        assert_eq!(r.skipped_lines, 1);
+    }
+
+    #[test]
+    fn torn_tail_is_ignored_and_later_appends_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scheduled_resumes.jsonl");
+        let torn = format!(
+            "{}\n{}",
+            sched("a", "2030-01-01T08:00:00Z"),
+            &sched("b", "2030-01-01T08:00:00Z")[..40]
+        );
+        std::fs::write(&path, torn).unwrap();
+        let store = StoreFile::new(&path);
+        assert_eq!(store.load().unwrap().pending.len(), 1);
+        store
+            .append(&Record::Cancel {
+                incident_id: "a".into(),
+            })
+            .unwrap();
+        let r = store.load().unwrap();
+        assert!(r.pending.is_empty());
+        assert!(r.tombstoned.contains("a"));
+        assert_eq!(r.skipped_lines, 1);
+    }
+
+    #[test]
+    fn our_extra_keys_round_trip_and_zag_records_parse() {
+        let zag: Record =
+            serde_json::from_str(&sched("z", "2030-01-01T08:00:00.123456789Z")).unwrap();
+        let Record::Schedule(s) = &zag else {
+            panic!("not a schedule")
+        };
+        assert!(!s.is_ours());
+        let mut ours = s.clone();
+        ours.origin = Some(ORIGIN.into());
+        ours.cwd = Some("/w".into());
+        let line = Record::Schedule(ours.clone()).to_line();
+        assert!(line.contains(r#""action":"schedule""#) && line.ends_with('\n'));
+        let back: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, Record::Schedule(ours));
+    }
+}
