@@ -315,7 +315,10 @@ impl Checkpoints {
     pub fn load(path: &Path) -> std::io::Result<Option<Self>> {
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -344,7 +347,9 @@ mod tests {
     fn lines_of(s: &mut LineSplitter, chunks: &[&[u8]]) -> Vec<(String, bool)> {
         let mut out = Vec::new();
         for c in chunks {
-            s.feed(c, |l| out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.truncated)));
+            s.feed(c, |l| {
+                out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.truncated))
+            });
         }
         out
     }
@@ -353,7 +358,14 @@ mod tests {
     fn splitter_holds_partial_lines_until_newline() {
         let mut s = LineSplitter::new(100);
         let got = lines_of(&mut s, &[b"ab", b"c\nde", b"f\r\n\n", b"gh"]);
-        assert_eq!(got, [("abc".into(), false), ("def".into(), false), (String::new(), false)]);
+        assert_eq!(
+            got,
+            [
+                ("abc".into(), false),
+                ("def".into(), false),
+                (String::new(), false)
+            ]
+        );
         assert_eq!(s.pending_len(), 2);
     }
 
@@ -361,8 +373,18 @@ mod tests {
     fn splitter_caps_giant_lines_and_recovers() {
         let mut s = LineSplitter::new(8);
         let big = vec![b'x'; 50];
-        let got = lines_of(&mut s, &[&big[..20], &big[20..], b"\nok\n", b"0123456789\n"]);
-        assert_eq!(got, [("xxxxxxxx".into(), true), ("ok".into(), false), ("01234567".into(), true)]);
+        let got = lines_of(
+            &mut s,
+            &[&big[..20], &big[20..], b"\nok\n", b"0123456789\n"],
+        );
+        assert_eq!(
+            got,
+            [
+                ("xxxxxxxx".into(), true),
+                ("ok".into(), false),
+                ("01234567".into(), true)
+            ]
+        );
         assert_eq!(s.pending_len(), 0);
     }
 
@@ -373,14 +395,25 @@ mod tests {
         std::fs::write(&p, "old\n").unwrap();
         let mut t = TailedFile::at_end(p.clone(), 1024).unwrap();
         let mut got = Vec::new();
-        let mut read = |t: &mut TailedFile, got: &mut Vec<String>| {
-            t.read_new(|l| got.push(String::from_utf8_lossy(l.bytes).into_owned())).unwrap()
+        let read = |t: &mut TailedFile, got: &mut Vec<String>| {
+            t.read_new(|l| got.push(String::from_utf8_lossy(l.bytes).into_owned()))
+                .unwrap()
         };
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"one\ntw").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"one\ntw")
+            .unwrap();
         assert_eq!(read(&mut t, &mut got), Change::Appended);
         assert_eq!(got, ["one"]);
         assert_eq!(t.position().unwrap().offset, 8);
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"o\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"o\n")
+            .unwrap();
         read(&mut t, &mut got);
         assert_eq!(got, ["one", "two"]);
         std::fs::write(&p, "x\n").unwrap(); // truncate in place
@@ -404,7 +437,10 @@ mod tests {
         // Rewrite in place (same inode), longer than before: not an append.
         std::fs::write(&p, "other text!\nand more\n").unwrap();
         let mut got = Vec::new();
-        assert_eq!(t.read_new(|l| got.push(l.bytes.to_vec())).unwrap(), Change::Replaced);
+        assert_eq!(
+            t.read_new(|l| got.push(l.bytes.to_vec())).unwrap(),
+            Change::Replaced
+        );
         assert_eq!(got, [b"other text!".to_vec(), b"and more".to_vec()]);
     }
 
@@ -417,11 +453,20 @@ mod tests {
         t.read_new(|_| {}).unwrap();
         let pos = t.position().unwrap();
         assert_eq!(pos.offset, 2);
-        let cps = Checkpoints { version: 1, saved_at: None, files: [(p.clone(), pos)].into() };
+        let cps = Checkpoints {
+            version: 1,
+            saved_at: None,
+            files: [(p.clone(), pos)].into(),
+        };
         let cp_path = dir.path().join("state/offsets.json");
         cps.save(&cp_path).unwrap();
         let loaded = Checkpoints::load(&cp_path).unwrap().unwrap();
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"c\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"c\n")
+            .unwrap();
         let mut t2 = TailedFile::new(p.clone(), loaded.files.get(&p).copied(), 64);
         let mut got = Vec::new();
         t2.read_new(|l| got.push(l.bytes.to_vec())).unwrap();
