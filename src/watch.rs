@@ -244,6 +244,8 @@ pub enum FsEvent {
     Rescan,
     /// The watcher reported an error (logged by the receiver).
     Error(String),
+    /// The daemon is stopping: the receiver ends its loop.
+    Shutdown,
 }
 
 /// notify, non-recursive watches only; events go to a std channel.
