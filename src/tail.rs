@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn splitter_caps_giant_lines_and_recovers() {
         let mut s = LineSplitter::new(8);
-        let big = vec![b'x'; 50];
+        let big = [b'x'; 50];
         let got = lines_of(
             &mut s,
             &[&big[..20], &big[20..], b"\nok\n", b"0123456789\n"],

@@ -146,7 +146,7 @@ impl Patterns {
         };
         let segs = first
             .into_iter()
-            .map(|n| Seg::Lit(n))
+            .map(Seg::Lit)
             .chain(rel.split('/').filter(|s| !s.is_empty()).map(Seg::parse))
             .collect();
         self.list.push(Pattern {
