@@ -40,7 +40,7 @@ pub use ident::{validate_session_id, Channel, ResolvedTarget};
 pub type DetectFn = Arc<dyn Fn(&[u8], &LineContext) -> Option<Detection> + Send + Sync>;
 
 /// What delivery needs besides the incident.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ResumeEnv {
     pub paths: Paths,
     pub config: ResumeConfig,
@@ -51,24 +51,6 @@ pub struct ResumeEnv {
     pub limiter: Arc<tokio::sync::Semaphore>,
     /// Re-detects limits in a respawned CLI's output.
     pub detector: Detector,
-    /// Replaces `detector` when set (a seam for tests).
-    pub detect_override: Option<DetectFn>,
-    /// Timestamps of appended events and the detection anchor.
-    pub clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for ResumeEnv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResumeEnv")
-            .field("paths", &self.paths)
-            .field("config", &self.config)
-            .field("binaries", &self.binaries)
-            .field("search_path", &self.search_path)
-            .field("limiter", &self.limiter)
-            .field("detector", &self.detector)
-            .field("detect_override", &self.detect_override.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 impl ResumeEnv {
@@ -83,8 +65,6 @@ impl ResumeEnv {
             search_path: None,
             limiter: Arc::new(tokio::sync::Semaphore::new(permits)),
             detector,
-            detect_override: None,
-            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -124,6 +104,17 @@ pub fn resolve_target(incident: &Schedule, env: &ResumeEnv) -> Result<ResolvedTa
 /// Deliver one due incident. Never panics, never blocks forever: every wait
 /// has a deadline from [`ResumeConfig`].
 pub async fn deliver(incident: &Schedule, env: &ResumeEnv, cancel: &CancellationToken) -> Outcome {
+    deliver_with(incident, env, cancel, None).await
+}
+
+/// [`deliver`] with the re-detection of limits in the resumed run's output
+/// replaced (`None`: `env.detector`). The seam for tests of re-hits.
+pub async fn deliver_with(
+    incident: &Schedule,
+    env: &ResumeEnv,
+    cancel: &CancellationToken,
+    detect: Option<DetectFn>,
+) -> Outcome {
     if cancel.is_cancelled() {
         return Outcome::Skipped {
             reason: "cancelled before delivery".into(),
@@ -160,8 +151,8 @@ pub async fn deliver(incident: &Schedule, env: &ResumeEnv, cancel: &Cancellation
         };
     }
     match &target.channel {
-        Channel::Respawn => respawn_target(&target, env, cancel, "").await,
-        Channel::Fifo { path } => deliver_fifo(&target, path, env, cancel).await,
+        Channel::Respawn => respawn_target(&target, env, cancel, detect, "").await,
+        Channel::Fifo { path } => deliver_fifo(&target, path, env, cancel, detect).await,
     }
 }
 
@@ -171,6 +162,7 @@ async fn deliver_fifo(
     path: &std::path::Path,
     env: &ResumeEnv,
     cancel: &CancellationToken,
+    detect: Option<DetectFn>,
 ) -> Outcome {
     let wrapper = t.wrapper_session_id.as_deref().unwrap_or_default();
     let procs = std::fs::read(env.paths.zag_home.join("processes.json")).unwrap_or_default();
@@ -206,7 +198,7 @@ async fn deliver_fifo(
     match &t.respawn_error {
         None => {
             let note = format!("relay gone ({dead}); fell back to respawn: ");
-            respawn_target(t, env, cancel, &note).await
+            respawn_target(t, env, cancel, detect, &note).await
         }
         Some(why) => Outcome::Skipped {
             reason: format!("the relay is gone ({dead}) and respawn is not possible: {why}"),
@@ -219,6 +211,7 @@ async fn respawn_target(
     t: &ResolvedTarget,
     env: &ResumeEnv,
     cancel: &CancellationToken,
+    detect: Option<DetectFn>,
     note: &str,
 ) -> Outcome {
     let fail = |reason: String| Outcome::Failed {
@@ -276,7 +269,7 @@ async fn respawn_target(
         f.insert("role".into(), json!("user"));
         f.insert("content".into(), json!(message));
         f.insert("message_id".into(), Value::Null);
-        append(env, t, log, vec![("user_message", f)]).await;
+        append(t, log, vec![("user_message", f)]).await;
     }
 
     let limits = respawn::RunLimits {
@@ -284,7 +277,7 @@ async fn respawn_target(
         capture_bytes: env.config.capture_bytes,
         kill_grace: Duration::from_secs(1),
     };
-    let detect = line_detector(env, p);
+    let detect = line_detector(env, detect, p);
     let r = match respawn::run(&inv, &limits, detect, cancel).await {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -349,7 +342,7 @@ async fn respawn_target(
         };
         end.insert("error".into(), json!(error));
         evs.push(("session_ended", end));
-        append(env, t, log, evs).await;
+        append(t, log, evs).await;
     }
     outcome
 }
@@ -378,18 +371,19 @@ fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsSt
     env
 }
 
-fn line_detector(env: &ResumeEnv, p: crate::detect::Provider) -> respawn::LineDetect {
-    let clock = env.clock.clone();
+fn line_detector(
+    env: &ResumeEnv,
+    detect: Option<DetectFn>,
+    p: crate::detect::Provider,
+) -> respawn::LineDetect {
+    // Output is read as it is printed: now is the line's time.
     let ctx = move || LineContext {
         source: SourceKind::ZagSpawn,
         provider_hint: Some(p),
-        anchor: clock.now(),
+        anchor: SystemClock.now(),
     };
-    match &env.detect_override {
-        Some(f) => {
-            let f = f.clone();
-            Arc::new(move |line: &[u8]| f(line, &ctx()))
-        }
+    match detect {
+        Some(f) => Arc::new(move |line: &[u8]| f(line, &ctx())),
         None => {
             let d = env.detector.clone();
             Arc::new(move |line: &[u8]| d.detect(line, &ctx()))
@@ -398,16 +392,11 @@ fn line_detector(env: &ResumeEnv, p: crate::detect::Provider) -> respawn::LineDe
 }
 
 /// Append events to a zag session log; a failure is logged, not fatal.
-async fn append(
-    env: &ResumeEnv,
-    t: &ResolvedTarget,
-    log: &std::path::Path,
-    evs: Vec<events::Event>,
-) {
+async fn append(t: &ResolvedTarget, log: &std::path::Path, evs: Vec<events::Event>) {
     let log = log.to_path_buf();
     let provider = t.provider.as_str().to_string();
     let wrapper = t.wrapper_session_id.clone().unwrap_or_default();
-    let ts = env.clock.now();
+    let ts = SystemClock.now();
     let r = tokio::task::spawn_blocking(move || {
         for (kind, fields) in evs {
             zaglog::append_event(&log, &provider, &wrapper, ts, kind, fields)?;
