@@ -30,6 +30,8 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod detect;
+pub mod lock;
+pub mod notify;
 pub mod paths;
 pub mod resume;
 pub mod schedule;
