@@ -64,9 +64,7 @@ use std::path::{Path, PathBuf};
 /// `origin` we stamp on our own records.
 pub const ORIGIN: &str = "zag-resumed";
 
-/// One line of the store. Records are short-lived (parsed, applied,
-/// dropped), so the size gap between variants costs nothing worth a box.
-#[allow(clippy::large_enum_variant)]
+/// One line of the store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 // `Schedule` is large and the others small, but records are transient (parsed,
