@@ -12,8 +12,24 @@ use util::{append, now_epoch, wait_for, zag_line, Env};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
-/// A zag exec session log (global project) with identity lines.
+/// Claude's own transcript of a session, as the real CLI leaves it.
+fn claude_transcript(env: &Env, cwd: &std::path::Path, sid: &str) -> PathBuf {
+    let dirname = cwd.display().to_string().replace(['/', '.'], "-");
+    let path = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{sid}.jsonl"));
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+    let user = json!({"type":"user","message":{"role":"user","content":"refactor the parser"},"cwd":cwd,"sessionId":sid,"timestamp":ts});
+    append(&path, format!("{user}\n").as_bytes());
+    path
+}
+
+/// A zag exec session log (global project) with identity lines, and the
+/// Claude transcript behind it.
 fn zag_session(env: &Env, wrapper: &str, cwd: &std::path::Path) -> PathBuf {
+    claude_transcript(env, cwd, SID);
     let log = env
         .zag
         .join("logs/sessions")
@@ -68,7 +84,15 @@ fn assert_claude_resume(call: &(String, String, Vec<String>), sid: &str, cwd: &s
             .map(String::as_str)
     };
     assert_eq!(after("--resume"), Some(sid), "args: {args:?}");
-    assert_eq!(after("-p"), Some("Continue"), "args: {args:?}");
+    // `-p` is Claude's print switch; the prompt is the positional after
+    // `--`, where it can never be read as a flag.
+    assert!(args.iter().any(|a| a == "-p"), "args: {args:?}");
+    assert_eq!(after("--"), Some("Continue"), "args: {args:?}");
+    assert_eq!(
+        args.last().map(String::as_str),
+        Some("Continue"),
+        "args: {args:?}"
+    );
     assert_eq!(
         after("--output-format"),
         Some("stream-json"),
@@ -255,7 +279,7 @@ fn hostile_input_never_stops_the_daemon() {
     let big = vec![b'x'; 50 << 20];
     append(&log, &big);
     append(&log, b"\n");
-    append(&log, legacy_limit("w-e", 9, now_epoch() - 60).as_bytes());
+    append(&log, legacy_limit("w-e", 9, now_epoch() + 1).as_bytes());
     wait_for("the resume", || !env.calls().is_empty());
     assert_eq!(env.calls().len(), 1);
     let text = daemon.log_text();
