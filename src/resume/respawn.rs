@@ -312,8 +312,23 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
     let mut overlong = false;
     let mut buf = vec![0u8; 16 * 1024];
     let scan = |line: &[u8], cap: &mut Captured| {
-        if let Some(d) = detect(line) {
-            cap.detection = Some(d);
+        // A detector bug must not cost the capture: a panic is one lost line.
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| detect(line)));
+        match found {
+            // Prefer a detection that knows its reset (Claude's
+            // rate_limit_event) over a later one that does not.
+            Ok(Some(d)) => {
+                if d.reset_at.is_some()
+                    || cap
+                        .detection
+                        .as_ref()
+                        .map_or(true, |o| o.reset_at.is_none())
+                {
+                    cap.detection = Some(d);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => tracing::warn!("limit detector panicked on a resumed run's line"),
         }
     };
     loop {

@@ -1,0 +1,341 @@
+//! Resume delivery end to end against fake provider CLIs and real FIFOs.
+
+#[path = "resume_util/mod.rs"]
+mod util;
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use util::*;
+use zag_resumed::resume::{deliver, deliver_with, resolve_target, Channel, Outcome};
+
+fn resumed(o: &Outcome) -> &str {
+    match o {
+        Outcome::Resumed { detail } => detail,
+        other => panic!("expected Resumed, got {other:?}"),
+    }
+}
+
+fn failed(o: &Outcome) -> &str {
+    match o {
+        Outcome::Failed { reason } => reason,
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}
+
+fn skipped(o: &Outcome) -> &str {
+    match o {
+        Outcome::Skipped { reason } => reason,
+        other => panic!("expected Skipped, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn claude_native_session_respawns_in_its_cwd() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_OK, "", 0);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+
+    let target = resolve_target(&inc, &h.env()).unwrap();
+    assert_eq!(target.channel, Channel::Respawn);
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    let d = resumed(&o);
+    assert!(d.contains("exit code 0"), "{d}");
+    assert_eq!(
+        h.argv("claude"),
+        [
+            "--resume",
+            ID,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "-p",
+            "--",
+            "Continue"
+        ]
+    );
+    assert_eq!(h.cwd("claude"), h.work);
+    // Native sessions: nothing is written for zag.
+    assert!(!h.paths.zag_home.join("logs").exists());
+}
+
+#[tokio::test]
+async fn claude_zag_session_keeps_zag_options_and_logs_the_continuation() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_OK, "", 0);
+    let log = h.zag_log(
+        WRAPPER,
+        &[
+            format!(
+                r#"{{"seq":1,"ts":"{}","provider":"claude","wrapper_session_id":"{WRAPPER}","provider_session_id":"{ID}","source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","model":"claude-opus-4","cwd":"{}","resumed":false,"backfilled":false}}"#,
+                shift(HIT, -60),
+                h.work_str()
+            ),
+            format!(
+                r#"{{"seq":2,"ts":"{}","provider":"claude","wrapper_session_id":"{WRAPPER}","provider_session_id":"{ID}","source_kind":"wrapper","completeness":"full","type":"user_message","role":"user","content":"fix the bug"}}"#,
+                shift(HIT, -50)
+            ),
+            format!(
+                r#"{{"seq":3,"ts":"{}","provider":"claude","wrapper_session_id":"{WRAPPER}","provider_session_id":"{ID}","source_kind":"wrapper","completeness":"full","type":"session_ended","success":false,"error":"limit"}}"#,
+                shift(HIT, 1)
+            ),
+        ],
+    );
+    std::fs::write(
+        h.project().join("zag.toml"),
+        "[defaults]\nauto_approve = true\n",
+    )
+    .unwrap();
+    // The exec loop's own record: session_id is the provider id, no extras.
+    let mut inc = incident("claude");
+    inc.provider_session_id = None;
+    inc.origin = None;
+    inc.log_path = log.to_string_lossy().into_owned();
+
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    resumed(&o);
+    assert_eq!(
+        h.argv("claude"),
+        [
+            "--resume",
+            ID,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--model",
+            "claude-opus-4",
+            "--dangerously-skip-permissions",
+            "-p",
+            "--",
+            "Continue"
+        ]
+    );
+    assert_eq!(h.cwd("claude"), h.work);
+    let env = h.child_env("claude");
+    assert_eq!(env.get("ZAG_SESSION_ID").map(String::as_str), Some(WRAPPER));
+    assert!(env["PATH"].starts_with(&h.bin.to_string_lossy().into_owned()));
+
+    let ev = h.log_events(&log);
+    let kinds: Vec<&str> = ev[3..]
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user_message",
+            "assistant_message",
+            "provider_status",
+            "session_ended"
+        ]
+    );
+    assert_eq!(ev[3]["content"], "Continue");
+    assert_eq!(ev[4]["content"], "Picking up where I left off.");
+    assert_eq!(ev[6]["success"], true);
+    let seqs: Vec<u64> = ev.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 7]);
+    for e in &ev[3..] {
+        assert_eq!(e["wrapper_session_id"], WRAPPER);
+        assert_eq!(e["source_kind"], "wrapper");
+    }
+}
+
+#[tokio::test]
+async fn claude_relay_session_id_is_found_by_cwd_and_time() {
+    let h = Home::new();
+    // Two transcripts in the same cwd: an older one and the one that hit.
+    let old = "11111111-2222-4333-8444-555555555555";
+    let cwd = h.work_str();
+    h.claude_transcript(
+        old,
+        &[format!(
+            r#"{{"type":"user","sessionId":"{old}","cwd":"{cwd}","timestamp":"{}","message":{{"content":"old"}}}}"#,
+            shift(HIT, -86_400)
+        )],
+    );
+    h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_OK, "", 0);
+    let log = h.zag_log(
+        WRAPPER,
+        &[format!(
+            r#"{{"seq":1,"ts":"{}","provider":"claude","wrapper_session_id":"{WRAPPER}","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"user_message","role":"user","content":"fix the bug"}}"#,
+            shift(HIT, -5)
+        )],
+    );
+    // zag's relay record: session_id is the wrapper id; no FIFO exists.
+    let mut inc = incident("claude");
+    inc.session_id = WRAPPER.into();
+    inc.provider_session_id = None;
+    inc.origin = None;
+    inc.root = Some(cwd.clone());
+    inc.log_path = log.to_string_lossy().into_owned();
+
+    let target = resolve_target(&inc, &h.env()).unwrap();
+    assert_eq!(target.provider_session_id.as_deref(), Some(ID));
+    assert_eq!(target.wrapper_session_id.as_deref(), Some(WRAPPER));
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    resumed(&o);
+    assert_eq!(h.argv("claude")[..2], ["--resume", ID]);
+}
+
+#[tokio::test]
+async fn hostile_session_ids_are_refused_before_any_spawn() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    for bad in ["../x", "--help", "-p", "a/b", "x;rm -rf"] {
+        let mut inc = incident("claude");
+        inc.provider_session_id = Some(bad.into());
+        inc.cwd = Some(h.work_str());
+        let e = resolve_target(&inc, &h.env()).unwrap_err();
+        assert!(e.contains("refused"), "{bad}: {e}");
+        let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+        assert!(failed(&o).contains("refused"), "{o:?}");
+    }
+    assert!(!h.ran("claude"));
+}
+
+#[tokio::test]
+async fn a_missing_binary_fails_naming_path_systemd_and_the_config_key() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    let r = failed(&o);
+    assert!(r.contains("`claude` not found on PATH"), "{r}");
+    assert!(r.contains("systemd user service"), "{r}");
+    assert!(r.contains("[binaries] claude"), "{r}");
+}
+
+#[tokio::test]
+async fn a_hung_cli_is_killed_with_its_whole_process_group() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.fake("claude");
+    std::fs::write(h.bin.join("claude.hang"), "").unwrap();
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let mut cfg = Home::config();
+    cfg.timeout_secs = 1;
+
+    let start = Instant::now();
+    let o = deliver(&inc, &h.env_with(cfg), &CancellationToken::new()).await;
+    let r = failed(&o);
+    assert!(r.contains("still running after 1 s"), "{r}");
+    assert!(r.contains("killed its process group"), "{r}");
+    // 1 s timeout + 1 s TERM grace (the fake ignores TERM) + slack.
+    assert!(start.elapsed() < Duration::from_secs(6));
+    let pid: i32 = std::fs::read_to_string(h.bin.join("claude.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let child: i32 = std::fs::read_to_string(h.bin.join("claude.childpid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..50 {
+        if pid_gone(pid) && pid_gone(child) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pid_gone(pid), "the CLI survived");
+    assert!(pid_gone(child), "the CLI's child survived");
+}
+
+#[tokio::test]
+async fn a_re_hit_limit_is_limit_again_not_success() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_LIMIT, "", 1);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    inc.attempt = 3;
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    match o {
+        Outcome::LimitAgain { detection, detail } => {
+            assert!(
+                detection.raw.contains("hit your session limit"),
+                "{detection:?}"
+            );
+            assert!(detail.contains("hit the session limit again"), "{detail}");
+            assert!(detail.contains("exit code 1"), "{detail}");
+        }
+        other => panic!("expected LimitAgain, got {other:?}"),
+    }
+    assert_eq!(zag_resumed::resume::backoff_fallback(3_600, 3), 14_400);
+}
+
+#[tokio::test]
+async fn a_failing_cli_reports_exit_code_and_stderr() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.script("claude", "", "Error: No conversation found\n", 1);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    let r = failed(&o);
+    assert!(r.contains("exit code 1"), "{r}");
+    assert!(r.contains("No conversation found"), "{r}");
+}
+
+#[tokio::test]
+async fn a_session_that_moved_on_is_skipped() {
+    let h = Home::new();
+    let tr = h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_OK, "", 0);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    // The user typed a new message after the limit.
+    let mut text = std::fs::read_to_string(&tr).unwrap();
+    text.push_str(&format!(
+        r#"{{"type":"user","sessionId":"{ID}","cwd":"{}","timestamp":"{}","message":{{"content":"never mind, do this"}}}}"#,
+        h.work_str(),
+        shift(HIT, 600)
+    ));
+    text.push('\n');
+    std::fs::write(&tr, text).unwrap();
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    let r = skipped(&o);
+    assert!(r.contains("moved on"), "{r}");
+    assert!(r.contains("newer user message"), "{r}");
+    assert!(!h.ran("claude"));
+}
+
+#[tokio::test]
+async fn a_deleted_session_is_skipped_and_a_cancelled_one_too() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    assert!(skipped(&o).contains("deleted"), "{o:?}");
+    let c = CancellationToken::new();
+    c.cancel();
+    let o = deliver(&inc, &h.env(), &c).await;
+    assert!(skipped(&o).contains("cancelled"), "{o:?}");
+    assert!(!h.ran("claude"));
+}
