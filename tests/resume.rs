@@ -339,3 +339,154 @@ async fn a_deleted_session_is_skipped_and_a_cancelled_one_too() {
     assert!(skipped(&o).contains("cancelled"), "{o:?}");
     assert!(!h.ran("claude"));
 }
+
+/// Every FIFO test must finish quickly: a blocking open would hang here.
+async fn bounded(f: impl std::future::Future<Output = Outcome>) -> Outcome {
+    tokio::time::timeout(Duration::from_secs(8), f)
+        .await
+        .expect("delivery blocked")
+}
+
+#[tokio::test]
+async fn fifo_with_a_live_relay_is_written_once_and_confirmed() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let log = relay_log(&h);
+    let fifo = h.paths.fifo(WRAPPER);
+    mkfifo(&fifo);
+    let relay = fake_relay(&fifo, &log, true);
+    let inc = relay_incident(&h, &log);
+    // The relay's Claude transcript is not needed while the relay lives.
+    let target = resolve_target(&inc, &h.env()).unwrap();
+    assert_eq!(target.channel, Channel::Fifo { path: fifo.clone() });
+    assert!(target.respawn_error.is_some());
+
+    let o = bounded(deliver(&inc, &h.env(), &CancellationToken::new())).await;
+    let d = resumed(&o);
+    assert!(d.contains("FIFO") && d.contains("confirmed"), "{d}");
+    let line = relay.join().unwrap();
+    assert_eq!(
+        line,
+        "{\"content\":\"Continue\",\"type\":\"user_message\"}\n"
+    );
+    assert!(!h.ran("claude"));
+}
+
+#[tokio::test]
+async fn fifo_with_no_reader_falls_back_to_respawn() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    h.claude_limited_transcript(ID, HIT);
+    let log = relay_log(&h);
+    mkfifo(&h.paths.fifo(WRAPPER));
+    let inc = relay_incident(&h, &log);
+    let o = bounded(deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    ))
+    .await;
+    let d = resumed(&o);
+    assert!(d.contains("relay gone") && d.contains("ENXIO"), "{d}");
+    assert_eq!(h.argv("claude")[..2], ["--resume", ID]);
+    assert_eq!(h.cwd("claude"), h.work);
+}
+
+#[tokio::test]
+async fn fifo_with_no_reader_and_no_claude_session_is_skipped_with_the_reason() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let log = relay_log(&h);
+    mkfifo(&h.paths.fifo(WRAPPER));
+    let inc = relay_incident(&h, &log);
+    let o = bounded(deliver(&inc, &h.env(), &CancellationToken::new())).await;
+    let r = skipped(&o);
+    assert!(r.contains("relay is gone"), "{r}");
+    assert!(r.contains("respawn is not possible"), "{r}");
+    assert!(r.contains("no Claude transcript"), "{r}");
+    assert!(!h.ran("claude"));
+}
+
+#[tokio::test]
+async fn a_dead_relay_in_the_process_store_is_not_written_to() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    h.claude_limited_transcript(ID, HIT);
+    let log = relay_log(&h);
+    let fifo = h.paths.fifo(WRAPPER);
+    mkfifo(&fifo);
+    // Someone still holds the FIFO, but the relay's entry says exited.
+    let _holder = open_like_relay(&fifo);
+    std::fs::write(
+        h.paths.zag_home.join("processes.json"),
+        format!(
+            r#"{{"processes":[{{"id":"p","pid":1,"session_id":"{WRAPPER}","command":"interactive","status":"exited"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let inc = relay_incident(&h, &log);
+    let o = bounded(deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    ))
+    .await;
+    let d = resumed(&o);
+    assert!(d.contains("relay gone") && d.contains("not running"), "{d}");
+    assert!(h.ran("claude"));
+}
+
+#[tokio::test]
+async fn a_full_fifo_fails_at_the_write_deadline_without_blocking() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let log = relay_log(&h);
+    let fifo = h.paths.fifo(WRAPPER);
+    mkfifo(&fifo);
+    let _stuck_relay = open_like_relay(&fifo);
+    let _filler = fill_pipe(&fifo);
+    let inc = relay_incident(&h, &log);
+    let start = Instant::now();
+    let o = bounded(deliver(&inc, &h.env(), &CancellationToken::new())).await;
+    let r = failed(&o);
+    assert!(r.contains("stayed full for 300 ms"), "{r}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(
+        !h.ran("claude"),
+        "a live relay must not get a second Claude"
+    );
+}
+
+#[tokio::test]
+async fn an_unconfirmed_fifo_write_fails_with_the_reason() {
+    let h = Home::new();
+    let log = relay_log(&h);
+    let fifo = h.paths.fifo(WRAPPER);
+    mkfifo(&fifo);
+    let relay = fake_relay(&fifo, &log, false);
+    let inc = relay_incident(&h, &log);
+    let mut cfg = Home::config();
+    cfg.fifo_confirm_timeout_secs = 1;
+    let start = Instant::now();
+    let o = bounded(deliver(&inc, &h.env_with(cfg), &CancellationToken::new())).await;
+    let r = failed(&o);
+    assert!(r.contains("not confirmed"), "{r}");
+    assert!(r.contains("did not log it back"), "{r}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    relay.join().unwrap();
+}
+
+#[tokio::test]
+async fn an_oversized_fifo_message_is_refused_not_split() {
+    let h = Home::new();
+    let log = relay_log(&h);
+    let fifo = h.paths.fifo(WRAPPER);
+    mkfifo(&fifo);
+    let _relay = open_like_relay(&fifo);
+    let mut inc = relay_incident(&h, &log);
+    inc.message = "x".repeat(5000);
+    let o = bounded(deliver(&inc, &h.env(), &CancellationToken::new())).await;
+    assert!(failed(&o).contains("PIPE_BUF"), "{o:?}");
+}

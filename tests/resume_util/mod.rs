@@ -293,3 +293,87 @@ pub fn pid_gone(pid: i32) -> bool {
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
     }
 }
+
+/// `mkfifo` at the relay's path (`B/fifos/<wrapper>`), mode 0600 like zag.
+pub fn mkfifo(p: &Path) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let r = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(r, 0, "mkfifo {}", p.display());
+}
+
+/// Open a FIFO the way zag's relay does: read-write, so it never sees EOF.
+pub fn open_like_relay(p: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(p)
+        .unwrap()
+}
+
+/// A relay stand-in: reads one line from the FIFO and, when `log_back`,
+/// logs it as a `user_message` the way the real relay's replay does.
+pub fn fake_relay(fifo: &Path, log: &Path, log_back: bool) -> std::thread::JoinHandle<String> {
+    use std::io::{BufRead, Write};
+    let f = open_like_relay(fifo);
+    let log = log.to_path_buf();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(f).read_line(&mut line).unwrap();
+        if log_back {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let ev = serde_json::json!({
+                "seq": 99, "ts": Utc::now().to_rfc3339(), "provider": "claude",
+                "wrapper_session_id": WRAPPER, "provider_session_id": null,
+                "source_kind": "wrapper", "completeness": "full",
+                "type": "user_message", "role": "user", "content": v["content"],
+            });
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            f.write_all(format!("{ev}\n").as_bytes()).unwrap();
+        }
+        line
+    })
+}
+
+/// Fill a FIFO's pipe buffer (a reader holds it open but never reads).
+pub fn fill_pipe(fifo: &Path) -> std::fs::File {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .unwrap();
+    let chunk = [b'x'; 4096];
+    loop {
+        match w.write(&chunk) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    w
+}
+
+/// A relay session's log with the prompt that hit the limit.
+pub fn relay_log(h: &Home) -> PathBuf {
+    h.zag_log(
+        WRAPPER,
+        &[format!(
+            r#"{{"seq":1,"ts":"{}","provider":"claude","wrapper_session_id":"{WRAPPER}","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"user_message","role":"user","content":"fix the bug"}}"#,
+            shift(HIT, -5)
+        )],
+    )
+}
+
+/// The daemon's record for a relay session.
+pub fn relay_incident(h: &Home, log: &Path) -> Schedule {
+    let mut inc = incident("claude");
+    inc.session_id = WRAPPER.into();
+    inc.wrapper_session_id = Some(WRAPPER.into());
+    inc.provider_session_id = None;
+    inc.cwd = Some(h.work_str());
+    inc.log_path = log.to_string_lossy().into_owned();
+    inc
+}
