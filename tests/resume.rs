@@ -490,3 +490,305 @@ async fn an_oversized_fifo_message_is_refused_not_split() {
     let o = bounded(deliver(&inc, &h.env(), &CancellationToken::new())).await;
     assert!(failed(&o).contains("PIPE_BUF"), "{o:?}");
 }
+
+#[tokio::test]
+async fn codex_respawns_with_the_exec_resume_subcommand_in_the_rollout_cwd() {
+    let h = Home::new();
+    let day = h.paths.codex_dir.join("sessions/2030/01/01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join(format!("rollout-2030-01-01T09-00-00-{ID}.jsonl")),
+        format!(
+            "{}\n{}\n",
+            format_args!(
+                r#"{{"timestamp":"{}","type":"session_meta","payload":{{"id":"{ID}","cwd":"{}"}}}}"#,
+                shift(HIT, -3600),
+                h.work_str()
+            ),
+            format_args!(
+                r#"{{"timestamp":"{HIT}","type":"event_msg","payload":{{"type":"task_complete","error":{{"codex_error_info":"usage_limit_exceeded"}}}}}}"#
+            )
+        ),
+    )
+    .unwrap();
+    h.script(
+        "codex",
+        concat!(
+            r#"{"type":"thread.started","thread_id":"0f8fad5b-d9cb-469f-a165-70867728950e"}"#,
+            "\n",
+            r#"{"type":"item.completed","item":{"id":"i0","type":"agent_message","text":"Resumed."}}"#,
+            "\n",
+            r#"{"type":"turn.completed"}"#,
+            "\n"
+        ),
+        "",
+        0,
+    );
+    let inc = incident("codex");
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    resumed(&o);
+    assert_eq!(
+        h.argv("codex"),
+        [
+            "exec",
+            "resume",
+            "--json",
+            "--skip-git-repo-check",
+            "--",
+            ID,
+            "Continue"
+        ]
+    );
+    assert_eq!(h.cwd("codex"), h.work);
+}
+
+#[tokio::test]
+async fn codex_thread_without_a_rollout_is_skipped_as_deleted() {
+    let h = Home::new();
+    h.script("codex", "", "", 0);
+    let mut inc = incident("codex");
+    inc.cwd = Some(h.work_str());
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    assert!(skipped(&o).contains("no rollout file"), "{o:?}");
+    assert!(!h.ran("codex"));
+}
+
+fn gemini_chat(h: &Home, id: &str) {
+    let chats = h.paths.gemini_dir.join("tmp/3f2a9c/chats");
+    std::fs::create_dir_all(&chats).unwrap();
+    std::fs::write(
+        chats.join("session-2030-01-01T09-00-0f8fad5b.jsonl"),
+        format!(r#"{{"sessionId":"{id}","projectHash":"3f2a9c","messages":[]}}"#),
+    )
+    .unwrap();
+}
+
+const GEMINI_OK: &str = concat!(
+    r#"{"type":"init","session_id":"0f8fad5b-d9cb-469f-a165-70867728950e"}"#,
+    "\n",
+    r#"{"type":"message","role":"assistant","content":"Parser ","delta":true}"#,
+    "\n",
+    r#"{"type":"message","role":"assistant","content":"written.","delta":true}"#,
+    "\n",
+    r#"{"type":"result","status":"success"}"#,
+    "\n"
+);
+
+#[tokio::test]
+async fn gemini_resumes_with_the_original_prompt_not_continue() {
+    let h = Home::new();
+    gemini_chat(&h, ID);
+    h.script("gemini", GEMINI_OK, "", 0);
+    let mut inc = incident("gemini");
+    inc.cwd = Some(h.work_str());
+    inc.prompt = Some("write the parser".into());
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    resumed(&o);
+    assert_eq!(
+        h.argv("gemini"),
+        [
+            "--resume",
+            ID,
+            "--prompt=write the parser",
+            "--output-format",
+            "stream-json"
+        ]
+    );
+    assert_eq!(h.cwd("gemini"), h.work);
+}
+
+#[tokio::test]
+async fn gemini_first_turn_limit_is_a_fresh_run_with_the_prompt_from_the_zag_log() {
+    let h = Home::new();
+    // No chat file holds the id: the limit hit the first turn.
+    h.script("gemini", GEMINI_OK, "", 0);
+    let log = h.zag_log(
+        WRAPPER,
+        &[
+            format!(
+                r#"{{"seq":1,"ts":"{}","provider":"gemini","wrapper_session_id":"{WRAPPER}","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","model":"auto","cwd":"{}","resumed":false,"backfilled":false}}"#,
+                shift(HIT, -20),
+                h.work_str()
+            ),
+            format!(
+                r#"{{"seq":2,"ts":"{}","provider":"gemini","wrapper_session_id":"{WRAPPER}","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"user_message","role":"user","content":"--write the parser"}}"#,
+                shift(HIT, -10)
+            ),
+        ],
+    );
+    let mut inc = incident("gemini");
+    inc.wrapper_session_id = Some(WRAPPER.into());
+    inc.log_path = log.to_string_lossy().into_owned();
+    let target = resolve_target(&inc, &h.env()).unwrap();
+    assert_eq!(target.provider_session_id, None);
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    resumed(&o);
+    assert_eq!(
+        h.argv("gemini"),
+        [
+            "--prompt=--write the parser",
+            "--output-format",
+            "stream-json"
+        ]
+    );
+    assert_eq!(h.cwd("gemini"), h.work);
+    let ev = h.log_events(&log);
+    let kinds: Vec<&str> = ev[2..]
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user_message",
+            "assistant_message",
+            "provider_status",
+            "session_ended"
+        ]
+    );
+    assert_eq!(ev[3]["content"], "Parser written.");
+}
+
+#[tokio::test]
+async fn gemini_without_its_prompt_fails_at_schedule_time() {
+    let h = Home::new();
+    gemini_chat(&h, ID);
+    let mut inc = incident("gemini");
+    inc.cwd = Some(h.work_str());
+    let e = resolve_target(&inc, &h.env()).unwrap_err();
+    assert!(e.contains("prompt"), "{e}");
+}
+
+#[tokio::test]
+async fn gemini_quota_again_on_stderr_is_limit_again() {
+    let h = Home::new();
+    gemini_chat(&h, ID);
+    h.script(
+        "gemini",
+        "",
+        "    at stack\n{\"session_id\":\"x\",\"error\":{\"type\":\"Error\",\"message\":\"You have exhausted your daily quota on this model.\",\"code\":429}}\n",
+        173,
+    );
+    let mut inc = incident("gemini");
+    inc.cwd = Some(h.work_str());
+    inc.prompt = Some("write the parser".into());
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    match o {
+        Outcome::LimitAgain { detail, .. } => assert!(detail.contains("exit code 173"), "{detail}"),
+        other => panic!("expected LimitAgain, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn copilot_resumes_with_the_explicit_id() {
+    let h = Home::new();
+    let state = h.paths.copilot_dir.join("session-state").join(ID);
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("events.jsonl"),
+        format!(
+            r#"{{"type":"session.error","timestamp":"{HIT}","data":{{"errorType":"rate_limit","statusCode":429}}}}"#
+        ) + "\n",
+    )
+    .unwrap();
+    h.script(
+        "copilot",
+        concat!(
+            r#"{"type":"assistant.message","data":{"content":"ok","messageId":"m"}}"#,
+            "\n",
+            r#"{"type":"result","sessionId":"0f8fad5b-d9cb-469f-a165-70867728950e","exitCode":0}"#,
+            "\n"
+        ),
+        "",
+        0,
+    );
+    let mut inc = incident("copilot");
+    inc.cwd = Some(h.work_str());
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    resumed(&o);
+    assert_eq!(
+        h.argv("copilot"),
+        ["--resume", ID, "-p", "Continue", "--output-format", "json"]
+    );
+    assert_eq!(h.cwd("copilot"), h.work);
+}
+
+#[tokio::test]
+async fn respawns_are_bounded_by_max_concurrent() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_OK, "", 0);
+    std::fs::write(h.bin.join("claude.delay"), "0.4").unwrap();
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let mut cfg = Home::config();
+    cfg.max_concurrent = 1;
+    let env = h.env_with(cfg);
+    let c = CancellationToken::new();
+    let start = Instant::now();
+    let (a, b) = tokio::join!(
+        deliver_with(&inc, &env, &c, Some(fake_detect())),
+        deliver_with(&inc, &env, &c, Some(fake_detect()))
+    );
+    resumed(&a);
+    resumed(&b);
+    assert!(
+        start.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(h.runs("claude"), 2);
+}
+
+#[tokio::test]
+async fn cancelling_a_running_respawn_kills_it() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.fake("claude");
+    std::fs::write(h.bin.join("claude.hang"), "").unwrap();
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let c = CancellationToken::new();
+    let c2 = c.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c2.cancel();
+    });
+    let o = tokio::time::timeout(
+        Duration::from_secs(5),
+        deliver_with(&inc, &h.env(), &c, Some(fake_detect())),
+    )
+    .await
+    .unwrap();
+    assert!(failed(&o).contains("cancelled while running"), "{o:?}");
+}

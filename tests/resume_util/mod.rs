@@ -251,11 +251,15 @@ pub fn incident(provider: &str) -> Schedule {
 }
 
 /// A stand-in detector (the real one lives in `detect`): any line with
-/// `"status":"rejected"` or `hit your` is a session limit.
+/// `"status":"rejected"`, `hit your` or `exhausted your daily quota` is a
+/// limit.
 pub fn fake_detect() -> DetectFn {
     Arc::new(|line: &[u8], ctx: &LineContext| {
         let s = String::from_utf8_lossy(line);
-        (s.contains(r#""status":"rejected""#) || s.contains("hit your")).then(|| Detection {
+        (s.contains(r#""status":"rejected""#)
+            || s.contains("hit your")
+            || s.contains("exhausted your daily quota"))
+        .then(|| Detection {
             provider: ctx.provider_hint.unwrap_or(Provider::Claude),
             scope: Scope::Session,
             reset_at: None,
