@@ -33,7 +33,7 @@ use crate::detect::{Detection, Detector, Provider, SourceKind};
 use crate::ingest::{self, DetectorSource, IngestEvent, IngestStats};
 use crate::paths::{project_of_log, Paths};
 use crate::resume::{self, zaglog, Outcome, ResumeEnv};
-use crate::schedule::compute_resume_at;
+use crate::schedule::due_time;
 use crate::session::SessionIdentity;
 use crate::store::{CompleteStatus, Record, Replay, Schedule, StoreFile, ORIGIN};
 use crate::timer::{self, TimerEntry, TimerHandle};
@@ -442,7 +442,7 @@ impl Core {
             .clone()
             .unwrap_or_else(|| session_id.clone());
         let incident_id = incident_id_for(provider, &session_key, d.reset_at, hit_at, attempt);
-        let (due, fallback_used) = compute_resume_at(d.reset_at, provider, &limits, now);
+        let (due, fallback_used) = due_time(d.reset_at, provider, &limits, now, &incident_id);
         let log_path = match source {
             SourceKind::ZagSession => Some(file.to_path_buf()),
             _ => identity.zag_log.clone(),

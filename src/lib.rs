@@ -32,6 +32,8 @@ pub mod control;
 pub mod daemon;
 pub mod detect;
 pub mod ingest;
+pub mod lock;
+pub mod notify;
 pub mod paths;
 pub mod resume;
 pub mod schedule;

@@ -216,7 +216,7 @@ impl TailedFile {
 
     /// A file first seen now: skip what it holds already (or not).
     pub fn at_end(path: PathBuf, max_line: usize) -> std::io::Result<Self> {
-        let mut f = File::open(&path)?;
+        let mut f = open_regular(&path)?;
         let meta = f.metadata()?;
         let len = meta.len();
         Ok(TailedFile {
@@ -240,7 +240,7 @@ impl TailedFile {
     /// Read everything appended since the last call, calling `on_line` with
     /// each complete line. Returns what happened to the file.
     pub fn read_new(&mut self, mut on_line: impl FnMut(Line<'_>)) -> std::io::Result<Change> {
-        let mut f = match File::open(&self.path) {
+        let mut f = match open_regular(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Forget the identity: a file re-created here is new even
@@ -292,6 +292,23 @@ impl TailedFile {
         self.read_to = 0;
         self.splitter.reset();
     }
+}
+
+/// Open for reading without ever blocking: a FIFO or device that someone
+/// named like a log would otherwise hang the reader on `open`.
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
 }
 
 fn head_len(file_len: u64) -> usize {
@@ -425,6 +442,17 @@ mod tests {
         // Seen gone, so the re-created file is read from its start.
         assert_eq!(read(&mut t, &mut got), Change::Appended);
         assert_eq!(got.last().unwrap(), "new");
+    }
+
+    #[test]
+    fn a_fifo_named_like_a_log_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jsonl");
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut t = TailedFile::new(p.clone(), None, 64);
+        assert!(t.read_new(|_| {}).is_err());
+        assert!(TailedFile::at_end(p, 64).is_err());
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! turns each request into a [`DaemonRequest`] sent over a channel and waits
 //! for the answer on a oneshot, so one task owns every piece of state.
 
+pub mod bind;
+pub mod client;
+pub mod commands;
+pub mod protocol;
+pub mod server;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

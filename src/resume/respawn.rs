@@ -695,6 +695,7 @@ mod tests {
                 wrapper_session_id: None,
                 cwd: None,
                 line_ts: None,
+                zag_hit: None,
             })
         });
         let c = drain(&data[..], 6, detect).await;

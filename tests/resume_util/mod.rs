@@ -268,6 +268,7 @@ pub fn fake_detect() -> DetectFn {
             wrapper_session_id: None,
             cwd: None,
             line_ts: None,
+            zag_hit: None,
         })
     })
 }
