@@ -792,3 +792,63 @@ async fn cancelling_a_running_respawn_kills_it() {
     .unwrap();
     assert!(failed(&o).contains("cancelled while running"), "{o:?}");
 }
+
+#[tokio::test]
+async fn a_re_hit_is_found_by_the_real_detector_with_its_reset() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    let reset = chrono::Utc::now().timestamp() + 5 * 3600;
+    h.script(
+        "claude",
+        &CLAUDE_LIMIT.replace("1795000000", &reset.to_string()),
+        "",
+        1,
+    );
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    match o {
+        Outcome::LimitAgain { detection, .. } => {
+            assert_eq!(detection.reset_at.map(|r| r.timestamp()), Some(reset));
+        }
+        other => panic!("expected LimitAgain, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_aborted_delivery_takes_the_process_group_with_it() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.fake("claude");
+    std::fs::write(h.bin.join("claude.hang"), "").unwrap();
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let env = h.env();
+    let task = tokio::spawn(async move {
+        deliver_with(&inc, &env, &CancellationToken::new(), Some(fake_detect())).await
+    });
+    let childpid = h.bin.join("claude.childpid");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&childpid).is_ok_and(|s| s.ends_with('\n')) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    let child: i32 = std::fs::read_to_string(&childpid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..100 {
+        if pid_gone(child) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        pid_gone(child),
+        "the CLI's child survived an aborted delivery"
+    );
+}

@@ -315,14 +315,14 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
         // A detector bug must not cost the capture: a panic is one lost line.
         let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| detect(line)));
         match found {
-            // Prefer a detection that knows its reset (Claude's
-            // rate_limit_event) over a later one that does not.
+            // Keep the first detection that knows its reset (Claude's
+            // rate_limit_event carries the exact epoch; the result line
+            // after it only a clock time); else the latest.
             Ok(Some(d)) => {
-                if d.reset_at.is_some()
-                    || cap
-                        .detection
-                        .as_ref()
-                        .map_or(true, |o| o.reset_at.is_none())
+                if cap
+                    .detection
+                    .as_ref()
+                    .map_or(true, |o| o.reset_at.is_none())
                 {
                     cap.detection = Some(d);
                 }
@@ -377,6 +377,20 @@ fn killpg(pgid: i32, sig: i32) {
     }
 }
 
+/// Kills a process group when dropped while armed.
+struct GroupGuard {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            killpg(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// Run an invocation to its end or its deadline. `Err` only when it could
 /// not be started.
 pub async fn run(
@@ -406,6 +420,9 @@ pub async fn run(
         )
     })?;
     let pgid = child.id().map_or(0, |p| p as i32);
+    // If this future is dropped mid-run (the daemon aborted the delivery),
+    // the whole group goes too, not just the leader `kill_on_drop` reaches.
+    let mut guard = GroupGuard { pgid, armed: true };
     let out = tokio::spawn(drain(
         child.stdout.take().expect("stdout is piped"),
         limits.capture_bytes,
@@ -444,6 +461,7 @@ pub async fn run(
             }
         }
     };
+    guard.armed = false;
     // A grandchild that left the group could hold the pipes open: bound the
     // wait for end-of-file.
     let join = |h: tokio::task::JoinHandle<Captured>| async move {
