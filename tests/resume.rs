@@ -852,3 +852,55 @@ async fn an_aborted_delivery_takes_the_process_group_with_it() {
         "the CLI's child survived an aborted delivery"
     );
 }
+
+#[tokio::test]
+async fn output_is_kept_when_the_cli_leaves_a_child_holding_its_stdout() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    // The CLI prints, starts a background child that inherits stdout, exits 0.
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' '{}'\nsleep 600 &\necho $! > '{}'\nexit 0\n",
+        r#"{"type":"result","subtype":"success","is_error":false,"result":"Done."}"#,
+        h.bin.join("claude.childpid").display()
+    );
+    let p = h.bin.join("claude");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = h.zag_log(WRAPPER, &[]);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    inc.wrapper_session_id = Some(WRAPPER.into());
+    inc.log_path = log.to_string_lossy().into_owned();
+    let start = Instant::now();
+    let o = tokio::time::timeout(
+        Duration::from_secs(8),
+        deliver_with(
+            &inc,
+            &h.env(),
+            &CancellationToken::new(),
+            Some(fake_detect()),
+        ),
+    )
+    .await
+    .unwrap();
+    resumed(&o);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let ev = h.log_events(&log);
+    assert!(
+        ev.iter()
+            .any(|e| e["type"] == "provider_status" && e["message"] == "Done."),
+        "{ev:?}"
+    );
+    let child: i32 = std::fs::read_to_string(h.bin.join("claude.childpid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..50 {
+        if pid_gone(child) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pid_gone(child));
+}

@@ -462,13 +462,19 @@ pub async fn run(
         }
     };
     guard.armed = false;
-    // A grandchild that left the group could hold the pipes open: bound the
-    // wait for end-of-file.
+    // Something the CLI left behind in its group may still hold the pipes
+    // open: after a grace, the group goes so the capture reaches end-of-file;
+    // one that left the group too only costs the capture, never a hang.
     let join = |h: tokio::task::JoinHandle<Captured>| async move {
         let abort = h.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(2), h).await {
-            Ok(Ok(c)) => c,
-            _ => {
+        let mut h = h;
+        if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), &mut h).await {
+            return r.unwrap_or_default();
+        }
+        killpg(pgid, libc::SIGKILL);
+        match tokio::time::timeout(Duration::from_secs(1), h).await {
+            Ok(r) => r.unwrap_or_default(),
+            Err(_) => {
                 abort.abort();
                 Captured::default()
             }
