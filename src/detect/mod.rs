@@ -373,3 +373,86 @@ impl Detector {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+
+    fn with_extra(provider: &str, pattern: &str) -> (Detector, Vec<String>) {
+        let toml = format!(
+            "[usage_limits.providers.{provider}]\nextra_patterns = [{pattern:?}, \"([\"]\n"
+        );
+        let limits = UsageLimits::from_zag_toml(&toml, std::path::Path::new("zag.toml")).unwrap();
+        let (det, invalid) = Detector::new(&limits);
+        (det.with_zone(Zone::named("UTC").unwrap()), invalid)
+    }
+
+    #[test]
+    fn extra_patterns_apply_to_error_fields_only() {
+        let (det, invalid) = with_extra("codex", "quota (?:is )?gone");
+        assert_eq!(invalid.len(), 1, "{invalid:?}");
+        let env = |ty: &str, field: &str| {
+            format!(
+                r#"{{"seq":1,"ts":"2026-11-24T02:00:00+00:00","provider":"codex","wrapper_session_id":"w","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"{ty}",{field}}}"#
+            )
+        };
+        let z = ctx(SourceKind::ZagSession, None);
+        let hit = env(
+            "session_ended",
+            r#""success":false,"error":"ERROR: quota is gone, try again in 2 hours""#,
+        );
+        let d = det.detect(hit.as_bytes(), &z).unwrap();
+        assert_eq!((d.provider, d.scope), (Provider::Codex, Scope::Unknown));
+        assert_eq!(d.raw, "quota is gone");
+        assert_eq!(d.reset_at, Some(at("2026-11-24T04:00:00Z")));
+        for miss in [
+            env("tool_result", r#""output":"quota is gone""#),
+            env("assistant_message", r#""content":"quota is gone""#),
+            env("user_message", r#""role":"user","content":"quota is gone""#),
+        ] {
+            assert_eq!(det.detect(miss.as_bytes(), &z), None, "{miss}");
+        }
+        // Another provider's log is not matched by a Codex pattern.
+        let claude = hit.replace("\"codex\"", "\"claude\"");
+        assert_eq!(det.detect(claude.as_bytes(), &z), None);
+        // Spawn logs: raw output lines of a Codex session.
+        let spawn = ctx(SourceKind::ZagSpawn, Some(Provider::Codex));
+        assert!(det.detect(b"ERROR: quota gone", &spawn).is_some());
+        let json = br#"{"type":"error","message":"quota gone"}"#;
+        assert!(det.detect(json, &spawn).is_some());
+        let item =
+            br#"{"type":"item.completed","item":{"type":"agent_message","text":"quota gone"}}"#;
+        assert!(det.detect(item, &spawn).is_none());
+    }
+
+    #[test]
+    fn garbage_never_panics_or_fires() {
+        let det = detector();
+        let mut big = b"{\"type\":\"tool_result\",\"output\":\"".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 1 << 20));
+        let mut cut =
+            br#"{"type":"result","is_error":true,"api_error_status":429,"result":"You've hit"#
+                .to_vec();
+        cut.extend(std::iter::repeat_n(b'x', 1 << 16));
+        let lines: Vec<Vec<u8>> = vec![
+            b"\xff\xfe429 rate_limit \xc3".to_vec(),
+            b"{\"type\":\"result\",\"is_error\":true,\"result\":\"\xff\"}".to_vec(),
+            b"[1,2,429".to_vec(),
+            b"{{{{{{{{".to_vec(),
+            b"}".to_vec(),
+            big,
+            cut,
+        ];
+        for source in [
+            SourceKind::ZagSession,
+            SourceKind::ZagSpawn,
+            SourceKind::ClaudeNative,
+            SourceKind::Unknown,
+        ] {
+            for l in &lines {
+                assert_eq!(det.detect(l, &ctx(source, None)), None);
+            }
+        }
+    }
+}
