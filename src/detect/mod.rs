@@ -430,11 +430,11 @@ mod tests {
     fn garbage_never_panics_or_fires() {
         let det = detector();
         let mut big = b"{\"type\":\"tool_result\",\"output\":\"".to_vec();
-        big.extend(std::iter::repeat_n(b'a', 1 << 20));
+        big.extend(vec![b'a'; 1 << 20]);
         let mut cut =
             br#"{"type":"result","is_error":true,"api_error_status":429,"result":"You've hit"#
                 .to_vec();
-        cut.extend(std::iter::repeat_n(b'x', 1 << 16));
+        cut.extend(vec![b'x'; 1 << 16]);
         let lines: Vec<Vec<u8>> = vec![
             b"\xff\xfe429 rate_limit \xc3".to_vec(),
             b"{\"type\":\"result\",\"is_error\":true,\"result\":\"\xff\"}".to_vec(),
