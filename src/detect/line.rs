@@ -283,6 +283,9 @@ fn object_line(det: &Detector, line: &[u8], ctx: &LineContext) -> Option<Option<
         return None;
     }
     let top = Top { pairs };
+    if !structurally_possible(&top) {
+        return Some(None);
+    }
     let id = Identity::from_top(&top);
     let env = Env {
         anchor: id.ts.unwrap_or(ctx.anchor),
@@ -301,6 +304,39 @@ fn object_line(det: &Detector, line: &[u8], ctx: &LineContext) -> Option<Option<
         value_hit(det, &v, &providers, &env)
     };
     Some(hit.map(|h| id.into_detection(h)))
+}
+
+/// Cheap structural vetoes for provider objects whose `type` is shared by
+/// ordinary output (a successful `result`, an ordinary `assistant` turn, a
+/// completed command): they are rejected before any needle scan or parse.
+fn structurally_possible(top: &Top<'_>) -> bool {
+    use memchr::memmem::find;
+    let Some(ty) = top.get(b"type") else {
+        return true;
+    };
+    match ty {
+        // Claude's result must say is_error; Gemini's must say status error.
+        b"\"result\"" => {
+            top.get(b"is_error") == Some(b"true") || top.get(b"status") == Some(b"\"error\"")
+        }
+        // Only the CLI's synthetic API-error turns.
+        b"\"assistant\"" => {
+            top.get(b"error").is_some()
+                || top.get(b"isApiErrorMessage") == Some(b"true")
+                || top
+                    .get(b"message")
+                    .is_some_and(|m| find(m, b"\"<synthetic>\"").is_some())
+        }
+        // Codex: only error items.
+        b"\"item.completed\"" => top
+            .get(b"item")
+            .is_some_and(|i| find(i, b"\"type\":\"error\"").is_some()),
+        // Codex rollout: only payloads that can carry an error.
+        b"\"event_msg\"" => top.get(b"payload").is_some_and(|p| {
+            find(p, b"\"error\"").is_some() || find(p, b"codex_error_info").is_some()
+        }),
+        _ => true,
+    }
 }
 
 /// A raw output line of a spawn log or an unknown file.
