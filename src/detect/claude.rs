@@ -14,7 +14,7 @@
 //!
 //! Text rules (see [`text`]): today's "You've hit your session limit ·
 //! resets 3:35am (UTC)", the API-key "API Error: Request rejected (429) · …"
-//! (transient), and the legacy "Claude AI usage limit reached|<epoch>".
+//! (transient), and the legacy `Claude AI usage limit reached|<epoch>`.
 //! Where the text is not known to be an error report (a relay's
 //! `assistant_message`, a plain-text output line) the *whole* text must be the
 //! limit sentence: an assistant quoting it inside prose or code is no limit.

@@ -10,6 +10,45 @@
 //! Nothing here does I/O or reads the clock: a line's reset time is anchored
 //! on the line's own timestamp, or on `LineContext::anchor` when the line has
 //! none. That keeps detection deterministic and testable in microseconds.
+//!
+//! # Layout
+//! - `line`: format sniffing and the fast paths (top-level skim,
+//!   `type` veto, multi-needle prefilter), identity extraction.
+//! - `zag`: the zag session-log envelope: which event fields hold provider text.
+//! - `claude`, `codex`, `gemini`, `copilot`: one detector per provider, each
+//!   with `object` (structured events), `text` (wordings) and a table test.
+//! - [`reset`]: reset-time parsing; [`json`]: the allocation-free skimmer;
+//!   `scan`: [`infer_source`], [`scan_reader`], [`StreamState`].
+//!
+//! # What is never a limit (the near-miss rules)
+//! - Lines whose `type` cannot carry a provider error: zag `tool_call`,
+//!   `tool_result`, `user_message`, `reasoning`, `heartbeat`, `usage`, …;
+//!   Claude `user` (prompts and tool results) and `system`; Codex
+//!   `response_item`; Copilot `tool.*`, `assistant.message`. Rejected when
+//!   the `type` key is read, whatever the rest says.
+//! - Text that merely quotes a limit: in a relay's `assistant_message`, a
+//!   `session_result` or a `provider_status` message, Claude's sentence counts
+//!   only when it is the *whole* (trimmed) text; in raw output lines (spawn
+//!   logs, stderr) a sentence must open the line or follow a short error
+//!   prefix (`ERROR: `, `Error: `, `[API Error: `, a log level, a JS
+//!   `message: '`); anywhere else in a line (prose, code, grep output) it is
+//!   ignored. Only fields a provider fills with errors (`result` with
+//!   `is_error`, `error.message`, `session.error`) match anywhere.
+//! - Warnings and retries in progress: Claude `rate_limit_event` with a
+//!   status other than `rejected`, Claude `system`/`api_retry`, Codex
+//!   `Reconnecting... n/5 (…429…)`.
+//! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
+//!   and billing details`, `insufficient_quota`, Claude `billing_error`),
+//!   auth (401, `authentication`), `workspace routing discovery failed`,
+//!   network errors. They carry no limit wording and no 429 structure, or are
+//!   vetoed explicitly (Codex, Gemini).
+//!
+//! # Duplicates
+//! One incident often shows up on several lines (Claude's stream-json
+//! prints a `rate_limit_event`, a synthetic `assistant` and a `result`;
+//! Codex prints `error` and `turn.failed`; zag 0.18 may log its own
+//! `usage_limit_hit` too, and re-logs Gemini hits whenever the chat file
+//! changes). Detection is per line; merging is the caller's job.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,6 +61,8 @@ mod copilot;
 mod gemini;
 pub mod json;
 mod line;
+#[cfg(test)]
+mod real;
 pub mod reset;
 mod scan;
 #[cfg(test)]

@@ -1,0 +1,161 @@
+//! Lines captured from the real CLIs (the `realclients` kit: real npm
+//! builds against a scripted fake API, offline), scanned whole with
+//! [`scan_reader`]: every limit line must fire with the right scope and
+//! reset, and nothing else in the file may.
+
+use chrono::{DateTime, Utc};
+
+use super::testkit::*;
+use super::{scan_reader, LineContext, Provider, Scope, SourceKind};
+
+/// (file under tests/fixtures/real, source, anchor, expected hits as
+/// (1-based line, provider, scope, reset)).
+type Expect = (
+    &'static str,
+    SourceKind,
+    &'static str,
+    &'static [(u64, Provider, Scope, Option<&'static str>)],
+);
+
+const C: Provider = Provider::Claude;
+const X: Provider = Provider::Codex;
+const SPAWN: SourceKind = SourceKind::ZagSpawn;
+
+const FILES: &[Expect] = &[
+    (
+        "claude/sub_limit_streamjson.jsonl",
+        SPAWN,
+        "2026-11-24T02:24:00Z",
+        &[
+            (2, C, Scope::Session, Some("2026-11-24T04:24:08Z")),
+            (3, C, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (4, C, Scope::Session, Some("2026-11-24T04:24:00Z")),
+        ],
+    ),
+    (
+        "claude/sub_limit_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:24:00Z",
+        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+    ),
+    (
+        "claude/sub_limit7d_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:24:00Z",
+        &[(1, C, Scope::Weekly, Some("2026-11-24T04:24:00Z"))],
+    ),
+    (
+        "claude/sub_limit_overage_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:24:00Z",
+        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+    ),
+    (
+        "claude/sub_limit_text.txt",
+        SPAWN,
+        "2026-11-24T02:24:00Z",
+        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+    ),
+    (
+        "claude/apikey_limit_streamjson.jsonl",
+        SPAWN,
+        "2026-11-24T02:24:00Z",
+        &[
+            (2, C, Scope::Transient, None),
+            (3, C, Scope::Transient, None),
+        ],
+    ),
+    (
+        // The limit, then a resume in the same file: only the limit fires
+        // (the resume's synthetic "No response requested." does not).
+        "claude/native_limit_then_resume.jsonl",
+        SourceKind::ClaudeNative,
+        "2030-01-01T00:00:00Z",
+        &[(6, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+    ),
+    (
+        "codex/chatgpt_limit_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:24:11Z",
+        &[
+            (3, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (4, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+        ],
+    ),
+    (
+        // Text mode: stdout + stderr as a spawn log holds them, with
+        // tracing ERROR lines that are not limits.
+        "codex/chatgpt_limit_text.log",
+        SPAWN,
+        "2026-11-24T02:24:12Z",
+        &[
+            (23, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (24, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+        ],
+    ),
+    (
+        // Five "Reconnecting..." progress events, then the final failure.
+        "codex/apikey_rate_limit_exceeded_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:24:18Z",
+        &[
+            (8, X, Scope::Transient, None),
+            (9, X, Scope::Transient, None),
+        ],
+    ),
+    (
+        "codex/apikey_insufficient_quota_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:26:00Z",
+        &[],
+    ),
+    (
+        // token_count (line 10) gives the exact reset of the failed turn
+        // (line 11); the resumed turn after it is not a limit.
+        "codex/rollout_limit_then_resume.jsonl",
+        SourceKind::CodexNative,
+        "2030-01-01T00:00:00Z",
+        &[(11, X, Scope::Session, Some("2026-11-24T04:24:11Z"))],
+    ),
+    (
+        "codex/rollout_rate_limit_exceeded.jsonl",
+        SourceKind::CodexNative,
+        "2030-01-01T00:00:00Z",
+        &[(10, X, Scope::Transient, None)],
+    ),
+    (
+        "codex/rollout_insufficient_quota.jsonl",
+        SourceKind::CodexNative,
+        "2030-01-01T00:00:00Z",
+        &[],
+    ),
+];
+
+fn read(rel: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/real")
+        .join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn real_captures_fire_exactly_where_the_cli_reported_a_limit() {
+    let det = detector();
+    for (file, source, anchor, want) in FILES {
+        let ctx = LineContext {
+            source: *source,
+            provider_hint: None,
+            anchor: anchor.parse::<DateTime<Utc>>().unwrap(),
+        };
+        let mut got = Vec::new();
+        scan_reader(&read(file)[..], &ctx, &det, |no, d| {
+            got.push((no, d.provider, d.scope, d.reset_at))
+        })
+        .unwrap();
+        let want: Vec<_> = want
+            .iter()
+            .map(|(no, p, s, r)| (*no, *p, *s, r.map(at)))
+            .collect();
+        assert_eq!(got, want, "{file}");
+    }
+}
