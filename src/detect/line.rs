@@ -404,7 +404,7 @@ pub(crate) fn error_prefixed(line: &str, pos: usize) -> bool {
     if prefix.is_empty() {
         return true;
     }
-    if prefix.len() > 160 {
+    if prefix.len() > 300 {
         return false;
     }
     let lower = prefix.to_ascii_lowercase();

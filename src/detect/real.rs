@@ -19,6 +19,7 @@ type Expect = (
 
 const C: Provider = Provider::Claude;
 const X: Provider = Provider::Codex;
+const G: Provider = Provider::Gemini;
 const SPAWN: SourceKind = SourceKind::ZagSpawn;
 
 const FILES: &[Expect] = &[
@@ -129,6 +130,60 @@ const FILES: &[Expect] = &[
         "2030-01-01T00:00:00Z",
         &[],
     ),
+    // Gemini: stdout then stderr, as a spawn log holds them. Each stack
+    // trace header ("… TerminalQuotaError: You have exhausted …", "[Routing]
+    // … failed: Error: …") and the pretty-printed JSON's "message" line are
+    // the CLI's own error reports; the JS dump's "billing details" cause and
+    // "code: 429" lines alone are not. No reset: daily quotas use the fallback.
+    (
+        "gemini/limit_json.log",
+        SPAWN,
+        "2026-11-24T02:26:16Z",
+        &[
+            (3, G, Scope::Daily, None),
+            (25, G, Scope::Daily, None),
+            (35, G, Scope::Daily, None),
+            (61, G, Scope::Daily, None),
+        ],
+    ),
+    (
+        "gemini/limit_streamjson.log",
+        SPAWN,
+        "2026-11-24T02:26:18Z",
+        &[
+            (3, G, Scope::Daily, None),
+            (7, G, Scope::Daily, None),
+            (29, G, Scope::Daily, None),
+            (40, G, Scope::Daily, None),
+        ],
+    ),
+    (
+        "gemini/limit_text.log",
+        SPAWN,
+        "2026-11-24T02:26:20Z",
+        &[
+            (3, G, Scope::Daily, None),
+            (25, G, Scope::Daily, None),
+            (35, G, Scope::Daily, None),
+        ],
+    ),
+    (
+        "gemini/b2_resume_hits_limit_streamjson.log",
+        SPAWN,
+        "2026-11-24T02:26:33Z",
+        &[
+            (3, G, Scope::Daily, None),
+            (6, G, Scope::Daily, None),
+            (28, G, Scope::Daily, None),
+            (38, G, Scope::Daily, None),
+        ],
+    ),
+    (
+        "gemini/native_chat_after_limit.jsonl",
+        SourceKind::GeminiNative,
+        "2026-11-24T02:26:33Z",
+        &[],
+    ),
 ];
 
 fn read(rel: &str) -> Vec<u8> {
@@ -141,6 +196,7 @@ fn read(rel: &str) -> Vec<u8> {
 #[test]
 fn real_captures_fire_exactly_where_the_cli_reported_a_limit() {
     let det = detector();
+    let mut failures = Vec::new();
     for (file, source, anchor, want) in FILES {
         let ctx = LineContext {
             source: *source,
@@ -156,6 +212,34 @@ fn real_captures_fire_exactly_where_the_cli_reported_a_limit() {
             .iter()
             .map(|(no, p, s, r)| (*no, *p, *s, r.map(at)))
             .collect();
-        assert_eq!(got, want, "{file}");
+        if got != want {
+            failures.push(format!("{file}:\n  got  {got:?}\n  want {want:?}"));
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn real_gemini_stderr_in_a_zag_session_ended_error() {
+    // What zag writes when Gemini exits 173: its whole stderr in `error`.
+    let stderr = String::from_utf8(read("gemini/limit_text.log")).unwrap();
+    let line = serde_json::json!({
+        "seq": 4, "ts": "2026-11-24T02:26:21.200000000+00:00", "provider": "gemini",
+        "wrapper_session_id": "w-9", "provider_session_id": null, "source_kind": "wrapper",
+        "completeness": "full", "type": "session_ended", "success": false, "error": stderr,
+    })
+    .to_string();
+    let d = detector()
+        .detect(line.as_bytes(), &ctx(SourceKind::ZagSession, None))
+        .unwrap();
+    assert_eq!(
+        (d.provider, d.scope, d.reset_at),
+        (Provider::Gemini, Scope::Daily, None)
+    );
+    assert_eq!(d.wrapper_session_id.as_deref(), Some("w-9"));
+    assert!(
+        d.raw.contains("You have exhausted your daily quota"),
+        "{}",
+        d.raw
+    );
 }
