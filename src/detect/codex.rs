@@ -178,8 +178,11 @@ impl Windows {
 /// The rate-limit windows of a rollout `token_count` line, if it is one.
 pub(crate) fn token_count_windows(line: &[u8]) -> Option<Windows> {
     use memchr::memmem::find;
+    // The payload type sits near the start of a rollout line; a token_count
+    // line is small. Anything else is refused without a pass over it.
+    let head = &line[..line.len().min(256)];
     if line.len() > 64 * 1024
-        || find(line, b"\"token_count\"").is_none()
+        || find(head, b"\"token_count\"").is_none()
         || find(line, b"\"rate_limits\"").is_none()
     {
         return None;

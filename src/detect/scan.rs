@@ -79,7 +79,14 @@ pub struct StreamState {
 }
 
 impl StreamState {
-    pub(crate) fn observe(&mut self, line: &[u8], _ctx: &LineContext) {
+    pub(crate) fn observe(&mut self, line: &[u8], ctx: &LineContext) {
+        let codex_file = match ctx.source {
+            SourceKind::CodexNative | SourceKind::Unknown => true,
+            _ => ctx.provider_hint == Some(Provider::Codex),
+        };
+        if !codex_file {
+            return;
+        }
         if let Some(w) = codex::token_count_windows(line) {
             self.codex = Some(w);
         }

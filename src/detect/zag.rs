@@ -253,6 +253,17 @@ mod tests {
     }
 
     #[test]
+    fn glued_lines_are_judged_one_object_at_a_time() {
+        let hb = r#"{"seq":16,"ts":"2026-11-24T02:00:00+00:00","provider":"claude","wrapper_session_id":"w-1","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10}"#;
+        let limit = CASES[0].1 .2;
+        for glued in [format!("{hb}{limit}"), format!("{limit}{hb}")] {
+            let d = detect_one(Z, &glued).expect("glued limit");
+            assert_eq!(d.scope, Scope::Session);
+        }
+        assert!(detect_one(Z, &format!("{hb}{hb}")).is_none());
+    }
+
+    #[test]
     fn zag_hit_bookkeeping_and_identity() {
         let d = detect_one(Z, CASES[8].1 .2).unwrap();
         assert_eq!(d.wrapper_session_id.as_deref(), Some("w-1"));
