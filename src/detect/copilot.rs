@@ -2,9 +2,11 @@
 //!
 //! Structural signals:
 //! - `session.error` whose `data.errorType` is `rate_limit` (after its own
-//!   five retries: transient) or `quota_exhausted` (premium requests: global),
-//!   or whose `data.statusCode` is 429. Other error types (auth, network)
-//!   are not limits.
+//!   five retries: transient, or session when the server's text says "usage
+//!   limit") or `quota_exhausted` (premium requests: global), or whose
+//!   `data.statusCode` is 429. Other error types (auth, network) are not
+//!   limits, and neither are the per-retry `model.call_failure` (429) and
+//!   `assistant.turn_retry` events that precede the final error.
 //! - zag 0.18's legacy error objects at `data.error` or `error`, with `code`
 //!   `rate_limited` (session), `user_weekly_rate_limited` (weekly) or
 //!   `user_global_rate_limited[:x]` (global), in an event whose `type` is
@@ -70,9 +72,25 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
             return None;
         }
         let reset_at = reset::relative(t, env.anchor);
-        return Some(Hit::new(Provider::Copilot, Scope::Transient, reset_at, t));
+        return Some(Hit::new(
+            Provider::Copilot,
+            rate_limit_scope(t),
+            reset_at,
+            t,
+        ));
     }
     None
+}
+
+/// After its own retries Copilot reports every 429 as `rate_limit`; the
+/// server's words say whether it is a request rate (transient) or a usage
+/// cap ("The usage limit has been reached": a session limit, reset unknown).
+fn rate_limit_scope(message: &str) -> Scope {
+    if message.to_ascii_lowercase().contains("usage limit") {
+        scope_words(message, Scope::Session)
+    } else {
+        Scope::Transient
+    }
 }
 
 fn legacy_code_scope(code: &str) -> Option<Scope> {
@@ -95,9 +113,9 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
         let status = d.get("statusCode").and_then(Value::as_u64);
         let message = d.get("message").and_then(Value::as_str).unwrap_or("");
         let scope = match kind {
-            "rate_limit" => Scope::Transient,
             "quota_exhausted" => Scope::Global,
-            _ if status == Some(429) => Scope::Transient,
+            "rate_limit" => rate_limit_scope(message),
+            _ if status == Some(429) => rate_limit_scope(message),
             _ => return text(message, Field::Error, env),
         };
         let reset_at = reset::relative(message, env.anchor);

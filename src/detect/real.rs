@@ -20,6 +20,7 @@ type Expect = (
 const C: Provider = Provider::Claude;
 const X: Provider = Provider::Codex;
 const G: Provider = Provider::Gemini;
+const P: Provider = Provider::Copilot;
 const SPAWN: SourceKind = SourceKind::ZagSpawn;
 
 const FILES: &[Expect] = &[
@@ -182,6 +183,45 @@ const FILES: &[Expect] = &[
         "gemini/native_chat_after_limit.jsonl",
         SourceKind::GeminiNative,
         "2026-11-24T02:26:33Z",
+        &[],
+    ),
+    // Copilot: five `model.call_failure` 429s and `assistant.turn_retry`s
+    // are retries in progress; only the final `session.error` fires, with
+    // the server's "try again in 20s" anchored on the event's timestamp.
+    (
+        "copilot/limit_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:27:00Z",
+        &[(31, P, Scope::Transient, Some("2026-11-24T02:29:30.179Z"))],
+    ),
+    (
+        "copilot/native_rate_limit_then_resume_events.jsonl",
+        SourceKind::CopilotNative,
+        "2030-01-01T00:00:00Z",
+        &[(6, P, Scope::Transient, Some("2026-11-24T02:29:30.179Z"))],
+    ),
+    (
+        "copilot/native_usage_limit_events.jsonl",
+        SourceKind::CopilotNative,
+        "2030-01-01T00:00:00Z",
+        &[(6, P, Scope::Session, None)],
+    ),
+    (
+        "copilot/limit_usage_limit_text.log",
+        SPAWN,
+        "2026-11-24T02:30:20Z",
+        &[(2, P, Scope::Session, None)],
+    ),
+    (
+        "copilot/continue_text.log",
+        SPAWN,
+        "2026-11-24T02:30:22Z",
+        &[],
+    ),
+    (
+        "copilot/resume_json.jsonl",
+        SPAWN,
+        "2026-11-24T02:30:22Z",
         &[],
     ),
 ];
