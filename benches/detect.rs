@@ -316,6 +316,35 @@ fn parse_every_line(path: &Path) -> u64 {
     }
 }
 
+/// Lines holding limit wording that are not limits: what a substring
+/// matcher would have flagged.
+fn near_misses(path: &Path, planted: &BTreeSet<u64>) -> u64 {
+    use std::io::BufRead;
+    const WORDING: &[&[u8]] = &[
+        b"hit your",
+        b"usage limit",
+        b"rate_limit",
+        b"RESOURCE_EXHAUSTED",
+        b"quota",
+        b"429",
+    ];
+    let mut r = std::io::BufReader::with_capacity(1 << 20, File::open(path).unwrap());
+    let (mut line, mut no, mut n) = (Vec::new(), 0u64, 0u64);
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).unwrap() == 0 {
+            return n;
+        }
+        no += 1;
+        let flagged = WORDING
+            .iter()
+            .any(|w| memchr::memmem::find(&line, w).is_some());
+        if flagged && !planted.contains(&no) {
+            n += 1;
+        }
+    }
+}
+
 fn ctx_for(path: &Path) -> LineContext {
     LineContext {
         source: infer_source(path),
@@ -390,8 +419,9 @@ fn main() {
     let planted = generate(&big, mb, 0x5EED);
     let planted_small = generate(&small, (mb / 4).max(16), 0x5EED ^ 1);
     let size = std::fs::metadata(&big).unwrap().len();
+    let misses = near_misses(&big, &planted);
     println!(
-        "corpus: {:.1} MiB zag session log ({} planted limits), generated with the small one in {:.1}s",
+        "corpus: {:.1} MiB zag session log ({} planted limits, {misses} near-miss lines with limit wording), generated with the small one in {:.1}s",
         size as f64 / 1048576.0,
         planted.len(),
         t.elapsed().as_secs_f64()
