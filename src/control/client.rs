@@ -132,7 +132,13 @@ impl Client {
         let line = req.to_line();
         let stream = &mut self.stream;
         let work = async move {
-            stream.get_mut().write_all(line.as_bytes()).await?;
+            if let Err(e) = stream.get_mut().write_all(line.as_bytes()).await {
+                // A daemon that refuses us (another uid) replies and closes
+                // at once, so our write can fail: its reply says why.
+                return read_response(stream)
+                    .await
+                    .map_err(|_| ClientError::from(e));
+            }
             read_response(stream).await
         };
         bounded(&self.socket, self.timeout, work).await
