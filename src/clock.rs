@@ -7,6 +7,33 @@
 //! a `CLOCK_REALTIME` timerfd that also reports clock steps. Tests inject a
 //! manual clock and move it by hand; nothing in the daemon calls `Utc::now()`
 //! directly.
+//!
+//! # The Linux system clock
+//!
+//! Each [`SystemClock::sleep_until`] arms a fresh
+//! `timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK|TFD_CLOEXEC)` with
+//! `TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET` at the wall deadline and waits
+//! for it through tokio's reactor (`AsyncFd`), so:
+//!
+//! - an absolute realtime timer expires by the wall clock, and the kernel
+//!   re-checks expired realtime timers on resume: a laptop that slept through
+//!   the deadline wakes the sleeper as soon as it is back, not after the
+//!   suspended time once more (which is what a monotonic `tokio::time::sleep`
+//!   would do);
+//! - a discontinuous change of the realtime clock (`settimeofday`, NTP step,
+//!   manual date change) makes the read fail with `ECANCELED`: the sleep
+//!   resolves early and the caller re-reads `now()` and re-plans. A time-zone
+//!   change does not move UTC at all, and nothing here works in local time;
+//! - while waiting, the process makes no wake-ups at all: the fd sits in
+//!   epoll until the kernel reports it.
+//!
+//! If the timerfd cannot be created (fd exhaustion, a seccomp filter), and on
+//! non-Linux targets, the fallback sleeps on tokio's monotonic timer in slices
+//! of at most [`FALLBACK_SLICE`], re-reading the wall clock after each slice.
+//! That bounds the lateness after a suspend or a forward step to one slice,
+//! at the price of one wake-up per slice while a deadline is pending (an idle
+//! daemon with nothing armed still makes none). It is not exercised by the
+//! tests here, which run on Linux.
 
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -25,8 +52,10 @@ pub trait Clock: Send + Sync + 'static {
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<()>;
 }
 
-/// The real clock. Sleeps on tokio's timer, re-checking the wall clock on
-/// wake-up (see the timer hardening issue for suspend and step handling).
+/// Longest single tokio sleep of the portable fallback (see module docs).
+pub const FALLBACK_SLICE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The real clock: a realtime timerfd on Linux, a sliced tokio sleep elsewhere.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
@@ -36,8 +65,121 @@ impl Clock for SystemClock {
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<()> {
-        let wait = (deadline - Utc::now()).to_std().unwrap_or_default();
-        Box::pin(tokio::time::sleep(wait))
+        Box::pin(async move {
+            #[cfg(target_os = "linux")]
+            {
+                // Created on first poll, so inside the runtime's reactor.
+                match timerfd::RealtimeTimer::at(deadline) {
+                    Ok(t) => {
+                        t.wait().await;
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "timerfd unavailable, sleeping on tokio in slices");
+                    }
+                }
+            }
+            sliced_sleep_until(deadline).await;
+        })
+    }
+}
+
+/// Sleep on tokio's (monotonic) timer for at most one [`FALLBACK_SLICE`], or
+/// less when the deadline is nearer; the caller re-checks the wall clock.
+async fn sliced_sleep_until(deadline: DateTime<Utc>) {
+    let wait = (deadline - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait.min(FALLBACK_SLICE)).await;
+}
+
+#[cfg(target_os = "linux")]
+mod timerfd {
+    use chrono::{DateTime, Utc};
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+
+    /// An armed absolute `CLOCK_REALTIME` timerfd registered with tokio.
+    pub(super) struct RealtimeTimer {
+        fd: AsyncFd<OwnedFd>,
+    }
+
+    impl RealtimeTimer {
+        pub(super) fn at(deadline: DateTime<Utc>) -> io::Result<Self> {
+            // SAFETY: plain syscall; the returned fd is owned below.
+            let raw = unsafe {
+                libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+            };
+            if raw < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `raw` is a fresh fd we own exclusively.
+            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+            let mut secs = deadline.timestamp();
+            let mut nsecs = i64::from(deadline.timestamp_subsec_nanos());
+            // An all-zero it_value would *disarm* the timer: use 1 ns instead.
+            if secs <= 0 && nsecs == 0 {
+                secs = 0;
+                nsecs = 1;
+            }
+            let spec = libc::itimerspec {
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: libc::timespec {
+                    tv_sec: secs.max(0) as libc::time_t,
+                    tv_nsec: nsecs as libc::c_long,
+                },
+            };
+            // SAFETY: valid fd and pointers to initialised structs.
+            let rc = unsafe {
+                libc::timerfd_settime(
+                    owned.as_raw_fd(),
+                    libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET,
+                    &spec,
+                    std::ptr::null_mut(),
+                )
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `owned` is a valid open fd that the AsyncFd owns (and
+            // closes) for its whole lifetime.
+            let fd = unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE)? };
+            Ok(RealtimeTimer { fd })
+        }
+
+        /// Resolves when the deadline passes or the clock is stepped
+        /// (`ECANCELED`). Any other error also resolves: the caller re-plans
+        /// from `now()`, which is always safe, merely one extra wake-up.
+        pub(super) async fn wait(self) {
+            loop {
+                let mut guard = match self.fd.readable().await {
+                    Ok(g) => g,
+                    Err(_) => return,
+                };
+                let res = guard.try_io(|inner| {
+                    let mut buf = [0u8; 8];
+                    // SAFETY: reading 8 bytes into an 8-byte buffer.
+                    let n = unsafe {
+                        libc::read(inner.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                    };
+                    if n < 0 {
+                        Err(io::Error::last_os_error())
+                    } else {
+                        Ok(())
+                    }
+                });
+                match res {
+                    Ok(Ok(())) => return,                                              // expired
+                    Ok(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => return, // stepped
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Ok(Err(_)) => return,
+                    Err(_would_block) => continue, // spurious readiness
+                }
+            }
+        }
     }
 }
 
@@ -77,16 +219,64 @@ impl Clock for ManualClock {
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<()> {
         let mut rx = self.moved.subscribe();
         Box::pin(async move {
-            loop {
-                if *rx.borrow_and_update() >= deadline {
-                    return;
-                }
-                // Any move wakes the caller: it may be a step back.
-                if rx.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+            if *rx.borrow_and_update() >= deadline {
                 return;
             }
+            // Any move wakes the caller: it may be a step back.
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn system_clock_wakes_at_a_wall_deadline_within_tolerance() {
+        let start = Instant::now();
+        let deadline = Utc::now() + chrono::Duration::milliseconds(200);
+        SystemClock.sleep_until(deadline).await;
+        let late = Utc::now() - deadline;
+        let took = start.elapsed();
+        assert!(late >= chrono::Duration::zero(), "woke early by {late}");
+        assert!(late < chrono::Duration::milliseconds(50), "late by {late}");
+        assert!(took >= Duration::from_millis(190), "took {took:?}");
+    }
+
+    #[tokio::test]
+    async fn system_clock_past_deadline_resolves_at_once() {
+        let start = Instant::now();
+        SystemClock
+            .sleep_until(Utc::now() - chrono::Duration::hours(1))
+            .await;
+        SystemClock.sleep_until(DateTime::<Utc>::UNIX_EPOCH).await;
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn dropping_a_system_sleep_releases_its_fd() {
+        // Arm and drop many far sleeps: fds must not leak.
+        for _ in 0..300 {
+            let far = Utc::now() + chrono::Duration::days(1);
+            let s = SystemClock.sleep_until(far);
+            let r = tokio::time::timeout(Duration::from_millis(0), s).await;
+            assert!(r.is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn manual_clock_wakes_sleepers_on_any_move() {
+        let t = Utc::now();
+        let c = ManualClock::new(t);
+        let s = c.sleep_until(t + chrono::Duration::hours(1));
+        let c2 = c.clone();
+        tokio::spawn(async move { c2.advance(-chrono::Duration::minutes(5)) });
+        tokio::time::timeout(Duration::from_secs(1), s)
+            .await
+            .expect("woken by a step back");
     }
 }

@@ -121,7 +121,7 @@ impl UsageLimits {
 }
 
 /// The daemon's own settings. Every key is optional in the file.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DaemonConfig {
     /// Provider binaries; unset means "find it on PATH".
@@ -236,18 +236,6 @@ pub struct DirsConfig {
     pub codex: Option<PathBuf>,
     pub gemini: Option<PathBuf>,
     pub copilot: Option<PathBuf>,
-}
-
-impl Default for DaemonConfig {
-    fn default() -> Self {
-        DaemonConfig {
-            binaries: Binaries::default(),
-            watch: WatchConfig::default(),
-            resume: ResumeConfig::default(),
-            notify: NotifyConfig::default(),
-            dirs: DirsConfig::default(),
-        }
-    }
 }
 
 impl DaemonConfig {

@@ -1,17 +1,39 @@
 //! The central timer: one task owns every pending deadline.
 //!
 //! Deadlines live in a sorted set keyed by (due, incident); the task sleeps
-//! until the earliest and is woken early only by a command (a sooner arm, a
-//! disarm) or by the clock reporting a step. There is no task per incident
-//! and no polling: an idle daemon with nothing due makes no wake-ups beyond
-//! the one pending sleep. Others talk to it through a [`TimerHandle`].
+//! until the earliest and is woken early only by a command (an arm, a disarm)
+//! or by the clock reporting a step. There is no task per incident and no
+//! polling: the task holds exactly one clock sleep, re-created only when the
+//! earliest deadline changes, so an idle daemon makes no wake-ups at all.
+//! Others talk to it through a [`TimerHandle`].
+//!
+//! # Wall-clock semantics
+//!
+//! Deadlines are UTC wall times. After every wake-up (deadline, command or
+//! clock step) the task re-reads [`Clock::now`] and fires everything due at or
+//! before it, soonest first: a clock stepped (or a laptop resumed) past many
+//! deadlines fires them all at once, and a clock stepped back fires nothing
+//! early, because the sleep is simply re-armed at the same wall deadline.
+//!
+//! # Firing is not delivering
+//!
+//! An entry sent on `fired` has left the timer. A `disarm` that arrives after
+//! that cannot recall it, so the receiver must re-check the store for a
+//! tombstone right before delivery (see the commit point in [`crate::store`]).
+//!
+//! # Memory
+//!
+//! Ids are interned: a canonical lowercase RFC 4122 UUID string (what zag and
+//! this daemon write) is stored as its `u128`, anything else gets a small
+//! integer key and a side table. The public API still takes and returns
+//! `String` ids. `cargo bench --bench timer` prints the bytes per entry.
 
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::clock::Clock;
+use crate::clock::{BoxFuture, Clock};
 
 /// One armed deadline.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,10 +42,25 @@ pub struct TimerEntry {
     pub incident_id: String,
 }
 
+/// Counters of the timer task, for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerStats {
+    /// Times the task woke up: a command batch, a deadline, or a clock step.
+    pub wakeups: u64,
+    /// Of those, wake-ups by the clock (deadline reached or clock stepped).
+    pub clock_wakeups: u64,
+    /// Entries sent on `fired`.
+    pub fired: u64,
+    /// Entries currently armed.
+    pub pending: usize,
+}
+
 enum Command {
     Arm(TimerEntry),
+    ArmMany(Vec<TimerEntry>),
     Disarm(String),
     Snapshot(oneshot::Sender<Vec<TimerEntry>>),
+    Stats(oneshot::Sender<TimerStats>),
 }
 
 /// Cheap to clone; every clone talks to the same timer task.
@@ -36,8 +73,10 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Arm(e) => write!(f, "Arm({e:?})"),
+            Command::ArmMany(v) => write!(f, "ArmMany({})", v.len()),
             Command::Disarm(id) => write!(f, "Disarm({id})"),
             Command::Snapshot(_) => f.write_str("Snapshot"),
+            Command::Stats(_) => f.write_str("Stats"),
         }
     }
 }
@@ -51,12 +90,19 @@ impl TimerHandle {
         }));
     }
 
-    /// Forget an incident; it will not fire.
+    /// Arm many incidents in one command (start-up re-arm).
+    pub fn arm_many(&self, entries: Vec<TimerEntry>) {
+        let _ = self.tx.send(Command::ArmMany(entries));
+    }
+
+    /// Forget an incident; it will not fire unless it already has (see the
+    /// module docs: the receiver re-checks the store before delivering).
     pub fn disarm(&self, incident_id: impl Into<String>) {
         let _ = self.tx.send(Command::Disarm(incident_id.into()));
     }
 
-    /// Everything armed, soonest first.
+    /// Everything armed, soonest first. Commands sent before this one from
+    /// the same handle have been applied when it returns.
     pub async fn snapshot(&self) -> Vec<TimerEntry> {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Snapshot(tx)).is_err() {
@@ -64,45 +110,129 @@ impl TimerHandle {
         }
         rx.await.unwrap_or_default()
     }
+
+    /// The task's counters (wake-ups, fired, pending).
+    pub async fn stats(&self) -> TimerStats {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Stats(tx)).is_err() {
+            return TimerStats::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// Compact key for an incident id (see "Memory" in the module docs).
+type Key = u128;
+
+/// Maps ids to keys. Canonical UUIDs map to themselves and need no storage;
+/// other ids get keys whose UUID version nibble is 0, which no packable UUID
+/// has, so the two kinds never collide.
+#[derive(Debug, Default)]
+struct Interner {
+    by_name: HashMap<Box<str>, Key>,
+    by_key: HashMap<Key, Box<str>>,
+    next: u64,
+}
+
+impl Interner {
+    fn packed(id: &str) -> Option<Key> {
+        let u = uuid::Uuid::try_parse(id).ok()?;
+        let version_ok = (1..=8).contains(&u.get_version_num());
+        let variant_ok = u.get_variant() == uuid::Variant::RFC4122;
+        // Only the exact canonical spelling round-trips through the key.
+        let canonical = id.len() == 36 && u.hyphenated().to_string() == id;
+        (version_ok && variant_ok && canonical).then(|| u.as_u128())
+    }
+
+    /// The key for `id`, if it is known (packed ids always are).
+    fn lookup(&self, id: &str) -> Option<Key> {
+        Self::packed(id).or_else(|| self.by_name.get(id).copied())
+    }
+
+    fn intern(&mut self, id: &str) -> Key {
+        if let Some(k) = self.lookup(id) {
+            return k;
+        }
+        self.next += 1;
+        let k = Key::from(self.next); // high 64 bits zero: version nibble 0
+        self.by_name.insert(id.into(), k);
+        self.by_key.insert(k, id.into());
+        k
+    }
+
+    /// Drop a side-table id once nothing refers to it.
+    fn forget(&mut self, k: Key) {
+        if let Some(name) = self.by_key.remove(&k) {
+            self.by_name.remove(&name);
+        }
+    }
+
+    fn name(&self, k: Key) -> String {
+        match self.by_key.get(&k) {
+            Some(n) => n.to_string(),
+            None => uuid::Uuid::from_u128(k).hyphenated().to_string(),
+        }
+    }
 }
 
 /// Pending deadlines: the pure part of the timer.
 #[derive(Debug, Default)]
 pub struct Deadlines {
-    by_time: BTreeSet<TimerEntry>,
-    by_id: HashMap<String, DateTime<Utc>>,
+    by_time: BTreeSet<(DateTime<Utc>, Key)>,
+    by_id: HashMap<Key, DateTime<Utc>>,
+    ids: Interner,
 }
 
 impl Deadlines {
+    /// Arm, or move an already armed id to a new time.
     pub fn arm(&mut self, e: TimerEntry) {
-        self.disarm(&e.incident_id);
-        self.by_id.insert(e.incident_id.clone(), e.due);
-        self.by_time.insert(e);
+        let k = self.ids.intern(&e.incident_id);
+        if let Some(old) = self.by_id.insert(k, e.due) {
+            self.by_time.remove(&(old, k));
+        }
+        self.by_time.insert((e.due, k));
     }
 
-    pub fn disarm(&mut self, id: &str) {
-        if let Some(due) = self.by_id.remove(id) {
-            self.by_time.remove(&TimerEntry {
-                due,
-                incident_id: id.to_string(),
-            });
+    /// Forget an id; unknown ids are ignored. Returns whether it was armed.
+    pub fn disarm(&mut self, id: &str) -> bool {
+        let Some(k) = self.ids.lookup(id) else {
+            return false;
+        };
+        match self.by_id.remove(&k) {
+            Some(due) => {
+                self.by_time.remove(&(due, k));
+                self.ids.forget(k);
+                true
+            }
+            None => false,
         }
     }
 
+    /// When `id` is due, if armed.
+    pub fn due_of(&self, id: &str) -> Option<DateTime<Utc>> {
+        self.ids
+            .lookup(id)
+            .and_then(|k| self.by_id.get(&k).copied())
+    }
+
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
-        self.by_time.first().map(|e| e.due)
+        self.by_time.first().map(|e| e.0)
     }
 
     /// Remove and return every entry due at or before `now`, soonest first.
     pub fn pop_due(&mut self, now: DateTime<Utc>) -> Vec<TimerEntry> {
         let mut out = Vec::new();
-        while let Some(first) = self.by_time.first() {
-            if first.due > now {
+        while let Some(&(due, k)) = self.by_time.first() {
+            if due > now {
                 break;
             }
-            let e = self.by_time.pop_first().expect("checked non-empty");
-            self.by_id.remove(&e.incident_id);
-            out.push(e);
+            self.by_time.pop_first();
+            self.by_id.remove(&k);
+            out.push(TimerEntry {
+                due,
+                incident_id: self.ids.name(k),
+            });
+            self.ids.forget(k);
         }
         out
     }
@@ -115,8 +245,15 @@ impl Deadlines {
         self.by_id.is_empty()
     }
 
+    /// Everything armed, soonest first.
     pub fn entries(&self) -> Vec<TimerEntry> {
-        self.by_time.iter().cloned().collect()
+        self.by_time
+            .iter()
+            .map(|&(due, k)| TimerEntry {
+                due,
+                incident_id: self.ids.name(k),
+            })
+            .collect()
     }
 }
 
@@ -131,29 +268,79 @@ pub fn spawn(
     (TimerHandle { tx }, task)
 }
 
+/// Commands applied per wake-up before re-planning (keeps a burst of arms
+/// from re-arming the clock once per command, without starving the sleep).
+const COMMAND_BATCH: usize = 4096;
+
 async fn run(
     clock: Arc<dyn Clock>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     fired: mpsc::UnboundedSender<TimerEntry>,
 ) {
     let mut deadlines = Deadlines::default();
+    let mut stats = TimerStats::default();
+    // The one pending sleep and the deadline it was armed for.
+    let mut sleep: Option<(DateTime<Utc>, BoxFuture<()>)> = None;
     loop {
         for e in deadlines.pop_due(clock.now()) {
+            stats.fired += 1;
             if fired.send(e).is_err() {
                 return;
             }
         }
-        let sleep = deadlines.next_due().map(|d| clock.sleep_until(d));
+        // Re-arm the clock only when the earliest deadline changed: a later
+        // arm or a disarm behind the head costs no syscall.
+        match deadlines.next_due() {
+            None => sleep = None,
+            Some(next) if sleep.as_ref().map(|s| s.0) != Some(next) => {
+                sleep = Some((next, clock.sleep_until(next)));
+            }
+            Some(_) => {}
+        }
         tokio::select! {
-            // A command may bring a sooner deadline: handle it, then re-plan.
-            cmd = commands.recv() => match cmd {
-                None => return,
-                Some(Command::Arm(e)) => deadlines.arm(e),
-                Some(Command::Disarm(id)) => deadlines.disarm(&id),
-                Some(Command::Snapshot(reply)) => { let _ = reply.send(deadlines.entries()); }
-            },
-            // The earliest deadline passed, or the clock moved: re-check all.
-            () = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {}
+            // A command may bring a sooner deadline: apply the batch, re-plan.
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return };
+                stats.wakeups += 1;
+                apply(&mut deadlines, &stats, cmd);
+                for _ in 1..COMMAND_BATCH {
+                    match commands.try_recv() {
+                        Ok(cmd) => apply(&mut deadlines, &stats, cmd),
+                        Err(_) => break,
+                    }
+                }
+            }
+            // The earliest deadline passed, or the clock was stepped: the
+            // loop head re-reads now and fires what is due; nothing early.
+            () = async {
+                match sleep.as_mut() {
+                    Some((_, s)) => s.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                stats.wakeups += 1;
+                stats.clock_wakeups += 1;
+                sleep = None;
+            }
+        }
+    }
+}
+
+fn apply(deadlines: &mut Deadlines, stats: &TimerStats, cmd: Command) {
+    match cmd {
+        Command::Arm(e) => deadlines.arm(e),
+        Command::ArmMany(v) => v.into_iter().for_each(|e| deadlines.arm(e)),
+        Command::Disarm(id) => {
+            deadlines.disarm(&id);
+        }
+        Command::Snapshot(reply) => {
+            let _ = reply.send(deadlines.entries());
+        }
+        Command::Stats(reply) => {
+            let _ = reply.send(TimerStats {
+                pending: deadlines.len(),
+                ..*stats
+            });
         }
     }
 }
@@ -164,9 +351,22 @@ mod tests {
     use crate::clock::ManualClock;
     use chrono::{Duration, TimeZone};
 
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn quiet(rx: &mut mpsc::UnboundedReceiver<TimerEntry>) -> bool {
+        rx.try_recv().is_err()
+    }
+
+    async fn settle() {
+        // Let the timer task run to its next await point.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
     #[test]
     fn deadlines_pop_in_order_and_rearm_moves() {
-        let t = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+        let t = t0();
         let mut d = Deadlines::default();
         d.arm(TimerEntry {
             due: t + Duration::seconds(5),
@@ -191,11 +391,42 @@ mod tests {
             ["a", "b"]
         );
         assert!(d.is_empty());
+        assert!(d.ids.by_name.is_empty() && d.ids.by_key.is_empty());
+    }
+
+    #[test]
+    fn interned_ids_round_trip_exactly() {
+        let ids = [
+            uuid::Uuid::new_v4().to_string(),
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"x").to_string(),
+            uuid::Uuid::new_v4().to_string().to_uppercase(), // not canonical
+            "00000000-0000-0000-0000-000000000001".into(),   // version 0
+            "not-a-uuid".into(),
+            String::new(),
+        ];
+        let mut d = Deadlines::default();
+        for (i, id) in ids.iter().enumerate() {
+            d.arm(TimerEntry {
+                due: t0() + Duration::seconds(i as i64),
+                incident_id: id.clone(),
+            });
+        }
+        assert_eq!(d.len(), ids.len());
+        assert_eq!(
+            d.ids.by_key.len(),
+            4,
+            "only non-canonical ids use the side table"
+        );
+        let got: Vec<String> = d.entries().into_iter().map(|e| e.incident_id).collect();
+        assert_eq!(got, ids);
+        assert!(d.disarm(&ids[2]) && !d.disarm(&ids[2]));
+        assert!(!d.disarm(&ids[0].to_uppercase()), "case matters, as in zag");
+        assert_eq!(d.due_of(&ids[1]), Some(t0() + Duration::seconds(1)));
     }
 
     #[tokio::test]
     async fn fires_when_the_clock_reaches_the_deadline_and_not_after_disarm() {
-        let t = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+        let t = t0();
         let clock = ManualClock::new(t);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let (h, _task) = spawn(clock.clone(), tx);
@@ -216,6 +447,114 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_millis(50), rx.recv())
                 .await
                 .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn suspend_fires_everything_overdue_at_once_in_order() {
+        // A laptop asleep for 8 hours: the injected clock jumps on wake.
+        let clock = ManualClock::new(t0());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (h, _task) = spawn(clock.clone(), tx);
+        for (id, m) in [("c", 90), ("a", 30), ("b", 60), ("later", 60 * 24)] {
+            h.arm(id, t0() + Duration::minutes(m));
+        }
+        h.snapshot().await;
+        clock.advance(Duration::hours(8));
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv())
+                .await
+                .expect("fires within 1 s of waking")
+                .unwrap();
+            got.push(e.incident_id);
+        }
+        assert_eq!(got, ["a", "b", "c"]);
+        settle().await;
+        assert!(quiet(&mut rx));
+        let left = h.snapshot().await;
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].incident_id, "later");
+    }
+
+    #[tokio::test]
+    async fn clock_stepped_back_fires_nothing_early_then_fires_on_time() {
+        let clock = ManualClock::new(t0());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (h, _task) = spawn(clock.clone(), tx);
+        h.arm("x", t0() + Duration::minutes(10));
+        h.snapshot().await;
+        clock.advance(Duration::minutes(9));
+        clock.set(t0() - Duration::hours(1)); // stepped back an hour
+        settle().await;
+        assert!(quiet(&mut rx));
+        clock.set(t0() + Duration::minutes(9) + Duration::seconds(59));
+        settle().await;
+        assert!(quiet(&mut rx), "one second early is still early");
+        clock.set(t0() + Duration::minutes(10));
+        let e = tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.incident_id, "x");
+        let s = h.stats().await;
+        assert_eq!((s.fired, s.pending), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn stepped_forward_fires_what_is_due_and_a_sooner_arm_wakes_early() {
+        let clock = ManualClock::new(t0());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (h, _task) = spawn(clock.clone(), tx);
+        h.arm("far", t0() + Duration::days(1));
+        h.arm("near", t0() + Duration::hours(1));
+        h.snapshot().await;
+        clock.set(t0() + Duration::hours(2));
+        let e = rx.recv().await.unwrap();
+        assert_eq!(e.incident_id, "near");
+        // A deadline already past when armed fires at once.
+        h.arm("past", t0());
+        let e = rx.recv().await.unwrap();
+        assert_eq!(e.incident_id, "past");
+        settle().await;
+        assert!(quiet(&mut rx));
+    }
+
+    #[tokio::test]
+    async fn idle_timer_does_not_wake() {
+        let clock = ManualClock::new(t0());
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (h, _task) = spawn(clock.clone(), tx);
+        h.arm_many(
+            (0..100)
+                .map(|i| TimerEntry {
+                    due: t0() + Duration::hours(1 + i),
+                    incident_id: format!("i{i}"),
+                })
+                .collect(),
+        );
+        let before = h.stats().await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let after = h.stats().await;
+        // Only the stats command itself woke it.
+        assert_eq!(after.wakeups, before.wakeups + 1);
+        assert_eq!(after.clock_wakeups, 0);
+        assert_eq!(after.pending, 100);
+    }
+
+    #[tokio::test]
+    async fn system_clock_timer_fires_on_time() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (h, _task) = spawn(Arc::new(crate::clock::SystemClock), tx);
+        let due = Utc::now() + Duration::milliseconds(150);
+        h.arm("x", due);
+        h.arm("y", due + Duration::days(1));
+        let e = rx.recv().await.unwrap();
+        let late = Utc::now() - e.due;
+        assert_eq!(e.incident_id, "x");
+        assert!(
+            late >= Duration::zero() && late < Duration::milliseconds(50),
+            "{late}"
         );
     }
 }

@@ -16,6 +16,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::UsageLimits;
 
+mod claude;
+mod codex;
+mod copilot;
+mod gemini;
+pub mod json;
+mod line;
+pub mod reset;
+mod scan;
+#[cfg(test)]
+mod testkit;
+mod zag;
+
+pub use reset::Zone;
+pub use scan::{infer_source, scan_reader, ScanStats, StreamState, MAX_SCAN_LINE};
+
 /// The four provider CLIs zag drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,6 +189,101 @@ pub struct Detection {
     pub cwd: Option<String>,
     /// The line's own timestamp, when it has one.
     pub line_ts: Option<DateTime<Utc>>,
+    /// Set when the line is a `usage_limit_hit` that zag (or another writer)
+    /// already logged: who owns it is the caller's call (ZAG_INTEROP §3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zag_hit: Option<ZagHit>,
+}
+
+/// The bookkeeping fields of a logged `usage_limit_hit`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZagHit {
+    pub incident_id: Option<String>,
+    /// Present when a zag scheduler (relay or exec loop) owns the resume.
+    pub scheduled_resume_at: Option<DateTime<Utc>>,
+    pub fallback_used: Option<bool>,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Detection {
+            provider: Provider::Claude,
+            scope: Scope::Unknown,
+            reset_at: None,
+            raw: String::new(),
+            provider_session_id: None,
+            wrapper_session_id: None,
+            cwd: None,
+            line_ts: None,
+            zag_hit: None,
+        }
+    }
+}
+
+/// Where a piece of text sits, which decides how strictly it must match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    /// A field the provider fills only with an error report (`result` with
+    /// `is_error`, an `error.message`, a `session.error`): the wording may
+    /// sit anywhere in it.
+    Error,
+    /// Text that is usually ordinary output (a relay's `assistant_message`,
+    /// a result text): it is a limit only if the whole text is the sentence.
+    Whole,
+    /// One raw output line (spawn log, stderr): the sentence must open the
+    /// line, possibly after a short error prefix such as `ERROR: `.
+    Line,
+}
+
+/// What the detectors need besides the text.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Env {
+    /// The line's own timestamp, else the caller's anchor.
+    pub anchor: DateTime<Utc>,
+    /// The zone of local clock times printed without a zone name.
+    pub zone: Zone,
+}
+
+/// `raw` is kept to this many bytes (zag 0.18's Gemini hits hold whole files).
+pub const MAX_RAW: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a char boundary.
+pub(crate) fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A provider detector's finding, before identity is attached.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Hit {
+    pub provider: Provider,
+    pub scope: Scope,
+    pub reset_at: Option<DateTime<Utc>>,
+    pub raw: String,
+    pub zag_hit: Option<ZagHit>,
+}
+
+impl Hit {
+    pub fn new(
+        provider: Provider,
+        scope: Scope,
+        reset_at: Option<DateTime<Utc>>,
+        raw: &str,
+    ) -> Hit {
+        Hit {
+            provider,
+            scope,
+            reset_at,
+            raw: clip(raw, MAX_RAW).to_string(),
+            zag_hit: None,
+        }
+    }
 }
 
 /// Detectors compiled for one `[usage_limits]` configuration.
@@ -183,6 +293,7 @@ pub struct Detection {
 #[derive(Clone, Debug, Default)]
 pub struct Detector {
     extra: Vec<(Provider, regex::Regex)>,
+    zone: Zone,
 }
 
 impl Detector {
@@ -199,12 +310,66 @@ impl Detector {
                 }
             }
         }
-        (Detector { extra }, invalid)
+        (
+            Detector {
+                extra,
+                zone: Zone::Local,
+            },
+            invalid,
+        )
+    }
+
+    /// Read zone-less local clock times ("try again at 3:35 AM") in `zone`
+    /// instead of the host's zone (tests, or a daemon told the CLI's zone).
+    pub fn with_zone(mut self, zone: Zone) -> Detector {
+        self.zone = zone;
+        self
     }
 
     /// The usage limit this line reports, if any.
+    ///
+    /// Cheap on the lines that dominate real logs: a JSON line whose `type`
+    /// can never carry a provider error (tool results, user messages, …) is
+    /// rejected as soon as that key is read, without touching the rest.
     pub fn detect(&self, line: &[u8], ctx: &LineContext) -> Option<Detection> {
-        let _ = (&self.extra, line, ctx);
-        todo!("detect: owned by the detection work")
+        line::detect_line(self, line, ctx)
+    }
+
+    /// [`Detector::detect`] for callers that read a file in order: `state`
+    /// carries what an earlier line said about a later one (Codex writes the
+    /// exact reset in the `token_count` event before the failure).
+    pub fn detect_in_stream(
+        &self,
+        line: &[u8],
+        ctx: &LineContext,
+        state: &mut StreamState,
+    ) -> Option<Detection> {
+        state.observe(line, ctx);
+        let mut d = self.detect(line, ctx)?;
+        state.complete(&mut d);
+        Some(d)
+    }
+
+    /// `true` when a user pattern could apply to `p`'s lines.
+    pub(crate) fn has_extra(&self, p: Option<Provider>) -> bool {
+        match p {
+            Some(p) => self.extra.iter().any(|(q, _)| *q == p),
+            None => !self.extra.is_empty(),
+        }
+    }
+
+    /// The first user pattern of `p` (or any provider) matching `text`.
+    pub(crate) fn extra_hit(&self, p: Option<Provider>, text: &str, env: &Env) -> Option<Hit> {
+        self.extra
+            .iter()
+            .filter(|(q, _)| match p {
+                Some(p) => p == *q,
+                None => true,
+            })
+            .find_map(|(q, re)| {
+                let m = re.find(text)?;
+                let reset_at = reset::try_again(text, env.zone, env.anchor);
+                Some(Hit::new(*q, Scope::Unknown, reset_at, m.as_str()))
+            })
     }
 }

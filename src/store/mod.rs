@@ -10,6 +10,49 @@
 //! Replay is pure (bytes in, state out). A torn last line, the mark of a power
 //! loss mid-write, is ignored and does not corrupt later appends, because each
 //! append first restores a missing trailing newline.
+//!
+//! Submodules: [`identity`] (incident ids and duplicate detection),
+//! [`compact`] (lock-free compaction), [`follow`] (live following, how a
+//! `zag usage cancel` reaches a live timer), [`adopt`] (stranded zag resumes).
+//!
+//! # Delivery commit point
+//!
+//! The protocol at fire time is: (1) re-read the store and drop the incident
+//! if it is tombstoned (a `zag usage cancel` or `zag-resumed cancel` that beat
+//! the timer); (2) deliver; (3) append `complete` and `fdatasync` it. The
+//! **commit point is the return of that `fdatasync`** in step 3. Before it the
+//! incident is still pending on disk, so a crash anywhere up to it leaves a
+//! pending record that the next start re-arms (overdue, so it fires at once):
+//! at-least-once. After it, the tombstone hides the id forever, in our replay
+//! and in zag's: at-most-once.
+//!
+//! The window in which a crash causes a *repeat* is therefore exactly
+//! `[delivery started, complete durable)`, and it can repeat only that one
+//! delivery of that one incident, once per crash. It cannot be narrowed by an
+//! intermediate "claim" record: zag's format has only `schedule`, `complete`
+//! and `cancel`, an unknown `action` is forbidden (zag skips it, so it would be
+//! invisible to `zag usage` and a lie about what is pending), and a `complete`
+//! written *before* delivery is exactly zag's exec-loop bug (a crash after it
+//! loses the resume). A claim as an extra key on a re-written `schedule` would
+//! need a fresh id (same id: last schedule wins, fine; but a tombstone cannot
+//! be undone), and would only move the window, not close it: "delivered" is
+//! an effect in another process (a FIFO write, a provider run) that cannot be
+//! made atomic with a local fsync. We choose the repeat over the loss.
+//!
+//! Step 1 is what makes a live cancel stick even when the timer has already
+//! fired: a `disarm` cannot recall an entry already handed over, the re-read
+//! can. A cancel landing between step 1 and step 2 is the one race left (the
+//! user cancelled during the delivery's own microseconds).
+
+pub mod adopt;
+pub mod compact;
+pub mod follow;
+pub mod identity;
+
+pub use adopt::{adoption_decision, probe_owner, Adoption, OwnerState};
+pub use compact::{compact, should_compact, CompactOptions, CompactStats};
+pub use follow::StoreFollower;
+pub use identity::{find_same_incident, incident_id_for, ResetWindow};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,6 +67,10 @@ pub const ORIGIN: &str = "zag-resumed";
 /// One line of the store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+// `Schedule` is large and the others small, but records are transient (parsed,
+// applied, dropped) and the lead's code matches on `Record::Schedule(s)`:
+// boxing would cost an allocation per line and churn every match.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     Schedule(Schedule),
     Complete {
@@ -131,23 +178,37 @@ pub struct Replay {
     pub skipped_lines: usize,
     /// Bytes consumed: up to and including the last newline.
     pub consumed: u64,
+    /// Records applied (every parsed line): `records - pending.len()` is what
+    /// compaction would drop.
+    pub records: usize,
 }
 
 impl Replay {
     /// Fold more bytes in. Only complete lines are consumed.
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.feed_with(bytes, |_| {});
+    }
+
+    /// Like [`Replay::feed`], returning the records parsed, in file order.
+    pub fn feed_records(&mut self, bytes: &[u8]) -> Vec<Record> {
+        let mut out = Vec::new();
+        self.feed_with(bytes, |r| out.push(r.clone()));
+        out
+    }
+
+    fn feed_with(&mut self, bytes: &[u8], mut each: impl FnMut(&Record)) {
         let end = match memchr::memrchr(b'\n', bytes) {
             Some(i) => i + 1,
             None => return,
         };
         for line in bytes[..end].split(|&b| b == b'\n') {
-            let line = line.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
-            match serde_json::from_slice::<Record>(line) {
-                Ok(rec) => self.apply(rec),
-                Err(_) => self.skipped_lines += 1,
+            match parse_line(line) {
+                Some(Ok(rec)) => {
+                    each(&rec);
+                    self.apply(rec);
+                }
+                Some(Err(())) => self.skipped_lines += 1,
+                None => {}
             }
         }
         self.consumed += end as u64;
@@ -155,6 +216,7 @@ impl Replay {
 
     /// Apply one record with zag's semantics.
     pub fn apply(&mut self, rec: Record) {
+        self.records += 1;
         match rec {
             Record::Schedule(s) => {
                 if !self.tombstoned.contains(&s.incident_id) {
@@ -179,6 +241,16 @@ impl Replay {
         });
         v
     }
+}
+
+/// Parse one line (without its newline): `None` for a blank line,
+/// `Some(Err)` for a line zag would skip too.
+pub(crate) fn parse_line(line: &[u8]) -> Option<Result<Record, ()>> {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return None;
+    }
+    Some(serde_json::from_slice::<Record>(line).map_err(|_| ()))
 }
 
 /// Replay a whole store's bytes.
