@@ -193,6 +193,20 @@ pub fn sd_notify(state: &str) -> io::Result<bool> {
     }
 }
 
+/// The message announcing a reload: `RELOADING=1` with the
+/// `MONOTONIC_USEC=` that systemd 253+ requires alongside it (older versions
+/// ignore it). Send `READY=1` once the reload is done.
+pub fn reloading_message() -> String {
+    // SAFETY: clock_gettime writes into the timespec we own.
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let usec = (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000;
+    format!("RELOADING=1\nMONOTONIC_USEC={usec}")
+}
+
 /// Send `state` to an explicit notify socket: a path, or `@name` for a Linux
 /// abstract socket.
 pub fn sd_notify_to(socket: &OsStr, state: &str) -> io::Result<()> {
@@ -356,6 +370,19 @@ mod tests {
         let n = Notifier::with_backend(Some(Backend::NotifySend("/nonexistent/x".into())));
         n.notify("title", "body");
         n.notify("title", "body");
+    }
+
+    #[test]
+    fn reloading_carries_a_monotonic_stamp() {
+        let m = reloading_message();
+        let (first, second) = m.split_once('\n').unwrap();
+        assert_eq!(first, "RELOADING=1");
+        let usec: u64 = second
+            .strip_prefix("MONOTONIC_USEC=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(usec > 0);
     }
 
     #[test]

@@ -869,3 +869,17 @@ fn ten_concurrent_ensure_processes_make_one_daemon() {
         "daemon gone after stop"
     );
 }
+
+#[test]
+fn example_config_is_the_defaults() {
+    use zag_resumed::config::DaemonConfig;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/zag-resumed.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        DaemonConfig::parse(&text, &path).unwrap(),
+        DaemonConfig::default()
+    );
+    // One key turns notifications off.
+    let off = DaemonConfig::parse("[notify]\ndesktop = false\n", &path).unwrap();
+    assert!(!off.notify.desktop);
+}
