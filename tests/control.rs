@@ -883,3 +883,133 @@ fn example_config_is_the_defaults() {
     let off = DaemonConfig::parse("[notify]\ndesktop = false\n", &path).unwrap();
     assert!(!off.notify.desktop);
 }
+
+/// A store record of ours, due `in_secs` from now, in the global store.
+fn seed_pending(zag_home: &Path, id: &str, in_secs: i64) {
+    let when = (Utc::now() + chrono::Duration::seconds(in_secs)).to_rfc3339();
+    let line = format!(
+        "{{\"action\":\"schedule\",\"incident_id\":\"{id}\",\"session_id\":\"6873abcd-0000\",\
+\"provider\":\"claude\",\"when\":\"{when}\",\"message\":\"Continue\",\"attempt\":1,\"log_path\":\"\",\
+\"origin\":\"zag-resumed\",\"scope\":\"weekly\",\"cwd\":\"/tmp\"}}\n"
+    );
+    std::fs::create_dir_all(zag_home).unwrap();
+    std::fs::write(zag_home.join("scheduled_resumes.jsonl"), line).unwrap();
+}
+
+fn stderr_file(home: &Path, name: &str) -> (std::fs::File, PathBuf) {
+    let p = home.join(name);
+    (std::fs::File::create(&p).unwrap(), p)
+}
+
+#[test]
+#[ignore = "needs the daemon core"]
+fn status_shows_pending_resumes_with_countdowns() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let paths = Paths::new(home, Some(&home.join(".zag")));
+    seed_pending(&paths.zag_home, "inc-status", 2 * 3600 + 14 * 60 + 30);
+    let (err, _) = stderr_file(home, "stderr");
+    let mut daemon = real(home, &["run"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let pid = wait_until_answering(&paths);
+    assert_eq!(pid, daemon.id());
+    let out = real(home, &["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("pid {pid}")), "{text}");
+    assert!(
+        text.contains("claude · session 6873… · resumes in 2h 14m · weekly limit"),
+        "{text}"
+    );
+    let json = real(home, &["status", "--json"]).output().unwrap();
+    let snap: StatusSnapshot = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(snap.pending.len(), 1);
+    assert_eq!(snap.pending[0].incident_id, "inc-status");
+    kill(pid, libc::SIGTERM);
+    assert!(daemon.wait().unwrap().success());
+}
+
+#[test]
+#[ignore = "needs the daemon core"]
+fn sighup_reload_changes_a_setting_and_keeps_timers() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let paths = Paths::new(home, Some(&home.join(".zag")));
+    seed_pending(&paths.zag_home, "inc-reload", 3 * 3600);
+    let config = home.join("zag-resumed.toml");
+    std::fs::write(&config, "[notify]\ndesktop = true\n").unwrap();
+    let (err, err_path) = stderr_file(home, "stderr");
+    let mut daemon = real(home, &["run", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let pid = wait_until_answering(&paths);
+    std::fs::write(&config, "[notify]\ndesktop = false\n").unwrap();
+    kill(pid, libc::SIGHUP);
+    // The reload is logged with what changed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&err_path).unwrap();
+        if log.contains("notify") && log.to_lowercase().contains("reload") || log.contains("SIGHUP")
+        {
+            assert!(log.contains("notify"), "{log}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload logged:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Same process, timer still pending.
+    assert_eq!(wait_until_answering(&paths), pid);
+    let out = real(home, &["status", "--json"]).output().unwrap();
+    let snap: StatusSnapshot = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<_> = snap
+        .pending
+        .iter()
+        .map(|p| p.incident_id.as_str())
+        .collect();
+    assert_eq!(ids, ["inc-reload"]);
+    kill(pid, libc::SIGTERM);
+    assert!(daemon.wait().unwrap().success());
+}
+
+#[test]
+#[ignore = "needs the daemon core"]
+fn a_sigkilled_daemons_socket_is_replaced_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let paths = Paths::new(home, Some(&home.join(".zag")));
+    let start = || {
+        real(home, &["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = start();
+    assert_eq!(wait_until_answering(&paths), first.id());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        socket_path(&paths).exists(),
+        "SIGKILL leaves the socket behind"
+    );
+    let mut second = start();
+    assert_eq!(wait_until_answering(&paths), second.id());
+    kill(second.id(), libc::SIGTERM);
+    assert!(second.wait().unwrap().success());
+}
