@@ -78,8 +78,9 @@ pub enum ClientError {
     /// The daemon closed the connection or sent something unreadable.
     #[error("bad answer from zag-resumed: {0}")]
     Protocol(String),
-    /// The daemon answered with an error reply.
-    #[error("zag-resumed: {0}")]
+    /// The daemon answered with an error reply (shown as is: the CLI
+    /// already prefixes its errors with the program name).
+    #[error("{0}")]
     Daemon(String),
 }
 

@@ -202,7 +202,10 @@ pub enum EnsureOutcome {
 /// the daemon inherits the caller's environment and working directory, so
 /// pass absolute paths. Its stdin is null and its output is appended to
 /// `<state_dir>/daemon.log`; it runs in a session of its own (`setsid`), so
-/// a closing terminal or zag's exit does not take it down.
+/// a closing terminal or zag's exit does not take it down. The child is not
+/// waited for once it answers: a long-lived caller that embeds `ensure`
+/// (rather than running `zag-resumed ensure`) keeps a zombie after the
+/// daemon exits, until the caller exits too.
 pub async fn ensure(
     paths: &Paths,
     exe: &Path,
@@ -231,7 +234,8 @@ pub async fn ensure(
         .ok_or_else(|| {
             anyhow!("timed out after {timeout:?} waiting for another `zag-resumed ensure`")
         })?;
-    if let Some(pid) = ping(&socket, ROUND_TRIP.min(timeout)).await {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if let Some(pid) = ping(&socket, ROUND_TRIP.min(left)).await {
         return Ok(EnsureOutcome::AlreadyRunning { pid });
     }
 
@@ -268,7 +272,8 @@ pub async fn ensure(
 
     let mut pause = Duration::from_millis(5);
     loop {
-        if let Some(pid) = ping(&socket, ROUND_TRIP.min(timeout)).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Some(pid) = ping(&socket, ROUND_TRIP.min(left)).await {
             return Ok(EnsureOutcome::Started { pid });
         }
         if let Some(status) = child.try_wait()? {
