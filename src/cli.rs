@@ -11,14 +11,13 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DaemonConfig, UsageLimits};
-use crate::control::PendingView;
-use crate::detect::{Detector, LineContext, SourceKind};
+use crate::detect::{infer_source, scan_reader, Detector, LineContext};
 use crate::paths::Paths;
-use crate::store::{discover_stores, Record};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,14 +58,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Cancel a pending resume.
-    Cancel { incident_id: String },
+    /// Cancel a pending resume (through the daemon, or in its store).
+    Cancel {
+        incident_id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the detectors over existing files and print each detection.
     Scan {
         #[arg(long)]
         json: bool,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// What the running daemon is doing.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the daemon in the background unless it runs; return once it answers.
+    Ensure {
+        /// Config file for a daemon this call starts.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// How long to wait for the daemon to answer.
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
+    },
+    /// Stop the running daemon gracefully.
+    Stop {
+        /// How long to wait for it to exit.
+        #[arg(long, default_value_t = 15)]
+        timeout_secs: u64,
+    },
+    /// Re-read the daemon's configuration.
+    Reload,
+    /// Follow incident events (hit, scheduled, resumed, failed, cancelled).
+    Subscribe {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -81,12 +111,12 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         }
     };
     init_tracing(cli.verbose, cli.log_format);
-    let paths = Paths::from_env(cli.zag_home.as_deref());
+    let zag_home = cli.zag_home.map(absolute);
+    let paths = Paths::from_env(zag_home.as_deref());
     let result = match cli.command {
         Command::Run { config } => run(paths, config),
-        Command::List { json } => list(&paths, json),
-        Command::Cancel { incident_id } => cancel(&paths, &incident_id),
         Command::Scan { json, files } => scan(&files, json),
+        command => client(&paths, zag_home.as_deref(), command),
     };
     match result {
         Ok(code) => code,
@@ -95,6 +125,78 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
             1
         }
     }
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+/// The commands that talk to a running daemon (or read the stores).
+fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::Result<i32> {
+    use crate::control::commands;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut out = std::io::stdout().lock();
+        match command {
+            Command::List { json } => write!(out, "{}", commands::list(paths, json).await?)?,
+            Command::Cancel { incident_id, json } => write!(
+                out,
+                "{}",
+                commands::cancel(paths, &incident_id, json).await?
+            )?,
+            Command::Status { json } => write!(out, "{}", commands::status(paths, json).await?)?,
+            Command::Reload => writeln!(out, "{}", commands::reload(paths).await?)?,
+            Command::Subscribe { json } => {
+                commands::subscribe(paths, json, |line| {
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                })
+                .await?
+            }
+            Command::Ensure {
+                config,
+                timeout_secs,
+            } => {
+                let exe = std::env::current_exe()?;
+                let mut run_args = Vec::new();
+                if let Some(home) = zag_home {
+                    run_args.extend(["--zag-home".into(), home.as_os_str().to_owned()]);
+                }
+                if let Some(c) = config {
+                    run_args.extend(["--config".into(), absolute(c).into_os_string()]);
+                }
+                let outcome =
+                    commands::ensure(paths, &exe, &run_args, Duration::from_secs(timeout_secs))
+                        .await?;
+                match outcome {
+                    commands::EnsureOutcome::AlreadyRunning { pid } => {
+                        writeln!(out, "zag-resumed is running (pid {pid})")?
+                    }
+                    commands::EnsureOutcome::Started { pid } => {
+                        writeln!(out, "zag-resumed started (pid {pid})")?
+                    }
+                }
+            }
+            Command::Stop { timeout_secs } => {
+                match commands::stop(paths, Duration::from_secs(timeout_secs)).await? {
+                    commands::StopOutcome::Stopped { pid } => {
+                        writeln!(out, "zag-resumed stopped (pid {pid})")?
+                    }
+                    commands::StopOutcome::NotRunning => {
+                        writeln!(out, "zag-resumed is not running")?
+                    }
+                    commands::StopOutcome::StillStopping { pid } => {
+                        anyhow::bail!(
+                            "zag-resumed (pid {pid}) acknowledged the stop but is still draining"
+                        )
+                    }
+                }
+            }
+            Command::Run { .. } | Command::Scan { .. } => unreachable!("handled by main_with"),
+        }
+        Ok(0)
+    })
 }
 
 fn init_tracing(verbose: u8, format: LogFormat) {
@@ -171,76 +273,6 @@ fn spawn_signal_handler(
     Ok(())
 }
 
-/// Every pending record in every store, soonest first (read from disk: the
-/// stores are the truth, whether or not a daemon runs).
-pub fn pending_from_disk(paths: &Paths) -> Vec<PendingView> {
-    let mut out = Vec::new();
-    for store in discover_stores(&paths.zag_home) {
-        match store.load() {
-            Ok(r) => out.extend(r.pending_sorted().into_iter().map(|s| PendingView {
-                incident_id: s.incident_id.clone(),
-                provider: s.provider.clone(),
-                session_id: s.session_id.clone(),
-                when: s.when,
-                attempt: s.attempt,
-                store: store.path.display().to_string(),
-                scope: s.scope.clone(),
-                cwd: s.cwd.clone(),
-                origin: s.origin.clone(),
-            })),
-            Err(e) => eprintln!("zag-resumed: cannot read {}: {e}", store.path.display()),
-        }
-    }
-    out.sort_by(|a, b| {
-        a.when
-            .cmp(&b.when)
-            .then_with(|| a.incident_id.cmp(&b.incident_id))
-    });
-    out
-}
-
-fn list(paths: &Paths, json: bool) -> anyhow::Result<i32> {
-    let pending = pending_from_disk(paths);
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&pending)?)?;
-    } else if pending.is_empty() {
-        writeln!(out, "No pending resumes.")?;
-    } else {
-        writeln!(
-            out,
-            "{:<36}  {:<8}  {:<20}  {:>7}  SESSION",
-            "INCIDENT", "PROVIDER", "WAKES AT (UTC)", "ATTEMPT"
-        )?;
-        for p in &pending {
-            writeln!(
-                out,
-                "{:<36}  {:<8}  {:<20}  {:>7}  {}",
-                p.incident_id,
-                p.provider,
-                p.when.format("%Y-%m-%d %H:%M:%S"),
-                p.attempt,
-                p.session_id
-            )?;
-        }
-    }
-    Ok(0)
-}
-
-fn cancel(paths: &Paths, id: &str) -> anyhow::Result<i32> {
-    for store in discover_stores(&paths.zag_home) {
-        let replay = store.load()?;
-        if replay.pending.contains_key(id) {
-            store.append(&Record::Cancel {
-                incident_id: id.to_string(),
-            })?;
-            println!("Cancelled {id} ({})", store.path.display());
-            return Ok(0);
-        }
-    }
-    anyhow::bail!("no pending resume with incident id {id}")
-}
-
 fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
     let (detector, invalid) = Detector::new(&UsageLimits::default());
     for bad in invalid {
@@ -264,71 +296,66 @@ fn scan_file(
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     let f = std::fs::File::open(file)?;
-    let anchor: DateTime<Utc> = f
-        .metadata()?
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    // Clock times and relative phrases in lines without a timestamp of their
+    // own are anchored on the file's last write, not on the time of the scan.
+    let anchor: DateTime<Utc> = meta
         .modified()
         .map(Into::into)
         .unwrap_or_else(|_| SystemClock.now());
-    let source = SourceKind::Unknown;
+    let source = infer_source(file);
     let ctx = LineContext {
         source,
-        provider_hint: None,
+        provider_hint: source.native_provider(),
         anchor,
     };
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, f);
-    let mut splitter = crate::tail::LineSplitter::new(1 << 20);
-    let mut line_no = 0u64;
-    let mut hits = Vec::new();
-    loop {
-        let buf = std::io::BufRead::fill_buf(&mut reader)?;
-        if buf.is_empty() {
-            break;
+    let mut write_err = None;
+    scan_reader(f, &ctx, detector, |line, d| {
+        if write_err.is_some() {
+            return;
         }
-        let n = buf.len();
-        splitter.feed(buf, |l| {
-            line_no += 1;
-            if let Some(d) = detector.detect(l.bytes, &ctx) {
-                hits.push((line_no, d));
-            }
-        });
-        std::io::BufRead::consume(&mut reader, n);
-        for (line, d) in hits.drain(..) {
-            if json {
-                let v = json!({
-                    "file": file.display().to_string(),
-                    "line": line,
-                    "provider": d.provider,
-                    "scope": d.scope,
-                    "reset_at": d.reset_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                    "raw": d.raw,
-                    "source": source.as_str(),
-                    "provider_session_id": d.provider_session_id,
-                    "wrapper_session_id": d.wrapper_session_id,
-                    "cwd": d.cwd,
-                    "line_ts": d.line_ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                });
-                writeln!(out, "{v}")?;
-            } else {
-                let reset = d.reset_at.map_or_else(
-                    || "no reset time".to_string(),
-                    |t| {
-                        format!(
-                            "resets {}",
-                            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                        )
-                    },
-                );
-                writeln!(
-                    out,
-                    "{}:{}: {} {} ({reset}): {}",
-                    file.display(),
-                    line,
-                    d.provider,
-                    d.scope.describe(),
-                    d.raw
-                )?;
-            }
-        }
-    }
-    Ok(())
+        let res = if json {
+            let v = json!({
+                "file": file.display().to_string(),
+                "line": line,
+                "provider": d.provider,
+                "scope": d.scope,
+                "reset_at": d.reset_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "raw": d.raw,
+                "source": source.as_str(),
+                "provider_session_id": d.provider_session_id,
+                "wrapper_session_id": d.wrapper_session_id,
+                "cwd": d.cwd,
+                "line_ts": d.line_ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            });
+            writeln!(out, "{v}")
+        } else {
+            let reset = d.reset_at.map_or_else(
+                || "no reset time".to_string(),
+                |t| {
+                    format!(
+                        "resets {}",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                },
+            );
+            writeln!(
+                out,
+                "{}:{}: {} {} ({reset}): {}",
+                file.display(),
+                line,
+                d.provider,
+                d.scope.describe(),
+                d.raw
+            )
+        };
+        write_err = res.err();
+    })?;
+    write_err.map_or(Ok(()), Err)
 }

@@ -31,11 +31,16 @@ use crate::config::{DaemonConfig, UsageLimits};
 use crate::control::{DaemonRequest, IncidentEvent, PendingView, StatusSnapshot};
 use crate::detect::{Detection, Detector, Provider, SourceKind};
 use crate::ingest::{self, DetectorSource, IngestEvent, IngestStats};
+use crate::notify::Notifier;
 use crate::paths::{project_of_log, Paths};
 use crate::resume::{self, zaglog, Outcome, ResumeEnv};
 use crate::schedule::due_time;
 use crate::session::SessionIdentity;
-use crate::store::{CompleteStatus, Record, Replay, Schedule, StoreFile, ORIGIN};
+use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
+use crate::store::compact::{compact, should_compact, CompactOptions};
+use crate::store::follow::StoreFollower;
+use crate::store::identity::{find_same_incident, incident_id_for, ResetWindow};
+use crate::store::{CompleteStatus, Record, Schedule, StoreFile, ORIGIN};
 use crate::timer::{self, TimerEntry, TimerHandle};
 use crate::watch::Patterns;
 
@@ -53,6 +58,13 @@ pub struct Options {
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error(transparent)]
+    AlreadyRunning(#[from] crate::lock::LockError),
+    #[error("cannot open the control socket {path}: {source}")]
+    Socket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot create state dir {path}: {source}")]
     StateDir {
         path: PathBuf,
@@ -151,62 +163,8 @@ pub fn project_for_hit(
     .unwrap_or_else(|| paths.zag_home.clone())
 }
 
-/// A stable id for "this limit of this session": the same limit seen by two
-/// sources or twice after a restart gets the same id; attempt+1 a new one.
-pub fn incident_id_for(
-    provider: Provider,
-    session_key: &str,
-    reset_at: Option<DateTime<Utc>>,
-    hit_at: DateTime<Utc>,
-    attempt: u32,
-) -> String {
-    // Reset times from different sources differ by seconds (an epoch vs. a
-    // minute-precision clock text): key on the minute. Without a reset, key
-    // on the ten-minute window of the hit.
-    let window = match reset_at {
-        Some(r) => format!("reset:{}", r.timestamp().div_euclid(60)),
-        None => format!("hit:{}", hit_at.timestamp().div_euclid(600)),
-    };
-    let key = format!("zag-resumed|{provider}|{session_key}|{window}|{attempt}");
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).to_string()
-}
-
-/// Is `b` (any store record) the same limit of the same session as `a`?
-pub fn same_incident(a: &Schedule, b: &Schedule) -> bool {
-    if a.provider != b.provider || a.attempt != b.attempt && b.is_ours() {
-        return false;
-    }
-    let ids = |s: &Schedule| {
-        [
-            Some(s.session_id.as_str()),
-            s.provider_session_id.as_deref(),
-            s.wrapper_session_id.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect::<Vec<_>>()
-    };
-    let (ia, ib) = (ids(a), ids(b));
-    let same_session =
-        ia.iter().any(|x| ib.contains(x)) || (!a.log_path.is_empty() && a.log_path == b.log_path);
-    if !same_session {
-        return false;
-    }
-    let near = |x: DateTime<Utc>, y: DateTime<Utc>, secs: i64| (x - y).num_seconds().abs() <= secs;
-    match (a.reset_at, b.reset_at, a.hit_at, b.hit_at) {
-        (Some(x), Some(y), _, _) => near(x, y, 120),
-        (None, None, Some(x), Some(y)) => near(x, y, 600),
-        // zag's own record carries only `when`: its reset plus zag's jitter.
-        _ if !b.is_ours() => near(a.when, b.when, 300),
-        _ => false,
-    }
-}
-
-struct StoreState {
-    replay: Replay,
-}
+/// Timer ids of adoption re-probes carry this prefix (never a UUID).
+const PROBE_PREFIX: &str = "adopt-probe:";
 
 struct Incident {
     store: PathBuf,
@@ -220,11 +178,16 @@ struct Core {
     config_path: Option<PathBuf>,
     clock: Arc<dyn Clock>,
     started_at: DateTime<Utc>,
-    stores: HashMap<PathBuf, StoreState>,
+    /// Every store we know, followed from its last read offset.
+    stores: HashMap<PathBuf, StoreFollower>,
+    /// Our pending incidents (armed or being delivered).
     incidents: HashMap<String, Incident>,
+    /// Re-probes of zag records whose owner may still deliver them.
+    probes: HashMap<String, (PathBuf, String)>,
     limits: LimitsCache,
     timer: TimerHandle,
     env: Arc<ResumeEnv>,
+    notifier: Notifier,
     outcomes_tx: mpsc::UnboundedSender<(String, Outcome)>,
     events: broadcast::Sender<IncidentEvent>,
     recent: VecDeque<IncidentEvent>,
@@ -234,9 +197,14 @@ struct Core {
 }
 
 /// Run the daemon until `shutdown` is cancelled or a `Stop` request comes.
+///
+/// Takes the instance lock, opens the control socket, re-arms every pending
+/// resume from disk, starts the ingest thread, then tells systemd it is
+/// ready. `extra_requests` carries requests from outside the socket (the
+/// binary's SIGHUP handler).
 pub async fn run(
     opts: Options,
-    mut requests: mpsc::Receiver<DaemonRequest>,
+    extra_requests: mpsc::Receiver<DaemonRequest>,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     let Options {
@@ -246,32 +214,47 @@ pub async fn run(
         clock,
         search_path,
     } = opts;
-    std::fs::create_dir_all(&paths.state_dir).map_err(|source| DaemonError::StateDir {
+    crate::lock::ensure_private_dir(&paths.state_dir).map_err(|source| DaemonError::StateDir {
         path: paths.state_dir.clone(),
         source,
     })?;
+    let _instance = crate::lock::acquire(&paths.state_dir)?;
+    let socket = crate::control::client::socket_path(&paths);
+    let listener =
+        crate::control::bind::bind_socket(&socket).map_err(|source| DaemonError::Socket {
+            path: socket.clone(),
+            source,
+        })?;
+    let (req_tx, mut requests) = mpsc::channel(64);
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(crate::control::server::serve(
+        listener,
+        req_tx.clone(),
+        server_stop.clone(),
+    ));
+    let forward = tokio::spawn(forward_requests(extra_requests, req_tx));
 
     let (fired_tx, mut fired_rx) = mpsc::unbounded_channel();
     let (timer, timer_task) = timer::spawn(clock.clone(), fired_tx);
     let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel();
-    let mut env = ResumeEnv {
-        paths: paths.clone(),
-        config: config.resume.clone(),
-        binaries: config.binaries.clone(),
-        search_path,
-        limiter: Arc::new(tokio::sync::Semaphore::new(config.resume.max_concurrent)),
-        detector: Detector::new(&UsageLimits::default()).0,
-    };
-    env.config = config.resume.clone();
+    let mut env = ResumeEnv::new(
+        paths.clone(),
+        config.resume.clone(),
+        config.binaries.clone(),
+        Detector::new(&UsageLimits::default()).0,
+    );
+    env.search_path = search_path;
     let stats = Arc::new(IngestStats::default());
     let mut core = Core {
         started_at: clock.now(),
         paths: paths.clone(),
+        notifier: Notifier::new(config.notify.desktop),
         config: config.clone(),
         config_path,
         clock: clock.clone(),
         stores: HashMap::new(),
         incidents: HashMap::new(),
+        probes: HashMap::new(),
         limits: LimitsCache::default(),
         timer,
         env: Arc::new(env),
@@ -286,6 +269,7 @@ pub async fn run(
     // Re-arm everything pending before any new line is read.
     for store in crate::store::discover_stores(&paths.zag_home) {
         core.load_store(&store.path);
+        core.maybe_compact(&store.path);
     }
     tracing::info!(
         pending = core.incidents.len(),
@@ -308,7 +292,8 @@ pub async fn run(
         ingest_tx,
     )
     .map_err(DaemonError::Watcher)?;
-    tracing::info!(zag_home = %paths.zag_home.display(), "zag-resumed is watching");
+    let watchdog = crate::notify::spawn_watchdog(shutdown.clone());
+    tracing::info!(zag_home = %paths.zag_home.display(), socket = %socket.display(), pid = std::process::id(), "zag-resumed started; scanning sources");
 
     loop {
         tokio::select! {
@@ -317,54 +302,101 @@ pub async fn run(
             Some(entry) = fired_rx.recv() => core.on_fired(entry),
             Some((id, outcome)) = outcomes_rx.recv() => core.on_outcome(&id, outcome),
             Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
-            req = requests.recv() => match req {
-                Some(DaemonRequest::Stop(reply)) => { let _ = reply.send(()); break; }
-                Some(req) => core.on_request(req),
-                None => {}
+            Some(req) = requests.recv() => match req {
+                DaemonRequest::Stop(reply) => { let _ = reply.send(()); break; }
+                req => core.on_request(req),
             },
         }
     }
 
+    sd_notify("STOPPING=1");
     tracing::info!("stopping: draining in-flight resumes");
+    shutdown.cancel();
+    // Dropping the receiver drops any queued hit with its ack, which frees
+    // an ingest thread blocked waiting for one; then it can be joined.
+    drop(ingest_rx);
     ingest.stop();
     core.drain(&mut outcomes_rx).await;
     timer_task.abort();
+    server_stop.cancel();
+    let _ = server.await;
+    forward.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     Ok(())
 }
 
+async fn forward_requests(
+    mut from: mpsc::Receiver<DaemonRequest>,
+    to: mpsc::Sender<DaemonRequest>,
+) {
+    while let Some(req) = from.recv().await {
+        if to.send(req).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn sd_notify(state: &str) {
+    if let Err(e) = crate::notify::sd_notify(state) {
+        tracing::warn!("cannot notify systemd ({state}): {e}");
+    }
+}
+
 impl Core {
+    /// Read what is new in a store: arm our pending records, stop timers of
+    /// incidents tombstoned from outside, consider zag's own records for
+    /// adoption.
     fn load_store(&mut self, path: &Path) {
-        let file = StoreFile::new(path);
-        let replay = match file.load() {
+        let follower = self
+            .stores
+            .entry(path.to_path_buf())
+            .or_insert_with(|| StoreFollower::new(StoreFile::new(path)));
+        let records = match follower.refresh() {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("cannot read store {}: {e}", path.display());
                 return;
             }
         };
-        for s in replay.pending.values() {
-            if s.is_ours() && !self.incidents.contains_key(&s.incident_id) {
-                self.timer.arm(s.incident_id.clone(), s.when);
-                self.incidents.insert(
-                    s.incident_id.clone(),
-                    Incident {
-                        store: path.to_path_buf(),
-                        schedule: s.clone(),
-                        in_flight: false,
-                    },
-                );
+        let replay = follower.replay();
+        let mut zag_records = Vec::new();
+        let mut cancelled = Vec::new();
+        for rec in records {
+            match rec {
+                Record::Schedule(s) => {
+                    if !replay.pending.contains_key(&s.incident_id)
+                        || self.incidents.contains_key(&s.incident_id)
+                    {
+                        continue;
+                    }
+                    if s.is_ours() {
+                        self.timer.arm(s.incident_id.clone(), s.when);
+                        self.incidents.insert(
+                            s.incident_id.clone(),
+                            Incident {
+                                store: path.to_path_buf(),
+                                schedule: s,
+                                in_flight: false,
+                            },
+                        );
+                    } else {
+                        zag_records.push(s.incident_id);
+                    }
+                }
+                Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
+                    if self
+                        .incidents
+                        .get(&incident_id)
+                        .is_some_and(|i| !i.in_flight)
+                    {
+                        cancelled.push(incident_id);
+                    }
+                }
             }
         }
-        // Incidents tombstoned since the last read: cancelled from outside.
-        let gone: Vec<String> = self
-            .incidents
-            .iter()
-            .filter(|(id, inc)| {
-                inc.store == path && !inc.in_flight && replay.tombstoned.contains(*id)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in gone {
+        for id in cancelled {
             self.timer.disarm(id.clone());
             self.incidents.remove(&id);
             tracing::info!(incident = %id, "cancelled in the store; timer stopped");
@@ -373,8 +405,63 @@ impl Core {
                 at: self.clock.now(),
             });
         }
-        self.stores
-            .insert(path.to_path_buf(), StoreState { replay });
+        for id in zag_records {
+            self.consider_adoption(path, &id);
+        }
+    }
+
+    /// A pending `schedule` written by zag itself: leave it to a live owner,
+    /// take it over once the owner is dead and its time passed by a grace.
+    fn consider_adoption(&mut self, path: &Path, zag_id: &str) {
+        let probe_id = format!("{PROBE_PREFIX}{zag_id}");
+        let Some(follower) = self.stores.get(path) else {
+            return;
+        };
+        let Some(rec) = follower.replay().pending.get(zag_id).cloned() else {
+            self.probes.remove(&probe_id);
+            return;
+        };
+        let now = self.clock.now();
+        let grace = secs(self.config.resume.adopt_grace_secs);
+        let owner = probe_owner(&self.paths.zag_home, &rec, now);
+        match adoption_decision(&rec, owner, now, grace) {
+            Adoption::Leave => {}
+            Adoption::Wait(at) => {
+                tracing::debug!(zag_incident = %zag_id, ?owner, probe_at = %at, "zag's own resume: left to its owner for now");
+                self.timer.arm(probe_id.clone(), at);
+                self.probes
+                    .insert(probe_id, (path.to_path_buf(), zag_id.to_string()));
+            }
+            Adoption::Adopt => {
+                self.probes.remove(&probe_id);
+                match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
+                    Ok(ours) => {
+                        tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
+                        self.load_store(path);
+                    }
+                    Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", path.display()),
+                }
+            }
+        }
+    }
+
+    /// Compact a store in the background once it is mostly dead records.
+    /// Compaction is safe against concurrent appenders (ours and zag's).
+    fn maybe_compact(&self, path: &Path) {
+        let Some(f) = self.stores.get(path) else {
+            return;
+        };
+        if !should_compact(f.replay()) {
+            return;
+        }
+        let store = StoreFile::new(path);
+        let opts = CompactOptions::new(self.clock.now());
+        tokio::task::spawn_blocking(move || match compact(&store, &opts) {
+            Ok(st) => {
+                tracing::info!(store = %store.path.display(), before = st.bytes_before, after = st.bytes_after, "store compacted")
+            }
+            Err(e) => tracing::warn!("cannot compact {}: {e}", store.path.display()),
+        });
     }
 
     fn on_ingest(&mut self, ev: IngestEvent) {
@@ -386,11 +473,15 @@ impl Core {
             }
             IngestEvent::StoreChanged(path) => self.load_store(&path),
             IngestEvent::ConfigChanged(path) => self.limits.invalidate(&path),
+            IngestEvent::Ready => {
+                sd_notify("READY=1");
+                tracing::info!(zag_home = %self.paths.zag_home.display(), pid = std::process::id(), "zag-resumed is watching");
+            }
         }
     }
 
     /// A detected limit becomes a durable, armed incident (or is recognised
-    /// as one we already have).
+    /// as one already known). `chain` is the incident a re-hit continues.
     fn on_hit(
         &mut self,
         d: Detection,
@@ -400,12 +491,24 @@ impl Core {
         attempt: u32,
         chain: Option<&Schedule>,
     ) -> Option<String> {
+        // A `usage_limit_hit` that names its scheduled resume belongs to the
+        // scheduler that wrote it (a zag relay or exec loop, or this daemon's
+        // own echo): its store record is the truth, adopted if the owner dies
+        // (ZAG_INTEROP §3.3). Only orphan hits are ours to schedule.
+        if d.zag_hit
+            .as_ref()
+            .is_some_and(|z| z.scheduled_resume_at.is_some())
+        {
+            tracing::debug!(file = %file.display(), "usage_limit_hit with a scheduled resume: owned by its scheduler");
+            return None;
+        }
         let now = self.clock.now();
+        let from_chain = |f: fn(&Schedule) -> Option<String>| chain.and_then(f);
         let cwd = d
             .cwd
             .clone()
             .or_else(|| identity.cwd.clone())
-            .or_else(|| chain.and_then(|c| c.cwd.clone()));
+            .or_else(|| from_chain(|c| c.cwd.clone()));
         let project = project_for_hit(&self.paths, source, file, identity, cwd.as_deref());
         let (limits, _) = self.limits.get(&project);
         let provider = d.provider;
@@ -413,13 +516,13 @@ impl Core {
             .wrapper_session_id
             .clone()
             .or_else(|| identity.wrapper_session_id.clone())
-            .or_else(|| chain.and_then(|c| c.wrapper_session_id.clone()));
+            .or_else(|| from_chain(|c| c.wrapper_session_id.clone()));
         let provider_session_id = d
             .provider_session_id
             .clone()
             .filter(|p| Some(p) != wrapper.as_ref())
             .or_else(|| identity.provider_session_id.clone())
-            .or_else(|| chain.and_then(|c| c.provider_session_id.clone()));
+            .or_else(|| from_chain(|c| c.provider_session_id.clone()));
         let session_id = wrapper
             .clone()
             .or_else(|| provider_session_id.clone())
@@ -438,10 +541,14 @@ impl Core {
             tracing::info!(%provider, session = %session_id, "usage limit seen; auto-resume is disabled for it in zag.toml");
             return None;
         }
-        let session_key = provider_session_id
+        let session_key = wrapper
             .clone()
-            .unwrap_or_else(|| session_id.clone());
-        let incident_id = incident_id_for(provider, &session_key, d.reset_at, hit_at, attempt);
+            .or_else(|| provider_session_id.clone())
+            .unwrap_or_else(|| file.display().to_string());
+        let window = d
+            .reset_at
+            .map_or(ResetWindow::Hit(hit_at), ResetWindow::Reset);
+        let incident_id = incident_id_for(provider.as_str(), &session_key, window, attempt);
         let (due, fallback_used) = due_time(d.reset_at, provider, &limits, now, &incident_id);
         let log_path = match source {
             SourceKind::ZagSession => Some(file.to_path_buf()),
@@ -452,14 +559,14 @@ impl Core {
                 .map(|c| PathBuf::from(&c.log_path))
                 .filter(|p| !p.as_os_str().is_empty())
         });
-        let schedule = Schedule {
+        let mut schedule = Schedule {
             incident_id: incident_id.clone(),
             session_id: session_id.clone(),
             provider: provider.to_string(),
             model: identity
                 .model
                 .clone()
-                .or_else(|| chain.and_then(|c| c.model.clone())),
+                .or_else(|| from_chain(|c| c.model.clone())),
             root: None,
             when: due,
             message: limits.resume_message_for(provider).to_string(),
@@ -478,40 +585,99 @@ impl Core {
             prompt: identity
                 .last_prompt
                 .clone()
-                .or_else(|| chain.and_then(|c| c.prompt.clone())),
+                .or_else(|| from_chain(|c| c.prompt.clone())),
             source_file: Some(file.display().to_string()),
             hit_at: Some(hit_at),
             chain_id: chain.map(|c| c.chain_id.clone().unwrap_or_else(|| c.incident_id.clone())),
             raw: Some(truncate(&d.raw, 512)),
         };
-        if let Some(existing) = self.find_existing(&schedule) {
+        // Resolve the session now: a resume that can never be delivered
+        // fails at once, and every source of one limit carries the same
+        // provider session id (a relay's log never names Claude's).
+        let resolved = resume::resolve_target(&schedule, &self.env);
+        if let Ok(t) = &resolved {
+            fill(
+                &mut schedule.provider_session_id,
+                t.provider_session_id.clone(),
+            );
+            fill(
+                &mut schedule.cwd,
+                t.cwd.as_ref().map(|p| p.display().to_string()),
+            );
+            fill(&mut schedule.model, t.model.clone());
+            fill(&mut schedule.prompt, t.prompt.clone());
+        }
+        let slack = secs(
+            limits
+                .jitter_secs
+                .saturating_add(limits.stagger_secs)
+                .saturating_add(300),
+        );
+        if let Some(existing) = self.find_existing(&schedule, slack) {
             tracing::debug!(incident = %existing, file = %file.display(), "limit already known");
             return None;
         }
         let store_path = Paths::store_in(&project);
-        let store = StoreFile::new(&store_path);
-        if let Err(e) = store.append(&Record::Schedule(schedule.clone())) {
-            // Keep it armed in memory so it still fires while we run.
-            tracing::error!(
-                "cannot write {}: {e}; the resume is armed but not durable",
-                store_path.display()
-            );
+        let durable = StoreFile::new(&store_path).append(&Record::Schedule(schedule.clone()));
+        if let Some(log) = &log_path {
+            self.log_hit(log, &schedule, &d);
         }
-        self.stores
-            .entry(store_path.clone())
-            .or_insert_with(|| StoreState {
-                replay: Replay::default(),
-            })
-            .replay
-            .apply(Record::Schedule(schedule.clone()));
-        self.timer.arm(incident_id.clone(), due);
+        if let Err(reason) = resolved {
+            tracing::warn!(incident = %incident_id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
+            self.incidents.insert(
+                incident_id.clone(),
+                Incident {
+                    store: store_path,
+                    schedule,
+                    in_flight: true,
+                },
+            );
+            self.on_outcome(
+                &incident_id,
+                Outcome::Failed {
+                    reason: format!("cannot resume: {reason}"),
+                },
+            );
+            return None;
+        }
+        match durable {
+            // Arm from the durable record, reading whatever else landed in
+            // the store meanwhile: a cancel appended right after our
+            // schedule must win.
+            Ok(()) => self.load_store(&store_path),
+            Err(e) => {
+                // Keep it armed in memory so it still fires while we run.
+                tracing::error!(
+                    "cannot write {}: {e}; the resume is armed but not durable",
+                    store_path.display()
+                );
+                self.timer.arm(incident_id.clone(), due);
+                self.incidents.insert(
+                    incident_id.clone(),
+                    Incident {
+                        store: store_path.clone(),
+                        schedule,
+                        in_flight: false,
+                    },
+                );
+            }
+        }
+        if !self.incidents.contains_key(&incident_id) {
+            tracing::info!(incident = %incident_id, "cancelled before its timer was armed");
+            return None;
+        }
         tracing::info!(
             incident = %incident_id, %provider, session = %session_id, scope = d.scope.as_str(),
             reset_at = ?d.reset_at, resumes_at = %due, attempt, "usage limit: resume scheduled"
         );
-        if let Some(log) = &log_path {
-            self.log_hit(log, &schedule, &d);
-        }
+        self.notifier.notify(
+            &format!("{provider} hit its {}", d.scope.describe()),
+            &format!(
+                "zag-resumed will resume session {} at {}",
+                short(&session_id),
+                due.format("%H:%M UTC")
+            ),
+        );
         self.publish(IncidentEvent::Scheduled {
             incident_id: incident_id.clone(),
             provider: provider.to_string(),
@@ -521,27 +687,16 @@ impl Core {
             store: store_path.display().to_string(),
             at: now,
         });
-        self.incidents.insert(
-            incident_id.clone(),
-            Incident {
-                store: store_path,
-                schedule,
-                in_flight: false,
-            },
-        );
         Some(incident_id)
     }
 
-    fn find_existing(&self, candidate: &Schedule) -> Option<String> {
-        self.stores.values().find_map(|s| {
-            if s.replay.scheduled.contains_key(&candidate.incident_id) {
+    fn find_existing(&self, candidate: &Schedule, slack: chrono::Duration) -> Option<String> {
+        self.stores.values().find_map(|f| {
+            let replay = f.replay();
+            if replay.scheduled.contains_key(&candidate.incident_id) {
                 return Some(candidate.incident_id.clone());
             }
-            s.replay
-                .scheduled
-                .values()
-                .find(|b| same_incident(candidate, b))
-                .map(|b| b.incident_id.clone())
+            find_same_incident(replay, candidate, slack)
         })
     }
 
@@ -587,6 +742,11 @@ impl Core {
     }
 
     fn on_fired(&mut self, entry: TimerEntry) {
+        if let Some((path, zag_id)) = self.probes.get(&entry.incident_id).cloned() {
+            self.load_store(&path);
+            self.consider_adoption(&path, &zag_id);
+            return;
+        }
         let Some(inc) = self.incidents.get(&entry.incident_id) else {
             return;
         };
@@ -611,20 +771,23 @@ impl Core {
         });
     }
 
+    /// Record how a delivery ended: `complete` durably (the commit point),
+    /// the lifecycle event in the zag log, and a re-hit as a new incident.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
         let Some(inc) = self.incidents.remove(id) else {
             return;
         };
         let s = &inc.schedule;
         let now = self.clock.now();
+        let (provider, session_id) = (s.provider.clone(), s.session_id.clone());
         let (status, error, event) = match &outcome {
             Outcome::Resumed { detail } => (
                 CompleteStatus::Resumed,
                 None,
                 IncidentEvent::Resumed {
                     incident_id: id.into(),
-                    provider: s.provider.clone(),
-                    session_id: s.session_id.clone(),
+                    provider,
+                    session_id,
                     detail: detail.clone(),
                     at: now,
                 },
@@ -634,8 +797,8 @@ impl Core {
                 Some(reason.clone()),
                 IncidentEvent::Failed {
                     incident_id: id.into(),
-                    provider: s.provider.clone(),
-                    session_id: s.session_id.clone(),
+                    provider,
+                    session_id,
                     reason: reason.clone(),
                     at: now,
                 },
@@ -645,23 +808,26 @@ impl Core {
                 Some(format!("skipped: {reason}")),
                 IncidentEvent::Skipped {
                     incident_id: id.into(),
-                    provider: s.provider.clone(),
-                    session_id: s.session_id.clone(),
+                    provider,
+                    session_id,
                     reason: reason.clone(),
                     at: now,
                 },
             ),
-            Outcome::LimitAgain { detail, .. } => (
-                CompleteStatus::Failed,
-                Some(format!("limit hit again: {detail}")),
-                IncidentEvent::Failed {
-                    incident_id: id.into(),
-                    provider: s.provider.clone(),
-                    session_id: s.session_id.clone(),
-                    reason: format!("limit hit again: {detail}"),
-                    at: now,
-                },
-            ),
+            Outcome::LimitAgain { detail, .. } => {
+                let reason = format!("limit hit again: {detail}");
+                (
+                    CompleteStatus::Failed,
+                    Some(reason.clone()),
+                    IncidentEvent::Failed {
+                        incident_id: id.into(),
+                        provider,
+                        session_id,
+                        reason,
+                        at: now,
+                    },
+                )
+            }
         };
         let rec = Record::Complete {
             incident_id: id.into(),
@@ -674,9 +840,7 @@ impl Core {
                 inc.store.display()
             );
         }
-        if let Some(st) = self.stores.get_mut(&inc.store) {
-            st.replay.apply(rec);
-        }
+        self.load_store(&inc.store);
         if !s.log_path.is_empty() {
             let log = PathBuf::from(&s.log_path);
             let mut f = Map::new();
@@ -694,9 +858,21 @@ impl Core {
             }
         }
         match &outcome {
-            Outcome::Resumed { detail } => tracing::info!(incident = %id, "resumed: {detail}"),
+            Outcome::Resumed { detail } => {
+                tracing::info!(incident = %id, "resumed: {detail}");
+                self.notifier.notify(
+                    &format!("{} session resumed", s.provider),
+                    &format!("session {}: {detail}", short(&s.session_id)),
+                );
+            }
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
-            Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
+            Outcome::Failed { reason } => {
+                tracing::warn!(incident = %id, "resume failed: {reason}");
+                self.notifier.notify(
+                    &format!("{} resume failed", s.provider),
+                    &format!("session {}: {reason}", short(&s.session_id)),
+                );
+            }
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")
             }
@@ -705,28 +881,40 @@ impl Core {
         if let Outcome::LimitAgain { detection, .. } = outcome {
             self.reschedule(&inc, detection);
         }
+        self.maybe_compact(&inc.store);
     }
 
-    /// A resumed run hit the limit again: a new incident, attempt + 1.
-    fn reschedule(&mut self, inc: &Incident, detection: Detection) {
+    /// A resumed run hit the limit again: a new incident, attempt + 1, with
+    /// the fallback doubling per attempt when the provider gives no reset.
+    fn reschedule(&mut self, inc: &Incident, mut detection: Detection) {
         let s = &inc.schedule;
-        let provider = Provider::parse(&s.provider);
+        let Some(provider) = Provider::parse(&s.provider) else {
+            return;
+        };
         let project = inc
             .store
             .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.paths.zag_home.clone());
+            .map_or_else(|| self.paths.zag_home.clone(), Path::to_path_buf);
         let (limits, _) = self.limits.get(&project);
         let next = s.attempt + 1;
         if limits.max_attempts > 0 && next > limits.max_attempts {
             tracing::warn!(incident = %s.incident_id, "giving up after {} attempts (max_attempts)", s.attempt);
+            self.publish(IncidentEvent::Failed {
+                incident_id: s.incident_id.clone(),
+                provider: s.provider.clone(),
+                session_id: s.session_id.clone(),
+                reason: format!("gave up after {} attempts (max_attempts)", s.attempt),
+                at: self.clock.now(),
+            });
             return;
         }
-        if provider.is_none() {
-            return;
+        if detection.reset_at.is_none() {
+            let wait = resume::backoff_fallback(limits.fallback_secs_for(provider), next);
+            detection.reset_at = Some(self.clock.now() + secs(wait));
         }
+        detection.line_ts = Some(self.clock.now());
         let identity = SessionIdentity {
-            provider,
+            provider: Some(provider),
             wrapper_session_id: s.wrapper_session_id.clone(),
             provider_session_id: s.provider_session_id.clone(),
             cwd: s.cwd.clone(),
@@ -735,15 +923,13 @@ impl Core {
             command: None,
             zag_log: (!s.log_path.is_empty()).then(|| PathBuf::from(&s.log_path)),
         };
-        let source = if s.log_path.is_empty() {
-            SourceKind::Unknown
+        let (source, file) = if s.log_path.is_empty() {
+            (
+                SourceKind::Unknown,
+                PathBuf::from(s.source_file.clone().unwrap_or_default()),
+            )
         } else {
-            SourceKind::ZagSession
-        };
-        let file = if s.log_path.is_empty() {
-            PathBuf::from(s.source_file.clone().unwrap_or_default())
-        } else {
-            PathBuf::from(&s.log_path)
+            (SourceKind::ZagSession, PathBuf::from(&s.log_path))
         };
         self.on_hit(detection, &file, source, &identity, next, Some(s));
     }
@@ -760,12 +946,17 @@ impl Core {
                 let _ = reply.send(self.cancel(&incident_id));
             }
             DaemonRequest::Reload(reply) => {
+                sd_notify("RELOADING=1");
                 let _ = reply.send(self.reload());
+                sd_notify("READY=1");
             }
             DaemonRequest::Subscribe(reply) => {
                 let _ = reply.send(self.events.subscribe());
             }
-            DaemonRequest::Stop(_) => unreachable!("handled by the loop"),
+            // The loop handles Stop before dispatching here.
+            DaemonRequest::Stop(reply) => {
+                let _ = reply.send(());
+            }
         }
     }
 
@@ -773,27 +964,26 @@ impl Core {
         let (path, view) = self
             .stores
             .iter()
-            .find_map(|(p, st)| {
-                st.replay
+            .find_map(|(p, f)| {
+                f.replay()
                     .pending
                     .get(id)
-                    .map(|s| (p.clone(), view_of(s, p)))
+                    .map(|s| (p.clone(), PendingView::of(s, p)))
             })
             .ok_or_else(|| format!("no pending resume with incident id {id}"))?;
         if self.incidents.get(id).is_some_and(|i| i.in_flight) {
             return Err(format!("{id} is being delivered right now"));
         }
-        let rec = Record::Cancel {
-            incident_id: id.into(),
-        };
         StoreFile::new(&path)
-            .append(&rec)
+            .append(&Record::Cancel {
+                incident_id: id.into(),
+            })
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        if let Some(st) = self.stores.get_mut(&path) {
-            st.replay.apply(rec);
-        }
+        // Stop the timer first, so re-reading the store reports nothing twice.
         self.timer.disarm(id);
         self.incidents.remove(id);
+        self.load_store(&path);
+        tracing::info!(incident = %id, "cancelled on request; timer stopped");
         self.publish(IncidentEvent::Cancelled {
             incident_id: id.into(),
             at: self.clock.now(),
@@ -806,20 +996,22 @@ impl Core {
         let new = DaemonConfig::load(self.config_path.as_deref(), &default_path)
             .map_err(|e| e.to_string())?;
         let mut changes = Vec::new();
-        if new.resume != self.config.resume {
-            changes.push("resume");
-        }
-        if new.binaries != self.config.binaries {
-            changes.push("binaries");
-        }
-        if new.notify != self.config.notify {
-            changes.push("notify");
-        }
-        if new.watch != self.config.watch {
-            changes.push("watch (takes effect on restart)");
-        }
-        if new.dirs != self.config.dirs {
-            changes.push("dirs (takes effect on restart)");
+        for (changed, what) in [
+            (new.resume != self.config.resume, "resume"),
+            (new.binaries != self.config.binaries, "binaries"),
+            (new.notify != self.config.notify, "notify"),
+            (
+                new.watch != self.config.watch,
+                "watch (takes effect on restart)",
+            ),
+            (
+                new.dirs != self.config.dirs,
+                "dirs (takes effect on restart)",
+            ),
+        ] {
+            if changed {
+                changes.push(what);
+            }
         }
         let mut env = (*self.env).clone();
         env.config = new.resume.clone();
@@ -828,14 +1020,18 @@ impl Core {
             env.limiter = Arc::new(tokio::sync::Semaphore::new(new.resume.max_concurrent));
         }
         self.env = Arc::new(env);
+        if new.notify != self.config.notify {
+            self.notifier = Notifier::new(new.notify.desktop);
+        }
         self.config = new;
+        // zag.toml files are re-read on next use.
         self.limits = LimitsCache::default();
         let msg = if changes.is_empty() {
             "configuration reloaded: nothing changed".to_string()
         } else {
             format!("configuration reloaded: changed {}", changes.join(", "))
         };
-        tracing::info!("{msg}");
+        tracing::info!(pending = self.incidents.len(), "{msg}");
         Ok(msg)
     }
 
@@ -843,7 +1039,12 @@ impl Core {
         let mut v: Vec<PendingView> = self
             .stores
             .iter()
-            .flat_map(|(p, st)| st.replay.pending.values().map(move |s| view_of(s, p)))
+            .flat_map(|(p, f)| {
+                f.replay()
+                    .pending
+                    .values()
+                    .map(move |s| PendingView::of(s, p))
+            })
             .collect();
         v.sort_by(|a, b| {
             a.when
@@ -913,18 +1114,18 @@ impl Core {
     }
 }
 
-fn view_of(s: &Schedule, store: &Path) -> PendingView {
-    PendingView {
-        incident_id: s.incident_id.clone(),
-        provider: s.provider.clone(),
-        session_id: s.session_id.clone(),
-        when: s.when,
-        attempt: s.attempt,
-        store: store.display().to_string(),
-        scope: s.scope.clone(),
-        cwd: s.cwd.clone(),
-        origin: s.origin.clone(),
+fn secs(s: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1_000_000))
+}
+
+fn fill(slot: &mut Option<String>, v: Option<String>) {
+    if slot.is_none() {
+        *slot = v;
     }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -941,69 +1142,6 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn sched(id: &str, session: &str, reset: Option<DateTime<Utc>>, ours: bool) -> Schedule {
-        let t = Utc.with_ymd_and_hms(2030, 1, 1, 3, 35, 0).unwrap();
-        Schedule {
-            incident_id: id.into(),
-            session_id: session.into(),
-            provider: "claude".into(),
-            model: None,
-            root: None,
-            when: reset.unwrap_or(t) + chrono::Duration::seconds(30),
-            message: "Continue".into(),
-            attempt: 1,
-            log_path: String::new(),
-            origin: ours.then(|| ORIGIN.into()),
-            scope: None,
-            reset_at: reset,
-            fallback_used: None,
-            provider_session_id: None,
-            wrapper_session_id: None,
-            cwd: None,
-            prompt: None,
-            source_file: None,
-            hit_at: Some(t - chrono::Duration::hours(1)),
-            chain_id: None,
-            raw: None,
-        }
-    }
-
-    #[test]
-    fn incident_ids_are_stable_per_minute_and_attempt() {
-        let r = Utc.with_ymd_and_hms(2030, 1, 1, 3, 35, 0).unwrap();
-        let h = r - chrono::Duration::hours(2);
-        let a = incident_id_for(Provider::Claude, "s", Some(r), h, 1);
-        assert_eq!(
-            a,
-            incident_id_for(
-                Provider::Claude,
-                "s",
-                Some(r + chrono::Duration::seconds(20)),
-                h + chrono::Duration::minutes(1),
-                1
-            )
-        );
-        assert_ne!(a, incident_id_for(Provider::Claude, "s", Some(r), h, 2));
-        assert_ne!(a, incident_id_for(Provider::Claude, "t", Some(r), h, 1));
-    }
-
-    #[test]
-    fn same_limit_from_two_sources_is_one_incident() {
-        let r = Utc.with_ymd_and_hms(2030, 1, 1, 3, 35, 0).unwrap();
-        let a = sched("a", "s1", Some(r), true);
-        let b = sched("b", "s1", Some(r + chrono::Duration::seconds(59)), true);
-        assert!(same_incident(&a, &b));
-        assert!(!same_incident(&a, &sched("c", "s2", Some(r), true)));
-        assert!(!same_incident(
-            &a,
-            &sched("d", "s1", Some(r + chrono::Duration::hours(5)), true)
-        ));
-        // zag's own record for the same session and wake time.
-        let zag = sched("z", "s1", None, false);
-        assert!(same_incident(&a, &zag));
-    }
 
     #[test]
     fn native_sessions_use_the_store_zag_would_use() {

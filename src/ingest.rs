@@ -54,6 +54,8 @@ pub enum IngestEvent {
     StoreChanged(PathBuf),
     /// A `zag.toml` changed: drop cached limits for its project.
     ConfigChanged(PathBuf),
+    /// The initial scan is done: every source is watched.
+    Ready,
 }
 
 /// Chooses the detector for a file (extra patterns come per project).
@@ -120,8 +122,9 @@ impl Ingest {
     }
 }
 
-/// Start watching: sets up every watch and reads what is new, then serves
-/// file events until [`Ingest::stop`]. Errors in single files are logged.
+/// Start watching: sets up every watch and reads what is new (sending
+/// [`IngestEvent::Ready`] when that is done), then serves file events until
+/// [`Ingest::stop`]. Errors in single files are logged.
 pub fn start(
     setup: IngestSetup,
     out: tokio::sync::mpsc::UnboundedSender<IngestEvent>,
@@ -133,6 +136,7 @@ pub fn start(
         .spawn(move || {
             let mut state = State::new(setup, watcher, out);
             state.initial_scan();
+            state.send(IngestEvent::Ready);
             state.serve(fs_rx);
         })?;
     Ok(Ingest { fs_tx, thread })

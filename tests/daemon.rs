@@ -135,17 +135,23 @@ fn zag_session_limit_is_resumed_once_at_the_reset() {
     assert_eq!(recs[0]["provider"], "claude");
     assert_eq!(recs[1]["status"], "resumed");
     assert_eq!(recs[0]["incident_id"], recs[1]["incident_id"]);
-    // The session log tells the story in zag's own event kinds.
-    let kinds: Vec<String> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|v| v["type"].as_str().unwrap_or("").to_string())
-        .collect();
-    assert!(kinds.contains(&"usage_limit_hit".to_string()), "{kinds:?}");
+    // The session log tells the story in zag's own event kinds (written
+    // right after the store's `complete`, the commit point).
+    let kinds = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["type"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    wait_for("usage_limit_resumed in the session log", || {
+        kinds().contains(&"usage_limit_resumed".to_string())
+    });
     assert!(
-        kinds.contains(&"usage_limit_resumed".to_string()),
-        "{kinds:?}"
+        kinds().contains(&"usage_limit_hit".to_string()),
+        "{:?}",
+        kinds()
     );
     // zag can list it: nothing pending any more.
     let (code, out, _) = env.run_cli(&["list", "--json"]);
@@ -243,7 +249,8 @@ fn cancel_appended_by_another_process_stops_the_live_timer() {
         &env.store(),
         format!("{}\n", json!({"action":"cancel","incident_id":id})).as_bytes(),
     );
-    daemon.wait_log("cancelled in the store");
+    // Seen live, either once armed or already while arming.
+    daemon.wait_log("cancelled");
     wait_for("the reset to pass", || now_epoch() > reset + 1);
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(

@@ -362,17 +362,7 @@ pub fn cancel_in_stores(zag_home: &Path, incident_id: &str) -> Result<PendingVie
 }
 
 fn view_of(s: &Schedule, store: &StoreFile) -> PendingView {
-    PendingView {
-        incident_id: s.incident_id.clone(),
-        provider: s.provider.clone(),
-        session_id: s.session_id.clone(),
-        when: s.when,
-        attempt: s.attempt,
-        store: store.path.display().to_string(),
-        scope: s.scope.clone(),
-        cwd: s.cwd.clone(),
-        origin: s.origin.clone(),
-    }
+    PendingView::of(s, &store.path)
 }
 
 fn pretty(v: &impl Serialize) -> String {

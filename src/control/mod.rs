@@ -35,6 +35,23 @@ pub struct PendingView {
     pub origin: Option<String>,
 }
 
+impl PendingView {
+    /// The view of a store record.
+    pub fn of(s: &crate::store::Schedule, store: &std::path::Path) -> Self {
+        PendingView {
+            incident_id: s.incident_id.clone(),
+            provider: s.provider.clone(),
+            session_id: s.session_id.clone(),
+            when: s.when,
+            attempt: s.attempt,
+            store: store.display().to_string(),
+            scope: s.scope.clone(),
+            cwd: s.cwd.clone(),
+            origin: s.origin.clone(),
+        }
+    }
+}
+
 /// Something that happened to an incident; streamed to subscribers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

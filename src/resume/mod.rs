@@ -280,7 +280,16 @@ async fn respawn_target(
     let detect = line_detector(env, detect, p);
     let r = match respawn::run(&inv, &limits, detect, cancel).await {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(e) => {
+            let outcome = fail(e);
+            if let (Some(log), Outcome::Failed { reason }) = (&t.zag_log, &outcome) {
+                let mut end = Map::new();
+                end.insert("success".into(), json!(false));
+                end.insert("error".into(), json!(reason));
+                append(t, log, vec![("session_ended", end)]).await;
+            }
+            return outcome;
+        }
     };
 
     let stderr_tail = respawn::tail_text(&r.stderr.bytes, 600);

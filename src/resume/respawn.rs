@@ -312,8 +312,23 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
     let mut overlong = false;
     let mut buf = vec![0u8; 16 * 1024];
     let scan = |line: &[u8], cap: &mut Captured| {
-        if let Some(d) = detect(line) {
-            cap.detection = Some(d);
+        // A detector bug must not cost the capture: a panic is one lost line.
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| detect(line)));
+        match found {
+            // Keep the first detection that knows its reset (Claude's
+            // rate_limit_event carries the exact epoch; the result line
+            // after it only a clock time); else the latest.
+            Ok(Some(d)) => {
+                if cap
+                    .detection
+                    .as_ref()
+                    .map_or(true, |o| o.reset_at.is_none())
+                {
+                    cap.detection = Some(d);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => tracing::warn!("limit detector panicked on a resumed run's line"),
         }
     };
     loop {
@@ -362,6 +377,20 @@ fn killpg(pgid: i32, sig: i32) {
     }
 }
 
+/// Kills a process group when dropped while armed.
+struct GroupGuard {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            killpg(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// Run an invocation to its end or its deadline. `Err` only when it could
 /// not be started.
 pub async fn run(
@@ -391,6 +420,9 @@ pub async fn run(
         )
     })?;
     let pgid = child.id().map_or(0, |p| p as i32);
+    // If this future is dropped mid-run (the daemon aborted the delivery),
+    // the whole group goes too, not just the leader `kill_on_drop` reaches.
+    let mut guard = GroupGuard { pgid, armed: true };
     let out = tokio::spawn(drain(
         child.stdout.take().expect("stdout is piped"),
         limits.capture_bytes,
@@ -429,13 +461,20 @@ pub async fn run(
             }
         }
     };
-    // A grandchild that left the group could hold the pipes open: bound the
-    // wait for end-of-file.
+    guard.armed = false;
+    // Something the CLI left behind in its group may still hold the pipes
+    // open: after a grace, the group goes so the capture reaches end-of-file;
+    // one that left the group too only costs the capture, never a hang.
     let join = |h: tokio::task::JoinHandle<Captured>| async move {
         let abort = h.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(2), h).await {
-            Ok(Ok(c)) => c,
-            _ => {
+        let mut h = h;
+        if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), &mut h).await {
+            return r.unwrap_or_default();
+        }
+        killpg(pgid, libc::SIGKILL);
+        match tokio::time::timeout(Duration::from_secs(1), h).await {
+            Ok(r) => r.unwrap_or_default(),
+            Err(_) => {
                 abort.abort();
                 Captured::default()
             }
