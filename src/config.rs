@@ -342,6 +342,13 @@ extra_patterns = ["quota gone"]
     }
 
     #[test]
+    fn the_shipped_example_lists_exactly_the_defaults() {
+        let text = include_str!("../config/zag-resumed.toml");
+        let cfg = DaemonConfig::parse(text, Path::new("config/zag-resumed.toml")).unwrap();
+        assert_eq!(cfg, DaemonConfig::default());
+    }
+
+    #[test]
     fn missing_default_file_means_defaults() {
         let cfg = DaemonConfig::load(None, Path::new("/nonexistent/zr.toml")).unwrap();
         assert_eq!(cfg, DaemonConfig::default());
