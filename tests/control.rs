@@ -876,20 +876,6 @@ fn ten_concurrent_ensure_processes_make_one_daemon() {
     assert!(!alive(pid), "daemon gone after stop");
 }
 
-#[test]
-fn example_config_is_the_defaults() {
-    use zag_resumed::config::DaemonConfig;
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/zag-resumed.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        DaemonConfig::parse(&text, &path).unwrap(),
-        DaemonConfig::default()
-    );
-    // One key turns notifications off.
-    let off = DaemonConfig::parse("[notify]\ndesktop = false\n", &path).unwrap();
-    assert!(!off.notify.desktop);
-}
-
 /// A store record of ours, due `in_secs` from now, in the global store.
 fn seed_pending(zag_home: &Path, id: &str, in_secs: i64) {
     let when = (Utc::now() + chrono::Duration::seconds(in_secs)).to_rfc3339();
