@@ -1049,3 +1049,45 @@ fn daemon_speaks_the_systemd_notify_protocol() {
     recv(&mut seen, "STOPPING=1");
     assert!(daemon.wait().unwrap().success());
 }
+
+#[test]
+fn subscribers_see_a_cancel_made_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let paths = Paths::new(home, Some(&home.join(".zag")));
+    seed_pending(&paths.zag_home, "inc-sub", 3600);
+    let mut daemon = real(home, &["run"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_until_answering(&paths);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ev = rt.block_on(async {
+        let mut sub = Client::connect(&socket_path(&paths), T)
+            .await
+            .unwrap()
+            .subscribe()
+            .await
+            .unwrap();
+        let out = real(home, &["cancel", "inc-sub"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::timeout(T, sub.next()).await.unwrap().unwrap()
+    });
+    assert!(
+        matches!(&ev, Some(IncidentEvent::Cancelled { incident_id, .. }) if incident_id == "inc-sub"),
+        "{ev:?}"
+    );
+    let list = real(home, &["list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("inc-sub"));
+    kill(pid, libc::SIGTERM);
+    assert!(daemon.wait().unwrap().success());
+}
