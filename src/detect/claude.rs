@@ -14,7 +14,7 @@
 //!
 //! Text rules (see [`text`]): today's "You've hit your session limit ·
 //! resets 3:35am (UTC)", the API-key "API Error: Request rejected (429) · …"
-//! (transient), and the legacy "Claude AI usage limit reached|<epoch>".
+//! (transient), and the legacy `Claude AI usage limit reached|<epoch>`.
 //! Where the text is not known to be an error report (a relay's
 //! `assistant_message`, a plain-text output line) the *whole* text must be the
 //! limit sentence: an assistant quoting it inside prose or code is no limit.
@@ -73,9 +73,10 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
         } else {
             Scope::Session
         };
-        let reset_at = c
-            .get(2)
-            .and_then(|r| reset::clock_with_zone(r.as_str(), env.zone, env.anchor));
+        let reset_at = c.get(2).and_then(|r| {
+            reset::clock_with_zone(r.as_str(), env.zone, env.anchor)
+                .or_else(|| reset::relative(r.as_str(), env.anchor))
+        });
         return Some(Hit::new(Provider::Claude, scope, reset_at, m.as_str()));
     }
     if API_429.is_match(t) {
@@ -303,6 +304,12 @@ mod tests {
             SourceKind::ZagSpawn,
             r#"{"type":"assistant","message":{"id":"m","model":"claude-sonnet-4-5","role":"assistant","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"session_id":"s-1"}"#,
             None,
+        ),
+        (
+            "relative reset wording",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your session limit · resets in 2 hours","session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T04:00:00Z"))),
         ),
         (
             "plain -p output line",

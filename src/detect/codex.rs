@@ -15,7 +15,8 @@
 //! limit, reset read in the host zone. "exceeded retry limit, last status:
 //! 429" and the API-key "Rate limit reached for …" are transient; a
 //! "Reconnecting... 3/5 (…429…)" progress line is not final and never fires.
-//! Never limits: "Quota exceeded. Check your plan and billing details",
+//! Never limits: "Quota exceeded. Check your plan and billing details" (even
+//! though Codex 0.169 tags it `codex_error_info: usage_limit_exceeded`),
 //! `insufficient_quota`, "workspace routing discovery failed".
 
 use chrono::{DateTime, Duration, Utc};
@@ -56,7 +57,9 @@ fn placed(s: &str, start: usize, field: Field) -> bool {
 
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
-    if not_a_limit(t) {
+    // "Reconnecting... 3/5 (exceeded retry limit, last status: 429 …)" is a
+    // retry in progress (exec --json prints it as an `error` event too).
+    if not_a_limit(t) || t.starts_with("Reconnecting...") {
         return None;
     }
     if let Some(m) = USAGE.find(t) {
@@ -102,6 +105,12 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
                 _ => return None,
             };
             let message = s(err.get("message"));
+            // Real Codex 0.169 tags the billing error ("Quota exceeded.
+            // Check your plan and billing details.") `usage_limit_exceeded`
+            // too: the wording vetoes the tag.
+            if not_a_limit(&message) {
+                return None;
+            }
             if is_usage_limit_info(err.get("codex_error_info")) {
                 let reset_at = reset::try_again(&message, env.zone, env.anchor);
                 let raw = if message.is_empty() {
@@ -169,8 +178,11 @@ impl Windows {
 /// The rate-limit windows of a rollout `token_count` line, if it is one.
 pub(crate) fn token_count_windows(line: &[u8]) -> Option<Windows> {
     use memchr::memmem::find;
+    // The payload type sits near the start of a rollout line; a token_count
+    // line is small. Anything else is refused without a pass over it.
+    let head = &line[..line.len().min(256)];
     if line.len() > 64 * 1024
-        || find(line, b"\"token_count\"").is_none()
+        || find(head, b"\"token_count\"").is_none()
         || find(line, b"\"rate_limits\"").is_none()
     {
         return None;
@@ -270,6 +282,18 @@ mod tests {
             SourceKind::CodexNative,
             r#"{"timestamp":"2026-11-24T02:00:00.000Z","type":"event_msg","payload":{"type":"error","message":"You’ve hit your usage limit.","codex_error_info":"usage_limit_exceeded"}}"#,
             Some((Scope::Session, None)),
+        ),
+        (
+            "near miss: billing error tagged usage_limit_exceeded (real 0.169)",
+            SourceKind::CodexNative,
+            r#"{"timestamp":"2026-11-24T02:26:00.000Z","type":"event_msg","payload":{"type":"task_complete","last_agent_message":null,"error":{"message":"Quota exceeded. Check your plan and billing details.","codex_error_info":"usage_limit_exceeded"}}}"#,
+            None,
+        ),
+        (
+            "near miss: progress event in exec --json",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","message":"Reconnecting... 1/5 (exceeded retry limit, last status: 429 Too Many Requests, request id: req_x)"}"#,
+            None,
         ),
         (
             "near miss: progress line before retries run out",

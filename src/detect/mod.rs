@@ -10,6 +10,45 @@
 //! Nothing here does I/O or reads the clock: a line's reset time is anchored
 //! on the line's own timestamp, or on `LineContext::anchor` when the line has
 //! none. That keeps detection deterministic and testable in microseconds.
+//!
+//! # Layout
+//! - `line`: format sniffing and the fast paths (top-level skim,
+//!   `type` veto, multi-needle prefilter), identity extraction.
+//! - `zag`: the zag session-log envelope: which event fields hold provider text.
+//! - `claude`, `codex`, `gemini`, `copilot`: one detector per provider, each
+//!   with `object` (structured events), `text` (wordings) and a table test.
+//! - [`reset`]: reset-time parsing; [`json`]: the allocation-free skimmer;
+//!   `scan`: [`infer_source`], [`scan_reader`], [`StreamState`].
+//!
+//! # What is never a limit (the near-miss rules)
+//! - Lines whose `type` cannot carry a provider error: zag `tool_call`,
+//!   `tool_result`, `user_message`, `reasoning`, `heartbeat`, `usage`, …;
+//!   Claude `user` (prompts and tool results) and `system`; Codex
+//!   `response_item`; Copilot `tool.*`, `assistant.message`. Rejected when
+//!   the `type` key is read, whatever the rest says.
+//! - Text that merely quotes a limit: in a relay's `assistant_message`, a
+//!   `session_result` or a `provider_status` message, Claude's sentence counts
+//!   only when it is the *whole* (trimmed) text; in raw output lines (spawn
+//!   logs, stderr) a sentence must open the line or follow a short error
+//!   prefix (`ERROR: `, `Error: `, `[API Error: `, a log level, a JS
+//!   `message: '`); anywhere else in a line (prose, code, grep output) it is
+//!   ignored. Only fields a provider fills with errors (`result` with
+//!   `is_error`, `error.message`, `session.error`) match anywhere.
+//! - Warnings and retries in progress: Claude `rate_limit_event` with a
+//!   status other than `rejected`, Claude `system`/`api_retry`, Codex
+//!   `Reconnecting... n/5 (…429…)`.
+//! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
+//!   and billing details`, `insufficient_quota`, Claude `billing_error`),
+//!   auth (401, `authentication`), `workspace routing discovery failed`,
+//!   network errors. They carry no limit wording and no 429 structure, or are
+//!   vetoed explicitly (Codex, Gemini).
+//!
+//! # Duplicates
+//! One incident often shows up on several lines (Claude's stream-json
+//! prints a `rate_limit_event`, a synthetic `assistant` and a `result`;
+//! Codex prints `error` and `turn.failed`; zag 0.18 may log its own
+//! `usage_limit_hit` too, and re-logs Gemini hits whenever the chat file
+//! changes). Detection is per line; merging is the caller's job.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,6 +61,8 @@ mod copilot;
 mod gemini;
 pub mod json;
 mod line;
+#[cfg(test)]
+mod real;
 pub mod reset;
 mod scan;
 #[cfg(test)]
@@ -371,5 +412,88 @@ impl Detector {
                 let reset_at = reset::try_again(text, env.zone, env.anchor);
                 Some(Hit::new(*q, Scope::Unknown, reset_at, m.as_str()))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+
+    fn with_extra(provider: &str, pattern: &str) -> (Detector, Vec<String>) {
+        let toml = format!(
+            "[usage_limits.providers.{provider}]\nextra_patterns = [{pattern:?}, \"([\"]\n"
+        );
+        let limits = UsageLimits::from_zag_toml(&toml, std::path::Path::new("zag.toml")).unwrap();
+        let (det, invalid) = Detector::new(&limits);
+        (det.with_zone(Zone::named("UTC").unwrap()), invalid)
+    }
+
+    #[test]
+    fn extra_patterns_apply_to_error_fields_only() {
+        let (det, invalid) = with_extra("codex", "quota (?:is )?gone");
+        assert_eq!(invalid.len(), 1, "{invalid:?}");
+        let env = |ty: &str, field: &str| {
+            format!(
+                r#"{{"seq":1,"ts":"2026-11-24T02:00:00+00:00","provider":"codex","wrapper_session_id":"w","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"{ty}",{field}}}"#
+            )
+        };
+        let z = ctx(SourceKind::ZagSession, None);
+        let hit = env(
+            "session_ended",
+            r#""success":false,"error":"ERROR: quota is gone, try again in 2 hours""#,
+        );
+        let d = det.detect(hit.as_bytes(), &z).unwrap();
+        assert_eq!((d.provider, d.scope), (Provider::Codex, Scope::Unknown));
+        assert_eq!(d.raw, "quota is gone");
+        assert_eq!(d.reset_at, Some(at("2026-11-24T04:00:00Z")));
+        for miss in [
+            env("tool_result", r#""output":"quota is gone""#),
+            env("assistant_message", r#""content":"quota is gone""#),
+            env("user_message", r#""role":"user","content":"quota is gone""#),
+        ] {
+            assert_eq!(det.detect(miss.as_bytes(), &z), None, "{miss}");
+        }
+        // Another provider's log is not matched by a Codex pattern.
+        let claude = hit.replace("\"codex\"", "\"claude\"");
+        assert_eq!(det.detect(claude.as_bytes(), &z), None);
+        // Spawn logs: raw output lines of a Codex session.
+        let spawn = ctx(SourceKind::ZagSpawn, Some(Provider::Codex));
+        assert!(det.detect(b"ERROR: quota gone", &spawn).is_some());
+        let json = br#"{"type":"error","message":"quota gone"}"#;
+        assert!(det.detect(json, &spawn).is_some());
+        let item =
+            br#"{"type":"item.completed","item":{"type":"agent_message","text":"quota gone"}}"#;
+        assert!(det.detect(item, &spawn).is_none());
+    }
+
+    #[test]
+    fn garbage_never_panics_or_fires() {
+        let det = detector();
+        let mut big = b"{\"type\":\"tool_result\",\"output\":\"".to_vec();
+        big.extend(vec![b'a'; 1 << 20]);
+        let mut cut =
+            br#"{"type":"result","is_error":true,"api_error_status":429,"result":"You've hit"#
+                .to_vec();
+        cut.extend(vec![b'x'; 1 << 16]);
+        let lines: Vec<Vec<u8>> = vec![
+            b"\xff\xfe429 rate_limit \xc3".to_vec(),
+            b"{\"type\":\"result\",\"is_error\":true,\"result\":\"\xff\"}".to_vec(),
+            b"[1,2,429".to_vec(),
+            b"{{{{{{{{".to_vec(),
+            b"}".to_vec(),
+            big,
+            cut,
+        ];
+        for source in [
+            SourceKind::ZagSession,
+            SourceKind::ZagSpawn,
+            SourceKind::ClaudeNative,
+            SourceKind::Unknown,
+        ] {
+            for l in &lines {
+                assert_eq!(det.detect(l, &ctx(source, None)), None);
+            }
+        }
     }
 }

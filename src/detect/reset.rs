@@ -76,7 +76,7 @@ pub fn from_epoch(secs: f64, anchor: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// A relative phrase: "in 20s", "in 2 hours", "in 3 days 4 hours",
-/// "in 1h 30m", "in 45 minutes and 10 seconds". The first "in <amount>" wins.
+/// "in 1h 30m", "in 45 minutes and 10 seconds". The first `in <amount>` wins.
 pub fn relative(text: &str, anchor: DateTime<Utc>) -> Option<DateTime<Utc>> {
     static RE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(

@@ -19,6 +19,9 @@ pub const MAX_SCAN_LINE: usize = 1 << 20;
 /// Bytes asked of the reader per `read` call.
 const CHUNK: usize = 1 << 20;
 
+/// Buffer room beyond one maximal line (a multiple of [`CHUNK`]).
+const SLACK: usize = 3 * CHUNK;
+
 /// What a scan went through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScanStats {
@@ -76,7 +79,14 @@ pub struct StreamState {
 }
 
 impl StreamState {
-    pub(crate) fn observe(&mut self, line: &[u8], _ctx: &LineContext) {
+    pub(crate) fn observe(&mut self, line: &[u8], ctx: &LineContext) {
+        let codex_file = match ctx.source {
+            SourceKind::CodexNative | SourceKind::Unknown => true,
+            _ => ctx.provider_hint == Some(Provider::Codex),
+        };
+        if !codex_file {
+            return;
+        }
         if let Some(w) = codex::token_count_windows(line) {
             self.codex = Some(w);
         }
@@ -106,10 +116,13 @@ pub fn scan_reader<R: Read>(
     detector: &Detector,
     mut on_hit: impl FnMut(u64, Detection),
 ) -> io::Result<ScanStats> {
-    let mut buf = vec![0u8; MAX_SCAN_LINE + CHUNK];
+    // Room for one maximal line plus several reads, so the unfinished line
+    // is moved to the front only every few reads, not after each one.
+    let mut buf = vec![0u8; MAX_SCAN_LINE + SLACK];
     let mut stats = ScanStats::default();
     let mut state = StreamState::default();
-    let mut len = 0usize; // carried-over bytes of an unfinished line
+    let mut start = 0usize; // first byte of the unfinished line
+    let mut end = 0usize; // end of the bytes read so far
     let mut skipping = false; // inside an overlong line already judged
     let mut judge = |line: &[u8], no: u64, stats: &mut ScanStats| {
         if let Some(d) = detector.detect_in_stream(line, ctx, &mut state) {
@@ -118,24 +131,28 @@ pub fn scan_reader<R: Read>(
         }
     };
     loop {
-        let n = match reader.read(&mut buf[len..]) {
+        if buf.len() - end < CHUNK {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        let n = match reader.read(&mut buf[end..end + CHUNK]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         if n == 0 {
-            if len > 0 || skipping {
+            if end > start || skipping {
                 stats.lines += 1;
                 if !skipping {
-                    judge(&buf[..len], stats.lines, &mut stats);
+                    judge(&buf[start..end], stats.lines, &mut stats);
                 }
             }
             return Ok(stats);
         }
         stats.bytes += n as u64;
-        let end = len + n;
-        let mut start = 0;
-        let mut from = len;
+        let mut from = end;
+        end += n;
         while let Some(pos) = memchr::memchr(b'\n', &buf[from..end]) {
             let nl = from + pos;
             stats.lines += 1;
@@ -148,11 +165,8 @@ pub fn scan_reader<R: Read>(
             from = start;
         }
         if skipping {
-            len = 0;
-            continue;
-        }
-        let rest = end - start;
-        if rest >= MAX_SCAN_LINE {
+            start = end;
+        } else if end - start >= MAX_SCAN_LINE {
             judge(
                 &buf[start..start + MAX_SCAN_LINE],
                 stats.lines + 1,
@@ -160,10 +174,7 @@ pub fn scan_reader<R: Read>(
             );
             stats.truncated += 1;
             skipping = true;
-            len = 0;
-        } else {
-            buf.copy_within(start..end, 0);
-            len = rest;
+            start = end;
         }
     }
 }
@@ -233,9 +244,9 @@ mod tests {
         let mut text = Vec::new();
         text.extend_from_slice(LIMIT.as_bytes());
         text.push(b' ');
-        text.extend(std::iter::repeat_n(b'x', 3 * MAX_SCAN_LINE));
+        text.extend(vec![b'x'; 3 * MAX_SCAN_LINE]);
         text.push(b'\n');
-        text.extend(std::iter::repeat_n(b'y', 3 * MAX_SCAN_LINE));
+        text.extend(vec![b'y'; 3 * MAX_SCAN_LINE]);
         text.push(b'\n');
         text.extend_from_slice(LIMIT.as_bytes());
         text.push(b'\n');

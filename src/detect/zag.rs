@@ -29,34 +29,35 @@ pub(crate) fn envelope(det: &Detector, top: &Top<'_>, ctx: &LineContext, env: &E
     let ty = top.str(b"type")?;
     let provider = top.str(b"provider").and_then(|p| Provider::parse(&p));
     let providers = candidates(ctx, provider);
+    let extras = providers.iter().any(|p| det.has_extra(Some(*p)));
+    // A field is decoded (which allocates for escaped text) only when its raw
+    // bytes hold a needle, or when user patterns apply to it.
+    let wanted = |key: &[u8], with_extras: bool| {
+        let raw = top.get(key)?;
+        (has_needle(raw) || (with_extras && extras)).then_some(())?;
+        top.str(key)
+    };
     match &*ty {
         "usage_limit_hit" => usage_limit_hit(top, provider, env),
         "assistant_message" => {
             if !matches!(provider, None | Some(Provider::Claude)) {
                 return None;
             }
-            let content = top.str(b"content")?;
-            if !has_needle(content.as_bytes()) {
-                return None;
-            }
-            claude::text(&content, Field::Whole, env)
+            claude::text(&wanted(b"content", false)?, Field::Whole, env)
         }
         "session_result" => {
-            let result = top.str(b"result")?;
-            if !has_needle(result.as_bytes()) {
-                return None;
-            }
+            let result = wanted(b"result", false)?;
             providers
                 .iter()
                 .find_map(|p| provider_text(*p, &result, Field::Whole, env))
         }
         "provider_status" => {
-            let message = top.str(b"message").unwrap_or_default();
             if let Some(data) = top.get(b"data").filter(|d| d.first() == Some(&b'{')) {
                 if has_needle(data) {
                     if let Ok(v) = serde_json::from_slice::<Value>(data) {
                         // Copilot's adapter logs "Copilot event: <type>" with
                         // the event's `data`; rebuild the event.
+                        let message = top.str(b"message").unwrap_or_default();
                         let v = match message.strip_prefix("Copilot event: ") {
                             Some(kind) => json!({"type": kind.trim(), "data": v}),
                             None => v,
@@ -67,7 +68,8 @@ pub(crate) fn envelope(det: &Detector, top: &Top<'_>, ctx: &LineContext, env: &E
                     }
                 }
             }
-            if providers.contains(&Provider::Claude) && has_needle(message.as_bytes()) {
+            let message = wanted(b"message", true)?;
+            if providers.contains(&Provider::Claude) {
                 if let Some(hit) = claude::text(&message, Field::Whole, env) {
                     return Some(hit);
                 }
@@ -81,7 +83,7 @@ pub(crate) fn envelope(det: &Detector, top: &Top<'_>, ctx: &LineContext, env: &E
             } else {
                 b"error"
             };
-            let text = top.str(key)?;
+            let text = wanted(key, true)?;
             output_text(det, &text, &providers, env).or_else(|| extra(det, &text, &providers, env))
         }
         _ => None,
@@ -250,6 +252,17 @@ mod tests {
         for (p, case) in CASES {
             run_cases(*p, std::slice::from_ref(case));
         }
+    }
+
+    #[test]
+    fn glued_lines_are_judged_one_object_at_a_time() {
+        let hb = r#"{"seq":16,"ts":"2026-11-24T02:00:00+00:00","provider":"claude","wrapper_session_id":"w-1","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10}"#;
+        let limit = CASES[0].1 .2;
+        for glued in [format!("{hb}{limit}"), format!("{limit}{hb}")] {
+            let d = detect_one(Z, &glued).expect("glued limit");
+            assert_eq!(d.scope, Scope::Session);
+        }
+        assert!(detect_one(Z, &format!("{hb}{hb}")).is_none());
     }
 
     #[test]

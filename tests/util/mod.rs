@@ -155,6 +155,16 @@ impl Env {
     }
 }
 
+impl Drop for Env {
+    /// With `ZR_KEEP` set, a failing test leaves its directory for a post-mortem.
+    fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("ZR_KEEP").is_some() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+            eprintln!("kept the test directory at {}", kept.display());
+        }
+    }
+}
+
 pub struct Daemon {
     child: Option<Child>,
     pub log: PathBuf,
