@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::detect::{Detection, Detector, LineContext, SourceKind};
+use crate::detect::{Detection, Detector, LineContext, SourceKind, StreamState};
 use crate::session::{SessionIdentity, SessionTracker};
 use crate::tail::{Change, Checkpoints, TailedFile};
 use crate::watch::{explain_watch_error, FsEvent, Match, Patterns, Target, Watcher};
@@ -145,6 +145,8 @@ pub fn start(
 struct FileState {
     tail: TailedFile,
     tracker: SessionTracker,
+    /// What earlier lines said about later ones (Codex's reset window).
+    stream: StreamState,
     lines: u64,
     warned_truncated: bool,
 }
@@ -376,6 +378,7 @@ impl State {
                 FileState {
                     tail,
                     tracker,
+                    stream: StreamState::default(),
                     lines: 0,
                     warned_truncated: false,
                 },
@@ -409,7 +412,7 @@ impl State {
             fs.lines += 1;
             truncated |= line.truncated;
             fs.tracker.observe(line.bytes);
-            if let Some(d) = detector.detect(line.bytes, &ctx) {
+            if let Some(d) = detector.detect_in_stream(line.bytes, &ctx, &mut fs.stream) {
                 let mut identity = fs.tracker.identity.clone();
                 if let Some(si) = &spawn_identity {
                     merge_identity(&mut identity, si);

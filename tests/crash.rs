@@ -48,12 +48,31 @@ fn limited_session(env: &Env, n: usize, reset_in: i64) -> Session {
     let sid = format!("00000000-0000-4000-8000-{n:012}");
     let work = env.dir.path().join("work");
     let dirname = work.display().to_string().replace(['/', '.'], "-");
-    let transcript = env.home.join(".claude/projects").join(dirname).join(format!("{sid}.jsonl"));
+    let transcript = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{sid}.jsonl"));
     let ts = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
     append(&transcript, format!("{}\n", json!({"type":"user","message":{"role":"user","content":"go"},"cwd":work,"sessionId":sid,"timestamp":ts})).as_bytes());
-    let log = env.zag.join("logs/sessions").join(format!("{wrapper}.jsonl"));
-    let mut text = zag_line(1, &wrapper, Some(&sid), "session_started", json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}));
-    text += &zag_line(2, &wrapper, Some(&sid), "assistant_message", json!({"content": format!("Claude AI usage limit reached|{}", now_epoch() + reset_in)}));
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let mut text = zag_line(
+        1,
+        &wrapper,
+        Some(&sid),
+        "session_started",
+        json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
+    );
+    text += &zag_line(
+        2,
+        &wrapper,
+        Some(&sid),
+        "assistant_message",
+        json!({"content": format!("Claude AI usage limit reached|{}", now_epoch() + reset_in)}),
+    );
     append(&log, text.as_bytes());
     Session { wrapper, sid }
 }
@@ -72,9 +91,18 @@ fn calls_by_session(env: &Env) -> BTreeMap<String, usize> {
 /// Wrapper ids whose incident has a `complete` record.
 fn completed(env: &Env) -> BTreeSet<String> {
     let recs = env.records(&env.store());
-    let done: BTreeSet<&str> = recs.iter().filter(|r| r["action"] == "complete").filter_map(|r| r["incident_id"].as_str()).collect();
+    let done: BTreeSet<&str> = recs
+        .iter()
+        .filter(|r| r["action"] == "complete")
+        .filter_map(|r| r["incident_id"].as_str())
+        .collect();
     recs.iter()
-        .filter(|r| r["action"] == "schedule" && r["incident_id"].as_str().is_some_and(|id| done.contains(id)))
+        .filter(|r| {
+            r["action"] == "schedule"
+                && r["incident_id"]
+                    .as_str()
+                    .is_some_and(|id| done.contains(id))
+        })
         .filter_map(|r| r["session_id"].as_str().map(str::to_string))
         .collect()
 }
@@ -88,9 +116,17 @@ fn random_sigkills_never_lose_or_double_a_resume() {
     let env = Env::new();
     std::fs::create_dir_all(env.dir.path().join("work")).unwrap();
     // A CLI that takes a moment, so some kills land inside the delivery window.
-    env.fake_cli("claude", r#"{"type":"result","subtype":"success","is_error":false,"result":"ok"}"#, 0);
+    env.fake_cli(
+        "claude",
+        r#"{"type":"result","subtype":"success","is_error":false,"result":"ok"}"#,
+        0,
+    );
     let script = env.bin.join("claude");
-    let body = std::fs::read_to_string(&script).unwrap().replacen("#!/bin/sh\n", "#!/bin/sh\nsleep 0.05\n", 1);
+    let body = std::fs::read_to_string(&script).unwrap().replacen(
+        "#!/bin/sh\n",
+        "#!/bin/sh\nsleep 0.05\n",
+        1,
+    );
     std::fs::write(&script, body).unwrap();
 
     let mut sessions = Vec::new();
@@ -128,7 +164,9 @@ fn random_sigkills_never_lose_or_double_a_resume() {
 
     // A last, undisturbed run delivers everything still pending.
     let daemon = env.start();
-    wait_for("every incident to complete", || completed(&env).len() == sessions.len());
+    wait_for("every incident to complete", || {
+        completed(&env).len() == sessions.len()
+    });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(daemon.terminate(), 0);
 
@@ -138,7 +176,11 @@ fn random_sigkills_never_lose_or_double_a_resume() {
         let n = calls.get(&s.sid).copied().unwrap_or(0);
         assert!(n >= 1, "lost: session {} was never resumed", s.wrapper);
         if n == 2 {
-            assert!(in_window.contains(&s.sid), "session {} resumed twice outside the delivery window", s.wrapper);
+            assert!(
+                in_window.contains(&s.sid),
+                "session {} resumed twice outside the delivery window",
+                s.wrapper
+            );
             doubled.push(s.wrapper.clone());
         }
         assert!(n <= 2, "session {} resumed {n} times", s.wrapper);
@@ -147,10 +189,18 @@ fn random_sigkills_never_lose_or_double_a_resume() {
     let recs = env.records(&env.store());
     let mut schedules: BTreeMap<String, usize> = BTreeMap::new();
     for r in recs.iter().filter(|r| r["action"] == "schedule") {
-        *schedules.entry(r["session_id"].as_str().unwrap().to_string()).or_default() += 1;
+        *schedules
+            .entry(r["session_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     for s in &sessions {
-        assert_eq!(schedules.get(&s.wrapper), Some(&1), "session {} has {:?} schedule records", s.wrapper, schedules.get(&s.wrapper));
+        assert_eq!(
+            schedules.get(&s.wrapper),
+            Some(&1),
+            "session {} has {:?} schedule records",
+            s.wrapper,
+            schedules.get(&s.wrapper)
+        );
     }
     eprintln!(
         "crash test: {kills} kills, {} incidents, each delivered exactly once except {} delivered twice after a kill inside their delivery window {:?} ({} incidents were inside that window at some kill)",

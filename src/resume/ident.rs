@@ -129,7 +129,7 @@ pub struct ZagFacts {
 /// Parse a zag session log (pure). `hit_at` bounds the prompt search.
 pub fn zag_facts(bytes: &[u8], hit_at: Option<DateTime<Utc>>) -> ZagFacts {
     let mut f = ZagFacts::default();
-    for v in json_lines(bytes) {
+    for v in zag_lines_of(bytes, &["session_started", "user_message"]) {
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         if let Some(w) = s("wrapper_session_id") {
             f.wrapper_session_id = Some(w);
@@ -169,6 +169,31 @@ pub(crate) fn json_lines(bytes: &[u8]) -> impl Iterator<Item = Value> + '_ {
     bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.trim_ascii().is_empty())
+        .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
+        .filter(Value::is_object)
+}
+
+/// [`json_lines`] for zag session logs, parsing only lines that can be one
+/// of `types`: a long line (tool output, above all) is rejected by looking
+/// for `"type":"<t>"` in its head, where zag's envelope puts it, without
+/// being parsed. Short lines (our own appends sort `type` late) are searched
+/// whole.
+pub(crate) fn zag_lines_of<'a>(
+    bytes: &'a [u8],
+    types: &'a [&'a str],
+) -> impl Iterator<Item = Value> + 'a {
+    const HEAD: usize = 4096;
+    const SHORT: usize = 64 * 1024;
+    let needles: Vec<memchr::memmem::Finder<'static>> = types
+        .iter()
+        .map(|t| memchr::memmem::Finder::new(format!("\"type\":\"{t}\"").as_bytes()).into_owned())
+        .collect();
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(move |l| {
+            let hay = if l.len() <= SHORT { l } else { &l[..HEAD] };
+            needles.iter().any(|n| n.find(hay).is_some())
+        })
         .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
         .filter(Value::is_object)
 }

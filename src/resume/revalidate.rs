@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::ident::{json_lines, line_ts, ResolvedTarget};
+use super::ident::{json_lines, line_ts, zag_lines_of, ResolvedTarget};
 use crate::detect::Provider;
 
 fn after(v: &Value, key: &str, hit: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -20,7 +20,13 @@ fn after(v: &Value, key: &str, hit: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// `usage_limit_resumed` (zag resumed it itself) or a successful
 /// `session_ended` after the hit.
 pub fn zag_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
-    json_lines(bytes).find_map(|v| {
+    const KINDS: &[&str] = &[
+        "user_message",
+        "session_started",
+        "usage_limit_resumed",
+        "session_ended",
+    ];
+    zag_lines_of(bytes, KINDS).find_map(|v| {
         let t = after(&v, "ts", hit)?;
         let why = match v.get("type").and_then(Value::as_str)? {
             "user_message" => "a newer user message",
