@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 /// File name of the instance lock inside the state dir.
 pub const LOCK_FILE: &str = "daemon.lock";
 
+/// Exit status of a `run` that found another daemon holding the lock. The
+/// systemd unit names it in `RestartPreventExitStatus=`: restarting cannot
+/// help while the other daemon lives.
+pub const EXIT_ALREADY_RUNNING: i32 = 3;
+
 /// Why the instance lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::control::IncidentEvent;
+
 /// How a desktop notification is shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -95,6 +97,8 @@ const CHILD_DEADLINE: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Notifier {
     backend: Option<Backend>,
+    /// `notify.desktop`, switchable on reload.
+    enabled: AtomicBool,
     /// Shared with reaper threads: one warning per notifier, whoever sees it.
     warned: Arc<AtomicBool>,
 }
@@ -103,31 +107,35 @@ impl Notifier {
     /// A notifier for this machine: off when `enabled` is false (the config's
     /// `notify.desktop`) or when no desktop session or tool exists.
     pub fn new(enabled: bool) -> Self {
-        let backend = if enabled {
-            pick_backend(std::env::consts::OS, |k| std::env::var_os(k), which)
-        } else {
-            None
-        };
-        Self::with_backend(backend)
+        let backend = pick_backend(std::env::consts::OS, |k| std::env::var_os(k), which);
+        let n = Self::with_backend(backend);
+        n.set_enabled(enabled);
+        n
+    }
+
+    /// Apply a reloaded `notify.desktop`.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
     }
 
     /// A notifier with an explicit backend (tests, or none at all).
     pub fn with_backend(backend: Option<Backend>) -> Self {
         Notifier {
             backend,
+            enabled: AtomicBool::new(true),
             warned: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Whether notifications will be shown.
     pub fn is_active(&self) -> bool {
-        self.backend.is_some()
+        self.backend.is_some() && self.enabled.load(Ordering::Relaxed)
     }
 
     /// Show a notification. Never blocks on the child and never fails: a
     /// spawn error or a non-zero exit is logged once per notifier.
     pub fn notify(&self, title: &str, body: &str) {
-        let Some(backend) = &self.backend else {
+        let Some(backend) = self.backend.as_ref().filter(|_| self.is_active()) else {
             return;
         };
         let mut cmd = command_for(backend, title, body);
@@ -149,6 +157,74 @@ impl Notifier {
             .map(drop)
             .unwrap_or_else(|e| tracing::debug!("no reaper thread for notifier: {e}"));
     }
+}
+
+/// The notification for an event: hits, resumes and failures only.
+pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
+    use crate::control::commands::short_session;
+    match ev {
+        IncidentEvent::Hit {
+            provider,
+            session_id,
+            reset_at,
+            ..
+        } => {
+            let when = reset_at.map_or_else(
+                || "the reset time is unknown".to_string(),
+                |r| format!("resumes after {}", r.format("%Y-%m-%d %H:%M UTC")),
+            );
+            Some((
+                format!("{provider} hit its usage limit"),
+                format!("session {} · {when}", short_session(session_id)),
+            ))
+        }
+        IncidentEvent::Resumed {
+            provider,
+            session_id,
+            ..
+        } => Some((
+            format!("{provider} session resumed"),
+            format!("session {}", short_session(session_id)),
+        )),
+        IncidentEvent::Failed {
+            provider,
+            session_id,
+            reason,
+            ..
+        } => Some((
+            format!("{provider} resume failed"),
+            format!("session {} · {reason}", short_session(session_id)),
+        )),
+        _ => None,
+    }
+}
+
+/// Show a notification for every hit, resume and failure on `events` until
+/// `shutdown` fires or the sender goes away.
+pub fn spawn_event_notifier(
+    notifier: Arc<Notifier>,
+    mut events: tokio::sync::broadcast::Receiver<IncidentEvent>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::sync::broadcast::error::RecvError;
+    tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                ev = events.recv() => ev,
+            };
+            match ev {
+                Ok(ev) => {
+                    if let Some((title, body)) = notification_for(&ev) {
+                        notifier.notify(&title, &body);
+                    }
+                }
+                // Missing a few notifications is fine; they are also logged.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
 }
 
 fn warn_once(warned: &AtomicBool, msg: std::fmt::Arguments<'_>) {
@@ -191,6 +267,20 @@ pub fn sd_notify(state: &str) -> io::Result<bool> {
         Some(s) if !s.is_empty() => sd_notify_to(&s, state).map(|()| true),
         _ => Ok(false),
     }
+}
+
+/// The message announcing a reload: `RELOADING=1` with the
+/// `MONOTONIC_USEC=` that systemd 253+ requires alongside it (older versions
+/// ignore it). Send `READY=1` once the reload is done.
+pub fn reloading_message() -> String {
+    // SAFETY: clock_gettime writes into the timespec we own.
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let usec = (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000;
+    format!("RELOADING=1\nMONOTONIC_USEC={usec}")
 }
 
 /// Send `state` to an explicit notify socket: a path, or `@name` for a Linux
@@ -335,6 +425,49 @@ mod tests {
         let n = Notifier::new(false);
         assert!(!n.is_active());
         n.notify("t", "b");
+        let n = Notifier::with_backend(Some(Backend::NotifySend("/nonexistent/x".into())));
+        assert!(n.is_active());
+        n.set_enabled(false);
+        assert!(!n.is_active());
+        n.set_enabled(true);
+        assert!(n.is_active());
+    }
+
+    #[test]
+    fn only_hits_resumes_and_failures_notify() {
+        let at = "2030-01-01T08:00:00Z".parse().unwrap();
+        let hit = IncidentEvent::Hit {
+            incident_id: "i".into(),
+            provider: "claude".into(),
+            session_id: "6873abcd".into(),
+            scope: "weekly".into(),
+            reset_at: Some("2030-01-01T10:00:00Z".parse().unwrap()),
+            file: "/f".into(),
+            at,
+        };
+        assert_eq!(
+            notification_for(&hit),
+            Some((
+                "claude hit its usage limit".to_string(),
+                "session 6873… · resumes after 2030-01-01 10:00 UTC".to_string()
+            ))
+        );
+        let failed = IncidentEvent::Failed {
+            incident_id: "i".into(),
+            provider: "codex".into(),
+            session_id: "s".into(),
+            reason: "exit 1".into(),
+            at,
+        };
+        assert_eq!(
+            notification_for(&failed).unwrap().1,
+            "session s · exit 1".to_string()
+        );
+        let cancelled = IncidentEvent::Cancelled {
+            incident_id: "i".into(),
+            at,
+        };
+        assert_eq!(notification_for(&cancelled), None);
     }
 
     #[test]
@@ -356,6 +489,19 @@ mod tests {
         let n = Notifier::with_backend(Some(Backend::NotifySend("/nonexistent/x".into())));
         n.notify("title", "body");
         n.notify("title", "body");
+    }
+
+    #[test]
+    fn reloading_carries_a_monotonic_stamp() {
+        let m = reloading_message();
+        let (first, second) = m.split_once('\n').unwrap();
+        assert_eq!(first, "RELOADING=1");
+        let usec: u64 = second
+            .strip_prefix("MONOTONIC_USEC=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(usec > 0);
     }
 
     #[test]

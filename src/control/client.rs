@@ -69,17 +69,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No socket, or nobody listening on it.
-    #[error("zag-resumed is not running (nothing answers on {})", socket.display())]
+    #[error("no daemon is running (nothing answers on {})", socket.display())]
     NotRunning { socket: PathBuf },
-    #[error("zag-resumed did not answer on {} within {timeout:?}", socket.display())]
+    #[error("the daemon did not answer on {} within {timeout:?}", socket.display())]
     Timeout { socket: PathBuf, timeout: Duration },
     #[error("control socket {}: {source}", socket.display())]
     Io { socket: PathBuf, source: io::Error },
     /// The daemon closed the connection or sent something unreadable.
-    #[error("bad answer from zag-resumed: {0}")]
+    #[error("bad answer from the daemon: {0}")]
     Protocol(String),
-    /// The daemon answered with an error reply.
-    #[error("zag-resumed: {0}")]
+    /// The daemon answered with an error reply (shown as is: the CLI
+    /// already prefixes its errors with the program name).
+    #[error("{0}")]
     Daemon(String),
 }
 
@@ -132,7 +133,13 @@ impl Client {
         let line = req.to_line();
         let stream = &mut self.stream;
         let work = async move {
-            stream.get_mut().write_all(line.as_bytes()).await?;
+            if let Err(e) = stream.get_mut().write_all(line.as_bytes()).await {
+                // A daemon that refuses us (another uid) replies and closes
+                // at once, so our write can fail: its reply says why.
+                return read_response(stream)
+                    .await
+                    .map_err(|_| ClientError::from(e));
+            }
             read_response(stream).await
         };
         bounded(&self.socket, self.timeout, work).await

@@ -169,7 +169,20 @@ fn pid_alive(pid: u32) -> bool {
     };
     // SAFETY: signal 0 only checks for existence and permission.
     let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !is_zombie(pid)
+}
+
+/// A daemon that exited but was not reaped yet (our own child, when `ensure`
+/// ran in-process) still answers `kill(pid, 0)`; on Linux, /proc tells.
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": comm may hold spaces and parentheses.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z")
 }
 
 /// What `ensure` found or did.
@@ -189,7 +202,10 @@ pub enum EnsureOutcome {
 /// the daemon inherits the caller's environment and working directory, so
 /// pass absolute paths. Its stdin is null and its output is appended to
 /// `<state_dir>/daemon.log`; it runs in a session of its own (`setsid`), so
-/// a closing terminal or zag's exit does not take it down.
+/// a closing terminal or zag's exit does not take it down. The child is not
+/// waited for once it answers: a long-lived caller that embeds `ensure`
+/// (rather than running `zag-resumed ensure`) keeps a zombie after the
+/// daemon exits, until the caller exits too.
 pub async fn ensure(
     paths: &Paths,
     exe: &Path,
@@ -218,7 +234,8 @@ pub async fn ensure(
         .ok_or_else(|| {
             anyhow!("timed out after {timeout:?} waiting for another `zag-resumed ensure`")
         })?;
-    if let Some(pid) = ping(&socket, ROUND_TRIP.min(timeout)).await {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if let Some(pid) = ping(&socket, ROUND_TRIP.min(left)).await {
         return Ok(EnsureOutcome::AlreadyRunning { pid });
     }
 
@@ -255,7 +272,8 @@ pub async fn ensure(
 
     let mut pause = Duration::from_millis(5);
     loop {
-        if let Some(pid) = ping(&socket, ROUND_TRIP.min(timeout)).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Some(pid) = ping(&socket, ROUND_TRIP.min(left)).await {
             return Ok(EnsureOutcome::Started { pid });
         }
         if let Some(status) = child.try_wait()? {

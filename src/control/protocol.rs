@@ -15,7 +15,9 @@
 //! changed, `stop` → `null` (sent before the daemon starts draining),
 //! `subscribe` → `"subscribed"`, after which the connection carries one
 //! [`IncidentEvent`](super::IncidentEvent) JSON object per line until either
-//! side closes it.
+//! side closes it. A subscriber that falls further behind than the daemon's
+//! event buffer misses the overflow (the daemon logs it); a subscriber that
+//! stops reading altogether is dropped.
 //!
 //! Invariants: every request line gets exactly one response line (an error
 //! response for a line that is too long, not JSON, of another version or an
