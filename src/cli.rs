@@ -3,7 +3,8 @@
 //! `main.rs` only parses and calls [`main_with`]; everything here returns an
 //! exit code instead of exiting, so the library never calls `process::exit`.
 //! Contract (outside checks rely on it): exit 0 ok, 1 runtime error, 2 usage
-//! error; errors are one clear line on stderr.
+//! error; errors are one clear line on stderr. `run` adds 3: another daemon
+//! already runs for this zag home (systemd's unit does not restart on it).
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -234,8 +235,18 @@ fn run(mut paths: Paths, config: Option<PathBuf>) -> anyhow::Result<i32> {
             clock: Arc::new(SystemClock),
             search_path: None,
         };
-        crate::daemon::run(opts, req_rx, shutdown).await?;
-        Ok(0)
+        match crate::daemon::run(opts, req_rx, shutdown).await {
+            Ok(()) => Ok(0),
+            // Its own exit status, so a service manager can tell "already
+            // running" (nothing to restart) from a failure.
+            Err(crate::daemon::DaemonError::AlreadyRunning(
+                e @ crate::lock::LockError::Held { .. },
+            )) => {
+                eprintln!("zag-resumed: {e}");
+                Ok(crate::lock::EXIT_ALREADY_RUNNING)
+            }
+            Err(e) => Err(e.into()),
+        }
     })
 }
 

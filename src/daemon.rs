@@ -946,7 +946,7 @@ impl Core {
                 let _ = reply.send(self.cancel(&incident_id));
             }
             DaemonRequest::Reload(reply) => {
-                sd_notify("RELOADING=1");
+                sd_notify(&crate::notify::reloading_message());
                 let _ = reply.send(self.reload());
                 sd_notify("READY=1");
             }

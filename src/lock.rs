@@ -80,10 +80,15 @@ pub fn acquire(state_dir: &Path) -> Result<InstanceLock, LockError> {
     ensure_private_dir(state_dir).map_err(io_err)?;
     let mut file = open_lock_file(&path).map_err(io_err)?;
     if !try_flock(&file).map_err(io_err)? {
-        return Err(LockError::Held {
-            pid: read_pid(&mut file),
-            path,
-        });
+        // The holder writes its pid right after taking the lock: give it a
+        // moment (bounded) so the message can name it.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut pid = read_pid(&mut file);
+        while pid.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            pid = read_pid(&mut file);
+        }
+        return Err(LockError::Held { pid, path });
     }
     // Ours now: record the pid for the next one's error message.
     let mut record = || -> io::Result<()> {

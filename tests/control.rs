@@ -824,7 +824,11 @@ fn two_concurrent_runs_make_one_daemon() {
     let pid = wait_until_answering(&paths);
     let (mut winner, mut loser) = if pid == a.0.id() { (a, b) } else { (b, a) };
     assert_eq!(winner.0.id(), pid);
-    assert!(!loser.0.wait().unwrap().success());
+    assert_eq!(
+        loser.0.wait().unwrap().code(),
+        Some(zag_resumed::lock::EXIT_ALREADY_RUNNING),
+        "a second run exits with the already-running status"
+    );
     let err = std::fs::read_to_string(&loser.1).unwrap();
     assert!(
         err.contains(&format!("already running (pid {pid})")),

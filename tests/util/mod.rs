@@ -16,7 +16,8 @@ pub struct Env {
     pub home: PathBuf,
     pub zag: PathBuf,
     pub bin: PathBuf,
-    /// Where the fake CLIs append one record per invocation.
+    /// Where the fake CLIs leave one record file per invocation (one file
+    /// each, so concurrent invocations never interleave).
     pub calls: PathBuf,
 }
 
@@ -28,9 +29,10 @@ impl Env {
         let home = dir.path().join("home");
         let zag = home.join(".zag");
         let bin = dir.path().join("bin");
-        let calls = dir.path().join("calls.log");
+        let calls = dir.path().join("calls");
         std::fs::create_dir_all(&zag).unwrap();
         std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&calls).unwrap();
         std::fs::write(
             zag.join("zag.toml"),
             "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n",
@@ -57,7 +59,7 @@ impl Env {
     /// `stdout`, and exits with `code`.
     pub fn fake_cli(&self, name: &str, stdout: &str, code: i32) {
         let script = format!(
-            "#!/bin/sh\n{{ printf 'call %s\\n' \"{name}\"; printf 'cwd %s\\n' \"$PWD\"; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; printf 'end\\n'; }} >> '{calls}'\ncat <<'__OUT__'\n{stdout}\n__OUT__\nexit {code}\n",
+            "#!/bin/sh\nrec=$(mktemp '{calls}/call.XXXXXXXX')\n{{ printf 'call %s\\n' \"{name}\"; printf 'cwd %s\\n' \"$PWD\"; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; printf 'end\\n'; }} > \"$rec.tmp\"\nmv \"$rec.tmp\" \"$rec.done\"\ncat <<'__OUT__'\n{stdout}\n__OUT__\nexit {code}\n",
             calls = self.calls.display()
         );
         let p = self.bin.join(name);
@@ -68,7 +70,19 @@ impl Env {
 
     /// Every recorded invocation: (cli, cwd, args).
     pub fn calls(&self) -> Vec<(String, String, Vec<String>)> {
-        let text = std::fs::read_to_string(&self.calls).unwrap_or_default();
+        let mut files: Vec<_> = std::fs::read_dir(&self.calls)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "done"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        let text: String = files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect();
         let mut out = Vec::new();
         let mut cur: Option<(String, String, Vec<String>)> = None;
         for line in text.lines() {
