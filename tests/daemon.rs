@@ -298,3 +298,118 @@ fn hostile_input_never_stops_the_daemon() {
     assert!(!text.contains("panicked"), "{text}");
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// A pending record as zag's exec loop writes it (no `origin`, the
+/// provider's session id), for a session whose log is `log`.
+fn zag_exec_record(id: &str, when: chrono::DateTime<chrono::Utc>, log: &std::path::Path) -> String {
+    format!(
+        "{}\n",
+        json!({"action":"schedule","incident_id":id,"session_id":SID,"provider":"claude","when":when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),"message":"Continue","attempt":1,"log_path":log})
+    )
+}
+
+/// An exec session's log whose last line is `age` old.
+fn exec_log(env: &Env, wrapper: &str, cwd: &std::path::Path, age: chrono::Duration) -> PathBuf {
+    claude_transcript(env, cwd, SID);
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let ts = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let started = json!({"seq":1,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","cwd":cwd,"resumed":false,"backfilled":false});
+    let beat = json!({"seq":2,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10});
+    append(&log, format!("{started}\n{beat}\n").as_bytes());
+    log
+}
+
+#[test]
+fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
+    std::fs::write(
+        env.zag.join("resumed/config.toml"),
+        "[resume]\nadopt_grace_secs = 1\n",
+    )
+    .unwrap();
+    // The exec loop died ten minutes ago: no heartbeat since, no process.
+    let log = exec_log(&env, "w-dead", &work, chrono::Duration::minutes(10));
+    let zag_id = "0b6a2f1e-1111-4222-8333-444455556666";
+    append(
+        &env.store(),
+        zag_exec_record(
+            zag_id,
+            chrono::Utc::now() - chrono::Duration::minutes(2),
+            &log,
+        )
+        .as_bytes(),
+    );
+    let daemon = env.start();
+    wait_for("the adopted resume", || !env.calls().is_empty());
+    wait_for("the adopted incident's complete", || {
+        actions(&env, &env.store())
+            .iter()
+            .filter(|a| *a == "complete")
+            .count()
+            == 1
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "adopted once: {calls:?}");
+    assert_claude_resume(&calls[0], SID, &work);
+    let recs = env.records(&env.store());
+    // zag's record, ours (chained to zag's id), zag's tombstone, our complete.
+    assert_eq!(
+        actions(&env, &env.store()),
+        ["schedule", "schedule", "cancel", "complete"],
+        "{recs:?}"
+    );
+    assert_eq!(recs[1]["origin"], "zag-resumed");
+    assert_eq!(recs[1]["chain_id"], zag_id);
+    assert_eq!(recs[2]["incident_id"], zag_id);
+    // A restart adopts nothing more.
+    assert_eq!(daemon.terminate(), 0);
+    let daemon = env.start();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(env.calls().len(), 1);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn a_zag_resume_whose_owner_lives_is_left_alone() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
+    std::fs::write(
+        env.zag.join("resumed/config.toml"),
+        "[resume]\nadopt_grace_secs = 1\n",
+    )
+    .unwrap();
+    // A live exec loop: a running process entry (this test process) and a
+    // fresh heartbeat; its own resume is overdue, as after a suspend.
+    let log = exec_log(&env, "w-live", &work, chrono::Duration::seconds(1));
+    let procs = json!({"processes":[{"id":"p1","pid":std::process::id(),"session_id":"w-live","provider":"claude","model":"","command":"exec","prompt":"go","started_at":chrono::Utc::now().to_rfc3339(),"status":"running","exit_code":null,"exited_at":null,"root":null,"parent_process_id":null,"parent_session_id":null}]});
+    std::fs::write(env.zag.join("processes.json"), procs.to_string()).unwrap();
+    let zag_id = "0b6a2f1e-1111-4222-8333-777788889999";
+    append(
+        &env.store(),
+        zag_exec_record(
+            zag_id,
+            chrono::Utc::now() - chrono::Duration::seconds(5),
+            &log,
+        )
+        .as_bytes(),
+    );
+    let daemon = env.start();
+    // Longer than the grace, with re-probes every grace.
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    assert!(env.calls().is_empty(), "{:?}", env.calls());
+    assert_eq!(
+        actions(&env, &env.store()),
+        ["schedule"],
+        "zag's record untouched"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
