@@ -349,6 +349,7 @@ impl Core {
     /// incidents tombstoned from outside, consider zag's own records for
     /// adoption.
     fn load_store(&mut self, path: &Path) {
+        tracing::trace!(store = %path.display(), "reading store");
         let follower = self
             .stores
             .entry(path.to_path_buf())

@@ -262,6 +262,9 @@ impl Watcher {
                 // Never block here: the channel is unbounded.
                 let _ = match res {
                     Ok(ev) if ev.need_rescan() => events.send(FsEvent::Rescan),
+                    // Opens, reads and closes change nothing, and reacting to
+                    // them would loop: reading a file reports an access.
+                    Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => Ok(()),
                     Ok(ev) => {
                         for p in ev.paths {
                             let _ = events.send(FsEvent::Changed(p));

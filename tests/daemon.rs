@@ -413,3 +413,37 @@ fn a_zag_resume_whose_owner_lives_is_left_alone() {
     );
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// Regression: notify reports opens and reads too, and the daemon's own
+/// read of a store once triggered the next, forever: an "idle" daemon with a
+/// pending resume spun a CPU core. Idle must mean idle.
+#[test]
+fn reading_a_store_does_not_trigger_reading_it_again() {
+    let env = Env::new();
+    let far = chrono::Utc::now() + chrono::Duration::days(1);
+    let rec = json!({"action":"schedule","incident_id":"11111111-2222-4333-8444-555555555555","session_id":"s","provider":"claude","when":far.to_rfc3339(),"message":"Continue","attempt":1,"log_path":"","origin":"zag-resumed"});
+    append(&env.store(), format!("{rec}\n").as_bytes());
+    let mut cmd = env.cmd(&["run"]);
+    cmd.env("RUST_LOG", "zag_resumed=trace");
+    let log = env.dir.path().join("trace.log");
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the daemon to watch", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("is watching")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let reads = std::fs::read_to_string(&log)
+        .unwrap()
+        .matches("reading store")
+        .count();
+    let _ = child.kill();
+    let _ = child.wait();
+    // Start-up reads it once or twice (discovery, its file event); a loop
+    // reads it thousands of times a second.
+    assert!(reads <= 4, "the store was read {reads} times while idle");
+}
