@@ -139,6 +139,9 @@ async fn claude_zag_session_keeps_zag_options_and_logs_the_continuation() {
         ]
     );
     assert_eq!(ev[3]["content"], "Continue");
+    // The claim: the resumed turn names its incident.
+    assert_eq!(ev[3]["incident_id"], "inc-1");
+    assert_eq!(ev[3]["origin"], "zag-resumed");
     assert_eq!(ev[4]["content"], "Picking up where I left off.");
     assert_eq!(ev[6]["success"], true);
     let seqs: Vec<u64> = ev.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
@@ -300,6 +303,52 @@ async fn a_failing_cli_reports_exit_code_and_stderr() {
     let r = failed(&o);
     assert!(r.contains("exit code 1"), "{r}");
     assert!(r.contains("No conversation found"), "{r}");
+}
+
+/// A crash between starting a delivery and recording it: the resumed turn
+/// this daemon logged (tagged with the incident) is its claim. The restart
+/// records the resume, and does not send it again.
+#[tokio::test]
+async fn a_delivery_claimed_before_a_crash_is_recorded_not_repeated() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_OK, "", 0);
+    let line = |seq: u32, kind: &str, extra: &str| {
+        format!(
+            r#"{{"seq":{seq},"ts":"{}","provider":"claude","wrapper_session_id":"{WRAPPER}","provider_session_id":"{ID}","source_kind":"wrapper","completeness":"full","type":"{kind}"{extra}}}"#,
+            shift(HIT, i64::from(seq) * 10 - 60)
+        )
+    };
+    let started = line(
+        1,
+        "session_started",
+        &format!(
+            r#","command":"exec","cwd":"{}","resumed":false,"backfilled":false"#,
+            h.work_str()
+        ),
+    );
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    // Another incident's claim is not this one's: it counts as moved on.
+    let other = line(
+        9,
+        "user_message",
+        r#","role":"user","content":"Continue","origin":"zag-resumed","incident_id":"inc-0""#,
+    );
+    let log = h.zag_log(WRAPPER, &[started.clone(), other]);
+    inc.log_path = log.to_string_lossy().into_owned();
+    let r = skipped(&deliver(&inc, &h.env(), &CancellationToken::new()).await).to_string();
+    assert!(r.contains("moved on"), "{r}");
+    // This incident's own claim: recorded as resumed, nothing re-sent.
+    let claim = line(
+        9,
+        "user_message",
+        r#","role":"user","content":"Continue","origin":"zag-resumed","incident_id":"inc-1""#,
+    );
+    std::fs::write(&log, format!("{started}\n{claim}\n")).unwrap();
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    assert!(resumed(&o).contains("already delivered"), "{o:?}");
+    assert!(!h.ran("claude"));
 }
 
 #[tokio::test]

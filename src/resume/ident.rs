@@ -64,6 +64,8 @@ pub enum Channel {
 /// Everything delivery needs, resolved from the record and the disk.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResolvedTarget {
+    /// The incident being delivered (tags the resumed turn in the zag log).
+    pub incident_id: String,
     pub provider: Provider,
     /// The channel intended now; liveness is re-checked at send time.
     pub channel: Channel,
@@ -351,6 +353,7 @@ pub fn resolve(incident: &Schedule, paths: &Paths) -> Result<ResolvedTarget, Unr
         .filter(|p| provider == Provider::Claude && is_fifo(p));
 
     let mut t = ResolvedTarget {
+        incident_id: incident.incident_id.clone(),
         provider,
         channel: fifo
             .clone()

@@ -123,7 +123,13 @@ pub async fn deliver_with(
     let (inc, paths) = (incident.clone(), env.paths.clone());
     let resolved = tokio::task::spawn_blocking(move || {
         let t = ident::resolve(&inc, &paths)?;
-        let moved = revalidate::moved_on(&t, inc.hit_at);
+        // Our own claim first: a resumed turn tagged with this incident is
+        // in the log when an earlier run of the daemon started delivering
+        // it and died before recording the outcome.
+        let moved = match revalidate::already_delivered(&t) {
+            Some(at) => Err(at),
+            None => Ok(revalidate::moved_on(&t, inc.hit_at)),
+        };
         Ok::<_, ident::Unresolved>((t, moved))
     })
     .await;
@@ -145,10 +151,20 @@ pub async fn deliver_with(
             }
         }
     };
-    if let Some(why) = moved {
-        return Outcome::Skipped {
-            reason: format!("the session moved on since the limit: {why}"),
-        };
+    match moved {
+        Err(at) => {
+            return Outcome::Resumed {
+                detail: format!(
+                    "already delivered at {at} by an earlier run of the daemon (its resumed turn is in the zag session log)"
+                ),
+            }
+        }
+        Ok(Some(why)) => {
+            return Outcome::Skipped {
+                reason: format!("the session moved on since the limit: {why}"),
+            }
+        }
+        Ok(None) => {}
     }
     match &target.channel {
         Channel::Respawn => respawn_target(&target, env, cancel, detect, "").await,
@@ -269,6 +285,10 @@ async fn respawn_target(
         f.insert("role".into(), json!("user"));
         f.insert("content".into(), json!(message));
         f.insert("message_id".into(), Value::Null);
+        // zag ignores extra keys; these mark the turn as this incident's
+        // resume, so a restart recognises its own delivery (the claim).
+        f.insert("origin".into(), json!(crate::store::ORIGIN));
+        f.insert("incident_id".into(), json!(t.incident_id));
         append(t, log, vec![("user_message", f)]).await;
     }
 

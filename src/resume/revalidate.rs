@@ -46,6 +46,28 @@ pub fn zag_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
     })
 }
 
+/// The time of a resumed turn this daemon logged for `incident_id` (pure):
+/// its claim on the delivery.
+pub fn zag_claim(bytes: &[u8], incident_id: &str) -> Option<String> {
+    zag_lines_of(bytes, &["user_message"]).find_map(|v| {
+        let ours = v.get("origin").and_then(Value::as_str) == Some(crate::store::ORIGIN)
+            && v.get("incident_id").and_then(Value::as_str) == Some(incident_id);
+        ours.then(|| {
+            v.get("ts")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        })
+    })
+}
+
+/// Was this incident's resume already started by an earlier run (a crash
+/// between delivery and the `complete` record)? Reads the zag log.
+pub fn already_delivered(t: &ResolvedTarget) -> Option<String> {
+    let bytes = std::fs::read(t.zag_log.as_ref()?).ok()?;
+    zag_claim(&bytes, &t.incident_id)
+}
+
 /// A Claude transcript: a real user entry (not only tool results, not meta)
 /// or a non-error assistant entry after the hit.
 pub fn claude_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
@@ -196,6 +218,18 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn our_claim_is_recognised_only_for_its_own_incident() {
+        let ours = r#"{"seq":9,"ts":"2030-01-01T10:01:00Z","type":"user_message","role":"user","content":"Continue","origin":"zag-resumed","incident_id":"i-1"}"#;
+        let typed = r#"{"seq":9,"ts":"2030-01-01T10:01:00Z","type":"user_message","role":"user","content":"Continue"}"#;
+        assert_eq!(
+            zag_claim(ours.as_bytes(), "i-1").as_deref(),
+            Some("2030-01-01T10:01:00Z")
+        );
+        assert_eq!(zag_claim(ours.as_bytes(), "i-2"), None);
+        assert_eq!(zag_claim(typed.as_bytes(), "i-1"), None);
     }
 
     #[test]
