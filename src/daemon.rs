@@ -780,55 +780,45 @@ impl Core {
         };
         let s = &inc.schedule;
         let now = self.clock.now();
-        let (provider, session_id) = (s.provider.clone(), s.session_id.clone());
-        let (status, error, event) = match &outcome {
-            Outcome::Resumed { detail } => (
-                CompleteStatus::Resumed,
-                None,
-                IncidentEvent::Resumed {
-                    incident_id: id.into(),
-                    provider,
-                    session_id,
-                    detail: detail.clone(),
-                    at: now,
-                },
-            ),
-            Outcome::Failed { reason } => (
-                CompleteStatus::Failed,
-                Some(reason.clone()),
-                IncidentEvent::Failed {
-                    incident_id: id.into(),
-                    provider,
-                    session_id,
-                    reason: reason.clone(),
-                    at: now,
-                },
-            ),
-            Outcome::Skipped { reason } => (
-                CompleteStatus::Failed,
-                Some(format!("skipped: {reason}")),
-                IncidentEvent::Skipped {
-                    incident_id: id.into(),
-                    provider,
-                    session_id,
-                    reason: reason.clone(),
-                    at: now,
-                },
-            ),
-            Outcome::LimitAgain { detail, .. } => {
-                let reason = format!("limit hit again: {detail}");
-                (
-                    CompleteStatus::Failed,
-                    Some(reason.clone()),
-                    IncidentEvent::Failed {
-                        incident_id: id.into(),
-                        provider,
-                        session_id,
-                        reason,
-                        at: now,
-                    },
-                )
+        let (status, error) = match &outcome {
+            Outcome::Resumed { .. } => (CompleteStatus::Resumed, None),
+            Outcome::Failed { reason } => (CompleteStatus::Failed, Some(reason.clone())),
+            Outcome::Skipped { reason } => {
+                (CompleteStatus::Failed, Some(format!("skipped: {reason}")))
             }
+            Outcome::LimitAgain { detail, .. } => (
+                CompleteStatus::Failed,
+                Some(format!("limit hit again: {detail}")),
+            ),
+        };
+        let (incident_id, provider, session_id, at) = (
+            id.to_string(),
+            s.provider.clone(),
+            s.session_id.clone(),
+            now,
+        );
+        let event = match &outcome {
+            Outcome::Resumed { detail } => IncidentEvent::Resumed {
+                incident_id,
+                provider,
+                session_id,
+                detail: detail.clone(),
+                at,
+            },
+            Outcome::Skipped { reason } => IncidentEvent::Skipped {
+                incident_id,
+                provider,
+                session_id,
+                reason: reason.clone(),
+                at,
+            },
+            Outcome::Failed { .. } | Outcome::LimitAgain { .. } => IncidentEvent::Failed {
+                incident_id,
+                provider,
+                session_id,
+                reason: error.clone().unwrap_or_default(),
+                at,
+            },
         };
         let rec = Record::Complete {
             incident_id: id.into(),
