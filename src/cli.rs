@@ -50,8 +50,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the daemon in the foreground.
     Run {
-        /// The daemon's config file (default: <zag-home>/resumed/config.toml, optional).
-        #[arg(long, value_name = "FILE")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            help = "The daemon's config file (default: <zag-home>/resumed/config.toml, optional)"
+        )]
         config: Option<PathBuf>,
     },
     /// Pending resumes across every store, soonest first.
