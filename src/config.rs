@@ -121,7 +121,7 @@ impl UsageLimits {
 }
 
 /// The daemon's own settings. Every key is optional in the file.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DaemonConfig {
     /// Provider binaries; unset means "find it on PATH".
@@ -238,18 +238,6 @@ pub struct DirsConfig {
     pub copilot: Option<PathBuf>,
 }
 
-impl Default for DaemonConfig {
-    fn default() -> Self {
-        DaemonConfig {
-            binaries: Binaries::default(),
-            watch: WatchConfig::default(),
-            resume: ResumeConfig::default(),
-            notify: NotifyConfig::default(),
-            dirs: DirsConfig::default(),
-        }
-    }
-}
-
 impl DaemonConfig {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let cfg: DaemonConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -351,6 +339,13 @@ extra_patterns = ["quota gone"]
         assert!(e.unwrap_err().to_string().contains("max_concurrent"));
         let e = DaemonConfig::parse("[nope]\n", Path::new("c.toml"));
         assert!(e.is_err());
+    }
+
+    #[test]
+    fn the_shipped_example_lists_exactly_the_defaults() {
+        let text = include_str!("../config/zag-resumed.toml");
+        let cfg = DaemonConfig::parse(text, Path::new("config/zag-resumed.toml")).unwrap();
+        assert_eq!(cfg, DaemonConfig::default());
     }
 
     #[test]

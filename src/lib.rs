@@ -25,11 +25,15 @@
 //! The pure parts (detect, schedule, store replay, the line splitter) take
 //! data and `now` and do no I/O; the [`clock`] is injected everywhere else.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod detect;
+pub mod ingest;
+pub mod lock;
+pub mod notify;
 pub mod paths;
 pub mod resume;
 pub mod schedule;

@@ -1,1 +1,261 @@
+//! Who a log line belongs to: identity facts gathered per tailed file.
+//!
+//! A limit line rarely says everything a resume needs. A zag session log puts
+//! the cwd and model in its `session_started` line and the prompt in a
+//! `user_message`; a Claude transcript names its session by file name; a Codex
+//! rollout by the thread id in its name. A [`SessionTracker`] per file folds
+//! those facts as lines stream by, so when a limit arrives the daemon knows
+//! the session, its directory and what was asked. Lines that cannot carry an
+//! identity fact (tool output, above all) are rejected by a prefix check
+//! without being parsed.
 
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+use crate::detect::{Provider, SourceKind};
+
+/// The longest prompt kept (Gemini needs it re-sent after a limit).
+const MAX_PROMPT: usize = 64 * 1024;
+/// Identity markers sit near the start of a line.
+const HEAD: usize = 2048;
+
+/// What is known about the session a file belongs to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionIdentity {
+    pub provider: Option<Provider>,
+    /// zag's own session id (zag logs and spawn logs).
+    pub wrapper_session_id: Option<String>,
+    /// The provider CLI's resumable id.
+    pub provider_session_id: Option<String>,
+    pub cwd: Option<String>,
+    pub model: Option<String>,
+    /// The last real user prompt seen.
+    pub last_prompt: Option<String>,
+    /// zag's `session_started.command` (`exec`, `run`, `interactive`).
+    pub command: Option<String>,
+    /// The zag session log of this session, when there is one.
+    pub zag_log: Option<PathBuf>,
+}
+
+/// Folds identity facts from one file's lines.
+#[derive(Clone, Debug)]
+pub struct SessionTracker {
+    pub source: SourceKind,
+    pub identity: SessionIdentity,
+}
+
+fn stem(path: &Path) -> Option<String> {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned())
+}
+
+/// The thread id at the end of `rollout-<timestamp>-<uuid>.jsonl`.
+pub fn codex_thread_id(path: &Path) -> Option<String> {
+    let s = stem(path)?;
+    let id = s.get(s.len().checked_sub(36)?..)?;
+    (id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .then(|| id.to_string())
+}
+
+impl SessionTracker {
+    /// A tracker seeded with what the path itself says.
+    pub fn for_file(path: &Path, source: SourceKind) -> Self {
+        let mut id = SessionIdentity {
+            provider: source.native_provider(),
+            ..Default::default()
+        };
+        match source {
+            SourceKind::ZagSession => {
+                id.wrapper_session_id = stem(path);
+                id.zag_log = Some(path.to_path_buf());
+            }
+            SourceKind::ZagSpawn => id.wrapper_session_id = stem(path),
+            SourceKind::ClaudeNative => id.provider_session_id = stem(path),
+            SourceKind::CodexNative => id.provider_session_id = codex_thread_id(path),
+            SourceKind::CopilotNative => {
+                id.provider_session_id = path
+                    .parent()
+                    .and_then(Path::file_name)
+                    .map(|s| s.to_string_lossy().into_owned());
+            }
+            SourceKind::GeminiNative | SourceKind::Unknown => {}
+        }
+        SessionTracker {
+            source,
+            identity: id,
+        }
+    }
+
+    /// Fold one line in.
+    pub fn observe(&mut self, line: &[u8]) {
+        let head = &line[..line.len().min(HEAD)];
+        let has = |needle: &str| memchr::memmem::find(head, needle.as_bytes()).is_some();
+        match self.source {
+            SourceKind::ZagSession => {
+                if has(r#""type":"session_started""#) || has(r#""type":"user_message""#) {
+                    self.observe_zag(line);
+                }
+            }
+            SourceKind::ClaudeNative => {
+                let wants_cwd = self.identity.cwd.is_none() && has(r#""cwd""#);
+                let prompt = has(r#""type":"user""#) && !has("tool_result");
+                if wants_cwd || prompt {
+                    self.observe_claude(line);
+                }
+            }
+            SourceKind::CodexNative => {
+                if has(r#""session_meta""#) || (has(r#""user_message""#) && has(r#""event_msg""#)) {
+                    self.observe_codex(line);
+                }
+            }
+            SourceKind::GeminiNative => {
+                if has(r#""sessionId""#) {
+                    if let Some(v) = parse(line) {
+                        set(
+                            &mut self.identity.provider_session_id,
+                            str_at(&v, &["sessionId"]),
+                        );
+                    }
+                }
+            }
+            SourceKind::CopilotNative | SourceKind::ZagSpawn | SourceKind::Unknown => {}
+        }
+    }
+
+    fn observe_zag(&mut self, line: &[u8]) {
+        let Some(v) = parse(line) else { return };
+        let id = &mut self.identity;
+        if let Some(p) = str_at(&v, &["provider"]).and_then(Provider::parse) {
+            id.provider = Some(p);
+        }
+        // exec logs carry the wrapper id as a placeholder: not resumable.
+        if let Some(psid) = str_at(&v, &["provider_session_id"]) {
+            if Some(psid) != id.wrapper_session_id.as_deref() {
+                id.provider_session_id = Some(psid.to_string());
+            }
+        }
+        match str_at(&v, &["type"]) {
+            Some("session_started") => {
+                set(&mut id.cwd, str_at(&v, &["cwd"]));
+                set(
+                    &mut id.model,
+                    str_at(&v, &["model"]).filter(|m| !m.is_empty()),
+                );
+                set(&mut id.command, str_at(&v, &["command"]));
+            }
+            Some("user_message") => set_prompt(id, str_at(&v, &["content"])),
+            _ => {}
+        }
+    }
+
+    fn observe_claude(&mut self, line: &[u8]) {
+        let Some(v) = parse(line) else { return };
+        let id = &mut self.identity;
+        set(&mut id.cwd, str_at(&v, &["cwd"]));
+        set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
+        if str_at(&v, &["type"]) == Some("user")
+            && v.get("isMeta").and_then(Value::as_bool) != Some(true)
+        {
+            let content = v.pointer("/message/content");
+            let text = match content {
+                Some(Value::String(s)) => Some(s.as_str()),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .find(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                    .and_then(|p| p.get("text"))
+                    .and_then(Value::as_str),
+                _ => None,
+            };
+            set_prompt(id, text);
+        }
+    }
+
+    fn observe_codex(&mut self, line: &[u8]) {
+        let Some(v) = parse(line) else { return };
+        let id = &mut self.identity;
+        match (str_at(&v, &["type"]), str_at(&v, &["payload", "type"])) {
+            (Some("session_meta"), _) => {
+                set(&mut id.provider_session_id, str_at(&v, &["payload", "id"]));
+                set(&mut id.cwd, str_at(&v, &["payload", "cwd"]));
+            }
+            (Some("event_msg"), Some("user_message")) => {
+                set_prompt(id, str_at(&v, &["payload", "message"]))
+            }
+            _ => {}
+        }
+    }
+}
+
+fn parse(line: &[u8]) -> Option<Value> {
+    serde_json::from_slice(line).ok()
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+fn set(slot: &mut Option<String>, v: Option<&str>) {
+    if let Some(v) = v.filter(|s| !s.is_empty()) {
+        *slot = Some(v.to_string());
+    }
+}
+
+fn set_prompt(id: &mut SessionIdentity, text: Option<&str>) {
+    if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
+        let mut end = t.len().min(MAX_PROMPT);
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        id.last_prompt = Some(t[..end].to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zag_log_identity() {
+        let mut t = SessionTracker::for_file(
+            Path::new("/b/logs/sessions/w1.jsonl"),
+            SourceKind::ZagSession,
+        );
+        t.observe(br#"{"seq":1,"ts":"2026-11-24T00:00:00+00:00","provider":"claude","wrapper_session_id":"w1","provider_session_id":"w1","source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","model":"sonnet","cwd":"/work/p","resumed":false,"backfilled":false}"#);
+        t.observe(br#"{"seq":2,"ts":"2026-11-24T00:00:00+00:00","provider":"claude","wrapper_session_id":"w1","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"user_message","role":"user","content":"fix the bug","message_id":null}"#);
+        t.observe(br#"{"seq":3,"provider":"claude","provider_session_id":"c-123","type":"tool_result","output":"\"type\":\"user_message\""}"#);
+        let id = &t.identity;
+        assert_eq!(id.provider, Some(Provider::Claude));
+        assert_eq!(id.wrapper_session_id.as_deref(), Some("w1"));
+        assert_eq!(id.cwd.as_deref(), Some("/work/p"));
+        assert_eq!(id.model.as_deref(), Some("sonnet"));
+        assert_eq!(id.command.as_deref(), Some("exec"));
+        assert_eq!(id.last_prompt.as_deref(), Some("fix the bug"));
+        // The placeholder (wrapper id) was refused; the tool line was not parsed.
+        assert_eq!(id.provider_session_id, None);
+    }
+
+    #[test]
+    fn claude_native_identity_skips_tool_results() {
+        let mut t = SessionTracker::for_file(
+            Path::new("/h/.claude/projects/-w/abc.jsonl"),
+            SourceKind::ClaudeNative,
+        );
+        t.observe(br#"{"type":"user","message":{"role":"user","content":"hello"},"cwd":"/w","sessionId":"abc"}"#);
+        t.observe(br#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"x"}]},"cwd":"/w","sessionId":"abc"}"#);
+        assert_eq!(t.identity.cwd.as_deref(), Some("/w"));
+        assert_eq!(t.identity.provider_session_id.as_deref(), Some("abc"));
+        assert_eq!(t.identity.last_prompt.as_deref(), Some("hello"));
+    }
+
+    #[test]
+    fn codex_rollout_names_its_thread() {
+        let p = Path::new("/h/.codex/sessions/2026/11/24/rollout-2026-11-24T01-02-03-0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.jsonl");
+        assert_eq!(
+            codex_thread_id(p).as_deref(),
+            Some("0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        );
+        let mut t = SessionTracker::for_file(p, SourceKind::CodexNative);
+        t.observe(br#"{"timestamp":"x","type":"session_meta","payload":{"id":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","cwd":"/repo"}}"#);
+        assert_eq!(t.identity.cwd.as_deref(), Some("/repo"));
+        assert_eq!(t.identity.provider, Some(Provider::Codex));
+    }
+}

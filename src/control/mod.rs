@@ -5,6 +5,12 @@
 //! turns each request into a [`DaemonRequest`] sent over a channel and waits
 //! for the answer on a oneshot, so one task owns every piece of state.
 
+pub mod bind;
+pub mod client;
+pub mod commands;
+pub mod protocol;
+pub mod server;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,6 +33,23 @@ pub struct PendingView {
     /// `zag-resumed`, or absent for zag's own records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+}
+
+impl PendingView {
+    /// The view of a store record.
+    pub fn of(s: &crate::store::Schedule, store: &std::path::Path) -> Self {
+        PendingView {
+            incident_id: s.incident_id.clone(),
+            provider: s.provider.clone(),
+            session_id: s.session_id.clone(),
+            when: s.when,
+            attempt: s.attempt,
+            store: store.display().to_string(),
+            scope: s.scope.clone(),
+            cwd: s.cwd.clone(),
+            origin: s.origin.clone(),
+        }
+    }
 }
 
 /// Something that happened to an incident; streamed to subscribers.

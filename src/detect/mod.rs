@@ -10,11 +10,67 @@
 //! Nothing here does I/O or reads the clock: a line's reset time is anchored
 //! on the line's own timestamp, or on `LineContext::anchor` when the line has
 //! none. That keeps detection deterministic and testable in microseconds.
+//!
+//! # Layout
+//! - `line`: format sniffing and the fast paths (top-level skim,
+//!   `type` veto, multi-needle prefilter), identity extraction.
+//! - `zag`: the zag session-log envelope: which event fields hold provider text.
+//! - `claude`, `codex`, `gemini`, `copilot`: one detector per provider, each
+//!   with `object` (structured events), `text` (wordings) and a table test.
+//! - [`reset`]: reset-time parsing; [`json`]: the allocation-free skimmer;
+//!   `scan`: [`infer_source`], [`scan_reader`], [`StreamState`].
+//!
+//! # What is never a limit (the near-miss rules)
+//! - Lines whose `type` cannot carry a provider error: zag `tool_call`,
+//!   `tool_result`, `user_message`, `reasoning`, `heartbeat`, `usage`, …;
+//!   Claude `user` (prompts and tool results) and `system`; Codex
+//!   `response_item`; Copilot `tool.*`, `assistant.message`. Rejected when
+//!   the `type` key is read, whatever the rest says.
+//! - Text that merely quotes a limit: in a relay's `assistant_message`, a
+//!   `session_result` or a `provider_status` message, Claude's sentence counts
+//!   only when it is the *whole* (trimmed) text; in raw output lines (spawn
+//!   logs, stderr) a sentence must open the line or follow a short error
+//!   prefix (`ERROR: `, `Error: `, `[API Error: `, a log level, a JS
+//!   `message: '`); anywhere else in a line (prose, code, grep output) it is
+//!   ignored. Only fields a provider fills with errors (`result` with
+//!   `is_error`, `error.message`, `session.error`) match anywhere.
+//! - Warnings and retries in progress: Claude `rate_limit_event` with a
+//!   status other than `rejected`, Claude `system`/`api_retry`, Codex
+//!   `Reconnecting... n/5 (…429…)`.
+//! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
+//!   and billing details`, `insufficient_quota`, Claude `billing_error`),
+//!   auth (401, `authentication`), `workspace routing discovery failed`,
+//!   network errors. They carry no limit wording and no 429 structure, or are
+//!   vetoed explicitly (Codex, Gemini).
+//!
+//! # Duplicates
+//! One incident often shows up on several lines (Claude's stream-json
+//! prints a `rate_limit_event`, a synthetic `assistant` and a `result`;
+//! Codex prints `error` and `turn.failed`; zag 0.18 may log its own
+//! `usage_limit_hit` too, and re-logs Gemini hits whenever the chat file
+//! changes). Detection is per line; merging is the caller's job.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::UsageLimits;
+
+mod claude;
+mod codex;
+mod copilot;
+mod gemini;
+pub mod json;
+mod line;
+#[cfg(test)]
+mod real;
+pub mod reset;
+mod scan;
+#[cfg(test)]
+mod testkit;
+mod zag;
+
+pub use reset::Zone;
+pub use scan::{infer_source, scan_reader, ScanStats, StreamState, MAX_SCAN_LINE};
 
 /// The four provider CLIs zag drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -174,6 +230,101 @@ pub struct Detection {
     pub cwd: Option<String>,
     /// The line's own timestamp, when it has one.
     pub line_ts: Option<DateTime<Utc>>,
+    /// Set when the line is a `usage_limit_hit` that zag (or another writer)
+    /// already logged: who owns it is the caller's call (ZAG_INTEROP §3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zag_hit: Option<ZagHit>,
+}
+
+/// The bookkeeping fields of a logged `usage_limit_hit`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZagHit {
+    pub incident_id: Option<String>,
+    /// Present when a zag scheduler (relay or exec loop) owns the resume.
+    pub scheduled_resume_at: Option<DateTime<Utc>>,
+    pub fallback_used: Option<bool>,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Detection {
+            provider: Provider::Claude,
+            scope: Scope::Unknown,
+            reset_at: None,
+            raw: String::new(),
+            provider_session_id: None,
+            wrapper_session_id: None,
+            cwd: None,
+            line_ts: None,
+            zag_hit: None,
+        }
+    }
+}
+
+/// Where a piece of text sits, which decides how strictly it must match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    /// A field the provider fills only with an error report (`result` with
+    /// `is_error`, an `error.message`, a `session.error`): the wording may
+    /// sit anywhere in it.
+    Error,
+    /// Text that is usually ordinary output (a relay's `assistant_message`,
+    /// a result text): it is a limit only if the whole text is the sentence.
+    Whole,
+    /// One raw output line (spawn log, stderr): the sentence must open the
+    /// line, possibly after a short error prefix such as `ERROR: `.
+    Line,
+}
+
+/// What the detectors need besides the text.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Env {
+    /// The line's own timestamp, else the caller's anchor.
+    pub anchor: DateTime<Utc>,
+    /// The zone of local clock times printed without a zone name.
+    pub zone: Zone,
+}
+
+/// `raw` is kept to this many bytes (zag 0.18's Gemini hits hold whole files).
+pub const MAX_RAW: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a char boundary.
+pub(crate) fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A provider detector's finding, before identity is attached.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Hit {
+    pub provider: Provider,
+    pub scope: Scope,
+    pub reset_at: Option<DateTime<Utc>>,
+    pub raw: String,
+    pub zag_hit: Option<ZagHit>,
+}
+
+impl Hit {
+    pub fn new(
+        provider: Provider,
+        scope: Scope,
+        reset_at: Option<DateTime<Utc>>,
+        raw: &str,
+    ) -> Hit {
+        Hit {
+            provider,
+            scope,
+            reset_at,
+            raw: clip(raw, MAX_RAW).to_string(),
+            zag_hit: None,
+        }
+    }
 }
 
 /// Detectors compiled for one `[usage_limits]` configuration.
@@ -183,6 +334,7 @@ pub struct Detection {
 #[derive(Clone, Debug, Default)]
 pub struct Detector {
     extra: Vec<(Provider, regex::Regex)>,
+    zone: Zone,
 }
 
 impl Detector {
@@ -199,12 +351,149 @@ impl Detector {
                 }
             }
         }
-        (Detector { extra }, invalid)
+        (
+            Detector {
+                extra,
+                zone: Zone::Local,
+            },
+            invalid,
+        )
+    }
+
+    /// Read zone-less local clock times ("try again at 3:35 AM") in `zone`
+    /// instead of the host's zone (tests, or a daemon told the CLI's zone).
+    pub fn with_zone(mut self, zone: Zone) -> Detector {
+        self.zone = zone;
+        self
     }
 
     /// The usage limit this line reports, if any.
+    ///
+    /// Cheap on the lines that dominate real logs: a JSON line whose `type`
+    /// can never carry a provider error (tool results, user messages, …) is
+    /// rejected as soon as that key is read, without touching the rest.
     pub fn detect(&self, line: &[u8], ctx: &LineContext) -> Option<Detection> {
-        let _ = (&self.extra, line, ctx);
-        todo!("detect: owned by the detection work")
+        line::detect_line(self, line, ctx)
+    }
+
+    /// [`Detector::detect`] for callers that read a file in order: `state`
+    /// carries what an earlier line said about a later one (Codex writes the
+    /// exact reset in the `token_count` event before the failure).
+    pub fn detect_in_stream(
+        &self,
+        line: &[u8],
+        ctx: &LineContext,
+        state: &mut StreamState,
+    ) -> Option<Detection> {
+        state.observe(line, ctx);
+        let mut d = self.detect(line, ctx)?;
+        state.complete(&mut d);
+        Some(d)
+    }
+
+    /// `true` when a user pattern could apply to `p`'s lines.
+    pub(crate) fn has_extra(&self, p: Option<Provider>) -> bool {
+        match p {
+            Some(p) => self.extra.iter().any(|(q, _)| *q == p),
+            None => !self.extra.is_empty(),
+        }
+    }
+
+    /// The first user pattern of `p` (or any provider) matching `text`.
+    pub(crate) fn extra_hit(&self, p: Option<Provider>, text: &str, env: &Env) -> Option<Hit> {
+        self.extra
+            .iter()
+            .filter(|(q, _)| match p {
+                Some(p) => p == *q,
+                None => true,
+            })
+            .find_map(|(q, re)| {
+                let m = re.find(text)?;
+                let reset_at = reset::try_again(text, env.zone, env.anchor);
+                Some(Hit::new(*q, Scope::Unknown, reset_at, m.as_str()))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+
+    fn with_extra(provider: &str, pattern: &str) -> (Detector, Vec<String>) {
+        let toml = format!(
+            "[usage_limits.providers.{provider}]\nextra_patterns = [{pattern:?}, \"([\"]\n"
+        );
+        let limits = UsageLimits::from_zag_toml(&toml, std::path::Path::new("zag.toml")).unwrap();
+        let (det, invalid) = Detector::new(&limits);
+        (det.with_zone(Zone::named("UTC").unwrap()), invalid)
+    }
+
+    #[test]
+    fn extra_patterns_apply_to_error_fields_only() {
+        let (det, invalid) = with_extra("codex", "quota (?:is )?gone");
+        assert_eq!(invalid.len(), 1, "{invalid:?}");
+        let env = |ty: &str, field: &str| {
+            format!(
+                r#"{{"seq":1,"ts":"2026-11-24T02:00:00+00:00","provider":"codex","wrapper_session_id":"w","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"{ty}",{field}}}"#
+            )
+        };
+        let z = ctx(SourceKind::ZagSession, None);
+        let hit = env(
+            "session_ended",
+            r#""success":false,"error":"ERROR: quota is gone, try again in 2 hours""#,
+        );
+        let d = det.detect(hit.as_bytes(), &z).unwrap();
+        assert_eq!((d.provider, d.scope), (Provider::Codex, Scope::Unknown));
+        assert_eq!(d.raw, "quota is gone");
+        assert_eq!(d.reset_at, Some(at("2026-11-24T04:00:00Z")));
+        for miss in [
+            env("tool_result", r#""output":"quota is gone""#),
+            env("assistant_message", r#""content":"quota is gone""#),
+            env("user_message", r#""role":"user","content":"quota is gone""#),
+        ] {
+            assert_eq!(det.detect(miss.as_bytes(), &z), None, "{miss}");
+        }
+        // Another provider's log is not matched by a Codex pattern.
+        let claude = hit.replace("\"codex\"", "\"claude\"");
+        assert_eq!(det.detect(claude.as_bytes(), &z), None);
+        // Spawn logs: raw output lines of a Codex session.
+        let spawn = ctx(SourceKind::ZagSpawn, Some(Provider::Codex));
+        assert!(det.detect(b"ERROR: quota gone", &spawn).is_some());
+        let json = br#"{"type":"error","message":"quota gone"}"#;
+        assert!(det.detect(json, &spawn).is_some());
+        let item =
+            br#"{"type":"item.completed","item":{"type":"agent_message","text":"quota gone"}}"#;
+        assert!(det.detect(item, &spawn).is_none());
+    }
+
+    #[test]
+    fn garbage_never_panics_or_fires() {
+        let det = detector();
+        let mut big = b"{\"type\":\"tool_result\",\"output\":\"".to_vec();
+        big.extend(vec![b'a'; 1 << 20]);
+        let mut cut =
+            br#"{"type":"result","is_error":true,"api_error_status":429,"result":"You've hit"#
+                .to_vec();
+        cut.extend(vec![b'x'; 1 << 16]);
+        let lines: Vec<Vec<u8>> = vec![
+            b"\xff\xfe429 rate_limit \xc3".to_vec(),
+            b"{\"type\":\"result\",\"is_error\":true,\"result\":\"\xff\"}".to_vec(),
+            b"[1,2,429".to_vec(),
+            b"{{{{{{{{".to_vec(),
+            b"}".to_vec(),
+            big,
+            cut,
+        ];
+        for source in [
+            SourceKind::ZagSession,
+            SourceKind::ZagSpawn,
+            SourceKind::ClaudeNative,
+            SourceKind::Unknown,
+        ] {
+            for l in &lines {
+                assert_eq!(det.detect(l, &ctx(source, None)), None);
+            }
+        }
     }
 }

@@ -2,20 +2,42 @@
 //!
 //! Two channels: a `user_message` line into a live zag relay's FIFO
 //! ([`fifo`]), or a respawn of the provider CLI with its resume syntax
-//! ([`respawn`]). Before sending, the incident is revalidated (cancelled? did
-//! the session move on?); after sending, the CLI's output goes back through the
-//! detectors so a re-hit becomes a new incident rather than a false success.
-//! No shell is ever involved, and every id is validated before it reaches argv.
+//! ([`respawn`]). Before sending, the incident is resolved ([`ident`]: which
+//! ids, which cwd, which channel) and revalidated ([`revalidate`]: cancelled?
+//! deleted? did the session move on?); after sending, the CLI's output goes
+//! back through the detectors so a re-hit becomes [`Outcome::LimitAgain`]
+//! rather than a false success, and for zag sessions the run's events are
+//! appended to the zag session log ([`events`], [`zaglog`]).
+//!
+//! No shell is ever involved, every id is validated before it reaches argv,
+//! and every wait has a deadline from [`ResumeConfig`].
 
+pub mod events;
+pub mod fifo;
+pub mod ident;
+pub mod respawn;
+pub mod revalidate;
 pub mod zaglog;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Binaries, ResumeConfig};
-use crate::detect::{Detection, Detector};
+use crate::detect::{Detection, Detector, LineContext, SourceKind};
 use crate::paths::Paths;
 use crate::store::Schedule;
+
+pub use ident::{validate_session_id, Channel, ResolvedTarget};
+
+/// Re-detection of a limit in one line of output, with its context. The
+/// default is [`Detector::detect`]; tests inject their own.
+pub type DetectFn = Arc<dyn Fn(&[u8], &LineContext) -> Option<Detection> + Send + Sync>;
 
 /// What delivery needs besides the incident.
 #[derive(Clone, Debug)]
@@ -31,6 +53,22 @@ pub struct ResumeEnv {
     pub detector: Detector,
 }
 
+impl ResumeEnv {
+    /// The daemon's environment: PATH from the process, the system clock,
+    /// `config.max_concurrent` respawns at once.
+    pub fn new(paths: Paths, config: ResumeConfig, binaries: Binaries, detector: Detector) -> Self {
+        let permits = config.max_concurrent.max(1);
+        ResumeEnv {
+            paths,
+            config,
+            binaries,
+            search_path: None,
+            limiter: Arc::new(tokio::sync::Semaphore::new(permits)),
+            detector,
+        }
+    }
+}
+
 /// How a delivery ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -38,7 +76,8 @@ pub enum Outcome {
     Resumed { detail: String },
     /// Tried and failed, or could not be tried; `reason` is for humans.
     Failed { reason: String },
-    /// Deliberately not sent (session moved on, deleted, cancelled).
+    /// Deliberately not sent (session moved on, deleted, cancelled, relay
+    /// gone with no way to respawn).
     Skipped { reason: String },
     /// The resumed run hit a limit again: a new incident with attempt + 1.
     LimitAgain {
@@ -47,13 +86,351 @@ pub enum Outcome {
     },
 }
 
+/// The fallback wait for a re-hit chain: `base` doubled for each attempt
+/// after the first, capped at a day.
+pub fn backoff_fallback(base_secs: u64, attempt: u32) -> u64 {
+    const CAP: u64 = 86_400;
+    let shift = attempt.saturating_sub(1).min(20);
+    base_secs.saturating_mul(1u64 << shift).min(CAP)
+}
+
+/// Resolve an incident at schedule time: which channel and ids will be used.
+/// `Err` is a clear reason the incident can never be delivered (unknown
+/// session, hostile id, deleted transcript, lost Gemini prompt).
+pub fn resolve_target(incident: &Schedule, env: &ResumeEnv) -> Result<ResolvedTarget, String> {
+    ident::resolve(incident, &env.paths).map_err(|e| e.reason().to_string())
+}
+
 /// Deliver one due incident. Never panics, never blocks forever: every wait
 /// has a deadline from [`ResumeConfig`].
-pub async fn deliver(
+pub async fn deliver(incident: &Schedule, env: &ResumeEnv, cancel: &CancellationToken) -> Outcome {
+    deliver_with(incident, env, cancel, None).await
+}
+
+/// [`deliver`] with the re-detection of limits in the resumed run's output
+/// replaced (`None`: `env.detector`). The seam for tests of re-hits.
+pub async fn deliver_with(
     incident: &Schedule,
     env: &ResumeEnv,
-    cancel: &tokio_util::sync::CancellationToken,
+    cancel: &CancellationToken,
+    detect: Option<DetectFn>,
 ) -> Outcome {
-    let _ = (incident, env, cancel);
-    todo!("deliver: owned by the resume-delivery work")
+    if cancel.is_cancelled() {
+        return Outcome::Skipped {
+            reason: "cancelled before delivery".into(),
+        };
+    }
+    let (inc, paths) = (incident.clone(), env.paths.clone());
+    let resolved = tokio::task::spawn_blocking(move || {
+        let t = ident::resolve(&inc, &paths)?;
+        let moved = revalidate::moved_on(&t, inc.hit_at);
+        Ok::<_, ident::Unresolved>((t, moved))
+    })
+    .await;
+    let (target, moved) = match resolved {
+        Ok(Ok(x)) => x,
+        Ok(Err(ident::Unresolved::Deleted(r))) => {
+            return Outcome::Skipped {
+                reason: format!("session deleted: {r}"),
+            }
+        }
+        Ok(Err(ident::Unresolved::Invalid(r))) => {
+            return Outcome::Failed {
+                reason: format!("cannot resolve the session: {r}"),
+            }
+        }
+        Err(e) => {
+            return Outcome::Failed {
+                reason: format!("session resolution crashed: {e}"),
+            }
+        }
+    };
+    if let Some(why) = moved {
+        return Outcome::Skipped {
+            reason: format!("the session moved on since the limit: {why}"),
+        };
+    }
+    match &target.channel {
+        Channel::Respawn => respawn_target(&target, env, cancel, detect, "").await,
+        Channel::Fifo { path } => deliver_fifo(&target, path, env, cancel, detect).await,
+    }
+}
+
+/// The FIFO channel, falling back to respawn when the relay is dead.
+async fn deliver_fifo(
+    t: &ResolvedTarget,
+    path: &std::path::Path,
+    env: &ResumeEnv,
+    cancel: &CancellationToken,
+    detect: Option<DetectFn>,
+) -> Outcome {
+    let wrapper = t.wrapper_session_id.as_deref().unwrap_or_default();
+    let procs = std::fs::read(env.paths.zag_home.join("processes.json")).unwrap_or_default();
+    let dead = match fifo::relay_state(&procs, wrapper) {
+        fifo::RelayState::Dead => Some("the relay's process entry is not running".to_string()),
+        fifo::RelayState::Alive | fifo::RelayState::Unknown => None,
+    };
+    let dead = match dead {
+        Some(d) => d,
+        None => {
+            let limits = fifo::FifoLimits {
+                write_timeout: Duration::from_millis(env.config.fifo_write_timeout_ms),
+                confirm_timeout: Duration::from_secs(env.config.fifo_confirm_timeout_secs),
+            };
+            match fifo::send(path, t.zag_log.as_ref(), &t.message, &limits, cancel).await {
+                Ok(()) => {
+                    return Outcome::Resumed {
+                        detail: format!(
+                            "sent via the zag relay FIFO {} and confirmed in its log",
+                            path.display()
+                        ),
+                    }
+                }
+                Err(e @ (fifo::FifoError::NoReader | fifo::FifoError::NotFifo(_))) => e.to_string(),
+                Err(e) => {
+                    return Outcome::Failed {
+                        reason: format!("FIFO delivery to {}: {e}", path.display()),
+                    }
+                }
+            }
+        }
+    };
+    match &t.respawn_error {
+        None => {
+            let note = format!("relay gone ({dead}); fell back to respawn: ");
+            respawn_target(t, env, cancel, detect, &note).await
+        }
+        Some(why) => Outcome::Skipped {
+            reason: format!("the relay is gone ({dead}) and respawn is not possible: {why}"),
+        },
+    }
+}
+
+/// Build, run and judge a respawn. `note` prefixes every outcome text.
+async fn respawn_target(
+    t: &ResolvedTarget,
+    env: &ResumeEnv,
+    cancel: &CancellationToken,
+    detect: Option<DetectFn>,
+    note: &str,
+) -> Outcome {
+    let fail = |reason: String| Outcome::Failed {
+        reason: format!("{note}{reason}"),
+    };
+    let p = t.provider;
+    // Gemini drops the limited prompt: send it again, not "Continue".
+    let message = match p {
+        crate::detect::Provider::Gemini => t.prompt.clone().unwrap_or_default(),
+        _ => t.message.clone(),
+    };
+    let spec = respawn::ArgvSpec {
+        session_id: t.provider_session_id.clone(),
+        message: message.clone(),
+        model: t.model.clone(),
+        // zag always runs Copilot with --allow-all (ZAG_INTEROP §7).
+        auto_approve: t.auto_approve || (p == crate::detect::Provider::Copilot && t.is_zag()),
+        add_dirs: Vec::new(),
+    };
+    let args = match respawn::build_args(p, &spec) {
+        Ok(a) => a,
+        Err(e) => return fail(format!("refused to build the {p} command: {e}")),
+    };
+    let program = match respawn::find_binary(p, &env.binaries, env.search_path.as_ref()) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let Some(cwd) = t.cwd.clone() else {
+        return fail(format!("the {p} session's working directory is unknown"));
+    };
+    if !cwd.is_dir() {
+        return fail(format!(
+            "the session's working directory {} does not exist",
+            cwd.display()
+        ));
+    }
+    let inv = respawn::Invocation {
+        env: child_env(t, &program),
+        program,
+        args,
+        cwd,
+    };
+    let shown = format!("{p} {}", inv.args.first().map_or("", String::as_str));
+
+    let _permit = tokio::select! {
+        permit = env.limiter.clone().acquire_owned() => match permit {
+            Ok(p) => p,
+            Err(_) => return fail("the respawn limiter is closed (shutting down)".into()),
+        },
+        () = cancel.cancelled() => return fail("cancelled while waiting for a respawn slot".into()),
+    };
+
+    if let Some(log) = &t.zag_log {
+        let mut f = Map::new();
+        f.insert("role".into(), json!("user"));
+        f.insert("content".into(), json!(message));
+        f.insert("message_id".into(), Value::Null);
+        append(t, log, vec![("user_message", f)]).await;
+    }
+
+    let limits = respawn::RunLimits {
+        timeout: Duration::from_secs(env.config.timeout_secs),
+        capture_bytes: env.config.capture_bytes,
+        kill_grace: Duration::from_secs(1),
+    };
+    let detect = line_detector(env, detect, p);
+    let r = match respawn::run(&inv, &limits, detect, cancel).await {
+        Ok(r) => r,
+        Err(e) => {
+            let outcome = fail(e);
+            if let (Some(log), Outcome::Failed { reason }) = (&t.zag_log, &outcome) {
+                let mut end = Map::new();
+                end.insert("success".into(), json!(false));
+                end.insert("error".into(), json!(reason));
+                append(t, log, vec![("session_ended", end)]).await;
+            }
+            return outcome;
+        }
+    };
+
+    let stderr_tail = respawn::tail_text(&r.stderr.bytes, 600);
+    let status = match (r.exit_code, r.signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "unknown status".into(),
+    };
+    let with_stderr = |s: String| {
+        if stderr_tail.is_empty() {
+            s
+        } else {
+            format!("{s}; stderr: {stderr_tail}")
+        }
+    };
+    let how = format!(
+        "respawned `{}` (session {}) in {}",
+        shown,
+        t.provider_session_id.as_deref().unwrap_or("new"),
+        inv.cwd.display()
+    );
+    let detection = r.stdout.detection.clone().or(r.stderr.detection.clone());
+    let outcome = if r.timed_out {
+        fail(with_stderr(format!(
+            "{how}: still running after {} s, killed its process group ({status})",
+            limits.timeout.as_secs()
+        )))
+    } else if r.cancelled {
+        fail(format!(
+            "{how}: cancelled while running, killed its process group"
+        ))
+    } else if let Some(detection) = detection {
+        Outcome::LimitAgain {
+            detail: with_stderr(format!(
+                "{note}{how}: hit the {} again ({status})",
+                detection.scope.describe()
+            )),
+            detection,
+        }
+    } else if r.exit_code == Some(0) {
+        Outcome::Resumed {
+            detail: format!("{note}{how}: {status}"),
+        }
+    } else {
+        fail(with_stderr(format!("{how}: {status}")))
+    };
+
+    if let Some(log) = &t.zag_log {
+        let mut evs = events::from_output(p, &r.stdout.bytes);
+        let mut end = Map::new();
+        end.insert(
+            "success".into(),
+            json!(matches!(outcome, Outcome::Resumed { .. })),
+        );
+        let error = match &outcome {
+            Outcome::Resumed { .. } => None,
+            Outcome::Failed { reason } | Outcome::Skipped { reason } => Some(reason.clone()),
+            Outcome::LimitAgain { detail, .. } => Some(detail.clone()),
+        };
+        end.insert("error".into(), json!(error));
+        evs.push(("session_ended", end));
+        append(t, log, evs).await;
+    }
+    outcome
+}
+
+/// The child's extra environment: the binary's own dir first on PATH (an
+/// npm/nvm CLI's `#!/usr/bin/env node` needs its node, which a systemd user
+/// service's PATH lacks), and for zag sessions the `ZAG_*` identity zag sets.
+fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsString)> {
+    let mut env = Vec::new();
+    let mut dirs: Vec<PathBuf> = program.parent().map(PathBuf::from).into_iter().collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    if let Ok(p) = std::env::join_paths(dirs) {
+        env.push(("PATH".to_string(), p));
+    }
+    if t.is_zag() {
+        if let Some(w) = &t.wrapper_session_id {
+            env.push(("ZAG_SESSION_ID".into(), w.into()));
+        }
+        env.push(("ZAG_PROVIDER".into(), t.provider.as_str().into()));
+        if let Some(m) = &t.model {
+            env.push(("ZAG_MODEL".into(), m.into()));
+        }
+    }
+    env
+}
+
+fn line_detector(
+    env: &ResumeEnv,
+    detect: Option<DetectFn>,
+    p: crate::detect::Provider,
+) -> respawn::LineDetect {
+    // Output is read as it is printed: now is the line's time.
+    let ctx = move || LineContext {
+        source: SourceKind::ZagSpawn,
+        provider_hint: Some(p),
+        anchor: SystemClock.now(),
+    };
+    match detect {
+        Some(f) => Arc::new(move |line: &[u8]| f(line, &ctx())),
+        None => {
+            let d = env.detector.clone();
+            Arc::new(move |line: &[u8]| d.detect(line, &ctx()))
+        }
+    }
+}
+
+/// Append events to a zag session log; a failure is logged, not fatal.
+async fn append(t: &ResolvedTarget, log: &std::path::Path, evs: Vec<events::Event>) {
+    let log = log.to_path_buf();
+    let provider = t.provider.as_str().to_string();
+    let wrapper = t.wrapper_session_id.clone().unwrap_or_default();
+    let ts = SystemClock.now();
+    let r = tokio::task::spawn_blocking(move || {
+        for (kind, fields) in evs {
+            zaglog::append_event(&log, &provider, &wrapper, ts, kind, fields)?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "appending the resumed run to the zag log"),
+        Err(e) => tracing::warn!(error = %e, "appending the resumed run to the zag log"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_fallback(3_600, 1), 3_600);
+        assert_eq!(backoff_fallback(3_600, 2), 7_200);
+        assert_eq!(backoff_fallback(3_600, 3), 14_400);
+        assert_eq!(backoff_fallback(3_600, 0), 3_600);
+        assert_eq!(backoff_fallback(3_600, 40), 86_400);
+        assert_eq!(backoff_fallback(u64::MAX, 5), 86_400);
+    }
 }

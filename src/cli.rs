@@ -1,0 +1,372 @@
+//! The command line: argument definitions and one function per command.
+//!
+//! `main.rs` only parses and calls [`main_with`]; everything here returns an
+//! exit code instead of exiting, so the library never calls `process::exit`.
+//! Contract (outside checks rely on it): exit 0 ok, 1 runtime error, 2 usage
+//! error; errors are one clear line on stderr. `run` adds 3: another daemon
+//! already runs for this zag home (systemd's unit does not restart on it).
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{DaemonConfig, UsageLimits};
+use crate::detect::{infer_source, scan_reader, Detector, LineContext};
+use crate::paths::Paths;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zag-resumed",
+    version,
+    about = "Resumes AI coding-agent sessions when their usage limits reset"
+)]
+pub struct Cli {
+    /// zag's base dir (default: $HOME/.zag).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub zag_home: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground.
+    Run {
+        /// The daemon's config file (default: <zag-home>/resumed/config.toml, optional).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Pending resumes across every store, soonest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a pending resume (through the daemon, or in its store).
+    Cancel {
+        incident_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the detectors over existing files and print each detection.
+    Scan {
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// What the running daemon is doing.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the daemon in the background unless it runs; return once it answers.
+    Ensure {
+        /// Config file for a daemon this call starts.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// How long to wait for the daemon to answer.
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
+    },
+    /// Stop the running daemon gracefully.
+    Stop {
+        /// How long to wait for it to exit.
+        #[arg(long, default_value_t = 15)]
+        timeout_secs: u64,
+    },
+    /// Re-read the daemon's configuration.
+    Reload,
+    /// Follow incident events (hit, scheduled, resumed, failed, cancelled).
+    Subscribe {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parse arguments, run the command, return the process exit code.
+pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_tracing(cli.verbose, cli.log_format);
+    let zag_home = cli.zag_home.map(absolute);
+    let paths = Paths::from_env(zag_home.as_deref());
+    let result = match cli.command {
+        Command::Run { config } => run(paths, config),
+        Command::Scan { json, files } => scan(&files, json),
+        command => client(&paths, zag_home.as_deref(), command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zag-resumed: {e:#}");
+            1
+        }
+    }
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+/// The commands that talk to a running daemon (or read the stores).
+fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::Result<i32> {
+    use crate::control::commands;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut out = std::io::stdout().lock();
+        match command {
+            Command::List { json } => write!(out, "{}", commands::list(paths, json).await?)?,
+            Command::Cancel { incident_id, json } => write!(
+                out,
+                "{}",
+                commands::cancel(paths, &incident_id, json).await?
+            )?,
+            Command::Status { json } => write!(out, "{}", commands::status(paths, json).await?)?,
+            Command::Reload => writeln!(out, "{}", commands::reload(paths).await?)?,
+            Command::Subscribe { json } => {
+                commands::subscribe(paths, json, |line| {
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                })
+                .await?
+            }
+            Command::Ensure {
+                config,
+                timeout_secs,
+            } => {
+                let exe = std::env::current_exe()?;
+                let mut run_args = Vec::new();
+                if let Some(home) = zag_home {
+                    run_args.extend(["--zag-home".into(), home.as_os_str().to_owned()]);
+                }
+                if let Some(c) = config {
+                    run_args.extend(["--config".into(), absolute(c).into_os_string()]);
+                }
+                let outcome =
+                    commands::ensure(paths, &exe, &run_args, Duration::from_secs(timeout_secs))
+                        .await?;
+                match outcome {
+                    commands::EnsureOutcome::AlreadyRunning { pid } => {
+                        writeln!(out, "zag-resumed is running (pid {pid})")?
+                    }
+                    commands::EnsureOutcome::Started { pid } => {
+                        writeln!(out, "zag-resumed started (pid {pid})")?
+                    }
+                }
+            }
+            Command::Stop { timeout_secs } => {
+                match commands::stop(paths, Duration::from_secs(timeout_secs)).await? {
+                    commands::StopOutcome::Stopped { pid } => {
+                        writeln!(out, "zag-resumed stopped (pid {pid})")?
+                    }
+                    commands::StopOutcome::NotRunning => {
+                        writeln!(out, "zag-resumed is not running")?
+                    }
+                    commands::StopOutcome::StillStopping { pid } => {
+                        anyhow::bail!(
+                            "zag-resumed (pid {pid}) acknowledged the stop but is still draining"
+                        )
+                    }
+                }
+            }
+            Command::Run { .. } | Command::Scan { .. } => unreachable!("handled by main_with"),
+        }
+        Ok(0)
+    })
+}
+
+fn init_tracing(verbose: u8, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+}
+
+fn run(mut paths: Paths, config: Option<PathBuf>) -> anyhow::Result<i32> {
+    let cfg = DaemonConfig::load(config.as_deref(), &paths.state_dir.join("config.toml"))?;
+    cfg.apply_dirs(&mut paths);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let (req_tx, req_rx) = tokio::sync::mpsc::channel(64);
+        spawn_signal_handler(shutdown.clone(), req_tx.clone())?;
+        let opts = crate::daemon::Options {
+            paths,
+            config: cfg,
+            config_path: config,
+            clock: Arc::new(SystemClock),
+            search_path: None,
+        };
+        match crate::daemon::run(opts, req_rx, shutdown).await {
+            Ok(()) => Ok(0),
+            // Its own exit status, so a service manager can tell "already
+            // running" (nothing to restart) from a failure.
+            Err(crate::daemon::DaemonError::AlreadyRunning(
+                e @ crate::lock::LockError::Held { .. },
+            )) => {
+                eprintln!("zag-resumed: {e}");
+                Ok(crate::lock::EXIT_ALREADY_RUNNING)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// SIGTERM/SIGINT stop the daemon gracefully; SIGHUP reloads its config.
+fn spawn_signal_handler(
+    shutdown: CancellationToken,
+    requests: tokio::sync::mpsc::Sender<crate::control::DaemonRequest>,
+) -> std::io::Result<()> {
+    use futures_util::StreamExt;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    tokio::spawn(async move {
+        while let Some(sig) = signals.next().await {
+            if sig == SIGHUP {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if requests
+                    .send(crate::control::DaemonRequest::Reload(tx))
+                    .await
+                    .is_ok()
+                {
+                    match rx.await {
+                        Ok(Ok(msg)) => tracing::info!("SIGHUP: {msg}"),
+                        Ok(Err(e)) => tracing::error!(
+                            "SIGHUP: reload failed, keeping the old configuration: {e}"
+                        ),
+                        Err(_) => {}
+                    }
+                }
+            } else {
+                tracing::info!("signal {sig}: shutting down");
+                shutdown.cancel();
+            }
+        }
+    });
+    Ok(())
+}
+
+fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
+    let (detector, invalid) = Detector::new(&UsageLimits::default());
+    for bad in invalid {
+        eprintln!("zag-resumed: invalid extra pattern skipped: {bad}");
+    }
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for file in files {
+        if let Err(e) = scan_file(file, &detector, json, &mut out) {
+            eprintln!("zag-resumed: cannot scan {}: {e}", file.display());
+            failed = true;
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+fn scan_file(
+    file: &Path,
+    detector: &Detector,
+    json: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let f = std::fs::File::open(file)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    // Clock times and relative phrases in lines without a timestamp of their
+    // own are anchored on the file's last write, not on the time of the scan.
+    let anchor: DateTime<Utc> = meta
+        .modified()
+        .map(Into::into)
+        .unwrap_or_else(|_| SystemClock.now());
+    let source = infer_source(file);
+    let ctx = LineContext {
+        source,
+        provider_hint: source.native_provider(),
+        anchor,
+    };
+    let mut write_err = None;
+    scan_reader(f, &ctx, detector, |line, d| {
+        if write_err.is_some() {
+            return;
+        }
+        let res = if json {
+            let v = json!({
+                "file": file.display().to_string(),
+                "line": line,
+                "provider": d.provider,
+                "scope": d.scope,
+                "reset_at": d.reset_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "raw": d.raw,
+                "source": source.as_str(),
+                "provider_session_id": d.provider_session_id,
+                "wrapper_session_id": d.wrapper_session_id,
+                "cwd": d.cwd,
+                "line_ts": d.line_ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            });
+            writeln!(out, "{v}")
+        } else {
+            let reset = d.reset_at.map_or_else(
+                || "no reset time".to_string(),
+                |t| {
+                    format!(
+                        "resets {}",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                },
+            );
+            writeln!(
+                out,
+                "{}:{}: {} {} ({reset}): {}",
+                file.display(),
+                line,
+                d.provider,
+                d.scope.describe(),
+                d.raw
+            )
+        };
+        write_err = res.err();
+    })?;
+    write_err.map_or(Ok(()), Err)
+}

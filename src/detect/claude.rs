@@ -1,0 +1,388 @@
+//! Claude Code: stream-json / json events, the native transcript, plain text.
+//!
+//! Structural signals, strongest first:
+//! - `rate_limit_event` with `rate_limit_info.status == "rejected"`: exact
+//!   epoch reset and the window (`rateLimitType`). Other statuses
+//!   (`allowed_warning`, `allowed`) are warnings, never limits.
+//! - `result` with `is_error: true`: its `result` text is an error report
+//!   (`subtype` says "success" even then, so it is ignored). With
+//!   `api_error_status: 429` it is a limit even when the wording is unknown
+//!   (transient then).
+//! - `assistant` entries the CLI synthesised for an API error: top-level
+//!   `error: "rate_limit"` / `isApiErrorMessage: true`, or
+//!   `message.model == "<synthetic>"`.
+//!
+//! Text rules (see [`text`]): today's "You've hit your session limit ·
+//! resets 3:35am (UTC)", the API-key "API Error: Request rejected (429) · …"
+//! (transient), and the legacy `Claude AI usage limit reached|<epoch>`.
+//! Where the text is not known to be an error report (a relay's
+//! `assistant_message`, a plain-text output line) the *whole* text must be the
+//! limit sentence: an assistant quoting it inside prose or code is no limit.
+
+use regex::Regex;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+use super::reset;
+use super::{Env, Field, Hit, Provider, Scope};
+
+static TODAY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)you(?:'|’| ha)ve (?:hit|reached) your ((?:[a-z0-9\-]+ ){0,3})limit(?:\s*[·•|\-–—]\s*resets?\s+(?:at\s+)?([^\n·]{1,80}))?",
+    )
+    .expect("static regex")
+});
+
+static LEGACY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"Claude AI (?:(weekly|global) )?usage limit reached\|(\d{9,13})")
+        .expect("static regex")
+});
+
+static API_429: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^API Error: (?:Request rejected \(429\)|429\b)").expect("static regex")
+});
+
+/// Claude's limit wordings in `s`, placed as `field` says.
+pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
+    let t = s.trim();
+    if let Some(c) = LEGACY.captures(t) {
+        let m = c.get(0)?;
+        if field != Field::Error && (m.start() != 0 || m.end() != t.len()) {
+            return None;
+        }
+        let scope = match c.get(1).map(|m| m.as_str()) {
+            Some("weekly") => Scope::Weekly,
+            Some("global") => Scope::Global,
+            _ => Scope::Session,
+        };
+        let reset_at = c[2]
+            .parse::<f64>()
+            .ok()
+            .and_then(|e| reset::from_epoch(e, env.anchor));
+        return Some(Hit::new(Provider::Claude, scope, reset_at, m.as_str()));
+    }
+    if let Some(c) = TODAY.captures(t) {
+        let m = c.get(0)?;
+        let whole = m.start() == 0 && t[m.end()..].trim().is_empty();
+        if field != Field::Error && !whole {
+            return None;
+        }
+        let kind = c.get(1).map_or("", |m| m.as_str()).to_ascii_lowercase();
+        let scope = if kind.contains("week") || kind.contains("opus") || kind.contains("sonnet") {
+            Scope::Weekly
+        } else {
+            Scope::Session
+        };
+        let reset_at = c.get(2).and_then(|r| {
+            reset::clock_with_zone(r.as_str(), env.zone, env.anchor)
+                .or_else(|| reset::relative(r.as_str(), env.anchor))
+        });
+        return Some(Hit::new(Provider::Claude, scope, reset_at, m.as_str()));
+    }
+    if API_429.is_match(t) {
+        // The API-key form is a single error line; prose never starts so.
+        if field != Field::Error && (t.len() > 2000 || t.contains('\n')) {
+            return None;
+        }
+        let raw = t.lines().next().unwrap_or(t);
+        return Some(Hit::new(
+            Provider::Claude,
+            Scope::Transient,
+            None,
+            truncate(raw, 300),
+        ));
+    }
+    None
+}
+
+use super::clip as truncate;
+
+/// Scope of a `rate_limit_event`'s `rateLimitType`.
+pub(crate) fn window_scope(kind: &str) -> Scope {
+    match kind {
+        "five_hour" => Scope::Session,
+        k if k.starts_with("seven_day") => Scope::Weekly,
+        // `overage`: the extra-usage budget is spent too; the base window's
+        // reset still applies, but which window it is is not said.
+        _ => Scope::Unknown,
+    }
+}
+
+/// A Claude stream-json / json / native-transcript object.
+pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
+    match v.get("type")?.as_str()? {
+        "rate_limit_event" => {
+            let info = v.get("rate_limit_info")?;
+            if info.get("status")?.as_str()? != "rejected" {
+                return None;
+            }
+            let scope = window_scope(
+                info.get("rateLimitType")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            );
+            let reset_at = info
+                .get("resetsAt")
+                .and_then(Value::as_f64)
+                .and_then(|e| reset::from_epoch(e, env.anchor));
+            Some(Hit::new(
+                Provider::Claude,
+                scope,
+                reset_at,
+                &info.to_string(),
+            ))
+        }
+        "result" => {
+            if v.get("is_error").and_then(Value::as_bool) != Some(true) {
+                return None;
+            }
+            let status = v.get("api_error_status").and_then(Value::as_u64);
+            let msg = v.get("result").and_then(Value::as_str).unwrap_or("");
+            if let Some(hit) = text(msg, Field::Error, env) {
+                return Some(hit);
+            }
+            (status == Some(429)).then(|| {
+                Hit::new(
+                    Provider::Claude,
+                    Scope::Transient,
+                    None,
+                    truncate(msg.trim(), 300),
+                )
+            })
+        }
+        "assistant" => {
+            let rate_limit = v.get("error").and_then(Value::as_str) == Some("rate_limit");
+            let api_error = v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true);
+            let message = v.get("message")?;
+            let synthetic = message.get("model").and_then(Value::as_str) == Some("<synthetic>");
+            if !(rate_limit || api_error || synthetic) {
+                return None;
+            }
+            let body = message_text(message);
+            let field = if rate_limit {
+                Field::Error
+            } else {
+                Field::Whole
+            };
+            if let Some(hit) = text(&body, field, env) {
+                return Some(hit);
+            }
+            rate_limit.then(|| {
+                Hit::new(
+                    Provider::Claude,
+                    Scope::Unknown,
+                    None,
+                    truncate(body.trim(), 300),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The error text of a structurally failed Claude object, for user patterns.
+pub(crate) fn error_text(v: &Value) -> Option<String> {
+    match v.get("type")?.as_str()? {
+        "result" if v.get("is_error").and_then(Value::as_bool) == Some(true) => {
+            v.get("result").and_then(Value::as_str).map(str::to_string)
+        }
+        "assistant" if v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true) => {
+            Some(message_text(v.get("message")?))
+        }
+        _ => None,
+    }
+}
+
+/// The text blocks of an Anthropic message, joined.
+fn message_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::super::{Provider, Scope, SourceKind};
+
+    /// (name, source, line, expected (scope, reset) or None)
+    const CASES: &[Case] = &[
+        // ---- stream-json / json output (spawn logs, captures) ----
+        (
+            "rate_limit_event five_hour",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"five_hour","isUsingOverage":false},"uuid":"u1","session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "rate_limit_event seven_day",
+            SourceKind::Unknown,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"seven_day"},"session_id":"s-1"}"#,
+            Some((Scope::Weekly, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "rate_limit_event seven_day_opus",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"seven_day_opus"},"session_id":"s-1"}"#,
+            Some((Scope::Weekly, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "rate_limit_event overage",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"overage"},"session_id":"s-1"}"#,
+            Some((Scope::Unknown, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "rate_limit_event reset in the past falls back",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1700000000,"rateLimitType":"five_hour"},"session_id":"s-1"}"#,
+            Some((Scope::Session, None)),
+        ),
+        (
+            "near miss: allowed_warning is a warning",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed_warning","resetsAt":1795500000,"rateLimitType":"five_hour","utilization":0.9},"session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "result 429 session limit",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"duration_ms":12,"result":"You've hit your session limit · resets 3:35am (UTC)","session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+        ),
+        (
+            "result weekly limit, named zone",
+            SourceKind::Unknown,
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your weekly limit · resets 3:35am (Europe/Stockholm)","session_id":"s-1"}"#,
+            Some((Scope::Weekly, Some("2026-11-24T02:35:00Z"))),
+        ),
+        (
+            "result API-key 429 is transient",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: Request rejected (429) · This request would exceed your account's rate limit. Please try again later.","session_id":"s-1"}"#,
+            Some((Scope::Transient, None)),
+        ),
+        (
+            "result legacy pipe form",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"result":"Claude AI usage limit reached|1795500000","session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "json output is an array",
+            SourceKind::ZagSpawn,
+            r#"[{"type":"system","subtype":"init","session_id":"s-1"},{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your session limit · resets 3:35am (UTC)","session_id":"s-1"}]"#,
+            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+        ),
+        (
+            "near miss: successful result quoting the sentence",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"You've hit your session limit · resets 3:35am (UTC)","session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "near miss: error result that is not a limit",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":401,"result":"Invalid API key · Please run /login","session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "synthetic assistant in stream-json",
+            SourceKind::ZagSpawn,
+            r#"{"type":"assistant","message":{"id":"m","model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"session_id":"s-1","error":"rate_limit"}"#,
+            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+        ),
+        (
+            "near miss: ordinary assistant quoting the sentence",
+            SourceKind::ZagSpawn,
+            r#"{"type":"assistant","message":{"id":"m","model":"claude-sonnet-4-5","role":"assistant","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "relative reset wording",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your session limit · resets in 2 hours","session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T04:00:00Z"))),
+        ),
+        (
+            "plain -p output line",
+            SourceKind::ZagSpawn,
+            "You've hit your session limit · resets 3:35am (UTC)",
+            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+        ),
+        (
+            "near miss: plain prose line quoting it",
+            SourceKind::ZagSpawn,
+            "The CLI prints \"You've hit your session limit · resets 3:35am (UTC)\" when capped.",
+            None,
+        ),
+        // ---- native transcript ----
+        (
+            "native rate_limit entry",
+            SourceKind::ClaudeNative,
+            r#"{"parentUuid":"p","isSidechain":false,"userType":"external","cwd":"/home/u/proj","sessionId":"abc-123","version":"2.1.197","type":"assistant","uuid":"u","timestamp":"2026-11-24T02:00:00.000Z","message":{"id":"m","type":"message","role":"assistant","model":"<synthetic>","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true}"#,
+            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+        ),
+        (
+            "native entry anchors on its own timestamp",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-11-20T05:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true}"#,
+            Some((Scope::Session, Some("2026-11-21T03:35:00Z"))),
+        ),
+        (
+            "native legacy synthetic message",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-11-24T02:00:00Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"Claude AI weekly usage limit reached|1795500000"}]},"isApiErrorMessage":true}"#,
+            Some((Scope::Weekly, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "near miss: native user prompt quoting it",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"user","timestamp":"2026-11-24T02:00:00Z","message":{"role":"user","content":"why does it say You've hit your session limit · resets 3:35am (UTC)?"}}"#,
+            None,
+        ),
+        (
+            "near miss: native tool result quoting the rate_limit_event",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"user","timestamp":"2026-11-24T02:00:00Z","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"rejected\",\"resetsAt\":1795500000}}"}]}}"#,
+            None,
+        ),
+        (
+            "near miss: native assistant explaining limits",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-11-24T02:00:00Z","message":{"model":"claude-opus-4","content":[{"type":"text","text":"When Claude AI usage limit reached|1795500000 appears, zag parses the epoch."}]}}"#,
+            None,
+        ),
+        (
+            "near miss: native api error that is not a limit",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-11-24T02:00:00Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"Credit balance is too low"}]},"error":"billing_error","isApiErrorMessage":true}"#,
+            None,
+        ),
+    ];
+
+    #[test]
+    fn table() {
+        run_cases(Provider::Claude, CASES);
+    }
+
+    #[test]
+    fn identity_is_taken_from_the_native_line() {
+        let d = detect_one(
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/home/u/proj","sessionId":"abc-123","type":"assistant","timestamp":"2026-11-24T02:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true}"#,
+        )
+        .unwrap();
+        assert_eq!(d.provider_session_id.as_deref(), Some("abc-123"));
+        assert_eq!(d.cwd.as_deref(), Some("/home/u/proj"));
+        assert_eq!(d.line_ts, Some(at("2026-11-24T02:00:00Z")));
+        assert_eq!(d.raw, "You've hit your session limit · resets 3:35am (UTC)");
+    }
+}

@@ -1,0 +1,252 @@
+//! Copilot CLI: `--output-format json` events and the native `events.jsonl`.
+//!
+//! Structural signals:
+//! - `session.error` whose `data.errorType` is `rate_limit` (after its own
+//!   five retries: transient, or session when the server's text says "usage
+//!   limit") or `quota_exhausted` (premium requests: global), or whose
+//!   `data.statusCode` is 429. Other error types (auth, network) are not
+//!   limits, and neither are the per-retry `model.call_failure` (429) and
+//!   `assistant.turn_retry` events that precede the final error.
+//! - zag 0.18's legacy error objects at `data.error` or `error`, with `code`
+//!   `rate_limited` (session), `user_weekly_rate_limited` (weekly) or
+//!   `user_global_rate_limited[:x]` (global), in an event whose `type` is
+//!   absent, `model.failed`, or contains "error".
+//!
+//! Text rules (error fields, output lines): "(hit|exceeded|reached) [your|the]
+//! [weekly|daily] rate limit", "exceeded your Copilot token usage", and
+//! today's "Failed to get response from the AI model; retried N times …
+//! 429". Reset: a relative "try again in 2 hours" in the message.
+
+use regex::Regex;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+use super::line::error_prefixed;
+use super::{reset, Env, Field, Hit, Provider, Scope};
+
+static LEGACY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?:\byou(?:'ve|’ve|\s+have)?\s+)?\b(?:hit|exceeded|reached)\s+(?:your\s+|the\s+)?(?:(weekly|daily)\s+)?rate\s+limit|(?:\byou(?:'ve|’ve|\s+have)?\s+)?\bexceeded your copilot token usage",
+    )
+    .expect("static regex")
+});
+
+static RETRIED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)failed to get response from the ai model; retried \d+ times[^\n]*\b429\b")
+        .expect("static regex")
+});
+
+fn scope_words(s: &str, default: Scope) -> Scope {
+    let l = s.to_ascii_lowercase();
+    if l.contains("weekly") {
+        Scope::Weekly
+    } else if l.contains("daily") {
+        Scope::Daily
+    } else if l.contains("global") {
+        Scope::Global
+    } else {
+        default
+    }
+}
+
+fn placed(s: &str, start: usize, field: Field) -> bool {
+    match field {
+        Field::Error => true,
+        Field::Whole => s[..start].trim().is_empty(),
+        Field::Line => error_prefixed(s, start),
+    }
+}
+
+pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
+    let t = s.trim();
+    if let Some(m) = LEGACY.find(t) {
+        if !placed(t, m.start(), field) {
+            return None;
+        }
+        let scope = scope_words(m.as_str(), Scope::Session);
+        let reset_at = reset::relative(t, env.anchor);
+        return Some(Hit::new(Provider::Copilot, scope, reset_at, t));
+    }
+    if let Some(m) = RETRIED.find(t) {
+        if !placed(t, m.start(), field) {
+            return None;
+        }
+        let reset_at = reset::relative(t, env.anchor);
+        return Some(Hit::new(
+            Provider::Copilot,
+            rate_limit_scope(t),
+            reset_at,
+            t,
+        ));
+    }
+    None
+}
+
+/// After its own retries Copilot reports every 429 as `rate_limit`; the
+/// server's words say whether it is a request rate (transient) or a usage
+/// cap ("The usage limit has been reached": a session limit, reset unknown).
+fn rate_limit_scope(message: &str) -> Scope {
+    if message.to_ascii_lowercase().contains("usage limit") {
+        scope_words(message, Scope::Session)
+    } else {
+        Scope::Transient
+    }
+}
+
+fn legacy_code_scope(code: &str) -> Option<Scope> {
+    match code {
+        "rate_limited" => Some(Scope::Session),
+        "user_weekly_rate_limited" => Some(Scope::Weekly),
+        c if c == "user_global_rate_limited" || c.starts_with("user_global_rate_limited:") => {
+            Some(Scope::Global)
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
+    let ty = v.get("type").and_then(Value::as_str);
+    let data = v.get("data");
+    if ty == Some("session.error") {
+        let d = data?;
+        let kind = d.get("errorType").and_then(Value::as_str).unwrap_or("");
+        let status = d.get("statusCode").and_then(Value::as_u64);
+        let message = d.get("message").and_then(Value::as_str).unwrap_or("");
+        let scope = match kind {
+            "quota_exhausted" => Scope::Global,
+            "rate_limit" => rate_limit_scope(message),
+            _ if status == Some(429) => rate_limit_scope(message),
+            _ => return text(message, Field::Error, env),
+        };
+        let reset_at = reset::relative(message, env.anchor);
+        let raw = if message.is_empty() { kind } else { message };
+        return Some(Hit::new(Provider::Copilot, scope, reset_at, raw));
+    }
+    // zag 0.18's rule for legacy error objects.
+    let type_ok = match ty {
+        None => true,
+        Some(t) => t == "error" || t == "model.failed" || t.contains("error"),
+    };
+    if !type_ok {
+        return None;
+    }
+    let err = data
+        .and_then(|d| d.get("error"))
+        .or_else(|| v.get("error"))
+        .filter(|e| e.is_object())?;
+    let code = err.get("code").and_then(Value::as_str)?;
+    let scope = legacy_code_scope(code)?;
+    let message = err.get("message").and_then(Value::as_str).unwrap_or("");
+    let reset_at = reset::relative(message, env.anchor);
+    Some(Hit::new(
+        Provider::Copilot,
+        scope,
+        reset_at,
+        &err.to_string(),
+    ))
+}
+
+pub(crate) fn error_text(v: &Value) -> Option<String> {
+    let ty = v.get("type").and_then(Value::as_str)?;
+    (ty == "session.error" || ty.contains("error") || ty == "model.failed").then_some(())?;
+    let d = v.get("data")?;
+    d.get("message")
+        .or_else(|| d.get("error").and_then(|e| e.get("message")))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::super::{Provider, Scope, SourceKind};
+
+    const CASES: &[Case] = &[
+        (
+            "json session.error rate_limit",
+            SourceKind::ZagSpawn,
+            r#"{"type":"session.error","data":{"errorType":"rate_limit","message":"Failed to get response from the AI model; retried 5 times (total retry wait time: 62.5 seconds) Last error: 429 Too Many Requests","statusCode":429},"id":"e1","timestamp":"2026-11-24T02:00:00.000Z","parentId":null}"#,
+            Some((Scope::Transient, None)),
+        ),
+        (
+            "native events.jsonl quota_exhausted",
+            SourceKind::CopilotNative,
+            r#"{"type":"session.error","data":{"errorType":"quota_exhausted","message":"You have no premium requests left."},"id":"e1","timestamp":"2026-11-24T02:00:00.000Z"}"#,
+            Some((Scope::Global, None)),
+        ),
+        (
+            "legacy weekly code with relative reset",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","data":{"error":{"code":"user_weekly_rate_limited","message":"You've reached your weekly rate limit. Please try again in 2 hours."}}}"#,
+            Some((Scope::Weekly, Some("2026-11-24T04:00:00Z"))),
+        ),
+        (
+            "legacy global code with suffix",
+            SourceKind::ZagSpawn,
+            r#"{"error":{"code":"user_global_rate_limited:pro","message":"rate limited"}}"#,
+            Some((Scope::Global, None)),
+        ),
+        (
+            "legacy model.failed rate_limited",
+            SourceKind::CopilotNative,
+            r#"{"type":"model.failed","data":{"error":{"code":"rate_limited","message":"Too many requests, try again in 20s"}},"timestamp":"2026-11-24T02:00:00Z"}"#,
+            Some((Scope::Session, Some("2026-11-24T02:00:20Z"))),
+        ),
+        (
+            "legacy text line",
+            SourceKind::ZagSpawn,
+            "Error: You have exceeded your weekly rate limit. Please try again in 3 days 4 hours.",
+            Some((Scope::Weekly, Some("2026-11-27T06:00:00Z"))),
+        ),
+        (
+            "text mode final error",
+            SourceKind::ZagSpawn,
+            "Error: Failed to get response from the AI model; retried 5 times (total retry wait time: 62 seconds) Last error: 429 Too Many Requests",
+            Some((Scope::Transient, None)),
+        ),
+        (
+            "near miss: auth session.error",
+            SourceKind::CopilotNative,
+            r#"{"type":"session.error","data":{"errorType":"authentication","message":"Not authorized (status 401)","statusCode":401},"id":"e1","timestamp":"2026-11-24T02:00:00Z"}"#,
+            None,
+        ),
+        (
+            "near miss: tool output quoting an error code",
+            SourceKind::CopilotNative,
+            r#"{"type":"tool.execution_complete","data":{"toolCallId":"t","result":{"content":"{\"error\":{\"code\":\"user_weekly_rate_limited\"}}"}},"timestamp":"2026-11-24T02:00:00Z"}"#,
+            None,
+        ),
+        (
+            "near miss: assistant message quoting the phrase",
+            SourceKind::CopilotNative,
+            r#"{"type":"assistant.message","data":{"content":"You've reached your weekly rate limit is the Copilot text."},"timestamp":"2026-11-24T02:00:00Z"}"#,
+            None,
+        ),
+        (
+            "near miss: final result event",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","sessionId":"c-1","exitCode":1,"usage":{"premiumRequests":429}}"#,
+            None,
+        ),
+        (
+            "near miss: unknown legacy code",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","data":{"error":{"code":"rate_limit_warning","message":"approaching rate limit"}}}"#,
+            None,
+        ),
+    ];
+
+    #[test]
+    fn table() {
+        run_cases(Provider::Copilot, CASES);
+    }
+
+    #[test]
+    fn zag_run_provider_status_with_event_data() {
+        let line = r#"{"seq":9,"ts":"2026-11-24T02:00:00+00:00","provider":"copilot","wrapper_session_id":"w-4","provider_session_id":"c-1","source_kind":"provider_file","completeness":"full","type":"provider_status","message":"Copilot event: session.error","data":{"errorType":"rate_limit","message":"Failed to get response from the AI model; retried 5 times Last error: 429","statusCode":429}}"#;
+        let d = detect_one(SourceKind::ZagSession, line).unwrap();
+        assert_eq!(d.provider, Provider::Copilot);
+        assert_eq!(d.scope, Scope::Transient);
+        assert_eq!(d.provider_session_id.as_deref(), Some("c-1"));
+    }
+}

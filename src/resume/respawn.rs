@@ -1,0 +1,730 @@
+//! Respawn: re-invoke a provider CLI with today's resume syntax.
+//!
+//! The argv builders are pure and table-tested. No shell is involved: the
+//! program is executed directly with an argv vector. Every id is validated by
+//! [`validate_session_id`] before it is placed, and the message (which is
+//! user text and may start with `-`) is placed where each CLI's parser cannot
+//! take it for a flag:
+//!
+//! - Claude (commander): `-p` is a boolean and the prompt is positional, so
+//!   the prompt goes after `--`. This also keeps a variadic `--add-dir` from
+//!   swallowing it.
+//! - Codex (clap): positionals after `--`. A bare `-` would make Codex read
+//!   the prompt from stdin (which is null), so it is refused.
+//! - Gemini (yargs): `--prompt=<msg>`, one argv element, so yargs takes the
+//!   whole rest as the value even when it starts with `-`.
+//! - Copilot (commander): `-p <msg>`; a required option-argument is taken
+//!   greedily even when it starts with `-`.
+//!
+//! Running: its own process group (`process_group(0)`), stdin null, stdout
+//! and stderr captured up to `capture_bytes` each while every line is still
+//! scanned, a deadline after which the whole group gets SIGTERM then SIGKILL,
+//! and a semaphore permit held for the run.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use super::ident::validate_session_id;
+use crate::config::Binaries;
+use crate::detect::{Detection, Provider};
+
+/// What to put on the command line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ArgvSpec {
+    /// The session to resume; `None` is a fresh run (Gemini, first turn).
+    pub session_id: Option<String>,
+    /// The text to send: the resume message, or Gemini's original prompt.
+    pub message: String,
+    pub model: Option<String>,
+    /// zag's auto-approve (Claude: skip permissions; Gemini: yolo;
+    /// Copilot: allow all).
+    pub auto_approve: bool,
+    /// Extra directories zag granted (absolute paths).
+    pub add_dirs: Vec<String>,
+}
+
+fn check_model(m: &str) -> Result<(), String> {
+    let ok = !m.is_empty()
+        && m.len() <= 128
+        && !m.starts_with('-')
+        && m.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '[' | ']')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("model name {m:?} refused"))
+    }
+}
+
+/// zag's size aliases are resolved per provider by zag's factory; we cannot
+/// reproduce that table, so they are left out (the session's own default
+/// model applies).
+fn usable_model(m: &Option<String>) -> Option<&str> {
+    m.as_deref().filter(|m| {
+        !m.is_empty() && !matches!(*m, "auto" | "small" | "medium" | "large" | "default")
+    })
+}
+
+fn check_dirs(dirs: &[String]) -> Result<(), String> {
+    match dirs.iter().find(|d| !d.starts_with('/')) {
+        Some(d) => Err(format!("add-dir {d:?} is not an absolute path")),
+        None => Ok(()),
+    }
+}
+
+fn check_message(msg: &str) -> Result<(), String> {
+    if msg.trim().is_empty() {
+        return Err("empty message".into());
+    }
+    if msg.contains('\0') {
+        return Err("message contains a NUL byte".into());
+    }
+    Ok(())
+}
+
+fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, String> {
+    let id = spec
+        .session_id
+        .as_deref()
+        .ok_or_else(|| format!("{p} resume needs a session id"))?;
+    validate_session_id(id)?;
+    Ok(id)
+}
+
+/// `claude --resume <id> --output-format stream-json --verbose [--model M]
+/// [--dangerously-skip-permissions] [--add-dir D]… -p -- <msg>`
+pub fn claude_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    let id = required_id(spec, Provider::Claude)?;
+    check_message(&spec.message)?;
+    check_dirs(&spec.add_dirs)?;
+    let mut a: Vec<String> = vec![
+        "--resume".into(),
+        id.into(),
+        "--output-format".into(),
+        "stream-json".into(),
+        "--verbose".into(),
+    ];
+    if let Some(m) = usable_model(&spec.model) {
+        check_model(m)?;
+        a.extend(["--model".into(), m.into()]);
+    }
+    if spec.auto_approve {
+        a.push("--dangerously-skip-permissions".into());
+    }
+    for d in &spec.add_dirs {
+        a.extend(["--add-dir".into(), d.clone()]);
+    }
+    a.extend(["-p".into(), "--".into(), spec.message.clone()]);
+    Ok(a)
+}
+
+/// `codex exec resume --json --skip-git-repo-check -- <thread-id> <msg>`.
+/// The resumed thread keeps its own model and sandbox settings, so nothing
+/// else is passed (the subcommand takes a restricted set of options).
+pub fn codex_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    let id = required_id(spec, Provider::Codex)?;
+    check_message(&spec.message)?;
+    if spec.message.trim() == "-" {
+        return Err("a message of \"-\" makes Codex read the prompt from stdin".into());
+    }
+    Ok(vec![
+        "exec".into(),
+        "resume".into(),
+        "--json".into(),
+        "--skip-git-repo-check".into(),
+        "--".into(),
+        id.into(),
+        spec.message.clone(),
+    ])
+}
+
+/// `gemini [--resume <uuid>] --prompt=<prompt> --output-format stream-json
+/// [--model M] [--approval-mode yolo] [--include-directories D]…`; without
+/// a session id it is a fresh run with the original prompt.
+pub fn gemini_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    check_message(&spec.message)?;
+    check_dirs(&spec.add_dirs)?;
+    let mut a: Vec<String> = Vec::new();
+    if spec.session_id.is_some() {
+        let id = required_id(spec, Provider::Gemini)?;
+        a.extend(["--resume".into(), id.into()]);
+    }
+    a.push(format!("--prompt={}", spec.message));
+    a.extend(["--output-format".into(), "stream-json".into()]);
+    if let Some(m) = usable_model(&spec.model) {
+        check_model(m)?;
+        a.extend(["--model".into(), m.into()]);
+    }
+    if spec.auto_approve {
+        a.extend(["--approval-mode".into(), "yolo".into()]);
+    }
+    for d in &spec.add_dirs {
+        a.extend(["--include-directories".into(), d.clone()]);
+    }
+    Ok(a)
+}
+
+/// `copilot --resume <id> -p <msg> --output-format json [--allow-all]
+/// [--model M] [--add-dir D]…`, always with the explicit id (`--continue`
+/// could pick another session).
+pub fn copilot_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    let id = required_id(spec, Provider::Copilot)?;
+    check_message(&spec.message)?;
+    check_dirs(&spec.add_dirs)?;
+    let mut a: Vec<String> = vec![
+        "--resume".into(),
+        id.into(),
+        "-p".into(),
+        spec.message.clone(),
+        "--output-format".into(),
+        "json".into(),
+    ];
+    if spec.auto_approve {
+        a.push("--allow-all".into());
+    }
+    if let Some(m) = usable_model(&spec.model) {
+        check_model(m)?;
+        a.extend(["--model".into(), m.into()]);
+    }
+    for d in &spec.add_dirs {
+        a.extend(["--add-dir".into(), d.clone()]);
+    }
+    Ok(a)
+}
+
+/// The argv (without the program) for a provider.
+pub fn build_args(provider: Provider, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    match provider {
+        Provider::Claude => claude_args(spec),
+        Provider::Codex => codex_args(spec),
+        Provider::Gemini => gemini_args(spec),
+        Provider::Copilot => copilot_args(spec),
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The provider's binary: `[binaries].<provider>` if configured, else the
+/// first executable `<provider>` on `search_path` (or the process's PATH).
+pub fn find_binary(
+    provider: Provider,
+    binaries: &Binaries,
+    search_path: Option<&OsString>,
+) -> Result<PathBuf, String> {
+    let name = provider.as_str();
+    if let Some(p) = binaries.for_provider(provider) {
+        return if is_executable(p) {
+            Ok(p.to_path_buf())
+        } else {
+            Err(format!(
+                "the configured binary `[binaries] {name} = {:?}` is missing or not executable",
+                p.display().to_string()
+            ))
+        };
+    }
+    let env_path = std::env::var_os("PATH");
+    let path = search_path.or(env_path.as_ref());
+    if let Some(path) = path {
+        for dir in std::env::split_paths(path) {
+            if dir.as_os_str().is_empty() || !dir.is_absolute() {
+                continue;
+            }
+            let cand = dir.join(name);
+            if is_executable(&cand) {
+                return Ok(cand);
+            }
+        }
+    }
+    let shown = path.map_or_else(|| "<unset>".into(), |p| p.to_string_lossy().into_owned());
+    Err(format!(
+        "`{name}` not found on PATH ({shown}); a systemd user service runs with a thin PATH \
+         that usually lacks npm/nvm bin dirs: set `[binaries] {name} = \"/full/path/to/{name}\"` \
+         in the zag-resumed config"
+    ))
+}
+
+/// A ready-to-run invocation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invocation {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    /// Set on the child (on top of the daemon's environment).
+    pub env: Vec<(String, OsString)>,
+}
+
+/// Bounds for one run.
+#[derive(Clone, Debug)]
+pub struct RunLimits {
+    pub timeout: Duration,
+    pub capture_bytes: usize,
+    /// SIGTERM to SIGKILL.
+    pub kill_grace: Duration,
+}
+
+/// One captured stream.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Captured {
+    /// The first `capture_bytes` of the stream.
+    pub bytes: Vec<u8>,
+    /// More was written than kept.
+    pub truncated: bool,
+    /// The last limit seen in any line of the stream (the whole stream is
+    /// scanned, not just what is kept).
+    pub detection: Option<Detection>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunResult {
+    /// `None` when killed by a signal (timeout, cancel, crash).
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+/// Re-detects a limit in one line of output.
+pub type LineDetect = Arc<dyn Fn(&[u8]) -> Option<Detection> + Send + Sync>;
+
+/// Read a stream to its end: keep a bounded prefix, scan every line (lines
+/// longer than `max_line` are scanned in their first `max_line` bytes).
+async fn drain<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+    keep: usize,
+    detect: LineDetect,
+) -> Captured {
+    let max_line = keep.clamp(4096, 1 << 20);
+    let mut cap = Captured::default();
+    let mut line: Vec<u8> = Vec::new();
+    let mut overlong = false;
+    let mut buf = vec![0u8; 16 * 1024];
+    let scan = |line: &[u8], cap: &mut Captured| {
+        // A detector bug must not cost the capture: a panic is one lost line.
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| detect(line)));
+        match found {
+            // Keep the first detection that knows its reset (Claude's
+            // rate_limit_event carries the exact epoch; the result line
+            // after it only a clock time); else the latest.
+            Ok(Some(d)) => {
+                if cap
+                    .detection
+                    .as_ref()
+                    .map_or(true, |o| o.reset_at.is_none())
+                {
+                    cap.detection = Some(d);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => tracing::warn!("limit detector panicked on a resumed run's line"),
+        }
+    };
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        let room = keep.saturating_sub(cap.bytes.len());
+        cap.bytes.extend_from_slice(&chunk[..room.min(n)]);
+        if n > room {
+            cap.truncated = true;
+        }
+        for piece in chunk.split_inclusive(|&b| b == b'\n') {
+            let complete = piece.ends_with(b"\n");
+            let body = if complete {
+                &piece[..piece.len() - 1]
+            } else {
+                piece
+            };
+            if !overlong {
+                let take = (max_line - line.len()).min(body.len());
+                line.extend_from_slice(&body[..take]);
+                overlong = take < body.len();
+            }
+            if complete {
+                scan(&line, &mut cap);
+                line.clear();
+                overlong = false;
+            }
+        }
+    }
+    if !line.is_empty() {
+        scan(&line, &mut cap);
+    }
+    cap
+}
+
+fn killpg(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: killpg has no memory-safety preconditions; a stale group
+        // id only yields ESRCH.
+        unsafe {
+            libc::killpg(pgid, sig);
+        }
+    }
+}
+
+/// Kills a process group when dropped while armed.
+struct GroupGuard {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            killpg(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Run an invocation to its end or its deadline. `Err` only when it could
+/// not be started.
+pub async fn run(
+    inv: &Invocation,
+    limits: &RunLimits,
+    detect: LineDetect,
+    cancel: &CancellationToken,
+) -> Result<RunResult, String> {
+    let mut cmd = tokio::process::Command::new(&inv.program);
+    cmd.args(&inv.args)
+        .current_dir(&inv.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        // Claude refuses to start nested inside a Claude Code session.
+        .env_remove("CLAUDECODE");
+    for (k, v) in &inv.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "cannot start {} in {}: {e}",
+            inv.program.display(),
+            inv.cwd.display()
+        )
+    })?;
+    let pgid = child.id().map_or(0, |p| p as i32);
+    // If this future is dropped mid-run (the daemon aborted the delivery),
+    // the whole group goes too, not just the leader `kill_on_drop` reaches.
+    let mut guard = GroupGuard { pgid, armed: true };
+    let out = tokio::spawn(drain(
+        child.stdout.take().expect("stdout is piped"),
+        limits.capture_bytes,
+        detect.clone(),
+    ));
+    let err = tokio::spawn(drain(
+        child.stderr.take().expect("stderr is piped"),
+        limits.capture_bytes,
+        detect,
+    ));
+
+    let mut timed_out = false;
+    let mut cancelled = false;
+    let status = tokio::select! {
+        // The normal end.
+        s = child.wait() => s.ok(),
+        // A hung CLI: the whole group goes, children included.
+        () = tokio::time::sleep(limits.timeout) => { timed_out = true; None }
+        // Shutdown or a cancelled incident while the CLI runs.
+        () = cancel.cancelled() => { cancelled = true; None }
+    };
+    let status = match status {
+        Some(s) => Some(s),
+        None => {
+            killpg(pgid, libc::SIGTERM);
+            match tokio::time::timeout(limits.kill_grace, child.wait()).await {
+                Ok(s) => {
+                    // The leader is gone; stragglers in its group are not.
+                    killpg(pgid, libc::SIGKILL);
+                    s.ok()
+                }
+                Err(_) => {
+                    killpg(pgid, libc::SIGKILL);
+                    child.wait().await.ok()
+                }
+            }
+        }
+    };
+    guard.armed = false;
+    // Something the CLI left behind in its group may still hold the pipes
+    // open: after a grace, the group goes so the capture reaches end-of-file;
+    // one that left the group too only costs the capture, never a hang.
+    let join = |h: tokio::task::JoinHandle<Captured>| async move {
+        let abort = h.abort_handle();
+        let mut h = h;
+        if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), &mut h).await {
+            return r.unwrap_or_default();
+        }
+        killpg(pgid, libc::SIGKILL);
+        match tokio::time::timeout(Duration::from_secs(1), h).await {
+            Ok(r) => r.unwrap_or_default(),
+            Err(_) => {
+                abort.abort();
+                Captured::default()
+            }
+        }
+    };
+    let (stdout, stderr) = tokio::join!(join(out), join(err));
+    use std::os::unix::process::ExitStatusExt;
+    Ok(RunResult {
+        exit_code: status.and_then(|s| s.code()),
+        signal: status.and_then(|s| s.signal()),
+        timed_out,
+        cancelled,
+        stdout,
+        stderr,
+    })
+}
+
+/// The last `n` bytes of a capture as text, for reasons and records.
+pub fn tail_text(bytes: &[u8], n: usize) -> String {
+    let start = bytes.len().saturating_sub(n);
+    let mut s = String::from_utf8_lossy(&bytes[start..]).trim().to_string();
+    if start > 0 {
+        s.insert(0, '…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: Option<&str>, msg: &str) -> ArgvSpec {
+        ArgvSpec {
+            session_id: id.map(str::to_string),
+            message: msg.into(),
+            ..ArgvSpec::default()
+        }
+    }
+
+    const ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    #[test]
+    fn argv_per_provider() {
+        let s = spec(Some(ID), "Continue");
+        let cases: [(Provider, &[&str]); 4] = [
+            (
+                Provider::Claude,
+                &[
+                    "--resume",
+                    ID,
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "-p",
+                    "--",
+                    "Continue",
+                ],
+            ),
+            (
+                Provider::Codex,
+                &[
+                    "exec",
+                    "resume",
+                    "--json",
+                    "--skip-git-repo-check",
+                    "--",
+                    ID,
+                    "Continue",
+                ],
+            ),
+            (
+                Provider::Gemini,
+                &[
+                    "--resume",
+                    ID,
+                    "--prompt=Continue",
+                    "--output-format",
+                    "stream-json",
+                ],
+            ),
+            (
+                Provider::Copilot,
+                &["--resume", ID, "-p", "Continue", "--output-format", "json"],
+            ),
+        ];
+        for (p, want) in cases {
+            assert_eq!(build_args(p, &s).unwrap(), want, "{p}");
+        }
+    }
+
+    #[test]
+    fn zag_options_are_kept() {
+        let s = ArgvSpec {
+            session_id: Some(ID.into()),
+            message: "Continue".into(),
+            model: Some("claude-opus-4".into()),
+            auto_approve: true,
+            add_dirs: vec!["/extra".into()],
+        };
+        assert_eq!(
+            claude_args(&s).unwrap(),
+            [
+                "--resume",
+                ID,
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--model",
+                "claude-opus-4",
+                "--dangerously-skip-permissions",
+                "--add-dir",
+                "/extra",
+                "-p",
+                "--",
+                "Continue"
+            ]
+        );
+        assert_eq!(
+            gemini_args(&s).unwrap(),
+            [
+                "--resume",
+                ID,
+                "--prompt=Continue",
+                "--output-format",
+                "stream-json",
+                "--model",
+                "claude-opus-4",
+                "--approval-mode",
+                "yolo",
+                "--include-directories",
+                "/extra"
+            ]
+        );
+        assert_eq!(
+            copilot_args(&s).unwrap(),
+            [
+                "--resume",
+                ID,
+                "-p",
+                "Continue",
+                "--output-format",
+                "json",
+                "--allow-all",
+                "--model",
+                "claude-opus-4",
+                "--add-dir",
+                "/extra"
+            ]
+        );
+        // Size aliases and "auto" are zag's, not the CLI's: left out.
+        let s = ArgvSpec {
+            model: Some("auto".into()),
+            ..spec(Some(ID), "x")
+        };
+        assert!(!gemini_args(&s).unwrap().contains(&"--model".to_string()));
+    }
+
+    #[test]
+    fn gemini_fresh_run_has_no_resume() {
+        assert_eq!(
+            gemini_args(&spec(None, "write the parser")).unwrap(),
+            [
+                "--prompt=write the parser",
+                "--output-format",
+                "stream-json"
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_ids_are_refused_everywhere() {
+        for id in ["../x", "--help", "-p", "a/b", "", "a b", "x..y"] {
+            for p in Provider::ALL {
+                let r = build_args(p, &spec(Some(id), "Continue"));
+                assert!(r.is_err(), "{p} accepted {id:?}");
+            }
+        }
+        for p in [Provider::Claude, Provider::Codex, Provider::Copilot] {
+            assert!(build_args(p, &spec(None, "Continue")).is_err(), "{p}");
+        }
+    }
+
+    #[test]
+    fn flag_like_messages_stay_values() {
+        let s = spec(Some(ID), "--dangerously-skip-permissions");
+        let c = claude_args(&s).unwrap();
+        assert_eq!(&c[c.len() - 2..], ["--", "--dangerously-skip-permissions"]);
+        let x = codex_args(&s).unwrap();
+        assert_eq!(
+            &x[x.len() - 3..],
+            ["--", ID, "--dangerously-skip-permissions"]
+        );
+        assert!(gemini_args(&s)
+            .unwrap()
+            .contains(&"--prompt=--dangerously-skip-permissions".to_string()));
+        let p = copilot_args(&s).unwrap();
+        assert_eq!(&p[2..4], ["-p", "--dangerously-skip-permissions"]);
+        assert!(codex_args(&spec(Some(ID), "-")).is_err());
+        assert!(claude_args(&spec(Some(ID), "  ")).is_err());
+        let bad_model = ArgvSpec {
+            model: Some("--x".into()),
+            ..spec(Some(ID), "m")
+        };
+        assert!(claude_args(&bad_model).is_err());
+        let bad_dir = ArgvSpec {
+            add_dirs: vec!["-x".into()],
+            ..spec(Some(ID), "m")
+        };
+        assert!(claude_args(&bad_dir).is_err());
+    }
+
+    #[test]
+    fn missing_binary_names_path_systemd_and_config_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = find_binary(
+            Provider::Codex,
+            &Binaries::default(),
+            Some(&dir.path().as_os_str().to_owned()),
+        )
+        .unwrap_err();
+        assert!(e.contains("`codex` not found on PATH"), "{e}");
+        assert!(e.contains("systemd user service"), "{e}");
+        assert!(e.contains("[binaries] codex"), "{e}");
+        let b = Binaries {
+            claude: Some(dir.path().join("nope")),
+            ..Binaries::default()
+        };
+        let e = find_binary(Provider::Claude, &b, None).unwrap_err();
+        assert!(e.contains("[binaries] claude"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn drain_keeps_a_prefix_but_scans_every_line() {
+        let data = b"aaaa\nbbbb\nLIMIT here\ntail".to_vec();
+        let detect: LineDetect = Arc::new(|l: &[u8]| {
+            l.starts_with(b"LIMIT").then(|| Detection {
+                provider: Provider::Claude,
+                scope: crate::detect::Scope::Session,
+                reset_at: None,
+                raw: String::from_utf8_lossy(l).into(),
+                provider_session_id: None,
+                wrapper_session_id: None,
+                cwd: None,
+                line_ts: None,
+                zag_hit: None,
+            })
+        });
+        let c = drain(&data[..], 6, detect).await;
+        assert_eq!(c.bytes, b"aaaa\nb");
+        assert!(c.truncated);
+        assert_eq!(c.detection.unwrap().raw, "LIMIT here");
+    }
+}

@@ -1,0 +1,449 @@
+//! End to end: the real daemon binary, a temporary HOME, a fake `claude` on
+//! PATH. A limit lands in a zag session log or in Claude's own transcript;
+//! the daemon must persist it, resume exactly once at the reset, survive a
+//! SIGKILL in between, obey a cancel written by another process, and shrug
+//! off hostile input.
+
+mod util;
+
+use serde_json::json;
+use std::path::PathBuf;
+use util::{append, now_epoch, wait_for, zag_line, Env};
+
+const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
+
+/// Claude's own transcript of a session, as the real CLI leaves it.
+fn claude_transcript(env: &Env, cwd: &std::path::Path, sid: &str) -> PathBuf {
+    let dirname = cwd.display().to_string().replace(['/', '.'], "-");
+    let path = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{sid}.jsonl"));
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+    let user = json!({"type":"user","message":{"role":"user","content":"refactor the parser"},"cwd":cwd,"sessionId":sid,"timestamp":ts});
+    append(&path, format!("{user}\n").as_bytes());
+    path
+}
+
+/// A zag exec session log (global project) with identity lines, and the
+/// Claude transcript behind it.
+fn zag_session(env: &Env, wrapper: &str, cwd: &std::path::Path) -> PathBuf {
+    claude_transcript(env, cwd, SID);
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    append(
+        &log,
+        zag_line(
+            1,
+            wrapper,
+            Some(SID),
+            "session_started",
+            json!({"command":"exec","model":null,"cwd":cwd,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    append(
+        &log,
+        zag_line(
+            2,
+            wrapper,
+            Some(SID),
+            "user_message",
+            json!({"role":"user","content":"refactor the parser","message_id":null}),
+        )
+        .as_bytes(),
+    );
+    log
+}
+
+fn legacy_limit(wrapper: &str, seq: u64, reset: i64) -> String {
+    zag_line(
+        seq,
+        wrapper,
+        Some(SID),
+        "assistant_message",
+        json!({"content": format!("Claude AI usage limit reached|{reset}"), "message_id": null}),
+    )
+}
+
+fn assert_claude_resume(call: &(String, String, Vec<String>), sid: &str, cwd: &std::path::Path) {
+    let (name, call_cwd, args) = call;
+    assert_eq!(name, "claude");
+    assert_eq!(
+        std::path::Path::new(call_cwd),
+        cwd,
+        "resumed in the session's cwd"
+    );
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+    };
+    assert_eq!(after("--resume"), Some(sid), "args: {args:?}");
+    // `-p` is Claude's print switch; the prompt is the positional after
+    // `--`, where it can never be read as a flag.
+    assert!(args.iter().any(|a| a == "-p"), "args: {args:?}");
+    assert_eq!(after("--"), Some("Continue"), "args: {args:?}");
+    assert_eq!(
+        args.last().map(String::as_str),
+        Some("Continue"),
+        "args: {args:?}"
+    );
+    assert_eq!(
+        after("--output-format"),
+        Some("stream-json"),
+        "args: {args:?}"
+    );
+    assert!(args.iter().any(|a| a == "--verbose"), "args: {args:?}");
+}
+
+fn actions(env: &Env, store: &std::path::Path) -> Vec<String> {
+    env.records(store)
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn zag_session_limit_is_resumed_once_at_the_reset() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-a", &work);
+    let daemon = env.start();
+    append(&log, legacy_limit("w-a", 3, now_epoch() + 3).as_bytes());
+
+    wait_for("the schedule record", || {
+        actions(&env, &env.store()).contains(&"schedule".to_string())
+    });
+    assert!(env.calls().is_empty(), "must not resume before the reset");
+    wait_for("the resume", || !env.calls().is_empty());
+    wait_for("the complete record", || {
+        actions(&env, &env.store()).contains(&"complete".to_string())
+    });
+
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "exactly one resume: {calls:?}");
+    assert_claude_resume(&calls[0], SID, &work);
+    let recs = env.records(&env.store());
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert_eq!(recs[0]["origin"], "zag-resumed");
+    assert_eq!(recs[0]["provider"], "claude");
+    assert_eq!(recs[1]["status"], "resumed");
+    assert_eq!(recs[0]["incident_id"], recs[1]["incident_id"]);
+    // The session log tells the story in zag's own event kinds (written
+    // right after the store's `complete`, the commit point).
+    let kinds = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["type"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    wait_for("usage_limit_resumed in the session log", || {
+        kinds().contains(&"usage_limit_resumed".to_string())
+    });
+    assert!(
+        kinds().contains(&"usage_limit_hit".to_string()),
+        "{:?}",
+        kinds()
+    );
+    // zag can list it: nothing pending any more.
+    let (code, out, _) = env.run_cli(&["list", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        json!([])
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn native_claude_transcript_limit_is_resumed_in_its_cwd() {
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let daemon = env.start();
+    let dirname = work.display().to_string().replace(['/', '.'], "-");
+    let transcript = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{SID}.jsonl"));
+    let now = chrono::Utc::now();
+    let hit_ts = now - chrono::Duration::seconds(150);
+    // A reset after the line's own time and already past now: due at once.
+    let reset = now - chrono::Duration::seconds(30);
+    let text = format!(
+        "You've hit your session limit · resets {} (UTC)",
+        reset.format("%-I:%M%P")
+    );
+    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":SID,"timestamp":(hit_ts - chrono::Duration::seconds(5)).to_rfc3339()});
+    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":work,"timestamp":hit_ts.to_rfc3339()});
+    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+
+    wait_for("the resume", || !env.calls().is_empty());
+    wait_for("the complete record", || {
+        actions(&env, &env.store()).contains(&"complete".to_string())
+    });
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_claude_resume(&calls[0], SID, &work);
+    assert_eq!(actions(&env, &env.store()), ["schedule", "complete"]);
+    drop(daemon);
+}
+
+#[test]
+fn sigkill_after_the_schedule_is_durable_loses_nothing_and_doubles_nothing() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-c", &work);
+    let daemon = env.start();
+    append(&log, legacy_limit("w-c", 3, now_epoch() + 4).as_bytes());
+    wait_for("the schedule record", || {
+        actions(&env, &env.store()) == ["schedule"]
+    });
+    daemon.kill9();
+    assert!(env.calls().is_empty());
+
+    let daemon = env.start();
+    wait_for("the resume after restart", || !env.calls().is_empty());
+    wait_for("the complete record", || {
+        actions(&env, &env.store()).contains(&"complete".to_string())
+    });
+    // Give a duplicate every chance to show up before judging.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(env.calls().len(), 1, "exactly one resume across the kill");
+    assert_eq!(
+        actions(&env, &env.store()),
+        ["schedule", "complete"],
+        "the restart did not re-detect the old line"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn cancel_appended_by_another_process_stops_the_live_timer() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-d", &work);
+    let daemon = env.start();
+    let reset = now_epoch() + 3;
+    append(&log, legacy_limit("w-d", 3, reset).as_bytes());
+    wait_for("the schedule record", || {
+        actions(&env, &env.store()) == ["schedule"]
+    });
+    let id = env.records(&env.store())[0]["incident_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // What `zag usage cancel` does: append a record, tell nobody.
+    append(
+        &env.store(),
+        format!("{}\n", json!({"action":"cancel","incident_id":id})).as_bytes(),
+    );
+    // Seen live, either once armed or already while arming.
+    daemon.wait_log("cancelled");
+    wait_for("the reset to pass", || now_epoch() > reset + 1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        env.calls().is_empty(),
+        "a cancelled resume must not fire: {:?}",
+        env.calls()
+    );
+    assert!(
+        !daemon.log_text().contains("resume due"),
+        "the timer was stopped, not skipped at fire time"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn hostile_input_never_stops_the_daemon() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-e", &work);
+    let doomed = zag_session(&env, "w-doomed", &work);
+    // A project "dir" that is a file, and a FIFO named like a log.
+    std::fs::create_dir_all(env.zag.join("projects")).unwrap();
+    std::fs::write(env.zag.join("projects/not-a-dir"), "x").unwrap();
+    let daemon = env.start();
+    let fifo = env.zag.join("logs/sessions/fifo.jsonl");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    append(&log, b"this is not json\n");
+    append(&log, b"\xff\xfe{\"type\":\x80\n");
+    std::fs::remove_file(&doomed).unwrap();
+    // 50 MB without a newline, then the line ends and a real limit follows.
+    let big = vec![b'x'; 50 << 20];
+    append(&log, &big);
+    append(&log, b"\n");
+    append(&log, legacy_limit("w-e", 9, now_epoch() + 1).as_bytes());
+    wait_for("the resume", || !env.calls().is_empty());
+    assert_eq!(env.calls().len(), 1);
+    let text = daemon.log_text();
+    assert_eq!(
+        text.matches("was cut to that length").count(),
+        1,
+        "the giant line is reported once"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(daemon.terminate(), 0);
+}
+
+/// A pending record as zag's exec loop writes it (no `origin`, the
+/// provider's session id), for a session whose log is `log`.
+fn zag_exec_record(id: &str, when: chrono::DateTime<chrono::Utc>, log: &std::path::Path) -> String {
+    format!(
+        "{}\n",
+        json!({"action":"schedule","incident_id":id,"session_id":SID,"provider":"claude","when":when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),"message":"Continue","attempt":1,"log_path":log})
+    )
+}
+
+/// An exec session's log whose last line is `age` old.
+fn exec_log(env: &Env, wrapper: &str, cwd: &std::path::Path, age: chrono::Duration) -> PathBuf {
+    claude_transcript(env, cwd, SID);
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let ts = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let started = json!({"seq":1,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","cwd":cwd,"resumed":false,"backfilled":false});
+    let beat = json!({"seq":2,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10});
+    append(&log, format!("{started}\n{beat}\n").as_bytes());
+    log
+}
+
+#[test]
+fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
+    std::fs::write(
+        env.zag.join("resumed/config.toml"),
+        "[resume]\nadopt_grace_secs = 1\n",
+    )
+    .unwrap();
+    // The exec loop died ten minutes ago: no heartbeat since, no process.
+    let log = exec_log(&env, "w-dead", &work, chrono::Duration::minutes(10));
+    let zag_id = "0b6a2f1e-1111-4222-8333-444455556666";
+    append(
+        &env.store(),
+        zag_exec_record(
+            zag_id,
+            chrono::Utc::now() - chrono::Duration::minutes(2),
+            &log,
+        )
+        .as_bytes(),
+    );
+    let daemon = env.start();
+    wait_for("the adopted resume", || !env.calls().is_empty());
+    wait_for("the adopted incident's complete", || {
+        actions(&env, &env.store())
+            .iter()
+            .filter(|a| *a == "complete")
+            .count()
+            == 1
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "adopted once: {calls:?}");
+    assert_claude_resume(&calls[0], SID, &work);
+    let recs = env.records(&env.store());
+    // zag's record, ours (chained to zag's id), zag's tombstone, our complete.
+    assert_eq!(
+        actions(&env, &env.store()),
+        ["schedule", "schedule", "cancel", "complete"],
+        "{recs:?}"
+    );
+    assert_eq!(recs[1]["origin"], "zag-resumed");
+    assert_eq!(recs[1]["chain_id"], zag_id);
+    assert_eq!(recs[2]["incident_id"], zag_id);
+    // A restart adopts nothing more.
+    assert_eq!(daemon.terminate(), 0);
+    let daemon = env.start();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(env.calls().len(), 1);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn a_zag_resume_whose_owner_lives_is_left_alone() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
+    std::fs::write(
+        env.zag.join("resumed/config.toml"),
+        "[resume]\nadopt_grace_secs = 1\n",
+    )
+    .unwrap();
+    // A live exec loop: a running process entry (this test process) and a
+    // fresh heartbeat; its own resume is overdue, as after a suspend.
+    let log = exec_log(&env, "w-live", &work, chrono::Duration::seconds(1));
+    let procs = json!({"processes":[{"id":"p1","pid":std::process::id(),"session_id":"w-live","provider":"claude","model":"","command":"exec","prompt":"go","started_at":chrono::Utc::now().to_rfc3339(),"status":"running","exit_code":null,"exited_at":null,"root":null,"parent_process_id":null,"parent_session_id":null}]});
+    std::fs::write(env.zag.join("processes.json"), procs.to_string()).unwrap();
+    let zag_id = "0b6a2f1e-1111-4222-8333-777788889999";
+    append(
+        &env.store(),
+        zag_exec_record(
+            zag_id,
+            chrono::Utc::now() - chrono::Duration::seconds(5),
+            &log,
+        )
+        .as_bytes(),
+    );
+    let daemon = env.start();
+    // Longer than the grace, with re-probes every grace.
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    assert!(env.calls().is_empty(), "{:?}", env.calls());
+    assert_eq!(
+        actions(&env, &env.store()),
+        ["schedule"],
+        "zag's record untouched"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
+
+/// Regression: notify reports opens and reads too, and the daemon's own
+/// read of a store once triggered the next, forever: an "idle" daemon with a
+/// pending resume spun a CPU core. Idle must mean idle.
+#[test]
+fn reading_a_store_does_not_trigger_reading_it_again() {
+    let env = Env::new();
+    let far = chrono::Utc::now() + chrono::Duration::days(1);
+    let rec = json!({"action":"schedule","incident_id":"11111111-2222-4333-8444-555555555555","session_id":"s","provider":"claude","when":far.to_rfc3339(),"message":"Continue","attempt":1,"log_path":"","origin":"zag-resumed"});
+    append(&env.store(), format!("{rec}\n").as_bytes());
+    let mut cmd = env.cmd(&["run"]);
+    cmd.env("RUST_LOG", "zag_resumed=trace");
+    let log = env.dir.path().join("trace.log");
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the daemon to watch", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("is watching")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let reads = std::fs::read_to_string(&log)
+        .unwrap()
+        .matches("reading store")
+        .count();
+    let _ = child.kill();
+    let _ = child.wait();
+    // Start-up reads it once or twice (discovery, its file event); a loop
+    // reads it thousands of times a second.
+    assert!(reads <= 4, "the store was read {reads} times while idle");
+}

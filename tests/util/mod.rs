@@ -1,0 +1,295 @@
+//! Shared helpers for the integration tests: a temporary HOME with a zag
+//! home inside, fake provider CLIs on PATH that record how they were called,
+//! and the real daemon binary started and stopped as a child process.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_zag-resumed");
+
+/// A throwaway user environment.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub zag: PathBuf,
+    pub bin: PathBuf,
+    /// Where the fake CLIs leave one record file per invocation (one file
+    /// each, so concurrent invocations never interleave).
+    pub calls: PathBuf,
+}
+
+impl Env {
+    /// A home with zag's global `zag.toml` set for fast, exact tests:
+    /// no jitter, no stagger.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let zag = home.join(".zag");
+        let bin = dir.path().join("bin");
+        let calls = dir.path().join("calls");
+        std::fs::create_dir_all(&zag).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&calls).unwrap();
+        std::fs::write(
+            zag.join("zag.toml"),
+            "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n",
+        )
+        .unwrap();
+        let env = Env {
+            dir,
+            home,
+            zag,
+            bin,
+            calls,
+        };
+        for p in ["claude", "codex", "gemini", "copilot"] {
+            env.fake_cli(
+                p,
+                r#"{"type":"result","subtype":"success","is_error":false,"result":"ok"}"#,
+                0,
+            );
+        }
+        env
+    }
+
+    /// Install a fake provider CLI that records `cwd` and argv, prints
+    /// `stdout`, and exits with `code`.
+    pub fn fake_cli(&self, name: &str, stdout: &str, code: i32) {
+        let script = format!(
+            "#!/bin/sh\nrec=$(mktemp '{calls}/call.XXXXXXXX')\n{{ printf 'call %s\\n' \"{name}\"; printf 'cwd %s\\n' \"$PWD\"; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; printf 'end\\n'; }} > \"$rec.tmp\"\nmv \"$rec.tmp\" \"$rec.done\"\ncat <<'__OUT__'\n{stdout}\n__OUT__\nexit {code}\n",
+            calls = self.calls.display()
+        );
+        let p = self.bin.join(name);
+        std::fs::write(&p, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Every recorded invocation: (cli, cwd, args).
+    pub fn calls(&self) -> Vec<(String, String, Vec<String>)> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.calls)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "done"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        let text: String = files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect();
+        let mut out = Vec::new();
+        let mut cur: Option<(String, String, Vec<String>)> = None;
+        for line in text.lines() {
+            if let Some(n) = line.strip_prefix("call ") {
+                cur = Some((n.to_string(), String::new(), Vec::new()));
+            } else if let Some(c) = line.strip_prefix("cwd ") {
+                if let Some(x) = cur.as_mut() {
+                    x.1 = c.to_string();
+                }
+            } else if let Some(a) = line.strip_prefix("arg ") {
+                if let Some(x) = cur.as_mut() {
+                    x.2.push(a.to_string());
+                }
+            } else if line == "end" {
+                out.extend(cur.take());
+            }
+        }
+        out
+    }
+
+    pub fn path_var(&self) -> String {
+        format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// A command for the real binary in this environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("HOME", &self.home)
+            .env("PATH", self.path_var())
+            .env("RUST_LOG", "debug")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        c
+    }
+
+    /// Run a CLI command to completion: (exit code, stdout, stderr).
+    pub fn run_cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(args).stdin(Stdio::null()).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Start the daemon and wait until it is watching.
+    pub fn start(&self) -> Daemon {
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let log = self.dir.path().join(format!("daemon-{n}.log"));
+        let child = self
+            .cmd(&["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child: Some(child),
+            log,
+        };
+        d.wait_log("zag-resumed is watching");
+        d
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.zag.join("scheduled_resumes.jsonl")
+    }
+
+    /// Store records as JSON values (unparseable lines skipped).
+    pub fn records(&self, store: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(store)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Env {
+    /// With `ZR_KEEP` set, a failing test leaves its directory for a post-mortem.
+    fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("ZR_KEEP").is_some() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+            eprintln!("kept the test directory at {}", kept.display());
+        }
+    }
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until the daemon's log contains `needle`.
+    pub fn wait_log(&self, needle: &str) {
+        let log = self.log.clone();
+        wait_for(&format!("daemon log to say {needle:?}"), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(needle)
+        });
+    }
+
+    pub fn kill9(mut self) {
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait: returns the exit code.
+    pub fn terminate(mut self) -> i32 {
+        let mut c = self.child.take().unwrap();
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "daemon did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- daemon log {} ----\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Poll a condition until it holds (15 s at most).
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Append bytes to a file (creating it and its folders).
+pub fn append(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+pub fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A zag session-log line with zag's envelope.
+pub fn zag_line(
+    seq: u64,
+    wrapper: &str,
+    provider_sid: Option<&str>,
+    kind: &str,
+    fields: serde_json::Value,
+) -> String {
+    let mut v = serde_json::json!({
+        "seq": seq,
+        "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false),
+        "provider": "claude",
+        "wrapper_session_id": wrapper,
+        "provider_session_id": provider_sid,
+        "source_kind": "wrapper",
+        "completeness": "full",
+        "type": kind,
+    });
+    for (k, val) in fields.as_object().unwrap() {
+        v[k] = val.clone();
+    }
+    format!("{v}\n")
+}
