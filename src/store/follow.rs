@@ -70,8 +70,8 @@ impl StoreFollower {
         // First read, or the file was replaced or truncated.
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes)?;
-        let mut fresh = Replay::default();
-        let records = fresh.feed_records(&bytes);
+        let (fresh, records) = super::replay_records(&bytes);
+        drop(bytes);
         let old = std::mem::replace(&mut self.replay, fresh);
         self.identity = Some(id);
         if old == Replay::default() {

@@ -250,14 +250,290 @@ pub(crate) fn parse_line(line: &[u8]) -> Option<Result<Record, ()>> {
     if line.is_empty() {
         return None;
     }
-    Some(serde_json::from_slice::<Record>(line).map_err(|_| ()))
+    Some(parse_record(line))
+}
+
+/// Parse one record. The fast path reads a flat struct (serde's internally
+/// tagged enums buffer every value first, which made start-up replay twice as
+/// slow); whenever it fails, the derived enum decides, so the set of accepted
+/// lines and their meaning are exactly those of `Record`'s own `Deserialize`.
+fn parse_record(line: &[u8]) -> Result<Record, ()> {
+    if let Ok(flat) = serde_json::from_slice::<FlatRecord>(line) {
+        if let Some(rec) = flat.into_record() {
+            return Ok(rec);
+        }
+    }
+    serde_json::from_slice::<Record>(line).map_err(|_| ())
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Action {
+    Schedule,
+    Complete,
+    Cancel,
+}
+
+/// Every key of every record kind, with `Schedule`'s own types.
+#[derive(Deserialize)]
+struct FlatRecord {
+    action: Action,
+    incident_id: String,
+    session_id: Option<String>,
+    provider: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    root: Option<String>,
+    when: Option<DateTime<Utc>>,
+    message: Option<String>,
+    attempt: Option<u32>,
+    #[serde(default)]
+    log_path: String,
+    #[serde(default)]
+    origin: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    reset_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    fallback_used: Option<bool>,
+    #[serde(default)]
+    provider_session_id: Option<String>,
+    #[serde(default)]
+    wrapper_session_id: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    source_file: Option<String>,
+    #[serde(default)]
+    hit_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    chain_id: Option<String>,
+    #[serde(default)]
+    raw: Option<String>,
+    status: Option<CompleteStatus>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl FlatRecord {
+    /// `None` when a key the kind requires is missing (the slow path then
+    /// rejects the line with serde's own error).
+    fn into_record(self) -> Option<Record> {
+        Some(match self.action {
+            Action::Cancel => Record::Cancel {
+                incident_id: self.incident_id,
+            },
+            Action::Complete => Record::Complete {
+                incident_id: self.incident_id,
+                status: self.status?,
+                error: self.error,
+            },
+            Action::Schedule => Record::Schedule(Schedule {
+                incident_id: self.incident_id,
+                session_id: self.session_id?,
+                provider: self.provider?,
+                model: self.model,
+                root: self.root,
+                when: self.when?,
+                message: self.message?,
+                attempt: self.attempt?,
+                log_path: self.log_path,
+                origin: self.origin,
+                scope: self.scope,
+                reset_at: self.reset_at,
+                fallback_used: self.fallback_used,
+                provider_session_id: self.provider_session_id,
+                wrapper_session_id: self.wrapper_session_id,
+                cwd: self.cwd,
+                prompt: self.prompt,
+                source_file: self.source_file,
+                hit_at: self.hit_at,
+                chain_id: self.chain_id,
+                raw: self.raw,
+            }),
+        })
+    }
 }
 
 /// Replay a whole store's bytes.
+///
+/// Large stores (start-up with many pending resumes) are parsed on several
+/// threads and folded once at the end; the result is identical to feeding
+/// the bytes line by line (`pending` = the last schedule of every id that
+/// has no tombstone anywhere, which is what incremental [`Replay::apply`]
+/// converges to whatever the order).
 pub fn replay(bytes: &[u8]) -> Replay {
-    let mut r = Replay::default();
-    r.feed(bytes);
+    match parse_parallel(bytes) {
+        None => {
+            let mut r = Replay::default();
+            r.feed(bytes);
+            r
+        }
+        Some((chunks, skipped, end)) => {
+            let n = chunks.iter().map(Vec::len).sum();
+            fold(chunks.into_iter().flatten(), n, skipped, end)
+        }
+    }
+}
+
+/// [`replay`], also returning every record parsed, in file order.
+pub fn replay_records(bytes: &[u8]) -> (Replay, Vec<Record>) {
+    match parse_parallel(bytes) {
+        None => {
+            let mut r = Replay::default();
+            let recs = r.feed_records(bytes);
+            (r, recs)
+        }
+        Some((chunks, skipped, end)) => {
+            // The caller gets the parsed records; the replay folds copies,
+            // made on the parser threads' count of threads.
+            let copies: Vec<Vec<Record>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = chunks.iter().map(|c| sc.spawn(move || c.clone())).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("clone thread"))
+                    .collect()
+            });
+            let n = copies.iter().map(Vec::len).sum();
+            let r = fold(copies.into_iter().flatten(), n, skipped, end);
+            (r, chunks.into_iter().flatten().collect())
+        }
+    }
+}
+
+type Parsed = (Vec<Vec<Record>>, usize, usize);
+
+/// Parse complete lines on several threads; `None` when the input is small
+/// (or there is one CPU) and the caller should go line by line.
+fn parse_parallel(bytes: &[u8]) -> Option<Parsed> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if bytes.len() < PARALLEL_REPLAY_MIN || threads < 2 {
+        return None;
+    }
+    let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
+    let chunks = split_at_newlines(&bytes[..end], threads);
+    let parsed: Vec<(Vec<Record>, usize)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|c| {
+                sc.spawn(move || {
+                    // Sized up front: growing a Vec of ~0.5 KB records by
+                    // doubling copies them over and over.
+                    let mut recs = Vec::with_capacity(memchr::memchr_iter(b'\n', c).count());
+                    let mut skipped = 0;
+                    for line in c.split(|&b| b == b'\n') {
+                        match parse_line(line) {
+                            Some(Ok(r)) => recs.push(r),
+                            Some(Err(())) => skipped += 1,
+                            None => {}
+                        }
+                    }
+                    (recs, skipped)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("parser thread"))
+            .collect()
+    });
+    let skipped = parsed.iter().map(|p| p.1).sum();
+    Some((parsed.into_iter().map(|p| p.0).collect(), skipped, end))
+}
+
+/// Fold parsed records (file order) into a replay in bulk.
+fn fold(records: impl Iterator<Item = Record>, n: usize, skipped: usize, end: usize) -> Replay {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut r = Replay {
+        consumed: end as u64,
+        skipped_lines: skipped,
+        ..Replay::default()
+    };
+    let mut scheds: Vec<(String, Schedule)> = Vec::with_capacity(n);
+    for rec in records {
+        r.records += 1;
+        match rec {
+            Record::Schedule(s) => scheds.push((s.incident_id.clone(), s)),
+            Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
+                r.tombstoned.insert(incident_id);
+            }
+        }
+    }
+    // Bulk build in key order, keeping the last of equal keys ("last
+    // schedule wins"). Sort indices, not the ~0.5 KB records themselves, and
+    // hand BTreeMap an already sorted sequence: inserting one by one, or
+    // sorting the records, spends most of the time moving them around.
+    let mut idx: Vec<usize> = (0..scheds.len()).collect();
+    idx.sort_by(|&a, &b| scheds[a].0.cmp(&scheds[b].0)); // stable
+    let mut slots: Vec<Option<(String, Schedule)>> = scheds.into_iter().map(Some).collect();
+    let mut ordered = Vec::with_capacity(idx.len());
+    for w in 0..idx.len() {
+        let superseded = idx.get(w + 1).is_some_and(|&next| {
+            let key = |i: usize| slots[i].as_ref().map(|x| &x.0);
+            key(idx[w]) == key(next)
+        });
+        if !superseded {
+            ordered.extend(slots[idx[w]].take());
+        }
+    }
+    r.scheduled = ordered.into_iter().collect();
+    // `pending` needs its own copies: clone them on several threads.
+    let live: Vec<&Schedule> = r
+        .scheduled
+        .values()
+        .filter(|s| !r.tombstoned.contains(&s.incident_id))
+        .collect();
+    let per = live.len().div_ceil(threads).max(1);
+    let cloned: Vec<Vec<(String, Schedule)>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = live
+            .chunks(per)
+            .map(|part| {
+                sc.spawn(move || {
+                    part.iter()
+                        .map(|s| (s.incident_id.clone(), (*s).clone()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("clone thread"))
+            .collect()
+    });
+    // Already sorted by id: BTreeMap builds it in bulk.
+    r.pending = cloned.into_iter().flatten().collect();
     r
+}
+
+/// Below this many bytes a store is replayed on the calling thread.
+const PARALLEL_REPLAY_MIN: usize = 4 << 20;
+
+/// Split `bytes` (ending in a newline) into about `n` pieces, each ending in
+/// a newline.
+fn split_at_newlines(bytes: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 1..n {
+        let target = (bytes.len() * i / n).max(start);
+        if target >= bytes.len() {
+            break;
+        }
+        match memchr::memchr(b'\n', &bytes[target..]) {
+            Some(j) => {
+                out.push(&bytes[start..target + j + 1]);
+                start = target + j + 1;
+            }
+            None => break,
+        }
+    }
+    if start < bytes.len() {
+        out.push(&bytes[start..]);
+    }
+    out
 }
 
 /// One store file on disk.
@@ -364,6 +640,64 @@ mod tests {
         );
         assert!(r.tombstoned.contains("b") && r.tombstoned.contains("c"));
         assert_eq!(r.skipped_lines, 1);
+    }
+
+    #[test]
+    fn fast_parser_agrees_with_the_derived_one() {
+        let cases = [
+            sched("a", "2030-01-01T08:00:00Z"),
+            sched("a", "2030-01-01T08:00:00+02:00"),
+            sched("a", "2030-01-01T08:00:00"), // no offset: zag skips it
+            r#"{"action":"cancel","incident_id":"x"}"#.into(),
+            r#"{"action":"cancel","incident_id":"x","when":"junk","log_path":null}"#.into(),
+            r#"{"action":"complete","incident_id":"x","status":"resumed"}"#.into(),
+            r#"{"action":"complete","incident_id":"x","status":"bogus"}"#.into(),
+            r#"{"action":"complete","incident_id":"x"}"#.into(),
+            r#"{"action":"bogus","incident_id":"x"}"#.into(),
+            r#"{"incident_id":"x"}"#.into(),
+            r#"{"action":"schedule","incident_id":"x","session_id":"s","provider":"p","when":"2030-01-01T08:00:00Z","message":"m","attempt":1,"log_path":null}"#.into(),
+            r#"{"action":"schedule","incident_id":"x","session_id":"s","provider":"p","when":"2030-01-01T08:00:00Z","message":"m","attempt":1}"#.into(),
+            r#"{"action":"schedule","incident_id":"x","session_id":"s","provider":"p","when":"2030-01-01T08:00:00Z","message":"m"}"#.into(),
+            r#"{"action":"schedule","incident_id":"x","session_id":"s","provider":"p","when":"2030-01-01T08:00:00Z","message":"m","attempt":1,"status":7,"status":8}"#.into(),
+            r#"{"action":"schedule","incident_id":"x","session_id":"s","provider":"p","when":"2030-01-01T08:00:00Z","message":"m","attempt":-1}"#.into(),
+            r#"{"action":"cancel","incident_id":"x","action":"cancel"}"#.into(),
+            r#"{"action":"cancel","incident_id":null}"#.into(),
+            "[1]".into(),
+        ];
+        for c in cases {
+            let derived = serde_json::from_str::<Record>(&c).ok();
+            assert_eq!(parse_record(c.as_bytes()).ok(), derived, "{c}");
+        }
+    }
+
+    #[test]
+    fn parallel_replay_equals_line_by_line() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < PARALLEL_REPLAY_MIN + 100_000 {
+            text += &sched(&format!("id{}", i % 5000), "2030-01-01T08:00:00Z");
+            text += "\n";
+            if i % 7 == 0 {
+                text += &format!(
+                    r#"{{"action":"cancel","incident_id":"id{}"}}"#,
+                    (i * 13) % 5000
+                );
+                text += "\n\njunk\n";
+            }
+            i += 1;
+        }
+        text += "{\"torn";
+        let par = replay(text.as_bytes());
+        let mut seq = Replay::default();
+        let seq_recs = seq.feed_records(text.as_bytes());
+        assert!(!par.pending.is_empty() && !par.tombstoned.is_empty());
+        assert_eq!(par, seq);
+        let (par2, par_recs) = replay_records(text.as_bytes());
+        assert_eq!(par2, seq);
+        assert_eq!(par_recs, seq_recs);
+        let parts = split_at_newlines(b"a\nbb\nccc\n", 3);
+        assert_eq!(parts.concat(), b"a\nbb\nccc\n");
+        assert!(parts.iter().all(|p| p.ends_with(b"\n")));
     }
 
     #[test]
