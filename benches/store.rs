@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use zag_resumed::clock::SystemClock;
 use zag_resumed::store::{
-    compact, incident_id_for, CompactOptions, CompleteStatus, Record, ResetWindow, Schedule,
-    StoreFile, ORIGIN,
+    compact, incident_id_for, Change, CompactOptions, CompleteStatus, Record, ResetWindow,
+    Schedule, StoreFile, ORIGIN,
 };
 use zag_resumed::timer::{spawn, TimerEntry};
 
@@ -102,21 +102,25 @@ async fn rearm_from_replay(path: &std::path::Path) -> [f64; 3] {
     [ms(t0, t1), ms(t1, t2), ms(t2, t3)]
 }
 
-/// The daemon's path: a first `StoreFollower::refresh`, then one `arm` per
-/// pending record.
+/// The daemon's path: a first `StoreFollower::refresh`, then, per pending
+/// record of ours, one `arm` and an entry in the incident table (sharing
+/// the replay's copy, as the daemon does).
 async fn rearm_from_follower(path: &std::path::Path) -> f64 {
     let t0 = Instant::now();
     let mut f = zag_resumed::store::StoreFollower::new(StoreFile::new(path));
-    let records = f.refresh().unwrap();
+    let changes = f.refresh().unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let (h, task) = spawn(Arc::new(SystemClock), tx);
-    for r in &records {
-        if let Record::Schedule(s) = r {
+    let mut incidents = std::collections::HashMap::new();
+    for c in changes {
+        if let Change::Scheduled(s) = c {
             if f.replay().pending.contains_key(&s.incident_id) {
                 h.arm(s.incident_id.clone(), s.when);
+                incidents.insert(s.incident_id.clone(), s);
             }
         }
     }
+    assert_eq!(incidents.len(), 100_000);
     let st = h.stats().await;
     assert_eq!(st.pending, 100_000);
     let t1 = Instant::now();

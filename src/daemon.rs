@@ -40,7 +40,7 @@ use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
 use crate::store::compact::{compact, should_compact, CompactOptions};
 use crate::store::follow::StoreFollower;
 use crate::store::identity::{find_same_incident, incident_id_for, ResetWindow};
-use crate::store::{CompleteStatus, Record, Schedule, StoreFile, ORIGIN};
+use crate::store::{Change, CompleteStatus, Record, Schedule, StoreFile, ORIGIN};
 use crate::timer::{self, TimerEntry, TimerHandle};
 use crate::watch::Patterns;
 
@@ -168,7 +168,8 @@ const PROBE_PREFIX: &str = "adopt-probe:";
 
 struct Incident {
     store: PathBuf,
-    schedule: Schedule,
+    /// Shared with the store's replay.
+    schedule: Arc<Schedule>,
     in_flight: bool,
 }
 
@@ -364,9 +365,9 @@ impl Core {
         let replay = follower.replay();
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
-        for rec in records {
-            match rec {
-                Record::Schedule(s) => {
+        for change in records {
+            match change {
+                Change::Scheduled(s) => {
                     if !replay.pending.contains_key(&s.incident_id)
                         || self.incidents.contains_key(&s.incident_id)
                     {
@@ -383,10 +384,10 @@ impl Core {
                             },
                         );
                     } else {
-                        zag_records.push(s.incident_id);
+                        zag_records.push(s.incident_id.clone());
                     }
                 }
-                Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
+                Change::Tombstoned(incident_id) => {
                     if self
                         .incidents
                         .get(&incident_id)
@@ -629,7 +630,7 @@ impl Core {
                 incident_id.clone(),
                 Incident {
                     store: store_path,
-                    schedule,
+                    schedule: Arc::new(schedule),
                     in_flight: true,
                 },
             );
@@ -657,7 +658,7 @@ impl Core {
                     incident_id.clone(),
                     Incident {
                         store: store_path.clone(),
-                        schedule,
+                        schedule: Arc::new(schedule),
                         in_flight: false,
                     },
                 );

@@ -110,7 +110,7 @@ pub fn adopt(
                     incident_id: zag.incident_id.clone(),
                 })?;
             }
-            Ok(existing.clone())
+            Ok(Schedule::clone(existing))
         }
         None => {
             store.append(&Record::Schedule(ours.clone()))?;

@@ -12,11 +12,10 @@
 //! schedules, new tombstones), so a compaction that merely drops dead lines
 //! returns nothing.
 
-use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 
-use super::{Record, Replay, StoreFile};
+use super::{Change, Replay, StoreFile};
 
 /// Follows one store file.
 #[derive(Debug)]
@@ -47,9 +46,11 @@ impl StoreFollower {
         &self.replay
     }
 
-    /// Records appended since the last call, in file order (after a rewrite:
-    /// the records that changed the replay).
-    pub fn refresh(&mut self) -> io::Result<Vec<Record>> {
+    /// What changed since the last call: records appended, in file order;
+    /// after a rewrite (or on the first read), the schedules and tombstones
+    /// that differ from what was known. Schedules come as the replay's own
+    /// shared copies: nothing is deep-copied.
+    pub fn refresh(&mut self) -> io::Result<Vec<Change>> {
         let mut f = match std::fs::File::open(&self.store.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -65,31 +66,26 @@ impl StoreFollower {
             f.seek(SeekFrom::Start(self.replay.consumed))?;
             let mut bytes = Vec::new();
             f.read_to_end(&mut bytes)?;
-            return Ok(self.replay.feed_records(&bytes));
+            return Ok(self.replay.feed_changes(&bytes));
         }
         // First read, or the file was replaced or truncated.
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes)?;
-        let (fresh, records) = super::replay_records(&bytes);
+        let fresh = super::replay(&bytes);
         drop(bytes);
         let old = std::mem::replace(&mut self.replay, fresh);
         self.identity = Some(id);
-        if old == Replay::default() {
-            return Ok(records);
-        }
-        let mut seen_tombs = HashSet::new();
-        Ok(records
-            .into_iter()
-            .filter(|r| match r {
-                Record::Schedule(s) => {
-                    old.scheduled.get(&s.incident_id) != Some(s)
-                        && self.replay.scheduled.get(&s.incident_id) == Some(s)
-                }
-                Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
-                    !old.tombstoned.contains(incident_id) && seen_tombs.insert(incident_id.clone())
-                }
-            })
-            .collect())
+        let new = &self.replay;
+        let mut changes: Vec<Change> = new
+            .scheduled
+            .iter()
+            .filter(|(id, s)| old.scheduled.get(*id) != Some(*s))
+            .map(|(_, s)| Change::Scheduled(s.clone()))
+            .collect();
+        let mut tombs: Vec<&String> = new.tombstoned.difference(&old.tombstoned).collect();
+        tombs.sort();
+        changes.extend(tombs.into_iter().map(|t| Change::Tombstoned(t.clone())));
+        Ok(changes)
     }
 }
 
@@ -97,8 +93,10 @@ impl StoreFollower {
 mod tests {
     use super::*;
     use crate::store::compact::{compact, CompactOptions};
+    use crate::store::Record;
     use chrono::{TimeZone, Utc};
     use std::io::Write;
+    use std::sync::Arc;
 
     fn sched(id: &str) -> Record {
         let line = format!(
@@ -131,12 +129,7 @@ mod tests {
         assert!(f.refresh().unwrap().is_empty(), "partial line waits");
         raw.write_all(&line.as_bytes()[10..]).unwrap();
         let got = f.refresh().unwrap();
-        assert_eq!(
-            got,
-            vec![Record::Cancel {
-                incident_id: "a".into()
-            }]
-        );
+        assert_eq!(got, vec![Change::Tombstoned("a".into())]);
         assert!(!f.replay().pending.contains_key("a"));
 
         // Compaction (a new inode) reports nothing new...
@@ -158,6 +151,9 @@ mod tests {
         let tmp = dir.path().join("x");
         std::fs::write(&tmp, &text).unwrap();
         std::fs::rename(&tmp, &store.path).unwrap();
-        assert_eq!(f.refresh().unwrap(), vec![sched("c")]);
+        let Record::Schedule(c) = sched("c") else {
+            unreachable!()
+        };
+        assert_eq!(f.refresh().unwrap(), vec![Change::Scheduled(Arc::new(c))]);
     }
 }

@@ -12,7 +12,7 @@
 //! append first restores a missing trailing newline.
 //!
 //! Submodules: [`identity`] (incident ids and duplicate detection),
-//! [`compact`] (lock-free compaction), [`follow`] (live following, how a
+//! [`compact`](mod@compact) (lock-free compaction), [`follow`] (live following, how a
 //! `zag usage cancel` reaches a live timer), [`adopt`] (stranded zag resumes).
 //!
 //! # Delivery commit point
@@ -60,9 +60,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `origin` we stamp on our own records.
 pub const ORIGIN: &str = "zag-resumed";
+
+/// What one record, or a re-read, changed in a replay.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A schedule now in the replay (pending or not: check `pending`).
+    Scheduled(Arc<Schedule>),
+    /// A `complete` or `cancel` for this id.
+    Tombstoned(String),
+}
 
 /// One line of the store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,11 +179,13 @@ impl Record {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Replay {
     /// Pending schedules by id: last schedule wins, tombstoned ids removed.
-    pub pending: BTreeMap<String, Schedule>,
+    /// Shared with `scheduled` (one allocation per record, however many
+    /// views hold it).
+    pub pending: BTreeMap<String, Arc<Schedule>>,
     /// Every id with a `complete` or `cancel`, in any order.
     pub tombstoned: HashSet<String>,
     /// Every schedule ever seen (last per id), tombstoned or not.
-    pub scheduled: BTreeMap<String, Schedule>,
+    pub scheduled: BTreeMap<String, Arc<Schedule>>,
     /// Lines that did not parse (a torn tail, foreign junk).
     pub skipped_lines: usize,
     /// Bytes consumed: up to and including the last newline.
@@ -194,6 +206,24 @@ impl Replay {
         let mut out = Vec::new();
         self.feed_with(bytes, |r| out.push(r.clone()));
         out
+    }
+
+    /// Like [`Replay::feed`], returning what each parsed record changed, in
+    /// file order; schedules come as the replay's own shared copy.
+    pub fn feed_changes(&mut self, bytes: &[u8]) -> Vec<Change> {
+        let mut ids = Vec::new();
+        self.feed_with(bytes, |r| {
+            ids.push((
+                matches!(r, Record::Schedule(_)),
+                r.incident_id().to_string(),
+            ))
+        });
+        ids.into_iter()
+            .map(|(sched, id)| match self.scheduled.get(&id) {
+                Some(s) if sched => Change::Scheduled(s.clone()),
+                _ => Change::Tombstoned(id),
+            })
+            .collect()
     }
 
     fn feed_with(&mut self, bytes: &[u8], mut each: impl FnMut(&Record)) {
@@ -219,6 +249,7 @@ impl Replay {
         self.records += 1;
         match rec {
             Record::Schedule(s) => {
+                let s = Arc::new(s);
                 if !self.tombstoned.contains(&s.incident_id) {
                     self.pending.insert(s.incident_id.clone(), s.clone());
                 }
@@ -233,7 +264,7 @@ impl Replay {
 
     /// Pending schedules sorted by `when`, as `zag usage list` shows them.
     pub fn pending_sorted(&self) -> Vec<&Schedule> {
-        let mut v: Vec<&Schedule> = self.pending.values().collect();
+        let mut v: Vec<&Schedule> = self.pending.values().map(AsRef::as_ref).collect();
         v.sort_by(|a, b| {
             a.when
                 .cmp(&b.when)
@@ -380,31 +411,6 @@ pub fn replay(bytes: &[u8]) -> Replay {
     }
 }
 
-/// [`replay`], also returning every record parsed, in file order.
-pub fn replay_records(bytes: &[u8]) -> (Replay, Vec<Record>) {
-    match parse_parallel(bytes) {
-        None => {
-            let mut r = Replay::default();
-            let recs = r.feed_records(bytes);
-            (r, recs)
-        }
-        Some((chunks, skipped, end)) => {
-            // The caller gets the parsed records; the replay folds copies,
-            // made on the parser threads' count of threads.
-            let copies: Vec<Vec<Record>> = std::thread::scope(|sc| {
-                let handles: Vec<_> = chunks.iter().map(|c| sc.spawn(move || c.clone())).collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("clone thread"))
-                    .collect()
-            });
-            let n = copies.iter().map(Vec::len).sum();
-            let r = fold(copies.into_iter().flatten(), n, skipped, end);
-            (r, chunks.into_iter().flatten().collect())
-        }
-    }
-}
-
 type Parsed = (Vec<Vec<Record>>, usize, usize);
 
 /// Parse complete lines on several threads; `None` when the input is small
@@ -447,29 +453,27 @@ fn parse_parallel(bytes: &[u8]) -> Option<Parsed> {
 
 /// Fold parsed records (file order) into a replay in bulk.
 fn fold(records: impl Iterator<Item = Record>, n: usize, skipped: usize, end: usize) -> Replay {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let mut r = Replay {
         consumed: end as u64,
         skipped_lines: skipped,
         ..Replay::default()
     };
-    let mut scheds: Vec<(String, Schedule)> = Vec::with_capacity(n);
+    let mut scheds: Vec<(String, Arc<Schedule>)> = Vec::with_capacity(n);
     for rec in records {
         r.records += 1;
         match rec {
-            Record::Schedule(s) => scheds.push((s.incident_id.clone(), s)),
+            Record::Schedule(s) => scheds.push((s.incident_id.clone(), Arc::new(s))),
             Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
                 r.tombstoned.insert(incident_id);
             }
         }
     }
     // Bulk build in key order, keeping the last of equal keys ("last
-    // schedule wins"). Sort indices, not the ~0.5 KB records themselves, and
-    // hand BTreeMap an already sorted sequence: inserting one by one, or
-    // sorting the records, spends most of the time moving them around.
+    // schedule wins"): a stable sort of indices, then one sorted sequence
+    // for BTreeMap to build from.
     let mut idx: Vec<usize> = (0..scheds.len()).collect();
     idx.sort_by(|&a, &b| scheds[a].0.cmp(&scheds[b].0)); // stable
-    let mut slots: Vec<Option<(String, Schedule)>> = scheds.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<(String, Arc<Schedule>)>> = scheds.into_iter().map(Some).collect();
     let mut ordered = Vec::with_capacity(idx.len());
     for w in 0..idx.len() {
         let superseded = idx.get(w + 1).is_some_and(|&next| {
@@ -481,31 +485,13 @@ fn fold(records: impl Iterator<Item = Record>, n: usize, skipped: usize, end: us
         }
     }
     r.scheduled = ordered.into_iter().collect();
-    // `pending` needs its own copies: clone them on several threads.
-    let live: Vec<&Schedule> = r
+    // `pending` shares the same records; already sorted by id.
+    r.pending = r
         .scheduled
-        .values()
-        .filter(|s| !r.tombstoned.contains(&s.incident_id))
+        .iter()
+        .filter(|(id, _)| !r.tombstoned.contains(*id))
+        .map(|(id, s)| (id.clone(), s.clone()))
         .collect();
-    let per = live.len().div_ceil(threads).max(1);
-    let cloned: Vec<Vec<(String, Schedule)>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = live
-            .chunks(per)
-            .map(|part| {
-                sc.spawn(move || {
-                    part.iter()
-                        .map(|s| (s.incident_id.clone(), (*s).clone()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("clone thread"))
-            .collect()
-    });
-    // Already sorted by id: BTreeMap builds it in bulk.
-    r.pending = cloned.into_iter().flatten().collect();
     r
 }
 
@@ -689,12 +675,9 @@ mod tests {
         text += "{\"torn";
         let par = replay(text.as_bytes());
         let mut seq = Replay::default();
-        let seq_recs = seq.feed_records(text.as_bytes());
+        seq.feed(text.as_bytes());
         assert!(!par.pending.is_empty() && !par.tombstoned.is_empty());
         assert_eq!(par, seq);
-        let (par2, par_recs) = replay_records(text.as_bytes());
-        assert_eq!(par2, seq);
-        assert_eq!(par_recs, seq_recs);
         let parts = split_at_newlines(b"a\nbb\nccc\n", 3);
         assert_eq!(parts.concat(), b"a\nbb\nccc\n");
         assert!(parts.iter().all(|p| p.ends_with(b"\n")));
