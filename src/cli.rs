@@ -296,6 +296,10 @@ fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
     let mut failed = false;
     for file in files {
         if let Err(e) = scan_file(file, &detector, json, &mut out) {
+            // The reader went away (`| head`): stop quietly, as Unix tools do.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(0);
+            }
             eprintln!("zag-resumed: cannot scan {}: {e}", file.display());
             failed = true;
         }
@@ -366,7 +370,7 @@ fn scan_file(
                 line,
                 d.provider,
                 d.scope.describe(),
-                d.raw
+                d.raw.replace('\n', "\\n")
             )
         };
         write_err = res.err();
