@@ -365,6 +365,8 @@ impl Core {
         let replay = follower.replay();
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
+        // Armed in one message: a start-up re-arm can be 100,000 entries.
+        let mut to_arm = Vec::new();
         for change in records {
             match change {
                 Change::Scheduled(s) => {
@@ -374,7 +376,10 @@ impl Core {
                         continue;
                     }
                     if s.is_ours() {
-                        self.timer.arm(s.incident_id.clone(), s.when);
+                        to_arm.push(TimerEntry {
+                            due: s.when,
+                            incident_id: s.incident_id.clone(),
+                        });
                         self.incidents.insert(
                             s.incident_id.clone(),
                             Incident {
@@ -397,6 +402,9 @@ impl Core {
                     }
                 }
             }
+        }
+        if !to_arm.is_empty() {
+            self.timer.arm_many(to_arm);
         }
         for id in cancelled {
             self.timer.disarm(id.clone());
