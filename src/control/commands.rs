@@ -796,24 +796,11 @@ abcdef012345  codex     2030-01-02 09:30:05  1        s                  /h/.zag
                 incident_id: id.into(),
                 session_id: format!("sess-{id}"),
                 provider: "codex".into(),
-                model: None,
-                root: None,
                 when: t(when),
                 message: "Continue".into(),
                 attempt: 1,
-                log_path: String::new(),
-                origin: None,
                 scope: Some("weekly".into()),
-                reset_at: None,
-                fallback_used: None,
-                provider_session_id: None,
-                wrapper_session_id: None,
-                cwd: None,
-                prompt: None,
-                source_file: None,
-                hit_at: None,
-                chain_id: None,
-                raw: None,
+                ..Default::default()
             })
         };
         let global = StoreFile::new(home.join("scheduled_resumes.jsonl"));

@@ -426,24 +426,10 @@ mod tests {
             incident_id: id.into(),
             session_id: format!("s-{id}"),
             provider: "claude".into(),
-            model: None,
-            root: None,
             when,
             message: "Continue".into(),
             attempt: 1,
-            log_path: String::new(),
-            origin: None,
-            scope: None,
-            reset_at: None,
-            fallback_used: None,
-            provider_session_id: None,
-            wrapper_session_id: None,
-            cwd: None,
-            prompt: None,
-            source_file: None,
-            hit_at: None,
-            chain_id: None,
-            raw: None,
+            ..Default::default()
         })
     }
 

@@ -193,24 +193,13 @@ mod tests {
             incident_id: id.into(),
             session_id: session.into(),
             provider: "claude".into(),
-            model: None,
-            root: None,
             when: reset + Duration::seconds(30),
             message: "Continue".into(),
             attempt: 1,
-            log_path: String::new(),
             origin: Some(ORIGIN.into()),
-            scope: None,
             reset_at: Some(reset),
             fallback_used: Some(false),
-            provider_session_id: None,
-            wrapper_session_id: None,
-            cwd: None,
-            prompt: None,
-            source_file: None,
-            hit_at: None,
-            chain_id: None,
-            raw: None,
+            ..Default::default()
         }
     }
 

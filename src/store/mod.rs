@@ -103,7 +103,7 @@ pub enum CompleteStatus {
 
 /// A `schedule` record: zag's keys first, then ours (all optional, so zag's
 /// own records parse into the same type).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     pub incident_id: String,
     /// zag's relay writes the wrapper id here, its exec loop the provider id.

@@ -229,24 +229,14 @@ pub fn incident(provider: &str) -> Schedule {
         incident_id: "inc-1".into(),
         session_id: ID.into(),
         provider: provider.into(),
-        model: None,
-        root: None,
         when: t(HIT) + chrono::Duration::hours(5),
         message: "Continue".into(),
         attempt: 1,
-        log_path: String::new(),
         origin: Some("zag-resumed".into()),
         scope: Some("session".into()),
-        reset_at: None,
-        fallback_used: None,
         provider_session_id: Some(ID.into()),
-        wrapper_session_id: None,
-        cwd: None,
-        prompt: None,
-        source_file: None,
         hit_at: Some(t(HIT)),
-        chain_id: None,
-        raw: None,
+        ..Default::default()
     }
 }
 
