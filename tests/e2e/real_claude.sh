@@ -11,6 +11,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
 # shellcheck source=/dev/null
 source "$KIT/lib.sh"
+# shellcheck source=/dev/null
+source "$REPO/tests/e2e/lib.sh"
 if [ -z "${IN_LOOPBACK_NETNS:-}" ]; then
   ensure_installed @anthropic-ai/claude-code
   (cd "$REPO" && cargo build --release --quiet) || exit 1
@@ -26,30 +28,18 @@ export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 DISABLE_AU
 unset ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN
 export CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-fake-token CLAUDE_CODE_SUBSCRIPTION_TYPE=max
 # Resume within seconds of the limit instead of at the (scripted) reset.
-printf '[usage_limits]\njitter_secs = 0\nstagger_secs = 0\nmax_wait_secs = 3\n' > "$HOME/.zag/zag.toml"
-
-fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$CAP/daemon.log"; stop_server; exit 1; }
-
-"$REPO/target/release/zag-resumed" run 2> "$CAP/daemon.log" &
-DAEMON=$!
-for _ in $(seq 100); do grep -q "is watching" "$CAP/daemon.log" && break; sleep 0.1; done
+fast_resume_config
+start_daemon
 
 set_mode limit
 claude -p "hi" --output-format stream-json --verbose > "$CAP/limit.stdout" 2> "$CAP/limit.stderr"
 echo "claude at the limit: exit $?"
 set_mode ok
 before=$(wc -l < "$CAP/server_requests.jsonl")
-STORE="$HOME/.zag/scheduled_resumes.jsonl"
-for _ in $(seq 300); do grep -q '"action":"complete"' "$STORE" 2>/dev/null && break; sleep 0.1; done
-kill "$DAEMON"; wait "$DAEMON"
-
-grep -q '"action":"schedule"' "$STORE" || fail "no schedule record"
-grep -q '"status":"resumed"' "$STORE" || fail "no complete/resumed record: $(cat "$STORE")"
-[ "$(grep -c '"action":"schedule"' "$STORE")" = 1 ] || fail "more than one incident"
-after=$(wc -l < "$CAP/server_requests.jsonl")
-[ "$after" -gt "$before" ] || fail "the resume never reached the API"
+wait_complete_and_stop
+check_resumed_once "$before"
 transcript=$(ls "$HOME"/.claude/projects/*/*.jsonl | head -1)
 grep -q "Hello from the fake" "$transcript" || fail "the resumed turn is not in Claude's transcript"
-echo "PASS: limit detected in $transcript; resumed once; $((after - before)) API request(s) after the reset"
+echo "PASS: limit detected in $transcript; resumed once; $((AFTER - before)) API request(s) after the reset"
 grep -E "usage limit|resumed" "$CAP/daemon.log" | cut -c1-220
 stop_server
