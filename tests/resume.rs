@@ -656,6 +656,12 @@ async fn gemini_resumes_with_the_original_prompt_not_continue() {
         ]
     );
     assert_eq!(h.cwd("gemini"), h.work);
+    // Headless Gemini refuses an untrusted dir; the session already ran here.
+    let env = h.child_env("gemini");
+    assert_eq!(
+        env.get("GEMINI_CLI_TRUST_WORKSPACE").map(String::as_str),
+        Some("true")
+    );
 }
 
 #[tokio::test]

@@ -379,6 +379,12 @@ async fn respawn_target(
 /// The child's extra environment: the binary's own dir first on PATH (an
 /// npm/nvm CLI's `#!/usr/bin/env node` needs its node, which a systemd user
 /// service's PATH lacks), and for zag sessions the `ZAG_*` identity zag sets.
+///
+/// Gemini CLI refuses to run headless in a directory it was not told to
+/// trust (exit 55). The session being resumed already ran in this very
+/// directory, so the trust it had carries over; the environment variable is
+/// used, not `--skip-trust`, because older versions ignore an unknown
+/// variable but reject an unknown flag.
 fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsString)> {
     let mut env = Vec::new();
     let mut dirs: Vec<PathBuf> = program.parent().map(PathBuf::from).into_iter().collect();
@@ -396,6 +402,9 @@ fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsSt
         if let Some(m) = &t.model {
             env.push(("ZAG_MODEL".into(), m.into()));
         }
+    }
+    if t.provider == crate::detect::Provider::Gemini {
+        env.push(("GEMINI_CLI_TRUST_WORKSPACE".into(), "true".into()));
     }
     env
 }
