@@ -349,6 +349,52 @@ async fn a_wedged_core_is_an_error_reply_not_a_hang() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_gets_error_replies_not_exhaustion() {
+    let h = start(ServerOptions {
+        max_connections: 2,
+        idle_timeout: Duration::from_secs(30),
+        ..quick()
+    })
+    .await;
+    // Two idle clients hold every slot...
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = Client::connect(&h.socket, T).await.unwrap();
+        c.call::<StatusSnapshot>(&Request::new(Op::Status))
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    // ...so the next one is told so and closed, not left hanging.
+    let mut s = BufReader::new(UnixStream::connect(&h.socket).await.unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(T, s.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let r: Response = serde_json::from_str(&line).unwrap();
+    assert!(!r.ok, "{line}");
+    assert!(line.contains("too many connections"), "{line}");
+    // A slot freed is a slot served again.
+    drop(held.pop());
+    let mut ok = false;
+    for _ in 0..50 {
+        if let Ok(mut c) = Client::connect(&h.socket, T).await {
+            if c.call::<StatusSnapshot>(&Request::new(Op::Status))
+                .await
+                .is_ok()
+            {
+                ok = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "served again once a connection closed");
+    h.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_check_seam_refuses_another_uid() {
     // The server believes it runs as another uid, so our real uid is foreign.
     let me = unsafe { libc::geteuid() };

@@ -46,6 +46,9 @@ pub struct ServerOptions {
     pub max_line: usize,
     /// The uid peers must have: this process's effective uid by default.
     pub own_uid: u32,
+    /// Connections served at once; one more gets an error reply and is
+    /// closed, so a flood cannot exhaust the daemon's file descriptors.
+    pub max_connections: usize,
 }
 
 impl Default for ServerOptions {
@@ -57,6 +60,7 @@ impl Default for ServerOptions {
             max_line: MAX_LINE,
             // SAFETY: geteuid has no preconditions.
             own_uid: unsafe { libc::geteuid() },
+            max_connections: 64,
         }
     }
 }
@@ -113,6 +117,15 @@ pub async fn serve_with(
                 }
             }
             acc = listener.accept() => match acc {
+                Ok((stream, _)) if conns.len() >= opts.max_connections => {
+                    // Best effort, never blocking: the reply fits a socket buffer.
+                    let line = Response::err(format!(
+                        "too many connections ({} at once); try again",
+                        opts.max_connections
+                    ))
+                    .to_line();
+                    let _ = stream.try_write(line.as_bytes());
+                }
                 Ok((stream, _)) => {
                     conns.spawn(connection(
                         stream,
