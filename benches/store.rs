@@ -111,7 +111,7 @@ async fn rearm_from_follower(path: &std::path::Path) -> f64 {
     let changes = f.refresh().unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let (h, task) = spawn(Arc::new(SystemClock), tx);
-    let mut incidents = std::collections::HashMap::new();
+    let mut incidents = std::collections::HashMap::with_capacity(changes.len());
     let mut to_arm = Vec::new();
     for c in changes {
         if let Change::Scheduled(s) = c {

@@ -363,6 +363,7 @@ impl Core {
             }
         };
         let replay = follower.replay();
+        self.incidents.reserve(records.len());
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
         // Armed in one message: a start-up re-arm can be 100,000 entries.

@@ -76,12 +76,15 @@ impl StoreFollower {
         let old = std::mem::replace(&mut self.replay, fresh);
         self.identity = Some(id);
         let new = &self.replay;
-        let mut changes: Vec<Change> = new
-            .scheduled
-            .iter()
-            .filter(|(id, s)| old.scheduled.get(*id) != Some(*s))
-            .map(|(_, s)| Change::Scheduled(s.clone()))
-            .collect();
+        let mut changes: Vec<Change> = if old.scheduled.is_empty() {
+            new.scheduled.values().cloned().map(Change::Scheduled).collect()
+        } else {
+            new.scheduled
+                .iter()
+                .filter(|(id, s)| old.scheduled.get(*id) != Some(*s))
+                .map(|(_, s)| Change::Scheduled(s.clone()))
+                .collect()
+        };
         let mut tombs: Vec<&String> = new.tombstoned.difference(&old.tombstoned).collect();
         tombs.sort();
         changes.extend(tombs.into_iter().map(|t| Change::Tombstoned(t.clone())));
