@@ -77,7 +77,11 @@ impl StoreFollower {
         self.identity = Some(id);
         let new = &self.replay;
         let mut changes: Vec<Change> = if old.scheduled.is_empty() {
-            new.scheduled.values().cloned().map(Change::Scheduled).collect()
+            new.scheduled
+                .values()
+                .cloned()
+                .map(Change::Scheduled)
+                .collect()
         } else {
             new.scheduled
                 .iter()
