@@ -24,7 +24,7 @@ use regex::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-use super::line::{error_prefixed, parse_ts};
+use super::line::parse_ts;
 use super::{reset, Env, Field, Hit, Provider, Scope};
 
 static USAGE: LazyLock<Regex> = LazyLock::new(|| {
@@ -47,14 +47,6 @@ fn not_a_limit(s: &str) -> bool {
         || l.contains("insufficient_quota")
 }
 
-fn placed(s: &str, start: usize, field: Field) -> bool {
-    match field {
-        Field::Error => true,
-        Field::Whole => s[..start].trim().is_empty(),
-        Field::Line => error_prefixed(s, start),
-    }
-}
-
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
     // "Reconnecting... 3/5 (exceeded retry limit, last status: 429 …)" is a
@@ -63,14 +55,14 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
         return None;
     }
     if let Some(m) = USAGE.find(t) {
-        if !placed(t, m.start(), field) {
+        if !field.allows(t, m.start()) {
             return None;
         }
         let reset_at = reset::try_again(t, env.zone, env.anchor);
         return Some(Hit::new(Provider::Codex, Scope::Session, reset_at, t));
     }
     if let Some(m) = TRANSIENT.find(t) {
-        if !placed(t, m.start(), field) {
+        if !field.allows(t, m.start()) {
             return None;
         }
         let reset_at = reset::relative(t, env.anchor);

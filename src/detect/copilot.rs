@@ -21,7 +21,6 @@ use regex::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-use super::line::error_prefixed;
 use super::{reset, Env, Field, Hit, Provider, Scope};
 
 static LEGACY: LazyLock<Regex> = LazyLock::new(|| {
@@ -49,18 +48,10 @@ fn scope_words(s: &str, default: Scope) -> Scope {
     }
 }
 
-fn placed(s: &str, start: usize, field: Field) -> bool {
-    match field {
-        Field::Error => true,
-        Field::Whole => s[..start].trim().is_empty(),
-        Field::Line => error_prefixed(s, start),
-    }
-}
-
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
     if let Some(m) = LEGACY.find(t) {
-        if !placed(t, m.start(), field) {
+        if !field.allows(t, m.start()) {
             return None;
         }
         let scope = scope_words(m.as_str(), Scope::Session);
@@ -68,7 +59,7 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
         return Some(Hit::new(Provider::Copilot, scope, reset_at, t));
     }
     if let Some(m) = RETRIED.find(t) {
-        if !placed(t, m.start(), field) {
+        if !field.allows(t, m.start()) {
             return None;
         }
         let reset_at = reset::relative(t, env.anchor);

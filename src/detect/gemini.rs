@@ -18,7 +18,6 @@ use regex::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-use super::line::error_prefixed;
 use super::{reset, Env, Field, Hit, Provider, Scope};
 
 static EXHAUSTED: LazyLock<Regex> = LazyLock::new(|| {
@@ -47,18 +46,10 @@ fn scope_of(s: &str, has_delay: bool) -> Scope {
     }
 }
 
-fn placed(s: &str, start: usize, field: Field) -> bool {
-    match field {
-        Field::Error => true,
-        Field::Whole => s[..start].trim().is_empty(),
-        Field::Line => error_prefixed(s, start),
-    }
-}
-
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
     if let Some(m) = EXHAUSTED.find(t) {
-        if !placed(t, m.start(), field) {
+        if !field.allows(t, m.start()) {
             return None;
         }
         let reset_at = reset::find_retry_delay(t, env.anchor);
@@ -70,7 +61,7 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
         return Some(Hit::new(Provider::Gemini, scope, reset_at, t));
     }
     if let Some(m) = LEGACY.find(t) {
-        if !placed(t, m.start(), field) {
+        if !field.allows(t, m.start()) {
             return None;
         }
         let reset_at = reset::find_retry_delay(t, env.anchor);

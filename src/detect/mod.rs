@@ -276,6 +276,18 @@ pub(crate) enum Field {
     Line,
 }
 
+impl Field {
+    /// Whether a match starting at byte `start` of `text` sits where this
+    /// kind of field allows a limit sentence.
+    pub(crate) fn allows(self, text: &str, start: usize) -> bool {
+        match self {
+            Field::Error => true,
+            Field::Whole => text[..start].trim().is_empty(),
+            Field::Line => line::error_prefixed(text, start),
+        }
+    }
+}
+
 /// What the detectors need besides the text.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Env {
