@@ -322,8 +322,8 @@ fn exec_log(env: &Env, wrapper: &str, cwd: &std::path::Path, age: chrono::Durati
     log
 }
 
-#[test]
-fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
+/// A home whose daemon adopts after a one-second grace, and a work dir.
+fn adoption_env() -> (Env, PathBuf) {
     let env = Env::new();
     let work = env.dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -333,6 +333,12 @@ fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
         "[resume]\nadopt_grace_secs = 1\n",
     )
     .unwrap();
+    (env, work)
+}
+
+#[test]
+fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
+    let (env, work) = adoption_env();
     // The exec loop died ten minutes ago: no heartbeat since, no process.
     let log = exec_log(&env, "w-dead", &work, chrono::Duration::minutes(10));
     let zag_id = "0b6a2f1e-1111-4222-8333-444455556666";
@@ -378,15 +384,7 @@ fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
 
 #[test]
 fn a_zag_resume_whose_owner_lives_is_left_alone() {
-    let env = Env::new();
-    let work = env.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
-    std::fs::write(
-        env.zag.join("resumed/config.toml"),
-        "[resume]\nadopt_grace_secs = 1\n",
-    )
-    .unwrap();
+    let (env, work) = adoption_env();
     // A live exec loop: a running process entry (this test process) and a
     // fresh heartbeat; its own resume is overdue, as after a suspend.
     let log = exec_log(&env, "w-live", &work, chrono::Duration::seconds(1));
