@@ -39,7 +39,7 @@ use crate::session::SessionIdentity;
 use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
 use crate::store::compact::{compact, should_compact, CompactOptions};
 use crate::store::follow::StoreFollower;
-use crate::store::identity::{find_same_incident, incident_id_for, ResetWindow};
+use crate::store::identity::{find_same_incident, incident_id_for, zag_owner_of, ResetWindow};
 use crate::store::{Change, CompleteStatus, Record, Schedule, StoreFile, ORIGIN};
 use crate::timer::{self, TimerEntry, TimerHandle};
 use crate::watch::Patterns;
@@ -772,6 +772,28 @@ impl Core {
         };
         inc.in_flight = true;
         let schedule = inc.schedule.clone();
+        // zag's own relay or exec loop may have recorded this very limit
+        // after we did (both read the same line at the same moment): then it
+        // is zag's to deliver, and two resumes would double the turn.
+        let project = store
+            .parent()
+            .map_or_else(|| self.paths.zag_home.clone(), Path::to_path_buf);
+        let (limits, _) = self.limits.get(&project);
+        let slack = secs(
+            limits
+                .jitter_secs
+                .saturating_add(limits.stagger_secs)
+                .saturating_add(300),
+        );
+        if let Some(zag_id) = self
+            .stores
+            .values()
+            .find_map(|f| zag_owner_of(f.replay(), &schedule, slack))
+        {
+            let reason = format!("zag's own scheduler recorded this limit too (its incident {zag_id}) and delivers it");
+            self.on_outcome(&entry.incident_id, Outcome::Skipped { reason });
+            return;
+        }
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
         let tx = self.outcomes_tx.clone();

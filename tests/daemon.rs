@@ -445,3 +445,49 @@ fn reading_a_store_does_not_trigger_reading_it_again() {
     // reads it thousands of times a second.
     assert!(reads <= 4, "the store was read {reads} times while idle");
 }
+
+/// zag's own exec loop (or relay) records the very limit we recorded, a
+/// moment after us: two resumes would double the turn. Ours steps aside at
+/// fire time, whatever the order the two records landed in.
+#[test]
+fn a_limit_zag_also_recorded_is_left_to_zag() {
+    let (env, work) = adoption_env();
+    let log = exec_log(&env, "w-both", &work, chrono::Duration::seconds(1));
+    // zag's loop is alive (so its record is not adopted either).
+    let procs = json!({"processes":[{"id":"p1","pid":std::process::id(),"session_id":"w-both","provider":"claude","model":"","command":"exec","prompt":"go","started_at":chrono::Utc::now().to_rfc3339(),"status":"running","exit_code":null,"exited_at":null,"root":null,"parent_process_id":null,"parent_session_id":null}]});
+    std::fs::write(env.zag.join("processes.json"), procs.to_string()).unwrap();
+    let daemon = env.start();
+    let reset = chrono::Utc::now() + chrono::Duration::seconds(3);
+    append(
+        &log,
+        legacy_limit("w-both", 3, reset.timestamp()).as_bytes(),
+    );
+    wait_for("our schedule", || {
+        actions(&env, &env.store()) == ["schedule"]
+    });
+    // Then zag's own record for the same limit: its fixed jitter after the reset.
+    let zag_when = chrono::DateTime::from_timestamp(reset.timestamp(), 0).unwrap()
+        + chrono::Duration::seconds(30);
+    append(
+        &env.store(),
+        zag_exec_record("0b6a2f1e-1111-4222-8333-aaaabbbbcccc", zag_when, &log).as_bytes(),
+    );
+    wait_for("our incident to step aside", || {
+        actions(&env, &env.store()).contains(&"complete".to_string())
+    });
+    let recs = env.records(&env.store());
+    let ours = recs.iter().find(|r| r["action"] == "complete").unwrap();
+    assert!(
+        ours["error"]
+            .as_str()
+            .unwrap()
+            .contains("zag's own scheduler"),
+        "{ours}"
+    );
+    assert!(
+        env.calls().is_empty(),
+        "only zag delivers it: {:?}",
+        env.calls()
+    );
+    assert_eq!(daemon.terminate(), 0);
+}

@@ -145,6 +145,30 @@ fn same_window(a: &Schedule, b: &Schedule, slack: Duration) -> bool {
     }
 }
 
+/// Are two records (ours or zag's) the same limit of the same session? Same
+/// provider, an overlapping session identifier, the same reset window
+/// within `slack`; two of our own with different attempts are a re-hit
+/// chain, not one incident.
+pub fn same_incident(a: &Schedule, b: &Schedule, slack: Duration) -> bool {
+    a.provider == b.provider
+        && !(a.is_ours() && b.is_ours() && a.attempt != b.attempt)
+        && same_session(a, b)
+        && same_window(a, b, slack)
+}
+
+/// A record written by zag's own scheduler (a relay or an exec loop) for the
+/// same limit as our incident `ours`, pending or already completed: zag owns
+/// that limit, and ours must not deliver it too. Not when `ours` is our
+/// adoption of that very record (its `chain_id`).
+pub fn zag_owner_of(replay: &Replay, ours: &Schedule, slack: Duration) -> Option<String> {
+    replay
+        .scheduled
+        .values()
+        .filter(|s| !s.is_ours() && ours.chain_id.as_deref() != Some(s.incident_id.as_str()))
+        .find(|s| same_incident(s, ours, slack))
+        .map(|s| s.incident_id.clone())
+}
+
 /// The id of a record in `replay` (pending or tombstoned, ours or zag's) for
 /// the same incident as `candidate`: same provider, an overlapping session
 /// identifier (`session_id`, `provider_session_id`, `wrapper_session_id`,
@@ -163,11 +187,7 @@ pub fn find_same_incident(
 ) -> Option<String> {
     let mut tombstoned = None;
     for s in replay.scheduled.values() {
-        if s.provider != candidate.provider
-            || (s.is_ours() && candidate.is_ours() && s.attempt != candidate.attempt)
-            || !same_session(s, candidate)
-            || !same_window(s, candidate, slack)
-        {
+        if !same_incident(s, candidate, slack) {
             continue;
         }
         if replay.pending.contains_key(&s.incident_id) {
@@ -201,6 +221,28 @@ mod tests {
             fallback_used: Some(false),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn zag_owns_a_limit_its_scheduler_recorded_unless_we_adopted_it() {
+        let reset = t(3, 35, 0);
+        let mut zag = ours("z1", "wrapper-1", reset);
+        zag.origin = None;
+        zag.reset_at = None;
+        zag.fallback_used = None;
+        let mine = ours("o1", "wrapper-1", reset);
+        let r = replay(Record::Schedule(zag.clone()).to_line().as_bytes());
+        let slack = Duration::minutes(5);
+        assert_eq!(zag_owner_of(&r, &mine, slack).as_deref(), Some("z1"));
+        let adopted = Schedule {
+            chain_id: Some("z1".into()),
+            ..mine.clone()
+        };
+        assert_eq!(zag_owner_of(&r, &adopted, slack), None);
+        let other_session = ours("o2", "wrapper-2", reset);
+        assert_eq!(zag_owner_of(&r, &other_session, slack), None);
+        let later_limit = ours("o3", "wrapper-1", reset + Duration::hours(5));
+        assert_eq!(zag_owner_of(&r, &later_limit, slack), None);
     }
 
     #[test]
