@@ -45,9 +45,11 @@ ID=$(grep -o '"incident_id":"[^"]*"' "$STORE" | head -1 | cut -d'"' -f4)
 grep -q "$ID" "$T/list.json" || fail "zag usage list does not show $ID: $(cat "$T/list.json")"
 echo "ok: zag usage list shows our incident $ID"
 
-"$ZAG" events "$W" > "$T/events.txt" 2>&1
-grep -q "zag-resumed" "$T/events.txt" || fail "zag events does not show the incident: $(cat "$T/events.txt")"
-echo "ok: zag events shows the incident"
+# zag's typed readers drop hit lines (ZAG_INTEROP §2.3); our companion
+# user_event is what `zag events` shows.
+"$ZAG" events --json --type user_event "$W" > "$T/events.json" 2>&1
+grep -q "$ID" "$T/events.json" || fail "zag events does not show the incident: $(cat "$T/events.json")"
+echo "ok: zag events shows the incident: $(head -c 200 "$T/events.json")"
 
 "$ZAG" usage cancel "$ID" > "$T/cancel.txt" 2>&1 || fail "zag usage cancel: $(cat "$T/cancel.txt")"
 for _ in $(seq 50); do grep -q "cancelled" "$T/daemon.log" && break; sleep 0.1; done
