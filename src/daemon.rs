@@ -188,7 +188,8 @@ struct Core {
     limits: LimitsCache,
     timer: TimerHandle,
     env: Arc<ResumeEnv>,
-    notifier: Notifier,
+    /// Desktop notifications, driven by the event stream.
+    notifier: Arc<Notifier>,
     outcomes_tx: mpsc::UnboundedSender<(String, Outcome)>,
     events: broadcast::Sender<IncidentEvent>,
     recent: VecDeque<IncidentEvent>,
@@ -249,7 +250,7 @@ pub async fn run(
     let mut core = Core {
         started_at: clock.now(),
         paths: paths.clone(),
-        notifier: Notifier::new(config.notify.desktop),
+        notifier: Arc::new(Notifier::new(config.notify.desktop)),
         config: config.clone(),
         config_path,
         clock: clock.clone(),
@@ -266,6 +267,12 @@ pub async fn run(
         cancel_deliveries: CancellationToken::new(),
         deliveries: tokio::task::JoinSet::new(),
     };
+
+    let notifications = crate::notify::spawn_event_notifier(
+        core.notifier.clone(),
+        core.events.subscribe(),
+        shutdown.clone(),
+    );
 
     // Re-arm everything pending before any new line is read.
     for store in crate::store::discover_stores(&paths.zag_home) {
@@ -322,6 +329,7 @@ pub async fn run(
     server_stop.cancel();
     let _ = server.await;
     forward.abort();
+    let _ = notifications.await;
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -539,17 +547,18 @@ impl Core {
             .or_else(|| provider_session_id.clone())
             .unwrap_or_else(|| "unknown".into());
         let hit_at = d.line_ts.unwrap_or(now);
-        self.publish(IncidentEvent::Hit {
-            incident_id: String::new(),
+        let hit = |incident_id: String| IncidentEvent::Hit {
+            incident_id,
             provider: provider.to_string(),
             session_id: session_id.clone(),
             scope: d.scope.as_str().into(),
             reset_at: d.reset_at,
             file: file.display().to_string(),
             at: now,
-        });
+        };
         if !limits.enabled_for(provider) {
             tracing::info!(%provider, session = %session_id, "usage limit seen; auto-resume is disabled for it in zag.toml");
+            self.publish(hit(String::new()));
             return None;
         }
         let session_key = wrapper
@@ -628,6 +637,9 @@ impl Core {
             tracing::debug!(incident = %existing, file = %file.display(), "limit already known");
             return None;
         }
+        // Once per incident, not per line that shows it (subscribers and
+        // desktop notifications would see duplicates otherwise).
+        self.publish(hit(incident_id.clone()));
         let store_path = Paths::store_in(&project);
         let durable = StoreFile::new(&store_path).append(&Record::Schedule(schedule.clone()));
         if let Some(log) = &log_path {
@@ -680,14 +692,6 @@ impl Core {
         tracing::info!(
             incident = %incident_id, %provider, session = %session_id, scope = d.scope.as_str(),
             reset_at = ?d.reset_at, resumes_at = %due, attempt, "usage limit: resume scheduled"
-        );
-        self.notifier.notify(
-            &format!("{provider} hit its {}", d.scope.describe()),
-            &format!(
-                "zag-resumed will resume session {} at {}",
-                short(&session_id),
-                due.format("%H:%M UTC")
-            ),
         );
         self.publish(IncidentEvent::Scheduled {
             incident_id: incident_id.clone(),
@@ -883,18 +887,10 @@ impl Core {
         match &outcome {
             Outcome::Resumed { detail } => {
                 tracing::info!(incident = %id, "resumed: {detail}");
-                self.notifier.notify(
-                    &format!("{} session resumed", s.provider),
-                    &format!("session {}: {detail}", short(&s.session_id)),
-                );
             }
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
             Outcome::Failed { reason } => {
                 tracing::warn!(incident = %id, "resume failed: {reason}");
-                self.notifier.notify(
-                    &format!("{} resume failed", s.provider),
-                    &format!("session {}: {reason}", short(&s.session_id)),
-                );
             }
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")
@@ -1044,7 +1040,7 @@ impl Core {
         }
         self.env = Arc::new(env);
         if new.notify != self.config.notify {
-            self.notifier = Notifier::new(new.notify.desktop);
+            self.notifier.set_enabled(new.notify.desktop);
         }
         self.config = new;
         // zag.toml files are re-read on next use.
@@ -1145,10 +1141,6 @@ fn fill(slot: &mut Option<String>, v: Option<String>) {
     if slot.is_none() {
         *slot = v;
     }
-}
-
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
 }
 
 fn truncate(s: &str, max: usize) -> String {

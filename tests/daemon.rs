@@ -491,3 +491,52 @@ fn a_limit_zag_also_recorded_is_left_to_zag() {
     );
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// One limit often shows in several lines (Claude's event, its synthetic
+/// message and its result). Subscribers, and desktop notifications, see one
+/// `hit` per incident, not one per line.
+#[test]
+fn one_hit_event_per_incident_however_many_lines_show_it() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-h", &work);
+    let daemon = env.start();
+    let mut sub = env
+        .cmd(&["subscribe", "--json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = sub.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let reset = now_epoch() + 30;
+    append(&log, legacy_limit("w-h", 3, reset).as_bytes());
+    append(&log, legacy_limit("w-h", 4, reset).as_bytes());
+    let count = |kind: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(&format!("\"event\":\"{kind}\"")))
+            .count()
+    };
+    wait_for("the scheduled event", || count("scheduled") == 1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(count("hit"), 1, "{:?}", lines.lock().unwrap());
+    assert_eq!(count("scheduled"), 1);
+    let _ = sub.kill();
+    let _ = sub.wait();
+    assert_eq!(daemon.terminate(), 0);
+}
