@@ -115,7 +115,7 @@ async fn rearm_from_follower(path: &std::path::Path) -> f64 {
     let mut to_arm = Vec::new();
     for c in changes {
         if let Change::Scheduled(s) = c {
-            if f.replay().pending.contains_key(&s.incident_id) {
+            if !incidents.contains_key(&s.incident_id) {
                 to_arm.push(TimerEntry {
                     due: s.when,
                     incident_id: s.incident_id.clone(),

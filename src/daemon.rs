@@ -370,7 +370,6 @@ impl Core {
                 return;
             }
         };
-        let replay = follower.replay();
         self.incidents.reserve(records.len());
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
@@ -378,10 +377,9 @@ impl Core {
         let mut to_arm = Vec::new();
         for change in records {
             match change {
+                // Reported only while pending.
                 Change::Scheduled(s) => {
-                    if !replay.pending.contains_key(&s.incident_id)
-                        || self.incidents.contains_key(&s.incident_id)
-                    {
+                    if self.incidents.contains_key(&s.incident_id) {
                         continue;
                     }
                     if s.is_ours() {

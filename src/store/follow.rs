@@ -77,13 +77,13 @@ impl StoreFollower {
         self.identity = Some(id);
         let new = &self.replay;
         let mut changes: Vec<Change> = if old.scheduled.is_empty() {
-            new.scheduled
+            new.pending
                 .values()
                 .cloned()
                 .map(Change::Scheduled)
                 .collect()
         } else {
-            new.scheduled
+            new.pending
                 .iter()
                 .filter(|(id, s)| old.scheduled.get(*id) != Some(*s))
                 .map(|(_, s)| Change::Scheduled(s.clone()))

@@ -68,7 +68,8 @@ pub const ORIGIN: &str = "zag-resumed";
 /// What one record, or a re-read, changed in a replay.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    /// A schedule now in the replay (pending or not: check `pending`).
+    /// A schedule now pending (a schedule whose id is already tombstoned is
+    /// not reported: nothing can act on it).
     Scheduled(Arc<Schedule>),
     /// A `complete` or `cancel` for this id.
     Tombstoned(String),
@@ -219,9 +220,9 @@ impl Replay {
             ))
         });
         ids.into_iter()
-            .map(|(sched, id)| match self.scheduled.get(&id) {
-                Some(s) if sched => Change::Scheduled(s.clone()),
-                _ => Change::Tombstoned(id),
+            .filter_map(|(sched, id)| match sched {
+                true => self.pending.get(&id).map(|s| Change::Scheduled(s.clone())),
+                false => Some(Change::Tombstoned(id)),
             })
             .collect()
     }
