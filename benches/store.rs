@@ -109,6 +109,7 @@ async fn rearm_from_follower(path: &std::path::Path) -> f64 {
     let t0 = Instant::now();
     let mut f = zag_resumed::store::StoreFollower::new(StoreFile::new(path));
     let changes = f.refresh().unwrap();
+    let t_refresh = Instant::now();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let (h, task) = spawn(Arc::new(SystemClock), tx);
     let mut incidents = std::collections::HashMap::with_capacity(changes.len());
@@ -124,12 +125,21 @@ async fn rearm_from_follower(path: &std::path::Path) -> f64 {
             }
         }
     }
+    let t_table = Instant::now();
     h.arm_many(to_arm);
     assert_eq!(incidents.len(), 100_000);
     let st = h.stats().await;
     assert_eq!(st.pending, 100_000);
     let t1 = Instant::now();
     task.abort();
+    if std::env::var_os("ZR_BENCH_BREAKDOWN").is_some() {
+        eprintln!(
+            "  follower path: refresh {:.1} ms, incident table {:.1} ms, arm {:.1} ms",
+            ms(t0, t_refresh),
+            ms(t_refresh, t_table),
+            ms(t_table, t1)
+        );
+    }
     ms(t0, t1)
 }
 
