@@ -1,6 +1,24 @@
-# Shared steps of the real-CLI end-to-end scripts. Source it after the
-# kit's lib.sh, inside the loopback namespace, with HOME and CAP set.
+# Shared steps of the real-CLI end-to-end scripts. A script sets REPO,
+# sources this file, and calls `e2e_begin <npm-package> "$@"`.
 # shellcheck shell=bash
+
+KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
+# shellcheck source=/dev/null
+source "$KIT/lib.sh"
+
+# Install the CLI and build the daemon (outside the namespace, which has no
+# network), re-run the script inside a loopback-only namespace, and start
+# the kit's fake API there. Sets CAP (the capture dir) and BASE.
+e2e_begin() {
+  local package="$1"; shift
+  if [ -z "${IN_LOOPBACK_NETNS:-}" ]; then
+    ensure_installed "$package"
+    (cd "$REPO" && cargo build --release --quiet) || exit 1
+  fi
+  ensure_netns "$@"
+  CAP="$(mktemp -d)"
+  start_server "$CAP"
+}
 
 # zag's [usage_limits] for a fast run: resume at most 3 s after the limit.
 fast_resume_config() {

@@ -8,19 +8,9 @@
 # Uses the kit in ../shared/realclients (fake API, netns helpers).
 set -u
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-# shellcheck source=/dev/null
-source "$KIT/lib.sh"
 # shellcheck source=/dev/null
 source "$REPO/tests/e2e/lib.sh"
-if [ -z "${IN_LOOPBACK_NETNS:-}" ]; then
-  ensure_installed @anthropic-ai/claude-code
-  (cd "$REPO" && cargo build --release --quiet) || exit 1
-fi
-ensure_netns "$@"
-
-CAP="$(mktemp -d)"
-start_server "$CAP"
+e2e_begin @anthropic-ai/claude-code "$@"
 export HOME="$CAP/home"; mkdir -p "$HOME/proj" "$HOME/.zag"; cd "$HOME/proj" || exit 1
 export ANTHROPIC_BASE_URL="$BASE"
 export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 DISABLE_AUTOUPDATER=1 \

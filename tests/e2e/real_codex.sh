@@ -8,19 +8,9 @@
 # install Codex once): bash tests/e2e/real_codex.sh
 set -u
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-# shellcheck source=/dev/null
-source "$KIT/lib.sh"
 # shellcheck source=/dev/null
 source "$REPO/tests/e2e/lib.sh"
-if [ -z "${IN_LOOPBACK_NETNS:-}" ]; then
-  ensure_installed @openai/codex
-  (cd "$REPO" && cargo build --release --quiet) || exit 1
-fi
-ensure_netns "$@"
-
-CAP="$(mktemp -d)"
-start_server "$CAP"
+e2e_begin @openai/codex "$@"
 export HOME="$CAP/home"; mkdir -p "$HOME/proj" "$HOME/.codex"; cd "$HOME/proj" || exit 1
 # An API-key setup with a custom provider (no TLS needed); Codex maps the
 # fake server's usage_limit_reached the same way for any provider.

@@ -9,19 +9,9 @@
 #   bash tests/e2e/real_copilot.sh
 set -u
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-# shellcheck source=/dev/null
-source "$KIT/lib.sh"
 # shellcheck source=/dev/null
 source "$REPO/tests/e2e/lib.sh"
-if [ -z "${IN_LOOPBACK_NETNS:-}" ]; then
-  ensure_installed @github/copilot
-  (cd "$REPO" && cargo build --release --quiet) || exit 1
-fi
-ensure_netns "$@"
-
-CAP="$(mktemp -d)"
-start_server "$CAP"
+e2e_begin @github/copilot "$@"
 export HOME="$CAP/home"; mkdir -p "$HOME/proj"; cd "$HOME/proj" || exit 1
 export COPILOT_OFFLINE=true COPILOT_AUTO_UPDATE=false COPILOT_ALLOW_ALL=true \
        COPILOT_PROVIDER_BASE_URL="$BASE/v1" COPILOT_PROVIDER_TYPE=openai \

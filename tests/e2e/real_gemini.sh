@@ -10,19 +10,9 @@
 # once): bash tests/e2e/real_gemini.sh
 set -u
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-# shellcheck source=/dev/null
-source "$KIT/lib.sh"
 # shellcheck source=/dev/null
 source "$REPO/tests/e2e/lib.sh"
-if [ -z "${IN_LOOPBACK_NETNS:-}" ]; then
-  ensure_installed @google/gemini-cli
-  (cd "$REPO" && cargo build --release --quiet) || exit 1
-fi
-ensure_netns "$@"
-
-CAP="$(mktemp -d)"
-start_server "$CAP"
+e2e_begin @google/gemini-cli "$@"
 export HOME="$CAP/home"; mkdir -p "$HOME/proj" "$HOME/.gemini"; cd "$HOME/proj" || exit 1
 cat > "$HOME/.gemini/settings.json" <<JSON
 {"security":{"auth":{"selectedType":"gemini-api-key"}},
