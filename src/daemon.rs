@@ -167,7 +167,8 @@ pub fn project_for_hit(
 const PROBE_PREFIX: &str = "adopt-probe:";
 
 struct Incident {
-    store: PathBuf,
+    /// Shared by every incident of the store.
+    store: Arc<Path>,
     /// Shared with the store's replay.
     schedule: Arc<Schedule>,
     in_flight: bool,
@@ -375,28 +376,29 @@ impl Core {
         let mut cancelled = Vec::new();
         // Armed in one message: a start-up re-arm can be 100,000 entries.
         let mut to_arm = Vec::new();
+        let store: Arc<Path> = Arc::from(path);
         for change in records {
             match change {
                 // Reported only while pending.
                 Change::Scheduled(s) => {
-                    if self.incidents.contains_key(&s.incident_id) {
+                    if !s.is_ours() {
+                        if !self.incidents.contains_key(&s.incident_id) {
+                            zag_records.push(s.incident_id.clone());
+                        }
                         continue;
                     }
-                    if s.is_ours() {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        self.incidents.entry(s.incident_id.clone())
+                    {
                         to_arm.push(TimerEntry {
                             due: s.when,
                             incident_id: s.incident_id.clone(),
                         });
-                        self.incidents.insert(
-                            s.incident_id.clone(),
-                            Incident {
-                                store: path.to_path_buf(),
-                                schedule: s,
-                                in_flight: false,
-                            },
-                        );
-                    } else {
-                        zag_records.push(s.incident_id.clone());
+                        slot.insert(Incident {
+                            store: store.clone(),
+                            schedule: s,
+                            in_flight: false,
+                        });
                     }
                 }
                 Change::Tombstoned(incident_id) => {
@@ -648,7 +650,7 @@ impl Core {
             self.incidents.insert(
                 incident_id.clone(),
                 Incident {
-                    store: store_path,
+                    store: Arc::from(store_path.as_path()),
                     schedule: Arc::new(schedule),
                     in_flight: true,
                 },
@@ -676,7 +678,7 @@ impl Core {
                 self.incidents.insert(
                     incident_id.clone(),
                     Incident {
-                        store: store_path.clone(),
+                        store: Arc::from(store_path.as_path()),
                         schedule: Arc::new(schedule),
                         in_flight: false,
                     },
@@ -859,7 +861,7 @@ impl Core {
             status,
             error: error.clone(),
         };
-        if let Err(e) = StoreFile::new(&inc.store).append(&rec) {
+        if let Err(e) = StoreFile::new(inc.store.as_ref()).append(&rec) {
             tracing::error!(
                 "cannot record the outcome of {id} in {}: {e}",
                 inc.store.display()
