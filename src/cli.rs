@@ -125,10 +125,32 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("zag-resumed: {e:#}");
+            eprintln!("zag-resumed: {}", one_line(&e));
             1
         }
     }
+}
+
+/// An error and its causes on one line: a cause the message already
+/// includes is not repeated, and multi-line texts (a TOML parser's caret
+/// diagram) are folded.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn absolute(p: PathBuf) -> PathBuf {
@@ -245,7 +267,7 @@ fn run(mut paths: Paths, config: Option<PathBuf>) -> anyhow::Result<i32> {
             Err(crate::daemon::DaemonError::AlreadyRunning(
                 e @ crate::lock::LockError::Held { .. },
             )) => {
-                eprintln!("zag-resumed: {e}");
+                eprintln!("zag-resumed: {}", one_line(&e.into()));
                 Ok(crate::lock::EXIT_ALREADY_RUNNING)
             }
             Err(e) => Err(e.into()),
@@ -376,4 +398,34 @@ fn scan_file(
         write_err = res.err();
     })?;
     write_err.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_print_on_one_line_without_repeating_their_cause() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        );
+        let e = anyhow::Error::from(crate::config::ConfigError::Read {
+            path: "x.toml".into(),
+            source: io,
+        });
+        assert_eq!(
+            one_line(&e),
+            "cannot read x.toml: No such file or directory (os error 2)"
+        );
+        let toml = crate::config::DaemonConfig::parse("[resume\n", std::path::Path::new("c.toml"))
+            .unwrap_err();
+        let line = one_line(&toml.into());
+        assert!(
+            !line.contains('\n') && line.starts_with("invalid config c.toml"),
+            "{line}"
+        );
+        let ctx = anyhow::anyhow!("inner cause").context("outer");
+        assert_eq!(one_line(&ctx), "outer: inner cause");
+    }
 }
