@@ -39,6 +39,13 @@ use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::pin::Pin;
 
+/// An RFC 3339 timestamp as UTC (the form every log and store line uses).
+pub fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// A boxed future, as returned by the clock.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

@@ -9,6 +9,7 @@
 //! identity fact (tool output, above all) are rejected by a prefix check
 //! without being parsed.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,9 @@ pub struct SessionIdentity {
 pub struct SessionTracker {
     pub source: SourceKind,
     pub identity: SessionIdentity,
+    /// Prompts logged after this time are not "the prompt that hit the
+    /// limit" (a whole log read at resume time holds later turns too).
+    prompt_until: Option<DateTime<Utc>>,
 }
 
 fn stem(path: &Path) -> Option<String> {
@@ -82,6 +86,17 @@ impl SessionTracker {
         SessionTracker {
             source,
             identity: id,
+            prompt_until: None,
+        }
+    }
+
+    /// A tracker for a whole zag session log read after the fact: the
+    /// prompt is the last one logged at or before `hit_at`.
+    pub fn for_zag_log_until(hit_at: Option<DateTime<Utc>>) -> Self {
+        SessionTracker {
+            source: SourceKind::ZagSession,
+            identity: SessionIdentity::default(),
+            prompt_until: hit_at,
         }
     }
 
@@ -127,6 +142,12 @@ impl SessionTracker {
         if let Some(p) = str_at(&v, &["provider"]).and_then(Provider::parse) {
             id.provider = Some(p);
         }
+        if id.wrapper_session_id.is_none() {
+            set(
+                &mut id.wrapper_session_id,
+                str_at(&v, &["wrapper_session_id"]),
+            );
+        }
         // exec logs carry the wrapper id as a placeholder: not resumable.
         if let Some(psid) = str_at(&v, &["provider_session_id"]) {
             if Some(psid) != id.wrapper_session_id.as_deref() {
@@ -142,7 +163,13 @@ impl SessionTracker {
                 );
                 set(&mut id.command, str_at(&v, &["command"]));
             }
-            Some("user_message") => set_prompt(id, str_at(&v, &["content"])),
+            Some("user_message") => {
+                let ts = str_at(&v, &["ts"]).and_then(crate::clock::parse_utc);
+                let after_limit = matches!((self.prompt_until, ts), (Some(h), Some(t)) if t > h);
+                if !after_limit {
+                    set_prompt(id, str_at(&v, &["content"]));
+                }
+            }
             _ => {}
         }
     }

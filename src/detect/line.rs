@@ -123,9 +123,7 @@ pub(crate) struct Identity {
 }
 
 pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    crate::clock::parse_utc(s)
 }
 
 fn ts_of_raw(raw: &[u8]) -> Option<DateTime<Utc>> {

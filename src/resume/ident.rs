@@ -130,40 +130,20 @@ pub struct ZagFacts {
 
 /// Parse a zag session log (pure). `hit_at` bounds the prompt search.
 pub fn zag_facts(bytes: &[u8], hit_at: Option<DateTime<Utc>>) -> ZagFacts {
-    let mut f = ZagFacts::default();
-    for v in zag_lines_of(bytes, &["session_started", "user_message"]) {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        if let Some(w) = s("wrapper_session_id") {
-            f.wrapper_session_id = Some(w);
-        }
-        if let Some(p) = s("provider_session_id") {
-            f.provider_session_id = Some(p);
-        }
-        match v.get("type").and_then(Value::as_str) {
-            Some("session_started") => {
-                if let Some(c) = s("cwd").filter(|c| !c.is_empty()) {
-                    f.cwd = Some(c);
-                }
-                if let Some(m) = s("model").filter(|m| !m.is_empty()) {
-                    f.model = Some(m);
-                }
-            }
-            Some("user_message") => {
-                let ts = line_ts(&v, "ts");
-                let before = match (hit_at, ts) {
-                    (Some(h), Some(t)) => t <= h,
-                    _ => true,
-                };
-                if before {
-                    if let Some(c) = s("content").filter(|c| !c.trim().is_empty()) {
-                        f.last_prompt = Some(c);
-                    }
-                }
-            }
-            _ => {}
-        }
+    // The same reading the ingest does live, so both agree on a session
+    // (and a wrapper-id placeholder is never taken for a provider id).
+    let mut t = crate::session::SessionTracker::for_zag_log_until(hit_at);
+    for line in bytes.split(|&b| b == b'\n') {
+        t.observe(line);
     }
-    f
+    let id = t.identity;
+    ZagFacts {
+        wrapper_session_id: id.wrapper_session_id,
+        provider_session_id: id.provider_session_id,
+        cwd: id.cwd,
+        model: id.model,
+        last_prompt: id.last_prompt,
+    }
 }
 
 /// Lines of a JSONL file that parse as JSON objects; junk is skipped.
@@ -202,10 +182,7 @@ pub(crate) fn zag_lines_of<'a>(
 
 /// An RFC 3339 timestamp at `key`.
 pub(crate) fn line_ts(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    let s = v.get(key)?.as_str()?;
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    crate::clock::parse_utc(v.get(key)?.as_str()?)
 }
 
 /// `sessions.json` facts for one wrapper id (ZAG_INTEROP §1.3).
@@ -747,6 +724,12 @@ mod tests {
         assert_eq!(f.last_prompt.as_deref(), Some("fix it"));
         assert_eq!(f.wrapper_session_id.as_deref(), Some("w"));
         assert_eq!(f.provider_session_id, None);
+        // An exec log's wrapper-id placeholder is no provider id (§7).
+        let placeholder = r#"{"seq":1,"ts":"2030-01-01T00:00:00+00:00","wrapper_session_id":"w","provider_session_id":"w","type":"session_started","cwd":"/p"}"#;
+        assert_eq!(
+            zag_facts(placeholder.as_bytes(), None).provider_session_id,
+            None
+        );
     }
 
     fn summary(cwd: bool, first: &str, last: &str, limit: &[&str]) -> TranscriptSummary {

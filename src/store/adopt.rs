@@ -233,8 +233,7 @@ fn entry_pid_alive(p: &serde_json::Value) -> bool {
     let started = p
         .get("started_at")
         .and_then(|v| v.as_str())
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc));
+        .and_then(crate::clock::parse_utc);
     match (started, process_start_time(pid)) {
         (Some(entry), Some(proc_start)) => proc_start <= entry + Duration::seconds(60),
         _ => true, // cannot tell: believe it is alive (the safe side)
@@ -309,8 +308,8 @@ fn log_tail_state(path: &Path) -> Option<LogTail> {
             _ => {}
         }
         if let Some(ts) = v.get("ts").and_then(|t| t.as_str()) {
-            if let Ok(t) = DateTime::parse_from_rfc3339(ts) {
-                st.last_ts = Some(t.with_timezone(&Utc));
+            if let Some(t) = crate::clock::parse_utc(ts) {
+                st.last_ts = Some(t);
             }
         }
     }
