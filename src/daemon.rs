@@ -118,13 +118,14 @@ struct ProjectDetectors {
 }
 
 impl DetectorSource for ProjectDetectors {
-    fn detector_for(&mut self, file: &Path, source: SourceKind) -> Arc<Detector> {
-        let project = match source {
-            SourceKind::ZagSession => {
-                project_of_log(file).unwrap_or_else(|| self.paths.zag_home.clone())
-            }
-            _ => self.paths.zag_home.clone(),
-        };
+    fn detector_for(
+        &mut self,
+        file: &Path,
+        source: SourceKind,
+        identity: &SessionIdentity,
+    ) -> Arc<Detector> {
+        // The same project the core will take the incident's limits from.
+        let project = project_for_hit(&self.paths, source, file, identity, identity.cwd.as_deref());
         self.cache.get(&project).1
     }
 
@@ -1157,6 +1158,34 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_native_sessions_patterns_come_from_the_project_its_limits_come_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        let paths = Paths::new(dir.path(), None);
+        let mut detectors = ProjectDetectors {
+            paths: paths.clone(),
+            cache: LimitsCache::default(),
+        };
+        let file = dir.path().join(".claude/projects/-repo/s.jsonl");
+        let identity = SessionIdentity {
+            cwd: Some(repo.display().to_string()),
+            ..Default::default()
+        };
+        let got = detectors.detector_for(&file, SourceKind::ClaudeNative, &identity);
+        let project = project_for_hit(
+            &paths,
+            SourceKind::ClaudeNative,
+            &file,
+            &identity,
+            identity.cwd.as_deref(),
+        );
+        assert_eq!(project, paths.project_for_root(&repo.display().to_string()));
+        assert!(Arc::ptr_eq(&got, &detectors.cache.get(&project).1));
+        assert!(!Arc::ptr_eq(&got, &detectors.cache.get(&paths.zag_home).1));
+    }
 
     #[test]
     fn native_sessions_use_the_store_zag_would_use() {

@@ -60,7 +60,14 @@ pub enum IngestEvent {
 
 /// Chooses the detector for a file (extra patterns come per project).
 pub trait DetectorSource: Send + 'static {
-    fn detector_for(&mut self, file: &Path, source: SourceKind) -> Arc<Detector>;
+    /// `identity` is what the file has told about its session so far
+    /// (its cwd decides the project of a provider's own session file).
+    fn detector_for(
+        &mut self,
+        file: &Path,
+        source: SourceKind,
+        identity: &SessionIdentity,
+    ) -> Arc<Detector>;
     /// A zag.toml changed.
     fn invalidate(&mut self, zag_toml: &Path);
 }
@@ -389,9 +396,17 @@ impl State {
     }
 
     fn read_file(&mut self, path: &Path, source: SourceKind) {
-        let detector = self.setup.detectors.detector_for(path, source);
         let spawn_identity =
             (source == SourceKind::ZagSpawn).then(|| self.identity_for_spawn_log(path));
+        let detector = match (&spawn_identity, self.files.get(path)) {
+            (Some(si), _) => self.setup.detectors.detector_for(path, source, si),
+            (None, Some(fs)) => {
+                self.setup
+                    .detectors
+                    .detector_for(path, source, &fs.tracker.identity)
+            }
+            (None, None) => return,
+        };
         let anchor = self.setup.clock.now();
         let Some(fs) = self.files.get_mut(path) else {
             return;
