@@ -41,9 +41,65 @@ use std::pin::Pin;
 
 /// An RFC 3339 timestamp as UTC (the form every log and store line uses).
 pub fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    let s = s.trim();
+    fast_rfc3339(s.as_bytes()).or_else(|| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// The exact RFC 3339 shape zag and this daemon write
+/// (`2030-01-01T08:00:00[.fraction](Z|±HH:MM)`), read by hand; `None` for
+/// anything else (callers fall back to chrono). chrono's general parser
+/// is several times slower, which shows in a 100,000-record replay.
+pub fn fast_rfc3339(b: &[u8]) -> Option<DateTime<Utc>> {
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let d = b.get(r)?;
+        d.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if at(i, b'.') {
+        let start = i + 1;
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        let digits = end - start;
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = num(start..end)? * 10u32.pow(9 - digits as u32);
+        i = end;
+    }
+    let offset_secs = match b.get(i..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let v = i64::from(num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60);
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    // Leap seconds, hour 24 and other rarities are left to chrono.
+    let naive =
+        chrono::NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_nano_opt(h, mi, sec, nanos)?;
+    if sec > 59 || offset_secs.abs() >= 86_400 {
+        return None;
+    }
+    Some(naive.and_utc() - chrono::Duration::seconds(offset_secs))
 }
 
 /// A boxed future, as returned by the clock.

@@ -364,60 +364,11 @@ fn fast_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<U
 }
 
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    fast_rfc3339(s.as_bytes()).or_else(|| {
+    crate::clock::fast_rfc3339(s.as_bytes()).or_else(|| {
         s.parse::<DateTime<chrono::FixedOffset>>()
             .ok()
             .map(|t| t.with_timezone(&Utc))
     })
-}
-
-fn fast_rfc3339(b: &[u8]) -> Option<DateTime<Utc>> {
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let d = b.get(r)?;
-        d.iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    let at = |i: usize, c: u8| b.get(i) == Some(&c);
-    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    let mut nanos = 0u32;
-    if at(i, b'.') {
-        let start = i + 1;
-        let mut end = start;
-        while b.get(end).is_some_and(u8::is_ascii_digit) {
-            end += 1;
-        }
-        let digits = end - start;
-        if digits == 0 || digits > 9 {
-            return None;
-        }
-        nanos = num(start..end)? * 10u32.pow(9 - digits as u32);
-        i = end;
-    }
-    let offset_secs = match b.get(i..)? {
-        b"Z" => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let v = i64::from(num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60);
-            if *sign == b'-' {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    // Leap seconds, hour 24 and other rarities are left to chrono.
-    let naive =
-        chrono::NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_nano_opt(h, mi, sec, nanos)?;
-    if sec > 59 || offset_secs.abs() >= 86_400 {
-        return None;
-    }
-    Some(naive.and_utc() - chrono::Duration::seconds(offset_secs))
 }
 
 impl FlatRecord {
@@ -753,12 +704,16 @@ mod tests {
                 .ok()
                 .map(|t| t.with_timezone(&Utc));
             assert_eq!(parse_time(c), chrono, "{c:?}");
-            if let Some(fast) = fast_rfc3339(c.as_bytes()) {
+            let strict = DateTime::parse_from_rfc3339(c)
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+            assert_eq!(crate::clock::parse_utc(c), strict, "parse_utc on {c:?}");
+            if let Some(fast) = crate::clock::fast_rfc3339(c.as_bytes()) {
                 assert_eq!(Some(fast), chrono, "fast path differs on {c:?}");
             }
         }
         assert!(
-            fast_rfc3339(b"2026-11-24T03:21:58.5+01:00").is_some(),
+            crate::clock::fast_rfc3339(b"2026-11-24T03:21:58.5+01:00").is_some(),
             "the common shape takes the fast path"
         );
     }
