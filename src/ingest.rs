@@ -163,6 +163,8 @@ struct State {
     watcher: Watcher,
     out: tokio::sync::mpsc::UnboundedSender<IngestEvent>,
     files: HashMap<PathBuf, FileState>,
+    /// zag session logs by wrapper id: where a spawn log's identity lives.
+    zag_logs: HashMap<String, PathBuf>,
     saved: Option<Checkpoints>,
     dirty_since: Option<Instant>,
     /// Paths already reported as unreadable (each is logged once).
@@ -188,6 +190,7 @@ impl State {
             watcher,
             out,
             files: HashMap::new(),
+            zag_logs: HashMap::new(),
             saved,
             dirty_since: None,
             reported: HashSet::new(),
@@ -380,6 +383,10 @@ impl State {
             if start > 0 {
                 preread_identity(path, start.min(IDENTITY_PREREAD), &mut tracker);
             }
+            if let (SourceKind::ZagSession, Some(w)) = (source, path.file_stem()) {
+                self.zag_logs
+                    .insert(w.to_string_lossy().into_owned(), path.to_path_buf());
+            }
             self.files.insert(
                 path.to_path_buf(),
                 FileState {
@@ -447,6 +454,7 @@ impl State {
         match result {
             Ok(Change::Gone) => {
                 self.files.remove(path);
+                self.zag_logs.retain(|_, p| p != path);
                 self.setup.stats.files[IngestStats::slot(source)].fetch_sub(1, Ordering::Relaxed);
                 self.dirty_since.get_or_insert_with(Instant::now);
             }
@@ -493,12 +501,8 @@ impl State {
         let Some(wrapper) = wrapper else {
             return SessionIdentity::default();
         };
-        let name = format!("{wrapper}.jsonl");
-        if let Some(fs) = self.files.iter().find(|(p, f)| {
-            f.tracker.source == SourceKind::ZagSession
-                && p.file_name().is_some_and(|n| n == name.as_str())
-        }) {
-            return fs.1.tracker.identity.clone();
+        if let Some(fs) = self.zag_logs.get(&wrapper).and_then(|p| self.files.get(p)) {
+            return fs.tracker.identity.clone();
         }
         SessionIdentity {
             wrapper_session_id: Some(wrapper),
