@@ -540,3 +540,68 @@ fn one_hit_event_per_incident_however_many_lines_show_it() {
     let _ = sub.wait();
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// A background `zag spawn` session logs no provider text: Gemini's quota
+/// error lands only in the spawn log. The daemon borrows the session's
+/// identity from its zag session log (cwd, the prompt) and resumes Gemini
+/// with the prompt that hit the limit.
+#[test]
+fn a_gemini_quota_in_a_spawn_log_is_resumed_with_the_original_prompt() {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
+    )
+    .unwrap();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wrapper = "5a1e0000-0000-4000-8000-000000000e2e";
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let line = |seq: u64, kind: &str, fields: serde_json::Value| {
+        let mut v =
+            serde_json::from_str::<serde_json::Value>(&zag_line(seq, wrapper, None, kind, fields))
+                .unwrap();
+        v["provider"] = json!("gemini");
+        format!("{v}\n")
+    };
+    append(
+        &log,
+        line(
+            1,
+            "session_started",
+            json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    append(
+        &log,
+        line(
+            2,
+            "user_message",
+            json!({"role":"user","content":"write the parser"}),
+        )
+        .as_bytes(),
+    );
+    let daemon = env.start();
+    let spawn_log = env.zag.join("logs/spawn").join(format!("{wrapper}.log"));
+    append(&spawn_log, b"Error when talking to Gemini API\n");
+    append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
+    append(&spawn_log, b"\n");
+    wait_for("the resume", || !env.calls().is_empty());
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (name, cwd, args) = &calls[0];
+    assert_eq!(name, "gemini");
+    assert_eq!(std::path::Path::new(cwd), work, "run in the session's cwd");
+    assert!(
+        args.contains(&"--prompt=write the parser".to_string()),
+        "the original prompt, not Continue: {args:?}"
+    );
+    let recs = env.records(&env.store());
+    assert_eq!(recs[0]["session_id"], wrapper);
+    assert_eq!(recs[0]["scope"], "daily");
+    assert_eq!(daemon.terminate(), 0);
+}
