@@ -184,7 +184,7 @@ struct Core {
     /// Every store we know, followed from its last read offset.
     stores: HashMap<PathBuf, StoreFollower>,
     /// Our pending incidents (armed or being delivered).
-    incidents: HashMap<String, Incident>,
+    incidents: crate::store::IdMap<Incident>,
     /// Re-probes of zag records whose owner may still deliver them.
     probes: HashMap<String, (PathBuf, String)>,
     limits: LimitsCache,
@@ -257,7 +257,7 @@ pub async fn run(
         config_path,
         clock: clock.clone(),
         stores: HashMap::new(),
-        incidents: HashMap::new(),
+        incidents: Default::default(),
         probes: HashMap::new(),
         limits: LimitsCache::default(),
         timer,
@@ -277,12 +277,14 @@ pub async fn run(
     );
 
     // Re-arm everything pending before any new line is read.
+    let started = std::time::Instant::now();
     for store in crate::store::discover_stores(&paths.zag_home) {
         core.load_store(&store.path);
         core.maybe_compact(&store.path);
     }
     tracing::info!(
         pending = core.incidents.len(),
+        took_ms = started.elapsed().as_millis() as u64,
         "re-armed pending resumes from disk"
     );
 

@@ -29,7 +29,8 @@
 //! `String` ids. `cargo bench --bench timer` prints the bytes per entry.
 
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -129,8 +130,8 @@ type Key = u128;
 /// has, so the two kinds never collide.
 #[derive(Debug, Default)]
 struct Interner {
-    by_name: HashMap<Box<str>, Key>,
-    by_key: HashMap<Key, Box<str>>,
+    by_name: FxHashMap<Box<str>, Key>,
+    by_key: FxHashMap<Key, Box<str>>,
     next: u64,
 }
 
@@ -140,7 +141,8 @@ impl Interner {
         let version_ok = (1..=8).contains(&u.get_version_num());
         let variant_ok = u.get_variant() == uuid::Variant::RFC4122;
         // Only the exact canonical spelling round-trips through the key.
-        let canonical = id.len() == 36 && u.hyphenated().to_string() == id;
+        let mut spelled = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let canonical = u.hyphenated().encode_lower(&mut spelled).as_bytes() == id.as_bytes();
         (version_ok && variant_ok && canonical).then(|| u.as_u128())
     }
 
@@ -179,7 +181,7 @@ impl Interner {
 #[derive(Debug, Default)]
 pub struct Deadlines {
     by_time: BTreeSet<(DateTime<Utc>, Key)>,
-    by_id: HashMap<Key, DateTime<Utc>>,
+    by_id: FxHashMap<Key, DateTime<Utc>>,
     ids: Interner,
 }
 
@@ -191,6 +193,26 @@ impl Deadlines {
             self.by_time.remove(&(old, k));
         }
         self.by_time.insert((e.due, k));
+    }
+
+    /// Arm a batch (the start-up re-arm). Into an empty timer the sorted set
+    /// is built in one pass from sorted entries instead of 100,000 inserts;
+    /// the result is the same as arming one by one, in order (the last entry
+    /// of an id wins).
+    pub fn arm_many(&mut self, entries: Vec<TimerEntry>) {
+        if !self.by_id.is_empty() {
+            entries.into_iter().for_each(|e| self.arm(e));
+            return;
+        }
+        self.by_id.reserve(entries.len());
+        for e in &entries {
+            let k = self.ids.intern(&e.incident_id);
+            self.by_id.insert(k, e.due);
+        }
+        let mut sorted: Vec<(DateTime<Utc>, Key)> =
+            self.by_id.iter().map(|(&k, &due)| (due, k)).collect();
+        sorted.sort_unstable();
+        self.by_time = sorted.into_iter().collect();
     }
 
     /// Forget an id; unknown ids are ignored. Returns whether it was armed.
@@ -329,7 +351,7 @@ async fn run(
 fn apply(deadlines: &mut Deadlines, stats: &TimerStats, cmd: Command) {
     match cmd {
         Command::Arm(e) => deadlines.arm(e),
-        Command::ArmMany(v) => v.into_iter().for_each(|e| deadlines.arm(e)),
+        Command::ArmMany(v) => deadlines.arm_many(v),
         Command::Disarm(id) => {
             deadlines.disarm(&id);
         }
@@ -395,11 +417,48 @@ mod tests {
     }
 
     #[test]
+    fn arming_a_batch_equals_arming_one_by_one() {
+        let ids: Vec<String> = (0..50)
+            .map(|i| match i % 3 {
+                0 => uuid::Uuid::new_v4().to_string(),
+                1 => format!("id-{}", i % 7), // repeats: the last one wins
+                _ => format!("ID-{i}"),
+            })
+            .collect();
+        let batch: Vec<TimerEntry> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| TimerEntry {
+                due: t0() + Duration::seconds(((i * 37) % 11) as i64),
+                incident_id: id.clone(),
+            })
+            .collect();
+        let mut one_by_one = Deadlines::default();
+        batch.iter().cloned().for_each(|e| one_by_one.arm(e));
+        let mut at_once = Deadlines::default();
+        at_once.arm_many(batch.clone());
+        assert_eq!(at_once.entries(), one_by_one.entries());
+        assert_eq!(at_once.len(), one_by_one.len());
+        // Into a timer that already holds entries: the same again.
+        at_once.arm_many(batch.clone());
+        batch.into_iter().for_each(|e| one_by_one.arm(e));
+        assert_eq!(at_once.entries(), one_by_one.entries());
+        let due: Vec<String> = at_once
+            .pop_due(t0() + Duration::seconds(100))
+            .into_iter()
+            .map(|e| e.incident_id)
+            .collect();
+        assert_eq!(due.len(), one_by_one.len());
+        assert!(at_once.is_empty());
+    }
+
+    #[test]
     fn interned_ids_round_trip_exactly() {
         let ids = [
             uuid::Uuid::new_v4().to_string(),
             uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"x").to_string(),
             uuid::Uuid::new_v4().to_string().to_uppercase(), // not canonical
+            uuid::Uuid::new_v4().simple().to_string(),       // no hyphens
             "00000000-0000-0000-0000-000000000001".into(),   // version 0
             "not-a-uuid".into(),
             String::new(),
@@ -414,7 +473,7 @@ mod tests {
         assert_eq!(d.len(), ids.len());
         assert_eq!(
             d.ids.by_key.len(),
-            4,
+            5,
             "only non-canonical ids use the side table"
         );
         let got: Vec<String> = d.entries().into_iter().map(|e| e.incident_id).collect();

@@ -69,10 +69,7 @@ impl StoreFollower {
             return Ok(self.replay.feed_changes(&bytes));
         }
         // First read, or the file was replaced or truncated.
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)?;
-        let fresh = super::replay(&bytes);
-        drop(bytes);
+        let fresh = super::load::replay_from(&f, meta.len())?;
         let old = std::mem::replace(&mut self.replay, fresh);
         self.identity = Some(id);
         let new = &self.replay;

@@ -165,8 +165,10 @@ pub fn zag_owner_of(replay: &Replay, ours: &Schedule, slack: Duration) -> Option
         .scheduled
         .values()
         .filter(|s| !s.is_ours() && ours.chain_id.as_deref() != Some(s.incident_id.as_str()))
-        .find(|s| same_incident(s, ours, slack))
-        .map(|s| s.incident_id.clone())
+        .filter(|s| same_incident(s, ours, slack))
+        .map(|s| &s.incident_id)
+        .min() // several: the same answer whatever the map's order
+        .cloned()
 }
 
 /// The id of a record in `replay` (pending or tombstoned, ours or zag's) for
@@ -185,17 +187,23 @@ pub fn find_same_incident(
     candidate: &Schedule,
     slack: Duration,
 ) -> Option<String> {
-    let mut tombstoned = None;
+    // The smallest id of each kind, so several matches give the same answer
+    // whatever the map's iteration order.
+    let mut pending: Option<&String> = None;
+    let mut tombstoned: Option<&String> = None;
     for s in replay.scheduled.values() {
         if !same_incident(s, candidate, slack) {
             continue;
         }
-        if replay.pending.contains_key(&s.incident_id) {
-            return Some(s.incident_id.clone());
+        let best = match replay.pending.contains_key(&s.incident_id) {
+            true => &mut pending,
+            false => &mut tombstoned,
+        };
+        if !best.is_some_and(|b| *b <= s.incident_id) {
+            *best = Some(&s.incident_id);
         }
-        tombstoned.get_or_insert_with(|| s.incident_id.clone());
     }
-    tombstoned
+    pending.or(tombstoned).cloned()
 }
 
 #[cfg(test)]

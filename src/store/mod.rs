@@ -12,6 +12,7 @@
 //! append first restores a missing trailing newline.
 //!
 //! Submodules: [`identity`] (incident ids and duplicate detection),
+//! [`load`] (the whole-file replay of a start-up, streamed and parallel),
 //! [`compact`](mod@compact) (lock-free compaction), [`follow`] (live following, how a
 //! `zag usage cancel` reaches a live timer), [`adopt`] (stranded zag resumes).
 //!
@@ -48,6 +49,7 @@ pub mod adopt;
 pub mod compact;
 pub mod follow;
 pub mod identity;
+pub mod load;
 
 pub use adopt::{adoption_decision, probe_owner, Adoption, OwnerState};
 pub use compact::{compact, should_compact, CompactOptions, CompactStats};
@@ -56,7 +58,7 @@ pub use identity::{find_same_incident, incident_id_for, ResetWindow};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -176,17 +178,25 @@ impl Record {
     }
 }
 
+/// A map keyed by incident id. The ids come from the user's own store files
+/// (UUIDs, ours and zag's), so a fast unkeyed hash is safe; it is what keeps a
+/// start-up re-arm of 100,000 records cheap.
+pub type IdMap<V> = HashMap<String, V, rustc_hash::FxBuildHasher>;
+
+/// A set of incident ids; see [`IdMap`].
+pub type IdSet = HashSet<String, rustc_hash::FxBuildHasher>;
+
 /// What a store file says, replayed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Replay {
     /// Pending schedules by id: last schedule wins, tombstoned ids removed.
     /// Shared with `scheduled` (one allocation per record, however many
     /// views hold it).
-    pub pending: BTreeMap<String, Arc<Schedule>>,
+    pub pending: IdMap<Arc<Schedule>>,
     /// Every id with a `complete` or `cancel`, in any order.
-    pub tombstoned: HashSet<String>,
+    pub tombstoned: IdSet,
     /// Every schedule ever seen (last per id), tombstoned or not.
-    pub scheduled: BTreeMap<String, Arc<Schedule>>,
+    pub scheduled: IdMap<Arc<Schedule>>,
     /// Lines that did not parse (a torn tail, foreign junk).
     pub skipped_lines: usize,
     /// Bytes consumed: up to and including the last newline.
@@ -411,136 +421,13 @@ impl FlatRecord {
     }
 }
 
-/// Replay a whole store's bytes.
-///
-/// Large stores (start-up with many pending resumes) are parsed on several
-/// threads and folded once at the end; the result is identical to feeding
-/// the bytes line by line (`pending` = the last schedule of every id that
-/// has no tombstone anywhere, which is what incremental [`Replay::apply`]
-/// converges to whatever the order).
+/// Replay a whole store's bytes: identical to feeding them line by line
+/// (`pending` = the last schedule of every id that has no tombstone
+/// anywhere, which is what incremental [`Replay::apply`] converges to
+/// whatever the order). Large inputs are parsed on several threads; see
+/// [`load`].
 pub fn replay(bytes: &[u8]) -> Replay {
-    match parse_parallel(bytes) {
-        None => {
-            let mut r = Replay::default();
-            r.feed(bytes);
-            r
-        }
-        Some((chunks, skipped, end)) => {
-            let n = chunks.iter().map(Vec::len).sum();
-            fold(chunks.into_iter().flatten(), n, skipped, end)
-        }
-    }
-}
-
-type Parsed = (Vec<Vec<Record>>, usize, usize);
-
-/// Parse complete lines on several threads; `None` when the input is small
-/// (or there is one CPU) and the caller should go line by line.
-fn parse_parallel(bytes: &[u8]) -> Option<Parsed> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if bytes.len() < PARALLEL_REPLAY_MIN || threads < 2 {
-        return None;
-    }
-    let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
-    let chunks = split_at_newlines(&bytes[..end], threads);
-    let parsed: Vec<(Vec<Record>, usize)> = std::thread::scope(|sc| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|c| {
-                sc.spawn(move || {
-                    // Sized up front: growing a Vec of ~0.5 KB records by
-                    // doubling copies them over and over.
-                    let mut recs = Vec::with_capacity(memchr::memchr_iter(b'\n', c).count());
-                    let mut skipped = 0;
-                    for line in c.split(|&b| b == b'\n') {
-                        match parse_line(line) {
-                            Some(Ok(r)) => recs.push(r),
-                            Some(Err(())) => skipped += 1,
-                            None => {}
-                        }
-                    }
-                    (recs, skipped)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("parser thread"))
-            .collect()
-    });
-    let skipped = parsed.iter().map(|p| p.1).sum();
-    Some((parsed.into_iter().map(|p| p.0).collect(), skipped, end))
-}
-
-/// Fold parsed records (file order) into a replay in bulk.
-fn fold(records: impl Iterator<Item = Record>, n: usize, skipped: usize, end: usize) -> Replay {
-    let mut r = Replay {
-        consumed: end as u64,
-        skipped_lines: skipped,
-        ..Replay::default()
-    };
-    let mut scheds: Vec<(String, Arc<Schedule>)> = Vec::with_capacity(n);
-    for rec in records {
-        r.records += 1;
-        match rec {
-            Record::Schedule(s) => scheds.push((s.incident_id.clone(), Arc::new(s))),
-            Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
-                r.tombstoned.insert(incident_id);
-            }
-        }
-    }
-    // Bulk build in key order, keeping the last of equal keys ("last
-    // schedule wins"): a stable sort of indices, then one sorted sequence
-    // for BTreeMap to build from.
-    let mut idx: Vec<usize> = (0..scheds.len()).collect();
-    idx.sort_by(|&a, &b| scheds[a].0.cmp(&scheds[b].0)); // stable
-    let mut slots: Vec<Option<(String, Arc<Schedule>)>> = scheds.into_iter().map(Some).collect();
-    let mut ordered = Vec::with_capacity(idx.len());
-    for w in 0..idx.len() {
-        let superseded = idx.get(w + 1).is_some_and(|&next| {
-            let key = |i: usize| slots[i].as_ref().map(|x| &x.0);
-            key(idx[w]) == key(next)
-        });
-        if !superseded {
-            ordered.extend(slots[idx[w]].take());
-        }
-    }
-    r.scheduled = ordered.into_iter().collect();
-    // `pending` shares the same records; already sorted by id.
-    r.pending = r
-        .scheduled
-        .iter()
-        .filter(|(id, _)| !r.tombstoned.contains(*id))
-        .map(|(id, s)| (id.clone(), s.clone()))
-        .collect();
-    r
-}
-
-/// Below this many bytes a store is replayed on the calling thread.
-const PARALLEL_REPLAY_MIN: usize = 4 << 20;
-
-/// Split `bytes` (ending in a newline) into about `n` pieces, each ending in
-/// a newline.
-fn split_at_newlines(bytes: &[u8], n: usize) -> Vec<&[u8]> {
-    let mut out = Vec::with_capacity(n);
-    let mut start = 0;
-    for i in 1..n {
-        let target = (bytes.len() * i / n).max(start);
-        if target >= bytes.len() {
-            break;
-        }
-        match memchr::memchr(b'\n', &bytes[target..]) {
-            Some(j) => {
-                out.push(&bytes[start..target + j + 1]);
-                start = target + j + 1;
-            }
-            None => break,
-        }
-    }
-    if start < bytes.len() {
-        out.push(&bytes[start..]);
-    }
-    out
+    load::replay_from(bytes, bytes.len() as u64).expect("reading memory cannot fail")
 }
 
 /// One store file on disk.
@@ -556,8 +443,11 @@ impl StoreFile {
 
     /// Read and replay the whole file; a missing file is an empty store.
     pub fn load(&self) -> std::io::Result<Replay> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => Ok(replay(&bytes)),
+        match std::fs::File::open(&self.path) {
+            Ok(f) => {
+                let len = f.metadata()?.len();
+                load::replay_from(&f, len)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Replay::default()),
             Err(e) => Err(e),
         }
@@ -716,33 +606,6 @@ mod tests {
             crate::clock::fast_rfc3339(b"2026-11-24T03:21:58.5+01:00").is_some(),
             "the common shape takes the fast path"
         );
-    }
-
-    #[test]
-    fn parallel_replay_equals_line_by_line() {
-        let mut text = String::new();
-        let mut i = 0;
-        while text.len() < PARALLEL_REPLAY_MIN + 100_000 {
-            text += &sched(&format!("id{}", i % 5000), "2030-01-01T08:00:00Z");
-            text += "\n";
-            if i % 7 == 0 {
-                text += &format!(
-                    r#"{{"action":"cancel","incident_id":"id{}"}}"#,
-                    (i * 13) % 5000
-                );
-                text += "\n\njunk\n";
-            }
-            i += 1;
-        }
-        text += "{\"torn";
-        let par = replay(text.as_bytes());
-        let mut seq = Replay::default();
-        seq.feed(text.as_bytes());
-        assert!(!par.pending.is_empty() && !par.tombstoned.is_empty());
-        assert_eq!(par, seq);
-        let parts = split_at_newlines(b"a\nbb\nccc\n", 3);
-        assert_eq!(parts.concat(), b"a\nbb\nccc\n");
-        assert!(parts.iter().all(|p| p.ends_with(b"\n")));
     }
 
     #[test]

@@ -1,0 +1,304 @@
+//! Whole-store replay: the start-up path.
+//!
+//! A restart with 100,000 pending resumes reads about 90 MB of JSON before it
+//! can re-arm anything, so this is the one place where the store's speed
+//! shows. The file is cut into byte ranges, one per CPU (up to 8), and each
+//! thread reads its own range with positioned reads in 1 MiB blocks: there is
+//! never a copy of the whole file in memory, and a thread parses while the
+//! others read. A line belongs to the range that holds its first byte, so a
+//! thread skips the partial line it starts in and finishes its last line past
+//! its range's end. Schedules are shared (`Arc`) as they are parsed, on the
+//! parsing thread.
+//!
+//! The per-range results are then folded in file order. The result is
+//! exactly what feeding the bytes line by line with [`Replay::feed`] gives:
+//! the last schedule of an id wins, a tombstone anywhere hides the id, a
+//! torn last line (no newline) is ignored and not consumed.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use super::{parse_line, Record, Replay, Schedule};
+
+/// Bytes read per positioned read.
+const BLOCK: usize = 1 << 20;
+
+/// Below this many bytes a store is replayed on the calling thread.
+pub(crate) const PARALLEL_MIN: u64 = 4 << 20;
+
+/// Something that can be read at an offset from several threads at once.
+pub(crate) trait ReadAt: Sync {
+    /// Like `pread(2)`: bytes read into `buf` from `offset`, 0 at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        loop {
+            match FileExt::read_at(self, buf, offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
+        let n = buf.len().min(self.len() - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
+    }
+}
+
+/// Replay the first `len` bytes of `src`. Bytes past `len` (an append that
+/// raced the read) are left for the next incremental read: `consumed` never
+/// goes past the last newline within `len`.
+pub(crate) fn replay_from<S: ReadAt + ?Sized>(src: &S, len: u64) -> io::Result<Replay> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) as u64;
+    if len < PARALLEL_MIN || threads < 2 {
+        return Ok(fold(vec![parse_range(src, 0, len, len)?]));
+    }
+    let bounds: Vec<u64> = (0..=threads).map(|i| len * i / threads).collect();
+    let outs = std::thread::scope(|sc| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .map(|w| {
+                let (start, stop) = (w[0], w[1]);
+                sc.spawn(move || parse_range(src, start, stop, len))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("store parser thread panicked"))
+            .collect::<io::Result<Vec<_>>>()
+    })?;
+    Ok(fold(outs))
+}
+
+/// One parsed line that changes a replay.
+enum Parsed {
+    Schedule(Arc<Schedule>),
+    Tombstone(String),
+}
+
+/// What one range held.
+struct RangeOut {
+    parsed: Vec<Parsed>,
+    skipped: usize,
+    /// Offset just past the last newline this range consumed (0: none).
+    end: u64,
+}
+
+/// Parse every line whose first byte lies in `[start, stop)`, reading no
+/// further than `len`.
+fn parse_range<S: ReadAt + ?Sized>(
+    src: &S,
+    start: u64,
+    stop: u64,
+    len: u64,
+) -> io::Result<RangeOut> {
+    let mut out = RangeOut {
+        // About 0.5–1 KB per record; the guess only saves regrowing.
+        parsed: Vec::with_capacity(((stop - start) / 512) as usize),
+        skipped: 0,
+        end: 0,
+    };
+    // A range after the first starts one byte early: if that byte is a
+    // newline, a line starts exactly at `start`; otherwise the line in
+    // progress belongs to the previous range and is skipped.
+    let mut skipping = start > 0;
+    let mut buf = vec![0u8; BLOCK.min((len - start + 1) as usize).max(1)];
+    // `buf[..filled]` holds the file from offset `base`.
+    let mut base = if skipping { start - 1 } else { start };
+    let mut filled = 0;
+    let mut line_start = 0;
+    loop {
+        let read_from = base + filled as u64;
+        if read_from >= len {
+            return Ok(out); // an unterminated tail is not consumed
+        }
+        if filled == buf.len() {
+            if skipping {
+                // The previous range's line: nothing of it is needed.
+                base += filled as u64;
+                filled = 0;
+            } else if line_start > 0 {
+                buf.copy_within(line_start..filled, 0);
+                base += line_start as u64;
+                filled -= line_start;
+                line_start = 0;
+            } else {
+                // One line longer than the buffer: grow it.
+                buf.resize(buf.len() * 2, 0);
+            }
+            continue;
+        }
+        let want = (buf.len() - filled).min((len - read_from) as usize);
+        let n = src.read_at(&mut buf[filled..filled + want], read_from)?;
+        if n == 0 {
+            return Ok(out); // the file shrank under us: stop at what exists
+        }
+        let scan_from = filled;
+        filled += n;
+        for nl in memchr::memchr_iter(b'\n', &buf[scan_from..filled]) {
+            let nl = scan_from + nl;
+            if skipping {
+                skipping = false;
+            } else {
+                if base + line_start as u64 >= stop {
+                    return Ok(out);
+                }
+                match parse_line(&buf[line_start..nl]) {
+                    Some(Ok(Record::Schedule(s))) => out.parsed.push(Parsed::Schedule(Arc::new(s))),
+                    Some(Ok(
+                        Record::Complete { incident_id, .. } | Record::Cancel { incident_id },
+                    )) => out.parsed.push(Parsed::Tombstone(incident_id)),
+                    Some(Err(())) => out.skipped += 1,
+                    None => {}
+                }
+                out.end = base + nl as u64 + 1;
+            }
+            line_start = nl + 1;
+        }
+        if !skipping && base + line_start as u64 >= stop {
+            return Ok(out);
+        }
+    }
+}
+
+/// Fold the ranges' records, in file order, into one replay.
+fn fold(outs: Vec<RangeOut>) -> Replay {
+    let n = outs.iter().map(|o| o.parsed.len()).sum();
+    let mut r = Replay {
+        consumed: outs.iter().map(|o| o.end).max().unwrap_or(0),
+        skipped_lines: outs.iter().map(|o| o.skipped).sum(),
+        records: n,
+        ..Replay::default()
+    };
+    r.scheduled.reserve(n);
+    for p in outs.into_iter().flat_map(|o| o.parsed) {
+        match p {
+            // Last schedule wins.
+            Parsed::Schedule(s) => {
+                r.scheduled.insert(s.incident_id.clone(), s);
+            }
+            Parsed::Tombstone(id) => {
+                r.tombstoned.insert(id);
+            }
+        }
+    }
+    r.pending
+        .reserve(r.scheduled.len() - r.tombstoned.len().min(r.scheduled.len()));
+    for (id, s) in &r.scheduled {
+        if !r.tombstoned.contains(id) {
+            r.pending.insert(id.clone(), s.clone());
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_by_line(bytes: &[u8]) -> Replay {
+        let mut r = Replay::default();
+        r.feed(bytes);
+        r
+    }
+
+    fn sched(id: &str) -> String {
+        format!(
+            r#"{{"action":"schedule","incident_id":"{id}","session_id":"s","provider":"claude","when":"2030-01-01T08:00:00Z","message":"Continue","attempt":1,"log_path":""}}"#
+        )
+    }
+
+    /// Every split point, including ones inside lines, right after and right
+    /// before newlines, over blank lines, junk and a torn tail.
+    #[test]
+    fn every_range_split_equals_line_by_line() {
+        let text = format!(
+            "{}\n\n{}\njunk\n{}\n{{\"action\":\"cancel\",\"incident_id\":\"a\"}}\n{}\n{{\"torn",
+            sched("a"),
+            sched("b"),
+            sched("a"),
+            sched("c")
+        );
+        let bytes = text.as_bytes();
+        let len = bytes.len() as u64;
+        let want = line_by_line(bytes);
+        assert_eq!(want.pending.len(), 2);
+        for cut in 0..=len {
+            let outs = vec![
+                parse_range(bytes, 0, cut, len).unwrap(),
+                parse_range(bytes, cut, len, len).unwrap(),
+            ];
+            assert_eq!(fold(outs), want, "split at {cut}");
+        }
+        for a in (0..len).step_by(7) {
+            for b in (a..=len).step_by(11) {
+                let outs = vec![
+                    parse_range(bytes, 0, a, len).unwrap(),
+                    parse_range(bytes, a, b, len).unwrap(),
+                    parse_range(bytes, b, len, len).unwrap(),
+                ];
+                assert_eq!(fold(outs), want, "split at {a}, {b}");
+            }
+        }
+    }
+
+    /// Lines longer than a read block, and a `len` that stops inside a line
+    /// (an append racing the read): that line is not consumed.
+    #[test]
+    fn long_lines_and_a_short_len() {
+        let long_message = "x".repeat(3 * BLOCK);
+        let big = sched("big").replace("\"Continue\"", &format!("\"{long_message}\""));
+        let text = format!("{}\n{big}\n{}\n", sched("a"), sched("b"));
+        let bytes = text.as_bytes();
+        let full = replay_from(bytes, bytes.len() as u64).unwrap();
+        assert_eq!(full, line_by_line(bytes));
+        assert_eq!(full.pending["big"].message.len(), 3 * BLOCK);
+        // A range that starts inside the long line skips it block by block.
+        let inside = (sched("a").len() + 10) as u64;
+        let out = parse_range(bytes, inside, bytes.len() as u64, bytes.len() as u64).unwrap();
+        assert_eq!(out.parsed.len(), 1, "only \"b\" starts in the range");
+        let cut = (text.len() - 10) as u64;
+        let part = replay_from(bytes, cut).unwrap();
+        assert_eq!(part, line_by_line(&bytes[..cut as usize]));
+        assert!(!part.pending.contains_key("b"));
+        assert_eq!(part.consumed as usize, text.len() - sched("b").len() - 1);
+    }
+
+    /// The threaded path over a store large enough to use it, through a
+    /// real file.
+    #[test]
+    fn threaded_file_replay_equals_line_by_line() {
+        let mut text = String::new();
+        let mut i = 0;
+        while (text.len() as u64) < PARALLEL_MIN + 100_000 {
+            text += &sched(&format!("id{}", i % 5000));
+            text += "\n";
+            if i % 7 == 0 {
+                text += &format!(
+                    "{{\"action\":\"cancel\",\"incident_id\":\"id{}\"}}\n\njunk\n",
+                    (i * 13) % 5000
+                );
+            }
+            i += 1;
+        }
+        text += "{\"torn";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        std::fs::write(&path, &text).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let got = replay_from(&file, text.len() as u64).unwrap();
+        let want = line_by_line(text.as_bytes());
+        assert!(!want.pending.is_empty() && !want.tombstoned.is_empty() && want.skipped_lines > 0);
+        assert_eq!(got, want);
+    }
+}
