@@ -630,6 +630,12 @@ impl Core {
             fill(&mut schedule.model, t.model.clone());
             fill(&mut schedule.prompt, t.prompt.clone());
         }
+        // Only a Gemini resume sends the prompt again; for the others it
+        // would be up to 64 KB of the user's text copied into every record
+        // for nothing (store size, start-up replay, privacy).
+        if provider != Provider::Gemini {
+            schedule.prompt = None;
+        }
         let slack = secs(
             limits
                 .jitter_secs

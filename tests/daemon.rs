@@ -133,6 +133,9 @@ fn zag_session_limit_is_resumed_once_at_the_reset() {
     assert_eq!(recs.len(), 2, "{recs:?}");
     assert_eq!(recs[0]["origin"], "zag-resumed");
     assert_eq!(recs[0]["provider"], "claude");
+    // The session's prompt is known ("refactor the parser"), but only a
+    // Gemini resume needs it: it is not copied into the store.
+    assert!(recs[0].get("prompt").is_none(), "{}", recs[0]);
     assert_eq!(recs[1]["status"], "resumed");
     assert_eq!(recs[0]["incident_id"], recs[1]["incident_id"]);
     // The session log tells the story in zag's own event kinds (written
@@ -591,6 +594,8 @@ fn a_gemini_quota_in_a_spawn_log_is_resumed_with_the_original_prompt() {
     append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
     append(&spawn_log, b"\n");
     wait_for("the resume", || !env.calls().is_empty());
+    let recs = env.records(&env.store());
+    assert_eq!(recs[0]["prompt"], "write the parser", "{}", recs[0]);
     let calls = env.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     let (name, cwd, args) = &calls[0];

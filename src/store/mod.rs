@@ -138,7 +138,8 @@ pub struct Schedule {
     /// The directory the provider CLI must run in to find the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
-    /// The prompt that hit the limit (Gemini loses it and needs it again).
+    /// The prompt that hit the limit, on Gemini records only: Gemini loses
+    /// it and is sent it again; no other resume needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// The file the limit was seen in.
