@@ -50,6 +50,7 @@ pub mod compact;
 pub mod follow;
 pub mod identity;
 pub mod load;
+mod scan;
 
 pub use adopt::{adoption_decision, probe_owner, Adoption, OwnerState};
 pub use compact::{compact, should_compact, CompactOptions, CompactStats};
@@ -301,6 +302,14 @@ pub(crate) fn parse_line(line: &[u8]) -> Option<Result<Record, ()>> {
 /// slow); whenever it fails, the derived enum decides, so the set of accepted
 /// lines and their meaning are exactly those of `Record`'s own `Deserialize`.
 fn parse_record(line: &[u8]) -> Result<Record, ()> {
+    if let Some(rec) = scan::scan_flat(line).and_then(FlatRecord::into_record) {
+        return Ok(rec);
+    }
+    parse_record_with_serde(line)
+}
+
+/// [`parse_record`] without the hand-written reader in front.
+fn parse_record_with_serde(line: &[u8]) -> Result<Record, ()> {
     if let Ok(flat) = serde_json::from_slice::<FlatRecord>(line) {
         if let Some(rec) = flat.into_record() {
             return Ok(rec);
