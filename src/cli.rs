@@ -243,6 +243,7 @@ fn init_tracing(verbose: u8, format: LogFormat) {
 }
 
 fn run(mut paths: Paths, config: Option<PathBuf>) -> anyhow::Result<i32> {
+    crate::daemon::use_small_pages();
     let cfg = DaemonConfig::load(config.as_deref(), &paths.state_dir.join("config.toml"))?;
     cfg.apply_dirs(&mut paths);
     let runtime = tokio::runtime::Builder::new_multi_thread()

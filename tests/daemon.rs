@@ -101,6 +101,34 @@ fn assert_claude_resume(call: &(String, String, Vec<String>), sid: &str, cwd: &s
     assert!(args.iter().any(|a| a == "--verbose"), "args: {args:?}");
 }
 
+/// The daemon runs without transparent huge pages; the agent it starts
+/// gets them back (where this kernel has them at all).
+fn assert_huge_pages_off_in_daemon_only(env: &Env, daemon_pid: u32) {
+    let thp = |status: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:"))
+            .map(|v| v.trim().to_string())
+    };
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    if thp(&ours).as_deref() != Some("1") {
+        return; // no THP here, or this test runs with it off already
+    }
+    let daemon = std::fs::read_to_string(format!("/proc/{daemon_pid}/status")).unwrap();
+    assert_eq!(thp(&daemon).as_deref(), Some("0"), "daemon");
+    let records: String = std::fs::read_dir(&env.calls)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    let child: Vec<&str> = records
+        .lines()
+        .filter_map(|l| l.strip_prefix("status THP_enabled:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(child, ["1"], "the resumed CLI: {records}");
+}
+
 fn actions(env: &Env, store: &std::path::Path) -> Vec<String> {
     env.records(store)
         .iter()
@@ -129,6 +157,7 @@ fn zag_session_limit_is_resumed_once_at_the_reset() {
     let calls = env.calls();
     assert_eq!(calls.len(), 1, "exactly one resume: {calls:?}");
     assert_claude_resume(&calls[0], SID, &work);
+    assert_huge_pages_off_in_daemon_only(&env, daemon.pid());
     let recs = env.records(&env.store());
     assert_eq!(recs.len(), 2, "{recs:?}");
     assert_eq!(recs[0]["origin"], "zag-resumed");

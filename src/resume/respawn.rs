@@ -412,6 +412,17 @@ pub async fn run(
     for (k, v) in &inv.env {
         cmd.env(k, v);
     }
+    // The daemon turns huge pages off for itself
+    // (`daemon::use_small_pages`); the agent gets the system's default back.
+    #[cfg(target_os = "linux")]
+    // SAFETY: between fork and exec only a prctl syscall runs: no
+    // allocation, no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().map_err(|e| {
         format!(
             "cannot start {} in {}: {e}",

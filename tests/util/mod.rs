@@ -59,7 +59,7 @@ impl Env {
     /// `stdout`, and exits with `code`.
     pub fn fake_cli(&self, name: &str, stdout: &str, code: i32) {
         let script = format!(
-            "#!/bin/sh\nrec=$(mktemp '{calls}/call.XXXXXXXX')\n{{ printf 'call %s\\n' \"{name}\"; printf 'cwd %s\\n' \"$PWD\"; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; printf 'end\\n'; }} > \"$rec.tmp\"\nmv \"$rec.tmp\" \"$rec.done\"\ncat <<'__OUT__'\n{stdout}\n__OUT__\nexit {code}\n",
+            "#!/bin/sh\nrec=$(mktemp '{calls}/call.XXXXXXXX')\n{{ printf 'call %s\\n' \"{name}\"; printf 'cwd %s\\n' \"$PWD\"; printf 'status %s\\n' \"$(grep THP_enabled /proc/self/status)\"; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; printf 'end\\n'; }} > \"$rec.tmp\"\nmv \"$rec.tmp\" \"$rec.done\"\ncat <<'__OUT__'\n{stdout}\n__OUT__\nexit {code}\n",
             calls = self.calls.display()
         );
         let p = self.bin.join(name);
