@@ -148,6 +148,8 @@ async fn rearm_from_follower(path: &std::path::Path) -> f64 {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // As the daemon runs (see `use_small_pages`).
+    zag_resumed::daemon::use_small_pages();
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now();
 

@@ -75,8 +75,12 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let bytes = &self.text.as_bytes()[self.pos..];
-        let end = memchr::memchr2(b'"', b'\\', bytes)?;
-        if bytes[end] != b'"' || bytes[..end].iter().any(|&b| b < 0x20) {
+        // One pass: the values are short, and an escape or a control
+        // character ends the fast path as surely as the closing quote.
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if bytes[end] != b'"' {
             return None;
         }
         let s = &self.text[self.pos..self.pos + end];
@@ -157,6 +161,28 @@ const STRING_KEYS: [&str; 15] = [
     "error",
 ];
 
+/// The index of `key` in [`STRING_KEYS`] (one `match`, not a search).
+fn string_key(key: &str) -> Option<usize> {
+    Some(match key {
+        "session_id" => 0,
+        "provider" => 1,
+        "model" => 2,
+        "root" => 3,
+        "message" => 4,
+        "origin" => 5,
+        "scope" => 6,
+        "provider_session_id" => 7,
+        "wrapper_session_id" => 8,
+        "cwd" => 9,
+        "prompt" => 10,
+        "source_file" => 11,
+        "chain_id" => 12,
+        "raw" => 13,
+        "error" => 14,
+        _ => return None,
+    })
+}
+
 /// Store `v` in `slot` unless the key was already seen (a duplicate).
 fn once<T>(slot: &mut Option<T>, v: T) -> Option<()> {
     match slot {
@@ -226,7 +252,7 @@ impl<'a> Fields<'a> {
                 };
                 once(&mut self.status, st)
             }
-            _ => match STRING_KEYS.iter().position(|k| *k == key) {
+            _ => match string_key(key) {
                 Some(i) => once(&mut self.strings[i], opt_str(v)?),
                 // An unknown key: serde ignores it, whatever its value.
                 None => Some(()),
@@ -336,6 +362,14 @@ mod tests {
             "{accepted} accepted, {refused} refused"
         );
         eprintln!("{accepted} mutants accepted and compared, {refused} refused");
+    }
+
+    #[test]
+    fn string_keys_are_indexed_in_order() {
+        for (i, k) in STRING_KEYS.iter().enumerate() {
+            assert_eq!(string_key(k), Some(i), "{k}");
+        }
+        assert_eq!(string_key("incident_id"), None);
     }
 
     #[test]
