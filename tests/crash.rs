@@ -115,7 +115,8 @@ fn random_sigkills_never_lose_or_double_a_resume() {
     let mut rng = Rng(seed);
     let env = Env::new();
     std::fs::create_dir_all(env.dir.path().join("work")).unwrap();
-    // A CLI that takes a moment, so some kills land inside the delivery window.
+    // A CLI that records its call at once, then takes a moment, so some
+    // kills land inside the delivery window.
     env.fake_cli(
         "claude",
         r#"{"type":"result","subtype":"success","is_error":false,"result":"ok"}"#,
@@ -123,10 +124,11 @@ fn random_sigkills_never_lose_or_double_a_resume() {
     );
     let script = env.bin.join("claude");
     let body = std::fs::read_to_string(&script).unwrap().replacen(
-        "#!/bin/sh\n",
-        "#!/bin/sh\nsleep 0.05\n",
+        "cat <<'__OUT__'",
+        "sleep 0.05\ncat <<'__OUT__'",
         1,
     );
+    assert!(body.contains("sleep 0.05"), "the fake CLI changed shape");
     std::fs::write(&script, body).unwrap();
 
     let mut sessions = Vec::new();
@@ -147,7 +149,10 @@ fn random_sigkills_never_lose_or_double_a_resume() {
         }
         std::thread::sleep(Duration::from_millis(rng.below(400)));
         daemon.take().unwrap().kill9();
-        // What was delivered (CLI called) but not committed at the kill.
+        // What was delivered (CLI started) but not committed at the kill. A
+        // CLI started just before the kill outlives it; give it the moment
+        // it needs to record its call.
+        std::thread::sleep(Duration::from_millis(150));
         let calls = calls_by_session(&env);
         let done = completed(&env);
         for s in &sessions {

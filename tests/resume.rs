@@ -351,6 +351,43 @@ async fn a_delivery_claimed_before_a_crash_is_recorded_not_repeated() {
     assert!(!h.ran("claude"));
 }
 
+/// The claim (the tagged resumed turn in the zag log) is written only once
+/// the CLI has started: a CLI that could not start leaves none, so the next
+/// attempt (a retry, a restart after a crash) still sends the resume instead
+/// of taking it for delivered.
+#[tokio::test]
+async fn a_cli_that_cannot_start_leaves_no_claim_so_the_resume_is_not_lost() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    let started = format!(
+        r#"{{"seq":1,"ts":"{}","provider":"claude","wrapper_session_id":"{WRAPPER}","provider_session_id":"{ID}","source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","cwd":"{}","resumed":false,"backfilled":false}}"#,
+        shift(HIT, -60),
+        h.work_str()
+    );
+    let log = h.zag_log(WRAPPER, &[started]);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    inc.log_path = log.to_string_lossy().into_owned();
+    // On PATH and executable, but exec fails: its interpreter is missing.
+    let cli = h.bin.join("claude");
+    std::fs::write(&cli, "#!/nonexistent/interpreter\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    assert!(failed(&o).contains("cannot start"), "{o:?}");
+    let claims: Vec<_> = h
+        .log_events(&log)
+        .into_iter()
+        .filter(|e| e["incident_id"] == "inc-1" && e["type"] == "user_message")
+        .collect();
+    assert!(claims.is_empty(), "{claims:?}");
+    // The CLI is fixed: the resume is sent, not "already delivered".
+    h.script("claude", CLAUDE_OK, "", 0);
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    assert!(!resumed(&o).contains("already delivered"), "{o:?}");
+    assert!(h.ran("claude"));
+}
+
 #[tokio::test]
 async fn a_session_that_moved_on_is_skipped() {
     let h = Home::new();

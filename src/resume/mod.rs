@@ -280,17 +280,25 @@ async fn respawn_target(
         () = cancel.cancelled() => return fail("cancelled while waiting for a respawn slot".into()),
     };
 
-    if let Some(log) = &t.zag_log {
-        let mut f = Map::new();
-        f.insert("role".into(), json!("user"));
-        f.insert("content".into(), json!(message));
-        f.insert("message_id".into(), Value::Null);
-        // zag ignores extra keys; these mark the turn as this incident's
-        // resume, so a restart recognises its own delivery (the claim).
-        f.insert("origin".into(), json!(crate::store::ORIGIN));
-        f.insert("incident_id".into(), json!(t.incident_id));
-        append(t, log, vec![("user_message", f)]).await;
-    }
+    // The resumed turn goes into the zag session log once the CLI has
+    // started, never before: the line is also our claim (a restart that
+    // finds it records the resume instead of sending it again, and the CLI,
+    // in its own process group, outlives a crash of the daemon). Written
+    // before the start, a crash in between would lose the resume; written
+    // after, a crash in between repeats it, the documented window.
+    let claim = async {
+        if let Some(log) = &t.zag_log {
+            let mut f = Map::new();
+            f.insert("role".into(), json!("user"));
+            f.insert("content".into(), json!(message));
+            f.insert("message_id".into(), Value::Null);
+            // zag ignores extra keys; these mark the turn as this
+            // incident's resume.
+            f.insert("origin".into(), json!(crate::store::ORIGIN));
+            f.insert("incident_id".into(), json!(t.incident_id));
+            append(t, log, vec![("user_message", f)]).await;
+        }
+    };
 
     let limits = respawn::RunLimits {
         timeout: Duration::from_secs(env.config.timeout_secs),
@@ -298,7 +306,7 @@ async fn respawn_target(
         kill_grace: Duration::from_secs(1),
     };
     let detect = line_detector(env, detect, p);
-    let r = match respawn::run(&inv, &limits, detect, cancel).await {
+    let r = match respawn::run(&inv, &limits, detect, cancel, claim).await {
         Ok(r) => r,
         Err(e) => {
             let outcome = fail(e);

@@ -392,12 +392,16 @@ impl Drop for GroupGuard {
 }
 
 /// Run an invocation to its end or its deadline. `Err` only when it could
-/// not be started.
+/// not be started. `started` runs once the CLI has started, before its end
+/// is awaited: the caller's claim on the delivery, which must never be
+/// written for a CLI that never ran (a crash in between would turn it into
+/// a lost resume).
 pub async fn run(
     inv: &Invocation,
     limits: &RunLimits,
     detect: LineDetect,
     cancel: &CancellationToken,
+    started: impl std::future::Future<Output = ()>,
 ) -> Result<RunResult, String> {
     let mut cmd = tokio::process::Command::new(&inv.program);
     cmd.args(&inv.args)
@@ -444,6 +448,7 @@ pub async fn run(
         limits.capture_bytes,
         detect,
     ));
+    started.await;
 
     let mut timed_out = false;
     let mut cancelled = false;
