@@ -187,6 +187,8 @@ struct Core {
     incidents: crate::store::IdMap<Incident>,
     /// Re-probes of zag records whose owner may still deliver them.
     probes: HashMap<String, (PathBuf, String)>,
+    /// A compaction is running (see `maybe_compact`).
+    compacting: Arc<std::sync::atomic::AtomicBool>,
     limits: LimitsCache,
     timer: TimerHandle,
     env: Arc<ResumeEnv>,
@@ -275,6 +277,7 @@ pub async fn run(
         stores: HashMap::new(),
         incidents: Default::default(),
         probes: HashMap::new(),
+        compacting: Default::default(),
         limits: LimitsCache::default(),
         timer,
         env: Arc::new(env),
@@ -489,16 +492,29 @@ impl Core {
         let Some(f) = self.stores.get(path) else {
             return;
         };
-        if !should_compact(f.replay()) {
+        let opts = CompactOptions::new(self.clock.now());
+        if !should_compact(f.replay(), &opts) {
             return;
         }
+        // One at a time: `compact` serialises overlapping runs anyway (a
+        // lock file), but a burst of outcomes should not queue a rewrite
+        // each; the next outcome after this one finishes checks again.
+        if self
+            .compacting
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let busy = self.compacting.clone();
         let store = StoreFile::new(path);
-        let opts = CompactOptions::new(self.clock.now());
-        tokio::task::spawn_blocking(move || match compact(&store, &opts) {
-            Ok(st) => {
-                tracing::info!(store = %store.path.display(), before = st.bytes_before, after = st.bytes_after, "store compacted")
+        tokio::task::spawn_blocking(move || {
+            match compact(&store, &opts) {
+                Ok(st) => {
+                    tracing::info!(store = %store.path.display(), before = st.bytes_before, after = st.bytes_after, "store compacted")
+                }
+                Err(e) => tracing::warn!("cannot compact {}: {e}", store.path.display()),
             }
-            Err(e) => tracing::warn!("cannot compact {}: {e}", store.path.display()),
+            busy.store(false, std::sync::atomic::Ordering::Release);
         });
     }
 

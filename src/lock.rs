@@ -157,6 +157,23 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Wait for an exclusive `flock` on `path` (created if missing, mode 0600;
+/// its directory is left as it is). Released when the returned file is
+/// closed. Separate opens conflict even within one process.
+pub(crate) fn lock_exclusive(path: &Path) -> io::Result<File> {
+    let file = open_lock_file(path)?;
+    loop {
+        // SAFETY: flock on a valid, open descriptor owned by `file`.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
 /// `flock(LOCK_EX|LOCK_NB)`: `Ok(false)` when someone else holds it.
 fn try_flock(file: &File) -> io::Result<bool> {
     loop {

@@ -3,6 +3,11 @@
 //! zag appends to the store with no lock (open, one `write`, `fdatasync`,
 //! close), so a rewrite races with it. The procedure:
 //!
+//! 0. Take an exclusive `flock` on a lock file beside the store
+//!    (`.<store name>.compact.lock`): compactions never overlap, in one
+//!    process or several. Two that did would both build on the same old
+//!    inode, and the second rename would discard whatever was appended to the
+//!    first one's new file (and they would share a temp file).
 //! 1. Open the old file and keep the fd. Read it to EOF; `copied` = the end
 //!    of its last complete line.
 //! 2. Decide what survives (below) and write those lines, byte for byte as
@@ -103,11 +108,21 @@ pub struct CompactStats {
     pub holders_timed_out: bool,
 }
 
-/// Worth compacting: more than 64 dead lines and more than twice as many
-/// dead lines as pending incidents.
-pub fn should_compact(r: &Replay) -> bool {
-    let dead = (r.records + r.skipped_lines).saturating_sub(r.pending.len());
-    dead > 64 && dead > 2 * r.pending.len()
+/// Worth compacting: the rewrite would drop more than 64 lines, and at least
+/// as many as it keeps. It keeps (see "What survives") one line per pending
+/// incident and two per incident tombstoned within the retention, so a store
+/// holding only recent history is not rewritten after every outcome for
+/// nothing.
+pub fn should_compact(r: &Replay, opts: &CompactOptions) -> bool {
+    let cutoff = opts.now - opts.tombstone_retention;
+    let recent = r
+        .tombstoned
+        .iter()
+        .filter(|id| r.scheduled.get(*id).is_some_and(|s| s.when >= cutoff))
+        .count();
+    let kept = r.pending.len() + 2 * recent;
+    let droppable = (r.records + r.skipped_lines).saturating_sub(kept);
+    droppable > 64 && droppable >= kept
 }
 
 /// Tracks tombstones dropped from the base, to re-emit before a caught-up
@@ -143,6 +158,11 @@ impl Resurrection {
 /// Compact `store` in place (see the module docs). A missing file is a no-op.
 pub fn compact(store: &StoreFile, opts: &CompactOptions) -> io::Result<CompactStats> {
     let path = &store.path;
+    if !path.exists() {
+        return Ok(CompactStats::default()); // no lock file for a missing store
+    }
+    // Step 0: one compaction at a time; held until this function returns.
+    let _one_at_a_time = crate::lock::lock_exclusive(&sibling(path, "compact.lock"))?;
     let mut old = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CompactStats::default()),
@@ -164,15 +184,8 @@ pub fn compact(store: &StoreFile, opts: &CompactOptions) -> io::Result<CompactSt
     stats.lines_kept = kept.len();
     let mut resurrect = Resurrection { dropped };
 
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp_path = dir.join(format!(".{file_name}.compact.{}", std::process::id()));
+    let dir = dir_of(path);
+    let tmp_path = sibling(path, &format!("compact.{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp_path);
     let result = (|| {
         let mut tmp = OpenOptions::new()
@@ -248,6 +261,21 @@ pub fn compact(store: &StoreFile, opts: &CompactOptions) -> io::Result<CompactSt
     }
     stats.bytes_after = std::fs::metadata(path)?.len();
     Ok(stats)
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// `<dir>/.<file name>.<suffix>`: a hidden file beside the store.
+fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir_of(path).join(format!(".{name}.{suffix}"))
 }
 
 struct LateSink<'a>(&'a mut Vec<u8>);
@@ -474,7 +502,7 @@ mod tests {
         text += "{\"action\":\"sched"; // torn tail
         std::fs::write(&store.path, &text).unwrap();
         let before = store.load().unwrap();
-        assert!(should_compact(&before));
+        assert!(should_compact(&before, &opts()));
 
         let st = compact(&store, &opts()).unwrap();
         assert!(st.torn_tail_dropped);
@@ -486,10 +514,33 @@ mod tests {
         assert_eq!(after.pending, before.pending);
         assert!(after.tombstoned.contains("recent"));
         assert!(after.scheduled.contains_key("recent"));
-        assert!(!should_compact(&after));
+        assert!(!should_compact(&after, &opts()));
         // A second run is a fixed point.
         let st2 = compact(&store, &opts()).unwrap();
         assert_eq!(st2.bytes_after, st.bytes_after);
+    }
+
+    /// Recent history is kept by a compaction, so it alone never asks for
+    /// one; the same history once older than the retention does.
+    #[test]
+    fn recent_history_alone_does_not_ask_for_a_rewrite() {
+        let mut text = String::new();
+        for i in 0..500 {
+            text += &sched(&format!("r{i}"), t0() - Duration::hours(1)).to_line();
+            text += &cancel(&format!("r{i}")).to_line();
+        }
+        text += &sched("p", t0() + Duration::hours(1)).to_line();
+        let r = replay(text.as_bytes());
+        assert!(!should_compact(&r, &opts()));
+        let mut later = opts();
+        later.now = t0() + Duration::days(3);
+        assert!(should_compact(&r, &later));
+        // Superseded schedules of a pending incident are droppable at once.
+        let mut text = String::new();
+        for i in 0..100 {
+            text += &sched("p", t0() + Duration::minutes(i)).to_line();
+        }
+        assert!(should_compact(&replay(text.as_bytes()), &opts()));
     }
 
     #[test]
@@ -561,6 +612,56 @@ mod tests {
         }
         assert_eq!(r.skipped_lines, 0);
         eprintln!("{n} appends, {compactions} compactions, {caught} lines caught up");
+    }
+
+    /// Compactions of one store that overlap (the daemon starts one after
+    /// each outcome; several outcomes land together) while records are
+    /// appended: every appended record survives, once.
+    #[test]
+    fn overlapping_compactions_lose_no_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreFile::new(dir.path().join("scheduled_resumes.jsonl"));
+        for i in 0..200 {
+            store
+                .append(&sched(&format!("old{i}"), t0() - Duration::days(9)))
+                .unwrap();
+            store.append(&cancel(&format!("old{i}"))).unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let compactors: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut runs = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        // Losing the race to another compactor is fine;
+                        // losing a record is not.
+                        let _ = compact(&store, &opts());
+                        runs += 1;
+                    }
+                    runs
+                })
+            })
+            .collect();
+        for i in 0..300 {
+            store
+                .append(&sched(&format!("new{i}"), t0() + Duration::hours(1)))
+                .unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let runs: usize = compactors.into_iter().map(|c| c.join().unwrap()).sum();
+        let text = std::fs::read_to_string(&store.path).unwrap();
+        let r = replay(text.as_bytes());
+        for i in 0..300 {
+            let id = format!("\"new{i}\"");
+            assert_eq!(
+                text.matches(&id).count(),
+                1,
+                "new{i} present once ({runs} compactions)"
+            );
+            assert!(r.pending.contains_key(&format!("new{i}")));
+        }
+        assert!(runs >= 3, "{runs} compactions");
     }
 
     #[test]
