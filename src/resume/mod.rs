@@ -286,8 +286,11 @@ async fn respawn_target(
     // in its own process group, outlives a crash of the daemon). Written
     // before the start, a crash in between would lose the resume; written
     // after, a crash in between repeats it, the documented window.
-    let claim = async {
-        if let Some(log) = &t.zag_log {
+    // The line is prepared ahead (reading the log is the slow part) and
+    // written right after the start with one small append, in place: the
+    // gap a crash can repeat a resume in stays as short as it can be.
+    let claim = match &t.zag_log {
+        Some(log) => {
             let mut f = Map::new();
             f.insert("role".into(), json!("user"));
             f.insert("content".into(), json!(message));
@@ -296,7 +299,39 @@ async fn respawn_target(
             // incident's resume.
             f.insert("origin".into(), json!(crate::store::ORIGIN));
             f.insert("incident_id".into(), json!(t.incident_id));
-            append(t, log, vec![("user_message", f)]).await;
+            let (log, provider) = (log.clone(), t.provider.as_str().to_string());
+            let wrapper = t.wrapper_session_id.clone().unwrap_or_default();
+            let prepared = tokio::task::spawn_blocking(move || {
+                let line = zaglog::prepare_event(
+                    &log,
+                    &provider,
+                    &wrapper,
+                    SystemClock.now(),
+                    "user_message",
+                    f,
+                );
+                (log, line)
+            })
+            .await;
+            match prepared {
+                Ok((log, Ok(line))) => Some((log, line)),
+                Ok((_, Err(e))) => {
+                    tracing::warn!(error = %e, "reading the zag log for the resumed turn");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the zag log for the resumed turn");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let claim = async move {
+        if let Some((log, line)) = claim {
+            if let Err(e) = zaglog::write_prepared(&log, &line) {
+                tracing::warn!(error = %e, "appending the resumed turn to the zag log");
+            }
         }
     };
 

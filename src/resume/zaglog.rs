@@ -97,6 +97,21 @@ pub fn append_event(
     kind: &str,
     fields: Map<String, Value>,
 ) -> std::io::Result<()> {
+    let line = prepare_event(path, fallback_provider, fallback_wrapper, ts, kind, fields)?;
+    write_prepared(path, &line)
+}
+
+/// The bytes [`append_event`] would write, without writing them: the slow
+/// part (reading the log for seq and ids) done ahead, so that the write can
+/// follow an event (a CLI starting) as closely as possible.
+pub fn prepare_event(
+    path: &Path,
+    fallback_provider: &str,
+    fallback_wrapper: &str,
+    ts: DateTime<Utc>,
+    kind: &str,
+    fields: Map<String, Value>,
+) -> std::io::Result<String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -108,6 +123,11 @@ pub fn append_event(
         line.insert(0, '\n');
     }
     line.push('\n');
+    Ok(line)
+}
+
+/// Write a line from [`prepare_event`]: one `write(2)` under `O_APPEND`.
+pub fn write_prepared(path: &Path, line: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -614,19 +614,25 @@ mod tests {
         eprintln!("{n} appends, {compactions} compactions, {caught} lines caught up");
     }
 
+    /// A store of 200 incidents cancelled long ago: all droppable.
+    fn store_with_old_history(dir: &std::path::Path) -> StoreFile {
+        let store = StoreFile::new(dir.join("scheduled_resumes.jsonl"));
+        for i in 0..200 {
+            store
+                .append(&sched(&format!("base{i}"), t0() - Duration::days(9)))
+                .unwrap();
+            store.append(&cancel(&format!("base{i}"))).unwrap();
+        }
+        store
+    }
+
     /// Compactions of one store that overlap (the daemon starts one after
     /// each outcome; several outcomes land together) while records are
     /// appended: every appended record survives, once.
     #[test]
     fn overlapping_compactions_lose_no_append() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StoreFile::new(dir.path().join("scheduled_resumes.jsonl"));
-        for i in 0..200 {
-            store
-                .append(&sched(&format!("old{i}"), t0() - Duration::days(9)))
-                .unwrap();
-            store.append(&cancel(&format!("old{i}"))).unwrap();
-        }
+        let store = store_with_old_history(dir.path());
         let stop = Arc::new(AtomicBool::new(false));
         let compactors: Vec<_> = (0..3)
             .map(|_| {
@@ -669,13 +675,7 @@ mod tests {
         // Denser race than the durable appender above: two threads, each an
         // open + one write + close per record, thousands during compaction.
         let dir = tempfile::tempdir().unwrap();
-        let store = StoreFile::new(dir.path().join("scheduled_resumes.jsonl"));
-        for i in 0..200 {
-            store
-                .append(&sched(&format!("base{i}"), t0() - Duration::days(9)))
-                .unwrap();
-            store.append(&cancel(&format!("base{i}"))).unwrap();
-        }
+        let store = store_with_old_history(dir.path());
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..2)
             .map(|w| {
