@@ -205,10 +205,10 @@ struct Core {
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
 /// no-op). mimalloc asks for huge pages, and on a VM that hands freed memory
 /// back to its host in 2 MiB pieces, faulting fresh huge pages in is slow:
-/// the first start-up re-arm of 100,000 records after the machine reclaimed
-/// memory took 300–390 ms with them and 166–176 ms without (warm starts:
-/// about 100 against 135 ms). An idle daemon gains nothing from huge pages,
-/// so the worst case wins. Children get huge pages back (see
+/// on this project's VM the first start-up re-arm of 100,000 records after
+/// an 8 s pause took 303–318 ms with them and 123–158 ms without (starts
+/// right after another: 75–92 against 109–120 ms). An idle daemon gains
+/// nothing from huge pages, so the worst case wins. Children get huge pages back (see
 /// `resume::respawn`): the setting is inherited and is not theirs to carry.
 pub fn use_small_pages() {
     #[cfg(target_os = "linux")]
