@@ -94,6 +94,23 @@ struct RangeOut {
     end: u64,
 }
 
+/// Longest store line read: past it a line is skipped unread (and counted
+/// as skipped). Neither writer produces one near it (our largest field, a
+/// Gemini prompt, is capped at 64 KiB), so only junk is that long, and
+/// junk must not make the daemon buffer it whole.
+pub(crate) const MAX_STORE_LINE: usize = 16 << 20;
+
+/// Where [`parse_range`] is within the current line.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// In the line the range starts inside: the previous range's.
+    PreviousRangesLine,
+    /// At or inside a line of this range.
+    Lines,
+    /// Inside a line of this range longer than [`MAX_STORE_LINE`].
+    OverlongLine,
+}
+
 /// Parse every line whose first byte lies in `[start, stop)`, reading no
 /// further than `len`.
 fn parse_range<S: ReadAt + ?Sized>(
@@ -104,17 +121,20 @@ fn parse_range<S: ReadAt + ?Sized>(
 ) -> io::Result<RangeOut> {
     let mut out = RangeOut {
         // About 0.5–1 KB per record; the guess only saves regrowing.
-        parsed: Vec::with_capacity(((stop - start) / 512) as usize),
+        parsed: Vec::with_capacity((((stop - start) / 512) as usize).min(1 << 20)),
         skipped: 0,
         end: 0,
     };
     // A range after the first starts one byte early: if that byte is a
     // newline, a line starts exactly at `start`; otherwise the line in
     // progress belongs to the previous range and is skipped.
-    let mut skipping = start > 0;
+    let mut mode = match start {
+        0 => Mode::Lines,
+        _ => Mode::PreviousRangesLine,
+    };
     let mut buf = vec![0u8; BLOCK.min((len - start + 1) as usize).max(1)];
     // `buf[..filled]` holds the file from offset `base`.
-    let mut base = if skipping { start - 1 } else { start };
+    let mut base = if start > 0 { start - 1 } else { start };
     let mut filled = 0;
     let mut line_start = 0;
     loop {
@@ -123,8 +143,11 @@ fn parse_range<S: ReadAt + ?Sized>(
             return Ok(out); // an unterminated tail is not consumed
         }
         if filled == buf.len() {
-            if skipping {
-                // The previous range's line: nothing of it is needed.
+            if mode == Mode::Lines && line_start == 0 && buf.len() >= MAX_STORE_LINE {
+                mode = Mode::OverlongLine;
+            }
+            if mode != Mode::Lines {
+                // Nothing of this line is needed.
                 base += filled as u64;
                 filled = 0;
             } else if line_start > 0 {
@@ -134,7 +157,7 @@ fn parse_range<S: ReadAt + ?Sized>(
                 line_start = 0;
             } else {
                 // One line longer than the buffer: grow it.
-                buf.resize(buf.len() * 2, 0);
+                buf.resize((buf.len() * 2).min(MAX_STORE_LINE), 0);
             }
             continue;
         }
@@ -147,25 +170,33 @@ fn parse_range<S: ReadAt + ?Sized>(
         filled += n;
         for nl in memchr::memchr_iter(b'\n', &buf[scan_from..filled]) {
             let nl = scan_from + nl;
-            if skipping {
-                skipping = false;
-            } else {
-                if base + line_start as u64 >= stop {
-                    return Ok(out);
+            match mode {
+                Mode::PreviousRangesLine => {}
+                Mode::OverlongLine => {
+                    out.skipped += 1;
+                    out.end = base + nl as u64 + 1;
                 }
-                match parse_line(&buf[line_start..nl]) {
-                    Some(Ok(Record::Schedule(s))) => out.parsed.push(Parsed::Schedule(Arc::new(s))),
-                    Some(Ok(
-                        Record::Complete { incident_id, .. } | Record::Cancel { incident_id },
-                    )) => out.parsed.push(Parsed::Tombstone(incident_id)),
-                    Some(Err(())) => out.skipped += 1,
-                    None => {}
+                Mode::Lines => {
+                    if base + line_start as u64 >= stop {
+                        return Ok(out);
+                    }
+                    match parse_line(&buf[line_start..nl]) {
+                        Some(Ok(Record::Schedule(s))) => {
+                            out.parsed.push(Parsed::Schedule(Arc::new(s)))
+                        }
+                        Some(Ok(
+                            Record::Complete { incident_id, .. } | Record::Cancel { incident_id },
+                        )) => out.parsed.push(Parsed::Tombstone(incident_id)),
+                        Some(Err(())) => out.skipped += 1,
+                        None => {}
+                    }
+                    out.end = base + nl as u64 + 1;
                 }
-                out.end = base + nl as u64 + 1;
             }
+            mode = Mode::Lines;
             line_start = nl + 1;
         }
-        if !skipping && base + line_start as u64 >= stop {
+        if mode == Mode::Lines && base + line_start as u64 >= stop {
             return Ok(out);
         }
     }
@@ -272,6 +303,28 @@ mod tests {
         assert_eq!(part, line_by_line(&bytes[..cut as usize]));
         assert!(!part.pending.contains_key("b"));
         assert_eq!(part.consumed as usize, text.len() - sched("b").len() - 1);
+    }
+
+    /// A junk line longer than [`MAX_STORE_LINE`] is skipped and counted,
+    /// without being buffered whole; the lines around it are read, whichever
+    /// range it starts in.
+    #[test]
+    fn an_overlong_junk_line_is_skipped() {
+        let junk = "x".repeat(MAX_STORE_LINE + 3 * BLOCK);
+        let text = format!("{}\n{junk}\n{}\n", sched("a"), sched("b"));
+        let bytes = text.as_bytes();
+        let len = bytes.len() as u64;
+        let got = replay_from(bytes, len).unwrap();
+        assert_eq!(got.skipped_lines, 1);
+        assert!(got.pending.contains_key("a") && got.pending.contains_key("b"));
+        assert_eq!(got.consumed, len);
+        assert_eq!(got, line_by_line(bytes));
+        let mid = (sched("a").len() + 100) as u64;
+        let split = fold(vec![
+            parse_range(bytes, 0, mid, len).unwrap(),
+            parse_range(bytes, mid, len, len).unwrap(),
+        ]);
+        assert_eq!(split, got);
     }
 
     /// The threaded path over a store large enough to use it, through a
