@@ -12,7 +12,7 @@
 //! schedules, new tombstones), so a compaction that merely drops dead lines
 //! returns nothing.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 
 use super::{Change, Replay, StoreFile};
@@ -51,7 +51,7 @@ impl StoreFollower {
     /// that differ from what was known. Schedules come as the replay's own
     /// shared copies: nothing is deep-copied.
     pub fn refresh(&mut self) -> io::Result<Vec<Change>> {
-        let mut f = match std::fs::File::open(&self.store.path) {
+        let f = match std::fs::File::open(&self.store.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Deleted: nothing to report; a new file starts from zero.
@@ -63,10 +63,7 @@ impl StoreFollower {
         let meta = f.metadata()?;
         let id = (meta.dev(), meta.ino());
         if self.identity == Some(id) && meta.len() >= self.replay.consumed {
-            f.seek(SeekFrom::Start(self.replay.consumed))?;
-            let mut bytes = Vec::new();
-            f.read_to_end(&mut bytes)?;
-            return Ok(self.replay.feed_changes(&bytes));
+            return super::load::follow(&mut self.replay, &f, meta.len());
         }
         // First read, or the file was replaced or truncated.
         let fresh = super::load::replay_from(&f, meta.len())?;

@@ -19,7 +19,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::{parse_line, Record, Replay, Schedule};
+use super::{parse_line, Change, Record, Replay, Schedule};
 
 /// Bytes read per positioned read.
 const BLOCK: usize = 1 << 20;
@@ -78,6 +78,45 @@ pub(crate) fn replay_from<S: ReadAt + ?Sized>(src: &S, len: u64) -> io::Result<R
             .collect::<io::Result<Vec<_>>>()
     })?;
     Ok(fold(outs))
+}
+
+/// Follow a store: apply the complete lines from `replay.consumed` up to
+/// `len` to `replay`, in file order, with the bounded reader of a start-up
+/// (an append of junk is not buffered whole either). Returns what each
+/// record changed: a schedule that is pending once everything is applied,
+/// as the replay's own shared copy, and every tombstone.
+pub(crate) fn follow<S: ReadAt + ?Sized>(
+    replay: &mut Replay,
+    src: &S,
+    len: u64,
+) -> io::Result<Vec<Change>> {
+    // `consumed` is 0 or just past a newline: the range starts on a line.
+    let out = parse_range(src, replay.consumed, len, len)?;
+    let mut touched = Vec::with_capacity(out.parsed.len());
+    for p in out.parsed {
+        match p {
+            Parsed::Schedule(s) => {
+                touched.push((true, s.incident_id.clone()));
+                replay.apply_schedule(s);
+            }
+            Parsed::Tombstone(id) => {
+                touched.push((false, id.clone()));
+                replay.apply_tombstone(id);
+            }
+        }
+    }
+    replay.skipped_lines += out.skipped;
+    replay.consumed = replay.consumed.max(out.end);
+    Ok(touched
+        .into_iter()
+        .filter_map(|(schedule, id)| match schedule {
+            true => replay
+                .pending
+                .get(&id)
+                .map(|s| Change::Scheduled(s.clone())),
+            false => Some(Change::Tombstoned(id)),
+        })
+        .collect())
 }
 
 /// One parsed line that changes a replay.
@@ -281,6 +320,42 @@ mod tests {
                 assert_eq!(fold(outs), want, "split at {a}, {b}");
             }
         }
+    }
+
+    /// Following a store that grows in arbitrary pieces (a partial line
+    /// waits for its end) gives the replay of the whole, and reports each
+    /// tombstone and each schedule still pending.
+    #[test]
+    fn following_appends_in_any_pieces_equals_the_whole() {
+        let text = format!(
+            "{}\njunk\n\n{}\n{{\"action\":\"cancel\",\"incident_id\":\"a\"}}\n{}\n",
+            sched("a"),
+            sched("b"),
+            sched("c")
+        );
+        let bytes = text.as_bytes();
+        let len = bytes.len() as u64;
+        let want = line_by_line(bytes);
+        for cut in 0..=len {
+            let mut r = replay_from(bytes, cut).unwrap();
+            let c_is_new = !r.scheduled.contains_key("c");
+            let changes = follow(&mut r, bytes, len).unwrap();
+            assert_eq!(r, want, "cut at {cut}");
+            assert_eq!(
+                changes.contains(&Change::Scheduled(want.pending["c"].clone())),
+                c_is_new,
+                "cut at {cut}"
+            );
+            assert!(changes.iter().all(|c| match c {
+                Change::Scheduled(s) => want.pending.contains_key(&s.incident_id),
+                Change::Tombstoned(id) => id == "a",
+            }));
+        }
+        let mut r = replay_from(bytes, len).unwrap();
+        assert!(
+            follow(&mut r, bytes, len).unwrap().is_empty(),
+            "nothing new"
+        );
     }
 
     /// Lines longer than a read block, and a `len` that stops inside a line

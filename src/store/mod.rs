@@ -217,46 +217,17 @@ pub struct Replay {
 
 impl Replay {
     /// Fold more bytes in. Only complete lines are consumed.
+    ///
+    /// The plain line-by-line reading: the reference the threaded and
+    /// streamed readers of [`load`] are tested against.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.feed_with(bytes, |_| {});
-    }
-
-    /// Like [`Replay::feed`], returning the records parsed, in file order.
-    pub fn feed_records(&mut self, bytes: &[u8]) -> Vec<Record> {
-        let mut out = Vec::new();
-        self.feed_with(bytes, |r| out.push(r.clone()));
-        out
-    }
-
-    /// Like [`Replay::feed`], returning what each parsed record changed, in
-    /// file order; schedules come as the replay's own shared copy.
-    pub fn feed_changes(&mut self, bytes: &[u8]) -> Vec<Change> {
-        let mut ids = Vec::new();
-        self.feed_with(bytes, |r| {
-            ids.push((
-                matches!(r, Record::Schedule(_)),
-                r.incident_id().to_string(),
-            ))
-        });
-        ids.into_iter()
-            .filter_map(|(sched, id)| match sched {
-                true => self.pending.get(&id).map(|s| Change::Scheduled(s.clone())),
-                false => Some(Change::Tombstoned(id)),
-            })
-            .collect()
-    }
-
-    fn feed_with(&mut self, bytes: &[u8], mut each: impl FnMut(&Record)) {
         let end = match memchr::memrchr(b'\n', bytes) {
             Some(i) => i + 1,
             None => return,
         };
         for line in bytes[..end].split(|&b| b == b'\n') {
             match parse_line(line) {
-                Some(Ok(rec)) => {
-                    each(&rec);
-                    self.apply(rec);
-                }
+                Some(Ok(rec)) => self.apply(rec),
                 Some(Err(())) => self.skipped_lines += 1,
                 None => {}
             }
@@ -266,20 +237,28 @@ impl Replay {
 
     /// Apply one record with zag's semantics.
     pub fn apply(&mut self, rec: Record) {
-        self.records += 1;
         match rec {
-            Record::Schedule(s) => {
-                let s = Arc::new(s);
-                if !self.tombstoned.contains(&s.incident_id) {
-                    self.pending.insert(s.incident_id.clone(), s.clone());
-                }
-                self.scheduled.insert(s.incident_id.clone(), s);
-            }
+            Record::Schedule(s) => self.apply_schedule(Arc::new(s)),
             Record::Complete { incident_id, .. } | Record::Cancel { incident_id } => {
-                self.pending.swap_remove(&incident_id);
-                self.tombstoned.insert(incident_id);
+                self.apply_tombstone(incident_id)
             }
         }
+    }
+
+    /// A `schedule`: the last one of an id wins; a tombstoned id stays hidden.
+    pub(crate) fn apply_schedule(&mut self, s: Arc<Schedule>) {
+        self.records += 1;
+        if !self.tombstoned.contains(&s.incident_id) {
+            self.pending.insert(s.incident_id.clone(), s.clone());
+        }
+        self.scheduled.insert(s.incident_id.clone(), s);
+    }
+
+    /// A `complete` or `cancel`: the id is hidden for good.
+    pub(crate) fn apply_tombstone(&mut self, incident_id: String) {
+        self.records += 1;
+        self.pending.swap_remove(&incident_id);
+        self.tombstoned.insert(incident_id);
     }
 
     /// Pending schedules sorted by `when`, as `zag usage list` shows them.
