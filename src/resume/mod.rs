@@ -285,10 +285,9 @@ async fn respawn_target(
     // finds it records the resume instead of sending it again, and the CLI,
     // in its own process group, outlives a crash of the daemon). Written
     // before the start, a crash in between would lose the resume; written
-    // after, a crash in between repeats it, the documented window.
-    // The line is prepared ahead (reading the log is the slow part) and
-    // written right after the start with one small append, in place: the
-    // gap a crash can repeat a resume in stays as short as it can be.
+    // after, a crash in between repeats it, the documented window. The line
+    // is prepared ahead (reading the log is the slow part) and written right
+    // after the start with one small append, so that gap stays short.
     let claim = match &t.zag_log {
         Some(log) => {
             let mut f = Map::new();
@@ -299,31 +298,7 @@ async fn respawn_target(
             // incident's resume.
             f.insert("origin".into(), json!(crate::store::ORIGIN));
             f.insert("incident_id".into(), json!(t.incident_id));
-            let (log, provider) = (log.clone(), t.provider.as_str().to_string());
-            let wrapper = t.wrapper_session_id.clone().unwrap_or_default();
-            let prepared = tokio::task::spawn_blocking(move || {
-                let line = zaglog::prepare_event(
-                    &log,
-                    &provider,
-                    &wrapper,
-                    SystemClock.now(),
-                    "user_message",
-                    f,
-                );
-                (log, line)
-            })
-            .await;
-            match prepared {
-                Ok((log, Ok(line))) => Some((log, line)),
-                Ok((_, Err(e))) => {
-                    tracing::warn!(error = %e, "reading the zag log for the resumed turn");
-                    None
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the zag log for the resumed turn");
-                    None
-                }
-            }
+            prepare(t, log, ("user_message", f)).await
         }
         None => None,
     };
@@ -472,12 +447,18 @@ fn line_detector(
     }
 }
 
+/// The envelope facts of our events in a target's zag log: provider and
+/// wrapper id (fallbacks for a log that names neither), and now.
+fn envelope(t: &ResolvedTarget) -> (String, String, chrono::DateTime<chrono::Utc>) {
+    let provider = t.provider.as_str().to_string();
+    let wrapper = t.wrapper_session_id.clone().unwrap_or_default();
+    (provider, wrapper, SystemClock.now())
+}
+
 /// Append events to a zag session log; a failure is logged, not fatal.
 async fn append(t: &ResolvedTarget, log: &std::path::Path, evs: Vec<events::Event>) {
     let log = log.to_path_buf();
-    let provider = t.provider.as_str().to_string();
-    let wrapper = t.wrapper_session_id.clone().unwrap_or_default();
-    let ts = SystemClock.now();
+    let (provider, wrapper, ts) = envelope(t);
     let r = tokio::task::spawn_blocking(move || {
         for (kind, fields) in evs {
             zaglog::append_event(&log, &provider, &wrapper, ts, kind, fields)?;
@@ -485,11 +466,30 @@ async fn append(t: &ResolvedTarget, log: &std::path::Path, evs: Vec<events::Even
         Ok::<_, std::io::Error>(())
     })
     .await;
-    match r {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "appending the resumed run to the zag log"),
-        Err(e) => tracing::warn!(error = %e, "appending the resumed run to the zag log"),
+    if let Err(e) = r.map_err(std::io::Error::other).and_then(|r| r) {
+        tracing::warn!(error = %e, "appending the resumed run to the zag log");
     }
+}
+
+/// [`append`] for one event, prepared but not written: the log's path and
+/// the line for [`zaglog::write_prepared`]. `None` (logged) when the log
+/// cannot be read.
+async fn prepare(
+    t: &ResolvedTarget,
+    log: &std::path::Path,
+    (kind, fields): events::Event,
+) -> Option<(PathBuf, String)> {
+    let log = log.to_path_buf();
+    let (provider, wrapper, ts) = envelope(t);
+    let r = tokio::task::spawn_blocking(move || {
+        let line = zaglog::prepare_event(&log, &provider, &wrapper, ts, kind, fields)?;
+        Ok::<_, std::io::Error>((log, line))
+    })
+    .await;
+    r.map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| tracing::warn!(error = %e, "reading the zag log for the resumed turn"))
+        .ok()
 }
 
 #[cfg(test)]
