@@ -114,15 +114,25 @@ pub struct CompactStats {
 /// holding only recent history is not rewritten after every outcome for
 /// nothing.
 pub fn should_compact(r: &Replay, opts: &CompactOptions) -> bool {
-    let cutoff = opts.now - opts.tombstone_retention;
     let recent = r
         .tombstoned
         .iter()
-        .filter(|id| r.scheduled.get(*id).is_some_and(|s| s.when >= cutoff))
+        .filter(|id| {
+            r.scheduled
+                .get(*id)
+                .is_some_and(|s| keeps_history_of(s, opts))
+        })
         .count();
     let kept = r.pending.len() + 2 * recent;
     let droppable = (r.records + r.skipped_lines).saturating_sub(kept);
     droppable > 64 && droppable >= kept
+}
+
+/// A tombstoned incident whose history a compaction keeps: its `when` is
+/// within the retention (see "What survives"). One rule for `survivors` and
+/// for `should_compact`'s count of what would be kept.
+fn keeps_history_of(s: &super::Schedule, opts: &CompactOptions) -> bool {
+    s.when >= opts.now - opts.tombstone_retention
 }
 
 /// Tracks tombstones dropped from the base, to re-emit before a caught-up
@@ -356,13 +366,16 @@ fn survivors(
             replay.apply(rec);
         }
     }
-    let cutoff = opts.now - opts.tombstone_retention;
     let mut keep: HashSet<usize> = HashSet::new();
     let mut dropped = HashMap::new();
     for (id, &i) in &last_schedule {
         if replay.pending.contains_key(id) {
             keep.insert(i);
-        } else if replay.scheduled.get(id).is_some_and(|s| s.when >= cutoff) {
+        } else if replay
+            .scheduled
+            .get(id)
+            .is_some_and(|s| keeps_history_of(s, opts))
+        {
             keep.insert(i);
             keep.insert(first_tomb[id]);
         }
