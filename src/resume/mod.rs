@@ -2,7 +2,7 @@
 //!
 //! Two channels: a `user_message` line into a live zag relay's FIFO
 //! ([`fifo`]), or a respawn of the provider CLI with its resume syntax
-//! ([`respawn`]). Before sending, the incident is resolved ([`ident`]: which
+//! ([`respawn`]). Before sending, the incident is resolved ([`resolve`]: which
 //! ids, which cwd, which channel) and revalidated ([`revalidate`]: cancelled?
 //! deleted? did the session move on?); after sending, the CLI's output goes
 //! back through the detectors so a re-hit becomes [`Outcome::LimitAgain`]
@@ -14,7 +14,7 @@
 
 pub mod events;
 pub mod fifo;
-pub mod ident;
+pub mod resolve;
 pub mod respawn;
 pub mod revalidate;
 pub mod zaglog;
@@ -33,7 +33,7 @@ use crate::detect::{Detection, Detector, LineContext, SourceKind};
 use crate::paths::Paths;
 use crate::store::Schedule;
 
-pub use ident::{validate_session_id, Channel, ResolvedTarget};
+pub use resolve::{validate_session_id, Channel, ResolvedTarget};
 
 /// Re-detection of a limit in one line of output, with its context. The
 /// default is [`Detector::detect`]; tests inject their own.
@@ -98,7 +98,7 @@ pub fn backoff_fallback(base_secs: u64, attempt: u32) -> u64 {
 /// `Err` is a clear reason the incident can never be delivered (unknown
 /// session, hostile id, deleted transcript, lost Gemini prompt).
 pub fn resolve_target(incident: &Schedule, env: &ResumeEnv) -> Result<ResolvedTarget, String> {
-    ident::resolve(incident, &env.paths).map_err(|e| e.reason().to_string())
+    resolve::resolve(incident, &env.paths).map_err(|e| e.reason().to_string())
 }
 
 /// Deliver one due incident. Never panics, never blocks forever: every wait
@@ -122,7 +122,7 @@ pub async fn deliver_with(
     }
     let (inc, paths) = (incident.clone(), env.paths.clone());
     let resolved = tokio::task::spawn_blocking(move || {
-        let t = ident::resolve(&inc, &paths)?;
+        let t = resolve::resolve(&inc, &paths)?;
         // Our own claim first: a resumed turn tagged with this incident is
         // in the log when an earlier run of the daemon started delivering
         // it and died before recording the outcome.
@@ -130,17 +130,17 @@ pub async fn deliver_with(
             Some(at) => Err(at),
             None => Ok(revalidate::moved_on(&t, inc.hit_at)),
         };
-        Ok::<_, ident::Unresolved>((t, moved))
+        Ok::<_, resolve::Unresolved>((t, moved))
     })
     .await;
     let (target, moved) = match resolved {
         Ok(Ok(x)) => x,
-        Ok(Err(ident::Unresolved::Deleted(r))) => {
+        Ok(Err(resolve::Unresolved::Deleted(r))) => {
             return Outcome::Skipped {
                 reason: format!("session deleted: {r}"),
             }
         }
-        Ok(Err(ident::Unresolved::Invalid(r))) => {
+        Ok(Err(resolve::Unresolved::Invalid(r))) => {
             return Outcome::Failed {
                 reason: format!("cannot resolve the session: {r}"),
             }

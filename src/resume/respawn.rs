@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::ident::validate_session_id;
+use super::resolve::validate_session_id;
 use crate::config::Binaries;
 use crate::detect::{Detection, Provider};
 

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::ident::{json_lines, line_ts, zag_lines_of, ResolvedTarget};
+use super::resolve::{json_lines, line_ts, zag_lines_of, ResolvedTarget};
 use crate::detect::Provider;
 
 fn after(v: &Value, key: &str, hit: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -1,4 +1,4 @@
-//! Identity: which session, which directory, which ids, which channel.
+//! Resolve a target: which session, which directory, which ids, which channel.
 //!
 //! An incident record carries whatever the detector saw; zag's own records
 //! carry less (and `session_id` means the wrapper id for relay records but the
