@@ -146,13 +146,9 @@ pub struct Binaries {
 }
 
 impl Binaries {
+    /// The binary configured for a provider (each provider names its key).
     pub fn for_provider(&self, p: Provider) -> Option<&Path> {
-        match p {
-            Provider::Claude => self.claude.as_deref(),
-            Provider::Codex => self.codex.as_deref(),
-            Provider::Gemini => self.gemini.as_deref(),
-            Provider::Copilot => self.copilot.as_deref(),
-        }
+        crate::provider::of(p).configured_binary(self)
     }
 }
 

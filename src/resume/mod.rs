@@ -234,17 +234,18 @@ async fn respawn_target(
         reason: format!("{note}{reason}"),
     };
     let p = t.provider;
-    // Gemini drops the limited prompt: send it again, not "Continue".
-    let message = match p {
-        crate::detect::Provider::Gemini => t.prompt.clone().unwrap_or_default(),
-        _ => t.message.clone(),
+    let cli = crate::provider::of(p);
+    // A CLI that drops the limited prompt gets it again, not "Continue".
+    let message = if cli.resends_prompt() {
+        t.prompt.clone().unwrap_or_default()
+    } else {
+        t.message.clone()
     };
     let spec = respawn::ArgvSpec {
         session_id: t.provider_session_id.clone(),
         message: message.clone(),
         model: t.model.clone(),
-        // zag always runs Copilot with --allow-all (ZAG_INTEROP §7).
-        auto_approve: t.auto_approve || (p == crate::detect::Provider::Copilot && t.is_zag()),
+        auto_approve: cli.auto_approve(t),
         add_dirs: Vec::new(),
     };
     let args = match respawn::build_args(p, &spec) {
@@ -396,13 +397,9 @@ async fn respawn_target(
 
 /// The child's extra environment: the binary's own dir first on PATH (an
 /// npm/nvm CLI's `#!/usr/bin/env node` needs its node, which a systemd user
-/// service's PATH lacks), and for zag sessions the `ZAG_*` identity zag sets.
-///
-/// Gemini CLI refuses to run headless in a directory it was not told to
-/// trust (exit 55). The session being resumed already ran in this very
-/// directory, so the trust it had carries over; the environment variable is
-/// used, not `--skip-trust`, because older versions ignore an unknown
-/// variable but reject an unknown flag.
+/// service's PATH lacks), for zag sessions the `ZAG_*` identity zag sets, and
+/// what the provider asks for
+/// ([`ProviderCli::child_env`](crate::provider::ProviderCli::child_env)).
 fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsString)> {
     let mut env = Vec::new();
     let mut dirs: Vec<PathBuf> = program.parent().map(PathBuf::from).into_iter().collect();
@@ -421,8 +418,8 @@ fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsSt
             env.push(("ZAG_MODEL".into(), m.into()));
         }
     }
-    if t.provider == crate::detect::Provider::Gemini {
-        env.push(("GEMINI_CLI_TRUST_WORKSPACE".into(), "true".into()));
+    for (k, v) in crate::provider::of(t.provider).child_env() {
+        env.push(((*k).into(), (*v).into()));
     }
     env
 }
