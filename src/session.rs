@@ -2,12 +2,14 @@
 //!
 //! A limit line rarely says everything a resume needs. A zag session log puts
 //! the cwd and model in its `session_started` line and the prompt in a
-//! `user_message`; a Claude transcript names its session by file name; a Codex
-//! rollout by the thread id in its name. A [`SessionTracker`] per file folds
-//! those facts as lines stream by, so when a limit arrives the daemon knows
-//! the session, its directory and what was asked. Lines that cannot carry an
-//! identity fact (tool output, above all) are rejected by a prefix check
-//! without being parsed.
+//! `user_message`; a provider's own file names its session by its path or in
+//! its lines, each by that provider's rule
+//! ([`ProviderCli::observe`](crate::provider::ProviderCli::observe)). A
+//! [`SessionTracker`] per file folds those facts as lines stream by, so when
+//! a limit arrives the daemon knows the session, its directory and what was
+//! asked. Lines that cannot carry an identity fact (tool output, above all)
+//! are rejected by a prefix check without being parsed. zag's own log is read
+//! here: it is zag's format, not a provider's.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
