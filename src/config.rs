@@ -278,18 +278,11 @@ impl DaemonConfig {
         }
     }
 
-    /// Apply `[dirs]` overrides to derived paths.
+    /// Apply `[dirs]` overrides to derived paths (each provider its own).
     pub fn apply_dirs(&self, paths: &mut crate::paths::Paths) {
-        let d = &self.dirs;
-        let set = |slot: &mut PathBuf, v: &Option<PathBuf>| {
-            if let Some(v) = v {
-                *slot = v.clone();
-            }
-        };
-        set(&mut paths.claude_dir, &d.claude);
-        set(&mut paths.codex_dir, &d.codex);
-        set(&mut paths.gemini_dir, &d.gemini);
-        set(&mut paths.copilot_dir, &d.copilot);
+        for cli in crate::provider::all() {
+            cli.apply_dir_override(&self.dirs, paths);
+        }
     }
 }
 

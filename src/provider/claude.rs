@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, WatchConfig};
+use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
@@ -47,6 +47,12 @@ impl ProviderCli for Claude {
 
     fn watched(&self, cfg: &WatchConfig) -> bool {
         cfg.claude
+    }
+
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
+        if let Some(d) = &dirs.claude {
+            paths.claude_dir = d.clone();
+        }
     }
 
     fn session_id_from_path(&self, path: &Path) -> Option<String> {

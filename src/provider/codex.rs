@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, WatchConfig};
+use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
@@ -40,6 +40,12 @@ impl ProviderCli for Codex {
 
     fn watched(&self, cfg: &WatchConfig) -> bool {
         cfg.codex
+    }
+
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
+        if let Some(d) = &dirs.codex {
+            paths.codex_dir = d.clone();
+        }
     }
 
     fn session_id_from_path(&self, path: &Path) -> Option<String> {

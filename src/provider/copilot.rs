@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, WatchConfig};
+use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
@@ -43,6 +43,12 @@ impl ProviderCli for Copilot {
 
     fn watched(&self, cfg: &WatchConfig) -> bool {
         cfg.copilot
+    }
+
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
+        if let Some(d) = &dirs.copilot {
+            paths.copilot_dir = d.clone();
+        }
     }
 
     /// The state folder's name.
@@ -228,6 +234,30 @@ mod tests {
     fn flag_like_messages_stay_values() {
         let p = args(&spec(Some(ID), "--dangerously-skip-permissions")).unwrap();
         assert_eq!(&p[2..4], ["-p", "--dangerously-skip-permissions"]);
+    }
+
+    #[test]
+    fn zag_sessions_always_approve() {
+        let mut t = ResolvedTarget {
+            incident_id: "i".into(),
+            provider: Provider::Copilot,
+            channel: crate::resume::Channel::Respawn,
+            wrapper_session_id: None,
+            provider_session_id: Some(ID.into()),
+            cwd: None,
+            model: None,
+            prompt: None,
+            message: "Continue".into(),
+            zag_log: None,
+            native_file: None,
+            auto_approve: false,
+            respawn_error: None,
+        };
+        assert!(!Copilot.auto_approve(&t));
+        assert!(!crate::provider::claude::Claude.auto_approve(&t));
+        t.zag_log = Some(PathBuf::from("/b/logs/sessions/w.jsonl"));
+        assert!(Copilot.auto_approve(&t));
+        assert!(!crate::provider::claude::Claude.auto_approve(&t));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, WatchConfig};
+use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, clip, status, Event};
@@ -44,6 +44,12 @@ impl ProviderCli for Gemini {
 
     fn watched(&self, cfg: &WatchConfig) -> bool {
         cfg.gemini
+    }
+
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
+        if let Some(d) = &dirs.gemini {
+            paths.gemini_dir = d.clone();
+        }
     }
 
     /// A chat's name is not its session id; the id is inside.

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::Path;
 
-use crate::config::{Binaries, WatchConfig};
+use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::Event;
@@ -58,6 +58,9 @@ pub trait ProviderCli: Send + Sync {
 
     /// Whether `[watch]` asks for its session files.
     fn watched(&self, cfg: &WatchConfig) -> bool;
+
+    /// Point [`Self::home`] at its `[dirs]` override, when there is one.
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths);
 
     /// The session id a session file's path names, when it names one (pure).
     fn session_id_from_path(&self, path: &Path) -> Option<String>;
@@ -159,5 +162,36 @@ mod tests {
         }
         assert!(for_source(SourceKind::ZagSession).is_none());
         assert!(for_source(SourceKind::Unknown).is_none());
+    }
+
+    #[test]
+    fn delivery_differences_are_where_they_belong() {
+        let fifo: Vec<bool> = all().map(|c| c.has_relay_fifo()).collect();
+        assert_eq!(fifo, [true, false, false, false]);
+        let resend: Vec<bool> = all().map(|c| c.resends_prompt()).collect();
+        assert_eq!(resend, [false, false, true, false]);
+        let rule: Vec<bool> = all().map(|c| c.moved_on_rule().is_some()).collect();
+        assert_eq!(rule, [true, true, false, true]);
+        assert_eq!(
+            of(Provider::Gemini).child_env(),
+            [("GEMINI_CLI_TRUST_WORKSPACE", "true")]
+        );
+        assert!(of(Provider::Claude).child_env().is_empty());
+    }
+
+    #[test]
+    fn config_keys_reach_their_own_provider() {
+        let text = "[dirs]\nclaude = \"/c\"\ncodex = \"/x\"\ngemini = \"/g\"\ncopilot = \"/p\"\n\
+                    [binaries]\ngemini = \"/bin/g\"\n[watch]\ncodex = false\n";
+        let cfg = crate::config::DaemonConfig::parse(text, Path::new("c.toml")).unwrap();
+        let mut paths = Paths::new(Path::new("/h"), None);
+        assert_eq!(of(Provider::Claude).home(&paths), Path::new("/h/.claude"));
+        cfg.apply_dirs(&mut paths);
+        let homes: Vec<&Path> = all().map(|c| c.home(&paths)).collect();
+        assert_eq!(homes, ["/c", "/x", "/g", "/p"].map(Path::new));
+        let bins: Vec<Option<&Path>> = all().map(|c| c.configured_binary(&cfg.binaries)).collect();
+        assert_eq!(bins, [None, None, Some(Path::new("/bin/g")), None]);
+        let watched: Vec<bool> = all().map(|c| c.watched(&cfg.watch)).collect();
+        assert_eq!(watched, [true, false, true, true]);
     }
 }
