@@ -662,10 +662,10 @@ impl Core {
             fill(&mut schedule.model, t.model.clone());
             fill(&mut schedule.prompt, t.prompt.clone());
         }
-        // Only a Gemini resume sends the prompt again; for the others it
-        // would be up to 64 KB of the user's text copied into every record
-        // for nothing (store size, start-up replay, privacy).
-        if provider != Provider::Gemini {
+        // Only a resume that sends the prompt again (Gemini's) needs it; for
+        // the others it would be up to 64 KB of the user's text copied into
+        // every record for nothing (store size, start-up replay, privacy).
+        if !crate::provider::of(provider).resends_prompt() {
             schedule.prompt = None;
         }
         let slack = secs(

@@ -83,26 +83,10 @@ pub struct IngestStats {
 
 impl IngestStats {
     pub fn slot(source: SourceKind) -> usize {
-        match source {
-            SourceKind::ZagSession => 0,
-            SourceKind::ZagSpawn => 1,
-            SourceKind::ClaudeNative => 2,
-            SourceKind::CodexNative => 3,
-            SourceKind::CopilotNative => 4,
-            SourceKind::GeminiNative => 5,
-            SourceKind::Unknown => 6,
-        }
+        source.index()
     }
 
-    pub const SOURCES: [SourceKind; 7] = [
-        SourceKind::ZagSession,
-        SourceKind::ZagSpawn,
-        SourceKind::ClaudeNative,
-        SourceKind::CodexNative,
-        SourceKind::CopilotNative,
-        SourceKind::GeminiNative,
-        SourceKind::Unknown,
-    ];
+    pub const SOURCES: [SourceKind; 7] = SourceKind::ALL;
 }
 
 /// Everything the ingest thread needs.
