@@ -351,44 +351,99 @@ pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
     Ok(a)
 }
 
-/// A Claude transcript: a real user entry (not only tool results, not meta)
-/// or a non-error assistant entry after the hit.
+/// What one Claude transcript entry says about progress.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Turn {
+    /// A turn the user typed.
+    Asked,
+    /// A real answer from a model.
+    Answered,
+    /// A limit or API error reply: the turn before it got nothing.
+    Failed,
+}
+
+/// Classify one entry; `None` for everything that is not a turn: meta and
+/// bookkeeping entries (`system` notices, `atis-latch`, `api-request*`,
+/// `cost-state`, tool results, `/exit`'s command entries, caveats,
+/// "Goodbye!").
+fn turn_of(v: &Value) -> Option<Turn> {
+    match v.get("type").and_then(Value::as_str)? {
+        "user" => {
+            // Meta entries, Claude's auto-continuation among them, are not
+            // the user's turn; an auto-continuation counts once answered
+            // (the answer is `Answered`), not before.
+            if v.get("isMeta").and_then(Value::as_bool) == Some(true) {
+                return None;
+            }
+            let typed = match v.pointer("/message/content") {
+                Some(Value::String(s)) => real_text(s),
+                Some(Value::Array(a)) => a.iter().any(|b| {
+                    b.get("type").and_then(Value::as_str) == Some("text")
+                        && b.get("text").and_then(Value::as_str).is_some_and(real_text)
+                }),
+                _ => false,
+            };
+            typed.then_some(Turn::Asked)
+        }
+        "assistant" => {
+            let error = v.get("error").is_some_and(|e| !e.is_null())
+                || v.get("apiError").is_some_and(|e| !e.is_null())
+                || v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true);
+            if error {
+                return Some(Turn::Failed);
+            }
+            // Synthetic non-error entries ("No response requested.") are
+            // Claude's bookkeeping, not a model's answer.
+            let synthetic =
+                v.pointer("/message/model").and_then(Value::as_str) == Some("<synthetic>");
+            (!synthetic).then_some(Turn::Answered)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a user entry's text is something typed, not a local command's
+/// bookkeeping (`<command-name>`, `<local-command-stdout>`, the caveat).
+fn real_text(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty()
+        && !s.starts_with("<command-name>")
+        && !s.starts_with("<command-message>")
+        && !s.starts_with("<local-command-")
+        && s != "Goodbye!"
+}
+
+/// A Claude transcript: after the hit, a model's real answer, or a typed
+/// user turn whose next turn entry is not a limit or API error again
+/// (still unanswered at the end of the file counts: the user is at it).
+/// Claude's own auto-continuation counts once it got an answer. A poke that
+/// only met the same limit, and meta or bookkeeping entries, are not
+/// progress.
 pub fn moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
-    json_lines(bytes).find_map(|v| {
-        let t = after(&v, "timestamp", hit)?;
-        let why = match v.get("type").and_then(Value::as_str)? {
-            "user" => {
-                if v.get("isMeta").and_then(Value::as_bool) == Some(true) {
-                    return None;
-                }
-                let content = v.pointer("/message/content");
-                let typed = match content {
-                    Some(Value::String(s)) => !s.trim().is_empty(),
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .any(|b| b.get("type").and_then(Value::as_str) == Some("text")),
-                    _ => false,
-                };
-                if !typed {
-                    return None;
-                }
-                "a newer user message"
-            }
-            "assistant" => {
-                let error = v.get("error").is_some_and(|e| !e.is_null())
-                    || v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true)
-                    || v.pointer("/message/model").and_then(Value::as_str) == Some("<synthetic>");
-                if error {
-                    return None;
-                }
-                "a later successful turn"
-            }
-            _ => return None,
+    let mut asked: Option<DateTime<Utc>> = None;
+    for v in json_lines(bytes) {
+        let Some(t) = after(&v, "timestamp", hit) else {
+            continue;
         };
-        Some(format!(
-            "{why} at {} in the Claude transcript",
+        match turn_of(&v) {
+            Some(Turn::Answered) => {
+                return Some(format!(
+                    "a later successful turn at {} in the Claude transcript",
+                    t.to_rfc3339()
+                ))
+            }
+            Some(Turn::Asked) => {
+                asked.get_or_insert(t);
+            }
+            Some(Turn::Failed) => asked = None,
+            None => {}
+        }
+    }
+    asked.map(|t| {
+        format!(
+            "a newer user message at {} in the Claude transcript",
             t.to_rfc3339()
-        ))
+        )
     })
 }
 
@@ -532,6 +587,65 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(moved_on(line.as_bytes(), hit()).is_some(), want, "{line}");
         }
+    }
+
+    /// Lines of a transcript after the hit at 10:00, one entry a line.
+    fn lines(entries: &[&str]) -> String {
+        entries.join("\n") + "\n"
+    }
+
+    const POKE: &str = r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","permissionMode":"acceptEdits","message":{"role":"user","content":"are you there?"}}"#;
+    const LIMIT_AGAIN: &str = r#"{"type":"assistant","timestamp":"2030-01-01T10:01:01Z","error":"rate_limit","isApiErrorMessage":true,"apiError":"usage_limit_reached","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 3pm (UTC)"}]}}"#;
+    const ANSWER: &str = r#"{"type":"assistant","timestamp":"2030-01-01T11:00:00Z","message":{"model":"claude-opus-4","content":[{"type":"text","text":"Done."}]}}"#;
+
+    #[test]
+    fn a_poke_that_met_the_limit_again_is_not_progress() {
+        assert_eq!(moved_on(lines(&[POKE, LIMIT_AGAIN]).as_bytes(), hit()), None);
+        // The 2.1.332 limit entry without the older `error` key.
+        let new_form = LIMIT_AGAIN.replace(r#""error":"rate_limit","isApiErrorMessage":true,"#, "");
+        assert_eq!(moved_on(lines(&[POKE, &new_form]).as_bytes(), hit()), None);
+        // Two pokes, each met by the limit.
+        let again = POKE.replace("10:01:00", "10:02:00");
+        let limit2 = LIMIT_AGAIN.replace("10:01:01", "10:02:01");
+        assert_eq!(
+            moved_on(lines(&[POKE, LIMIT_AGAIN, &again, &limit2]).as_bytes(), hit()),
+            None
+        );
+        // A poke then a real answer is progress; so is a poke not yet met.
+        let why = moved_on(lines(&[POKE, LIMIT_AGAIN, ANSWER]).as_bytes(), hit()).unwrap();
+        assert!(why.contains("successful turn"), "{why}");
+        let why = moved_on(lines(&[POKE, LIMIT_AGAIN, &again]).as_bytes(), hit()).unwrap();
+        assert!(why.contains("user message at 2030-01-01T10:02:00"), "{why}");
+    }
+
+    #[test]
+    fn meta_and_bookkeeping_entries_are_not_progress() {
+        let noise = [
+            r#"{"type":"system","subtype":"informational","level":"notice","timestamp":"2030-01-01T10:00:01Z","content":"Usage limit reached · set to continue automatically at 5:15pm"}"#,
+            r#"{"type":"system","subtype":"informational","level":"warning","timestamp":"2030-01-01T10:00:02Z","content":"Automatic continue cancelled · Claude Code exited during the wait"}"#,
+            r#"{"type":"atis-latch","timestamp":"2030-01-01T10:00:03Z"}"#,
+            r#"{"type":"api-request-shape","timestamp":"2030-01-01T10:00:03Z","system":"..."}"#,
+            r#"{"type":"api-request-blob","timestamp":"2030-01-01T10:00:03Z"}"#,
+            r#"{"type":"api-request","timestamp":"2030-01-01T10:00:03Z"}"#,
+            r#"{"type":"cost-state","timestamp":"2030-01-01T10:00:03Z"}"#,
+            r#"{"type":"user","timestamp":"2030-01-01T10:00:04Z","message":{"role":"user","content":"<command-name>/exit</command-name>\n<command-message>exit</command-message>"}}"#,
+            r#"{"type":"user","timestamp":"2030-01-01T10:00:04Z","isMeta":true,"message":{"role":"user","content":"<local-command-caveat>Caveat: ...</local-command-caveat>"}}"#,
+            r#"{"type":"user","timestamp":"2030-01-01T10:00:04Z","message":{"role":"user","content":"<local-command-stdout>Goodbye!</local-command-stdout>"}}"#,
+            r#"{"type":"user","timestamp":"2030-01-01T10:00:04Z","message":{"role":"user","content":[{"type":"text","text":"Goodbye!"}]}}"#,
+            r#"{"type":"assistant","timestamp":"2030-01-01T10:00:05Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"No response requested."}]}}"#,
+        ];
+        assert_eq!(moved_on(lines(&noise).as_bytes(), hit()), None);
+    }
+
+    #[test]
+    fn an_answered_auto_continuation_moved_on() {
+        let auto = r#"{"type":"user","timestamp":"2030-01-01T10:01:30Z","isMeta":true,"origin":{"kind":"auto-continuation"},"turnOrigin":"auto_continuation","message":{"role":"user","content":"Your claude.ai usage limit has reset. Continue the task you were working on."}}"#;
+        // Not yet answered: Claude has only asked.
+        assert_eq!(moved_on(lines(&[auto]).as_bytes(), hit()), None);
+        // Met by the limit again: still not progress.
+        let limit = LIMIT_AGAIN.replace("10:01:01", "10:01:31");
+        assert_eq!(moved_on(lines(&[auto, &limit]).as_bytes(), hit()), None);
+        assert!(moved_on(lines(&[auto, ANSWER]).as_bytes(), hit()).is_some());
     }
 
     #[test]
