@@ -600,7 +600,10 @@ mod tests {
 
     #[test]
     fn a_poke_that_met_the_limit_again_is_not_progress() {
-        assert_eq!(moved_on(lines(&[POKE, LIMIT_AGAIN]).as_bytes(), hit()), None);
+        assert_eq!(
+            moved_on(lines(&[POKE, LIMIT_AGAIN]).as_bytes(), hit()),
+            None
+        );
         // The 2.1.332 limit entry without the older `error` key.
         let new_form = LIMIT_AGAIN.replace(r#""error":"rate_limit","isApiErrorMessage":true,"#, "");
         assert_eq!(moved_on(lines(&[POKE, &new_form]).as_bytes(), hit()), None);
@@ -608,7 +611,10 @@ mod tests {
         let again = POKE.replace("10:01:00", "10:02:00");
         let limit2 = LIMIT_AGAIN.replace("10:01:01", "10:02:01");
         assert_eq!(
-            moved_on(lines(&[POKE, LIMIT_AGAIN, &again, &limit2]).as_bytes(), hit()),
+            moved_on(
+                lines(&[POKE, LIMIT_AGAIN, &again, &limit2]).as_bytes(),
+                hit()
+            ),
             None
         );
         // A poke then a real answer is progress; so is a poke not yet met.

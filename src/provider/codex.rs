@@ -186,21 +186,38 @@ pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
     ])
 }
 
-/// A Codex rollout: a `user_message` event or an error-free `task_complete`.
+/// A Codex rollout: after the hit, an error-free `task_complete`, or a
+/// `user_message` whose turn did not fail (a `task_complete` with an error,
+/// the usage limit again above all, or an `error` event cancels it; one
+/// still running at the end of the file counts).
 pub fn moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
-    json_lines(bytes).find_map(|v| {
-        let t = after(&v, "timestamp", hit)?;
-        if v.get("type").and_then(Value::as_str) != Some("event_msg") {
-            return None;
-        }
-        let why = match v.pointer("/payload/type").and_then(Value::as_str)? {
-            "user_message" => "a newer user message",
-            "task_complete" if v.pointer("/payload/error").map_or(true, Value::is_null) => {
-                "a later successful turn"
-            }
-            _ => return None,
+    let mut asked = None;
+    for v in json_lines(bytes) {
+        let Some(t) = after(&v, "timestamp", hit) else {
+            continue;
         };
-        Some(format!("{why} at {} in the Codex rollout", t.to_rfc3339()))
+        if v.get("type").and_then(Value::as_str) != Some("event_msg") {
+            continue;
+        }
+        match v.pointer("/payload/type").and_then(Value::as_str) {
+            Some("user_message") => {
+                asked.get_or_insert(t);
+            }
+            Some("task_complete") if v.pointer("/payload/error").map_or(true, Value::is_null) => {
+                return Some(format!(
+                    "a later successful turn at {} in the Codex rollout",
+                    t.to_rfc3339()
+                ))
+            }
+            Some("task_complete" | "error" | "turn_aborted") => asked = None,
+            _ => {}
+        }
+    }
+    asked.map(|t| {
+        format!(
+            "a newer user message at {} in the Codex rollout",
+            t.to_rfc3339()
+        )
     })
 }
 
@@ -283,6 +300,21 @@ mod tests {
         for (line, want) in c {
             assert_eq!(moved_on(line.as_bytes(), hit).is_some(), want, "{line}");
         }
+        // A user message whose turn met the usage limit again.
+        let poke = concat!(
+            r#"{"timestamp":"2030-01-01T10:01:00Z","type":"event_msg","payload":{"type":"user_message","message":"hello?"}}"#,
+            "\n",
+            r#"{"timestamp":"2030-01-01T10:01:01Z","type":"event_msg","payload":{"type":"token_count","rate_limits":{"primary":{"resets_at":1893495600}}}}"#,
+            "\n",
+            r#"{"timestamp":"2030-01-01T10:01:02Z","type":"event_msg","payload":{"type":"task_complete","error":{"codex_error_info":"usage_limit_exceeded"}}}"#,
+            "\n"
+        );
+        assert_eq!(moved_on(poke.as_bytes(), hit), None);
+        let done = format!(
+            "{poke}{}\n",
+            r#"{"timestamp":"2030-01-01T11:00:00Z","type":"event_msg","payload":{"type":"task_complete"}}"#
+        );
+        assert!(moved_on(done.as_bytes(), hit).is_some());
     }
 
     #[test]

@@ -166,16 +166,34 @@ pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
     Ok(a)
 }
 
-/// A Copilot events file: a `user.message` or an `assistant.message`.
+/// A Copilot events file: after the hit, an `assistant.message`, or a
+/// `user.message` whose turn did not end in a `session.error` (the rate
+/// limit again above all; one still running at the end of the file counts).
 pub fn moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
-    json_lines(bytes).find_map(|v| {
-        let t = after(&v, "timestamp", hit)?;
-        let why = match v.get("type").and_then(Value::as_str)? {
-            "user.message" => "a newer user message",
-            "assistant.message" => "a later successful turn",
-            _ => return None,
+    let mut asked = None;
+    for v in json_lines(bytes) {
+        let Some(t) = after(&v, "timestamp", hit) else {
+            continue;
         };
-        Some(format!("{why} at {} in Copilot's events", t.to_rfc3339()))
+        match v.get("type").and_then(Value::as_str) {
+            Some("user.message") => {
+                asked.get_or_insert(t);
+            }
+            Some("assistant.message") => {
+                return Some(format!(
+                    "a later successful turn at {} in Copilot's events",
+                    t.to_rfc3339()
+                ))
+            }
+            Some("session.error") => asked = None,
+            _ => {}
+        }
+    }
+    asked.map(|t| {
+        format!(
+            "a newer user message at {} in Copilot's events",
+            t.to_rfc3339()
+        )
     })
 }
 
@@ -282,6 +300,13 @@ mod tests {
         for (line, want) in p {
             assert_eq!(moved_on(line.as_bytes(), hit).is_some(), want, "{line}");
         }
+        let poke = concat!(
+            r#"{"type":"user.message","timestamp":"2030-01-01T10:01:00Z","data":{"content":"hi?"}}"#,
+            "\n",
+            r#"{"type":"session.error","timestamp":"2030-01-01T10:01:30Z","data":{"errorType":"rate_limit","statusCode":429}}"#,
+            "\n"
+        );
+        assert_eq!(moved_on(poke.as_bytes(), hit), None);
     }
 
     #[test]

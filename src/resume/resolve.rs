@@ -165,6 +165,14 @@ pub(crate) fn zag_lines_of<'a>(
     bytes: &'a [u8],
     types: &'a [&'a str],
 ) -> impl Iterator<Item = Value> + 'a {
+    zag_raw_lines_of(bytes, types).map(|(_, v)| v)
+}
+
+/// [`zag_lines_of`] with each line's bytes beside its value.
+pub(crate) fn zag_raw_lines_of<'a>(
+    bytes: &'a [u8],
+    types: &'a [&'a str],
+) -> impl Iterator<Item = (&'a [u8], Value)> + 'a {
     const HEAD: usize = 4096;
     const SHORT: usize = 64 * 1024;
     let needles: Vec<memchr::memmem::Finder<'static>> = types
@@ -177,8 +185,8 @@ pub(crate) fn zag_lines_of<'a>(
             let hay = if l.len() <= SHORT { l } else { &l[..HEAD] };
             needles.iter().any(|n| n.find(hay).is_some())
         })
-        .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
-        .filter(Value::is_object)
+        .filter_map(|l| Some((l, serde_json::from_slice::<Value>(l).ok()?)))
+        .filter(|(_, v)| v.is_object())
 }
 
 /// An RFC 3339 timestamp at `key`.

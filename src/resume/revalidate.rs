@@ -11,41 +11,75 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::resolve::{line_ts, zag_lines_of, ResolvedTarget};
+use super::resolve::{line_ts, zag_lines_of, zag_raw_lines_of, ResolvedTarget};
 
 /// The timestamp at `key`, when it is after the hit.
 pub(crate) fn after(v: &Value, key: &str, hit: DateTime<Utc>) -> Option<DateTime<Utc>> {
     line_ts(v, key).filter(|t| *t > hit)
 }
 
-/// A zag session log: a `user_message`, a resumed `session_started`, a
-/// `usage_limit_resumed` (zag resumed it itself) or a successful
-/// `session_ended` after the hit.
+/// A zag session log: after the hit, a successful `session_ended`, a
+/// `usage_limit_resumed` (zag resumed it itself), or a `user_message` or
+/// resumed `session_started` whose turn did not end at a limit again (or
+/// failed): the next line that reports a limit, or an unsuccessful
+/// `session_ended`, cancels it. A poke that only met the same limit is not
+/// progress; other event types are not looked at.
 pub fn zag_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
     const KINDS: &[&str] = &[
         "user_message",
         "session_started",
         "usage_limit_resumed",
         "session_ended",
+        // Where a limit shows in a zag log (ZAG_INTEROP §3.1).
+        "usage_limit_hit",
+        "assistant_message",
+        "session_result",
+        "provider_status",
+        "stderr",
     ];
-    zag_lines_of(bytes, KINDS).find_map(|v| {
-        let t = after(&v, "ts", hit)?;
-        let why = match v.get("type").and_then(Value::as_str)? {
-            "user_message" => "a newer user message",
-            "session_started" if v.get("resumed").and_then(Value::as_bool) == Some(true) => {
-                "the session was resumed by hand"
-            }
-            "usage_limit_resumed" => "zag already resumed it",
-            "session_ended" if v.get("success").and_then(Value::as_bool) == Some(true) => {
-                "a later successful turn"
-            }
-            _ => return None,
+    let detector = crate::detect::Detector::default();
+    let ctx = crate::detect::LineContext {
+        source: crate::detect::SourceKind::ZagSession,
+        provider_hint: None,
+        anchor: hit,
+    };
+    let mut asked: Option<(&str, DateTime<Utc>)> = None;
+    for (raw, v) in zag_raw_lines_of(bytes, KINDS) {
+        let Some(t) = after(&v, "ts", hit) else {
+            continue;
         };
-        Some(format!(
-            "{why} at {} in the zag session log",
-            t.to_rfc3339()
-        ))
-    })
+        if detector.detect(raw, &ctx).is_some() {
+            asked = None;
+            continue;
+        }
+        let done = match v.get("type").and_then(Value::as_str) {
+            Some("user_message") => {
+                asked.get_or_insert(("a newer user message", t));
+                None
+            }
+            Some("session_started") if v.get("resumed").and_then(Value::as_bool) == Some(true) => {
+                asked.get_or_insert(("the session was resumed by hand", t));
+                None
+            }
+            Some("usage_limit_resumed") => Some("zag already resumed it"),
+            Some("session_ended") => {
+                if v.get("success").and_then(Value::as_bool) == Some(true) {
+                    Some("a later successful turn")
+                } else {
+                    asked = None;
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Some(why) = done {
+            return Some(format!(
+                "{why} at {} in the zag session log",
+                t.to_rfc3339()
+            ));
+        }
+    }
+    asked.map(|(why, t)| format!("{why} at {} in the zag session log", t.to_rfc3339()))
 }
 
 /// The time of a resumed turn this daemon logged for `incident_id` (pure):
@@ -144,6 +178,26 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn a_zag_poke_that_met_the_limit_again_is_not_progress() {
+        let poke = r#"{"seq":20,"ts":"2030-01-01T10:05:00+00:00","provider":"claude","type":"user_message","role":"user","content":"still there?"}"#;
+        let limit = r#"{"seq":21,"ts":"2030-01-01T10:05:01+00:00","provider":"claude","type":"assistant_message","content":"You've hit your 5-hour limit · resets 3pm (UTC)"}"#;
+        let failed = r#"{"seq":22,"ts":"2030-01-01T10:05:02+00:00","type":"session_ended","success":false,"error":"boom"}"#;
+        let answer =
+            r#"{"seq":23,"ts":"2030-01-01T11:05:00+00:00","type":"session_ended","success":true}"#;
+        let log = |ls: &[&str]| ls.join("\n");
+        assert_eq!(zag_moved_on(log(&[poke, limit]).as_bytes(), hit()), None);
+        assert_eq!(zag_moved_on(log(&[poke, failed]).as_bytes(), hit()), None);
+        assert!(zag_moved_on(log(&[poke, limit, answer]).as_bytes(), hit()).is_some());
+        // Our own resume logged as a user message, then met the limit again.
+        let ours = r#"{"seq":24,"ts":"2030-01-01T10:06:00Z","type":"user_message","role":"user","content":"Continue","origin":"zag-resumed","incident_id":"i-1"}"#;
+        let hit_again = r#"{"seq":25,"ts":"2030-01-01T10:06:01Z","type":"usage_limit_hit","provider":"claude","scope":"session","reset_at":"2030-01-01T15:00:00Z","raw":"x"}"#;
+        assert_eq!(
+            zag_moved_on(log(&[ours, hit_again]).as_bytes(), hit()),
+            None
+        );
     }
 
     #[test]
