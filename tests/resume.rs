@@ -412,6 +412,49 @@ async fn a_session_that_moved_on_is_skipped() {
 }
 
 #[tokio::test]
+async fn a_poke_that_met_the_limit_again_still_gets_exactly_one_resume() {
+    let h = Home::new();
+    let tr = h.claude_limited_transcript(ID, HIT);
+    h.script("claude", CLAUDE_OK, "", 0);
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    // The user typed into the still-limited session and got the same limit
+    // reply (2.1.332's form), amid Claude's bookkeeping entries.
+    let cwd = h.work_str();
+    let mut text = std::fs::read_to_string(&tr).unwrap();
+    for line in [
+        format!(
+            r#"{{"type":"system","subtype":"informational","level":"notice","sessionId":"{ID}","cwd":"{cwd}","timestamp":"{}","content":"Usage limit reached · set to continue automatically at 3pm"}}"#,
+            shift(HIT, 1)
+        ),
+        format!(
+            r#"{{"type":"user","sessionId":"{ID}","cwd":"{cwd}","timestamp":"{}","permissionMode":"default","message":{{"role":"user","content":"are you back?"}}}}"#,
+            shift(HIT, 600)
+        ),
+        format!(
+            r#"{{"type":"api-request","sessionId":"{ID}","timestamp":"{}"}}"#,
+            shift(HIT, 600)
+        ),
+        format!(
+            r#"{{"type":"assistant","sessionId":"{ID}","cwd":"{cwd}","timestamp":"{}","error":"rate_limit","isApiErrorMessage":true,"apiError":"usage_limit_reached","message":{{"model":"<synthetic>","content":[{{"type":"text","text":"You've hit your 5-hour limit · resets 3pm (UTC)"}}]}}}}"#,
+            shift(HIT, 601)
+        ),
+        format!(
+            r#"{{"type":"cost-state","sessionId":"{ID}","timestamp":"{}"}}"#,
+            shift(HIT, 602)
+        ),
+    ] {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(&tr, text).unwrap();
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    let d = resumed(&o);
+    assert!(d.contains("exit code 0"), "{d}");
+    assert_eq!(h.runs("claude"), 1);
+}
+
+#[tokio::test]
 async fn a_deleted_session_is_skipped_and_a_cancelled_one_too() {
     let h = Home::new();
     h.script("claude", CLAUDE_OK, "", 0);
