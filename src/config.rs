@@ -184,8 +184,13 @@ impl Default for WatchConfig {
 pub struct ResumeConfig {
     /// Respawned CLIs running at once.
     pub max_concurrent: usize,
-    /// A respawned CLI still running after this is killed with its group.
+    /// A respawned CLI still running after this is killed with its group;
+    /// 0: no wall-clock limit (the default: a resumed agent may work for
+    /// hours).
     pub timeout_secs: u64,
+    /// A respawned CLI that wrote nothing on stdout or stderr for this long
+    /// is taken as hung and killed with its group; 0: never.
+    pub silence_timeout_secs: u64,
     /// Output kept from a respawned CLI, per stream.
     pub capture_bytes: usize,
     /// How long a FIFO write may wait on a full pipe.
@@ -202,7 +207,12 @@ impl Default for ResumeConfig {
     fn default() -> Self {
         ResumeConfig {
             max_concurrent: 4,
-            timeout_secs: 1_800,
+            timeout_secs: 0,
+            // A working agent streams an event per message and tool call;
+            // its longest quiet stretch is one long tool run (a build, a
+            // test suite). Half an hour covers those, and is the old
+            // wall-clock limit, so nothing that finished before is killed.
+            silence_timeout_secs: 1_800,
             capture_bytes: 1 << 20,
             fifo_write_timeout_ms: 2_000,
             fifo_confirm_timeout_secs: 30,
@@ -253,9 +263,6 @@ impl DaemonConfig {
         };
         if self.resume.max_concurrent == 0 {
             return bad("resume.max_concurrent must be at least 1");
-        }
-        if self.resume.timeout_secs == 0 {
-            return bad("resume.timeout_secs must be at least 1");
         }
         if self.watch.max_line_bytes < 4096 {
             return bad("watch.max_line_bytes must be at least 4096");

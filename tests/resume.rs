@@ -258,6 +258,81 @@ async fn a_hung_cli_is_killed_with_its_whole_process_group() {
 }
 
 #[tokio::test]
+async fn a_silent_cli_is_killed_after_the_silence_timeout() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    h.fake("claude");
+    std::fs::write(h.bin.join("claude.hang"), "").unwrap();
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let mut cfg = Home::config();
+    cfg.timeout_secs = 0;
+    cfg.silence_timeout_secs = 1;
+
+    let start = Instant::now();
+    let o = deliver(&inc, &h.env_with(cfg), &CancellationToken::new()).await;
+    let r = failed(&o);
+    assert!(r.contains("no output for 1 s"), "{r}");
+    assert!(r.contains("killed its process group"), "{r}");
+    // 1 s of silence + 1 s TERM grace (the fake ignores TERM) + slack.
+    assert!(start.elapsed() < Duration::from_secs(6));
+    let child: i32 = std::fs::read_to_string(h.bin.join("claude.childpid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..50 {
+        if pid_gone(child) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pid_gone(child), "the CLI's child survived");
+}
+
+#[tokio::test]
+async fn a_cli_that_keeps_writing_is_not_killed() {
+    let h = Home::new();
+    h.claude_limited_transcript(ID, HIT);
+    // Works for 3 s, writing a line every 0.2 s (stdout, then stderr): three
+    // times the silence limit, and with no wall-clock limit by default.
+    let p = h.bin.join("claude");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\necho run >> '{d}/claude.runs'\ni=0\nwhile [ $i -lt 15 ]; do\n  if [ $((i % 2)) -eq 0 ]; then echo '{{\"type\":\"system\",\"subtype\":\"progress\"}}'; else echo working >&2; fi\n  sleep 0.2\n  i=$((i + 1))\ndone\ncat '{d}/claude.out'\n",
+            d = h.bin.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(h.bin.join("claude.out"), CLAUDE_OK).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut inc = incident("claude");
+    inc.cwd = Some(h.work_str());
+    let mut cfg = Home::config();
+    assert_eq!(
+        zag_resumed::config::ResumeConfig::default().timeout_secs,
+        0,
+        "no wall-clock limit by default"
+    );
+    cfg.timeout_secs = 0;
+    cfg.silence_timeout_secs = 1;
+
+    let start = Instant::now();
+    let o = deliver(&inc, &h.env_with(cfg), &CancellationToken::new()).await;
+    let d = resumed(&o);
+    assert!(d.contains("exit code 0"), "{d}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "it ran its course"
+    );
+    assert_eq!(h.runs("claude"), 1);
+}
+
+#[tokio::test]
 async fn a_re_hit_limit_is_limit_again_not_success() {
     let h = Home::new();
     h.claude_limited_transcript(ID, HIT);

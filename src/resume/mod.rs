@@ -312,7 +312,8 @@ async fn respawn_target(
     };
 
     let limits = respawn::RunLimits {
-        timeout: Duration::from_secs(env.config.timeout_secs),
+        timeout: secs(env.config.timeout_secs),
+        silence: secs(env.config.silence_timeout_secs),
         capture_bytes: env.config.capture_bytes,
         kill_grace: Duration::from_secs(1),
     };
@@ -351,10 +352,15 @@ async fn respawn_target(
         inv.cwd.display()
     );
     let detection = r.stdout.detection.clone().or(r.stderr.detection.clone());
-    let outcome = if r.timed_out {
+    let outcome = if r.silent {
+        fail(with_stderr(format!(
+            "{how}: no output for {} s, killed its process group ({status})",
+            env.config.silence_timeout_secs
+        )))
+    } else if r.timed_out {
         fail(with_stderr(format!(
             "{how}: still running after {} s, killed its process group ({status})",
-            limits.timeout.as_secs()
+            env.config.timeout_secs
         )))
     } else if r.cancelled {
         fail(format!(
@@ -400,6 +406,11 @@ async fn respawn_target(
 /// service's PATH lacks), for zag sessions the `ZAG_*` identity zag sets, and
 /// what the provider asks for
 /// ([`ProviderCli::child_env`](crate::provider::ProviderCli::child_env)).
+/// A limit in seconds from the config, where 0 means none.
+fn secs(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
+}
+
 fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsString)> {
     let mut env = Vec::new();
     let mut dirs: Vec<PathBuf> = program.parent().map(PathBuf::from).into_iter().collect();

@@ -10,14 +10,18 @@
 //!
 //! Running: its own process group (`process_group(0)`), stdin null, stdout
 //! and stderr captured up to `capture_bytes` each while every line is still
-//! scanned, a deadline after which the whole group gets SIGTERM then SIGKILL,
-//! and a semaphore permit held for the run.
+//! scanned, and a semaphore permit held for the run. A resumed agent may
+//! rightly work for hours, so what ends a run early is silence, not age: the
+//! whole group gets SIGTERM then SIGKILL when the CLI wrote nothing on
+//! either stream for the silence limit (a hang), or, only when one is
+//! configured, at a wall-clock deadline.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
@@ -152,7 +156,11 @@ pub struct Invocation {
 /// Bounds for one run.
 #[derive(Clone, Debug)]
 pub struct RunLimits {
-    pub timeout: Duration,
+    /// Wall-clock limit; `None`: none (the default).
+    pub timeout: Option<Duration>,
+    /// Killed after this long without a byte on stdout or stderr; `None`:
+    /// never.
+    pub silence: Option<Duration>,
     pub capture_bytes: usize,
     /// SIGTERM to SIGKILL.
     pub kill_grace: Duration,
@@ -177,6 +185,8 @@ pub struct RunResult {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// Killed because it wrote nothing for the silence limit.
+    pub silent: bool,
     pub cancelled: bool,
     pub stdout: Captured,
     pub stderr: Captured,
@@ -185,12 +195,54 @@ pub struct RunResult {
 /// Re-detects a limit in one line of output.
 pub type LineDetect = Arc<dyn Fn(&[u8]) -> Option<Detection> + Send + Sync>;
 
+/// When a run's streams last wrote, in milliseconds since its start.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Resolves once the streams have been silent for `limit` (never when
+/// `None`).
+async fn silence(activity: &Activity, limit: Option<Duration>) {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    loop {
+        let due = activity.last() + limit;
+        if Instant::now() >= due {
+            return;
+        }
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
 /// Read a stream to its end: keep a bounded prefix, scan every line (lines
 /// longer than `max_line` are scanned in their first `max_line` bytes).
+/// Every read marks `activity`.
 async fn drain<R: tokio::io::AsyncRead + Unpin>(
     mut r: R,
     keep: usize,
     detect: LineDetect,
+    activity: Arc<Activity>,
 ) -> Captured {
     let max_line = keep.clamp(4096, 1 << 20);
     let mut cap = Captured::default();
@@ -222,6 +274,7 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        activity.touch();
         let chunk = &buf[..n];
         let room = keep.saturating_sub(cap.bytes.len());
         cap.bytes.extend_from_slice(&chunk[..room.min(n)]);
@@ -324,25 +377,37 @@ pub async fn run(
     // If this future is dropped mid-run (the daemon aborted the delivery),
     // the whole group goes too, not just the leader `kill_on_drop` reaches.
     let mut guard = GroupGuard { pgid, armed: true };
+    let activity = Activity::new();
     let out = tokio::spawn(drain(
         child.stdout.take().expect("stdout is piped"),
         limits.capture_bytes,
         detect.clone(),
+        activity.clone(),
     ));
     let err = tokio::spawn(drain(
         child.stderr.take().expect("stderr is piped"),
         limits.capture_bytes,
         detect,
+        activity.clone(),
     ));
     started.await;
 
     let mut timed_out = false;
+    let mut silent = false;
     let mut cancelled = false;
+    let deadline = async {
+        match limits.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
     let status = tokio::select! {
         // The normal end.
         s = child.wait() => s.ok(),
         // A hung CLI: the whole group goes, children included.
-        () = tokio::time::sleep(limits.timeout) => { timed_out = true; None }
+        () = silence(&activity, limits.silence) => { silent = true; None }
+        // The configured wall-clock limit, when there is one.
+        () = deadline => { timed_out = true; None }
         // Shutdown or a cancelled incident while the CLI runs.
         () = cancel.cancelled() => { cancelled = true; None }
     };
@@ -388,6 +453,7 @@ pub async fn run(
         exit_code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
         timed_out,
+        silent,
         cancelled,
         stdout,
         stderr,
@@ -465,7 +531,7 @@ mod tests {
                 zag_hit: None,
             })
         });
-        let c = drain(&data[..], 6, detect).await;
+        let c = drain(&data[..], 6, detect, Activity::new()).await;
         assert_eq!(c.bytes, b"aaaa\nb");
         assert!(c.truncated);
         assert_eq!(c.detection.unwrap().raw, "LIMIT here");
