@@ -10,7 +10,9 @@
 //! appended to the zag session log ([`events`], [`zaglog`]).
 //!
 //! No shell is ever involved, every id is validated before it reaches argv,
-//! and every wait has a deadline from [`ResumeConfig`].
+//! and every wait has a deadline from [`ResumeConfig`]; a resumed CLI's run
+//! is bounded by its silence (a hang), not its age, unless a wall-clock
+//! limit is configured.
 
 pub mod events;
 pub mod fifo;
@@ -101,8 +103,9 @@ pub fn resolve_target(incident: &Schedule, env: &ResumeEnv) -> Result<ResolvedTa
     resolve::resolve(incident, &env.paths).map_err(|e| e.reason().to_string())
 }
 
-/// Deliver one due incident. Never panics, never blocks forever: every wait
-/// has a deadline from [`ResumeConfig`].
+/// Deliver one due incident. Never panics; every wait has a deadline from
+/// [`ResumeConfig`] (a resumed CLI's: `silence_timeout_secs` of no output,
+/// and `timeout_secs` when set).
 pub async fn deliver(incident: &Schedule, env: &ResumeEnv, cancel: &CancellationToken) -> Outcome {
     deliver_with(incident, env, cancel, None).await
 }
