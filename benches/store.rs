@@ -52,6 +52,7 @@ fn ours(i: usize, reset: DateTime<Utc>) -> Schedule {
             "Claude AI usage limit reached|{}",
             reset.timestamp()
         )),
+        permission_mode: None,
     }
 }
 

@@ -645,6 +645,10 @@ impl Core {
             hit_at: Some(hit_at),
             chain_id: chain.map(|c| c.chain_id.clone().unwrap_or_else(|| c.incident_id.clone())),
             raw: Some(truncate(&d.raw, 512)),
+            permission_mode: identity
+                .permission_mode
+                .clone()
+                .or_else(|| from_chain(|c| c.permission_mode.clone())),
         };
         // Resolve the session now: a resume that can never be delivered
         // fails at once, and every source of one limit carries the same
@@ -982,6 +986,7 @@ impl Core {
             last_prompt: s.prompt.clone(),
             command: None,
             zag_log: (!s.log_path.is_empty()).then(|| PathBuf::from(&s.log_path)),
+            permission_mode: s.permission_mode.clone(),
         };
         let (source, file) = if s.log_path.is_empty() {
             (

@@ -529,6 +529,7 @@ fn merge_identity(into: &mut SessionIdentity, from: &SessionIdentity) {
     fill(&mut into.model, &from.model);
     fill(&mut into.last_prompt, &from.last_prompt);
     fill(&mut into.command, &from.command);
+    fill(&mut into.permission_mode, &from.permission_mode);
     if into.provider.is_none() {
         into.provider = from.provider;
     }

@@ -38,6 +38,9 @@ pub struct SessionIdentity {
     pub command: Option<String>,
     /// The zag session log of this session, when there is one.
     pub zag_log: Option<PathBuf>,
+    /// The permission mode of the last user turn (Claude's
+    /// `permissionMode`, Codex's approval policy): a resume keeps it.
+    pub permission_mode: Option<String>,
 }
 
 /// Folds identity facts from one file's lines.

@@ -4,7 +4,8 @@
 //! the session's cwd; zag relays never record Claude's id (ZAG_INTEROP §7),
 //! so a relay's session is found among the transcripts of its cwd by time
 //! ([`summarize_transcript`], [`pick_transcript`]). Only Claude relays take
-//! messages through a FIFO. Resumes run `claude --resume <id> -p`.
+//! messages through a FIFO. Resumes run `claude --resume <id> -p` in the
+//! permission mode the user last chose (`permissionMode` on user entries).
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -134,6 +135,9 @@ fn observe_line(line: &[u8], id: &mut SessionIdentity) {
     let Some(v) = parse(line) else { return };
     set(&mut id.cwd, str_at(&v, &["cwd"]));
     set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
+    if str_at(&v, &["type"]) == Some("user") {
+        set(&mut id.permission_mode, str_at(&v, &["permissionMode"]));
+    }
     if str_at(&v, &["type"]) == Some("user")
         && v.get("isMeta").and_then(Value::as_bool) != Some(true)
     {
@@ -155,6 +159,36 @@ fn observe_line(line: &[u8], id: &mut SessionIdentity) {
 /// wrapper-id placeholder or a relay (no id at all) is looked up by cwd and
 /// time.
 fn resolve(
+    t: &mut ResolvedTarget,
+    paths: &Paths,
+    hit_at: Option<DateTime<Utc>>,
+) -> Result<(), Unresolved> {
+    resolve_file(t, paths, hit_at)?;
+    // A record without the mode (a relay's, or written before it was
+    // kept): the transcript says it.
+    if t.permission_mode.is_none() {
+        if let Some(bytes) = t.native_file.as_ref().and_then(|f| std::fs::read(f).ok()) {
+            t.permission_mode = permission_mode_in(&bytes, hit_at);
+        }
+    }
+    Ok(())
+}
+
+/// The `permissionMode` of the last user entry at or before `hit` (any,
+/// without a hit time) in a transcript's bytes (pure).
+pub fn permission_mode_in(bytes: &[u8], hit: Option<DateTime<Utc>>) -> Option<String> {
+    json_lines(bytes)
+        .filter(|v| v.get("type").and_then(Value::as_str) == Some("user"))
+        .filter(|v| match (hit, line_ts(v, "timestamp")) {
+            (Some(h), Some(t)) => t <= h,
+            _ => true,
+        })
+        .filter_map(|v| Some(v.get("permissionMode")?.as_str()?.to_string()))
+        .filter(|m| !m.is_empty())
+        .last()
+}
+
+fn resolve_file(
     t: &mut ResolvedTarget,
     paths: &Paths,
     hit_at: Option<DateTime<Utc>>,
@@ -320,8 +354,27 @@ fn find_session(dir: &Path, cwd: &str, hit_at: Option<DateTime<Utc>>) -> Option<
     Some((id, file))
 }
 
+/// The permission modes Claude Code 2.1.332 takes for `--permission-mode`
+/// (its `--help` lists all but `default`, which transcripts record and the
+/// CLI accepts too).
+pub const PERMISSION_MODES: &[&str] = &[
+    "default",
+    "acceptEdits",
+    "auto",
+    "bypassPermissions",
+    "manual",
+    "dontAsk",
+    "plan",
+];
+
 /// `claude --resume <id> --output-format stream-json --verbose [--model M]
-/// [--dangerously-skip-permissions] [--add-dir D]… -p -- <msg>`.
+/// [--permission-mode MODE] [--dangerously-skip-permissions] [--add-dir D]…
+/// -p -- <msg>`.
+///
+/// The session's recorded mode is kept; `bypassPermissions` becomes
+/// `--dangerously-skip-permissions` (the flag that bypasses without an
+/// opt-in, the one zag's auto-approve uses too). A mode outside
+/// [`PERMISSION_MODES`] is dropped with a warning, never put on argv.
 ///
 /// Claude's parser (commander) takes `-p` as a boolean and the prompt as a
 /// positional, so the prompt goes after `--`; that also keeps a variadic
@@ -341,7 +394,19 @@ pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
         check_model(m)?;
         a.extend(["--model".into(), m.into()]);
     }
-    if spec.auto_approve {
+    let mut bypass = spec.auto_approve;
+    match spec.permission_mode.as_deref() {
+        None => {}
+        Some("bypassPermissions") => bypass = true,
+        Some(m) if PERMISSION_MODES.contains(&m) => {
+            a.extend(["--permission-mode".into(), m.into()]);
+        }
+        Some(m) => tracing::warn!(
+            mode = %m.escape_debug(),
+            "unknown Claude permission mode recorded; resuming in the default mode"
+        ),
+    }
+    if bypass {
         a.push("--dangerously-skip-permissions".into());
     }
     for d in &spec.add_dirs {
@@ -513,6 +578,7 @@ mod tests {
             model: Some("claude-opus-4".into()),
             auto_approve: true,
             add_dirs: vec!["/extra".into()],
+            permission_mode: None,
         };
         assert_eq!(
             args(&s).unwrap(),
@@ -554,6 +620,79 @@ mod tests {
 
     fn hit() -> DateTime<Utc> {
         ts("2030-01-01T10:00:00Z")
+    }
+
+    #[test]
+    fn the_users_permission_mode_is_kept() {
+        let mut t = SessionTracker::for_file(
+            Path::new("/h/.claude/projects/-w/abc.jsonl"),
+            SourceKind::ClaudeNative,
+        );
+        t.observe(br#"{"type":"user","permissionMode":"default","message":{"role":"user","content":"hi"},"cwd":"/w","sessionId":"abc"}"#);
+        t.observe(br#"{"type":"user","permissionMode":"acceptEdits","message":{"role":"user","content":"fix it"},"cwd":"/w","sessionId":"abc"}"#);
+        assert_eq!(t.identity.permission_mode.as_deref(), Some("acceptEdits"));
+
+        let with = |m: &str| {
+            args(&ArgvSpec {
+                permission_mode: Some(m.into()),
+                ..spec(Some(ID), "Continue")
+            })
+            .unwrap()
+        };
+        let a = with("acceptEdits");
+        assert_eq!(&a[5..7], ["--permission-mode", "acceptEdits"]);
+        assert_eq!(&a[a.len() - 3..], ["-p", "--", "Continue"]);
+        assert!(with("plan")
+            .windows(2)
+            .any(|w| w == ["--permission-mode", "plan"]));
+        let b = with("bypassPermissions");
+        assert!(b.contains(&"--dangerously-skip-permissions".to_string()));
+        assert!(!b.contains(&"--permission-mode".to_string()));
+        // Unknown or hostile values never reach argv.
+        for bad in [
+            "yolo",
+            "--dangerously-skip-permissions",
+            "acceptEdits -p",
+            "",
+        ] {
+            let a = with(bad);
+            assert_eq!(a, args(&spec(Some(ID), "Continue")).unwrap(), "{bad:?}");
+        }
+        // zag's auto-approve stays as it was, once.
+        let both = args(&ArgvSpec {
+            permission_mode: Some("bypassPermissions".into()),
+            auto_approve: true,
+            ..spec(Some(ID), "Continue")
+        })
+        .unwrap();
+        let n = both
+            .iter()
+            .filter(|x| *x == "--dangerously-skip-permissions")
+            .count();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn the_mode_before_the_hit_is_read_back_from_the_transcript() {
+        let tr = concat!(
+            r#"{"type":"user","timestamp":"2030-01-01T09:00:00Z","permissionMode":"plan","message":{"content":"a"}}"#,
+            "\n",
+            r#"{"type":"user","timestamp":"2030-01-01T09:59:00Z","permissionMode":"acceptEdits","message":{"content":"b"}}"#,
+            "\n",
+            r#"{"type":"assistant","timestamp":"2030-01-01T10:00:00Z","error":"rate_limit"}"#,
+            "\n",
+            r#"{"type":"user","timestamp":"2030-01-01T10:30:00Z","permissionMode":"default","message":{"content":"c"}}"#,
+            "\n"
+        );
+        assert_eq!(
+            permission_mode_in(tr.as_bytes(), Some(hit())).as_deref(),
+            Some("acceptEdits")
+        );
+        assert_eq!(
+            permission_mode_in(tr.as_bytes(), None).as_deref(),
+            Some("default")
+        );
+        assert_eq!(permission_mode_in(b"{}\n", Some(hit())), None);
     }
 
     #[test]

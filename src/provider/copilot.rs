@@ -229,6 +229,7 @@ mod tests {
             model: Some("claude-opus-4".into()),
             auto_approve: true,
             add_dirs: vec!["/extra".into()],
+            permission_mode: None,
         };
         assert_eq!(
             args(&s).unwrap(),
@@ -269,6 +270,7 @@ mod tests {
             zag_log: None,
             native_file: None,
             auto_approve: false,
+            permission_mode: None,
             respawn_error: None,
         };
         assert!(!Copilot.auto_approve(&t));

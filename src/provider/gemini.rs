@@ -224,6 +224,7 @@ mod tests {
             model: Some("claude-opus-4".into()),
             auto_approve: true,
             add_dirs: vec!["/extra".into()],
+            permission_mode: None,
         };
         assert_eq!(
             args(&s).unwrap(),

@@ -250,6 +250,7 @@ async fn respawn_target(
         model: t.model.clone(),
         auto_approve: cli.auto_approve(t),
         add_dirs: Vec::new(),
+        permission_mode: t.permission_mode.clone(),
     };
     let args = match respawn::build_args(p, &spec) {
         Ok(a) => a,

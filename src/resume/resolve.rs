@@ -89,6 +89,9 @@ pub struct ResolvedTarget {
     pub native_file: Option<PathBuf>,
     /// zag's `[defaults].auto_approve` for the session's project.
     pub auto_approve: bool,
+    /// The permission mode the session ran in, as recorded (validated by
+    /// the provider when it builds the argv).
+    pub permission_mode: Option<String>,
     /// Why a respawn cannot be done (only set when the channel is a FIFO,
     /// whose fallback would need it).
     pub respawn_error: Option<String>,
@@ -354,6 +357,7 @@ pub fn resolve(incident: &Schedule, paths: &Paths) -> Result<ResolvedTarget, Unr
         zag_log,
         native_file: None,
         auto_approve,
+        permission_mode: nonempty(&incident.permission_mode),
         respawn_error: None,
     };
 

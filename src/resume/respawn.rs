@@ -43,6 +43,9 @@ pub struct ArgvSpec {
     pub auto_approve: bool,
     /// Extra directories zag granted (absolute paths).
     pub add_dirs: Vec<String>,
+    /// The session's recorded permission mode; each provider maps the
+    /// values its CLI accepts and drops the rest.
+    pub permission_mode: Option<String>,
 }
 
 pub(crate) fn check_model(m: &str) -> Result<(), String> {

@@ -155,6 +155,11 @@ pub struct Schedule {
     /// The matched text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
+    /// The permission mode the user ran the session in (Claude's
+    /// `permissionMode`, Codex's approval policy), kept for the resume.
+    /// Ours only, like `cwd`: zag ignores keys it does not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
 }
 
 impl Schedule {
@@ -353,6 +358,8 @@ struct FlatRecord {
     chain_id: Option<String>,
     #[serde(default)]
     raw: Option<String>,
+    #[serde(default)]
+    permission_mode: Option<String>,
     status: Option<CompleteStatus>,
     #[serde(default)]
     error: Option<String>,
@@ -412,6 +419,7 @@ impl FlatRecord {
                 hit_at: self.hit_at,
                 chain_id: self.chain_id,
                 raw: self.raw,
+                permission_mode: self.permission_mode,
             }),
         })
     }

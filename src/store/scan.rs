@@ -143,7 +143,7 @@ struct Fields<'a> {
 }
 
 /// `FlatRecord`'s `Option<String>` fields, in the order of `Fields::strings`.
-const STRING_KEYS: [&str; 15] = [
+const STRING_KEYS: [&str; 16] = [
     "session_id",
     "provider",
     "model",
@@ -159,6 +159,7 @@ const STRING_KEYS: [&str; 15] = [
     "chain_id",
     "raw",
     "error",
+    "permission_mode",
 ];
 
 /// The index of `key` in [`STRING_KEYS`] (one `match`, not a search).
@@ -179,6 +180,7 @@ fn string_key(key: &str) -> Option<usize> {
         "chain_id" => 12,
         "raw" => 13,
         "error" => 14,
+        "permission_mode" => 15,
         _ => return None,
     })
 }
@@ -261,7 +263,7 @@ impl<'a> Fields<'a> {
     }
 
     fn finish(self) -> Option<FlatRecord> {
-        let [session_id, provider, model, root, message, origin, scope, provider_session_id, wrapper_session_id, cwd, prompt, source_file, chain_id, raw, error] =
+        let [session_id, provider, model, root, message, origin, scope, provider_session_id, wrapper_session_id, cwd, prompt, source_file, chain_id, raw, error, permission_mode] =
             self.strings.map(|s| s.flatten().map(str::to_owned));
         Some(FlatRecord {
             action: self.action?,
@@ -286,6 +288,7 @@ impl<'a> Fields<'a> {
             hit_at: self.hit_at.flatten(),
             chain_id,
             raw,
+            permission_mode,
             status: self.status.flatten(),
             error,
         })
