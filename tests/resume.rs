@@ -62,6 +62,49 @@ async fn claude_native_session_respawns_in_its_cwd() {
 }
 
 #[tokio::test]
+async fn claude_resumes_in_the_permission_mode_the_user_chose() {
+    let h = Home::new();
+    let cwd = h.work_str();
+    h.claude_transcript(
+        ID,
+        &[
+            format!(
+                r#"{{"type":"user","sessionId":"{ID}","cwd":"{cwd}","timestamp":"{}","permissionMode":"acceptEdits","message":{{"role":"user","content":"fix the bug"}}}}"#,
+                shift(HIT, -5)
+            ),
+            format!(
+                r#"{{"type":"assistant","sessionId":"{ID}","cwd":"{cwd}","timestamp":"{HIT}","error":"rate_limit","isApiErrorMessage":true,"message":{{"model":"<synthetic>","content":[{{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}}]}}}}"#
+            ),
+        ],
+    );
+    h.script("claude", CLAUDE_OK, "", 0);
+    // A record without the mode (written before a restart, or by a relay's
+    // log): the transcript says it.
+    let mut inc = incident("claude");
+    inc.cwd = Some(cwd.clone());
+    let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    resumed(&o);
+    let argv = h.argv("claude");
+    assert!(
+        argv.windows(2).any(|w| w == ["--permission-mode", "acceptEdits"]),
+        "{argv:?}"
+    );
+    // The record's own mode wins; an unknown one is dropped, not passed.
+    inc.permission_mode = Some("plan".into());
+    deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    let argv = h.argv("claude");
+    assert!(
+        argv.windows(2).any(|w| w == ["--permission-mode", "plan"]),
+        "{argv:?}"
+    );
+    inc.permission_mode = Some("--model=evil".into());
+    deliver(&inc, &h.env(), &CancellationToken::new()).await;
+    let argv = h.argv("claude");
+    assert!(!argv.iter().any(|a| a.contains("evil")), "{argv:?}");
+    assert!(!argv.contains(&"--permission-mode".to_string()), "{argv:?}");
+}
+
+#[tokio::test]
 async fn claude_zag_session_keeps_zag_options_and_logs_the_continuation() {
     let h = Home::new();
     h.claude_limited_transcript(ID, HIT);
