@@ -86,7 +86,8 @@ async fn claude_resumes_in_the_permission_mode_the_user_chose() {
     resumed(&o);
     let argv = h.argv("claude");
     assert!(
-        argv.windows(2).any(|w| w == ["--permission-mode", "acceptEdits"]),
+        argv.windows(2)
+            .any(|w| w == ["--permission-mode", "acceptEdits"]),
         "{argv:?}"
     );
     // The record's own mode wins; an unknown one is dropped, not passed.
@@ -1156,4 +1157,25 @@ async fn output_is_kept_when_the_cli_leaves_a_child_holding_its_stdout() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(pid_gone(child));
+}
+
+#[test]
+fn the_permission_mode_survives_the_store_and_zag_records_still_parse() {
+    use zag_resumed::store::{replay, Record};
+    let mut s = incident("claude");
+    s.permission_mode = Some("acceptEdits".into());
+    let line = Record::Schedule(s.clone()).to_line();
+    assert!(
+        line.contains(r#""permission_mode":"acceptEdits""#),
+        "{line}"
+    );
+    let r = replay(format!("{line}\n").as_bytes());
+    assert_eq!(r.scheduled.get("inc-1").map(|x| &**x), Some(&s));
+    // Without the key (zag's records, ours from before) it is simply absent.
+    let mut plain = incident("claude");
+    plain.incident_id = "inc-2".into();
+    let line = Record::Schedule(plain.clone()).to_line();
+    assert!(!line.contains("permission_mode"), "{line}");
+    let r = replay(format!("{line}\n").as_bytes());
+    assert_eq!(r.scheduled.get("inc-2").map(|x| &**x), Some(&plain));
 }
