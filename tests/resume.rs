@@ -797,6 +797,57 @@ async fn codex_respawns_with_the_exec_resume_subcommand_in_the_rollout_cwd() {
 }
 
 #[tokio::test]
+async fn codex_resumes_in_the_sandbox_its_rollout_records() {
+    let h = Home::new();
+    let day = h.paths.codex_dir.join("sessions/2030/01/01");
+    std::fs::create_dir_all(&day).unwrap();
+    let lines = [
+        format!(
+            r#"{{"timestamp":"{}","type":"session_meta","payload":{{"id":"{ID}","cwd":"{}"}}}}"#,
+            shift(HIT, -3600),
+            h.work_str()
+        ),
+        format!(
+            r#"{{"timestamp":"{}","type":"turn_context","payload":{{"cwd":"{}","approval_policy":"on-request","sandbox_policy":{{"type":"workspace-write","network_access":false}}}}}}"#,
+            shift(HIT, -60),
+            h.work_str()
+        ),
+        format!(
+            r#"{{"timestamp":"{HIT}","type":"event_msg","payload":{{"type":"task_complete","error":{{"codex_error_info":"usage_limit_exceeded"}}}}}}"#
+        ),
+    ];
+    std::fs::write(
+        day.join(format!("rollout-2030-01-01T09-00-00-{ID}.jsonl")),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    h.script("codex", r#"{"type":"turn.completed"}"#, "", 0);
+    let inc = incident("codex");
+    let o = deliver_with(
+        &inc,
+        &h.env(),
+        &CancellationToken::new(),
+        Some(fake_detect()),
+    )
+    .await;
+    resumed(&o);
+    assert_eq!(
+        h.argv("codex"),
+        [
+            "exec",
+            "resume",
+            "-c",
+            "sandbox_mode=\"workspace-write\"",
+            "--json",
+            "--skip-git-repo-check",
+            "--",
+            ID,
+            "Continue"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn codex_thread_without_a_rollout_is_skipped_as_deleted() {
     let h = Home::new();
     h.script("codex", "", "", 0);

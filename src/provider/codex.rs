@@ -1,7 +1,9 @@
 //! Codex: rollouts under `~/.codex/sessions/YYYY/MM/DD/rollout-*-<id>.jsonl`.
 //!
 //! A rollout names its thread at the end of its file name and says the cwd in
-//! its `session_meta`. Resumes run `codex exec resume -- <thread-id> <msg>`.
+//! its `session_meta`. Resumes run `codex exec resume -- <thread-id> <msg>`,
+//! in the sandbox its last `turn_context` records (a headless `exec` would
+//! otherwise run read-only: resumed, but unable to edit).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -12,7 +14,7 @@ use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{json_lines, require_cwd, ResolvedTarget, Unresolved};
+use crate::resume::resolve::{json_lines, line_ts, require_cwd, ResolvedTarget, Unresolved};
 use crate::resume::respawn::{check_message, required_id, ArgvSpec};
 use crate::resume::revalidate::after;
 use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
@@ -54,6 +56,7 @@ impl ProviderCli for Codex {
 
     fn observe(&self, line: &[u8], id: &mut SessionIdentity) {
         if !(head_has(line, r#""session_meta""#)
+            || head_has(line, r#""turn_context""#)
             || (head_has(line, r#""user_message""#) && head_has(line, r#""event_msg""#)))
         {
             return;
@@ -67,17 +70,19 @@ impl ProviderCli for Codex {
             (Some("event_msg"), Some("user_message")) => {
                 set_prompt(id, str_at(&v, &["payload", "message"]))
             }
+            (Some("turn_context"), _) => set(&mut id.permission_mode, sandbox_of(&v)),
             _ => {}
         }
     }
 
-    /// The rollout file must exist; its `session_meta` gives the cwd when
-    /// nothing else did.
+    /// The rollout file must exist; its `session_meta` gives the cwd, its
+    /// last `turn_context` before the hit the sandbox, when nothing else
+    /// did.
     fn resolve_session(
         &self,
         t: &mut ResolvedTarget,
         paths: &Paths,
-        _hit_at: Option<DateTime<Utc>>,
+        hit_at: Option<DateTime<Utc>>,
     ) -> Result<(), Unresolved> {
         let id = t
             .provider_session_id
@@ -90,11 +95,16 @@ impl ProviderCli for Codex {
                 root.display()
             )));
         };
-        if t.cwd.is_none() {
+        if t.cwd.is_none() || t.permission_mode.is_none() {
             if let Ok(bytes) = std::fs::read(&file) {
-                t.cwd = json_lines(&bytes)
-                    .find(|v| v.get("type").and_then(Value::as_str) == Some("session_meta"))
-                    .and_then(|v| v.pointer("/payload/cwd")?.as_str().map(PathBuf::from));
+                if t.cwd.is_none() {
+                    t.cwd = json_lines(&bytes)
+                        .find(|v| v.get("type").and_then(Value::as_str) == Some("session_meta"))
+                        .and_then(|v| v.pointer("/payload/cwd")?.as_str().map(PathBuf::from));
+                }
+                if t.permission_mode.is_none() {
+                    t.permission_mode = sandbox_in(&bytes, hit_at);
+                }
             }
         }
         t.native_file = Some(file);
@@ -164,9 +174,46 @@ fn find_rollout(root: &Path, id: &str) -> Option<PathBuf> {
     None
 }
 
-/// `codex exec resume --json --skip-git-repo-check -- <thread-id> <msg>`.
-/// The resumed thread keeps its own model and sandbox settings, so nothing
-/// else is passed (the subcommand takes a restricted set of options).
+/// The sandbox a `turn_context` records: `sandbox_policy` (`{"type":…}`, or
+/// a bare string in older rollouts), or 0.171's
+/// `active_permission_profile.id` (`:workspace-write`).
+fn sandbox_of(v: &Value) -> Option<&str> {
+    let p = v.get("payload")?;
+    let policy = p.get("sandbox_policy").and_then(|s| {
+        s.as_str()
+            .or_else(|| s.get("type").and_then(Value::as_str))
+            .or_else(|| s.get("mode").and_then(Value::as_str))
+    });
+    policy.or_else(|| {
+        p.pointer("/active_permission_profile/id")
+            .and_then(Value::as_str)
+            .map(|id| id.trim_start_matches(':'))
+    })
+}
+
+/// The sandbox of the last `turn_context` at or before `hit` (any, without
+/// a hit time) in a rollout's bytes (pure).
+pub fn sandbox_in(bytes: &[u8], hit: Option<DateTime<Utc>>) -> Option<String> {
+    json_lines(bytes)
+        .filter(|v| v.get("type").and_then(Value::as_str) == Some("turn_context"))
+        .filter(|v| match (hit, line_ts(v, "timestamp")) {
+            (Some(h), Some(t)) => t <= h,
+            _ => true,
+        })
+        .filter_map(|v| sandbox_of(&v).map(str::to_string))
+        .last()
+}
+
+/// The sandbox modes `codex exec resume -c sandbox_mode=…` takes (0.171.0
+/// refuses any other value).
+pub const SANDBOX_MODES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
+
+/// `codex exec resume [-c sandbox_mode="M"] --json --skip-git-repo-check --
+/// <thread-id> <msg>`. The model is the thread's own. The recorded sandbox
+/// is passed when it grants more than `exec`'s read-only default
+/// (`workspace-write`, `danger-full-access`); its approval policy is not:
+/// a headless run cannot ask, whatever the thread used. A value outside
+/// [`SANDBOX_MODES`] is dropped with a warning, never put on argv.
 /// Codex's parser (clap) takes positionals after `--`; a bare `-` would make
 /// it read the prompt from stdin (which is null), so it is refused.
 pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
@@ -175,15 +222,25 @@ pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
     if spec.message.trim() == "-" {
         return Err("a message of \"-\" makes Codex read the prompt from stdin".into());
     }
-    Ok(vec![
-        "exec".into(),
-        "resume".into(),
+    let mut a: Vec<String> = vec!["exec".into(), "resume".into()];
+    match spec.permission_mode.as_deref() {
+        None | Some("read-only") => {}
+        Some(m) if SANDBOX_MODES.contains(&m) => {
+            a.extend(["-c".into(), format!("sandbox_mode=\"{m}\"")]);
+        }
+        Some(m) => tracing::warn!(
+            mode = %m.escape_debug(),
+            "unknown Codex sandbox mode recorded; resuming in exec's default"
+        ),
+    }
+    a.extend([
         "--json".into(),
         "--skip-git-repo-check".into(),
         "--".into(),
         id.into(),
         spec.message.clone(),
-    ])
+    ]);
+    Ok(a)
 }
 
 /// A Codex rollout: after the hit, an error-free `task_complete`, or a
@@ -276,6 +333,46 @@ mod tests {
             ["--", ID, "--dangerously-skip-permissions"]
         );
         assert!(args(&spec(Some(ID), "-")).is_err());
+    }
+
+    #[test]
+    fn the_recorded_sandbox_is_kept() {
+        let p = Path::new("/h/.codex/sessions/2026/11/24/rollout-2026-11-24T01-02-03-0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.jsonl");
+        let mut t = SessionTracker::for_file(p, SourceKind::CodexNative);
+        t.observe(br#"{"timestamp":"x","type":"turn_context","payload":{"cwd":"/r","approval_policy":"on-request","sandbox_policy":{"type":"read-only"}}}"#);
+        assert_eq!(t.identity.permission_mode.as_deref(), Some("read-only"));
+        t.observe(br#"{"timestamp":"x","type":"turn_context","payload":{"cwd":"/r","approval_policy":"on-request","sandbox_policy":{"type":"workspace-write","writable_roots":[],"network_access":false}}}"#);
+        assert_eq!(
+            t.identity.permission_mode.as_deref(),
+            Some("workspace-write")
+        );
+        // 0.171.0's form.
+        t.observe(br#"{"timestamp":"x","type":"turn_context","payload":{"cwd":"/r","approval_policy":"never","active_permission_profile":{"id":":danger-full-access"}}}"#);
+        assert_eq!(
+            t.identity.permission_mode.as_deref(),
+            Some("danger-full-access")
+        );
+
+        let with = |m: &str| {
+            args(&ArgvSpec {
+                permission_mode: Some(m.into()),
+                ..spec(Some(ID), "Continue")
+            })
+            .unwrap()
+        };
+        let plain = args(&spec(Some(ID), "Continue")).unwrap();
+        assert_eq!(
+            with("workspace-write")[..4],
+            ["exec", "resume", "-c", "sandbox_mode=\"workspace-write\""]
+        );
+        assert_eq!(with("workspace-write")[4..], plain[2..]);
+        assert_eq!(
+            with("danger-full-access")[3],
+            "sandbox_mode=\"danger-full-access\""
+        );
+        for dropped in ["read-only", "bogus", "x\" -c y=\"z", "--last"] {
+            assert_eq!(with(dropped), plain, "{dropped:?}");
+        }
     }
 
     #[test]
