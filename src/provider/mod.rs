@@ -117,7 +117,9 @@ pub trait ProviderCli: Send + Sync {
     // --- Did the session move on; what did the resumed run say -----------
 
     /// The rule over its own session file, or `None` when that file cannot
-    /// tell (only the zag log speaks for the session then).
+    /// tell (only the zag log speaks for the session then). Only real
+    /// progress counts: an answered turn, or a user turn that did not meet
+    /// the limit again; never a meta or bookkeeping entry.
     fn moved_on_rule(&self) -> Option<MovedOnRule>;
 
     /// The zag-log events for one parsed line of the resumed run's
