@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use zag_resumed::control::bind::bind_socket;
 use zag_resumed::control::client::{socket_path, Client, ClientError};
-use zag_resumed::control::commands::{self, EnsureOutcome, StopOutcome};
+use zag_resumed::control::commands::{self, StopOutcome};
+use zag_resumed::control::ensure::{self, EnsureOutcome};
 use zag_resumed::control::protocol::{Op, Request, Response, MAX_LINE};
 use zag_resumed::control::server::{serve, serve_with, ServerOptions};
 use zag_resumed::control::{DaemonRequest, IncidentEvent, PendingView, StatusSnapshot};
@@ -718,7 +719,7 @@ async fn ten_concurrent_ensures_start_exactly_one_daemon() {
     for _ in 0..10 {
         let (paths, exe, args) = (paths.clone(), exe.clone(), fake_args(&home));
         tasks.spawn(
-            async move { commands::ensure(&paths, &exe, &args, Duration::from_secs(20)).await },
+            async move { ensure::ensure(&paths, &exe, &args, Duration::from_secs(20)).await },
         );
     }
     let mut outcomes = Vec::new();
@@ -742,7 +743,7 @@ async fn ten_concurrent_ensures_start_exactly_one_daemon() {
 
     // Already running: one round trip, fast.
     let t0 = std::time::Instant::now();
-    let again = commands::ensure(&paths, &exe, &fake_args(&home), T)
+    let again = ensure::ensure(&paths, &exe, &fake_args(&home), T)
         .await
         .unwrap();
     assert_eq!(again, EnsureOutcome::AlreadyRunning { pid });
@@ -770,7 +771,7 @@ async fn ensure_replaces_the_socket_of_a_sigkilled_daemon() {
     let home = dir.path().to_path_buf();
     let paths = Paths::new(&home, None);
     let exe = std::env::current_exe().unwrap();
-    let first = commands::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
+    let first = ensure::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
         .await
         .unwrap();
     let EnsureOutcome::Started { pid } = first else {
@@ -785,7 +786,7 @@ async fn ensure_replaces_the_socket_of_a_sigkilled_daemon() {
     );
     let socket = socket_path(&paths);
     assert!(socket.exists(), "SIGKILL leaves the socket file behind");
-    let second = commands::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
+    let second = ensure::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
         .await
         .unwrap();
     let EnsureOutcome::Started { pid: pid2 } = second else {
@@ -802,7 +803,7 @@ async fn ensure_replaces_the_socket_of_a_sigkilled_daemon() {
 async fn ensure_reports_a_daemon_that_dies_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let paths = Paths::new(dir.path(), None);
-    let e = commands::ensure(
+    let e = ensure::ensure(
         &paths,
         Path::new("/bin/false"),
         &[],

@@ -71,19 +71,6 @@ pub fn peer_allowed(peer_uid: u32, own_uid: u32) -> bool {
     peer_uid == own_uid
 }
 
-/// Bind the control socket of a zag home and serve it on a task: what the
-/// daemon calls once it holds the instance lock and before it sends READY.
-pub fn spawn(
-    paths: &crate::paths::Paths,
-    requests: mpsc::Sender<DaemonRequest>,
-    shutdown: CancellationToken,
-) -> io::Result<tokio::task::JoinHandle<()>> {
-    let path = super::client::socket_path(paths);
-    let listener = super::bind::bind_socket(&path)?;
-    tracing::info!(socket = %path.display(), "control socket listening");
-    Ok(tokio::spawn(serve(listener, requests, shutdown)))
-}
-
 /// Serve with default options until `shutdown` fires.
 pub async fn serve(
     listener: UnixListener,
