@@ -38,9 +38,9 @@ use crate::schedule::due_time;
 use crate::session::SessionIdentity;
 use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
 use crate::store::compact::{compact, should_compact, CompactOptions};
+use crate::store::dedupe::{find_same_incident, incident_id_for, zag_owner_of, ResetWindow};
 use crate::store::follow::StoreFollower;
-use crate::store::identity::{find_same_incident, incident_id_for, zag_owner_of, ResetWindow};
-use crate::store::{Change, CompleteStatus, Record, Schedule, StoreFile, ORIGIN};
+use crate::store::{CompleteStatus, Record, ReplayChange, Schedule, StoreFile, ORIGIN};
 use crate::timer::{self, TimerEntry, TimerHandle};
 use crate::watch::Patterns;
 
@@ -402,7 +402,7 @@ impl Core {
         for change in records {
             match change {
                 // Reported only while pending.
-                Change::Scheduled(s) => {
+                ReplayChange::Scheduled(s) => {
                     if !s.is_ours() {
                         if !self.incidents.contains_key(&s.incident_id) {
                             zag_records.push(s.incident_id.clone());
@@ -423,7 +423,7 @@ impl Core {
                         });
                     }
                 }
-                Change::Tombstoned(incident_id) => {
+                ReplayChange::Tombstoned(incident_id) => {
                     if self
                         .incidents
                         .get(&incident_id)

@@ -26,7 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::identity::adoption_id_for;
+use super::dedupe::adoption_id_for;
 use super::{Record, Replay, Schedule, StoreFile, ORIGIN};
 use crate::zag_process;
 
