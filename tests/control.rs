@@ -694,15 +694,10 @@ fn starts(home: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Running, and not a zombie: a daemon reparented to an init that does not
-/// reap (some containers) stays a zombie after it exits.
+/// Running, and not a zombie (a daemon reparented to an init that does not
+/// reap, as in some containers, stays one): the library's own rule.
 fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat[stat.rfind(')').unwrap() + 1..]
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => (unsafe { libc::kill(pid as libc::pid_t, 0) }) == 0,
-    }
+    zag_resumed::zag_process::pid_alive(pid)
 }
 
 fn kill(pid: u32, sig: i32) {
@@ -979,6 +974,40 @@ fn status_shows_pending_resumes_with_countdowns() {
     assert!(daemon.wait().unwrap().success());
 }
 
+/// The daemon's systemd notify socket, as a test reads it: each
+/// [`wait_for`](Self::wait_for) consumes datagrams up to the next one with
+/// that state, so "READY=1 after RELOADING=1" is a wait on the daemon's own
+/// word, not on time.
+struct SystemdListener {
+    path: PathBuf,
+    rx: std::os::unix::net::UnixDatagram,
+}
+
+impl SystemdListener {
+    fn bind(dir: &Path) -> Self {
+        let path = dir.join("notify.sock");
+        let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        SystemdListener { path, rx }
+    }
+
+    fn wait_for(&mut self, want: &str) {
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        loop {
+            let n = self
+                .rx
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got {seen:?}"));
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.lines().any(|l| l == want) {
+                return;
+            }
+            seen.push(msg);
+        }
+    }
+}
+
 #[test]
 fn sighup_reload_changes_a_setting_and_keeps_timers() {
     let dir = tempfile::tempdir().unwrap();
@@ -988,33 +1017,32 @@ fn sighup_reload_changes_a_setting_and_keeps_timers() {
     let config = home.join("zag-resumed.toml");
     std::fs::write(&config, "[notify]\ndesktop = true\n").unwrap();
     let (err, err_path) = stderr_file(home, "stderr");
+    let mut notify = SystemdListener::bind(home);
     let mut daemon = real(home, &["run", "--config", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &notify.path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)
         .spawn()
         .unwrap();
+    notify.wait_for("READY=1");
     let pid = wait_until_answering(&paths);
     std::fs::write(&config, "[notify]\ndesktop = false\n").unwrap();
     kill(pid, libc::SIGHUP);
-    // The reload is logged with what changed.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = std::fs::read_to_string(&err_path).unwrap();
-        let lower = log.to_lowercase();
-        if lower.contains("sighup") || lower.contains("reload") {
-            assert!(
-                log.contains("notify"),
-                "the reload says what changed:\n{log}"
-            );
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reload logged:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The reload is done when the daemon says READY=1 after RELOADING=1
+    // (it logs what changed before that).
+    notify.wait_for("RELOADING=1");
+    notify.wait_for("READY=1");
+    let log = std::fs::read_to_string(&err_path).unwrap();
+    let lower = log.to_lowercase();
+    assert!(
+        lower.contains("sighup") || lower.contains("reload"),
+        "no reload logged:\n{log}"
+    );
+    assert!(
+        log.contains("notify"),
+        "the reload says what changed:\n{log}"
+    );
     // Same process, timer still pending.
     assert_eq!(wait_until_answering(&paths), pid);
     let out = real(home, &["status", "--json"]).output().unwrap();
