@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::client::{socket_path, Client, ClientError};
+use super::client::{Client, ClientError};
 use super::offline::{cancel_in_stores, pending_from_stores};
 use super::protocol::{Op, Request};
 use super::render::{pretty, render_event, render_list, render_status, short_session};
@@ -19,7 +19,7 @@ use crate::zag_process::pid_alive;
 pub const ROUND_TRIP: Duration = Duration::from_secs(5);
 
 async fn connect(paths: &Paths) -> Result<Client, ClientError> {
-    Client::connect(&socket_path(paths), ROUND_TRIP).await
+    Client::connect_paths(paths, ROUND_TRIP).await
 }
 
 /// `zag-resumed status`: rendered text, or pretty JSON with `json`.

@@ -261,17 +261,6 @@ impl Replay {
         self.pending.swap_remove(&incident_id);
         self.tombstoned.insert(incident_id);
     }
-
-    /// Pending schedules sorted by `when`, as `zag usage list` shows them.
-    pub fn pending_sorted(&self) -> Vec<&Schedule> {
-        let mut v: Vec<&Schedule> = self.pending.values().map(AsRef::as_ref).collect();
-        v.sort_by(|a, b| {
-            a.when
-                .cmp(&b.when)
-                .then_with(|| a.incident_id.cmp(&b.incident_id))
-        });
-        v
-    }
 }
 
 /// Parse one line (without its newline): `None` for a blank line,
