@@ -1086,32 +1086,19 @@ fn a_sigkilled_daemons_socket_is_replaced_on_start() {
 
 #[test]
 fn daemon_speaks_the_systemd_notify_protocol() {
-    use std::os::unix::net::UnixDatagram;
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     let paths = Paths::new(home, Some(&home.join(".zag")));
-    let notify = home.join("notify.sock");
-    let rx = UnixDatagram::bind(&notify).unwrap();
-    rx.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut notify = SystemdListener::bind(home);
     let mut daemon = real(home, &["run"])
-        .env("NOTIFY_SOCKET", &notify)
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "200000")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut seen: Vec<String> = Vec::new();
-    let recv = |seen: &mut Vec<String>, want: &str| {
-        let mut buf = [0u8; 4096];
-        while !seen.iter().any(|m| m.lines().any(|l| l == want)) {
-            let n = rx
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got {seen:?}"));
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    };
-    recv(&mut seen, "READY=1");
+    notify.wait_for("READY=1");
     // READY means the socket answers: one try, no polling.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1123,9 +1110,9 @@ fn daemon_speaks_the_systemd_notify_protocol() {
     });
     assert_eq!(snap.pid, daemon.id());
     // Watchdog pings at half of 200 ms.
-    recv(&mut seen, "WATCHDOG=1");
+    notify.wait_for("WATCHDOG=1");
     kill(daemon.id(), libc::SIGTERM);
-    recv(&mut seen, "STOPPING=1");
+    notify.wait_for("STOPPING=1");
     assert!(daemon.wait().unwrap().success());
 }
 
