@@ -6,8 +6,9 @@
 //! its time has passed by a grace period; while the owner lives we leave it
 //! alone, because neither zag owner re-checks the store before it fires.
 //!
-//! - [`probe_owner`] is the I/O: `B/processes.json` (read-only), `kill(pid, 0)`
-//!   with a PID-reuse guard, the relay's FIFO, the session log's heartbeats.
+//! - [`probe_owner`] is the I/O: `B/processes.json` (read-only) and pid
+//!   liveness by [`crate::zag_process`]'s one rule, the relay's FIFO, the
+//!   session log's heartbeats.
 //! - [`adoption_decision`] is pure: record, owner state, now, grace.
 //! - [`adopt`] writes the take-over.
 //!
