@@ -32,6 +32,7 @@ pub mod control;
 pub mod daemon;
 pub mod detect;
 pub mod ingest;
+pub mod live;
 pub mod lock;
 pub mod notify;
 pub mod paths;

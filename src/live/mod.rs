@@ -1,0 +1,32 @@
+//! Live sessions: who owns a session right now, how to reach it, and what
+//! the provider's own resume is doing.
+//!
+//! Why: most sessions run in an interactive TUI that stays open through a
+//! usage limit. Resuming such a session headless beside the open TUI forks
+//! its transcript (Claude Code) or fails on the thread's single writer
+//! (Codex). These are the primitives the daemon needs to avoid that; they
+//! decide nothing about scheduling themselves.
+//!
+//! - [`proc`]: process facts from `/proc` (start time, ancestry, cmdline,
+//!   cwd, open files) and the pid-reuse guard.
+//! - [`claude_registry`]: Claude Code's `~/.claude/sessions/<pid>.json`,
+//!   the live owner of a session id.
+//! - [`claude_autocontinue`]: what Claude Code's own auto-continue is doing,
+//!   read from the transcript lines after a limit.
+//! - [`codex`]: Codex's writer-conflict failure and the processes that hold
+//!   a thread.
+//! - [`tmux`]: every tmux server of the user, the pane a process runs in,
+//!   capturing a pane, typing into it.
+//! - [`screen`]: what a captured pane shows (limit menu, auto-continue
+//!   footer, idle prompt, Codex composer, Codex limit line).
+//!
+//! I/O stays in `proc`, `tmux` and the directory read of
+//! `claude_registry`; everything else is pure and table-tested with lines
+//! and screens captured from the real TUIs (`tests/fixtures/live/`).
+
+pub mod claude_autocontinue;
+pub mod claude_registry;
+pub mod codex;
+pub mod proc;
+pub mod screen;
+pub mod tmux;
