@@ -192,6 +192,24 @@ fn timestamp(e: &Value) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
+/// Whether an entry is Claude's usage-limit entry (an assistant entry with
+/// `apiError:"usage_limit_reached"`, or the older `error:"rate_limit"`).
+pub fn is_limit_entry(entry: &Value) -> bool {
+    entry.get("type").and_then(Value::as_str) == Some("assistant")
+        && (entry.get("apiError").and_then(Value::as_str) == Some("usage_limit_reached")
+            || entry.get("error").and_then(Value::as_str) == Some("rate_limit"))
+}
+
+/// The verdict for the last limit in a whole transcript; `None` when it has
+/// no limit entry.
+pub fn assess_transcript<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<Verdict> {
+    let lines: Vec<&str> = lines.into_iter().collect();
+    let last = lines
+        .iter()
+        .rposition(|l| serde_json::from_str::<Value>(l).is_ok_and(|e| is_limit_entry(&e)))?;
+    Some(assess(lines[last + 1..].iter().copied()))
+}
+
 /// Folds the entries written after the limit entry into a verdict. Lines
 /// that are not JSON objects are skipped (a torn last line, foreign text).
 pub fn assess<'a>(lines_after_limit: impl IntoIterator<Item = &'a str>) -> Verdict {
@@ -206,10 +224,9 @@ pub fn assess<'a>(lines_after_limit: impl IntoIterator<Item = &'a str>) -> Verdi
         if let Some(state) = classify(&e) {
             // A continuation is final for this limit: a later human turn
             // does not undo it, and the `/exit` warning cannot follow one.
-            // (A new arm is a new limit hit: it starts over.)
-            if v.state == AutoContinue::Continued
-                && !matches!(state, AutoContinue::Continued | AutoContinue::Armed { .. })
-            {
+            // The first continuation record keeps its time. (A new arm is a
+            // new limit hit: it starts over.)
+            if v.state == AutoContinue::Continued && !matches!(state, AutoContinue::Armed { .. }) {
                 continue;
             }
             v = Verdict {
@@ -224,6 +241,75 @@ pub fn assess<'a>(lines_after_limit: impl IntoIterator<Item = &'a str>) -> Verdi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../tests/fixtures/live/", $name))
+        };
+    }
+
+    #[test]
+    fn transcripts_captured_from_the_real_tui() {
+        let table: &[(&str, AutoContinue, &str)] = &[
+            // left open: armed, then Claude continued by itself at reset + 88 s
+            (
+                fixture!("claude_after_limit_autocontinued.jsonl"),
+                AutoContinue::Continued,
+                "2026-11-30T19:22:28.504Z",
+            ),
+            // /exit while armed
+            (
+                fixture!("claude_after_limit_exit_while_armed.jsonl"),
+                AutoContinue::ExitedDuringWait,
+                "2026-11-30T19:23:45.056Z",
+            ),
+            // Esc, then the user typed "continue" after the reset
+            (
+                fixture!("claude_after_limit_esc_then_typed.jsonl"),
+                AutoContinue::ContinuedByUser,
+                "2026-11-30T19:31:20.889Z",
+            ),
+            // autoContinueAtUsageLimit:false: no arm record at all
+            (
+                fixture!("claude_after_limit_setting_off.jsonl"),
+                AutoContinue::NeverArmed,
+                "",
+            ),
+            (
+                fixture!("claude_after_limit_setting_off_esc_then_typed.jsonl"),
+                AutoContinue::ContinuedByUser,
+                "2026-11-30T19:26:20.850Z",
+            ),
+        ];
+        for (text, want, at) in table {
+            let v = assess_transcript(text.lines()).expect("a limit entry");
+            assert_eq!(&v.state, want);
+            assert_eq!(
+                v.at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default(),
+                *at
+            );
+        }
+        // the same transcripts cut where the daemon would look before the end
+        let esc = fixture!("claude_after_limit_esc_then_typed.jsonl");
+        let cut: Vec<&str> = esc
+            .lines()
+            .take_while(|l| !l.contains("\"type\":\"user\""))
+            .collect();
+        assert_eq!(
+            assess_transcript(cut).unwrap().state,
+            AutoContinue::CancelledByUser
+        );
+        let cont = fixture!("claude_after_limit_autocontinued.jsonl");
+        let cut: Vec<&str> = cont.lines().take(2).collect();
+        assert_eq!(
+            assess_transcript(cut).unwrap().state,
+            AutoContinue::Armed {
+                at: Some("7:21pm".into())
+            }
+        );
+        assert_eq!(assess_transcript(["{}"]), None);
+    }
 
     fn notice(level: &str, text: &str) -> String {
         serde_json::json!({"type":"system","subtype":"informational","level":level,"content":text,
