@@ -349,7 +349,7 @@ mod tests {
         );
         assert_eq!(parse_btime("cpu 1 2\n"), None);
         let t = wall_start(48288, 1796065516, 100).unwrap();
-        assert_eq!(t.timestamp_millis(), 1796065516_000 + 482_880);
+        assert_eq!(t.timestamp_millis(), 1_796_065_516_000 + 482_880);
         assert_eq!(wall_start(1, 0, 0), None);
     }
 
