@@ -210,3 +210,53 @@ fn refused_text_and_dead_servers_are_clear_errors() {
         Err(TmuxError::NoServer(_))
     ));
 }
+
+#[test]
+fn a_registered_claude_in_a_pane_is_found_with_its_pane() {
+    use zag_resumed::live::claude_registry::sessions_dir;
+    use zag_resumed::live::owner::{claude_holder, ClaudeHolder, Reach};
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let procfs = Procfs::system();
+    let (_server, _out, pid) = fake_tui(dir.path(), "claude-sock", "agents");
+    // A registry entry as Claude Code 2.1.332 writes it, for the fake's pid.
+    let start = procfs.identity(pid).unwrap().start_ticks;
+    let claude_dir = dir.path().join("claude");
+    fs::create_dir_all(sessions_dir(&claude_dir)).unwrap();
+    let entry = format!(
+        r#"{{"pid":{pid},"sessionId":"sess-1","cwd":"/p","procStart":"{start}","version":"2.1.332","kind":"interactive","entrypoint":"cli","tmux":"agents:@0.%0","status":"idle"}}"#
+    );
+    fs::write(sessions_dir(&claude_dir).join(format!("{pid}.json")), entry).unwrap();
+    // A stale entry for the same session whose pid was reused (procStart differs).
+    let stale = format!(
+        r#"{{"pid":1,"sessionId":"sess-2","procStart":"{}"}}"#,
+        u64::MAX
+    );
+    fs::write(sessions_dir(&claude_dir).join("1.json"), stale).unwrap();
+
+    let t = Tmux::default();
+    let dirs = [dir.path().to_path_buf()];
+    match claude_holder(&claude_dir, "sess-1", &procfs, &t, &dirs).unwrap() {
+        ClaudeHolder::Live {
+            entry,
+            reach: Reach::Pane(pane),
+            pane_mismatch,
+        } => {
+            assert_eq!(entry.pid, pid);
+            assert_eq!(pane.session_name, "agents");
+            assert_eq!(pane.socket, dir.path().join("claude-sock"));
+            assert!(
+                !pane_mismatch,
+                "registry says %0, ancestry found {}",
+                pane.pane_id
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        claude_holder(&claude_dir, "sess-2", &procfs, &t, &dirs).unwrap(),
+        ClaudeHolder::Nobody
+    );
+}

@@ -17,6 +17,8 @@
 //!   a thread.
 //! - [`tmux`]: every tmux server of the user, the pane a process runs in,
 //!   capturing a pane, typing into it.
+//! - [`owner`]: the questions the integration step asks: who holds a
+//!   Claude session or a Codex thread now, and its [`owner::Reach`] (pane).
 //! - [`screen`]: what a captured pane shows (limit menu, auto-continue
 //!   footer, idle prompt, Codex composer, Codex limit line).
 //!
@@ -27,6 +29,7 @@
 pub mod claude_autocontinue;
 pub mod claude_registry;
 pub mod codex;
+pub mod owner;
 pub mod proc;
 pub mod screen;
 pub mod tmux;
