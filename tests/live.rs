@@ -260,3 +260,76 @@ fn a_registered_claude_in_a_pane_is_found_with_its_pane() {
         ClaudeHolder::Nobody
     );
 }
+
+/// A GNU screen session on a private `SCREENDIR`; quit on drop.
+struct ScreenSession {
+    screendir: PathBuf,
+    name: String,
+}
+
+impl Drop for ScreenSession {
+    fn drop(&mut self) {
+        let _ = Command::new("screen")
+            .env("SCREENDIR", &self.screendir)
+            .args(["-S", &self.name, "-X", "quit"])
+            .status();
+    }
+}
+
+#[test]
+fn gnu_screen_window_from_the_environment_and_literal_typing() {
+    use zag_resumed::live::gnu_screen::{window_of, Screen};
+    // screen is optional (CI installs tmux only): skip without it.
+    if !Command::new("screen")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty())
+    {
+        eprintln!("SKIP gnu screen test: screen is not installed");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let screendir = dir.path().join("screens");
+    fs::create_dir(&screendir).unwrap();
+    fs::set_permissions(&screendir, fs::Permissions::from_mode(0o700)).unwrap();
+    let out = dir.path().join("s.session");
+    let pidf = dir.path().join("s.pid");
+    let name = format!("zr-live-{}", std::process::id());
+    let st = Command::new("screen")
+        .env("SCREENDIR", &screendir)
+        .args(["-dmS", &name, "sh", "-c"])
+        .arg(format!(
+            "sh {FAKE_TUI} {} {}; true",
+            out.display(),
+            pidf.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _session = ScreenSession {
+        screendir: screendir.clone(),
+        name: name.clone(),
+    };
+    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
+        &pidf
+    )
+    .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
+    let pid: u32 = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+
+    let w = window_of(&Procfs::system(), pid).expect("STY and WINDOW in the fake's environment");
+    assert!(w.session.ends_with(&name), "{w:?}");
+    assert_eq!(w.screendir.as_deref(), Some(screendir.as_path()));
+    // screen's `stuff` would send ^C as Ctrl-C and expand $HOME: escaped, they arrive as text
+    let text = r"Continue ^C $HOME \n done";
+    Screen::default()
+        .type_line(&w, text, Duration::from_millis(300))
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !lines_of(&out).is_empty()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines_of(&out), [text]);
+    let shown = Screen::default()
+        .capture(&w, &dir.path().join("hardcopy"))
+        .unwrap();
+    assert!(shown.contains(text), "{shown}");
+}

@@ -19,6 +19,8 @@
 //!   capturing a pane, typing into it.
 //! - [`owner`]: the questions the integration step asks: who holds a
 //!   Claude session or a Codex thread now, and its [`owner::Reach`] (pane).
+//! - [`gnu_screen`]: the same for GNU screen (window from the process's
+//!   environment, escaped `stuff`). Zellij: see [`tmux`] for why not.
 //! - [`screen`]: what a captured pane shows (limit menu, auto-continue
 //!   footer, idle prompt, Codex composer, Codex limit line).
 //!
@@ -29,6 +31,7 @@
 pub mod claude_autocontinue;
 pub mod claude_registry;
 pub mod codex;
+pub mod gnu_screen;
 pub mod owner;
 pub mod proc;
 pub mod screen;

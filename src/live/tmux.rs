@@ -19,15 +19,18 @@
 //! Every tmux call runs by argv (no shell) with a timeout; a missing binary
 //! and a dead server (a stale socket) are distinct errors.
 //!
-//! Other multiplexers, as checked on this project's CI image (Debian
-//! bookworm): **GNU screen** (4.9, installable with apt) could be supported
-//! the same way: the window of a process is in its environment (`STY`,
-//! `WINDOW`), typing is `screen -S <STY> -p <WINDOW> -X stuff <text>` then
-//! `stuff "\r"`, capture is `-X hardcopy <file>`; [`multiplexer_of`] already
-//! reports it, the typing is not built yet. **Zellij** has no Debian package
-//! here, and its CLI (`zellij action write-chars`) writes to the *focused*
-//! pane of a session, not to a pane chosen by id, so typing into the right
-//! pane of a user's session cannot be done safely: reported, never typed into.
+//! Other multiplexers, as checked here (Debian bookworm): **GNU screen**
+//! (4.9, installable with apt) is supported the same way: the window of a
+//! process is in its environment (`STY`, `WINDOW`), typing is `screen -S
+//! <STY> -p <WINDOW> -X stuff <text>` then `stuff "\r"`, capture is `-X
+//! hardcopy <file>`: built in [`super::gnu_screen`]. **Zellij** is reported
+//! ([`Multiplexer::Zellij`], from `ZELLIJ_SESSION_NAME` / `ZELLIJ_PANE_ID`)
+//! but not typed into. Its documentation (0.44) says `zellij --session <s>
+//! action write-chars --pane-id <id> <text>` (and `send-keys`,
+//! `dump-screen`, `list-panes`) target a pane by id; older versions write to
+//! the *focused* pane only, which could be the wrong one. It has no Debian
+//! package and building it from source was not attempted, so there was
+//! nothing to test against: it stays unbuilt rather than untested.
 
 use std::ffi::OsStr;
 use std::io::{self, Read};
@@ -369,21 +372,21 @@ impl Tmux {
     }
 }
 
-struct RunOutput {
-    success: bool,
-    status: String,
-    stdout: String,
-    stderr: String,
+pub(crate) struct RunOutput {
+    pub(crate) success: bool,
+    pub(crate) status: String,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-enum RunError {
+pub(crate) enum RunError {
     Io(io::Error),
     Timeout,
 }
 
 /// Runs a command with piped output; kills it at the deadline. Output is
 /// drained on threads so a full pipe cannot stall the child.
-fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<RunOutput, RunError> {
+pub(crate) fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<RunOutput, RunError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
