@@ -15,7 +15,10 @@
 //!   both look like a TUI by their command line.
 //! - After the TUI quits (`/quit`), the app-server is re-parented to init
 //!   and keeps the rollout open (and the writer): a resume right after the
-//!   quit fails the same way.
+//!   quit fails the same way. It let go of the thread about a minute later
+//!   (conflict at 51 s, success at 73 s) while the app-server itself kept
+//!   running: the rollout's fd holder, not the app-server's existence, says
+//!   whether the writer is free.
 //!
 //! So: the holder of the rollout is found by an fd scan; the TUI is the
 //! nearest Codex TUI among the holder's ancestors; a holder with no TUI
