@@ -167,7 +167,7 @@ fn classify_notice(e: &Value) -> Option<AutoContinue> {
     if lower.contains("exited during the wait") {
         return Some(AutoContinue::ExitedDuringWait);
     }
-    let why = if lower.contains("repeated usage-limit hits") || lower.contains("repeated") {
+    let why = if lower.contains("repeated") {
         StopReason::RepeatedHits
     } else if lower.contains("24 hours") {
         StopReason::ResetTooFar

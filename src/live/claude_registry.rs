@@ -16,7 +16,10 @@
 //! pid-reuse guard: a registry file left by a crashed Claude whose pid now
 //! belongs to another process is not an owner. `entrypoint` is `cli` for the
 //! TUI and `sdk-cli` for `claude -p`; `tmux` is `<session>:@<window>.%<pane>`
-//! and is absent outside tmux.
+//! and is absent outside tmux (it names no server: the pane id alone is
+//! ambiguous across tmux servers, so the pane is confirmed by ancestry).
+//! `status` was `idle`, or `waiting` with `waitingFor:"dialog open"` while
+//! the limit menu was up (auto-continue off).
 //!
 //! Parsing ([`parse_entry`], [`choose_owner`]) is pure; [`read_dir`] and
 //! [`find_owner`] are the I/O edges.
@@ -123,8 +126,11 @@ pub struct RegistryEntry {
     pub tmux: Option<TmuxLocation>,
     /// The raw `tmux` field, kept when it does not parse.
     pub tmux_raw: Option<String>,
-    /// `idle`, `busy`, … as Claude last wrote it.
+    /// `idle`, `waiting`, … as Claude last wrote it.
     pub status: Option<String>,
+    /// With `status:"waiting"`: what it waits for (`dialog open` while the
+    /// limit menu is up, auto-continue off).
+    pub waiting_for: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +146,7 @@ struct Wire {
     entrypoint: Option<String>,
     tmux: Option<String>,
     status: Option<String>,
+    waiting_for: Option<String>,
 }
 
 /// Parses one registry file's bytes.
@@ -168,6 +175,7 @@ pub fn parse_entry(bytes: &[u8]) -> Result<RegistryEntry, RegistryError> {
         tmux: w.tmux.as_deref().and_then(TmuxLocation::parse),
         tmux_raw: w.tmux,
         status: w.status,
+        waiting_for: w.waiting_for,
     })
 }
 
@@ -275,8 +283,8 @@ pub fn find_owner(
         |pid, start| match start {
             Some(s) => procfs.liveness(pid, s),
             // No guard: only "gone" is certain.
-            None => match procfs.stat(pid) {
-                None if procfs.liveness(pid, 0) == Liveness::Gone => Liveness::Gone,
+            None => match procfs.liveness(pid, 0) {
+                Liveness::Gone => Liveness::Gone,
                 _ => Liveness::Unknown,
             },
         },
@@ -288,6 +296,7 @@ mod tests {
     use super::*;
 
     const TUI: &str = include_str!("../../tests/fixtures/live/claude_registry_tui.json");
+    const DIALOG: &str = include_str!("../../tests/fixtures/live/claude_registry_dialog_open.json");
     const HEADLESS: &str = r#"{"pid":9001,"sessionId":"s-1","cwd":"/p","startedAt":1,"procStart":"777","version":"2.1.332","kind":"interactive","entrypoint":"sdk-cli","status":"busy"}"#;
 
     #[test]
@@ -307,6 +316,15 @@ mod tests {
             })
         );
         assert_eq!(e.started_at_ms, Some(1796066337357));
+        assert_eq!((e.status.as_deref(), e.waiting_for), (Some("idle"), None));
+    }
+
+    #[test]
+    fn the_limit_menu_shows_as_waiting_on_a_dialog() {
+        // captured with autoContinueAtUsageLimit:false while the menu was up
+        let e = parse_entry(DIALOG.as_bytes()).unwrap();
+        assert_eq!(e.status.as_deref(), Some("waiting"));
+        assert_eq!(e.waiting_for.as_deref(), Some("dialog open"));
     }
 
     #[test]
