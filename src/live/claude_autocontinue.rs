@@ -98,6 +98,31 @@ pub struct Verdict {
     /// When the deciding record was written (`None` for `NeverArmed`, or an
     /// entry without a readable timestamp).
     pub at: Option<DateTime<Utc>>,
+    /// The TUI's exit record ([`is_exit_record`]) came after the deciding
+    /// record.
+    pub exit_recorded: bool,
+}
+
+/// Whether an entry is the one Claude Code 2.1.332 writes as it exits: a
+/// `cost-state` line (no timestamp). Captured once per process, last, on
+/// every clean exit (`/exit`, Ctrl-C), never while the TUI lived; **not**
+/// written when the TUI was killed with its tmux server. A hint, then: the
+/// process's liveness is the proof.
+pub fn is_exit_record(entry: &Value) -> bool {
+    entry.get("type").and_then(Value::as_str) == Some("cost-state")
+}
+
+/// Whether a user cancel was only the first Ctrl-C of an exit: the TUI's
+/// exit (`exit_seen_at`: when the caller saw the exit record arrive or the
+/// process gone) came within `window` of the cancel record. Captured
+/// (Ctrl-C, then two more to exit): the cancel notice at 19:40:50.751, the
+/// exit about 3 s later, and **no** "exited during the wait" warning, because
+/// nothing was armed any more: the transcript alone cannot tell this from a
+/// user who cancelled and stayed.
+pub fn cancel_was_exit(v: &Verdict, exit_seen_at: DateTime<Utc>, window: chrono::Duration) -> bool {
+    v.state == AutoContinue::CancelledByUser
+        && v.at
+            .is_some_and(|c| exit_seen_at >= c && exit_seen_at - c <= window)
 }
 
 /// One decisive record, or `None` for anything else.
@@ -216,11 +241,15 @@ pub fn assess<'a>(lines_after_limit: impl IntoIterator<Item = &'a str>) -> Verdi
     let mut v = Verdict {
         state: AutoContinue::NeverArmed,
         at: None,
+        exit_recorded: false,
     };
     for line in lines_after_limit {
         let Ok(e) = serde_json::from_str::<Value>(line) else {
             continue;
         };
+        if is_exit_record(&e) {
+            v.exit_recorded = true;
+        }
         if let Some(state) = classify(&e) {
             // A continuation is final for this limit: a later human turn
             // does not undo it, and the `/exit` warning cannot follow one.
@@ -232,6 +261,7 @@ pub fn assess<'a>(lines_after_limit: impl IntoIterator<Item = &'a str>) -> Verdi
             v = Verdict {
                 state,
                 at: timestamp(&e),
+                exit_recorded: false,
             };
         }
     }
@@ -262,6 +292,12 @@ mod tests {
                 fixture!("claude_after_limit_exit_while_armed.jsonl"),
                 AutoContinue::ExitedDuringWait,
                 "2026-11-30T19:23:45.056Z",
+            ),
+            // Ctrl-C once (cancels), then twice more (exits): no exit warning
+            (
+                fixture!("claude_after_limit_ctrl_c_then_exit.jsonl"),
+                AutoContinue::CancelledByUser,
+                "2026-11-30T19:40:50.751Z",
             ),
             // Esc, then the user typed "continue" after the reset
             (
@@ -309,6 +345,35 @@ mod tests {
             }
         );
         assert_eq!(assess_transcript(["{}"]), None);
+    }
+
+    #[test]
+    fn a_cancel_followed_by_the_exit_within_seconds_is_an_exit() {
+        let v = assess_transcript(fixture!("claude_after_limit_ctrl_c_then_exit.jsonl").lines())
+            .unwrap();
+        assert!(
+            v.exit_recorded,
+            "the cost-state exit record follows the cancel"
+        );
+        let cancel = v.at.unwrap();
+        let secs = chrono::Duration::seconds;
+        assert!(cancel_was_exit(&v, cancel + secs(3), secs(10)));
+        assert!(!cancel_was_exit(&v, cancel + secs(600), secs(10)));
+        assert!(!cancel_was_exit(&v, cancel - secs(1), secs(10)));
+        // Esc and the TUI left open: no exit record after the cancel
+        let esc = fixture!("claude_after_limit_esc_then_typed.jsonl");
+        let cut: Vec<&str> = esc
+            .lines()
+            .take_while(|l| !l.contains("\"type\":\"user\""))
+            .collect();
+        let stayed = assess_transcript(cut).unwrap();
+        assert_eq!(stayed.state, AutoContinue::CancelledByUser);
+        assert!(!stayed.exit_recorded);
+        // the continued session's exit record follows the continuation
+        let cont =
+            assess_transcript(fixture!("claude_after_limit_autocontinued.jsonl").lines()).unwrap();
+        assert!(cont.exit_recorded);
+        assert!(!cancel_was_exit(&cont, cont.at.unwrap(), secs(10)));
     }
 
     fn notice(level: &str, text: &str) -> String {
