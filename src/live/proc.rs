@@ -327,6 +327,17 @@ mod tests {
     }
 
     #[test]
+    fn the_tmux_server_renames_itself_with_a_space() {
+        // captured: a naive whitespace split reads field 22 of this line as 0
+        let line = "22409 (tmux: server) S 1 22409 22409 0 -1 4194368 411 78 0 0 1 1 0 0 20 0 1 0 202370 6008832 883 18446744073709551615 94";
+        let s = parse_stat(line).unwrap();
+        assert_eq!(
+            (s.comm.as_str(), s.ppid, s.start_ticks),
+            ("tmux: server", 1, 202370)
+        );
+    }
+
+    #[test]
     fn malformed_stat_is_none() {
         for bad in [
             "",
