@@ -16,6 +16,10 @@
 //!   `Automatic continue cancelled · /rate-limit-options to wait again`;
 //! - exited during the wait: a `level:"warning"` notice
 //!   `Automatic continue cancelled · Claude Code exited during the wait, …`;
+//! - armed from the menu (setting off, "2. Wait here, then continue
+//!   automatically" chosen in `/rate-limit-options`): no notice, but the
+//!   local command's output entry `<local-command-stdout>Claude Code will
+//!   continue automatically shortly. …`;
 //! - stopped: `Automatic continue stopped after repeated usage-limit hits`,
 //!   `… resets more than 24 hours out …`, `… login changed or ended …`,
 //!   `Automatic continue was turned off`, `… did not run …` (wording from
@@ -136,6 +140,9 @@ pub fn classify(entry: &Value) -> Option<AutoContinue> {
 }
 
 fn classify_user(e: &Value) -> Option<AutoContinue> {
+    if let Some(armed) = menu_choice_armed(e) {
+        return Some(armed);
+    }
     let origin = e.pointer("/origin/kind").and_then(Value::as_str);
     let turn_origin = e.get("turnOrigin").and_then(Value::as_str);
     if origin == Some("auto-continuation") || turn_origin == Some("auto_continuation") {
@@ -147,6 +154,23 @@ fn classify_user(e: &Value) -> Option<AutoContinue> {
         return None;
     }
     Some(AutoContinue::ContinuedByUser)
+}
+
+/// With the setting off, choosing "2. Wait here, then continue
+/// automatically" in the `/rate-limit-options` menu arms the same continue
+/// without an arm notice: the local command's output entry says so
+/// (`<local-command-stdout>Claude Code will continue automatically shortly.
+/// Keep this session open; …`; before the reset, `… at <time>` is expected).
+fn menu_choice_armed(e: &Value) -> Option<AutoContinue> {
+    let text = e.pointer("/message/content").and_then(Value::as_str)?;
+    let out = text.trim_start().strip_prefix("<local-command-stdout>")?;
+    let rest = out.strip_prefix("Claude Code will continue automatically")?;
+    let at = rest
+        .trim_start()
+        .strip_prefix("at ")
+        .and_then(|r| r.split(['.', '<']).next())
+        .map(|t| t.trim().to_string());
+    Some(AutoContinue::Armed { at })
 }
 
 /// `/exit` and other local commands write user entries that are not turns.
@@ -293,6 +317,13 @@ mod tests {
                 AutoContinue::ExitedDuringWait,
                 "2026-11-30T19:23:45.056Z",
             ),
+            // setting off, "2" + Enter typed into the limit menu after the reset:
+            // armed by the menu choice, continued by Claude at reset + 108 s
+            (
+                fixture!("claude_after_limit_setting_off_menu_choice_2.jsonl"),
+                AutoContinue::Continued,
+                "2026-11-30T19:49:48.287Z",
+            ),
             // Ctrl-C once (cancels), then twice more (exits): no exit warning
             (
                 fixture!("claude_after_limit_ctrl_c_then_exit.jsonl"),
@@ -345,6 +376,30 @@ mod tests {
             }
         );
         assert_eq!(assess_transcript(["{}"]), None);
+    }
+
+    #[test]
+    fn choosing_wait_here_in_the_menu_arms_the_continue() {
+        let t = fixture!("claude_after_limit_setting_off_menu_choice_2.jsonl");
+        // cut before the continuation: the menu choice alone is an arm
+        let cut: Vec<&str> = t
+            .lines()
+            .take_while(|l| !l.contains("queue-operation"))
+            .collect();
+        let v = assess_transcript(cut).unwrap();
+        assert_eq!(v.state, AutoContinue::Armed { at: None });
+        assert_eq!(
+            v.at.unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "2026-11-30T19:48:47.949Z"
+        );
+        let before_reset = r#"{"type":"user","message":{"role":"user","content":"<local-command-stdout>Claude Code will continue automatically at 6:07pm. Keep this session open.</local-command-stdout>"}}"#;
+        assert_eq!(
+            classify(&serde_json::from_str(before_reset).unwrap()),
+            Some(AutoContinue::Armed {
+                at: Some("6:07pm".into())
+            })
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //!   `❯ 1. Stop and wait for limit to reset`, `2. Wait here, then continue
 //!   automatically at 7:21pm` (after the reset: `… shortly`), `3. Upgrade
 //!   your plan`, `Enter to confirm · Esc to cancel`. It stays up past the
-//!   reset and sends nothing.
+//!   reset and sends nothing. Typing `2` then Enter into it (after the
+//!   reset) chose "wait here": Claude armed its own continue (the footer
+//!   below appeared) and continued by itself about a minute later.
 //! - Claude's auto-continue footer: `Continuing automatically at 7:21pm ·
 //!   Esc to cancel`, after the reset `Continuing shortly · Esc to cancel`.
 //! - Claude's prompt: a `❯` line between two `─` rules (the prompt is
@@ -248,6 +250,10 @@ mod tests {
             (
                 fixture!("screen_claude_idle_after_continue.txt"),
                 Shows::ClaudeIdle,
+            ),
+            (
+                fixture!("screen_claude_after_menu_choice_2.txt"),
+                Shows::ClaudeAutoContinueWaiting { at: None },
             ),
             (
                 fixture!("screen_claude_menu_dismissed.txt"),
