@@ -320,6 +320,12 @@ fn gnu_screen_window_from_the_environment_and_literal_typing() {
     let w = window_of(&Procfs::system(), pid).expect("STY and WINDOW in the fake's environment");
     assert!(w.session.ends_with(&name), "{w:?}");
     assert_eq!(w.screendir.as_deref(), Some(screendir.as_path()));
+    // outside tmux, the owner facade reaches it through the screen window
+    let reach = zag_resumed::live::owner::reach_of(&Procfs::system(), &Tmux::default(), pid, &[]);
+    assert_eq!(
+        reach.unwrap(),
+        zag_resumed::live::owner::Reach::ScreenWindow(w.clone())
+    );
     // screen's `stuff` would send ^C as Ctrl-C and expand $HOME: escaped, they arrive as text
     let text = r"Continue ^C $HOME \n done";
     Screen::default()

@@ -130,10 +130,31 @@ impl Screen {
     }
 
     /// The window's screen, written by `hardcopy` to `scratch` and read back.
+    /// The screen server writes the file after `-X` has returned, so the
+    /// file is awaited (until its size holds still) within the timeout.
     pub fn capture(&self, w: &Window, scratch: &Path) -> Result<String, TmuxError> {
+        match std::fs::remove_file(scratch) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
         let path = scratch.to_string_lossy();
         self.command(w, &["hardcopy", &path])?;
-        Ok(std::fs::read_to_string(scratch)?)
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut last = None;
+        loop {
+            let size = std::fs::metadata(scratch).ok().map(|m| m.len());
+            if size.is_some() && size == last {
+                return Ok(std::fs::read_to_string(scratch)?);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(TmuxError::Timeout {
+                    args: format!("screen -S {} -X hardcopy", w.session),
+                    timeout: self.timeout,
+                });
+            }
+            last = size;
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -24,9 +24,10 @@
 //! - [`screen`]: what a captured pane shows (limit menu, auto-continue
 //!   footer, idle prompt, Codex composer, Codex limit line).
 //!
-//! I/O stays in `proc`, `tmux` and the directory read of
-//! `claude_registry`; everything else is pure and table-tested with lines
-//! and screens captured from the real TUIs (`tests/fixtures/live/`).
+//! I/O stays at the edges (`proc`, `tmux`, `gnu_screen`, `owner`,
+//! `codex::snapshot`, the directory read of `claude_registry`); the
+//! decisions are pure and table-tested with lines and screens captured from
+//! the real TUIs (`tests/fixtures/live/`).
 
 pub mod claude_autocontinue;
 pub mod claude_registry;

@@ -4,14 +4,15 @@
 //! Why: callers should not re-derive the order of evidence. For Claude the
 //! registry names the process (pid-reuse guarded by `procStart`); for Codex
 //! the rollout's fd holder and its ancestry do. Either way the terminal is the
-//! tmux pane found by ancestry on any of the user's tmux servers; a process
-//! outside tmux is reported with the multiplexer its environment names (GNU
-//! screen, Zellij), which cannot be typed into yet (see [`super::tmux`]).
+//! tmux pane found by ancestry on any of the user's tmux servers, else the
+//! GNU screen window its environment names; a process in Zellij is reported
+//! as unreachable with that hint (see [`super::tmux`] for why).
 
 use std::path::{Path, PathBuf};
 
 use super::claude_registry::{self, OwnerVerdict, RegistryEntry, RegistryError};
 use super::codex::{self, Owner as CodexOwner};
+use super::gnu_screen::{self, Window};
 use super::proc::{Pid, Procfs};
 use super::tmux::{self, Multiplexer, Pane, Tmux, TmuxError};
 
@@ -31,16 +32,20 @@ pub enum LiveError {
 pub enum Reach {
     /// Through this tmux pane.
     Pane(Pane),
-    /// Not through tmux: no pane found (or no tmux installed). The
-    /// multiplexer its environment names, if any, says where it runs.
+    /// Through this GNU screen window (named by the process's environment;
+    /// type with [`super::gnu_screen::Screen`]).
+    ScreenWindow(Window),
+    /// Neither: no pane found (or no tmux installed) and no screen window.
+    /// The multiplexer its environment names, if any, says where it runs.
     Unreachable {
-        /// GNU screen / Zellij / a tmux the servers did not confirm.
+        /// Zellij, or a tmux the servers did not confirm.
         multiplexer: Option<Multiplexer>,
     },
 }
 
 /// The reach of a live process: the tmux pane whose `pane_pid` is it or an
-/// ancestor, on any server under `socket_dirs` or named by its `TMUX`.
+/// ancestor, on any server under `socket_dirs` or named by its `TMUX`; else
+/// the GNU screen window its environment names.
 /// A missing tmux binary is not an error here: no pane can exist then.
 pub fn reach_of(
     procfs: &Procfs,
@@ -50,9 +55,14 @@ pub fn reach_of(
 ) -> Result<Reach, LiveError> {
     match tmux.find_pane(procfs, pid, socket_dirs) {
         Ok(Some(pane)) => Ok(Reach::Pane(pane)),
-        Ok(None) | Err(TmuxError::NotInstalled(_)) => Ok(Reach::Unreachable {
-            multiplexer: tmux::multiplexer_of(procfs, pid),
-        }),
+        Ok(None) | Err(TmuxError::NotInstalled(_)) => {
+            Ok(match gnu_screen::window_of(procfs, pid) {
+                Some(w) => Reach::ScreenWindow(w),
+                None => Reach::Unreachable {
+                    multiplexer: tmux::multiplexer_of(procfs, pid),
+                },
+            })
+        }
         Err(e) => Err(e.into()),
     }
 }
