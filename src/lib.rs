@@ -34,6 +34,7 @@ pub mod daemon;
 pub mod desktop;
 pub mod detect;
 pub mod ingest;
+pub mod live;
 pub mod lock;
 pub mod paths;
 pub mod provider;
