@@ -29,18 +29,18 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{DaemonConfig, UsageLimits};
 use crate::control::{DaemonRequest, IncidentEvent, PendingView, StatusSnapshot};
+use crate::desktop::Notifier;
 use crate::detect::{Detection, Detector, Provider, SourceKind};
 use crate::ingest::{self, DetectorSource, IngestEvent, IngestStats};
-use crate::notify::Notifier;
 use crate::paths::{project_of_log, Paths};
 use crate::resume::{self, zaglog, Outcome, ResumeEnv};
 use crate::schedule::due_time;
 use crate::session::SessionIdentity;
 use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
 use crate::store::compact::{compact, should_compact, CompactOptions};
+use crate::store::dedupe::{find_same_incident, incident_id_for, zag_owner_of, ResetWindow};
 use crate::store::follow::StoreFollower;
-use crate::store::identity::{find_same_incident, incident_id_for, zag_owner_of, ResetWindow};
-use crate::store::{Change, CompleteStatus, Record, Schedule, StoreFile, ORIGIN};
+use crate::store::{CompleteStatus, Record, ReplayChange, Schedule, StoreFile, ORIGIN};
 use crate::timer::{self, TimerEntry, TimerHandle};
 use crate::watch::Patterns;
 
@@ -289,7 +289,7 @@ pub async fn run(
         deliveries: tokio::task::JoinSet::new(),
     };
 
-    let notifications = crate::notify::spawn_event_notifier(
+    let notifications = crate::desktop::spawn_event_notifier(
         core.notifier.clone(),
         core.events.subscribe(),
         shutdown.clone(),
@@ -323,7 +323,7 @@ pub async fn run(
         ingest_tx,
     )
     .map_err(DaemonError::Watcher)?;
-    let watchdog = crate::notify::spawn_watchdog(shutdown.clone());
+    let watchdog = crate::systemd::spawn_watchdog(shutdown.clone());
     tracing::info!(zag_home = %paths.zag_home.display(), socket = %socket.display(), pid = std::process::id(), "zag-resumed started; scanning sources");
 
     loop {
@@ -371,7 +371,7 @@ async fn forward_requests(
 }
 
 fn sd_notify(state: &str) {
-    if let Err(e) = crate::notify::sd_notify(state) {
+    if let Err(e) = crate::systemd::sd_notify(state) {
         tracing::warn!("cannot notify systemd ({state}): {e}");
     }
 }
@@ -402,7 +402,7 @@ impl Core {
         for change in records {
             match change {
                 // Reported only while pending.
-                Change::Scheduled(s) => {
+                ReplayChange::Scheduled(s) => {
                     if !s.is_ours() {
                         if !self.incidents.contains_key(&s.incident_id) {
                             zag_records.push(s.incident_id.clone());
@@ -423,7 +423,7 @@ impl Core {
                         });
                     }
                 }
-                Change::Tombstoned(incident_id) => {
+                ReplayChange::Tombstoned(incident_id) => {
                     if self
                         .incidents
                         .get(&incident_id)
@@ -1011,7 +1011,7 @@ impl Core {
                 let _ = reply.send(self.cancel(&incident_id));
             }
             DaemonRequest::Reload(reply) => {
-                sd_notify(&crate::notify::reloading_message());
+                sd_notify(&crate::systemd::reloading_message());
                 let _ = reply.send(self.reload());
                 sd_notify("READY=1");
             }
