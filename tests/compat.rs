@@ -56,6 +56,7 @@ fn ours_full() -> Schedule {
         hit_at: Some(t("2030-01-01T01:00:00.5Z")),
         chain_id: None,
         raw: Some("Usage limit reached for gemini-2.5-pro.".into()),
+        permission_mode: None,
     }
 }
 
