@@ -63,7 +63,9 @@ impl ProviderCli for Claude {
     fn observe(&self, line: &[u8], id: &mut SessionIdentity) {
         let wants_cwd = id.cwd.is_none() && head_has(line, r#""cwd""#);
         let prompt = head_has(line, r#""type":"user""#) && !head_has(line, "tool_result");
-        if wants_cwd || prompt {
+        // 2.1.332 also notes a mode switch in an entry of its own.
+        let mode = head_has(line, r#""type":"permission-mode""#);
+        if wants_cwd || prompt || mode {
             observe_line(line, id);
         }
     }
@@ -135,7 +137,7 @@ fn observe_line(line: &[u8], id: &mut SessionIdentity) {
     let Some(v) = parse(line) else { return };
     set(&mut id.cwd, str_at(&v, &["cwd"]));
     set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
-    if str_at(&v, &["type"]) == Some("user") {
+    if matches!(str_at(&v, &["type"]), Some("user" | "permission-mode")) {
         set(&mut id.permission_mode, str_at(&v, &["permissionMode"]));
     }
     if str_at(&v, &["type"]) == Some("user")
@@ -174,11 +176,17 @@ fn resolve(
     Ok(())
 }
 
-/// The `permissionMode` of the last user entry at or before `hit` (any,
-/// without a hit time) in a transcript's bytes (pure).
+/// The `permissionMode` of the last user (or `permission-mode`) entry at
+/// or before `hit` (any, without a hit time; the untimed `permission-mode`
+/// entries always count) in a transcript's bytes (pure).
 pub fn permission_mode_in(bytes: &[u8], hit: Option<DateTime<Utc>>) -> Option<String> {
     json_lines(bytes)
-        .filter(|v| v.get("type").and_then(Value::as_str) == Some("user"))
+        .filter(|v| {
+            matches!(
+                v.get("type").and_then(Value::as_str),
+                Some("user" | "permission-mode")
+            )
+        })
         .filter(|v| match (hit, line_ts(v, "timestamp")) {
             (Some(h), Some(t)) => t <= h,
             _ => true,
@@ -631,6 +639,9 @@ mod tests {
         t.observe(br#"{"type":"user","permissionMode":"default","message":{"role":"user","content":"hi"},"cwd":"/w","sessionId":"abc"}"#);
         t.observe(br#"{"type":"user","permissionMode":"acceptEdits","message":{"role":"user","content":"fix it"},"cwd":"/w","sessionId":"abc"}"#);
         assert_eq!(t.identity.permission_mode.as_deref(), Some("acceptEdits"));
+        // A switch noted in an entry of its own (2.1.332).
+        t.observe(br#"{"type":"permission-mode","permissionMode":"plan","sessionId":"abc"}"#);
+        assert_eq!(t.identity.permission_mode.as_deref(), Some("plan"));
 
         let with = |m: &str| {
             args(&ArgvSpec {
@@ -791,6 +802,66 @@ mod tests {
         let limit = LIMIT_AGAIN.replace("10:01:01", "10:01:31");
         assert_eq!(moved_on(lines(&[auto, &limit]).as_bytes(), hit()), None);
         assert!(moved_on(lines(&[auto, ANSWER]).as_bytes(), hit()).is_some());
+    }
+
+    /// Real 2.1.332 TUI transcripts from the limit on (tests/fixtures/live):
+    /// the rule against what really happened next.
+    #[test]
+    fn real_tui_transcripts_after_a_limit() {
+        let cases: [(&str, &str, bool); 7] = [
+            (
+                "autocontinued",
+                include_str!("../../tests/fixtures/live/claude_after_limit_autocontinued.jsonl"),
+                true,
+            ),
+            (
+                "ctrl_c_then_exit",
+                include_str!("../../tests/fixtures/live/claude_after_limit_ctrl_c_then_exit.jsonl"),
+                false,
+            ),
+            (
+                "esc_then_typed",
+                include_str!("../../tests/fixtures/live/claude_after_limit_esc_then_typed.jsonl"),
+                true,
+            ),
+            (
+                "exit_while_armed",
+                include_str!("../../tests/fixtures/live/claude_after_limit_exit_while_armed.jsonl"),
+                false,
+            ),
+            (
+                "setting_off",
+                include_str!("../../tests/fixtures/live/claude_after_limit_setting_off.jsonl"),
+                false,
+            ),
+            (
+                "setting_off_esc_then_typed",
+                include_str!(
+                    "../../tests/fixtures/live/claude_after_limit_setting_off_esc_then_typed.jsonl"
+                ),
+                true,
+            ),
+            (
+                "setting_off_menu_choice_2",
+                include_str!(
+                    "../../tests/fixtures/live/claude_after_limit_setting_off_menu_choice_2.jsonl"
+                ),
+                true,
+            ),
+        ];
+        for (name, text, want) in cases {
+            let hit = summarize_transcript(text.as_bytes(), "")
+                .limit_ts
+                .first()
+                .copied()
+                .unwrap_or_else(|| panic!("{name}: no limit entry"));
+            assert_eq!(moved_on(text.as_bytes(), hit).is_some(), want, "{name}");
+            assert_eq!(
+                permission_mode_in(text.as_bytes(), Some(hit)).as_deref(),
+                Some("auto"),
+                "{name}"
+            );
+        }
     }
 
     #[test]
