@@ -823,7 +823,7 @@ impl Core {
         let project = store
             .parent()
             .map_or_else(|| self.paths.zag_home.clone(), Path::to_path_buf);
-        let (limits, _) = self.limits.get(&project);
+        let (limits, detector) = self.limits.get(&project);
         let slack = secs(
             limits
                 .jitter_secs
@@ -843,8 +843,11 @@ impl Core {
         let env = self.env.clone();
         let tx = self.outcomes_tx.clone();
         let cancel = self.cancel_deliveries.child_token();
+        // The resumed run's output is judged by the project's own
+        // detector (its `extra_patterns`), as the session's lines were.
+        let detect: resume::DetectFn = Arc::new(move |line, ctx| detector.detect(line, ctx));
         self.deliveries.spawn(async move {
-            let outcome = resume::deliver(&schedule, &env, &cancel).await;
+            let outcome = resume::deliver_with(&schedule, &env, &cancel, Some(detect)).await;
             let _ = tx.send((schedule.incident_id.clone(), outcome));
         });
     }

@@ -321,7 +321,13 @@ impl State {
     fn on_file(&mut self, path: &Path, target: Target, at_start: bool) {
         match target {
             Target::Store => self.send(IngestEvent::StoreChanged(path.to_path_buf())),
-            Target::ZagConfig => self.send(IngestEvent::ConfigChanged(path.to_path_buf())),
+            Target::ZagConfig => {
+                // This thread's detectors compile the project's
+                // `extra_patterns`: drop them here as well as in the core,
+                // or an edited pattern would only count after a restart.
+                self.setup.detectors.invalidate(path);
+                self.send(IngestEvent::ConfigChanged(path.to_path_buf()));
+            }
             Target::Log(source) => self.on_log(path, source, at_start),
         }
     }

@@ -639,3 +639,104 @@ fn a_gemini_quota_in_a_spawn_log_is_resumed_with_the_original_prompt() {
     assert_eq!(recs[0]["scope"], "daily");
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// A zag session log's `session_ended` with an error only a user pattern
+/// recognises (no built-in wording).
+fn quota_gone_line(wrapper: &str, sid: &str, seq: u64) -> String {
+    zag_line(
+        seq,
+        wrapper,
+        Some(sid),
+        "session_ended",
+        json!({"success": false, "error": "ERROR: quota is gone"}),
+    )
+}
+
+#[test]
+fn an_extra_pattern_added_to_zag_toml_while_running_is_detected() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-x", &work);
+    let daemon = env.start();
+    // The daemon has read the session (and so built this project's
+    // detector) before the pattern exists.
+    append(&log, legacy_limit("w-x", 3, now_epoch() + 3600).as_bytes());
+    wait_for("the first schedule", || {
+        actions(&env, &env.store()) == ["schedule"]
+    });
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n\n[usage_limits.providers.claude]\nextra_patterns = [\"quota (?:is )?gone\"]\n",
+    )
+    .unwrap();
+    // Another session, so the new limit is not the first one again.
+    let sid2 = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    claude_transcript(&env, &work, sid2);
+    let other = env.zag.join("logs/sessions/w-y.jsonl");
+    append(
+        &other,
+        zag_line(
+            1,
+            "w-y",
+            Some(sid2),
+            "session_started",
+            json!({"command":"exec","model":null,"cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    append(&other, quota_gone_line("w-y", sid2, 2).as_bytes());
+    wait_for(
+        "the schedule of the line only the new pattern matches",
+        || {
+            env.records(&env.store())
+                .iter()
+                .any(|r| r["action"] == "schedule" && r["wrapper_session_id"] == "w-y")
+        },
+    );
+    let recs = env.records(&env.store());
+    let new = recs
+        .iter()
+        .find(|r| r["wrapper_session_id"] == "w-y")
+        .unwrap();
+    assert_eq!(new["provider"], "claude", "{new}");
+    assert!(
+        new["raw"].as_str().unwrap_or("").contains("quota is gone"),
+        "{new}"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn a_resumed_runs_output_is_judged_by_the_projects_patterns() {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n\n[usage_limits.providers.claude]\nextra_patterns = [\"quota (?:is )?gone\"]\n",
+    )
+    .unwrap();
+    // The resumed CLI says only what the project's pattern recognises.
+    env.fake_cli("claude", "quota is gone", 0);
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-r", &work);
+    let daemon = env.start();
+    append(&log, legacy_limit("w-r", 3, now_epoch() + 2).as_bytes());
+    wait_for("the re-hit's new incident", || {
+        env.records(&env.store())
+            .iter()
+            .any(|r| r["action"] == "schedule" && r["attempt"] == 2)
+    });
+    let recs = env.records(&env.store());
+    let done = recs.iter().find(|r| r["action"] == "complete").unwrap();
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("limit hit again"),
+        "{done}"
+    );
+    assert_eq!(env.calls().len(), 1, "one resume so far");
+    assert_eq!(daemon.terminate(), 0);
+}
