@@ -443,7 +443,7 @@ impl State {
             if let Some(d) = detector.detect_in_stream(line.bytes, &ctx, &mut fs.stream) {
                 let mut identity = fs.tracker.identity.clone();
                 if let Some(si) = &spawn_identity {
-                    merge_identity(&mut identity, si);
+                    identity.merge(si);
                 }
                 hits.push((d, fs.lines, identity));
             }
@@ -536,26 +536,6 @@ impl State {
                 self.setup.checkpoints_path.display()
             ),
         }
-    }
-}
-
-fn merge_identity(into: &mut SessionIdentity, from: &SessionIdentity) {
-    let fill = |a: &mut Option<String>, b: &Option<String>| {
-        if a.is_none() {
-            a.clone_from(b);
-        }
-    };
-    fill(&mut into.wrapper_session_id, &from.wrapper_session_id);
-    fill(&mut into.provider_session_id, &from.provider_session_id);
-    fill(&mut into.cwd, &from.cwd);
-    fill(&mut into.model, &from.model);
-    fill(&mut into.last_prompt, &from.last_prompt);
-    fill(&mut into.command, &from.command);
-    if into.provider.is_none() {
-        into.provider = from.provider;
-    }
-    if into.zag_log.is_none() {
-        into.zag_log.clone_from(&from.zag_log);
     }
 }
 
