@@ -519,3 +519,483 @@ fn truncate(s: &str, max: usize) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{Scope, ZagHit};
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-24T10:00:00Z".parse().unwrap()
+    }
+
+    fn limits() -> UsageLimits {
+        UsageLimits {
+            jitter_secs: 0,
+            stagger_secs: 0,
+            ..UsageLimits::default()
+        }
+    }
+
+    fn paths() -> Paths {
+        Paths::new(Path::new("/h"), None)
+    }
+
+    fn detection(reset_in_secs: Option<i64>) -> Detection {
+        Detection {
+            provider: Provider::Claude,
+            scope: Scope::Session,
+            reset_at: reset_in_secs.map(|s| now() + Duration::seconds(s)),
+            raw: "Claude AI usage limit reached".into(),
+            line_ts: Some(now()),
+            ..Detection::default()
+        }
+    }
+
+    /// Plan a first hit of `d` in `file` with the session `tracked`.
+    fn plan(d: &Detection, file: &str, source: SourceKind, tracked: &SessionIdentity) -> HitPlan {
+        plan_with(d, file, source, tracked, &limits())
+    }
+
+    fn plan_with(
+        d: &Detection,
+        file: &str,
+        source: SourceKind,
+        tracked: &SessionIdentity,
+        limits: &UsageLimits,
+    ) -> HitPlan {
+        let file = Path::new(file);
+        let session = session_of(d, file, source, tracked, None);
+        let project = project_of(&paths(), &session, |_| PathBuf::from("/h/.zag"));
+        let facts = HitFacts {
+            detection: d,
+            file,
+            source,
+            session: &session,
+            project: &project,
+            attempt: 1,
+            chain: None,
+        };
+        plan_hit(&facts, limits, now())
+    }
+
+    fn candidate(p: HitPlan) -> Candidate {
+        match p {
+            HitPlan::Candidate(c) => *c,
+            other => panic!("not a candidate: {other:?}"),
+        }
+    }
+
+    fn replay_of(records: &[Schedule]) -> Replay {
+        let mut r = Replay::default();
+        for s in records {
+            r.apply(Record::Schedule(s.clone()));
+        }
+        r
+    }
+
+    fn relay() -> (SessionIdentity, &'static str) {
+        let log = "/h/.zag/logs/sessions/w1.jsonl";
+        (
+            SessionIdentity {
+                provider: Some(Provider::Claude),
+                wrapper_session_id: Some("w1".into()),
+                cwd: Some("/work".into()),
+                zag_log: Some(PathBuf::from(log)),
+                ..Default::default()
+            },
+            log,
+        )
+    }
+
+    fn native() -> (SessionIdentity, &'static str) {
+        (
+            SessionIdentity {
+                provider: Some(Provider::Claude),
+                provider_session_id: Some("claude-1".into()),
+                cwd: Some("/work".into()),
+                ..Default::default()
+            },
+            "/h/.claude/projects/-work/claude-1.jsonl",
+        )
+    }
+
+    fn resolved_to(id: &str) -> ResolvedTarget {
+        ResolvedTarget {
+            incident_id: String::new(),
+            provider: Provider::Claude,
+            channel: crate::resume::Channel::Respawn,
+            wrapper_session_id: None,
+            provider_session_id: Some(id.into()),
+            cwd: Some(PathBuf::from("/work")),
+            model: Some("opus".into()),
+            prompt: Some("fix it".into()),
+            message: "Continue".into(),
+            zag_log: None,
+            native_file: None,
+            auto_approve: false,
+            respawn_error: None,
+        }
+    }
+
+    #[test]
+    fn a_hit_its_scheduler_owns_is_left_to_it() {
+        let mut d = detection(Some(3600));
+        d.zag_hit = Some(ZagHit {
+            scheduled_resume_at: Some(now()),
+            ..ZagHit::default()
+        });
+        let (s, log) = relay();
+        assert_eq!(
+            plan(&d, log, SourceKind::ZagSession, &s),
+            HitPlan::OwnedByScheduler
+        );
+        // Logged by zag without a scheduled resume: an orphan, ours.
+        d.zag_hit = Some(ZagHit::default());
+        candidate(plan(&d, log, SourceKind::ZagSession, &s));
+    }
+
+    #[test]
+    fn a_disabled_provider_only_publishes_the_hit() {
+        let mut l = limits();
+        l.providers.insert(
+            "claude".into(),
+            crate::config::ProviderLimits {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        );
+        let (s, log) = relay();
+        match plan_with(&detection(Some(60)), log, SourceKind::ZagSession, &s, &l) {
+            HitPlan::Disabled {
+                event:
+                    IncidentEvent::Hit {
+                        incident_id,
+                        session_id,
+                        ..
+                    },
+            } => {
+                assert_eq!(incident_id, "");
+                assert_eq!(session_id, "w1");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_candidate_is_due_at_the_reset_in_its_projects_store() {
+        let (s, log) = relay();
+        let c = candidate(plan(
+            &detection(Some(3600)),
+            log,
+            SourceKind::ZagSession,
+            &s,
+        ));
+        assert_eq!(c.schedule.when, now() + Duration::seconds(3600));
+        assert_eq!(c.schedule.fallback_used, Some(false));
+        assert_eq!(c.schedule.session_id, "w1");
+        assert_eq!(c.schedule.log_path, log);
+        assert_eq!(c.schedule.origin.as_deref(), Some(ORIGIN));
+        assert_eq!(c.store, PathBuf::from("/h/.zag/scheduled_resumes.jsonl"));
+        assert_eq!(c.slack, Duration::seconds(300));
+        // Its zag log gets the hit and the companion user_event.
+        let kinds: Vec<_> = hit_log_lines(&c.schedule, &c.detection, now())
+            .into_iter()
+            .map(|l| (l.kind, l.wrapper))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("usage_limit_hit", "w1".into()),
+                ("user_event", "w1".into())
+            ]
+        );
+        // Without a reset: the fallback wait, flagged.
+        let c = candidate(plan(&detection(None), log, SourceKind::ZagSession, &s));
+        assert_eq!(c.schedule.when, now() + Duration::seconds(3600));
+        assert_eq!(c.schedule.fallback_used, Some(true));
+    }
+
+    #[test]
+    fn one_limit_seen_in_a_relay_log_and_in_claudes_transcript_is_one_incident() {
+        let d = detection(Some(3600));
+        let (relay_s, relay_log) = relay();
+        let mut first = candidate(plan(&d, relay_log, SourceKind::ZagSession, &relay_s));
+        // The relay never names Claude's id: the resolve finds it.
+        settle(&mut first, Some(&resolved_to("claude-1")));
+        assert_eq!(
+            first.schedule.provider_session_id.as_deref(),
+            Some("claude-1")
+        );
+        assert_eq!(first.schedule.model.as_deref(), Some("opus"));
+        assert_eq!(first.schedule.prompt, None, "only Gemini keeps the prompt");
+        let (native_s, native_file) = native();
+        let mut second = candidate(plan(&d, native_file, SourceKind::ClaudeNative, &native_s));
+        settle(&mut second, None);
+        assert_ne!(first.schedule.incident_id, second.schedule.incident_id);
+        let none: [&Replay; 0] = [];
+        // Still being written: the dedupe sees it.
+        assert_eq!(
+            known(&second.schedule, second.slack, none, [&first.schedule]),
+            Some(first.schedule.incident_id.clone())
+        );
+        // Durable in a store: the same.
+        let replay = replay_of(&[first.schedule.clone()]);
+        let nothing: [&Schedule; 0] = [];
+        assert_eq!(
+            known(&second.schedule, second.slack, [&replay], nothing),
+            Some(first.schedule.incident_id.clone())
+        );
+        // Another limit of the same session (a reset a day later) is new.
+        let mut later = candidate(plan(
+            &detection(Some(86_400)),
+            native_file,
+            SourceKind::ClaudeNative,
+            &native_s,
+        ));
+        settle(&mut later, None);
+        assert_eq!(
+            known(&later.schedule, later.slack, [&replay], [&first.schedule]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_wrapper_placeholder_is_never_a_provider_id() {
+        // An exec log: the line names the wrapper id as provider id.
+        let mut d = detection(Some(60));
+        d.provider_session_id = Some("w1".into());
+        d.wrapper_session_id = Some("w1".into());
+        let (s, log) = relay();
+        let c = candidate(plan(&d, log, SourceKind::ZagSession, &s));
+        assert_eq!(c.schedule.provider_session_id, None);
+        assert_eq!(c.schedule.wrapper_session_id.as_deref(), Some("w1"));
+    }
+
+    #[test]
+    fn a_limit_zag_recorded_too_is_skipped_at_fire_time() {
+        let (s, log) = relay();
+        let mut ours = candidate(plan(
+            &detection(Some(3600)),
+            log,
+            SourceKind::ZagSession,
+            &s,
+        ))
+        .schedule;
+        ours.provider_session_id = Some("claude-1".into());
+        let zags = Schedule {
+            incident_id: "zag-1".into(),
+            origin: None,
+            session_id: "w1".into(),
+            wrapper_session_id: None,
+            provider_session_id: None,
+            fallback_used: None,
+            hit_at: None,
+            ..ours.clone()
+        };
+        let alone = replay_of(std::slice::from_ref(&ours));
+        assert_eq!(plan_fire(&ours, &limits(), [&alone]), FirePlan::Deliver);
+        let both = replay_of(&[ours.clone(), zags.clone()]);
+        match plan_fire(&ours, &limits(), [&both]) {
+            FirePlan::Skip { reason } => assert!(reason.contains("zag-1"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // Our adoption of that very record is ours to deliver.
+        ours.chain_id = Some("zag-1".into());
+        assert_eq!(plan_fire(&ours, &limits(), [&both]), FirePlan::Deliver);
+    }
+
+    #[test]
+    fn a_re_hit_backs_off_and_stops_at_max_attempts() {
+        let (s, log) = relay();
+        let first = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        // Attempt 1 hit again without a reset: fallback doubled for attempt 2.
+        match plan_reschedule(&first, detection(None), &limits(), now()) {
+            Some(Reschedule::Retry {
+                detection,
+                attempt,
+                source,
+                file,
+                session,
+            }) => {
+                assert_eq!(attempt, 2);
+                assert_eq!(detection.reset_at, Some(now() + Duration::seconds(7200)));
+                assert_eq!(detection.line_ts, Some(now()));
+                assert_eq!((source, file), (SourceKind::ZagSession, PathBuf::from(log)));
+                assert_eq!(session.wrapper_session_id.as_deref(), Some("w1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A re-hit that names its reset keeps it.
+        match plan_reschedule(&first, detection(Some(900)), &limits(), now()) {
+            Some(Reschedule::Retry { detection, .. }) => {
+                assert_eq!(detection.reset_at, Some(now() + Duration::seconds(900)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut l = limits();
+        l.max_attempts = 2;
+        let second = Schedule {
+            attempt: 2,
+            ..first.clone()
+        };
+        match plan_reschedule(&second, detection(None), &l, now()) {
+            Some(Reschedule::GiveUp {
+                event: IncidentEvent::Failed { reason, .. },
+            }) => assert_eq!(reason, "gave up after 2 attempts (max_attempts)"),
+            other => panic!("{other:?}"),
+        }
+        // max_attempts = 0: no cap.
+        l.max_attempts = 0;
+        assert!(matches!(
+            plan_reschedule(&second, detection(None), &l, now()),
+            Some(Reschedule::Retry { attempt: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn a_re_hits_incident_is_new_and_chained() {
+        let (s, log) = relay();
+        let first = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        let Some(Reschedule::Retry {
+            detection,
+            file,
+            source,
+            session,
+            attempt,
+        }) = plan_reschedule(&first, detection(Some(60)), &limits(), now())
+        else {
+            panic!("no retry");
+        };
+        let session = session_of(&detection, &file, source, &session, None);
+        let facts = HitFacts {
+            detection: &detection,
+            file: &file,
+            source,
+            session: &session,
+            project: Path::new("/h/.zag"),
+            attempt,
+            chain: Some(&first),
+        };
+        let next = candidate(plan_hit(&facts, &limits(), now())).schedule;
+        assert_ne!(next.incident_id, first.incident_id, "attempt is in the id");
+        assert_eq!(next.attempt, 2);
+        assert_eq!(next.chain_id.as_deref(), Some(first.incident_id.as_str()));
+        // Not the same incident as its predecessor for the dedupe.
+        let replay = replay_of(std::slice::from_ref(&first));
+        let nothing: [&Schedule; 0] = [];
+        assert_eq!(known(&next, slack(&limits()), [&replay], nothing), None);
+    }
+
+    #[test]
+    fn outcomes_plan_their_record_log_line_and_event() {
+        let (s, log) = relay();
+        let sched = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        let table = [
+            (
+                Outcome::Resumed {
+                    detail: "respawned".into(),
+                },
+                CompleteStatus::Resumed,
+                None,
+                "usage_limit_resumed",
+                false,
+            ),
+            (
+                Outcome::Skipped {
+                    reason: "moved on".into(),
+                },
+                CompleteStatus::Failed,
+                Some("skipped: moved on"),
+                "usage_limit_resume_failed",
+                false,
+            ),
+            (
+                Outcome::Failed {
+                    reason: "exit 1".into(),
+                },
+                CompleteStatus::Failed,
+                Some("exit 1"),
+                "usage_limit_resume_failed",
+                false,
+            ),
+            (
+                Outcome::LimitAgain {
+                    detection: detection(None),
+                    detail: "again".into(),
+                },
+                CompleteStatus::Failed,
+                Some("limit hit again: again"),
+                "usage_limit_resume_failed",
+                true,
+            ),
+        ];
+        for (outcome, status, error, kind, again) in table {
+            let p = plan_outcome(&sched, &outcome, now());
+            assert_eq!(
+                p.record,
+                Record::Complete {
+                    incident_id: sched.incident_id.clone(),
+                    status,
+                    error: error.map(str::to_string),
+                },
+                "{outcome:?}"
+            );
+            assert_eq!(p.log.as_ref().map(|l| l.kind), Some(kind), "{outcome:?}");
+            assert_eq!(p.again.is_some(), again, "{outcome:?}");
+        }
+        // A native session has no zag log to tell.
+        let native = Schedule {
+            log_path: String::new(),
+            ..sched
+        };
+        let p = plan_outcome(
+            &native,
+            &Outcome::Resumed {
+                detail: String::new(),
+            },
+            now(),
+        );
+        assert_eq!(p.log, None);
+    }
+
+    #[test]
+    fn a_cancel_is_refused_while_delivering_or_for_nothing() {
+        assert_eq!(plan_cancel("a", true, false), Ok(()));
+        assert_eq!(
+            plan_cancel("a", true, true),
+            Err("a is being delivered right now".into())
+        );
+        assert_eq!(
+            plan_cancel("a", false, false),
+            Err("no pending resume with incident id a".into())
+        );
+    }
+
+    #[test]
+    fn the_project_is_the_zag_logs_else_the_cwds_else_global() {
+        let p = paths();
+        let (relay_s, _) = relay();
+        assert_eq!(
+            project_of(&p, &relay_s, |_| unreachable!("the log decides")),
+            PathBuf::from("/h/.zag")
+        );
+        let in_project = SessionIdentity {
+            zag_log: Some(PathBuf::from("/h/.zag/projects/work/logs/sessions/w.jsonl")),
+            ..relay_s
+        };
+        assert_eq!(
+            project_of(&p, &in_project, |_| unreachable!("the log decides")),
+            PathBuf::from("/h/.zag/projects/work")
+        );
+        let (native_s, _) = native();
+        assert_eq!(
+            project_of(&p, &native_s, |cwd| PathBuf::from(format!("/by-cwd{cwd}"))),
+            PathBuf::from("/by-cwd/work")
+        );
+        assert_eq!(
+            project_of(&p, &SessionIdentity::default(), |_| unreachable!()),
+            p.zag_home
+        );
+    }
+}
