@@ -740,3 +740,106 @@ fn a_resumed_runs_output_is_judged_by_the_projects_patterns() {
     assert_eq!(env.calls().len(), 1, "one resume so far");
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// `daemon::run` in this process, on a clock moved by hand and stopped by a
+/// cancellation token: start, a hit, status, the reset reached by moving the
+/// clock (no waiting for real time), the resume, a clean shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
+    use std::sync::Arc;
+    use zag_resumed::clock::ManualClock;
+    use zag_resumed::control::client::{socket_path, Client};
+    use zag_resumed::control::protocol::{Op, Request};
+    use zag_resumed::control::StatusSnapshot;
+    use zag_resumed::paths::Paths;
+
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-i", &work);
+    let start = chrono::Utc::now();
+    let clock = ManualClock::new(start);
+    let paths = Paths::new(&env.home, None);
+    let mut config = zag_resumed::config::DaemonConfig::default();
+    config.notify.desktop = false;
+    let opts = zag_resumed::daemon::Options {
+        paths: paths.clone(),
+        config,
+        config_path: None,
+        clock: clock.clone(),
+        search_path: Some(env.path_var().into()),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (_requests, extra) = tokio::sync::mpsc::channel(1);
+    let daemon = tokio::spawn(zag_resumed::daemon::run(opts, extra, shutdown.clone()));
+
+    let t = std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = |what: &'static str| {
+        let socket = socket_path(&paths);
+        async move {
+            loop {
+                assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+                if let Ok(mut c) = Client::connect(&socket, t).await {
+                    if let Ok(s) = c.call::<StatusSnapshot>(&Request::new(Op::Status)).await {
+                        return s;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // Watching the session log (its tail and its folder's watch are in
+    // place once it is counted): a new line is read from here on.
+    loop {
+        let s = status("the daemon to answer").await;
+        assert_eq!(s.now, start, "the daemon's clock is the injected one");
+        if s.watched.get("zag_session") == Some(&1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let reset = start.timestamp() + 3600;
+    append(&log, legacy_limit("w-i", 3, reset).as_bytes());
+    let pending = loop {
+        let s = status("the incident to be pending").await;
+        if !s.pending.is_empty() {
+            break s.pending;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].when.timestamp(), reset, "{pending:?}");
+    assert!(env.calls().is_empty(), "nothing before the reset");
+
+    // An hour passes in no time.
+    clock.advance(chrono::Duration::seconds(3601));
+    let s = loop {
+        let s = status("the resume to be recorded").await;
+        if s.pending.is_empty() && !s.recent.is_empty() {
+            break s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        matches!(
+            s.recent[0],
+            zag_resumed::control::IncidentEvent::Resumed { .. }
+        ),
+        "{:?}",
+        s.recent
+    );
+    assert_eq!(env.calls().len(), 1);
+    assert_claude_resume(&env.calls()[0], SID, &work);
+    assert_eq!(actions(&env, &env.store()), ["schedule", "complete"]);
+
+    shutdown.cancel();
+    let ended = tokio::time::timeout(t, daemon)
+        .await
+        .expect("stops on cancel");
+    assert!(ended.unwrap().is_ok());
+    assert!(
+        !socket_path(&paths).exists(),
+        "the socket is removed on shutdown"
+    );
+}
