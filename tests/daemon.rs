@@ -8,7 +8,7 @@ mod util;
 
 use serde_json::json;
 use std::path::PathBuf;
-use util::{append, now_epoch, wait_for, zag_line, Env};
+use util::{append, now_epoch, pending_count, recent_events, wait_for, zag_line, Env};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
@@ -249,8 +249,14 @@ fn sigkill_after_the_schedule_is_durable_loses_nothing_and_doubles_nothing() {
     wait_for("the complete record", || {
         actions(&env, &env.store()).contains(&"complete".to_string())
     });
-    // Give a duplicate every chance to show up before judging.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Judge once the daemon has settled: the old line read to its end (no
+    // second hit acked), the incident recorded, nothing pending.
+    env.wait_read_whole(&log);
+    let st = env.wait_status("the resume to be recorded", |s| {
+        recent_events(s).contains(&"resumed".to_string())
+    });
+    assert_eq!(pending_count(&st), 0, "{st}");
+    assert_eq!(recent_events(&st), ["resumed"], "{st}");
     assert_eq!(env.calls().len(), 1, "exactly one resume across the kill");
     assert_eq!(
         actions(&env, &env.store()),
@@ -282,9 +288,14 @@ fn cancel_appended_by_another_process_stops_the_live_timer() {
         format!("{}\n", json!({"action":"cancel","incident_id":id})).as_bytes(),
     );
     // Seen live, either once armed or already while arming.
-    daemon.wait_log("cancelled");
+    env.wait_status("the cancel to be seen", |s| {
+        pending_count(s) == 0 && recent_events(s) == ["cancelled"]
+    });
     wait_for("the reset to pass", || now_epoch() > reset + 1);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // A second past the reset: a fire would long have been handled by the
+    // time the core answers this.
+    let st = env.status().unwrap();
+    assert_eq!(recent_events(&st), ["cancelled"], "nothing fired: {st}");
     assert!(
         env.calls().is_empty(),
         "a cancelled resume must not fire: {:?}",
@@ -392,7 +403,10 @@ fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
             .count()
             == 1
     });
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let st = env.wait_status("the adopted resume to be recorded", |s| {
+        recent_events(s).contains(&"resumed".to_string())
+    });
+    assert_eq!(pending_count(&st), 0, "{st}");
     let calls = env.calls();
     assert_eq!(calls.len(), 1, "adopted once: {calls:?}");
     assert_claude_resume(&calls[0], SID, &work);
@@ -409,7 +423,11 @@ fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
     // A restart adopts nothing more.
     assert_eq!(daemon.terminate(), 0);
     let daemon = env.start();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Start-up adopts while it re-reads the stores, before it answers: an
+    // adoption would show as pending (or, delivered, in recent).
+    let st = env.status().unwrap();
+    assert_eq!(pending_count(&st), 0, "{st}");
+    assert!(recent_events(&st).is_empty(), "{st}");
     assert_eq!(env.calls().len(), 1);
     assert_eq!(daemon.terminate(), 0);
 }
@@ -534,25 +552,30 @@ fn one_hit_event_per_incident_however_many_lines_show_it() {
     std::fs::create_dir_all(&work).unwrap();
     let log = zag_session(&env, "w-h", &work);
     let daemon = env.start();
-    let mut sub = env
-        .cmd(&["subscribe", "--json"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = sub.stdout.take().unwrap();
+    // Subscribed once the daemon has answered the subscribe request: no
+    // event after that can be missed.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let paths = zag_resumed::paths::Paths::new(&env.home, None);
+    let mut sub = rt.block_on(async {
+        zag_resumed::control::client::Client::connect_paths(
+            &paths,
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+        .subscribe()
+        .await
+        .unwrap()
+    });
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            sink.lock().unwrap().push(l);
+    let reader = rt.spawn(async move {
+        while let Ok(Some(ev)) = sub.next().await {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::to_string(&ev).unwrap());
         }
     });
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let reset = now_epoch() + 30;
     append(&log, legacy_limit("w-h", 3, reset).as_bytes());
     append(&log, legacy_limit("w-h", 4, reset).as_bytes());
@@ -565,11 +588,13 @@ fn one_hit_event_per_incident_however_many_lines_show_it() {
             .count()
     };
     wait_for("the scheduled event", || count("scheduled") == 1);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Both lines read and acked: a second incident's events would have
+    // been published before its ack.
+    env.wait_read_whole(&log);
+    env.status().unwrap();
     assert_eq!(count("hit"), 1, "{:?}", lines.lock().unwrap());
     assert_eq!(count("scheduled"), 1);
-    let _ = sub.kill();
-    let _ = sub.wait();
+    reader.abort();
     assert_eq!(daemon.terminate(), 0);
 }
 
@@ -746,7 +771,6 @@ fn a_resumed_runs_output_is_judged_by_the_projects_patterns() {
 /// clock (no waiting for real time), the resume, a clean shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
-    use std::sync::Arc;
     use zag_resumed::clock::ManualClock;
     use zag_resumed::control::client::{socket_path, Client};
     use zag_resumed::control::protocol::{Op, Request};
