@@ -57,7 +57,7 @@ use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
 use crate::store::compact::{compact, should_compact, CompactOptions};
 use crate::store::follow::StoreFollower;
 use crate::store::{Change, Record, Schedule, StoreFile};
-use crate::timer::{self, TimerEntry, TimerHandle};
+use crate::timer::{self, TimerEntry, TimerHandle, TimerKey};
 use crate::watch::Patterns;
 
 /// Everything the daemon is started with.
@@ -226,9 +226,6 @@ enum Done {
     },
 }
 
-/// Timer ids of adoption re-probes carry this prefix (never a UUID).
-const PROBE_PREFIX: &str = "adopt-probe:";
-
 struct Incident {
     /// Shared by every incident of the store.
     store: Arc<Path>,
@@ -247,8 +244,6 @@ struct Core {
     stores: HashMap<PathBuf, StoreFollower>,
     /// Our pending incidents (armed or being delivered).
     incidents: crate::store::IdMap<Incident>,
-    /// Re-probes of zag records whose owner may still deliver them.
-    probes: HashMap<String, (PathBuf, String)>,
     /// A compaction is running (see `maybe_compact`).
     compacting: Arc<std::sync::atomic::AtomicBool>,
     limits: LimitsCache,
@@ -343,7 +338,6 @@ pub async fn run(
         clock: clock.clone(),
         stores: HashMap::new(),
         incidents: Default::default(),
-        probes: HashMap::new(),
         compacting: Default::default(),
         limits: LimitsCache::default(),
         timer,
@@ -484,7 +478,7 @@ impl Core {
                     {
                         to_arm.push(TimerEntry {
                             due: s.when,
-                            incident_id: s.incident_id.clone(),
+                            key: TimerKey::Incident(s.incident_id.clone()),
                         });
                         slot.insert(Incident {
                             store: store.clone(),
@@ -524,12 +518,12 @@ impl Core {
     /// A pending `schedule` written by zag itself: leave it to a live owner,
     /// take it over once the owner is dead and its time passed by a grace.
     fn consider_adoption(&mut self, path: &Path, zag_id: &str) {
-        let probe_id = format!("{PROBE_PREFIX}{zag_id}");
         let Some(follower) = self.stores.get(path) else {
             return;
         };
+        // Gone (delivered, cancelled, adopted): a probe still armed for
+        // it finds nothing to do when it fires.
         let Some(rec) = follower.replay().pending.get(zag_id).cloned() else {
-            self.probes.remove(&probe_id);
             return;
         };
         let now = self.clock.now();
@@ -539,20 +533,19 @@ impl Core {
             Adoption::Leave => {}
             Adoption::Wait(at) => {
                 tracing::debug!(zag_incident = %zag_id, ?owner, probe_at = %at, "zag's own resume: left to its owner for now");
-                self.timer.arm(probe_id.clone(), at);
-                self.probes
-                    .insert(probe_id, (path.to_path_buf(), zag_id.to_string()));
+                let probe = TimerKey::AdoptionProbe {
+                    store: path.to_path_buf(),
+                    zag_id: zag_id.to_string(),
+                };
+                self.timer.arm(probe, at);
             }
-            Adoption::Adopt => {
-                self.probes.remove(&probe_id);
-                match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
-                    Ok(ours) => {
-                        tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
-                        self.load_store(path);
-                    }
-                    Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", path.display()),
+            Adoption::Adopt => match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
+                Ok(ours) => {
+                    tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
+                    self.load_store(path);
                 }
-            }
+                Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", path.display()),
+            },
         }
     }
 
@@ -828,12 +821,14 @@ impl Core {
     }
 
     fn on_fired(&mut self, entry: TimerEntry) {
-        if let Some((path, zag_id)) = self.probes.get(&entry.incident_id).cloned() {
-            self.load_store(&path);
-            self.consider_adoption(&path, &zag_id);
-            return;
-        }
-        let id = entry.incident_id;
+        let id = match entry.key {
+            TimerKey::AdoptionProbe { store, zag_id } => {
+                self.load_store(&store);
+                self.consider_adoption(&store, &zag_id);
+                return;
+            }
+            TimerKey::Incident(id) => id,
+        };
         let Some(inc) = self.incidents.get(&id) else {
             return;
         };
