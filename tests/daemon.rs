@@ -857,6 +857,40 @@ async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
     assert_claude_resume(&env.calls()[0], SID, &work);
     assert_eq!(actions(&env, &env.store()), ["schedule", "complete"]);
 
+    // A later limit, cancelled through the socket before its reset.
+    let reset2 = reset + 7200;
+    append(&log, legacy_limit("w-i", 4, reset2).as_bytes());
+    let pending = loop {
+        let s = status("the second incident to be pending").await;
+        if !s.pending.is_empty() {
+            break s.pending;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let id = pending[0].incident_id.clone();
+    let mut c = Client::connect(&socket_path(&paths), t).await.unwrap();
+    let view: zag_resumed::control::PendingView = c.call(&Request::cancel(&id)).await.unwrap();
+    assert_eq!(view.incident_id, id);
+    let again = c
+        .call::<zag_resumed::control::PendingView>(&Request::cancel(&id))
+        .await;
+    assert!(again.is_err(), "{again:?}");
+    assert_eq!(
+        actions(&env, &env.store()),
+        ["schedule", "complete", "schedule", "cancel"],
+        "the reply came after the cancel was written"
+    );
+    let s = status("the cancel in recent").await;
+    assert!(s.pending.is_empty(), "{:?}", s.pending);
+    assert!(
+        matches!(
+            s.recent.last(),
+            Some(zag_resumed::control::IncidentEvent::Cancelled { .. })
+        ),
+        "{:?}",
+        s.recent
+    );
+
     shutdown.cancel();
     let ended = tokio::time::timeout(t, daemon)
         .await

@@ -30,9 +30,11 @@
 //!   loses it.
 //! - on start every pending record we own is re-armed; past-due fires at once.
 //!
-//! Left on the loop: reading what was appended to a store (bounded, small),
-//! a cancel's own append, an adoption's append, and loading a project's
-//! `zag.toml` on first use.
+//! A requested cancel stops the timer at once and holds the incident while
+//! its `cancel` record is written off the loop; the reply waits for the
+//! fsync. Left on the loop: reading what was appended to a store (bounded,
+//! small), an adoption's append (rare), the `.git` look-up of a session's
+//! project, and loading a project's `zag.toml` on first use.
 
 pub mod plan;
 
@@ -176,6 +178,9 @@ fn project_of_store(paths: &Paths, store: &Path) -> PathBuf {
 /// The ingest thread's ack: sent once a hit is durable or ignored.
 type Ack = oneshot::Sender<()>;
 
+/// The answer to a cancel request.
+type CancelReply = oneshot::Sender<Result<PendingView, String>>;
+
 fn send_ack(ack: Option<Ack>) {
     if let Some(a) = ack {
         let _ = a.send(());
@@ -216,6 +221,14 @@ enum Done {
         /// Why the session can never be resumed, if the resolve said so.
         unresolvable: Option<String>,
         ack: Option<Ack>,
+    },
+    /// A requested `cancel` was appended (fsync'd when `Ok`).
+    Cancelled {
+        id: String,
+        store: PathBuf,
+        view: Box<PendingView>,
+        written: Result<(), String>,
+        reply: CancelReply,
     },
     /// A delivery's `complete` (and its zag-log line) was written.
     OutcomeWritten {
@@ -262,6 +275,8 @@ struct Core {
     /// New incidents whose `schedule` is being written: the dedupe sees
     /// them as known, so two sources of one limit never both slip through.
     writing: HashMap<String, (PathBuf, Arc<Schedule>)>,
+    /// Incidents whose requested `cancel` is being written.
+    cancelling: std::collections::HashSet<String>,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -350,6 +365,7 @@ pub async fn run(
         deliveries: tokio::task::JoinSet::new(),
         work: tokio::task::JoinSet::new(),
         writing: HashMap::new(),
+        cancelling: Default::default(),
     };
 
     let notifications = crate::notify::spawn_event_notifier(
@@ -697,6 +713,13 @@ impl Core {
                 plan,
                 store,
             } => self.on_outcome_written(&id, &outcome, *plan, &store),
+            Done::Cancelled {
+                id,
+                store,
+                view,
+                written,
+                reply,
+            } => self.on_cancelled(id, store, *view, written, reply),
         }
     }
 
@@ -962,9 +985,7 @@ impl Core {
             DaemonRequest::List(reply) => {
                 let _ = reply.send(self.pending_views());
             }
-            DaemonRequest::Cancel { incident_id, reply } => {
-                let _ = reply.send(self.cancel(&incident_id));
-            }
+            DaemonRequest::Cancel { incident_id, reply } => self.cancel(&incident_id, reply),
             DaemonRequest::Reload(reply) => {
                 sd_notify(&crate::notify::reloading_message());
                 let _ = reply.send(self.reload());
@@ -980,34 +1001,73 @@ impl Core {
         }
     }
 
-    fn cancel(&mut self, id: &str) -> Result<PendingView, String> {
-        let (path, view) = self
-            .stores
-            .iter()
-            .find_map(|(p, f)| {
-                f.replay()
-                    .pending
-                    .get(id)
-                    .map(|s| (p.clone(), PendingView::of(s, p)))
-            })
-            .ok_or_else(|| format!("no pending resume with incident id {id}"))?;
+    /// A cancel by request: the timer stops at once and the incident is
+    /// held (no fire, no second cancel) while the `cancel` record is
+    /// appended off the loop; the reply comes once it is durable.
+    fn cancel(&mut self, id: &str, reply: CancelReply) {
+        let found = self.stores.iter().find_map(|(p, f)| {
+            f.replay()
+                .pending
+                .get(id)
+                .map(|s| (p.clone(), PendingView::of(s, p)))
+        });
         let in_flight = self.incidents.get(id).is_some_and(|i| i.in_flight);
-        plan::plan_cancel(id, true, in_flight)?;
-        StoreFile::new(&path)
-            .append(&Record::Cancel {
-                incident_id: id.into(),
-            })
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        // Stop the timer first, so re-reading the store reports nothing twice.
+        let (path, view) =
+            match plan::plan_cancel(id, found, in_flight, self.cancelling.contains(id)) {
+                Ok(found) => found,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            };
         self.timer.disarm(id);
-        self.incidents.remove(id);
-        self.load_store(&path);
+        if let Some(inc) = self.incidents.get_mut(id) {
+            inc.in_flight = true;
+        }
+        self.cancelling.insert(id.to_string());
+        let id = id.to_string();
+        self.work.spawn_blocking(move || {
+            let written = StoreFile::new(&path)
+                .append(&Record::Cancel {
+                    incident_id: id.clone(),
+                })
+                .map_err(|e| format!("cannot write {}: {e}", path.display()));
+            Done::Cancelled {
+                id,
+                store: path,
+                view: Box::new(view),
+                written,
+                reply,
+            }
+        });
+    }
+
+    fn on_cancelled(
+        &mut self,
+        id: String,
+        store: PathBuf,
+        view: PendingView,
+        written: Result<(), String>,
+        reply: CancelReply,
+    ) {
+        self.cancelling.remove(&id);
+        if let Err(e) = written {
+            // Not cancelled after all: armed again as it was.
+            if let Some(inc) = self.incidents.get_mut(&id) {
+                inc.in_flight = false;
+                self.timer.arm(id.clone(), inc.schedule.when);
+            }
+            let _ = reply.send(Err(e));
+            return;
+        }
+        self.incidents.remove(&id);
+        self.load_store(&store);
         tracing::info!(incident = %id, "cancelled on request; timer stopped");
         self.publish(IncidentEvent::Cancelled {
-            incident_id: id.into(),
+            incident_id: id,
             at: self.clock.now(),
         });
-        Ok(view)
+        let _ = reply.send(Ok(view));
     }
 
     fn reload(&mut self) -> Result<String, String> {

@@ -487,16 +487,23 @@ pub fn plan_reschedule(
     })
 }
 
-/// A cancel by request: refused while the incident is being delivered (the
-/// turn may already be sent; its outcome will be recorded instead).
-pub fn plan_cancel(id: &str, pending: bool, in_flight: bool) -> Result<(), String> {
-    if !pending {
-        return Err(format!("no pending resume with incident id {id}"));
+/// A cancel by request of what `pending` found: refused while the incident
+/// is being delivered (the turn may already be sent; its outcome will be
+/// recorded instead) or while an earlier cancel of it is being written.
+pub fn plan_cancel<T>(
+    id: &str,
+    pending: Option<T>,
+    in_flight: bool,
+    cancelling: bool,
+) -> Result<T, String> {
+    let found = pending.ok_or_else(|| format!("no pending resume with incident id {id}"))?;
+    if cancelling {
+        return Err(format!("{id} is being cancelled already"));
     }
     if in_flight {
         return Err(format!("{id} is being delivered right now"));
     }
-    Ok(())
+    Ok(found)
 }
 
 pub(crate) fn secs(s: u64) -> Duration {
@@ -961,13 +968,17 @@ mod tests {
 
     #[test]
     fn a_cancel_is_refused_while_delivering_or_for_nothing() {
-        assert_eq!(plan_cancel("a", true, false), Ok(()));
+        assert_eq!(plan_cancel("a", Some(1), false, false), Ok(1));
         assert_eq!(
-            plan_cancel("a", true, true),
+            plan_cancel("a", Some(1), true, false),
             Err("a is being delivered right now".into())
         );
         assert_eq!(
-            plan_cancel("a", false, false),
+            plan_cancel("a", Some(1), true, true),
+            Err("a is being cancelled already".into())
+        );
+        assert_eq!(
+            plan_cancel::<u8>("a", None, false, false),
             Err("no pending resume with incident id a".into())
         );
     }
