@@ -901,3 +901,106 @@ async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
         "the socket is removed on shutdown"
     );
 }
+
+/// Regression: a shutdown while a hit is being resolved off the core's loop
+/// once hung, the ingest thread waiting for an ack nobody would send. The
+/// hit is finished (written, acked) and the daemon stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
+    use zag_resumed::paths::Paths;
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    // A relay session (no Claude id anywhere): the resolve reads every
+    // transcript of the cwd, here 200 of 256 KB, a second or more.
+    let dir = env
+        .home
+        .join(".claude/projects")
+        .join(work.display().to_string().replace(['/', '.'], "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let line = json!({"type":"assistant","message":{"role":"assistant","content":"x".repeat(900)},"cwd":work,"sessionId":"s","timestamp":old}).to_string() + "\n";
+    let body = line.repeat(256 * 1024 / line.len());
+    for i in 0..200 {
+        std::fs::write(
+            dir.join(format!("00000000-0000-4000-8000-{i:012}.jsonl")),
+            &body,
+        )
+        .unwrap();
+    }
+    let log = env.zag.join("logs/sessions/relay-1.jsonl");
+    let relay_line = |seq: u64, kind: &str, fields: serde_json::Value| {
+        zag_line(seq, "relay-1", None, kind, fields)
+    };
+    append(
+        &log,
+        relay_line(
+            1,
+            "session_started",
+            json!({"command":"relay","model":null,"cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    let paths = Paths::new(&env.home, None);
+    let mut config = zag_resumed::config::DaemonConfig::default();
+    config.notify.desktop = false;
+    let opts = zag_resumed::daemon::Options {
+        paths: paths.clone(),
+        config,
+        config_path: None,
+        clock: std::sync::Arc::new(zag_resumed::clock::SystemClock),
+        search_path: Some(env.path_var().into()),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    // On its own runtime and thread: a hang must fail this test, not block
+    // this runtime's shutdown for ever.
+    let (ended_tx, ended) = std::sync::mpsc::channel();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (_requests, extra) = tokio::sync::mpsc::channel(1);
+        let r = rt.block_on(zag_resumed::daemon::run(opts, extra, stop));
+        let _ = ended_tx.send(r.is_ok());
+    });
+    let socket = zag_resumed::control::client::socket_path(&paths);
+    let t = std::time::Duration::from_secs(5);
+    let start = std::time::Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "never watched"
+        );
+        if let Ok(mut c) = zag_resumed::control::client::Client::connect(&socket, t).await {
+            let s: zag_resumed::control::StatusSnapshot = c
+                .call(&zag_resumed::control::protocol::Request::new(
+                    zag_resumed::control::protocol::Op::Status,
+                ))
+                .await
+                .unwrap();
+            if s.watched.get("zag_session") == Some(&1) {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    append(
+        &log,
+        relay_line(
+            2,
+            "assistant_message",
+            json!({"content": format!("Claude AI usage limit reached|{}", now_epoch() + 3600), "message_id": null}),
+        )
+        .as_bytes(),
+    );
+    // Well inside the resolve's time: the hit is taken in, not yet written.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    shutdown.cancel();
+    let ended =
+        tokio::task::spawn_blocking(move || ended.recv_timeout(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap();
+    assert_eq!(ended, Ok(true), "the daemon stops cleanly");
+    let recs = env.records(&env.store());
+    assert_eq!(actions(&env, &env.store()), ["schedule"], "{recs:?}");
+    assert_eq!(recs[0]["provider_session_id"], "s", "resolved: {recs:?}");
+}

@@ -424,8 +424,11 @@ pub async fn run(
     tracing::info!("stopping: draining in-flight resumes");
     shutdown.cancel();
     // Dropping the receiver drops any queued hit with its ack, which frees
-    // an ingest thread blocked waiting for one; then it can be joined.
+    // an ingest thread blocked waiting for one. A hit already taken in is
+    // finished first (resolved, written, acked): the ingest thread may be
+    // waiting for its ack, and only then can it be joined.
     drop(ingest_rx);
+    core.finish_work().await;
     ingest.stop();
     core.drain(&mut outcomes_rx).await;
     timer_task.abort();
@@ -1191,8 +1194,13 @@ impl Core {
         while let Ok((id, outcome)) = outcomes.try_recv() {
             self.on_outcome(&id, outcome);
         }
-        // Finish the disk work in flight (outcomes being recorded, hits
-        // being written): it may queue more (a re-hit), all of it short.
+        self.finish_work().await;
+    }
+
+    /// Finish the disk work in flight (hits being resolved or written,
+    /// outcomes and cancels being recorded); what it queues (a hit's write
+    /// after its resolve, a re-hit) is finished too.
+    async fn finish_work(&mut self) {
         while let Some(done) = self.work.join_next().await {
             self.on_done(done);
         }
