@@ -828,7 +828,14 @@ impl Core {
         }
         send_ack(ack);
         if !self.incidents.contains_key(&id) {
+            // A cancel landed right after our schedule: the store read saw
+            // both at once. Told like any other cancel, so status and
+            // subscribers agree with the store.
             tracing::info!(incident = %id, "cancelled before its timer was armed");
+            self.publish(IncidentEvent::Cancelled {
+                incident_id: id,
+                at: self.clock.now(),
+            });
             return;
         }
         tracing::info!(
