@@ -174,11 +174,15 @@ type Key = u128;
 /// Maps timer keys to compact keys. Incidents with canonical UUIDs map to
 /// themselves and need no storage; other keys get compact keys whose UUID
 /// version nibble is 0, which no packable UUID has, so the two kinds never
-/// collide.
+/// collide. Other incident ids sit in a side table of plain strings; the
+/// few adoption probes in one of their own, so a probe's larger key costs
+/// the incidents' side table nothing.
 #[derive(Debug, Default)]
 struct Interner {
-    by_name: FxHashMap<TimerKey, Key>,
-    by_key: FxHashMap<Key, TimerKey>,
+    by_name: FxHashMap<Box<str>, Key>,
+    by_key: FxHashMap<Key, Box<str>>,
+    probes_by_key: FxHashMap<Key, TimerKey>,
+    probe_keys: FxHashMap<TimerKey, Key>,
     next: u64,
 }
 
@@ -195,9 +199,10 @@ impl Interner {
 
     /// The key for `id`, if it is known (packed ids always are).
     fn lookup(&self, key: &TimerKey) -> Option<Key> {
-        key.incident_id()
-            .and_then(Self::packed)
-            .or_else(|| self.by_name.get(key).copied())
+        match key {
+            TimerKey::Incident(id) => Self::packed(id).or_else(|| self.by_name.get(&**id).copied()),
+            TimerKey::AdoptionProbe { .. } => self.probe_keys.get(key).copied(),
+        }
     }
 
     fn intern(&mut self, key: &TimerKey) -> Key {
@@ -206,21 +211,34 @@ impl Interner {
         }
         self.next += 1;
         let k = Key::from(self.next); // high 64 bits zero: version nibble 0
-        self.by_name.insert(key.clone(), k);
-        self.by_key.insert(k, key.clone());
+        match key {
+            TimerKey::Incident(id) => {
+                self.by_name.insert(id.as_str().into(), k);
+                self.by_key.insert(k, id.as_str().into());
+            }
+            TimerKey::AdoptionProbe { .. } => {
+                self.probe_keys.insert(key.clone(), k);
+                self.probes_by_key.insert(k, key.clone());
+            }
+        }
         k
     }
 
-    /// Drop a side-table id once nothing refers to it.
+    /// Drop a side-table key once nothing refers to it.
     fn forget(&mut self, k: Key) {
         if let Some(name) = self.by_key.remove(&k) {
             self.by_name.remove(&name);
+        } else if let Some(probe) = self.probes_by_key.remove(&k) {
+            self.probe_keys.remove(&probe);
         }
     }
 
     fn name(&self, k: Key) -> TimerKey {
-        match self.by_key.get(&k) {
-            Some(n) => n.clone(),
+        if let Some(n) = self.by_key.get(&k) {
+            return TimerKey::Incident(n.to_string());
+        }
+        match self.probes_by_key.get(&k) {
+            Some(p) => p.clone(),
             None => TimerKey::Incident(uuid::Uuid::from_u128(k).hyphenated().to_string()),
         }
     }
@@ -559,7 +577,11 @@ mod tests {
         assert_eq!(keys, [TimerKey::Incident(id.clone()), probe.clone()]);
         assert!(d.disarm(probe.clone()) && !d.disarm(probe));
         assert_eq!(d.due_of(&id), Some(t0() + Duration::seconds(1)));
-        assert!(d.ids.by_key.is_empty(), "the probe's side entry is dropped");
+        assert!(d.ids.by_key.is_empty(), "a probe is no incident id");
+        assert!(
+            d.ids.probes_by_key.is_empty() && d.ids.probe_keys.is_empty(),
+            "the probe's side entry is dropped"
+        );
     }
 
     #[tokio::test]
