@@ -984,6 +984,42 @@ mod tests {
     }
 
     #[test]
+    fn adoption_timing_of_zags_own_record() {
+        use crate::store::adopt::{adoption_decision, Adoption, OwnerState};
+        let (s, log) = relay();
+        let ours = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        let zags = Schedule {
+            origin: None,
+            when: now(),
+            ..ours.clone()
+        };
+        let grace = Duration::seconds(300);
+        let at = |secs: i64| now() + Duration::seconds(secs);
+        for (owner, t, want) in [
+            // Dead owner: taken over once its time passed by the grace.
+            (OwnerState::Dead, at(299), Adoption::Wait(at(300))),
+            (OwnerState::Dead, at(300), Adoption::Adopt),
+            // Live owner: left alone, re-probed every grace once past due.
+            (OwnerState::Alive, at(10), Adoption::Wait(at(300))),
+            (OwnerState::Alive, at(900), Adoption::Wait(at(1200))),
+            // Unknown: asked again later, never adopted on a guess.
+            (OwnerState::Unknown, at(10), Adoption::Wait(at(310))),
+            (OwnerState::Unknown, at(900), Adoption::Wait(at(1200))),
+        ] {
+            assert_eq!(
+                adoption_decision(&zags, owner, t, grace),
+                want,
+                "{owner:?} at {t}"
+            );
+        }
+        // Our own records are armed directly, never adopted.
+        assert_eq!(
+            adoption_decision(&ours, OwnerState::Dead, at(900), grace),
+            Adoption::Leave
+        );
+    }
+
+    #[test]
     fn the_project_is_the_zag_logs_else_the_cwds_else_global() {
         let p = paths();
         let (relay_s, _) = relay();
