@@ -607,7 +607,7 @@ mod tests {
             SessionIdentity {
                 provider: Some(Provider::Claude),
                 wrapper_session_id: Some("w1".into()),
-                cwd: Some("/work".into()),
+                cwd: Some("/repo".into()),
                 zag_log: Some(PathBuf::from(log)),
                 ..Default::default()
             },
@@ -620,10 +620,10 @@ mod tests {
             SessionIdentity {
                 provider: Some(Provider::Claude),
                 provider_session_id: Some("claude-1".into()),
-                cwd: Some("/work".into()),
+                cwd: Some("/repo".into()),
                 ..Default::default()
             },
-            "/h/.claude/projects/-work/claude-1.jsonl",
+            "/h/.claude/projects/-repo/claude-1.jsonl",
         )
     }
 
@@ -634,7 +634,7 @@ mod tests {
             channel: crate::resume::Channel::Respawn,
             wrapper_session_id: None,
             provider_session_id: Some(id.into()),
-            cwd: Some(PathBuf::from("/work")),
+            cwd: Some(PathBuf::from("/repo")),
             model: Some("opus".into()),
             prompt: Some("fix it".into()),
             message: "Continue".into(),
@@ -1028,17 +1028,17 @@ mod tests {
             PathBuf::from("/h/.zag")
         );
         let in_project = SessionIdentity {
-            zag_log: Some(PathBuf::from("/h/.zag/projects/work/logs/sessions/w.jsonl")),
+            zag_log: Some(PathBuf::from("/h/.zag/projects/repo/logs/sessions/w.jsonl")),
             ..relay_s
         };
         assert_eq!(
             project_of(&p, &in_project, |_| unreachable!("the log decides")),
-            PathBuf::from("/h/.zag/projects/work")
+            PathBuf::from("/h/.zag/projects/repo")
         );
         let (native_s, _) = native();
         assert_eq!(
             project_of(&p, &native_s, |cwd| PathBuf::from(format!("/by-cwd{cwd}"))),
-            PathBuf::from("/by-cwd/work")
+            PathBuf::from("/by-cwd/repo")
         );
         assert_eq!(
             project_of(&p, &SessionIdentity::default(), |_| unreachable!()),
