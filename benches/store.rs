@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use zag_resumed::clock::SystemClock;
 use zag_resumed::store::{
-    compact, incident_id_for, Change, CompactOptions, CompleteStatus, Record, ResetWindow,
+    compact, incident_id_for, CompactOptions, CompleteStatus, Record, ReplayChange, ResetWindow,
     Schedule, StoreFile, ORIGIN,
 };
 use zag_resumed::timer::{spawn, TimerEntry};
@@ -115,7 +115,7 @@ async fn rearm_from_follower(path: &std::path::Path) -> f64 {
     incidents.reserve(changes.len());
     let mut to_arm = Vec::new();
     for c in changes {
-        if let Change::Scheduled(s) = c {
+        if let ReplayChange::Scheduled(s) = c {
             if !incidents.contains_key(&s.incident_id) {
                 to_arm.push(TimerEntry {
                     due: s.when,

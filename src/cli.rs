@@ -159,7 +159,7 @@ fn absolute(p: PathBuf) -> PathBuf {
 
 /// The commands that talk to a running daemon (or read the stores).
 fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::Result<i32> {
-    use crate::control::commands;
+    use crate::control::{commands, ensure};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -193,13 +193,13 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
                     run_args.extend(["--config".into(), absolute(c).into_os_string()]);
                 }
                 let outcome =
-                    commands::ensure(paths, &exe, &run_args, Duration::from_secs(timeout_secs))
+                    ensure::ensure(paths, &exe, &run_args, Duration::from_secs(timeout_secs))
                         .await?;
                 match outcome {
-                    commands::EnsureOutcome::AlreadyRunning { pid } => {
+                    ensure::EnsureOutcome::AlreadyRunning { pid } => {
                         writeln!(out, "zag-resumed is running (pid {pid})")?
                     }
-                    commands::EnsureOutcome::Started { pid } => {
+                    ensure::EnsureOutcome::Started { pid } => {
                         writeln!(out, "zag-resumed started (pid {pid})")?
                     }
                 }

@@ -146,13 +146,9 @@ pub struct Binaries {
 }
 
 impl Binaries {
+    /// The binary configured for a provider (each provider names its key).
     pub fn for_provider(&self, p: Provider) -> Option<&Path> {
-        match p {
-            Provider::Claude => self.claude.as_deref(),
-            Provider::Codex => self.codex.as_deref(),
-            Provider::Gemini => self.gemini.as_deref(),
-            Provider::Copilot => self.copilot.as_deref(),
-        }
+        crate::provider::of(p).configured_binary(self)
     }
 }
 
@@ -282,18 +278,11 @@ impl DaemonConfig {
         }
     }
 
-    /// Apply `[dirs]` overrides to derived paths.
+    /// Apply `[dirs]` overrides to derived paths (each provider its own).
     pub fn apply_dirs(&self, paths: &mut crate::paths::Paths) {
-        let d = &self.dirs;
-        let set = |slot: &mut PathBuf, v: &Option<PathBuf>| {
-            if let Some(v) = v {
-                *slot = v.clone();
-            }
-        };
-        set(&mut paths.claude_dir, &d.claude);
-        set(&mut paths.codex_dir, &d.codex);
-        set(&mut paths.gemini_dir, &d.gemini);
-        set(&mut paths.copilot_dir, &d.copilot);
+        for cli in crate::provider::all() {
+            cli.apply_dir_override(&self.dirs, paths);
+        }
     }
 }
 

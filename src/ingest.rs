@@ -3,7 +3,7 @@
 //! One blocking thread owns the notify watcher, every [`TailedFile`], every
 //! [`SessionTracker`] and the offset checkpoints: file reading never stalls
 //! the async core, and no state is shared. Each detection goes to the core as
-//! a [`Hit`] and the thread waits for the core's ack, which comes only once
+//! a [`LimitSighting`] and the thread waits for the core's ack, which comes only once
 //! the incident is durable in a store; checkpoints are saved after that, so an
 //! offset on disk never runs ahead of the incidents found before it.
 //!
@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use crate::clock::Clock;
 use crate::detect::{Detection, Detector, LineContext, SourceKind, StreamState};
 use crate::session::{SessionIdentity, SessionTracker};
-use crate::tail::{Change, Checkpoints, TailedFile};
+use crate::tail::{Checkpoints, FileChange, TailedFile};
 use crate::watch::{explain_watch_error, FsEvent, Match, Patterns, Target, Watcher};
 
 /// How long a dirty checkpoint may wait before it is saved.
@@ -35,7 +35,7 @@ const RESTART_SLACK_SECS: i64 = 5;
 
 /// A limit found in a line, waiting for the core to make it durable.
 #[derive(Debug)]
-pub struct Hit {
+pub struct LimitSighting {
     pub detection: Detection,
     pub file: PathBuf,
     pub source: SourceKind,
@@ -49,7 +49,7 @@ pub struct Hit {
 /// What ingest tells the core.
 #[derive(Debug)]
 pub enum IngestEvent {
-    Hit(Box<Hit>),
+    Hit(Box<LimitSighting>),
     /// A store file changed on disk (a cancel, zag's own schedule, ours).
     StoreChanged(PathBuf),
     /// A `zag.toml` changed: drop cached limits for its project.
@@ -83,26 +83,10 @@ pub struct IngestStats {
 
 impl IngestStats {
     pub fn slot(source: SourceKind) -> usize {
-        match source {
-            SourceKind::ZagSession => 0,
-            SourceKind::ZagSpawn => 1,
-            SourceKind::ClaudeNative => 2,
-            SourceKind::CodexNative => 3,
-            SourceKind::CopilotNative => 4,
-            SourceKind::GeminiNative => 5,
-            SourceKind::Unknown => 6,
-        }
+        source.index()
     }
 
-    pub const SOURCES: [SourceKind; 7] = [
-        SourceKind::ZagSession,
-        SourceKind::ZagSpawn,
-        SourceKind::ClaudeNative,
-        SourceKind::CodexNative,
-        SourceKind::CopilotNative,
-        SourceKind::GeminiNative,
-        SourceKind::Unknown,
-    ];
+    pub const SOURCES: [SourceKind; 7] = SourceKind::ALL;
 }
 
 /// Everything the ingest thread needs.
@@ -458,17 +442,17 @@ impl State {
         }
         self.setup.stats.lines.fetch_add(lines, Ordering::Relaxed);
         match result {
-            Ok(Change::Gone) => {
+            Ok(FileChange::Gone) => {
                 self.files.remove(path);
                 self.zag_logs.retain(|_, p| p != path);
                 self.setup.stats.files[IngestStats::slot(source)].fetch_sub(1, Ordering::Relaxed);
                 self.dirty_since.get_or_insert_with(Instant::now);
             }
             Ok(change) => {
-                if change != Change::Appended {
+                if change != FileChange::Appended {
                     tracing::info!("{}: {change:?}, reading from the start", path.display());
                 }
-                if lines > 0 || change != Change::Appended {
+                if lines > 0 || change != FileChange::Appended {
                     self.dirty_since.get_or_insert_with(Instant::now);
                 }
             }
@@ -481,7 +465,7 @@ impl State {
         for (detection, line_no, identity) in hits {
             self.setup.stats.hits.fetch_add(1, Ordering::Relaxed);
             let (ack, acked) = oneshot::channel();
-            let hit = Hit {
+            let hit = LimitSighting {
                 detection,
                 file: path.to_path_buf(),
                 source,

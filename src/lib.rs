@@ -16,6 +16,7 @@
 //! - [`watch`]: notify directory watches over every source, new dirs included.
 //! - [`tail`]: append-only reading by device+inode+offset, persisted offsets.
 //! - [`detect`]: pure per-provider limit detectors.
+//! - [`provider`]: one module per provider CLI: its files, facts, resume command and rules.
 //! - [`session`]: identity facts (cwd, provider session id, prompt) per file.
 //! - [`store`]: zag's `scheduled_resumes.jsonl`, replay and durable append.
 //! - [`schedule`]: resume-time arithmetic; [`timer`]: the one central timer.
@@ -33,15 +34,19 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod desktop;
 pub mod detect;
 pub mod ingest;
+pub mod live;
 pub mod lock;
-pub mod notify;
 pub mod paths;
+pub mod provider;
 pub mod resume;
 pub mod schedule;
 pub mod session;
 pub mod store;
+pub mod systemd;
 pub mod tail;
 pub mod timer;
 pub mod watch;
+pub mod zag_process;

@@ -92,13 +92,6 @@ pub fn project_of_log(log: &Path) -> Option<PathBuf> {
     logs.parent().map(Path::to_path_buf)
 }
 
-/// Claude's project folder name for a cwd: every `/` (and `.`) becomes `-`.
-pub fn claude_project_dir_name(cwd: &str) -> String {
-    cwd.chars()
-        .map(|c| if c == '/' || c == '.' { '-' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +118,5 @@ mod tests {
         assert_eq!(p.zag_home, Path::new("/h/.zag"));
         assert_eq!(p.state_dir, Path::new("/h/.zag/resumed"));
         assert_eq!(p.claude_dir, Path::new("/h/.claude"));
-        assert_eq!(claude_project_dir_name("/h/proj"), "-h-proj");
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! A limit line rarely says everything a resume needs. A zag session log puts
 //! the cwd and model in its `session_started` line and the prompt in a
-//! `user_message`; a Claude transcript names its session by file name; a Codex
-//! rollout by the thread id in its name. A [`SessionTracker`] per file folds
-//! those facts as lines stream by, so when a limit arrives the daemon knows
-//! the session, its directory and what was asked. Lines that cannot carry an
-//! identity fact (tool output, above all) are rejected by a prefix check
-//! without being parsed.
+//! `user_message`; a provider's own file names its session by its path or in
+//! its lines, each by that provider's rule
+//! ([`ProviderCli::observe`](crate::provider::ProviderCli::observe)). A
+//! [`SessionTracker`] per file folds those facts as lines stream by, so when
+//! a limit arrives the daemon knows the session, its directory and what was
+//! asked. Lines that cannot carry an identity fact (tool output, above all)
+//! are rejected by a prefix check without being parsed. zag's own log is read
+//! here: it is zag's format, not a provider's.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -106,16 +108,15 @@ pub struct SessionTracker {
     prompt_until: Option<DateTime<Utc>>,
 }
 
-fn stem(path: &Path) -> Option<String> {
+/// A file's name without its extension.
+pub(crate) fn stem(path: &Path) -> Option<String> {
     path.file_stem().map(|s| s.to_string_lossy().into_owned())
 }
 
-/// The thread id at the end of `rollout-<timestamp>-<uuid>.jsonl`.
-pub fn codex_thread_id(path: &Path) -> Option<String> {
-    let s = stem(path)?;
-    let id = s.get(s.len().checked_sub(36)?..)?;
-    (id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
-        .then(|| id.to_string())
+/// Does `needle` occur in the head of `line`, where identity markers sit?
+pub(crate) fn head_has(line: &[u8], needle: &str) -> bool {
+    let head = &line[..line.len().min(HEAD)];
+    memchr::memmem::find(head, needle.as_bytes()).is_some()
 }
 
 impl SessionTracker {
@@ -131,15 +132,11 @@ impl SessionTracker {
                 id.zag_log = Some(path.to_path_buf());
             }
             SourceKind::ZagSpawn => id.wrapper_session_id = stem(path),
-            SourceKind::ClaudeNative => id.provider_session_id = stem(path),
-            SourceKind::CodexNative => id.provider_session_id = codex_thread_id(path),
-            SourceKind::CopilotNative => {
-                id.provider_session_id = path
-                    .parent()
-                    .and_then(Path::file_name)
-                    .map(|s| s.to_string_lossy().into_owned());
+            native => {
+                if let Some(cli) = crate::provider::for_source(native) {
+                    id.provider_session_id = cli.session_id_from_path(path);
+                }
             }
-            SourceKind::GeminiNative | SourceKind::Unknown => {}
         }
         SessionTracker {
             source,
@@ -158,39 +155,22 @@ impl SessionTracker {
         }
     }
 
-    /// Fold one line in.
+    /// Fold one line in: zag's envelope here, a provider's own files by
+    /// that provider's rule.
     pub fn observe(&mut self, line: &[u8]) {
-        let head = &line[..line.len().min(HEAD)];
-        let has = |needle: &str| memchr::memmem::find(head, needle.as_bytes()).is_some();
         match self.source {
             SourceKind::ZagSession => {
-                if has(r#""type":"session_started""#) || has(r#""type":"user_message""#) {
+                if head_has(line, r#""type":"session_started""#)
+                    || head_has(line, r#""type":"user_message""#)
+                {
                     self.observe_zag(line);
                 }
             }
-            SourceKind::ClaudeNative => {
-                let wants_cwd = self.identity.cwd.is_none() && has(r#""cwd""#);
-                let prompt = has(r#""type":"user""#) && !has("tool_result");
-                if wants_cwd || prompt {
-                    self.observe_claude(line);
+            native => {
+                if let Some(cli) = crate::provider::for_source(native) {
+                    cli.observe(line, &mut self.identity);
                 }
             }
-            SourceKind::CodexNative => {
-                if has(r#""session_meta""#) || (has(r#""user_message""#) && has(r#""event_msg""#)) {
-                    self.observe_codex(line);
-                }
-            }
-            SourceKind::GeminiNative => {
-                if has(r#""sessionId""#) {
-                    if let Some(v) = parse(line) {
-                        set(
-                            &mut self.identity.provider_session_id,
-                            str_at(&v, &["sessionId"]),
-                        );
-                    }
-                }
-            }
-            SourceKind::CopilotNative | SourceKind::ZagSpawn | SourceKind::Unknown => {}
         }
     }
 
@@ -231,60 +211,27 @@ impl SessionTracker {
             _ => {}
         }
     }
-
-    fn observe_claude(&mut self, line: &[u8]) {
-        let Some(v) = parse(line) else { return };
-        let id = &mut self.identity;
-        set(&mut id.cwd, str_at(&v, &["cwd"]));
-        set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
-        if str_at(&v, &["type"]) == Some("user")
-            && v.get("isMeta").and_then(Value::as_bool) != Some(true)
-        {
-            let content = v.pointer("/message/content");
-            let text = match content {
-                Some(Value::String(s)) => Some(s.as_str()),
-                Some(Value::Array(parts)) => parts
-                    .iter()
-                    .find(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-                    .and_then(|p| p.get("text"))
-                    .and_then(Value::as_str),
-                _ => None,
-            };
-            set_prompt(id, text);
-        }
-    }
-
-    fn observe_codex(&mut self, line: &[u8]) {
-        let Some(v) = parse(line) else { return };
-        let id = &mut self.identity;
-        match (str_at(&v, &["type"]), str_at(&v, &["payload", "type"])) {
-            (Some("session_meta"), _) => {
-                set(&mut id.provider_session_id, str_at(&v, &["payload", "id"]));
-                set(&mut id.cwd, str_at(&v, &["payload", "cwd"]));
-            }
-            (Some("event_msg"), Some("user_message")) => {
-                set_prompt(id, str_at(&v, &["payload", "message"]))
-            }
-            _ => {}
-        }
-    }
 }
 
-fn parse(line: &[u8]) -> Option<Value> {
+/// A line as JSON, if it is.
+pub(crate) fn parse(line: &[u8]) -> Option<Value> {
     serde_json::from_slice(line).ok()
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+/// The string at a key path.
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
 }
 
-fn set(slot: &mut Option<String>, v: Option<&str>) {
+/// Set a fact from a non-empty value.
+pub(crate) fn set(slot: &mut Option<String>, v: Option<&str>) {
     if let Some(v) = v.filter(|s| !s.is_empty()) {
         *slot = Some(v.to_string());
     }
 }
 
-fn set_prompt(id: &mut SessionIdentity, text: Option<&str>) {
+/// Keep a non-blank prompt, clipped to [`MAX_PROMPT`] bytes.
+pub(crate) fn set_prompt(id: &mut SessionIdentity, text: Option<&str>) {
     if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
         let mut end = t.len().min(MAX_PROMPT);
         while !t.is_char_boundary(end) {
@@ -317,33 +264,6 @@ mod tests {
         // The placeholder (wrapper id) was refused; the tool line was not parsed.
         assert_eq!(id.provider_session_id, None);
     }
-
-    #[test]
-    fn claude_native_identity_skips_tool_results() {
-        let mut t = SessionTracker::for_file(
-            Path::new("/h/.claude/projects/-w/abc.jsonl"),
-            SourceKind::ClaudeNative,
-        );
-        t.observe(br#"{"type":"user","message":{"role":"user","content":"hello"},"cwd":"/w","sessionId":"abc"}"#);
-        t.observe(br#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"x"}]},"cwd":"/w","sessionId":"abc"}"#);
-        assert_eq!(t.identity.cwd.as_deref(), Some("/w"));
-        assert_eq!(t.identity.provider_session_id.as_deref(), Some("abc"));
-        assert_eq!(t.identity.last_prompt.as_deref(), Some("hello"));
-    }
-
-    #[test]
-    fn codex_rollout_names_its_thread() {
-        let p = Path::new("/h/.codex/sessions/2026/11/24/rollout-2026-11-24T01-02-03-0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.jsonl");
-        assert_eq!(
-            codex_thread_id(p).as_deref(),
-            Some("0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
-        );
-        let mut t = SessionTracker::for_file(p, SourceKind::CodexNative);
-        t.observe(br#"{"timestamp":"x","type":"session_meta","payload":{"id":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","cwd":"/repo"}}"#);
-        assert_eq!(t.identity.cwd.as_deref(), Some("/repo"));
-        assert_eq!(t.identity.provider, Some(Provider::Codex));
-    }
-
     #[test]
     fn merge_fills_only_the_unknown_and_drops_the_wrapper_placeholder() {
         let line = SessionIdentity {

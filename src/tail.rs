@@ -178,7 +178,7 @@ impl Fingerprint {
 
 /// What happened to a file between two reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
+pub enum FileChange {
     Appended,
     /// A different inode at the same path: read from byte 0.
     Replaced,
@@ -239,7 +239,7 @@ impl TailedFile {
 
     /// Read everything appended since the last call, calling `on_line` with
     /// each complete line. Returns what happened to the file.
-    pub fn read_new(&mut self, mut on_line: impl FnMut(Line<'_>)) -> std::io::Result<Change> {
+    pub fn read_new(&mut self, mut on_line: impl FnMut(Line<'_>)) -> std::io::Result<FileChange> {
         let mut f = match open_regular(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -249,25 +249,25 @@ impl TailedFile {
                     self.read_to = 0;
                     self.splitter.reset();
                 }
-                return Ok(Change::Gone);
+                return Ok(FileChange::Gone);
             }
             Err(e) => return Err(e),
         };
         let meta = f.metadata()?;
         let id = FileId::of(&meta);
-        let mut change = Change::Appended;
+        let mut change = FileChange::Appended;
         if self.id != Some(id) {
             if self.id.is_some() {
-                change = Change::Replaced;
+                change = FileChange::Replaced;
             }
             self.restart(id);
         } else if meta.len() < self.read_to {
-            change = Change::Truncated;
+            change = FileChange::Truncated;
             self.restart(id);
         } else if self.head.len > 0
             && Fingerprint::read(&mut f, self.head.len as usize)? != self.head
         {
-            change = Change::Replaced;
+            change = FileChange::Replaced;
             self.restart(id);
         }
         f.seek(SeekFrom::Start(self.read_to))?;
@@ -422,7 +422,7 @@ mod tests {
             .unwrap()
             .write_all(b"one\ntw")
             .unwrap();
-        assert_eq!(read(&mut t, &mut got), Change::Appended);
+        assert_eq!(read(&mut t, &mut got), FileChange::Appended);
         assert_eq!(got, ["one"]);
         assert_eq!(t.position().unwrap().offset, 8);
         std::fs::OpenOptions::new()
@@ -434,13 +434,13 @@ mod tests {
         read(&mut t, &mut got);
         assert_eq!(got, ["one", "two"]);
         std::fs::write(&p, "x\n").unwrap(); // truncate in place
-        assert_eq!(read(&mut t, &mut got), Change::Truncated);
+        assert_eq!(read(&mut t, &mut got), FileChange::Truncated);
         assert_eq!(got.last().unwrap(), "x");
         std::fs::remove_file(&p).unwrap();
-        assert_eq!(read(&mut t, &mut got), Change::Gone);
+        assert_eq!(read(&mut t, &mut got), FileChange::Gone);
         std::fs::write(&p, "new\n").unwrap();
         // Seen gone, so the re-created file is read from its start.
-        assert_eq!(read(&mut t, &mut got), Change::Appended);
+        assert_eq!(read(&mut t, &mut got), FileChange::Appended);
         assert_eq!(got.last().unwrap(), "new");
     }
 
@@ -467,7 +467,7 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(
             t.read_new(|l| got.push(l.bytes.to_vec())).unwrap(),
-            Change::Replaced
+            FileChange::Replaced
         );
         assert_eq!(got, [b"other text!".to_vec(), b"and more".to_vec()]);
     }

@@ -103,33 +103,15 @@ impl Patterns {
         p.add(zag, "projects/*/scheduled_resumes.jsonl", Target::Store);
         p.add(zag, "zag.toml", Target::ZagConfig);
         p.add(zag, "projects/*/zag.toml", Target::ZagConfig);
-        if cfg.claude {
-            p.add(
-                &paths.claude_dir,
-                "projects/*/*.jsonl",
-                Target::Log(SourceKind::ClaudeNative),
-            );
-        }
-        if cfg.codex {
-            p.add(
-                &paths.codex_dir,
-                "sessions/*/*/*/rollout-*.jsonl",
-                Target::Log(SourceKind::CodexNative),
-            );
-        }
-        if cfg.copilot {
-            p.add(
-                &paths.copilot_dir,
-                "session-state/*/events.jsonl",
-                Target::Log(SourceKind::CopilotNative),
-            );
-        }
-        if cfg.gemini {
-            p.add(
-                &paths.gemini_dir,
-                "tmp/*/chats/session-*",
-                Target::Log(SourceKind::GeminiNative),
-            );
+        // Each provider's own session files, where it says they live.
+        for cli in crate::provider::all() {
+            if cli.watched(cfg) {
+                p.add(
+                    cli.home(paths),
+                    cli.session_files(),
+                    Target::Log(cli.source()),
+                );
+            }
         }
         p
     }

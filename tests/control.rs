@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use zag_resumed::control::bind::bind_socket;
 use zag_resumed::control::client::{socket_path, Client, ClientError};
-use zag_resumed::control::commands::{self, EnsureOutcome, StopOutcome};
+use zag_resumed::control::commands::{self, StopOutcome};
+use zag_resumed::control::ensure::{self, EnsureOutcome};
 use zag_resumed::control::protocol::{Op, Request, Response, MAX_LINE};
 use zag_resumed::control::server::{serve, serve_with, ServerOptions};
 use zag_resumed::control::{DaemonRequest, IncidentEvent, PendingView, StatusSnapshot};
@@ -693,15 +694,10 @@ fn starts(home: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Running, and not a zombie: a daemon reparented to an init that does not
-/// reap (some containers) stays a zombie after it exits.
+/// Running, and not a zombie (a daemon reparented to an init that does not
+/// reap, as in some containers, stays one): the library's own rule.
 fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat[stat.rfind(')').unwrap() + 1..]
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => (unsafe { libc::kill(pid as libc::pid_t, 0) }) == 0,
-    }
+    zag_resumed::zag_process::pid_alive(pid)
 }
 
 fn kill(pid: u32, sig: i32) {
@@ -718,7 +714,7 @@ async fn ten_concurrent_ensures_start_exactly_one_daemon() {
     for _ in 0..10 {
         let (paths, exe, args) = (paths.clone(), exe.clone(), fake_args(&home));
         tasks.spawn(
-            async move { commands::ensure(&paths, &exe, &args, Duration::from_secs(20)).await },
+            async move { ensure::ensure(&paths, &exe, &args, Duration::from_secs(20)).await },
         );
     }
     let mut outcomes = Vec::new();
@@ -742,7 +738,7 @@ async fn ten_concurrent_ensures_start_exactly_one_daemon() {
 
     // Already running: one round trip, fast.
     let t0 = std::time::Instant::now();
-    let again = commands::ensure(&paths, &exe, &fake_args(&home), T)
+    let again = ensure::ensure(&paths, &exe, &fake_args(&home), T)
         .await
         .unwrap();
     assert_eq!(again, EnsureOutcome::AlreadyRunning { pid });
@@ -770,7 +766,7 @@ async fn ensure_replaces_the_socket_of_a_sigkilled_daemon() {
     let home = dir.path().to_path_buf();
     let paths = Paths::new(&home, None);
     let exe = std::env::current_exe().unwrap();
-    let first = commands::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
+    let first = ensure::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
         .await
         .unwrap();
     let EnsureOutcome::Started { pid } = first else {
@@ -785,7 +781,7 @@ async fn ensure_replaces_the_socket_of_a_sigkilled_daemon() {
     );
     let socket = socket_path(&paths);
     assert!(socket.exists(), "SIGKILL leaves the socket file behind");
-    let second = commands::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
+    let second = ensure::ensure(&paths, &exe, &fake_args(&home), Duration::from_secs(20))
         .await
         .unwrap();
     let EnsureOutcome::Started { pid: pid2 } = second else {
@@ -802,7 +798,7 @@ async fn ensure_replaces_the_socket_of_a_sigkilled_daemon() {
 async fn ensure_reports_a_daemon_that_dies_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let paths = Paths::new(dir.path(), None);
-    let e = commands::ensure(
+    let e = ensure::ensure(
         &paths,
         Path::new("/bin/false"),
         &[],
@@ -978,6 +974,40 @@ fn status_shows_pending_resumes_with_countdowns() {
     assert!(daemon.wait().unwrap().success());
 }
 
+/// The daemon's systemd notify socket, as a test reads it: each
+/// [`wait_for`](Self::wait_for) consumes datagrams up to the next one with
+/// that state, so "READY=1 after RELOADING=1" is a wait on the daemon's own
+/// word, not on time.
+struct SystemdListener {
+    path: PathBuf,
+    rx: std::os::unix::net::UnixDatagram,
+}
+
+impl SystemdListener {
+    fn bind(dir: &Path) -> Self {
+        let path = dir.join("notify.sock");
+        let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        SystemdListener { path, rx }
+    }
+
+    fn wait_for(&mut self, want: &str) {
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        loop {
+            let n = self
+                .rx
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got {seen:?}"));
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.lines().any(|l| l == want) {
+                return;
+            }
+            seen.push(msg);
+        }
+    }
+}
+
 #[test]
 fn sighup_reload_changes_a_setting_and_keeps_timers() {
     let dir = tempfile::tempdir().unwrap();
@@ -987,33 +1017,32 @@ fn sighup_reload_changes_a_setting_and_keeps_timers() {
     let config = home.join("zag-resumed.toml");
     std::fs::write(&config, "[notify]\ndesktop = true\n").unwrap();
     let (err, err_path) = stderr_file(home, "stderr");
+    let mut notify = SystemdListener::bind(home);
     let mut daemon = real(home, &["run", "--config", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &notify.path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)
         .spawn()
         .unwrap();
+    notify.wait_for("READY=1");
     let pid = wait_until_answering(&paths);
     std::fs::write(&config, "[notify]\ndesktop = false\n").unwrap();
     kill(pid, libc::SIGHUP);
-    // The reload is logged with what changed.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = std::fs::read_to_string(&err_path).unwrap();
-        let lower = log.to_lowercase();
-        if lower.contains("sighup") || lower.contains("reload") {
-            assert!(
-                log.contains("notify"),
-                "the reload says what changed:\n{log}"
-            );
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reload logged:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The reload is done when the daemon says READY=1 after RELOADING=1
+    // (it logs what changed before that).
+    notify.wait_for("RELOADING=1");
+    notify.wait_for("READY=1");
+    let log = std::fs::read_to_string(&err_path).unwrap();
+    let lower = log.to_lowercase();
+    assert!(
+        lower.contains("sighup") || lower.contains("reload"),
+        "no reload logged:\n{log}"
+    );
+    assert!(
+        log.contains("notify"),
+        "the reload says what changed:\n{log}"
+    );
     // Same process, timer still pending.
     assert_eq!(wait_until_answering(&paths), pid);
     let out = real(home, &["status", "--json"]).output().unwrap();
@@ -1057,32 +1086,19 @@ fn a_sigkilled_daemons_socket_is_replaced_on_start() {
 
 #[test]
 fn daemon_speaks_the_systemd_notify_protocol() {
-    use std::os::unix::net::UnixDatagram;
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     let paths = Paths::new(home, Some(&home.join(".zag")));
-    let notify = home.join("notify.sock");
-    let rx = UnixDatagram::bind(&notify).unwrap();
-    rx.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut notify = SystemdListener::bind(home);
     let mut daemon = real(home, &["run"])
-        .env("NOTIFY_SOCKET", &notify)
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "200000")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut seen: Vec<String> = Vec::new();
-    let recv = |seen: &mut Vec<String>, want: &str| {
-        let mut buf = [0u8; 4096];
-        while !seen.iter().any(|m| m.lines().any(|l| l == want)) {
-            let n = rx
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got {seen:?}"));
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    };
-    recv(&mut seen, "READY=1");
+    notify.wait_for("READY=1");
     // READY means the socket answers: one try, no polling.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1094,9 +1110,9 @@ fn daemon_speaks_the_systemd_notify_protocol() {
     });
     assert_eq!(snap.pid, daemon.id());
     // Watchdog pings at half of 200 ms.
-    recv(&mut seen, "WATCHDOG=1");
+    notify.wait_for("WATCHDOG=1");
     kill(daemon.id(), libc::SIGTERM);
-    recv(&mut seen, "STOPPING=1");
+    notify.wait_for("STOPPING=1");
     assert!(daemon.wait().unwrap().success());
 }
 

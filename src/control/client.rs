@@ -21,7 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use super::bind::sun_path_max;
-use super::protocol::{Op, Request, Response};
+use super::protocol::{Op, ReplyError, Request, Response};
 use super::IncidentEvent;
 use crate::paths::Paths;
 
@@ -82,6 +82,9 @@ pub enum ClientError {
     /// already prefixes its errors with the program name).
     #[error("{0}")]
     Daemon(String),
+    /// A success reply whose payload is not what the request expects.
+    #[error("unexpected response payload: {0}")]
+    Payload(String),
 }
 
 impl ClientError {
@@ -146,15 +149,16 @@ impl Client {
     }
 
     /// Send a request and decode a successful payload as `T`; an error reply
-    /// becomes [`ClientError::Daemon`].
+    /// becomes [`ClientError::Daemon`], a payload of the wrong shape
+    /// [`ClientError::Payload`].
     pub async fn call<T: serde::de::DeserializeOwned>(
         &mut self,
         req: &Request,
     ) -> Result<T, ClientError> {
-        self.request(req)
-            .await?
-            .into_result()
-            .map_err(ClientError::Daemon)
+        self.request(req).await?.into_result().map_err(|e| match e {
+            ReplyError::Refused(m) => ClientError::Daemon(m),
+            ReplyError::Payload(m) => ClientError::Payload(m),
+        })
     }
 
     /// Turn this connection into an event stream.

@@ -8,7 +8,10 @@
 pub mod bind;
 pub mod client;
 pub mod commands;
+pub mod ensure;
+pub mod offline;
 pub mod protocol;
+pub mod render;
 pub mod server;
 
 use chrono::{DateTime, Utc};
@@ -49,6 +52,19 @@ impl PendingView {
             cwd: s.cwd.clone(),
             origin: s.origin.clone(),
         }
+    }
+
+    /// The order `list` and `status` show pending resumes in: by wake time,
+    /// ties by incident id (as `zag usage list` sorts).
+    pub fn by_wake_time(a: &Self, b: &Self) -> std::cmp::Ordering {
+        a.when
+            .cmp(&b.when)
+            .then_with(|| a.incident_id.cmp(&b.incident_id))
+    }
+
+    /// Sort views by [`PendingView::by_wake_time`].
+    pub fn sort(views: &mut [Self]) {
+        views.sort_by(Self::by_wake_time);
     }
 }
 

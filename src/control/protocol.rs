@@ -142,13 +142,15 @@ impl Response {
         line_of(self)
     }
 
-    /// The payload as `T`, or the daemon's error message.
-    pub fn into_result<T: serde::de::DeserializeOwned>(self) -> Result<T, String> {
+    /// The payload as `T`, or why there is none.
+    pub fn into_result<T: serde::de::DeserializeOwned>(self) -> Result<T, ReplyError> {
         if !self.ok {
-            return Err(self.error.unwrap_or_else(|| "unspecified error".into()));
+            return Err(ReplyError::Refused(
+                self.error.unwrap_or_else(|| "unspecified error".into()),
+            ));
         }
         serde_json::from_value(self.data.unwrap_or(serde_json::Value::Null))
-            .map_err(|e| format!("unexpected response payload: {e}"))
+            .map_err(|e| ReplyError::Payload(e.to_string()))
     }
 }
 
@@ -156,6 +158,17 @@ fn line_of(v: &impl Serialize) -> String {
     let mut s = serde_json::to_string(v).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     s
+}
+
+/// Why a response carries no usable payload.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// The daemon answered with an error; its message for people, as is.
+    #[error("{0}")]
+    Refused(String),
+    /// A success whose payload is not the expected type.
+    #[error("unexpected response payload: {0}")]
+    Payload(String),
 }
 
 /// Why a request line was refused; the `Display` text is the error reply.
@@ -270,6 +283,14 @@ mod tests {
         );
         let back: Response = serde_json::from_str("{\"v\":1,\"ok\":true,\"data\":null}").unwrap();
         assert_eq!(back.into_result::<()>(), Ok(()));
-        assert_eq!(Response::err("x").into_result::<()>(), Err("x".to_string()));
+        assert_eq!(
+            Response::err("x").into_result::<()>(),
+            Err(ReplyError::Refused("x".to_string()))
+        );
+        let wrong = Response::ok("text").into_result::<u32>().unwrap_err();
+        assert!(matches!(wrong, ReplyError::Payload(_)));
+        assert!(wrong
+            .to_string()
+            .starts_with("unexpected response payload: "));
     }
 }

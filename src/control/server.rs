@@ -71,19 +71,6 @@ pub fn peer_allowed(peer_uid: u32, own_uid: u32) -> bool {
     peer_uid == own_uid
 }
 
-/// Bind the control socket of a zag home and serve it on a task: what the
-/// daemon calls once it holds the instance lock and before it sends READY.
-pub fn spawn(
-    paths: &crate::paths::Paths,
-    requests: mpsc::Sender<DaemonRequest>,
-    shutdown: CancellationToken,
-) -> io::Result<tokio::task::JoinHandle<()>> {
-    let path = super::client::socket_path(paths);
-    let listener = super::bind::bind_socket(&path)?;
-    tracing::info!(socket = %path.display(), "control socket listening");
-    Ok(tokio::spawn(serve(listener, requests, shutdown)))
-}
-
 /// Serve with default options until `shutdown` fires.
 pub async fn serve(
     listener: UnixListener,
@@ -342,7 +329,7 @@ async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Dur
     };
     match tokio::time::timeout(limit, work).await {
         Ok(Ok(resp)) => resp,
-        Ok(Err(gone)) => Response::err(gone),
+        Ok(Err(gone)) => Response::err(gone.to_string()),
         Err(_) => Response::err(format!(
             "daemon did not answer {} within {}s",
             op.as_str(),
@@ -355,15 +342,16 @@ async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Dur
 async fn ask<T>(
     requests: &mpsc::Sender<DaemonRequest>,
     build: impl FnOnce(oneshot::Sender<T>) -> DaemonRequest,
-) -> Result<T, String> {
-    const GONE: &str = "daemon is shutting down";
+) -> Result<T, DaemonGone> {
     let (tx, rx) = oneshot::channel();
-    requests
-        .send(build(tx))
-        .await
-        .map_err(|_| GONE.to_string())?;
-    rx.await.map_err(|_| GONE.to_string())
+    requests.send(build(tx)).await.map_err(|_| DaemonGone)?;
+    rx.await.map_err(|_| DaemonGone)
 }
+
+/// The core stopped taking requests (it is shutting down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("daemon is shutting down")]
+pub struct DaemonGone;
 
 /// Stream incident events until the client leaves or the server stops.
 async fn subscribe(
@@ -378,7 +366,12 @@ async fn subscribe(
     let mut rx: broadcast::Receiver<_> = match rx {
         Ok(Ok(rx)) => rx,
         Ok(Err(gone)) => {
-            let _ = send(&mut wr, &Response::err(gone), opts.reply_timeout).await;
+            let _ = send(
+                &mut wr,
+                &Response::err(gone.to_string()),
+                opts.reply_timeout,
+            )
+            .await;
             return;
         }
         Err(_) => {

@@ -49,16 +49,16 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{DaemonConfig, UsageLimits};
 use crate::control::{DaemonRequest, IncidentEvent, PendingView, StatusSnapshot};
+use crate::desktop::Notifier;
 use crate::detect::{Detection, Detector, SourceKind};
 use crate::ingest::{self, DetectorSource, IngestEvent, IngestStats};
-use crate::notify::Notifier;
 use crate::paths::Paths;
 use crate::resume::{self, zaglog, Outcome, ResumeEnv};
 use crate::session::SessionIdentity;
 use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
 use crate::store::compact::{compact, should_compact, CompactOptions};
 use crate::store::follow::StoreFollower;
-use crate::store::{Change, Record, Schedule, StoreFile};
+use crate::store::{Record, ReplayChange, Schedule, StoreFile};
 use crate::timer::{self, TimerEntry, TimerHandle, TimerKey};
 use crate::watch::Patterns;
 
@@ -368,7 +368,7 @@ pub async fn run(
         cancelling: Default::default(),
     };
 
-    let notifications = crate::notify::spawn_event_notifier(
+    let notifications = crate::desktop::spawn_event_notifier(
         core.notifier.clone(),
         core.events.subscribe(),
         shutdown.clone(),
@@ -402,7 +402,7 @@ pub async fn run(
         ingest_tx,
     )
     .map_err(DaemonError::Watcher)?;
-    let watchdog = crate::notify::spawn_watchdog(shutdown.clone());
+    let watchdog = crate::systemd::spawn_watchdog(shutdown.clone());
     tracing::info!(zag_home = %paths.zag_home.display(), socket = %socket.display(), pid = std::process::id(), "zag-resumed started; scanning sources");
 
     loop {
@@ -454,7 +454,7 @@ async fn forward_requests(
 }
 
 fn sd_notify(state: &str) {
-    if let Err(e) = crate::notify::sd_notify(state) {
+    if let Err(e) = crate::systemd::sd_notify(state) {
         tracing::warn!("cannot notify systemd ({state}): {e}");
     }
 }
@@ -485,7 +485,7 @@ impl Core {
         for change in records {
             match change {
                 // Reported only while pending.
-                Change::Scheduled(s) => {
+                ReplayChange::Scheduled(s) => {
                     if !s.is_ours() {
                         if !self.incidents.contains_key(&s.incident_id) {
                             zag_records.push(s.incident_id.clone());
@@ -506,7 +506,7 @@ impl Core {
                         });
                     }
                 }
-                Change::Tombstoned(incident_id) => {
+                ReplayChange::Tombstoned(incident_id) => {
                     if self
                         .incidents
                         .get(&incident_id)
@@ -997,7 +997,7 @@ impl Core {
             }
             DaemonRequest::Cancel { incident_id, reply } => self.cancel(&incident_id, reply),
             DaemonRequest::Reload(reply) => {
-                sd_notify(&crate::notify::reloading_message());
+                sd_notify(&crate::systemd::reloading_message());
                 let _ = reply.send(self.reload());
                 sd_notify("READY=1");
             }

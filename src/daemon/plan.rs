@@ -24,7 +24,7 @@ use crate::paths::Paths;
 use crate::resume::{self, Outcome, ResolvedTarget};
 use crate::schedule::due_time;
 use crate::session::SessionIdentity;
-use crate::store::identity::{
+use crate::store::dedupe::{
     find_same_incident, incident_id_for, same_incident, zag_owner_of, ResetWindow,
 };
 use crate::store::{CompleteStatus, Record, Replay, Schedule, ORIGIN};
@@ -253,10 +253,12 @@ pub fn settle(c: &mut Candidate, resolved: Option<&ResolvedTarget>) {
         fill(&mut s.model, t.model.clone());
         fill(&mut s.prompt, t.prompt.clone());
     }
-    // Only a Gemini resume sends the prompt again; for the others it would
-    // be up to 64 KB of the user's text copied into every record for
-    // nothing (store size, start-up replay, privacy).
-    if s.provider != Provider::Gemini.as_str() {
+    // Only a resume that sends the prompt again (Gemini's) needs it; for
+    // the others it would be up to 64 KB of the user's text copied into
+    // every record for nothing (store size, start-up replay, privacy).
+    let resends =
+        Provider::parse(&s.provider).is_some_and(|p| crate::provider::of(p).resends_prompt());
+    if !resends {
         s.prompt = None;
     }
 }

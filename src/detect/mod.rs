@@ -190,6 +190,30 @@ impl SourceKind {
         }
     }
 
+    /// Every kind, in [`SourceKind::index`] order.
+    pub const ALL: [SourceKind; 7] = [
+        SourceKind::ZagSession,
+        SourceKind::ZagSpawn,
+        SourceKind::ClaudeNative,
+        SourceKind::CodexNative,
+        SourceKind::CopilotNative,
+        SourceKind::GeminiNative,
+        SourceKind::Unknown,
+    ];
+
+    /// A dense index (`0..ALL.len()`) for per-kind counters.
+    pub fn index(self) -> usize {
+        match self {
+            SourceKind::ZagSession => 0,
+            SourceKind::ZagSpawn => 1,
+            SourceKind::ClaudeNative => 2,
+            SourceKind::CodexNative => 3,
+            SourceKind::CopilotNative => 4,
+            SourceKind::GeminiNative => 5,
+            SourceKind::Unknown => 6,
+        }
+    }
+
     /// The provider a native source belongs to.
     pub fn native_provider(self) -> Option<Provider> {
         match self {

@@ -238,15 +238,7 @@ pub fn relay_state(processes_json: &[u8], wrapper: &str) -> RelayState {
     if entries.is_empty() {
         return RelayState::Unknown;
     }
-    let alive = entries.iter().any(|e| {
-        e.get("status").and_then(Value::as_str) == Some("running")
-            && e.get("pid")
-                .and_then(Value::as_i64)
-                .and_then(|p| i32::try_from(p).ok())
-                .filter(|p| *p > 0)
-                // SAFETY: signal 0 only checks that the pid exists.
-                .is_some_and(|p| unsafe { libc::kill(p, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
-    });
+    let alive = entries.iter().any(|e| crate::zag_process::entry_running(e));
     if alive {
         RelayState::Alive
     } else {

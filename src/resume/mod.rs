@@ -2,7 +2,7 @@
 //!
 //! Two channels: a `user_message` line into a live zag relay's FIFO
 //! ([`fifo`]), or a respawn of the provider CLI with its resume syntax
-//! ([`respawn`]). Before sending, the incident is resolved ([`ident`]: which
+//! ([`respawn`]). Before sending, the incident is resolved ([`resolve`]: which
 //! ids, which cwd, which channel) and revalidated ([`revalidate`]: cancelled?
 //! deleted? did the session move on?); after sending, the CLI's output goes
 //! back through the detectors so a re-hit becomes [`Outcome::LimitAgain`]
@@ -14,7 +14,7 @@
 
 pub mod events;
 pub mod fifo;
-pub mod ident;
+pub mod resolve;
 pub mod respawn;
 pub mod revalidate;
 pub mod zaglog;
@@ -33,7 +33,7 @@ use crate::detect::{Detection, Detector, LineContext, SourceKind};
 use crate::paths::Paths;
 use crate::store::Schedule;
 
-pub use ident::{validate_session_id, Channel, ResolvedTarget};
+pub use resolve::{validate_session_id, Channel, ResolvedTarget};
 
 /// Re-detection of a limit in one line of output, with its context. The
 /// default is [`Detector::detect`]; tests inject their own.
@@ -98,7 +98,7 @@ pub fn backoff_fallback(base_secs: u64, attempt: u32) -> u64 {
 /// `Err` is a clear reason the incident can never be delivered (unknown
 /// session, hostile id, deleted transcript, lost Gemini prompt).
 pub fn resolve_target(incident: &Schedule, env: &ResumeEnv) -> Result<ResolvedTarget, String> {
-    ident::resolve(incident, &env.paths).map_err(|e| e.reason().to_string())
+    resolve::resolve(incident, &env.paths).map_err(|e| e.reason().to_string())
 }
 
 /// Deliver one due incident. Never panics, never blocks forever: every wait
@@ -122,7 +122,7 @@ pub async fn deliver_with(
     }
     let (inc, paths) = (incident.clone(), env.paths.clone());
     let resolved = tokio::task::spawn_blocking(move || {
-        let t = ident::resolve(&inc, &paths)?;
+        let t = resolve::resolve(&inc, &paths)?;
         // Our own claim first: a resumed turn tagged with this incident is
         // in the log when an earlier run of the daemon started delivering
         // it and died before recording the outcome.
@@ -130,17 +130,17 @@ pub async fn deliver_with(
             Some(at) => Err(at),
             None => Ok(revalidate::moved_on(&t, inc.hit_at)),
         };
-        Ok::<_, ident::Unresolved>((t, moved))
+        Ok::<_, resolve::Unresolved>((t, moved))
     })
     .await;
     let (target, moved) = match resolved {
         Ok(Ok(x)) => x,
-        Ok(Err(ident::Unresolved::Deleted(r))) => {
+        Ok(Err(resolve::Unresolved::Deleted(r))) => {
             return Outcome::Skipped {
                 reason: format!("session deleted: {r}"),
             }
         }
-        Ok(Err(ident::Unresolved::Invalid(r))) => {
+        Ok(Err(resolve::Unresolved::Invalid(r))) => {
             return Outcome::Failed {
                 reason: format!("cannot resolve the session: {r}"),
             }
@@ -234,17 +234,18 @@ async fn respawn_target(
         reason: format!("{note}{reason}"),
     };
     let p = t.provider;
-    // Gemini drops the limited prompt: send it again, not "Continue".
-    let message = match p {
-        crate::detect::Provider::Gemini => t.prompt.clone().unwrap_or_default(),
-        _ => t.message.clone(),
+    let cli = crate::provider::of(p);
+    // A CLI that drops the limited prompt gets it again, not "Continue".
+    let message = if cli.resends_prompt() {
+        t.prompt.clone().unwrap_or_default()
+    } else {
+        t.message.clone()
     };
     let spec = respawn::ArgvSpec {
         session_id: t.provider_session_id.clone(),
         message: message.clone(),
         model: t.model.clone(),
-        // zag always runs Copilot with --allow-all (ZAG_INTEROP §7).
-        auto_approve: t.auto_approve || (p == crate::detect::Provider::Copilot && t.is_zag()),
+        auto_approve: cli.auto_approve(t),
         add_dirs: Vec::new(),
     };
     let args = match respawn::build_args(p, &spec) {
@@ -396,13 +397,9 @@ async fn respawn_target(
 
 /// The child's extra environment: the binary's own dir first on PATH (an
 /// npm/nvm CLI's `#!/usr/bin/env node` needs its node, which a systemd user
-/// service's PATH lacks), and for zag sessions the `ZAG_*` identity zag sets.
-///
-/// Gemini CLI refuses to run headless in a directory it was not told to
-/// trust (exit 55). The session being resumed already ran in this very
-/// directory, so the trust it had carries over; the environment variable is
-/// used, not `--skip-trust`, because older versions ignore an unknown
-/// variable but reject an unknown flag.
+/// service's PATH lacks), for zag sessions the `ZAG_*` identity zag sets, and
+/// what the provider asks for
+/// ([`ProviderCli::child_env`](crate::provider::ProviderCli::child_env)).
 fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsString)> {
     let mut env = Vec::new();
     let mut dirs: Vec<PathBuf> = program.parent().map(PathBuf::from).into_iter().collect();
@@ -421,8 +418,8 @@ fn child_env(t: &ResolvedTarget, program: &std::path::Path) -> Vec<(String, OsSt
             env.push(("ZAG_MODEL".into(), m.into()));
         }
     }
-    if t.provider == crate::detect::Provider::Gemini {
-        env.push(("GEMINI_CLI_TRUST_WORKSPACE".into(), "true".into()));
+    for (k, v) in crate::provider::of(t.provider).child_env() {
+        env.push(((*k).into(), (*v).into()));
     }
     env
 }

@@ -1,20 +1,12 @@
 //! Respawn: re-invoke a provider CLI with today's resume syntax.
 //!
-//! The argv builders are pure and table-tested. No shell is involved: the
-//! program is executed directly with an argv vector. Every id is validated by
-//! [`validate_session_id`] before it is placed, and the message (which is
-//! user text and may start with `-`) is placed where each CLI's parser cannot
-//! take it for a flag:
-//!
-//! - Claude (commander): `-p` is a boolean and the prompt is positional, so
-//!   the prompt goes after `--`. This also keeps a variadic `--add-dir` from
-//!   swallowing it.
-//! - Codex (clap): positionals after `--`. A bare `-` would make Codex read
-//!   the prompt from stdin (which is null), so it is refused.
-//! - Gemini (yargs): `--prompt=<msg>`, one argv element, so yargs takes the
-//!   whole rest as the value even when it starts with `-`.
-//! - Copilot (commander): `-p <msg>`; a required option-argument is taken
-//!   greedily even when it starts with `-`.
+//! Each provider builds its own argv
+//! ([`ProviderCli::resume_args`](crate::provider::ProviderCli::resume_args),
+//! pure and table-tested beside it) from an [`ArgvSpec`] with the guards
+//! here. No shell is involved: the program is executed directly with an argv
+//! vector. Every id is validated by [`validate_session_id`] before it is
+//! placed, and the message (which is user text and may start with `-`) is
+//! placed where the CLI's parser cannot take it for a flag.
 //!
 //! Running: its own process group (`process_group(0)`), stdin null, stdout
 //! and stderr captured up to `capture_bytes` each while every line is still
@@ -30,7 +22,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::ident::validate_session_id;
+use super::resolve::validate_session_id;
 use crate::config::Binaries;
 use crate::detect::{Detection, Provider};
 
@@ -49,7 +41,7 @@ pub struct ArgvSpec {
     pub add_dirs: Vec<String>,
 }
 
-fn check_model(m: &str) -> Result<(), String> {
+pub(crate) fn check_model(m: &str) -> Result<(), String> {
     let ok = !m.is_empty()
         && m.len() <= 128
         && !m.starts_with('-')
@@ -66,20 +58,20 @@ fn check_model(m: &str) -> Result<(), String> {
 /// zag's size aliases are resolved per provider by zag's factory; we cannot
 /// reproduce that table, so they are left out (the session's own default
 /// model applies).
-fn usable_model(m: &Option<String>) -> Option<&str> {
+pub(crate) fn usable_model(m: &Option<String>) -> Option<&str> {
     m.as_deref().filter(|m| {
         !m.is_empty() && !matches!(*m, "auto" | "small" | "medium" | "large" | "default")
     })
 }
 
-fn check_dirs(dirs: &[String]) -> Result<(), String> {
+pub(crate) fn check_dirs(dirs: &[String]) -> Result<(), String> {
     match dirs.iter().find(|d| !d.starts_with('/')) {
         Some(d) => Err(format!("add-dir {d:?} is not an absolute path")),
         None => Ok(()),
     }
 }
 
-fn check_message(msg: &str) -> Result<(), String> {
+pub(crate) fn check_message(msg: &str) -> Result<(), String> {
     if msg.trim().is_empty() {
         return Err("empty message".into());
     }
@@ -89,7 +81,7 @@ fn check_message(msg: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, String> {
+pub(crate) fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, String> {
     let id = spec
         .session_id
         .as_deref()
@@ -98,115 +90,9 @@ fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, String> {
     Ok(id)
 }
 
-/// `claude --resume <id> --output-format stream-json --verbose [--model M]
-/// [--dangerously-skip-permissions] [--add-dir D]… -p -- <msg>`
-pub fn claude_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
-    let id = required_id(spec, Provider::Claude)?;
-    check_message(&spec.message)?;
-    check_dirs(&spec.add_dirs)?;
-    let mut a: Vec<String> = vec![
-        "--resume".into(),
-        id.into(),
-        "--output-format".into(),
-        "stream-json".into(),
-        "--verbose".into(),
-    ];
-    if let Some(m) = usable_model(&spec.model) {
-        check_model(m)?;
-        a.extend(["--model".into(), m.into()]);
-    }
-    if spec.auto_approve {
-        a.push("--dangerously-skip-permissions".into());
-    }
-    for d in &spec.add_dirs {
-        a.extend(["--add-dir".into(), d.clone()]);
-    }
-    a.extend(["-p".into(), "--".into(), spec.message.clone()]);
-    Ok(a)
-}
-
-/// `codex exec resume --json --skip-git-repo-check -- <thread-id> <msg>`.
-/// The resumed thread keeps its own model and sandbox settings, so nothing
-/// else is passed (the subcommand takes a restricted set of options).
-pub fn codex_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
-    let id = required_id(spec, Provider::Codex)?;
-    check_message(&spec.message)?;
-    if spec.message.trim() == "-" {
-        return Err("a message of \"-\" makes Codex read the prompt from stdin".into());
-    }
-    Ok(vec![
-        "exec".into(),
-        "resume".into(),
-        "--json".into(),
-        "--skip-git-repo-check".into(),
-        "--".into(),
-        id.into(),
-        spec.message.clone(),
-    ])
-}
-
-/// `gemini [--resume <uuid>] --prompt=<prompt> --output-format stream-json
-/// [--model M] [--approval-mode yolo] [--include-directories D]…`; without
-/// a session id it is a fresh run with the original prompt.
-pub fn gemini_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
-    check_message(&spec.message)?;
-    check_dirs(&spec.add_dirs)?;
-    let mut a: Vec<String> = Vec::new();
-    if spec.session_id.is_some() {
-        let id = required_id(spec, Provider::Gemini)?;
-        a.extend(["--resume".into(), id.into()]);
-    }
-    a.push(format!("--prompt={}", spec.message));
-    a.extend(["--output-format".into(), "stream-json".into()]);
-    if let Some(m) = usable_model(&spec.model) {
-        check_model(m)?;
-        a.extend(["--model".into(), m.into()]);
-    }
-    if spec.auto_approve {
-        a.extend(["--approval-mode".into(), "yolo".into()]);
-    }
-    for d in &spec.add_dirs {
-        a.extend(["--include-directories".into(), d.clone()]);
-    }
-    Ok(a)
-}
-
-/// `copilot --resume <id> -p <msg> --output-format json [--allow-all]
-/// [--model M] [--add-dir D]…`, always with the explicit id (`--continue`
-/// could pick another session).
-pub fn copilot_args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
-    let id = required_id(spec, Provider::Copilot)?;
-    check_message(&spec.message)?;
-    check_dirs(&spec.add_dirs)?;
-    let mut a: Vec<String> = vec![
-        "--resume".into(),
-        id.into(),
-        "-p".into(),
-        spec.message.clone(),
-        "--output-format".into(),
-        "json".into(),
-    ];
-    if spec.auto_approve {
-        a.push("--allow-all".into());
-    }
-    if let Some(m) = usable_model(&spec.model) {
-        check_model(m)?;
-        a.extend(["--model".into(), m.into()]);
-    }
-    for d in &spec.add_dirs {
-        a.extend(["--add-dir".into(), d.clone()]);
-    }
-    Ok(a)
-}
-
 /// The argv (without the program) for a provider.
 pub fn build_args(provider: Provider, spec: &ArgvSpec) -> Result<Vec<String>, String> {
-    match provider {
-        Provider::Claude => claude_args(spec),
-        Provider::Codex => codex_args(spec),
-        Provider::Gemini => gemini_args(spec),
-        Provider::Copilot => copilot_args(spec),
-    }
+    crate::provider::of(provider).resume_args(spec)
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -530,136 +416,6 @@ mod tests {
         }
     }
 
-    const ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
-
-    #[test]
-    fn argv_per_provider() {
-        let s = spec(Some(ID), "Continue");
-        let cases: [(Provider, &[&str]); 4] = [
-            (
-                Provider::Claude,
-                &[
-                    "--resume",
-                    ID,
-                    "--output-format",
-                    "stream-json",
-                    "--verbose",
-                    "-p",
-                    "--",
-                    "Continue",
-                ],
-            ),
-            (
-                Provider::Codex,
-                &[
-                    "exec",
-                    "resume",
-                    "--json",
-                    "--skip-git-repo-check",
-                    "--",
-                    ID,
-                    "Continue",
-                ],
-            ),
-            (
-                Provider::Gemini,
-                &[
-                    "--resume",
-                    ID,
-                    "--prompt=Continue",
-                    "--output-format",
-                    "stream-json",
-                ],
-            ),
-            (
-                Provider::Copilot,
-                &["--resume", ID, "-p", "Continue", "--output-format", "json"],
-            ),
-        ];
-        for (p, want) in cases {
-            assert_eq!(build_args(p, &s).unwrap(), want, "{p}");
-        }
-    }
-
-    #[test]
-    fn zag_options_are_kept() {
-        let s = ArgvSpec {
-            session_id: Some(ID.into()),
-            message: "Continue".into(),
-            model: Some("claude-opus-4".into()),
-            auto_approve: true,
-            add_dirs: vec!["/extra".into()],
-        };
-        assert_eq!(
-            claude_args(&s).unwrap(),
-            [
-                "--resume",
-                ID,
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--model",
-                "claude-opus-4",
-                "--dangerously-skip-permissions",
-                "--add-dir",
-                "/extra",
-                "-p",
-                "--",
-                "Continue"
-            ]
-        );
-        assert_eq!(
-            gemini_args(&s).unwrap(),
-            [
-                "--resume",
-                ID,
-                "--prompt=Continue",
-                "--output-format",
-                "stream-json",
-                "--model",
-                "claude-opus-4",
-                "--approval-mode",
-                "yolo",
-                "--include-directories",
-                "/extra"
-            ]
-        );
-        assert_eq!(
-            copilot_args(&s).unwrap(),
-            [
-                "--resume",
-                ID,
-                "-p",
-                "Continue",
-                "--output-format",
-                "json",
-                "--allow-all",
-                "--model",
-                "claude-opus-4",
-                "--add-dir",
-                "/extra"
-            ]
-        );
-        // Size aliases and "auto" are zag's, not the CLI's: left out.
-        let s = ArgvSpec {
-            model: Some("auto".into()),
-            ..spec(Some(ID), "x")
-        };
-        assert!(!gemini_args(&s).unwrap().contains(&"--model".to_string()));
-    }
-
-    #[test]
-    fn gemini_fresh_run_has_no_resume() {
-        assert_eq!(
-            gemini_args(&spec(None, "write the parser")).unwrap(),
-            [
-                "--prompt=write the parser",
-                "--output-format",
-                "stream-json"
-            ]
-        );
-    }
-
     #[test]
     fn hostile_ids_are_refused_everywhere() {
         for id in ["../x", "--help", "-p", "a/b", "", "a b", "x..y"] {
@@ -671,35 +427,6 @@ mod tests {
         for p in [Provider::Claude, Provider::Codex, Provider::Copilot] {
             assert!(build_args(p, &spec(None, "Continue")).is_err(), "{p}");
         }
-    }
-
-    #[test]
-    fn flag_like_messages_stay_values() {
-        let s = spec(Some(ID), "--dangerously-skip-permissions");
-        let c = claude_args(&s).unwrap();
-        assert_eq!(&c[c.len() - 2..], ["--", "--dangerously-skip-permissions"]);
-        let x = codex_args(&s).unwrap();
-        assert_eq!(
-            &x[x.len() - 3..],
-            ["--", ID, "--dangerously-skip-permissions"]
-        );
-        assert!(gemini_args(&s)
-            .unwrap()
-            .contains(&"--prompt=--dangerously-skip-permissions".to_string()));
-        let p = copilot_args(&s).unwrap();
-        assert_eq!(&p[2..4], ["-p", "--dangerously-skip-permissions"]);
-        assert!(codex_args(&spec(Some(ID), "-")).is_err());
-        assert!(claude_args(&spec(Some(ID), "  ")).is_err());
-        let bad_model = ArgvSpec {
-            model: Some("--x".into()),
-            ..spec(Some(ID), "m")
-        };
-        assert!(claude_args(&bad_model).is_err());
-        let bad_dir = ArgvSpec {
-            add_dirs: vec!["-x".into()],
-            ..spec(Some(ID), "m")
-        };
-        assert!(claude_args(&bad_dir).is_err());
     }
 
     #[test]

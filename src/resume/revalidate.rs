@@ -3,16 +3,18 @@
 //! A resume that can no longer help must not be sent: if the user typed a new
 //! message, resumed by hand, or a later turn succeeded after `hit_at`, the
 //! incident is skipped with the reason. The checks are pure functions of a
-//! file's bytes and the hit time; [`moved_on`] reads the files. Without a hit
+//! file's bytes and the hit time: the zag log's here, each provider's
+//! beside it ([`ProviderCli::moved_on_rule`](crate::provider::ProviderCli::moved_on_rule));
+//! [`moved_on`] reads the files. Without a hit
 //! time nothing can be judged and nothing is skipped.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::ident::{json_lines, line_ts, zag_lines_of, ResolvedTarget};
-use crate::detect::Provider;
+use super::resolve::{line_ts, zag_lines_of, ResolvedTarget};
 
-fn after(v: &Value, key: &str, hit: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The timestamp at `key`, when it is after the hit.
+pub(crate) fn after(v: &Value, key: &str, hit: DateTime<Utc>) -> Option<DateTime<Utc>> {
     line_ts(v, key).filter(|t| *t > hit)
 }
 
@@ -68,80 +70,9 @@ pub fn already_delivered(t: &ResolvedTarget) -> Option<String> {
     zag_claim(&bytes, &t.incident_id)
 }
 
-/// A Claude transcript: a real user entry (not only tool results, not meta)
-/// or a non-error assistant entry after the hit.
-pub fn claude_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
-    json_lines(bytes).find_map(|v| {
-        let t = after(&v, "timestamp", hit)?;
-        let why = match v.get("type").and_then(Value::as_str)? {
-            "user" => {
-                if v.get("isMeta").and_then(Value::as_bool) == Some(true) {
-                    return None;
-                }
-                let content = v.pointer("/message/content");
-                let typed = match content {
-                    Some(Value::String(s)) => !s.trim().is_empty(),
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .any(|b| b.get("type").and_then(Value::as_str) == Some("text")),
-                    _ => false,
-                };
-                if !typed {
-                    return None;
-                }
-                "a newer user message"
-            }
-            "assistant" => {
-                let error = v.get("error").is_some_and(|e| !e.is_null())
-                    || v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true)
-                    || v.pointer("/message/model").and_then(Value::as_str) == Some("<synthetic>");
-                if error {
-                    return None;
-                }
-                "a later successful turn"
-            }
-            _ => return None,
-        };
-        Some(format!(
-            "{why} at {} in the Claude transcript",
-            t.to_rfc3339()
-        ))
-    })
-}
-
-/// A Codex rollout: a `user_message` event or an error-free `task_complete`.
-pub fn codex_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
-    json_lines(bytes).find_map(|v| {
-        let t = after(&v, "timestamp", hit)?;
-        if v.get("type").and_then(Value::as_str) != Some("event_msg") {
-            return None;
-        }
-        let why = match v.pointer("/payload/type").and_then(Value::as_str)? {
-            "user_message" => "a newer user message",
-            "task_complete" if v.pointer("/payload/error").map_or(true, Value::is_null) => {
-                "a later successful turn"
-            }
-            _ => return None,
-        };
-        Some(format!("{why} at {} in the Codex rollout", t.to_rfc3339()))
-    })
-}
-
-/// A Copilot events file: a `user.message` or an `assistant.message`.
-pub fn copilot_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
-    json_lines(bytes).find_map(|v| {
-        let t = after(&v, "timestamp", hit)?;
-        let why = match v.get("type").and_then(Value::as_str)? {
-            "user.message" => "a newer user message",
-            "assistant.message" => "a later successful turn",
-            _ => return None,
-        };
-        Some(format!("{why} at {} in Copilot's events", t.to_rfc3339()))
-    })
-}
-
-/// Why the session no longer needs this resume, if it does not. Gemini's
-/// native file rolls failed turns back, so only the zag log speaks for it.
+/// Why the session no longer needs this resume, if it does not: the zag
+/// log's rules, then the provider's own rule over its session file (a
+/// provider without one, Gemini, is judged by the zag log alone).
 pub fn moved_on(t: &ResolvedTarget, hit_at: Option<DateTime<Utc>>) -> Option<String> {
     let hit = hit_at?;
     if let Some(log) = &t.zag_log {
@@ -151,12 +82,7 @@ pub fn moved_on(t: &ResolvedTarget, hit_at: Option<DateTime<Utc>>) -> Option<Str
             }
         }
     }
-    let check: fn(&[u8], DateTime<Utc>) -> Option<String> = match t.provider {
-        Provider::Claude => claude_moved_on,
-        Provider::Codex => codex_moved_on,
-        Provider::Copilot => copilot_moved_on,
-        Provider::Gemini => return None,
-    };
+    let check = crate::provider::of(t.provider).moved_on_rule()?;
     let bytes = std::fs::read(t.native_file.as_ref()?).ok()?;
     check(&bytes, hit)
 }
@@ -230,88 +156,5 @@ mod tests {
         );
         assert_eq!(zag_claim(ours.as_bytes(), "i-2"), None);
         assert_eq!(zag_claim(typed.as_bytes(), "i-1"), None);
-    }
-
-    #[test]
-    fn claude_transcript_rules() {
-        let cases = [
-            (
-                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"content":"go on"}}"#,
-                true,
-            ),
-            (
-                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","isMeta":true,"message":{"content":"x"}}"#,
-                false,
-            ),
-            (
-                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"content":[{"type":"tool_result"}]}}"#,
-                false,
-            ),
-            (
-                r#"{"type":"assistant","timestamp":"2030-01-01T10:01:00Z","message":{"model":"claude-x"}}"#,
-                true,
-            ),
-            (
-                r#"{"type":"assistant","timestamp":"2030-01-01T10:01:00Z","error":"rate_limit","isApiErrorMessage":true,"message":{"model":"<synthetic>"}}"#,
-                false,
-            ),
-            (
-                r#"{"type":"user","timestamp":"2030-01-01T09:01:00Z","message":{"content":"before"}}"#,
-                false,
-            ),
-        ];
-        for (line, want) in cases {
-            assert_eq!(
-                claude_moved_on(line.as_bytes(), hit()).is_some(),
-                want,
-                "{line}"
-            );
-        }
-    }
-
-    #[test]
-    fn codex_and_copilot_rules() {
-        let c = [
-            (
-                r#"{"timestamp":"2030-01-01T10:01:00Z","type":"event_msg","payload":{"type":"user_message"}}"#,
-                true,
-            ),
-            (
-                r#"{"timestamp":"2030-01-01T10:01:00Z","type":"event_msg","payload":{"type":"task_complete","error":{"codex_error_info":"usage_limit_exceeded"}}}"#,
-                false,
-            ),
-            (
-                r#"{"timestamp":"2030-01-01T10:01:00Z","type":"event_msg","payload":{"type":"task_complete"}}"#,
-                true,
-            ),
-        ];
-        for (line, want) in c {
-            assert_eq!(
-                codex_moved_on(line.as_bytes(), hit()).is_some(),
-                want,
-                "{line}"
-            );
-        }
-        let p = [
-            (
-                r#"{"type":"user.message","timestamp":"2030-01-01T10:01:00Z"}"#,
-                true,
-            ),
-            (
-                r#"{"type":"session.error","timestamp":"2030-01-01T10:01:00Z"}"#,
-                false,
-            ),
-            (
-                r#"{"type":"assistant.message","timestamp":"2030-01-01T09:01:00Z"}"#,
-                false,
-            ),
-        ];
-        for (line, want) in p {
-            assert_eq!(
-                copilot_moved_on(line.as_bytes(), hit()).is_some(),
-                want,
-                "{line}"
-            );
-        }
     }
 }

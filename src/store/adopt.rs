@@ -6,8 +6,9 @@
 //! its time has passed by a grace period; while the owner lives we leave it
 //! alone, because neither zag owner re-checks the store before it fires.
 //!
-//! - [`probe_owner`] is the I/O: `B/processes.json` (read-only), `kill(pid, 0)`
-//!   with a PID-reuse guard, the relay's FIFO, the session log's heartbeats.
+//! - [`probe_owner`] is the I/O: `B/processes.json` (read-only) and pid
+//!   liveness by [`crate::zag_process`]'s one rule, the relay's FIFO, the
+//!   session log's heartbeats.
 //! - [`adoption_decision`] is pure: record, owner state, now, grace.
 //! - [`adopt`] writes the take-over.
 //!
@@ -26,8 +27,9 @@ use chrono::{DateTime, Duration, Utc};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::identity::adoption_id_for;
+use super::dedupe::adoption_id_for;
 use super::{Record, Replay, Schedule, StoreFile, ORIGIN};
+use crate::zag_process;
 
 /// What we know about the zag process that wrote a `schedule`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,9 +153,8 @@ pub fn probe_owner(zag_home: &Path, rec: &Schedule, now: DateTime<Utc>) -> Owner
 ///   hours old, but the exec loop is alive and will fire on its own (its
 ///   monotonic sleep resumes), so adopting it would double the resume.
 ///
-/// A pid is live when `kill(pid, 0)` succeeds (or fails with `EPERM`) and,
-/// where `/proc` tells, the process did not start more than a minute after
-/// the entry's `started_at` (a reused pid).
+/// An entry is running by [`zag_process::entry_running`]: `running`, and a
+/// live pid that is still the process the entry recorded (not reused).
 pub fn probe_owner_with(
     zag_home: &Path,
     rec: &Schedule,
@@ -165,7 +166,7 @@ pub fn probe_owner_with(
     ids.extend(wrapper_id_from_log(&rec.log_path));
     ids.retain(|s| !s.is_empty());
 
-    let procs = match read_processes(&zag_home.join("processes.json")) {
+    let procs = match zag_process::read_processes(&zag_home.join("processes.json")) {
         Some(p) => p,
         None => return OwnerState::Unknown,
     };
@@ -176,8 +177,7 @@ pub fn probe_owner_with(
                 let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("");
                 ids.iter().any(|i| i == s("session_id"))
                     && cmds.contains(&s("command"))
-                    && s("status") == "running"
-                    && entry_pid_alive(p)
+                    && zag_process::entry_running(p)
             })
             .collect()
     };
@@ -200,68 +200,6 @@ pub fn probe_owner_with(
         }
     }
     OwnerState::Dead
-}
-
-/// `processes` of `B/processes.json`; a missing file is an empty list,
-/// an unreadable or malformed one is `None`.
-fn read_processes(path: &Path) -> Option<Vec<serde_json::Value>> {
-    match std::fs::read(path) {
-        Ok(b) => {
-            let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
-            Some(v.get("processes")?.as_array()?.clone())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Vec::new()),
-        Err(_) => None,
-    }
-}
-
-fn entry_pid_alive(p: &serde_json::Value) -> bool {
-    let Some(pid) = p.get("pid").and_then(|v| v.as_i64()) else {
-        return false;
-    };
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(pid, 0) };
-    if rc != 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
-        return false;
-    }
-    let started = p
-        .get("started_at")
-        .and_then(|v| v.as_str())
-        .and_then(crate::clock::parse_utc);
-    match (started, process_start_time(pid)) {
-        (Some(entry), Some(proc_start)) => proc_start <= entry + Duration::seconds(60),
-        _ => true, // cannot tell: believe it is alive (the safe side)
-    }
-}
-
-/// Wall time a process started, from `/proc` (Linux).
-#[cfg(target_os = "linux")]
-fn process_start_time(pid: libc::pid_t) -> Option<DateTime<Utc>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22, counted after the parenthesised command name.
-    let after = &stat[stat.rfind(')')? + 2..];
-    let ticks: i64 = after.split_whitespace().nth(19)?.parse().ok()?;
-    let btime: i64 = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = i64::from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as i32).max(1);
-    DateTime::from_timestamp(btime, 0).map(|b| b + Duration::milliseconds(ticks * 1000 / hz))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn process_start_time(_pid: libc::pid_t) -> Option<DateTime<Utc>> {
-    None
 }
 
 /// The default FIFO probe: open for writing without blocking. `ENXIO` (no

@@ -15,7 +15,7 @@
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use super::{Change, Replay, StoreFile};
+use super::{Replay, ReplayChange, StoreFile};
 
 /// Follows one store file.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ impl StoreFollower {
     /// after a rewrite (or on the first read), the schedules and tombstones
     /// that differ from what was known. Schedules come as the replay's own
     /// shared copies: nothing is deep-copied.
-    pub fn refresh(&mut self) -> io::Result<Vec<Change>> {
+    pub fn refresh(&mut self) -> io::Result<Vec<ReplayChange>> {
         let f = match std::fs::File::open(&self.store.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -70,22 +70,26 @@ impl StoreFollower {
         let old = std::mem::replace(&mut self.replay, fresh);
         self.identity = Some(id);
         let new = &self.replay;
-        let mut changes: Vec<Change> = if old.scheduled.is_empty() {
+        let mut changes: Vec<ReplayChange> = if old.scheduled.is_empty() {
             new.pending
                 .values()
                 .cloned()
-                .map(Change::Scheduled)
+                .map(ReplayChange::Scheduled)
                 .collect()
         } else {
             new.pending
                 .iter()
                 .filter(|(id, s)| old.scheduled.get(*id) != Some(*s))
-                .map(|(_, s)| Change::Scheduled(s.clone()))
+                .map(|(_, s)| ReplayChange::Scheduled(s.clone()))
                 .collect()
         };
         let mut tombs: Vec<&String> = new.tombstoned.difference(&old.tombstoned).collect();
         tombs.sort();
-        changes.extend(tombs.into_iter().map(|t| Change::Tombstoned(t.clone())));
+        changes.extend(
+            tombs
+                .into_iter()
+                .map(|t| ReplayChange::Tombstoned(t.clone())),
+        );
         Ok(changes)
     }
 }
@@ -130,7 +134,7 @@ mod tests {
         assert!(f.refresh().unwrap().is_empty(), "partial line waits");
         raw.write_all(&line.as_bytes()[10..]).unwrap();
         let got = f.refresh().unwrap();
-        assert_eq!(got, vec![Change::Tombstoned("a".into())]);
+        assert_eq!(got, vec![ReplayChange::Tombstoned("a".into())]);
         assert!(!f.replay().pending.contains_key("a"));
 
         // Compaction (a new inode) reports nothing new...
@@ -155,6 +159,9 @@ mod tests {
         let Record::Schedule(c) = sched("c") else {
             unreachable!()
         };
-        assert_eq!(f.refresh().unwrap(), vec![Change::Scheduled(Arc::new(c))]);
+        assert_eq!(
+            f.refresh().unwrap(),
+            vec![ReplayChange::Scheduled(Arc::new(c))]
+        );
     }
 }

@@ -19,7 +19,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::{parse_line, Change, Record, Replay, Schedule};
+use super::{parse_line, Record, Replay, ReplayChange, Schedule};
 
 /// Bytes read per positioned read.
 const BLOCK: usize = 1 << 20;
@@ -89,7 +89,7 @@ pub(crate) fn follow<S: ReadAt + ?Sized>(
     replay: &mut Replay,
     src: &S,
     len: u64,
-) -> io::Result<Vec<Change>> {
+) -> io::Result<Vec<ReplayChange>> {
     // `consumed` is 0 or just past a newline: the range starts on a line.
     let out = parse_range(src, replay.consumed, len, len)?;
     let mut touched = Vec::with_capacity(out.parsed.len());
@@ -113,8 +113,8 @@ pub(crate) fn follow<S: ReadAt + ?Sized>(
             true => replay
                 .pending
                 .get(&id)
-                .map(|s| Change::Scheduled(s.clone())),
-            false => Some(Change::Tombstoned(id)),
+                .map(|s| ReplayChange::Scheduled(s.clone())),
+            false => Some(ReplayChange::Tombstoned(id)),
         })
         .collect())
 }
@@ -342,13 +342,13 @@ mod tests {
             let changes = follow(&mut r, bytes, len).unwrap();
             assert_eq!(r, want, "cut at {cut}");
             assert_eq!(
-                changes.contains(&Change::Scheduled(want.pending["c"].clone())),
+                changes.contains(&ReplayChange::Scheduled(want.pending["c"].clone())),
                 c_is_new,
                 "cut at {cut}"
             );
             assert!(changes.iter().all(|c| match c {
-                Change::Scheduled(s) => want.pending.contains_key(&s.incident_id),
-                Change::Tombstoned(id) => id == "a",
+                ReplayChange::Scheduled(s) => want.pending.contains_key(&s.incident_id),
+                ReplayChange::Tombstoned(id) => id == "a",
             }));
         }
         let mut r = replay_from(bytes, len).unwrap();

@@ -11,10 +11,11 @@
 //! loss mid-write, is ignored and does not corrupt later appends, because each
 //! append first restores a missing trailing newline.
 //!
-//! Submodules: [`identity`] (incident ids and duplicate detection),
+//! Submodules: [`dedupe`] (incident ids and duplicate detection),
 //! [`load`] (the whole-file replay of a start-up, streamed and parallel),
 //! [`compact`](mod@compact) (lock-free compaction), [`follow`] (live following, how a
-//! `zag usage cancel` reaches a live timer), [`adopt`] (stranded zag resumes).
+//! `zag usage cancel` reaches a live timer), [`adopt`] (stranded zag resumes),
+//! and a private fast reader for store lines (`fast_line`).
 //!
 //! # Delivery commit point
 //!
@@ -47,15 +48,15 @@
 
 pub mod adopt;
 pub mod compact;
+pub mod dedupe;
+mod fast_line;
 pub mod follow;
-pub mod identity;
 pub mod load;
-mod scan;
 
 pub use adopt::{adoption_decision, probe_owner, Adoption, OwnerState};
 pub use compact::{compact, should_compact, CompactOptions, CompactStats};
+pub use dedupe::{find_same_incident, incident_id_for, ResetWindow};
 pub use follow::StoreFollower;
-pub use identity::{find_same_incident, incident_id_for, ResetWindow};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,7 @@ pub const ORIGIN: &str = "zag-resumed";
 
 /// What one record, or a re-read, changed in a replay.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Change {
+pub enum ReplayChange {
     /// A schedule now pending (a schedule whose id is already tombstoned is
     /// not reported: nothing can act on it).
     Scheduled(Arc<Schedule>),
@@ -260,17 +261,6 @@ impl Replay {
         self.pending.swap_remove(&incident_id);
         self.tombstoned.insert(incident_id);
     }
-
-    /// Pending schedules sorted by `when`, as `zag usage list` shows them.
-    pub fn pending_sorted(&self) -> Vec<&Schedule> {
-        let mut v: Vec<&Schedule> = self.pending.values().map(AsRef::as_ref).collect();
-        v.sort_by(|a, b| {
-            a.when
-                .cmp(&b.when)
-                .then_with(|| a.incident_id.cmp(&b.incident_id))
-        });
-        v
-    }
 }
 
 /// Parse one line (without its newline): `None` for a blank line,
@@ -288,7 +278,7 @@ pub(crate) fn parse_line(line: &[u8]) -> Option<Result<Record, ()>> {
 /// slow); whenever it fails, the derived enum decides, so the set of accepted
 /// lines and their meaning are exactly those of `Record`'s own `Deserialize`.
 fn parse_record(line: &[u8]) -> Result<Record, ()> {
-    if let Some(rec) = scan::scan_flat(line).and_then(FlatRecord::into_record) {
+    if let Some(rec) = fast_line::scan_flat(line).and_then(FlatRecord::into_record) {
         return Ok(rec);
     }
     parse_record_with_serde(line)

@@ -2,7 +2,15 @@
 # sources this file, and calls `e2e_begin <npm-package> "$@"`.
 # shellcheck shell=bash
 
+# The real-CLI kit (a scripted fake API, loopback-only network namespaces,
+# npm installs of the CLIs) is not part of this repository: point
+# REALCLIENTS_KIT at it, or keep it at ../shared/realclients beside the
+# checkout. Without it the script skips with one line.
 KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
+if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ]; then
+  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT to the folder holding lib.sh and fake_api.py)"
+  exit 0
+fi
 # shellcheck source=/dev/null
 source "$KIT/lib.sh"
 

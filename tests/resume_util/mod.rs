@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use zag_resumed::config::{Binaries, ResumeConfig};
 use zag_resumed::detect::{Detection, Detector, LineContext, Provider, Scope};
-use zag_resumed::paths::{claude_project_dir_name, Paths};
+use zag_resumed::paths::Paths;
+use zag_resumed::provider::claude::project_dir_name as claude_project_dir_name;
 use zag_resumed::resume::{DetectFn, ResumeEnv};
 use zag_resumed::store::Schedule;
 

@@ -1,4 +1,4 @@
-//! Incident identity and duplicate detection.
+//! Incident ids and duplicate detection (dedupe): one id per limit, however often it is seen.
 //!
 //! An incident is *what* happened: a provider limited a session until a reset
 //! time. Its id is a UUID v5 over a stable key built from exactly that, so the

@@ -1,0 +1,434 @@
+//! Pure rendering for the CLI and the notifier: tables, countdowns, event
+//! lines. No I/O: every function takes the data (and `now`) and returns text.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{IncidentEvent, PendingView, StatusSnapshot};
+use crate::detect::Scope;
+
+/// Pretty JSON with a trailing newline, as the `--json` commands print it.
+pub fn pretty(v: &impl Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+    s.push('\n');
+    s
+}
+
+/// A duration for people: "2h 14m", "3d 4h", "5m", "40s".
+pub fn human_duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    let (days, hours, mins) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins}m")
+    } else if mins > 0 {
+        format!("{mins}m")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// "resumes in 2h 14m", "due now", "overdue by 5m".
+pub fn countdown(when: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let left = when - now;
+    if left > chrono::Duration::zero() {
+        format!("resumes in {}", human_duration(left))
+    } else if -left < chrono::Duration::seconds(60) {
+        "due now".to_string()
+    } else {
+        format!("overdue by {}", human_duration(-left))
+    }
+}
+
+/// The first characters of a session id, for tables: "6873…".
+pub fn short_session(id: &str) -> String {
+    const KEEP: usize = 4;
+    if id.is_empty() {
+        return "?".into();
+    }
+    match id.char_indices().nth(KEEP) {
+        Some((i, _)) => format!("{}…", &id[..i]),
+        None => id.to_string(),
+    }
+}
+
+/// "weekly limit" for a stored scope name; the name itself for others.
+fn describe_scope(scope: &str) -> String {
+    match serde_json::from_value::<Scope>(serde_json::Value::String(scope.to_string())) {
+        Ok(s) => s.describe().to_string(),
+        Err(_) => format!("{scope} limit"),
+    }
+}
+
+/// One pending line: "claude · session 6873… · resumes in 2h 14m · weekly limit".
+pub fn render_pending(p: &PendingView, now: DateTime<Utc>) -> String {
+    let mut s = format!(
+        "{} · session {} · {}",
+        p.provider,
+        short_session(&p.session_id),
+        countdown(p.when, now)
+    );
+    if let Some(scope) = &p.scope {
+        let _ = write!(s, " · {}", describe_scope(scope));
+    }
+    if p.attempt > 1 {
+        let _ = write!(s, " · attempt {}", p.attempt);
+    }
+    s
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// One event line: "2030-01-01 08:00 UTC  resumed    claude · session 6873… · via fifo".
+pub fn render_event(ev: &IncidentEvent) -> String {
+    let (at, kind, what) = match ev {
+        IncidentEvent::Hit {
+            provider,
+            session_id,
+            scope,
+            reset_at,
+            at,
+            ..
+        } => {
+            let resets = reset_at.map_or_else(
+                || "reset unknown".into(),
+                |r| format!("resets {}", stamp(r)),
+            );
+            (
+                at,
+                "hit",
+                format!(
+                    "{provider} · session {} · {} · {resets}",
+                    short_session(session_id),
+                    describe_scope(scope)
+                ),
+            )
+        }
+        IncidentEvent::Scheduled {
+            provider,
+            session_id,
+            when,
+            attempt,
+            at,
+            ..
+        } => (
+            at,
+            "scheduled",
+            format!(
+                "{provider} · session {} · at {} · attempt {attempt}",
+                short_session(session_id),
+                stamp(*when)
+            ),
+        ),
+        IncidentEvent::Resumed {
+            provider,
+            session_id,
+            detail,
+            at,
+            ..
+        } => (at, "resumed", joined(provider, session_id, detail)),
+        IncidentEvent::Failed {
+            provider,
+            session_id,
+            reason,
+            at,
+            ..
+        } => (at, "failed", joined(provider, session_id, reason)),
+        IncidentEvent::Skipped {
+            provider,
+            session_id,
+            reason,
+            at,
+            ..
+        } => (at, "skipped", joined(provider, session_id, reason)),
+        IncidentEvent::Cancelled { incident_id, at } => {
+            (at, "cancelled", format!("incident {incident_id}"))
+        }
+    };
+    format!("{}  {kind:<9}  {what}", stamp(*at))
+}
+
+fn joined(provider: &str, session_id: &str, detail: &str) -> String {
+    let mut s = format!("{provider} · session {}", short_session(session_id));
+    if !detail.is_empty() {
+        let _ = write!(s, " · {detail}");
+    }
+    s
+}
+
+/// What `status` prints.
+pub fn render_status(s: &StatusSnapshot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "zag-resumed {} · pid {} · up {} (since {})",
+        s.version,
+        s.pid,
+        human_duration(s.now - s.started_at),
+        stamp(s.started_at)
+    );
+    let total: usize = s.watched.values().sum();
+    if total == 0 {
+        out.push_str("watching no files yet\n");
+    } else {
+        let per: Vec<String> = s
+            .watched
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "watching {total} file{}: {}",
+            plural(total),
+            per.join(" · ")
+        );
+    }
+    if s.pending.is_empty() {
+        out.push_str("no pending resumes\n");
+    } else {
+        let _ = writeln!(out, "pending resumes ({}):", s.pending.len());
+        let mut pending: Vec<&PendingView> = s.pending.iter().collect();
+        pending.sort_by_key(|p| p.when);
+        for p in pending {
+            let _ = writeln!(out, "  {}", render_pending(p, s.now));
+        }
+    }
+    if !s.recent.is_empty() {
+        out.push_str("recent:\n");
+        for ev in &s.recent {
+            let _ = writeln!(out, "  {}", render_event(ev));
+        }
+    }
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// What `list` prints: a table like `zag usage list`, plus the store.
+pub fn render_list(v: &[PendingView]) -> String {
+    if v.is_empty() {
+        return "No pending resumes.\n".into();
+    }
+    let header = [
+        "INCIDENT",
+        "PROVIDER",
+        "WAKES AT (UTC)",
+        "ATTEMPT",
+        "SESSION",
+        "STORE",
+    ];
+    let rows: Vec<[String; 6]> = v
+        .iter()
+        .map(|p| {
+            [
+                p.incident_id.clone(),
+                p.provider.clone(),
+                p.when.format("%Y-%m-%d %H:%M:%S").to_string(),
+                p.attempt.to_string(),
+                p.session_id.clone(),
+                p.store.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: [&str; 6]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn pending(id: &str, session: &str, when: &str, scope: Option<&str>) -> PendingView {
+        PendingView {
+            incident_id: id.into(),
+            provider: "claude".into(),
+            session_id: session.into(),
+            when: t(when),
+            attempt: 1,
+            store: "/h/.zag/projects/p/scheduled_resumes.jsonl".into(),
+            scope: scope.map(Into::into),
+            cwd: None,
+            origin: Some("zag-resumed".into()),
+        }
+    }
+
+    #[test]
+    fn durations_and_countdowns() {
+        let now = t("2030-01-01T08:00:00Z");
+        let cases = [
+            ("2030-01-01T10:14:59Z", "resumes in 2h 14m"),
+            ("2030-01-01T08:05:00Z", "resumes in 5m"),
+            ("2030-01-01T08:00:40Z", "resumes in 40s"),
+            ("2030-01-03T11:00:00Z", "resumes in 2d 3h"),
+            ("2030-01-01T08:00:00Z", "due now"),
+            ("2030-01-01T07:59:30Z", "due now"),
+            ("2030-01-01T07:55:00Z", "overdue by 5m"),
+        ];
+        for (when, want) in cases {
+            assert_eq!(countdown(t(when), now), want, "{when}");
+        }
+    }
+
+    #[test]
+    fn short_sessions() {
+        assert_eq!(short_session("6873abcd-ef"), "6873…");
+        assert_eq!(short_session("687"), "687");
+        assert_eq!(short_session(""), "?");
+        assert_eq!(short_session("ééééé"), "éééé…");
+    }
+
+    #[test]
+    fn pending_line_reads_like_the_issue() {
+        let now = t("2030-01-01T08:00:00Z");
+        let p = pending("i1", "6873abcd", "2030-01-01T10:14:00Z", Some("weekly"));
+        assert_eq!(
+            render_pending(&p, now),
+            "claude · session 6873… · resumes in 2h 14m · weekly limit"
+        );
+        let mut q = pending("i2", "9c1f0000", "2030-01-01T08:05:00Z", None);
+        q.attempt = 3;
+        q.provider = "codex".into();
+        assert_eq!(
+            render_pending(&q, now),
+            "codex · session 9c1f… · resumes in 5m · attempt 3"
+        );
+    }
+
+    #[test]
+    fn status_rendering() {
+        let now = t("2030-01-01T08:00:00Z");
+        let snap = StatusSnapshot {
+            pid: 4242,
+            version: "0.1.0".into(),
+            started_at: t("2030-01-01T05:30:00Z"),
+            now,
+            watched: BTreeMap::from([
+                ("claude".into(), 12),
+                ("codex".into(), 3),
+                ("gemini".into(), 0),
+            ]),
+            pending: vec![
+                pending("i2", "9c1f0000", "2030-01-01T12:00:00Z", Some("session")),
+                pending("i1", "6873abcd", "2030-01-01T10:14:00Z", Some("weekly")),
+            ],
+            recent: vec![
+                IncidentEvent::Resumed {
+                    incident_id: "i0".into(),
+                    provider: "codex".into(),
+                    session_id: "abcdef".into(),
+                    detail: "via fifo".into(),
+                    at: t("2030-01-01T07:00:00Z"),
+                },
+                IncidentEvent::Failed {
+                    incident_id: "i9".into(),
+                    provider: "gemini".into(),
+                    session_id: "zz".into(),
+                    reason: "exit 1".into(),
+                    at: t("2030-01-01T07:30:00Z"),
+                },
+            ],
+        };
+        let want = "\
+zag-resumed 0.1.0 · pid 4242 · up 2h 30m (since 2030-01-01 05:30 UTC)
+watching 15 files: claude 12 · codex 3
+pending resumes (2):
+  claude · session 6873… · resumes in 2h 14m · weekly limit
+  claude · session 9c1f… · resumes in 4h 0m · session limit
+recent:
+  2030-01-01 07:00 UTC  resumed    codex · session abcd… · via fifo
+  2030-01-01 07:30 UTC  failed     gemini · session zz · exit 1
+";
+        assert_eq!(render_status(&snap), want);
+        let idle = StatusSnapshot {
+            watched: BTreeMap::new(),
+            pending: vec![],
+            recent: vec![],
+            ..snap
+        };
+        assert_eq!(
+            render_status(&idle),
+            "zag-resumed 0.1.0 · pid 4242 · up 2h 30m (since 2030-01-01 05:30 UTC)\n\
+             watching no files yet\nno pending resumes\n"
+        );
+    }
+
+    #[test]
+    fn list_table_aligns_columns() {
+        let mut a = pending("6f1e", "9c2d-long-session", "2030-01-01T08:00:00Z", None);
+        a.attempt = 2;
+        let mut b = pending("abcdef012345", "s", "2030-01-02T09:30:05Z", None);
+        b.provider = "codex".into();
+        b.store = "/h/.zag/scheduled_resumes.jsonl".into();
+        let want = "\
+INCIDENT      PROVIDER  WAKES AT (UTC)       ATTEMPT  SESSION            STORE
+6f1e          claude    2030-01-01 08:00:00  2        9c2d-long-session  /h/.zag/projects/p/scheduled_resumes.jsonl
+abcdef012345  codex     2030-01-02 09:30:05  1        s                  /h/.zag/scheduled_resumes.jsonl
+";
+        assert_eq!(render_list(&[a, b]), want);
+        assert_eq!(render_list(&[]), "No pending resumes.\n");
+    }
+
+    #[test]
+    fn events_render_on_one_line() {
+        let ev = IncidentEvent::Hit {
+            incident_id: "i".into(),
+            provider: "claude".into(),
+            session_id: "6873abcd".into(),
+            scope: "weekly".into(),
+            reset_at: Some(t("2030-01-01T10:00:00Z")),
+            file: "/f".into(),
+            at: t("2030-01-01T08:00:00Z"),
+        };
+        assert_eq!(
+            render_event(&ev),
+            "2030-01-01 08:00 UTC  hit        claude · session 6873… · weekly limit · resets 2030-01-01 10:00 UTC"
+        );
+        let ev = IncidentEvent::Cancelled {
+            incident_id: "i7".into(),
+            at: t("2030-01-01T08:00:00Z"),
+        };
+        assert_eq!(
+            render_event(&ev),
+            "2030-01-01 08:00 UTC  cancelled  incident i7"
+        );
+    }
+}

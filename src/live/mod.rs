@@ -1,0 +1,39 @@
+//! Live sessions: who owns a session right now, how to reach it, and what
+//! the provider's own resume is doing.
+//!
+//! Why: most sessions run in an interactive TUI that stays open through a
+//! usage limit. Resuming such a session headless beside the open TUI forks
+//! its transcript (Claude Code) or fails on the thread's single writer
+//! (Codex). These are the primitives the daemon needs to avoid that; they
+//! decide nothing about scheduling themselves.
+//!
+//! - [`proc`]: process facts from `/proc` (start time, ancestry, cmdline,
+//!   cwd, open files) and the pid-reuse guard.
+//! - [`claude_registry`]: Claude Code's `~/.claude/sessions/<pid>.json`,
+//!   the live owner of a session id.
+//! - [`claude_autocontinue`]: what Claude Code's own auto-continue is doing,
+//!   read from the transcript lines after a limit.
+//! - [`codex`]: Codex's writer-conflict failure and the processes that hold
+//!   a thread.
+//! - [`tmux`]: every tmux server of the user, the pane a process runs in,
+//!   capturing a pane, typing into it.
+//! - [`owner`]: the questions the integration step asks: who holds a
+//!   Claude session or a Codex thread now, and its [`owner::Reach`] (pane).
+//! - [`gnu_screen`]: the same for GNU screen (window from the process's
+//!   environment, escaped `stuff`). Zellij: see [`tmux`] for why not.
+//! - [`screen`]: what a captured pane shows (limit menu, auto-continue
+//!   footer, idle prompt, Codex composer, Codex limit line).
+//!
+//! I/O stays at the edges (`proc`, `tmux`, `gnu_screen`, `owner`,
+//! `codex::snapshot`, the directory read of `claude_registry`); the
+//! decisions are pure and table-tested with lines and screens captured from
+//! the real TUIs (`tests/fixtures/live/`).
+
+pub mod claude_autocontinue;
+pub mod claude_registry;
+pub mod codex;
+pub mod gnu_screen;
+pub mod owner;
+pub mod proc;
+pub mod screen;
+pub mod tmux;

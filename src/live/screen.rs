@@ -1,0 +1,312 @@
+//! What a captured TUI pane shows, read from `tmux capture-pane -p` text.
+//! Pure.
+//!
+//! Why: before typing into a live session the daemon must know what is on
+//! screen. Typing into Claude's `/rate-limit-options` menu would pick a menu
+//! entry, not send a prompt; typing while Claude's own auto-continue counts
+//! down would race it; typing after a draft the user left in the prompt
+//! would append to their text. All wordings below were captured from the
+//! real TUIs (Claude Code 2.1.332, Codex 0.171.0; `tests/fixtures/live/`):
+//!
+//! - Claude's limit menu (auto-continue off): `What do you want to do?`,
+//!   `❯ 1. Stop and wait for limit to reset`, `2. Wait here, then continue
+//!   automatically at 7:21pm` (after the reset: `… shortly`), `3. Upgrade
+//!   your plan`, `Enter to confirm · Esc to cancel`. It stays up past the
+//!   reset and sends nothing. Typing `2` then Enter into it (after the
+//!   reset) chose "wait here": Claude armed its own continue (the footer
+//!   below appeared) and continued by itself about a minute later.
+//! - Claude's auto-continue footer: `Continuing automatically at 7:21pm ·
+//!   Esc to cancel`, after the reset `Continuing shortly · Esc to cancel`.
+//! - Claude's prompt: a `❯` line between two `─` rules (the prompt is
+//!   followed by a no-break space when empty).
+//! - Codex's composer: the last `›` line (`› Ask Codex to do anything` when
+//!   empty: the placeholder, dim on screen, plain in the capture).
+//! - Codex's limit line: `■ You’ve hit your usage limit. … try again at 9:24 PM.`
+//!   (it stays in the scrollback after a later turn, so it is history, not state).
+
+/// Claude's `/rate-limit-options` menu.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitMenu {
+    /// `(number, label)` of each entry, in order.
+    pub options: Vec<(u8, String)>,
+    /// The entry under the `❯` cursor.
+    pub selected: Option<u8>,
+}
+
+/// Everything this module recognises on one screen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScreenView {
+    /// Claude's limit menu is open.
+    pub claude_limit_menu: Option<LimitMenu>,
+    /// Claude's auto-continue footer: `Some(Some("7:21pm"))` before the
+    /// reset, `Some(None)` for "shortly".
+    pub claude_autocontinue_footer: Option<Option<String>>,
+    /// Claude's prompt line: `Some("")` when empty, `Some(draft)` when the
+    /// user left text in it.
+    pub claude_prompt: Option<String>,
+    /// Codex's composer line, placeholder included (see [`codex_composer_empty`]).
+    pub codex_composer: Option<String>,
+    /// The retry text of the last Codex usage-limit line (`9:24 PM`, or
+    /// `Dec 3rd, 2026 5:34 PM`), when one is on screen.
+    pub codex_limit_retry_at: Option<String>,
+    /// Whether a `›` user turn follows the last Codex limit line (the session
+    /// went on after it).
+    pub codex_turn_after_limit: bool,
+}
+
+/// The placeholder an empty Codex composer shows (as captured).
+pub const CODEX_EMPTY_COMPOSER: &str = "Ask Codex to do anything";
+
+/// Whether a composer text is the empty composer's placeholder.
+pub fn codex_composer_empty(text: &str) -> bool {
+    text == CODEX_EMPTY_COMPOSER
+}
+
+/// What the screen means for delivery, strongest signal first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shows {
+    /// Claude's limit menu: typing would choose a menu entry.
+    ClaudeLimitMenu(LimitMenu),
+    /// Claude's own auto-continue is counting down: do not type.
+    ClaudeAutoContinueWaiting {
+        /// The printed time, `None` for "shortly".
+        at: Option<String>,
+    },
+    /// Claude's prompt with the user's unsent draft in it.
+    ClaudeDraft(String),
+    /// Claude's empty prompt: ready to type into.
+    ClaudeIdle,
+    /// Codex's composer with a draft in it.
+    CodexDraft(String),
+    /// Codex's empty composer: ready to type into.
+    CodexReady,
+    /// Nothing recognised (a shell, a pager, a dialog we do not know).
+    Unknown,
+}
+
+fn is_rule(line: &str) -> bool {
+    let t = line.trim();
+    t.chars().count() >= 10 && t.chars().all(|c| c == '─')
+}
+
+fn clean(s: &str) -> String {
+    s.trim_matches(|c: char| c.is_whitespace()).to_string()
+}
+
+fn menu_entry(line: &str) -> Option<(bool, u8, String)> {
+    let t = line.trim();
+    let (cursor, t) = match t.strip_prefix('❯') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, t),
+    };
+    let (num, label) = t.split_once(". ")?;
+    let n: u8 = num.parse().ok()?;
+    Some((cursor, n, clean(label)))
+}
+
+/// Reads a captured screen.
+pub fn read(screen: &str) -> ScreenView {
+    let lines: Vec<&str> = screen.lines().collect();
+    let mut v = ScreenView::default();
+
+    // Claude's limit menu: the question, numbered entries, the confirm line.
+    if let Some(q) = lines
+        .iter()
+        .rposition(|l| l.trim() == "What do you want to do?")
+    {
+        let has_wait = lines[q..]
+            .iter()
+            .any(|l| l.contains("Stop and wait for limit to reset"));
+        let has_confirm = lines[q..]
+            .iter()
+            .any(|l| l.trim().starts_with("Enter to confirm · Esc to cancel"));
+        if has_wait && has_confirm {
+            let mut menu = LimitMenu {
+                options: Vec::new(),
+                selected: None,
+            };
+            for (cursor, n, label) in lines[q + 1..].iter().filter_map(|l| menu_entry(l)) {
+                if cursor {
+                    menu.selected = Some(n);
+                }
+                menu.options.push((n, label));
+            }
+            v.claude_limit_menu = Some(menu);
+        }
+    }
+
+    for l in &lines {
+        let t = l.trim();
+        if let Some(rest) = t.strip_suffix("· Esc to cancel") {
+            let rest = rest.trim();
+            if let Some(at) = rest.strip_prefix("Continuing automatically at ") {
+                v.claude_autocontinue_footer = Some(Some(clean(at)));
+            } else if rest == "Continuing shortly" {
+                v.claude_autocontinue_footer = Some(None);
+            }
+        }
+    }
+
+    // Claude's prompt: a `❯` line right after a rule, with a rule after it.
+    for i in 1..lines.len().saturating_sub(1) {
+        if is_rule(lines[i - 1]) && is_rule(lines[i + 1]) {
+            if let Some(rest) = lines[i].trim_start().strip_prefix('❯') {
+                v.claude_prompt = Some(clean(rest));
+            }
+        }
+    }
+
+    // Codex: the last `›` line is the composer; earlier ones are turns.
+    let codex_lines: Vec<(usize, String)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.trim_start().strip_prefix('›').map(|r| (i, clean(r))))
+        .collect();
+    let limit = lines.iter().rposition(|l| {
+        let t = l.trim_start();
+        t.starts_with('■')
+            && (t.contains("You’ve hit your usage limit")
+                || t.contains("You've hit your usage limit"))
+    });
+    if let Some(li) = limit {
+        let text = lines[li];
+        v.codex_limit_retry_at = text.rfind("try again at ").map(|p| {
+            clean(
+                text[p + "try again at ".len()..]
+                    .trim_end()
+                    .trim_end_matches('.'),
+            )
+        });
+    }
+    if let Some((ci, text)) = codex_lines.last() {
+        // The composer is the last `›` line, with nothing but blank lines and
+        // the status/footer below it (it is not a `›` turn in the history).
+        v.codex_composer = Some(text.clone());
+        if let Some(li) = limit {
+            v.codex_turn_after_limit = codex_lines.iter().any(|(i, _)| *i > li && i < ci);
+        }
+    }
+    v
+}
+
+impl ScreenView {
+    /// What the screen means, strongest signal first: a menu or a countdown
+    /// beats a prompt (Claude keeps drawing the prompt under its footer).
+    pub fn shows(&self) -> Shows {
+        if let Some(m) = &self.claude_limit_menu {
+            return Shows::ClaudeLimitMenu(m.clone());
+        }
+        if let Some(at) = &self.claude_autocontinue_footer {
+            return Shows::ClaudeAutoContinueWaiting { at: at.clone() };
+        }
+        match (&self.claude_prompt, &self.codex_composer) {
+            (Some(p), _) if p.is_empty() => Shows::ClaudeIdle,
+            (Some(p), _) => Shows::ClaudeDraft(p.clone()),
+            (None, Some(c)) if codex_composer_empty(c) => Shows::CodexReady,
+            (None, Some(c)) => Shows::CodexDraft(c.clone()),
+            (None, None) => Shows::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../tests/fixtures/live/", $name))
+        };
+    }
+
+    #[test]
+    fn captured_screens_read_as_what_they_show() {
+        let menu = |wait: &str| {
+            Shows::ClaudeLimitMenu(LimitMenu {
+                options: vec![
+                    (1, "Stop and wait for limit to reset".into()),
+                    (2, format!("Wait here, then continue automatically {wait}")),
+                    (3, "Upgrade your plan".into()),
+                ],
+                selected: Some(1),
+            })
+        };
+        let table: &[(&str, Shows)] = &[
+            (fixture!("screen_claude_limit_menu.txt"), menu("at 7:21pm")),
+            (
+                fixture!("screen_claude_limit_menu_after_reset.txt"),
+                menu("shortly"),
+            ),
+            (
+                fixture!("screen_claude_autocontinue_armed.txt"),
+                Shows::ClaudeAutoContinueWaiting {
+                    at: Some("7:21pm".into()),
+                },
+            ),
+            (
+                fixture!("screen_claude_autocontinue_shortly.txt"),
+                Shows::ClaudeAutoContinueWaiting { at: None },
+            ),
+            (
+                fixture!("screen_claude_idle_after_continue.txt"),
+                Shows::ClaudeIdle,
+            ),
+            (
+                fixture!("screen_claude_after_menu_choice_2.txt"),
+                Shows::ClaudeAutoContinueWaiting { at: None },
+            ),
+            (
+                fixture!("screen_claude_menu_dismissed.txt"),
+                Shows::ClaudeIdle,
+            ),
+            (fixture!("screen_codex_ready.txt"), Shows::CodexReady),
+            (fixture!("screen_codex_limit.txt"), Shows::CodexReady),
+            (fixture!("screen_codex_after_typed.txt"), Shows::CodexReady),
+            ("root@host:~$ ", Shows::Unknown),
+            ("", Shows::Unknown),
+        ];
+        for (i, (screen, want)) in table.iter().enumerate() {
+            assert_eq!(&read(screen).shows(), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn codex_limit_line_and_what_followed_it() {
+        let at_limit = read(fixture!("screen_codex_limit.txt"));
+        assert_eq!(at_limit.codex_limit_retry_at.as_deref(), Some("9:24 PM"));
+        assert!(!at_limit.codex_turn_after_limit);
+        let after = read(fixture!("screen_codex_after_typed.txt"));
+        assert_eq!(after.codex_limit_retry_at.as_deref(), Some("9:24 PM"));
+        assert!(after.codex_turn_after_limit);
+        assert_eq!(
+            read(fixture!("screen_codex_ready.txt")).codex_limit_retry_at,
+            None
+        );
+        let other_day = "■ You've hit your usage limit. … or try again at Dec 3rd, 2026 5:34 PM.\n\n› Ask Codex to do anything\n";
+        assert_eq!(
+            read(other_day).codex_limit_retry_at.as_deref(),
+            Some("Dec 3rd, 2026 5:34 PM")
+        );
+    }
+
+    #[test]
+    fn a_draft_in_the_prompt_is_reported() {
+        let rule = "─".repeat(40);
+        let claude = format!("❯ hi\n{rule}\n❯ half-typed thought\n{rule}\n  ⏵⏵ auto mode on\n");
+        assert_eq!(
+            read(&claude).shows(),
+            Shows::ClaudeDraft("half-typed thought".into())
+        );
+        let codex = "› hi\n\n› fix the tests please\n\n  ? for shortcuts\n";
+        assert_eq!(
+            read(codex).shows(),
+            Shows::CodexDraft("fix the tests please".into())
+        );
+    }
+
+    #[test]
+    fn a_menu_without_its_confirm_line_is_not_the_limit_menu() {
+        let s = "What do you want to do?\n❯ 1. Stop and wait for limit to reset\n";
+        assert_eq!(read(s).claude_limit_menu, None);
+    }
+}

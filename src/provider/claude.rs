@@ -1,0 +1,631 @@
+//! Claude Code: transcripts under `~/.claude/projects/<cwd-dir>/<id>.jsonl`.
+//!
+//! A transcript is named by its session id and sits in a folder named after
+//! the session's cwd; zag relays never record Claude's id (ZAG_INTEROP §7),
+//! so a relay's session is found among the transcripts of its cwd by time
+//! ([`summarize_transcript`], [`pick_transcript`]). Only Claude relays take
+//! messages through a FIFO. Resumes run `claude --resume <id> -p`.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+use super::{MovedOnRule, ProviderCli};
+use crate::config::{Binaries, DirsConfig, WatchConfig};
+use crate::detect::{Provider, SourceKind};
+use crate::paths::Paths;
+use crate::resume::events::{assistant, status, Event};
+use crate::resume::resolve::{
+    json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
+};
+use crate::resume::respawn::{
+    check_dirs, check_message, check_model, required_id, usable_model, ArgvSpec,
+};
+use crate::resume::revalidate::after;
+use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+
+/// Claude Code.
+#[derive(Clone, Copy, Debug)]
+pub struct Claude;
+
+impl ProviderCli for Claude {
+    fn provider(&self) -> Provider {
+        Provider::Claude
+    }
+
+    fn source(&self) -> SourceKind {
+        SourceKind::ClaudeNative
+    }
+
+    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
+        &paths.claude_dir
+    }
+
+    fn session_files(&self) -> &'static str {
+        "projects/*/*.jsonl"
+    }
+
+    fn watched(&self, cfg: &WatchConfig) -> bool {
+        cfg.claude
+    }
+
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
+        if let Some(d) = &dirs.claude {
+            paths.claude_dir = d.clone();
+        }
+    }
+
+    fn session_id_from_path(&self, path: &Path) -> Option<String> {
+        stem(path)
+    }
+
+    fn observe(&self, line: &[u8], id: &mut SessionIdentity) {
+        let wants_cwd = id.cwd.is_none() && head_has(line, r#""cwd""#);
+        let prompt = head_has(line, r#""type":"user""#) && !head_has(line, "tool_result");
+        if wants_cwd || prompt {
+            observe_line(line, id);
+        }
+    }
+
+    fn resolve_session(
+        &self,
+        t: &mut ResolvedTarget,
+        paths: &Paths,
+        hit_at: Option<DateTime<Utc>>,
+    ) -> Result<(), Unresolved> {
+        resolve(t, paths, hit_at)
+    }
+
+    fn has_relay_fifo(&self) -> bool {
+        true
+    }
+
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+        args(spec)
+    }
+
+    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
+        binaries.claude.as_deref()
+    }
+
+    fn moved_on_rule(&self) -> Option<MovedOnRule> {
+        Some(moved_on)
+    }
+
+    fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
+        let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
+        match s("/type").unwrap_or("") {
+            "assistant" => {
+                let id = s("/message/id");
+                for b in v
+                    .pointer("/message/content")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if b.get("type").and_then(Value::as_str) == Some("text") {
+                        if let Some(t) = b.get("text").and_then(Value::as_str) {
+                            out.push(assistant(t, id));
+                        }
+                    }
+                }
+            }
+            "result" => out.push(status(
+                s("/result").unwrap_or("result"),
+                json!({
+                    "subtype": v.get("subtype"),
+                    "is_error": v.get("is_error"),
+                    "api_error_status": v.get("api_error_status"),
+                }),
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// Claude's project folder name for a cwd: every `/` (and `.`) becomes `-`.
+pub fn project_dir_name(cwd: &str) -> String {
+    cwd.chars()
+        .map(|c| if c == '/' || c == '.' { '-' } else { c })
+        .collect()
+}
+
+fn observe_line(line: &[u8], id: &mut SessionIdentity) {
+    let Some(v) = parse(line) else { return };
+    set(&mut id.cwd, str_at(&v, &["cwd"]));
+    set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
+    if str_at(&v, &["type"]) == Some("user")
+        && v.get("isMeta").and_then(Value::as_bool) != Some(true)
+    {
+        let content = v.pointer("/message/content");
+        let text = match content {
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .find(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                .and_then(|p| p.get("text"))
+                .and_then(Value::as_str),
+            _ => None,
+        };
+        set_prompt(id, text);
+    }
+}
+
+/// The transcript `<claude>/projects/<cwd-dir>/<id>.jsonl` must exist. A
+/// wrapper-id placeholder or a relay (no id at all) is looked up by cwd and
+/// time.
+fn resolve(
+    t: &mut ResolvedTarget,
+    paths: &Paths,
+    hit_at: Option<DateTime<Utc>>,
+) -> Result<(), Unresolved> {
+    let projects = paths.claude_dir.join("projects");
+    // A cwd-less record with a known id: find the transcript anywhere and
+    // take its cwd.
+    if t.cwd.is_none() {
+        if let Some(id) = &t.provider_session_id {
+            if let Some((file, cwd)) = find_transcript_anywhere(&projects, id) {
+                t.cwd = cwd.map(PathBuf::from);
+                t.native_file = Some(file);
+            }
+        }
+    }
+    let cwd = require_cwd(t)?.to_path_buf();
+    let cwd_str = cwd.to_string_lossy().into_owned();
+    let dir = projects.join(project_dir_name(&cwd_str));
+    if let Some(id) = t.provider_session_id.clone() {
+        let file = dir.join(format!("{id}.jsonl"));
+        if file.is_file() {
+            t.native_file = Some(file);
+            return Ok(());
+        }
+        if t.wrapper_session_id.as_deref() != Some(id.as_str()) {
+            return Err(Unresolved::Deleted(format!(
+                "Claude session {id} has no transcript at {} (deleted?)",
+                file.display()
+            )));
+        }
+        // The id was zag's wrapper-id placeholder: search instead.
+    }
+    match find_session(&dir, &cwd_str, hit_at) {
+        Some((id, file)) => {
+            t.provider_session_id = Some(id);
+            t.native_file = Some(file);
+            Ok(())
+        }
+        None => Err(Unresolved::Invalid(format!(
+            "no Claude transcript for cwd {cwd_str} around {} in {} (zag relays never record Claude's session id)",
+            hit_at.map_or_else(|| "the hit".to_string(), |h| h.to_rfc3339()),
+            dir.display()
+        ))),
+    }
+}
+
+fn find_transcript_anywhere(projects: &Path, id: &str) -> Option<(PathBuf, Option<String>)> {
+    let name = format!("{id}.jsonl");
+    let file = std::fs::read_dir(projects)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join(&name))
+        .find(|p| p.is_file())?;
+    let bytes = std::fs::read(&file).ok()?;
+    let cwd =
+        json_lines(&bytes).find_map(|v| v.get("cwd").and_then(Value::as_str).map(str::to_string));
+    Some((file, cwd))
+}
+
+/// One Claude transcript, summarised for the relay lookup.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TranscriptSummary {
+    pub session_id: Option<String>,
+    pub cwd_matches: bool,
+    pub first_ts: Option<DateTime<Utc>>,
+    pub last_ts: Option<DateTime<Utc>>,
+    /// Timestamps of the synthetic rate-limit entries.
+    pub limit_ts: Vec<DateTime<Utc>>,
+}
+
+/// Summarise a Claude transcript's bytes (pure).
+pub fn summarize_transcript(bytes: &[u8], cwd: &str) -> TranscriptSummary {
+    let mut s = TranscriptSummary {
+        session_id: None,
+        cwd_matches: false,
+        first_ts: None,
+        last_ts: None,
+        limit_ts: Vec::new(),
+    };
+    for v in json_lines(bytes) {
+        if let Some(id) = v.get("sessionId").and_then(Value::as_str) {
+            s.session_id.get_or_insert_with(|| id.to_string());
+        }
+        if v.get("cwd").and_then(Value::as_str) == Some(cwd) {
+            s.cwd_matches = true;
+        }
+        if let Some(ts) = line_ts(&v, "timestamp") {
+            s.first_ts = Some(s.first_ts.map_or(ts, |f| f.min(ts)));
+            s.last_ts = Some(s.last_ts.map_or(ts, |l| l.max(ts)));
+            let limit = v.get("error").and_then(Value::as_str) == Some("rate_limit")
+                || v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true);
+            if limit {
+                s.limit_ts.push(ts);
+            }
+        }
+    }
+    s
+}
+
+/// Pick the relay's transcript among summaries (pure): a transcript whose
+/// entries carry the cwd; first the one with a limit entry closest to the
+/// hit (within ten minutes); else the one active latest before the hit
+/// (a minute of slack), started before it; without a hit time, the latest.
+pub fn pick_transcript(
+    candidates: &[(PathBuf, TranscriptSummary)],
+    hit_at: Option<DateTime<Utc>>,
+) -> Option<usize> {
+    let slack = chrono::Duration::seconds(60);
+    let ok: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].1.cwd_matches)
+        .collect();
+    let Some(hit) = hit_at else {
+        return ok.into_iter().max_by_key(|&i| candidates[i].1.last_ts);
+    };
+    let near = |i: usize| {
+        candidates[i]
+            .1
+            .limit_ts
+            .iter()
+            .map(|t| (*t - hit).num_milliseconds().abs())
+            .min()
+    };
+    if let Some(i) = ok
+        .iter()
+        .copied()
+        .filter(|&i| near(i).is_some_and(|d| d <= 600_000))
+        .min_by_key(|&i| near(i))
+    {
+        return Some(i);
+    }
+    ok.into_iter()
+        .filter(|&i| {
+            let s = &candidates[i].1;
+            s.first_ts.is_some_and(|f| f <= hit + slack)
+        })
+        .max_by_key(|&i| {
+            // Newest activity not after the hit (plus slack).
+            let s = &candidates[i].1;
+            s.last_ts.filter(|l| *l <= hit + slack).or(s.first_ts)
+        })
+}
+
+fn find_session(dir: &Path, cwd: &str, hit_at: Option<DateTime<Utc>>) -> Option<(String, PathBuf)> {
+    let mut cands = Vec::new();
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("jsonl") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
+        cands.push((p, summarize_transcript(&bytes, cwd)));
+    }
+    let i = pick_transcript(&cands, hit_at)?;
+    let (file, s) = cands.swap_remove(i);
+    let id = s.session_id.or_else(|| {
+        file.file_stem()
+            .and_then(|x| x.to_str())
+            .map(str::to_string)
+    })?;
+    validate_session_id(&id).ok()?;
+    Some((id, file))
+}
+
+/// `claude --resume <id> --output-format stream-json --verbose [--model M]
+/// [--dangerously-skip-permissions] [--add-dir D]… -p -- <msg>`.
+///
+/// Claude's parser (commander) takes `-p` as a boolean and the prompt as a
+/// positional, so the prompt goes after `--`; that also keeps a variadic
+/// `--add-dir` from swallowing it.
+pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    let id = required_id(spec, Provider::Claude)?;
+    check_message(&spec.message)?;
+    check_dirs(&spec.add_dirs)?;
+    let mut a: Vec<String> = vec![
+        "--resume".into(),
+        id.into(),
+        "--output-format".into(),
+        "stream-json".into(),
+        "--verbose".into(),
+    ];
+    if let Some(m) = usable_model(&spec.model) {
+        check_model(m)?;
+        a.extend(["--model".into(), m.into()]);
+    }
+    if spec.auto_approve {
+        a.push("--dangerously-skip-permissions".into());
+    }
+    for d in &spec.add_dirs {
+        a.extend(["--add-dir".into(), d.clone()]);
+    }
+    a.extend(["-p".into(), "--".into(), spec.message.clone()]);
+    Ok(a)
+}
+
+/// A Claude transcript: a real user entry (not only tool results, not meta)
+/// or a non-error assistant entry after the hit.
+pub fn moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
+    json_lines(bytes).find_map(|v| {
+        let t = after(&v, "timestamp", hit)?;
+        let why = match v.get("type").and_then(Value::as_str)? {
+            "user" => {
+                if v.get("isMeta").and_then(Value::as_bool) == Some(true) {
+                    return None;
+                }
+                let content = v.pointer("/message/content");
+                let typed = match content {
+                    Some(Value::String(s)) => !s.trim().is_empty(),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .any(|b| b.get("type").and_then(Value::as_str) == Some("text")),
+                    _ => false,
+                };
+                if !typed {
+                    return None;
+                }
+                "a newer user message"
+            }
+            "assistant" => {
+                let error = v.get("error").is_some_and(|e| !e.is_null())
+                    || v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true)
+                    || v.pointer("/message/model").and_then(Value::as_str) == Some("<synthetic>");
+                if error {
+                    return None;
+                }
+                "a later successful turn"
+            }
+            _ => return None,
+        };
+        Some(format!(
+            "{why} at {} in the Claude transcript",
+            t.to_rfc3339()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resume::events::from_output;
+    use crate::resume::respawn::build_args;
+    use crate::session::SessionTracker;
+    use chrono::TimeZone;
+
+    const ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    fn spec(id: Option<&str>, msg: &str) -> ArgvSpec {
+        ArgvSpec {
+            session_id: id.map(str::to_string),
+            message: msg.into(),
+            ..ArgvSpec::default()
+        }
+    }
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn project_dir_name_dashes_slashes() {
+        assert_eq!(project_dir_name("/h/proj"), "-h-proj");
+    }
+
+    #[test]
+    fn claude_native_identity_skips_tool_results() {
+        let mut t = SessionTracker::for_file(
+            Path::new("/h/.claude/projects/-w/abc.jsonl"),
+            SourceKind::ClaudeNative,
+        );
+        t.observe(br#"{"type":"user","message":{"role":"user","content":"hello"},"cwd":"/w","sessionId":"abc"}"#);
+        t.observe(br#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"x"}]},"cwd":"/w","sessionId":"abc"}"#);
+        assert_eq!(t.identity.cwd.as_deref(), Some("/w"));
+        assert_eq!(t.identity.provider_session_id.as_deref(), Some("abc"));
+        assert_eq!(t.identity.last_prompt.as_deref(), Some("hello"));
+    }
+
+    #[test]
+    fn argv() {
+        let s = spec(Some(ID), "Continue");
+        assert_eq!(
+            build_args(Provider::Claude, &s).unwrap(),
+            [
+                "--resume",
+                ID,
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "-p",
+                "--",
+                "Continue",
+            ]
+        );
+    }
+
+    #[test]
+    fn zag_options_are_kept() {
+        let s = ArgvSpec {
+            session_id: Some(ID.into()),
+            message: "Continue".into(),
+            model: Some("claude-opus-4".into()),
+            auto_approve: true,
+            add_dirs: vec!["/extra".into()],
+        };
+        assert_eq!(
+            args(&s).unwrap(),
+            [
+                "--resume",
+                ID,
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--model",
+                "claude-opus-4",
+                "--dangerously-skip-permissions",
+                "--add-dir",
+                "/extra",
+                "-p",
+                "--",
+                "Continue"
+            ]
+        );
+    }
+
+    #[test]
+    fn flag_like_messages_stay_values() {
+        let s = spec(Some(ID), "--dangerously-skip-permissions");
+        let c = args(&s).unwrap();
+        assert_eq!(&c[c.len() - 2..], ["--", "--dangerously-skip-permissions"]);
+        assert!(args(&spec(Some(ID), "  ")).is_err());
+        let bad_model = ArgvSpec {
+            model: Some("--x".into()),
+            ..spec(Some(ID), "m")
+        };
+        assert!(args(&bad_model).is_err());
+        let bad_dir = ArgvSpec {
+            add_dirs: vec!["-x".into()],
+            ..spec(Some(ID), "m")
+        };
+        assert!(args(&bad_dir).is_err());
+    }
+
+    fn hit() -> DateTime<Utc> {
+        ts("2030-01-01T10:00:00Z")
+    }
+
+    #[test]
+    fn claude_transcript_rules() {
+        let cases = [
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"content":"go on"}}"#,
+                true,
+            ),
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","isMeta":true,"message":{"content":"x"}}"#,
+                false,
+            ),
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"content":[{"type":"tool_result"}]}}"#,
+                false,
+            ),
+            (
+                r#"{"type":"assistant","timestamp":"2030-01-01T10:01:00Z","message":{"model":"claude-x"}}"#,
+                true,
+            ),
+            (
+                r#"{"type":"assistant","timestamp":"2030-01-01T10:01:00Z","error":"rate_limit","isApiErrorMessage":true,"message":{"model":"<synthetic>"}}"#,
+                false,
+            ),
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T09:01:00Z","message":{"content":"before"}}"#,
+                false,
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(moved_on(line.as_bytes(), hit()).is_some(), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn output_maps_text_and_status() {
+        let claude = concat!(
+            r#"{"type":"system","subtype":"init","session_id":"s"}"#,
+            "\n",
+            r#"{"type":"assistant","message":{"id":"m1","content":[{"type":"text","text":"Done."},{"type":"tool_use"}]}}"#,
+            "\n",
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"Done."}"#,
+            "\n",
+            "not json\n"
+        );
+        let e = from_output(Provider::Claude, claude.as_bytes());
+        let kinds: Vec<&str> = e.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["assistant_message", "provider_status"]);
+        assert_eq!(e[0].1["content"], "Done.");
+        assert_eq!(e[0].1["message_id"], "m1");
+    }
+
+    fn summary(cwd: bool, first: &str, last: &str, limit: &[&str]) -> TranscriptSummary {
+        TranscriptSummary {
+            session_id: None,
+            cwd_matches: cwd,
+            first_ts: Some(ts(first)),
+            last_ts: Some(ts(last)),
+            limit_ts: limit.iter().map(|s| ts(s)).collect(),
+        }
+    }
+
+    #[test]
+    fn transcript_pick_prefers_the_limit_entry_then_recency_before_the_hit() {
+        let hit = ts("2030-01-01T10:00:00Z");
+        let c = vec![
+            // Active right before the hit but no limit entry.
+            (
+                PathBuf::from("a"),
+                summary(true, "2030-01-01T09:00:00Z", "2030-01-01T09:59:00Z", &[]),
+            ),
+            // Holds the limit entry.
+            (
+                PathBuf::from("b"),
+                summary(
+                    true,
+                    "2030-01-01T08:00:00Z",
+                    "2030-01-01T10:00:01Z",
+                    &["2030-01-01T10:00:00Z"],
+                ),
+            ),
+            // Other cwd, even closer.
+            (
+                PathBuf::from("c"),
+                summary(
+                    false,
+                    "2030-01-01T08:00:00Z",
+                    "2030-01-01T10:00:00Z",
+                    &["2030-01-01T10:00:00Z"],
+                ),
+            ),
+        ];
+        assert_eq!(pick_transcript(&c, Some(hit)), Some(1));
+        let c2 = vec![
+            (
+                PathBuf::from("old"),
+                summary(true, "2030-01-01T01:00:00Z", "2030-01-01T02:00:00Z", &[]),
+            ),
+            (
+                PathBuf::from("new"),
+                summary(true, "2030-01-01T09:00:00Z", "2030-01-01T09:59:00Z", &[]),
+            ),
+            // Started after the hit: a later session, not ours.
+            (
+                PathBuf::from("after"),
+                summary(true, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", &[]),
+            ),
+        ];
+        assert_eq!(pick_transcript(&c2, Some(hit)), Some(1));
+        assert_eq!(pick_transcript(&c2, None), Some(2));
+        assert_eq!(pick_transcript(&c2[..0], Some(hit)), None);
+        let _ = Utc.timestamp_opt(0, 0);
+    }
+
+    #[test]
+    fn transcript_summary_reads_ids_cwd_and_limit_entries() {
+        let t = concat!(
+            r#"{"type":"user","sessionId":"s1","cwd":"/p","timestamp":"2030-01-01T10:00:00Z"}"#,
+            "\n",
+            r#"{"type":"assistant","error":"rate_limit","isApiErrorMessage":true,"sessionId":"s1","cwd":"/p","timestamp":"2030-01-01T10:00:05Z"}"#,
+            "\n"
+        );
+        let s = summarize_transcript(t.as_bytes(), "/p");
+        assert_eq!(s.session_id.as_deref(), Some("s1"));
+        assert!(s.cwd_matches);
+        assert_eq!(s.limit_ts, [ts("2030-01-01T10:00:05Z")]);
+        assert!(!summarize_transcript(t.as_bytes(), "/q").cwd_matches);
+    }
+}

@@ -1,0 +1,303 @@
+//! Codex: rollouts under `~/.codex/sessions/YYYY/MM/DD/rollout-*-<id>.jsonl`.
+//!
+//! A rollout names its thread at the end of its file name and says the cwd in
+//! its `session_meta`. Resumes run `codex exec resume -- <thread-id> <msg>`.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+use super::{MovedOnRule, ProviderCli};
+use crate::config::{Binaries, DirsConfig, WatchConfig};
+use crate::detect::{Provider, SourceKind};
+use crate::paths::Paths;
+use crate::resume::events::{assistant, status, Event};
+use crate::resume::resolve::{json_lines, require_cwd, ResolvedTarget, Unresolved};
+use crate::resume::respawn::{check_message, required_id, ArgvSpec};
+use crate::resume::revalidate::after;
+use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+
+/// Codex CLI.
+#[derive(Clone, Copy, Debug)]
+pub struct Codex;
+
+impl ProviderCli for Codex {
+    fn provider(&self) -> Provider {
+        Provider::Codex
+    }
+
+    fn source(&self) -> SourceKind {
+        SourceKind::CodexNative
+    }
+
+    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
+        &paths.codex_dir
+    }
+
+    fn session_files(&self) -> &'static str {
+        "sessions/*/*/*/rollout-*.jsonl"
+    }
+
+    fn watched(&self, cfg: &WatchConfig) -> bool {
+        cfg.codex
+    }
+
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
+        if let Some(d) = &dirs.codex {
+            paths.codex_dir = d.clone();
+        }
+    }
+
+    fn session_id_from_path(&self, path: &Path) -> Option<String> {
+        thread_id(path)
+    }
+
+    fn observe(&self, line: &[u8], id: &mut SessionIdentity) {
+        if !(head_has(line, r#""session_meta""#)
+            || (head_has(line, r#""user_message""#) && head_has(line, r#""event_msg""#)))
+        {
+            return;
+        }
+        let Some(v) = parse(line) else { return };
+        match (str_at(&v, &["type"]), str_at(&v, &["payload", "type"])) {
+            (Some("session_meta"), _) => {
+                set(&mut id.provider_session_id, str_at(&v, &["payload", "id"]));
+                set(&mut id.cwd, str_at(&v, &["payload", "cwd"]));
+            }
+            (Some("event_msg"), Some("user_message")) => {
+                set_prompt(id, str_at(&v, &["payload", "message"]))
+            }
+            _ => {}
+        }
+    }
+
+    /// The rollout file must exist; its `session_meta` gives the cwd when
+    /// nothing else did.
+    fn resolve_session(
+        &self,
+        t: &mut ResolvedTarget,
+        paths: &Paths,
+        _hit_at: Option<DateTime<Utc>>,
+    ) -> Result<(), Unresolved> {
+        let id = t
+            .provider_session_id
+            .clone()
+            .ok_or_else(|| Unresolved::Invalid("the Codex thread id is unknown".into()))?;
+        let root = paths.codex_dir.join("sessions");
+        let Some(file) = find_rollout(&root, &id) else {
+            return Err(Unresolved::Deleted(format!(
+                "Codex thread {id} has no rollout file under {} (deleted?)",
+                root.display()
+            )));
+        };
+        if t.cwd.is_none() {
+            if let Ok(bytes) = std::fs::read(&file) {
+                t.cwd = json_lines(&bytes)
+                    .find(|v| v.get("type").and_then(Value::as_str) == Some("session_meta"))
+                    .and_then(|v| v.pointer("/payload/cwd")?.as_str().map(PathBuf::from));
+            }
+        }
+        t.native_file = Some(file);
+        require_cwd(t)?;
+        Ok(())
+    }
+
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+        args(spec)
+    }
+
+    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
+        binaries.codex.as_deref()
+    }
+
+    fn moved_on_rule(&self) -> Option<MovedOnRule> {
+        Some(moved_on)
+    }
+
+    fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
+        let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
+        match s("/type").unwrap_or("") {
+            "item.completed" if s("/item/type") == Some("agent_message") => {
+                if let Some(t) = s("/item/text") {
+                    out.push(assistant(t, s("/item/id")));
+                }
+            }
+            "error" => out.push(status(s("/message").unwrap_or("error"), Value::Null)),
+            "turn.failed" => out.push(status(
+                s("/error/message").unwrap_or("turn failed"),
+                Value::Null,
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// The thread id at the end of `rollout-<timestamp>-<uuid>.jsonl`.
+pub fn thread_id(path: &Path) -> Option<String> {
+    let s = stem(path)?;
+    let id = s.get(s.len().checked_sub(36)?..)?;
+    (id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .then(|| id.to_string())
+}
+
+fn find_rollout(root: &Path, id: &str) -> Option<PathBuf> {
+    let suffix = format!("-{id}.jsonl");
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() && depth < 4 {
+                stack.push((p, depth + 1));
+            } else if ft.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("rollout-") && n.ends_with(&suffix))
+            {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// `codex exec resume --json --skip-git-repo-check -- <thread-id> <msg>`.
+/// The resumed thread keeps its own model and sandbox settings, so nothing
+/// else is passed (the subcommand takes a restricted set of options).
+/// Codex's parser (clap) takes positionals after `--`; a bare `-` would make
+/// it read the prompt from stdin (which is null), so it is refused.
+pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    let id = required_id(spec, Provider::Codex)?;
+    check_message(&spec.message)?;
+    if spec.message.trim() == "-" {
+        return Err("a message of \"-\" makes Codex read the prompt from stdin".into());
+    }
+    Ok(vec![
+        "exec".into(),
+        "resume".into(),
+        "--json".into(),
+        "--skip-git-repo-check".into(),
+        "--".into(),
+        id.into(),
+        spec.message.clone(),
+    ])
+}
+
+/// A Codex rollout: a `user_message` event or an error-free `task_complete`.
+pub fn moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
+    json_lines(bytes).find_map(|v| {
+        let t = after(&v, "timestamp", hit)?;
+        if v.get("type").and_then(Value::as_str) != Some("event_msg") {
+            return None;
+        }
+        let why = match v.pointer("/payload/type").and_then(Value::as_str)? {
+            "user_message" => "a newer user message",
+            "task_complete" if v.pointer("/payload/error").map_or(true, Value::is_null) => {
+                "a later successful turn"
+            }
+            _ => return None,
+        };
+        Some(format!("{why} at {} in the Codex rollout", t.to_rfc3339()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resume::events::from_output;
+    use crate::resume::respawn::build_args;
+    use crate::session::SessionTracker;
+
+    const ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    fn spec(id: Option<&str>, msg: &str) -> ArgvSpec {
+        ArgvSpec {
+            session_id: id.map(str::to_string),
+            message: msg.into(),
+            ..ArgvSpec::default()
+        }
+    }
+
+    #[test]
+    fn codex_rollout_names_its_thread() {
+        let p = Path::new("/h/.codex/sessions/2026/11/24/rollout-2026-11-24T01-02-03-0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.jsonl");
+        assert_eq!(
+            thread_id(p).as_deref(),
+            Some("0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        );
+        let mut t = SessionTracker::for_file(p, SourceKind::CodexNative);
+        t.observe(br#"{"timestamp":"x","type":"session_meta","payload":{"id":"0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","cwd":"/repo"}}"#);
+        assert_eq!(t.identity.cwd.as_deref(), Some("/repo"));
+        assert_eq!(t.identity.provider, Some(Provider::Codex));
+    }
+
+    #[test]
+    fn argv() {
+        assert_eq!(
+            build_args(Provider::Codex, &spec(Some(ID), "Continue")).unwrap(),
+            [
+                "exec",
+                "resume",
+                "--json",
+                "--skip-git-repo-check",
+                "--",
+                ID,
+                "Continue",
+            ]
+        );
+    }
+
+    #[test]
+    fn flag_like_messages_stay_values() {
+        let s = spec(Some(ID), "--dangerously-skip-permissions");
+        let x = args(&s).unwrap();
+        assert_eq!(
+            &x[x.len() - 3..],
+            ["--", ID, "--dangerously-skip-permissions"]
+        );
+        assert!(args(&spec(Some(ID), "-")).is_err());
+    }
+
+    #[test]
+    fn codex_rules() {
+        let hit = DateTime::parse_from_rfc3339("2030-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let c = [
+            (
+                r#"{"timestamp":"2030-01-01T10:01:00Z","type":"event_msg","payload":{"type":"user_message"}}"#,
+                true,
+            ),
+            (
+                r#"{"timestamp":"2030-01-01T10:01:00Z","type":"event_msg","payload":{"type":"task_complete","error":{"codex_error_info":"usage_limit_exceeded"}}}"#,
+                false,
+            ),
+            (
+                r#"{"timestamp":"2030-01-01T10:01:00Z","type":"event_msg","payload":{"type":"task_complete"}}"#,
+                true,
+            ),
+        ];
+        for (line, want) in c {
+            assert_eq!(moved_on(line.as_bytes(), hit).is_some(), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn output_maps_text_and_status() {
+        let codex = concat!(
+            r#"{"type":"thread.started","thread_id":"t"}"#,
+            "\n",
+            r#"{"type":"item.completed","item":{"id":"i","type":"agent_message","text":"ok"}}"#,
+            "\n",
+            r#"{"type":"turn.failed","error":{"message":"boom"}}"#,
+            "\n"
+        );
+        let e = from_output(Provider::Codex, codex.as_bytes());
+        let kinds: Vec<&str> = e.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["assistant_message", "provider_status"]);
+        assert_eq!(e[1].1["message"], "boom");
+    }
+}

@@ -1,0 +1,197 @@
+//! One module per provider CLI: everything the daemon knows about it.
+//!
+//! The limit detectors stay in [`crate::detect`] (pure, table-tested); every
+//! other fact about a CLI lives here, one file per provider, behind the
+//! [`ProviderCli`] trait: where its session files live and what their names
+//! say, how to read a session's facts from its lines, how to find and check
+//! its session on disk, its resume command and environment, its "moved on"
+//! rule and how its output becomes zag-log events. Code outside this module
+//! and `detect` asks [`of`] (or [`for_source`]) for the implementation and
+//! never branches on which provider it is, so adding a provider is one file
+//! here, one detector and its fixtures.
+//!
+//! Most methods are pure (bytes, paths or a spec in, data out) and tested in
+//! microseconds beside their provider. The one that touches the disk,
+//! [`ProviderCli::resolve_session`], says so. Issue 11 adds whether a
+//! session is live and who owns it as further methods with defaults, so no
+//! implementation has to change for it.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::path::Path;
+
+use crate::config::{Binaries, DirsConfig, WatchConfig};
+use crate::detect::{Provider, SourceKind};
+use crate::paths::Paths;
+use crate::resume::events::Event;
+use crate::resume::resolve::{ResolvedTarget, Unresolved};
+use crate::resume::respawn::ArgvSpec;
+use crate::session::SessionIdentity;
+
+pub mod claude;
+pub mod codex;
+pub mod copilot;
+pub mod gemini;
+
+/// A "moved on" rule: why the session no longer needs a resume, judged from
+/// the provider's own session file and the hit time (pure).
+pub type MovedOnRule = fn(&[u8], DateTime<Utc>) -> Option<String>;
+
+/// Everything the daemon knows about one provider CLI, apart from its limit
+/// detector. Implemented by one zero-sized type per provider; object safe,
+/// reached through [`of`].
+pub trait ProviderCli: Send + Sync {
+    /// Which provider this is.
+    fn provider(&self) -> Provider;
+
+    /// The kind of its own session files (the source the tailer names).
+    fn source(&self) -> SourceKind;
+
+    // --- Where its session files live -----------------------------------
+
+    /// The CLI's home dir (`~/.claude`, or the `[dirs]` override).
+    fn home<'a>(&self, paths: &'a Paths) -> &'a Path;
+
+    /// Its session files under [`Self::home`], as a watch pattern
+    /// (`/`-separated segments, each a literal or a one-`*` glob).
+    fn session_files(&self) -> &'static str;
+
+    /// Whether `[watch]` asks for its session files.
+    fn watched(&self, cfg: &WatchConfig) -> bool;
+
+    /// Point [`Self::home`] at its `[dirs]` override, when there is one.
+    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths);
+
+    /// The session id a session file's path names, when it names one (pure).
+    fn session_id_from_path(&self, path: &Path) -> Option<String>;
+
+    // --- Reading a session's facts --------------------------------------
+
+    /// Fold one line of its session file into `id` (pure). Lines that cannot
+    /// carry a fact should be rejected without being parsed.
+    fn observe(&self, line: &[u8], id: &mut SessionIdentity);
+
+    // --- Finding and checking its session on disk ------------------------
+
+    /// Find the session `t` names on disk and fill what the files tell
+    /// (`native_file`, a missing cwd or id). Does sync file I/O: call it
+    /// off any async loop. `Deleted` when its files are gone, `Invalid`
+    /// when it can never be resumed.
+    fn resolve_session(
+        &self,
+        t: &mut ResolvedTarget,
+        paths: &Paths,
+        hit_at: Option<DateTime<Utc>>,
+    ) -> Result<(), Unresolved>;
+
+    /// Whether a zag relay of this CLI takes messages through a FIFO.
+    fn has_relay_fifo(&self) -> bool {
+        false
+    }
+
+    // --- Its resume command ----------------------------------------------
+
+    /// The argv (without the program) that resumes a session (pure).
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String>;
+
+    /// Whether a resume sends the prompt that hit the limit again (the CLI
+    /// drops it from the session) rather than the resume message. The
+    /// daemon keeps the prompt on the record only when it does.
+    fn resends_prompt(&self) -> bool {
+        false
+    }
+
+    /// Whether the resumed run approves tool use on its own.
+    fn auto_approve(&self, t: &ResolvedTarget) -> bool {
+        t.auto_approve
+    }
+
+    /// Extra environment for the resumed CLI.
+    fn child_env(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// The binary configured in `[binaries]`, if any.
+    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path>;
+
+    // --- Did the session move on; what did the resumed run say -----------
+
+    /// The rule over its own session file, or `None` when that file cannot
+    /// tell (only the zag log speaks for the session then).
+    fn moved_on_rule(&self) -> Option<MovedOnRule>;
+
+    /// The zag-log events for one parsed line of the resumed run's
+    /// structured output (pure); `out` holds the events so far.
+    fn output_events(&self, line: &Value, out: &mut Vec<Event>);
+}
+
+/// The implementation for a provider.
+pub fn of(p: Provider) -> &'static dyn ProviderCli {
+    match p {
+        Provider::Claude => &claude::Claude,
+        Provider::Codex => &codex::Codex,
+        Provider::Gemini => &gemini::Gemini,
+        Provider::Copilot => &copilot::Copilot,
+    }
+}
+
+/// The implementation whose own session files `source` names (`None` for
+/// zag's logs and unknown files).
+pub fn for_source(source: SourceKind) -> Option<&'static dyn ProviderCli> {
+    source.native_provider().map(of)
+}
+
+/// Every provider's implementation.
+pub fn all() -> impl Iterator<Item = &'static dyn ProviderCli> {
+    Provider::ALL.into_iter().map(of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_consistent() {
+        for cli in all() {
+            assert_eq!(of(cli.provider()).provider(), cli.provider());
+            assert_eq!(cli.source().native_provider(), Some(cli.provider()));
+            assert_eq!(
+                for_source(cli.source()).map(|c| c.provider()),
+                Some(cli.provider())
+            );
+        }
+        assert!(for_source(SourceKind::ZagSession).is_none());
+        assert!(for_source(SourceKind::Unknown).is_none());
+    }
+
+    #[test]
+    fn delivery_differences_are_where_they_belong() {
+        let fifo: Vec<bool> = all().map(|c| c.has_relay_fifo()).collect();
+        assert_eq!(fifo, [true, false, false, false]);
+        let resend: Vec<bool> = all().map(|c| c.resends_prompt()).collect();
+        assert_eq!(resend, [false, false, true, false]);
+        let rule: Vec<bool> = all().map(|c| c.moved_on_rule().is_some()).collect();
+        assert_eq!(rule, [true, true, false, true]);
+        assert_eq!(
+            of(Provider::Gemini).child_env(),
+            [("GEMINI_CLI_TRUST_WORKSPACE", "true")]
+        );
+        assert!(of(Provider::Claude).child_env().is_empty());
+    }
+
+    #[test]
+    fn config_keys_reach_their_own_provider() {
+        let text = "[dirs]\nclaude = \"/c\"\ncodex = \"/x\"\ngemini = \"/g\"\ncopilot = \"/p\"\n\
+                    [binaries]\ngemini = \"/bin/g\"\n[watch]\ncodex = false\n";
+        let cfg = crate::config::DaemonConfig::parse(text, Path::new("c.toml")).unwrap();
+        let mut paths = Paths::new(Path::new("/h"), None);
+        assert_eq!(of(Provider::Claude).home(&paths), Path::new("/h/.claude"));
+        cfg.apply_dirs(&mut paths);
+        let homes: Vec<&Path> = all().map(|c| c.home(&paths)).collect();
+        assert_eq!(homes, ["/c", "/x", "/g", "/p"].map(Path::new));
+        let bins: Vec<Option<&Path>> = all().map(|c| c.configured_binary(&cfg.binaries)).collect();
+        assert_eq!(bins, [None, None, Some(Path::new("/bin/g")), None]);
+        let watched: Vec<bool> = all().map(|c| c.watched(&cfg.watch)).collect();
+        assert_eq!(watched, [true, false, true, true]);
+    }
+}
