@@ -13,6 +13,14 @@
 //! a stack dump's `status: 'RESOURCE_EXHAUSTED'` line. Scope: "per day" /
 //! `PerDay` quota names → daily, "per week" → weekly, else a `retryDelay`
 //! makes it transient, else session (zag 0.18's choice). Reset: `retryDelay`.
+//!
+//! Newer wordings: "Usage limit reached for <model>. Access resets at 10:57
+//! PM GMT-3." (daily; the offset printed is the zone), "TerminalQuotaError:
+//! You have exhausted your capacity on this model. Your quota will reset
+//! after 2h52m39s.", "You've hit the API rate limit. This is likely due to
+//! free tier limits." (transient), and a bare `RESOURCE_EXHAUSTED` error body
+//! logged as text. `MODEL_CAPACITY_EXHAUSTED` is the server's capacity, not
+//! the user's quota: transient.
 
 use regex::Regex;
 use serde_json::Value;
@@ -28,6 +36,23 @@ static LEGACY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\[API Error:[^\n]*?(?:code\W{0,3}429|RESOURCE_EXHAUSTED|RATE_LIMIT_EXCEEDED|you've hit the API rate limit)")
         .expect("static regex")
 });
+
+/// "Usage limit reached for gemini-2.5-pro. Access resets at 10:57 PM GMT-3."
+static USAGE_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)usage limit reached for [^\s.]+(?:\.[^\s.]+)*\.?(?:\s*access resets at\s+(\d{1,2}(?::\d{2})?\s*[ap]\.?m\.?|\d{1,2}:\d{2})\s*((?:GMT|UTC)[+-]\d{1,2}(?::?\d{2})?)?)?")
+        .expect("static regex")
+});
+
+/// "TerminalQuotaError: You have exhausted your capacity on this model. Your
+/// quota will reset after 2h52m39s."
+static CAPACITY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:TerminalQuotaError:\s*)?you have exhausted your capacity on this model\.?(?:[^\n]*?quota will reset after\s+([0-9dhms.]+))?")
+        .expect("static regex")
+});
+
+/// "You've hit the API rate limit. This is likely due to free tier limits."
+static FREE_TIER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)you(?:'|’)ve hit the API rate limit").expect("static regex"));
 
 static STATUS_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"^["']?status["']?\s*:\s*["']RESOURCE_EXHAUSTED["']"#).expect("static regex")
@@ -48,6 +73,50 @@ fn scope_of(s: &str, has_delay: bool) -> Scope {
 
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
+    // The server's capacity, not the user's quota: a short wait helps.
+    if t.contains("MODEL_CAPACITY_EXHAUSTED") && field.allows(t, 0) {
+        let reset_at = reset::find_retry_delay(t, env.anchor);
+        return Some(Hit::new(Provider::Gemini, Scope::Transient, reset_at, t));
+    }
+    if let Some(c) = USAGE_LIMIT.captures(t) {
+        let m = c.get(0)?;
+        if !field.allows(t, m.start()) {
+            return None;
+        }
+        let zone = c
+            .get(2)
+            .and_then(|z| reset::Zone::named(z.as_str()))
+            .unwrap_or(env.zone);
+        let reset_at = c
+            .get(1)
+            .and_then(|r| reset::wall_clock(r.as_str(), zone, env.anchor));
+        return Some(Hit::new(Provider::Gemini, Scope::Daily, reset_at, t));
+    }
+    if let Some(c) = CAPACITY.captures(t) {
+        let m = c.get(0)?;
+        if !field.allows(t, m.start()) {
+            return None;
+        }
+        let reset_at = c
+            .get(1)
+            .and_then(|d| reset::compact_duration(d.as_str().trim_end_matches('.'), env.anchor));
+        return Some(Hit::new(Provider::Gemini, Scope::Session, reset_at, t));
+    }
+    if let Some(m) = FREE_TIER.find(t) {
+        if !field.allows(t, m.start()) {
+            return None;
+        }
+        let reset_at = reset::find_retry_delay(t, env.anchor);
+        return Some(Hit::new(Provider::Gemini, Scope::Transient, reset_at, t));
+    }
+    // A bare Google error body logged as text (a zag log's error field).
+    if t.starts_with('{') && t.contains("RESOURCE_EXHAUSTED") && field != Field::Whole {
+        if let Ok(v) = serde_json::from_str::<Value>(t) {
+            if let Some(hit) = object(&v, env) {
+                return Some(hit);
+            }
+        }
+    }
     if let Some(m) = EXHAUSTED.find(t) {
         if !field.allows(t, m.start()) {
             return None;
@@ -103,7 +172,11 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
         return None;
     }
     let reset_at = reset::find_retry_delay(&whole, env.anchor);
-    let scope = scope_of(&whole, reset_at.is_some());
+    let scope = if whole.contains("MODEL_CAPACITY_EXHAUSTED") {
+        Scope::Transient
+    } else {
+        scope_of(&whole, reset_at.is_some())
+    };
     let raw = if message.is_empty() { &whole } else { message };
     Some(Hit::new(Provider::Gemini, scope, reset_at, raw))
 }

@@ -295,6 +295,16 @@ pub(crate) struct Env {
     pub anchor: DateTime<Utc>,
     /// The zone of local clock times printed without a zone name.
     pub zone: Zone,
+    /// Whether `anchor` is the line's own timestamp (else the read time, and
+    /// an exact epoch before it is still the reset).
+    pub own_ts: bool,
+}
+
+impl Env {
+    /// An exact epoch the line carries, judged against this line's anchor.
+    pub fn epoch(&self, secs: f64) -> Option<DateTime<Utc>> {
+        reset::exact_epoch(secs, self.anchor, self.own_ts)
+    }
 }
 
 /// `raw` is kept to this many bytes (zag 0.18's Gemini hits hold whole files).
@@ -458,7 +468,7 @@ mod tests {
         let d = det.detect(hit.as_bytes(), &z).unwrap();
         assert_eq!((d.provider, d.scope), (Provider::Codex, Scope::Unknown));
         assert_eq!(d.raw, "quota is gone");
-        assert_eq!(d.reset_at, Some(at("2026-11-24T04:00:00Z")));
+        assert_eq!(d.reset_at, Some(at("2026-11-24T04:01:00Z")));
         for miss in [
             env("tool_result", r#""output":"quota is gone""#),
             env("assistant_message", r#""content":"quota is gone""#),

@@ -30,33 +30,33 @@ const FILES: &[Expect] = &[
         "2026-11-24T02:24:00Z",
         &[
             (2, C, Scope::Session, Some("2026-11-24T04:24:08Z")),
-            (3, C, Scope::Session, Some("2026-11-24T04:24:00Z")),
-            (4, C, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (3, C, Scope::Session, Some("2026-11-24T04:25:00Z")),
+            (4, C, Scope::Session, Some("2026-11-24T04:25:00Z")),
         ],
     ),
     (
         "claude/sub_limit_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/sub_limit7d_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Weekly, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Weekly, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/sub_limit_overage_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/sub_limit_text.txt",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/apikey_limit_streamjson.jsonl",
@@ -73,15 +73,15 @@ const FILES: &[Expect] = &[
         "claude/native_limit_then_resume.jsonl",
         SourceKind::ClaudeNative,
         "2030-01-01T00:00:00Z",
-        &[(6, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(6, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "codex/chatgpt_limit_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:11Z",
         &[
-            (3, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
-            (4, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (3, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
+            (4, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
         ],
     ),
     (
@@ -91,8 +91,8 @@ const FILES: &[Expect] = &[
         SPAWN,
         "2026-11-24T02:24:12Z",
         &[
-            (23, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
-            (24, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (23, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
+            (24, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
         ],
     ),
     (
