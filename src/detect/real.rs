@@ -23,7 +23,151 @@ const G: Provider = Provider::Gemini;
 const P: Provider = Provider::Copilot;
 const SPAWN: SourceKind = SourceKind::ZagSpawn;
 
+/// When the Claude Code 2.1.332 captures were made; their resets (pinned by
+/// the fake API's `limit…@=<epoch>`) sit 33 s, 17 s and 9 s into a minute, so
+/// each text form must read the end of its minute (never early) and each
+/// epoch beside it the exact second.
+const NEW_ANCHOR: &str = "2026-11-30T19:39:00Z";
+
 const FILES: &[Expect] = &[
+    (
+        "claude-2.1.332/five_hour_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Session, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/five_hour_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/five_hour_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/opus_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Weekly, Some("2026-12-03T19:39:17Z")),
+            (3, C, Scope::Weekly, Some("2026-12-03T19:39:17Z")),
+            (4, C, Scope::Weekly, Some("2026-12-03T19:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/opus_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-12-03T19:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/opus_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-12-03T19:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/sonnet_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Weekly, Some("2026-11-30T23:00:09Z")),
+            (3, C, Scope::Weekly, Some("2026-11-30T23:00:09Z")),
+            (4, C, Scope::Weekly, Some("2026-11-30T23:01:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/sonnet_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-11-30T23:01:00Z"))],
+    ),
+    (
+        "claude-2.1.332/sonnet_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-11-30T23:01:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Session, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/overage_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_exhausted_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Unknown, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Unknown, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Unknown, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/overage_exhausted_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Unknown, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_exhausted_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Unknown, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_in_use_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Session, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/overage_in_use_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_in_use_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/native_five_hour.jsonl",
+        SourceKind::ClaudeNative,
+        NEW_ANCHOR,
+        &[(18, C, Scope::Session, Some("2026-11-30T21:39:33Z"))],
+    ),
     (
         "claude/sub_limit_streamjson.jsonl",
         SPAWN,
