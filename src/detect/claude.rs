@@ -458,6 +458,133 @@ mod tests {
             r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-11-24T02:00:00Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"Credit balance is too low"}]},"error":"billing_error","isApiErrorMessage":true}"#,
             None,
         ),
+        // ---- Claude Code 2.1.332 forms (PROVIDERS.md "Update") ----
+        (
+            "5-hour limit, minute rounded up",
+            SourceKind::ZagSpawn,
+            "You've hit your 5-hour limit · resets 7:11pm (UTC)",
+            Some((Scope::Session, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "Opus limit, dated more than a day out",
+            SourceKind::ZagSpawn,
+            "You've hit your Opus limit · resets Dec 3, 5:32pm (UTC)",
+            Some((Scope::Weekly, Some("2026-12-03T17:33:00Z"))),
+        ),
+        (
+            "Sonnet limit on the hour",
+            SourceKind::ZagSpawn,
+            "You've hit your Sonnet limit · resets 8pm (UTC)",
+            Some((Scope::Weekly, Some("2026-11-24T20:01:00Z"))),
+        ),
+        (
+            "dated form with a year, in the transcript",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-12-30T10:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your weekly limit · resets Jan 2, 2027, 9:05am (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true}"#,
+            Some((Scope::Weekly, Some("2027-01-02T09:06:00Z"))),
+        ),
+        (
+            "plan limit while on overage: out-of-credits suffix",
+            SourceKind::ZagSpawn,
+            "You've hit your 5-hour limit · resets 7:11pm (UTC) · out of usage credits",
+            Some((Scope::Session, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "overage used up: out of usage credits, text",
+            SourceKind::ZagSpawn,
+            "You're out of usage credits · resets 7:11pm (UTC)",
+            Some((Scope::Unknown, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "overage used up: json result is a limit with its reset",
+            SourceKind::ZagSpawn,
+            r#"{"subtype":"success","is_error":true,"api_error_status":429,"api_error":"usage_limit_reached","result":"You're out of usage credits · resets 7:11pm (UTC)","session_id":"s-1","type":"result"}"#,
+            Some((Scope::Unknown, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "older form: 5-hour limit reached ∙ resets 5pm",
+            SourceKind::ZagSpawn,
+            "5-hour limit reached ∙ resets 5pm",
+            Some((Scope::Session, Some("2026-11-24T17:01:00Z"))),
+        ),
+        (
+            "older form: Your limit will reset at 5pm (Europe/London)",
+            SourceKind::ZagSpawn,
+            "Your limit will reset at 5pm (Europe/London)",
+            Some((Scope::Session, Some("2026-11-24T17:01:00Z"))),
+        ),
+        (
+            "transcript entry: exact epoch beats the minute text",
+            SourceKind::ClaudeNative,
+            r#"{"type":"assistant","timestamp":"2026-11-24T02:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"apiError":"usage_limit_reached","apiErrorStatus":429,"apiErrorParams":{"rate_limit_info":{"status":"rejected","resetsAt":1795500033,"rateLimitType":"five_hour"}},"quotaLimits":{"status":"rejected","resetsAt":1795500033},"error":"rate_limit","isApiErrorMessage":true,"sessionId":"abc","cwd":"/p"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "transcript entry: quotaLimits alone",
+            SourceKind::ClaudeNative,
+            r#"{"type":"assistant","timestamp":"2026-11-24T02:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"quotaLimits":{"status":"rejected","resetsAt":1795500033},"error":"rate_limit","isApiErrorMessage":true,"sessionId":"abc"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "transcript entry: an epoch before its own line is ignored, the text is read",
+            SourceKind::ClaudeNative,
+            r#"{"type":"assistant","timestamp":"2026-11-24T02:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"apiErrorParams":{"rate_limit_info":{"status":"rejected","resetsAt":1795480000}},"error":"rate_limit","isApiErrorMessage":true,"sessionId":"abc"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:01:00Z"))),
+        ),
+        (
+            "stream-json assistant: api_error_params epoch",
+            SourceKind::ZagSpawn,
+            r#"{"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"api_error_params":{"rate_limit_info":{"status":"rejected","resetsAt":1795500033,"rateLimitType":"five_hour"}},"session_id":"s-1","error":"rate_limit"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "rate_limit_event: a past epoch on an untimed line is still the reset",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795480000,"rateLimitType":"five_hour"},"session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T00:26:40Z"))),
+        ),
+        (
+            "rate_limit_event: overage rejected too, the earlier refill wins",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"five_hour","overageStatus":"rejected","overageResetsAt":1795490000,"overageInUse":true},"session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T03:13:20Z"))),
+        ),
+        (
+            "rate_limit_event: overageResetsAt of an overage not rejected is ignored",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"five_hour","overageStatus":"allowed","overageResetsAt":1795490000},"session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "near miss: the TUI's auto-continue notice",
+            SourceKind::ZagSpawn,
+            "Usage limit reached · set to continue automatically at 5:15pm",
+            None,
+        ),
+        (
+            "near miss: the arm record in the transcript",
+            SourceKind::ClaudeNative,
+            r#"{"type":"system","subtype":"informational","level":"notice","content":"Usage limit reached · set to continue automatically at 5:15pm","timestamp":"2026-11-24T02:00:00Z","sessionId":"abc"}"#,
+            None,
+        ),
+        (
+            "near miss: assistant prose quoting the out-of-credits line",
+            SourceKind::ZagSpawn,
+            r#"{"type":"assistant","message":{"model":"<synthetic>","content":[{"type":"text","text":"It printed You're out of usage credits · resets 7:11pm (UTC) and stopped."}]},"session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "near miss: prose quoting the older form",
+            SourceKind::ZagSpawn,
+            "The old CLI said: Your limit will reset at 5pm (Europe/London)",
+            None,
+        ),
+        (
+            "near miss: user entry quoting the older 5-hour form",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"user","timestamp":"2026-11-24T02:00:00Z","message":{"role":"user","content":"5-hour limit reached ∙ resets 5pm"}}"#,
+            None,
+        ),
     ];
 
     #[test]

@@ -351,6 +351,31 @@ mod tests {
             "The docs say that when you hit your usage limit, try again at 3:35 AM.",
             None,
         ),
+        // ---- Codex 0.171 forms and retries in progress ----
+        (
+            "dated try-again, minute rounded up",
+            SourceKind::ZagSpawn,
+            "ERROR: You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at Dec 3rd, 2026 5:34 PM.",
+            Some((Scope::Session, Some("2026-12-03T17:35:00Z"))),
+        ),
+        (
+            "near miss: stream error retry in progress (text)",
+            SourceKind::ZagSpawn,
+            "stream error: Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1.86s. Visit https://platform.openai.com/account/rate-limits to learn more.; retrying 1/5 in 2.1s…",
+            None,
+        ),
+        (
+            "near miss: stream error retry in progress (exec --json error event)",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","message":"stream error: Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1.86s. Visit https://platform.openai.com/account/rate-limits to learn more.; retrying 3/5 in 4.3s…"}"#,
+            None,
+        ),
+        (
+            "the final failure after the retries is transient",
+            SourceKind::ZagSpawn,
+            r#"{"type":"turn.failed","error":{"message":"Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1.86s. Visit https://platform.openai.com/account/rate-limits to learn more."}}"#,
+            Some((Scope::Transient, Some("2026-11-24T02:00:01.860Z"))),
+        ),
     ];
 
     #[test]

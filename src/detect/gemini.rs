@@ -260,6 +260,62 @@ mod tests {
             r#"{"id":"m","timestamp":"2026-11-24T02:00:00Z","type":"gemini","content":"You have exhausted your daily quota on this model."}"#,
             None,
         ),
+        // ---- newer Gemini forms ----
+        (
+            "usage limit for a model, reset at a GMT offset",
+            SourceKind::ZagSpawn,
+            "Usage limit reached for gemini-2.5-pro. Access resets at 10:57 PM GMT-3.",
+            // 22:57 at GMT-3 is 01:57Z; the anchor (02:00Z) is past today's.
+            Some((Scope::Daily, Some("2026-11-25T01:58:00Z"))),
+        ),
+        (
+            "usage limit, stream-json result",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","status":"error","error":{"type":"Error","message":"[API Error: Usage limit reached for gemini-2.5-pro. Access resets at 11:30 PM GMT+1.]"}}"#,
+            Some((Scope::Daily, Some("2026-11-24T22:31:00Z"))),
+        ),
+        (
+            "TerminalQuotaError with an exact duration",
+            SourceKind::ZagSpawn,
+            "TerminalQuotaError: You have exhausted your capacity on this model. Your quota will reset after 2h52m39s.",
+            Some((Scope::Session, Some("2026-11-24T04:52:39Z"))),
+        ),
+        (
+            "TerminalQuotaError in a zag session_ended error",
+            SourceKind::ZagSession,
+            r#"{"seq":4,"ts":"2026-11-24T02:00:00+00:00","provider":"gemini","wrapper_session_id":"w","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"session_ended","success":false,"error":"Error when talking to Gemini API\nTerminalQuotaError: You have exhausted your capacity on this model. Your quota will reset after 45m.\n    at x (file:///g.js:1:2)"}"#,
+            Some((Scope::Session, Some("2026-11-24T02:46:00Z"))),
+        ),
+        (
+            "bare RESOURCE_EXHAUSTED error body in a zag log",
+            SourceKind::ZagSession,
+            r#"{"seq":4,"ts":"2026-11-24T02:00:00+00:00","provider":"gemini","wrapper_session_id":"w","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"session_ended","success":false,"error":"{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quota).\",\"status\":\"RESOURCE_EXHAUSTED\"}}"}"#,
+            Some((Scope::Session, None)),
+        ),
+        (
+            "free tier API rate limit is transient",
+            SourceKind::ZagSpawn,
+            "You've hit the API rate limit. This is likely due to free tier limits.",
+            Some((Scope::Transient, None)),
+        ),
+        (
+            "MODEL_CAPACITY_EXHAUSTED is the server's capacity: transient",
+            SourceKind::ZagSpawn,
+            r#"{"error":{"code":429,"message":"No capacity available for model gemini-2.5-pro on the server","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"MODEL_CAPACITY_EXHAUSTED","domain":"cloudcode-pa.googleapis.com"}]}}"#,
+            Some((Scope::Transient, None)),
+        ),
+        (
+            "near miss: prose quoting the usage-limit line",
+            SourceKind::ZagSpawn,
+            "The docs say Usage limit reached for gemini-2.5-pro. Access resets at 10:57 PM GMT-3. appears then.",
+            None,
+        ),
+        (
+            "near miss: a Gemini reply quoting TerminalQuotaError",
+            SourceKind::GeminiNative,
+            r#"{"id":"m","timestamp":"2026-11-24T02:00:00Z","type":"gemini","content":"TerminalQuotaError: You have exhausted your capacity on this model. Your quota will reset after 2h52m39s."}"#,
+            None,
+        ),
     ];
 
     #[test]

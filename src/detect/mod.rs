@@ -62,6 +62,8 @@ mod gemini;
 pub mod json;
 mod line;
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod real;
 pub mod reset;
 mod scan;

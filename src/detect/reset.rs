@@ -81,9 +81,12 @@ impl Zone {
     fn to_utc(self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
         fn pick<Z: TimeZone>(z: &Z, n: NaiveDateTime) -> Option<DateTime<Utc>> {
             // In a DST gap the wall time does not exist: take the moment an
-            // hour later, which is what the provider's clock would show.
+            // hour later, which is what the provider's clock would show. A
+            // wall time that occurs twice (the hour after a fall-back) is
+            // read as the later one: a late resume costs a wait, an early one
+            // hits the same limit again.
             z.from_local_datetime(&n)
-                .earliest()
+                .latest()
                 .or_else(|| z.from_local_datetime(&(n + Duration::hours(1))).earliest())
                 .map(|d| d.with_timezone(&Utc))
         }
@@ -294,7 +297,10 @@ pub fn wall_clock(text: &str, zone: Zone, anchor: DateTime<Utc>) -> Option<DateT
     let time = NaiveTime::from_hms_opt(h, m, s)?;
     // Printed without seconds: the real reset lies somewhere in that minute,
     // so take the minute's end (before looking for the next such moment, so
-    // a reset later in the line's own minute stays today's).
+    // a reset later in the line's own minute stays today's). The one
+    // ambiguity: a time-only text naming the line's own minute is either
+    // seconds away or 23 h 59 m away; it is read as seconds away, which a
+    // 5-hour window makes far likelier than a weekly reset that far out.
     let round = Duration::seconds(if c.name("s").is_some() {
         0
     } else {
