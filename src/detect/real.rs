@@ -29,7 +29,50 @@ const SPAWN: SourceKind = SourceKind::ZagSpawn;
 /// epoch beside it the exact second.
 const NEW_ANCHOR: &str = "2026-11-30T19:39:00Z";
 
+/// When the Codex 0.171.0 captures were made (`TZ=UTC`).
+const CODEX_ANCHOR: &str = "2026-11-30T19:40:26Z";
+
 const FILES: &[Expect] = &[
+    // Codex 0.171.0, resets pinned 33 s / 17 s into a minute (see README).
+    (
+        "codex-0.171.0/limit_json.jsonl",
+        SPAWN,
+        CODEX_ANCHOR,
+        &[
+            (3, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+            (4, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+        ],
+    ),
+    (
+        "codex-0.171.0/limit_dated_json.jsonl",
+        SPAWN,
+        CODEX_ANCHOR,
+        &[
+            (3, X, Scope::Session, Some("2026-12-03T19:41:00Z")),
+            (4, X, Scope::Session, Some("2026-12-03T19:41:00Z")),
+        ],
+    ),
+    (
+        "codex-0.171.0/limit_text_stderr.log",
+        SPAWN,
+        CODEX_ANCHOR,
+        &[
+            (23, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+            (24, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+        ],
+    ),
+    (
+        "codex-0.171.0/rollout_limit.jsonl",
+        SourceKind::CodexNative,
+        "2030-01-01T00:00:00Z",
+        &[(11, X, Scope::Session, Some("2026-11-30T21:40:33Z"))],
+    ),
+    (
+        "codex-0.171.0/rollout_limit_dated.jsonl",
+        SourceKind::CodexNative,
+        "2030-01-01T00:00:00Z",
+        &[(11, X, Scope::Session, Some("2026-12-03T19:40:17Z"))],
+    ),
     (
         "claude-2.1.332/five_hour_streamjson.jsonl",
         SPAWN,
