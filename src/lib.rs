@@ -15,7 +15,8 @@
 //! - [`paths`], [`config`]: where things live and what the user configured.
 //! - [`watch`]: notify directory watches over every source, new dirs included.
 //! - [`tail`]: append-only reading by device+inode+offset, persisted offsets.
-//! - [`detect`]: pure per-provider limit detectors.
+//! - [`detect`]: pure per-provider limit detectors; [`scan_files`]: the
+//!   `scan` command over many files.
 //! - [`session`]: identity facts (cwd, provider session id, prompt) per file.
 //! - [`store`]: zag's `scheduled_resumes.jsonl`, replay and durable append.
 //! - [`schedule`]: resume-time arithmetic; [`timer`]: the one central timer.
@@ -36,6 +37,7 @@ pub mod lock;
 pub mod notify;
 pub mod paths;
 pub mod resume;
+pub mod scan_files;
 pub mod schedule;
 pub mod session;
 pub mod store;

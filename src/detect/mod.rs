@@ -72,7 +72,7 @@ mod testkit;
 mod zag;
 
 pub use reset::Zone;
-pub use scan::{infer_source, scan_reader, ScanStats, StreamState, MAX_SCAN_LINE};
+pub use scan::{infer_source, scan_reader, scan_reader_buf, ScanStats, StreamState, MAX_SCAN_LINE};
 
 /// The four provider CLIs zag drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

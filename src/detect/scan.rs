@@ -111,14 +111,31 @@ impl StreamState {
 /// Scan `reader` line by line in bounded memory, reporting every detection
 /// with its 1-based line number.
 pub fn scan_reader<R: Read>(
+    reader: R,
+    ctx: &LineContext,
+    detector: &Detector,
+    on_hit: impl FnMut(u64, Detection),
+) -> io::Result<ScanStats> {
+    scan_reader_buf(reader, ctx, detector, &mut Vec::new(), on_hit)
+}
+
+/// [`scan_reader`] with a caller-owned buffer, for callers that scan many
+/// files: the buffer (one maximal line plus a few reads, about 4 MiB) is
+/// allocated and faulted in once per thread instead of once per file.
+pub fn scan_reader_buf<R: Read>(
     mut reader: R,
     ctx: &LineContext,
     detector: &Detector,
+    buf: &mut Vec<u8>,
     mut on_hit: impl FnMut(u64, Detection),
 ) -> io::Result<ScanStats> {
     // Room for one maximal line plus several reads, so the unfinished line
     // is moved to the front only every few reads, not after each one.
-    let mut buf = vec![0u8; MAX_SCAN_LINE + SLACK];
+    if buf.len() != MAX_SCAN_LINE + SLACK {
+        buf.clear();
+        buf.resize(MAX_SCAN_LINE + SLACK, 0);
+    }
+    let buf = &mut buf[..];
     let mut stats = ScanStats::default();
     let mut state = StreamState::default();
     let mut start = 0usize; // first byte of the unfinished line
