@@ -12,9 +12,17 @@
 //!   `error: "rate_limit"` / `isApiErrorMessage: true`, or
 //!   `message.model == "<synthetic>"`.
 //!
-//! Text rules (see [`text`]): today's "You've hit your session limit ·
-//! resets 3:35am (UTC)", the API-key "API Error: Request rejected (429) · …"
-//! (transient), and the legacy `Claude AI usage limit reached|<epoch>`.
+//! Text rules (see [`text`]): "You've hit your session / 5-hour / weekly /
+//! Opus / Sonnet limit · resets 3:35am (UTC)" (optionally "· out of usage
+//! credits"), "You're out of usage credits · resets …" (the paid overage is
+//! spent: scope unknown), the older "5-hour limit reached ∙ resets 5pm" and
+//! "Your limit will reset at 5pm (Europe/London)", the API-key "API Error:
+//! Request rejected (429) · …" (transient), and the legacy `Claude AI usage
+//! limit reached|<epoch>`. Reset texts ("7:11pm", "8pm", "Dec 3, 5:32pm",
+//! "Jan 2, 2027, 9:05am", zone in parentheses) have minute precision and
+//! are rounded up; Claude Code 2.1.332 puts the exact epoch beside them
+//! (stream-json `api_error_params.rate_limit_info.resetsAt`, transcript
+//! `apiErrorParams…resetsAt` / `quotaLimits.resetsAt`), which wins.
 //! Where the text is not known to be an error report (a relay's
 //! `assistant_message`, a plain-text output line) the *whole* text must be the
 //! limit sentence: an assistant quoting it inside prose or code is no limit.

@@ -35,13 +35,22 @@
 //!   ignored. Only fields a provider fills with errors (`result` with
 //!   `is_error`, `error.message`, `session.error`) match anywhere.
 //! - Warnings and retries in progress: Claude `rate_limit_event` with a
-//!   status other than `rejected`, Claude `system`/`api_retry`, Codex
-//!   `Reconnecting... n/5 (…429…)`.
+//!   status other than `rejected`, Claude `system`/`api_retry` and the
+//!   TUI's `Usage limit reached · set to continue automatically` notice,
+//!   Codex `Reconnecting... n/5 (…429…)` and `stream error: … retrying
+//!   n/5 in 2.1s…` (only the final failure counts).
 //! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
 //!   and billing details`, `insufficient_quota`, Claude `billing_error`),
 //!   auth (401, `authentication`), `workspace routing discovery failed`,
 //!   network errors. They carry no limit wording and no 429 structure, or are
 //!   vetoed explicitly (Codex, Gemini).
+//!
+//! # Reset times
+//! Never early (see [`reset`]): exact epochs beside the text win; a time
+//! printed without seconds is rounded up to the end of its minute; an exact
+//! epoch already past on a line without its own timestamp is kept (the
+//! scheduler turns it into now + jitter). Gemini's `MODEL_CAPACITY_EXHAUSTED`
+//! is the server's capacity, reported as a transient rate limit.
 //!
 //! # Duplicates
 //! One incident often shows up on several lines (Claude's stream-json
