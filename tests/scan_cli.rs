@@ -67,13 +67,20 @@ fn directories_and_binary_files_are_one_line_each_and_exit_1() {
     let bin = dir.path().join("core.bin");
     std::fs::write(&bin, b"\x00\x01You've hit your 5-hour limit\n").unwrap();
     let good = dir.path().join("out.log");
-    std::fs::write(&good, "You've hit your 5-hour limit · resets 7:11pm (UTC)\n").unwrap();
+    std::fs::write(
+        &good,
+        "You've hit your 5-hour limit · resets 7:11pm (UTC)\n",
+    )
+    .unwrap();
     let d = dir.path().display().to_string();
     let (b, g) = (bin.display().to_string(), good.display().to_string());
     let (code, out, err) = scan(&[&d, &b, &g], b"");
     assert_eq!(code, 1);
     assert_eq!(out.lines().count(), 1, "{out}");
-    assert!(out.contains("resets 20") && out.contains(":12:00Z"), "{out}");
+    assert!(
+        out.contains("resets 20") && out.contains(":12:00Z"),
+        "{out}"
+    );
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
         lines,
@@ -89,7 +96,13 @@ fn help_explains_every_argument() {
     let out = Command::new(BIN).args(["scan", "--help"]).output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
-    for needle in ["--json", "<FILE>", "`-` reads standard input", "--plan", "exit code 1"] {
+    for needle in [
+        "--json",
+        "<FILE>",
+        "`-` reads standard input",
+        "--plan",
+        "exit code 1",
+    ] {
         assert!(help.contains(needle), "{needle} missing:\n{help}");
     }
 }

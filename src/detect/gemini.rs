@@ -73,8 +73,9 @@ fn scope_of(s: &str, has_delay: bool) -> Scope {
 
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
-    // The server's capacity, not the user's quota: a short wait helps.
-    if t.contains("MODEL_CAPACITY_EXHAUSTED") && field.allows(t, 0) {
+    // The server's capacity, not the user's quota: a short wait helps. Only
+    // in an error report: prose or a log line may just name the reason.
+    if field == Field::Error && t.contains("MODEL_CAPACITY_EXHAUSTED") {
         let reset_at = reset::find_retry_delay(t, env.anchor);
         return Some(Hit::new(Provider::Gemini, Scope::Transient, reset_at, t));
     }
@@ -303,6 +304,24 @@ mod tests {
             SourceKind::ZagSpawn,
             r#"{"error":{"code":429,"message":"No capacity available for model gemini-2.5-pro on the server","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"MODEL_CAPACITY_EXHAUSTED","domain":"cloudcode-pa.googleapis.com"}]}}"#,
             Some((Scope::Transient, None)),
+        ),
+        (
+            "MODEL_CAPACITY_EXHAUSTED in a stream-json error result",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","status":"error","error":{"type":"Error","message":"[API Error: No capacity available for model gemini-2.5-pro on the server (MODEL_CAPACITY_EXHAUSTED)]"}}"#,
+            Some((Scope::Transient, None)),
+        ),
+        (
+            "near miss: a log line naming MODEL_CAPACITY_EXHAUSTED",
+            SourceKind::ZagSpawn,
+            "retry policy: treat MODEL_CAPACITY_EXHAUSTED as retryable",
+            None,
+        ),
+        (
+            "near miss: a relay assistant message naming MODEL_CAPACITY_EXHAUSTED",
+            SourceKind::ZagSession,
+            r#"{"seq":5,"ts":"2026-11-24T02:00:00+00:00","provider":"gemini","wrapper_session_id":"w","provider_session_id":null,"source_kind":"stdout","completeness":"full","type":"assistant_message","content":"MODEL_CAPACITY_EXHAUSTED means the server is busy.","message_id":null}"#,
+            None,
         ),
         (
             "near miss: prose quoting the usage-limit line",

@@ -52,6 +52,7 @@ const NEEDLES: &[&str] = &[
     "exhausted your",
     "limit will reset",
     "limit reached",
+    "CAPACITY_EXHAUSTED",
 ];
 
 static FINDER: LazyLock<AhoCorasick> = LazyLock::new(|| {
