@@ -1,7 +1,7 @@
 //! The `scan` command's driver: many files through the detectors at memory
 //! speed, output in argument order.
 //!
-//! Why a module of its own: the library's [`scan_reader`] already runs near
+//! Why a module of its own: the library's [`crate::detect::scan_reader`] already runs near
 //! a newline count on one file; what a command over hundreds of files loses
 //! is around it. So the files are spread over a few worker threads (one per
 //! core), each thread keeps one read buffer for all its files (it is about

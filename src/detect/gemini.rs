@@ -14,7 +14,7 @@
 //! `PerDay` quota names → daily, "per week" → weekly, else a `retryDelay`
 //! makes it transient, else session (zag 0.18's choice). Reset: `retryDelay`.
 //!
-//! Newer wordings: "Usage limit reached for <model>. Access resets at 10:57
+//! Newer wordings: "Usage limit reached for `<model>`. Access resets at 10:57
 //! PM GMT-3." (daily; the offset printed is the zone), "TerminalQuotaError:
 //! You have exhausted your capacity on this model. Your quota will reset
 //! after 2h52m39s.", "You've hit the API rate limit. This is likely due to
