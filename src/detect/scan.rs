@@ -22,6 +22,10 @@ const CHUNK: usize = 1 << 20;
 /// Buffer room beyond one maximal line (a multiple of [`CHUNK`]).
 const SLACK: usize = 3 * CHUNK;
 
+/// An unfinished line up to this long is moved to the buffer's front
+/// before every read (a cheap copy that keeps the reads cache-warm).
+const COMPACT_MAX: usize = 64 * 1024;
+
 /// What a scan went through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScanStats {
@@ -148,7 +152,12 @@ pub fn scan_reader_buf<R: Read>(
         }
     };
     loop {
-        if buf.len() - end < CHUNK {
+        // Move the unfinished line to the front when the buffer's end is
+        // near, and also whenever it is short: reads then keep landing in
+        // the same first megabyte or so, which stays in cache, instead of
+        // sweeping the whole buffer (measured: the sweep cost the `scan`
+        // command a good part of its speed on a small-cache VM).
+        if buf.len() - end < CHUNK || (start > 0 && end - start <= COMPACT_MAX) {
             buf.copy_within(start..end, 0);
             end -= start;
             start = 0;
