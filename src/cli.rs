@@ -6,9 +6,8 @@
 //! error; errors are one clear line on stderr. `run` adds 3: another daemon
 //! already runs for this zag home (systemd's unit does not restart on it).
 
-use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::json;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DaemonConfig, UsageLimits};
-use crate::detect::{infer_source, scan_reader, Detector, LineContext};
+use crate::detect::Detector;
 use crate::paths::Paths;
 
 #[derive(Debug, Parser)]
@@ -69,9 +68,21 @@ pub enum Command {
         json: bool,
     },
     /// Run the detectors over existing files and print each detection.
+    ///
+    /// Each FILE is read as the daemon would read it (its kind guessed from
+    /// its path, e.g. `logs/sessions/*.jsonl` is a zag session log); times
+    /// in lines without a timestamp of their own are anchored on the file's
+    /// last write. Files are scanned in parallel; output keeps argument
+    /// order. When nothing is found a one-line summary goes to stderr. A
+    /// directory, binary or unreadable file is reported on stderr and makes
+    /// the exit code 1; the other files are still scanned. (A `--plan`
+    /// preview of what the daemon would do is not part of this command.)
     Scan {
+        /// Print one JSON object per detection (file, line, provider, scope,
+        /// reset_at, raw, source, session identity) instead of text lines.
         #[arg(long)]
         json: bool,
+        /// Log files to scan; `-` reads standard input (anchored on now).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -315,90 +326,23 @@ fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
     for bad in invalid {
         eprintln!("zag-resumed: invalid extra pattern skipped: {bad}");
     }
-    let mut out = std::io::stdout().lock();
-    let mut failed = false;
-    for file in files {
-        if let Err(e) = scan_file(file, &detector, json, &mut out) {
-            // The reader went away (`| head`): stop quietly, as Unix tools do.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(0);
-            }
-            eprintln!("zag-resumed: cannot scan {}: {e}", file.display());
-            failed = true;
-        }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut err = std::io::stderr().lock();
+    let summary = crate::scan_files::scan_inputs(
+        files,
+        &detector,
+        json,
+        threads,
+        SystemClock.now(),
+        &mut out,
+        &mut err,
+    )?;
+    if let Some(line) = crate::scan_files::empty_summary(files, &summary) {
+        let _ = writeln!(err, "zag-resumed: {line}");
     }
-    Ok(i32::from(failed))
-}
-
-fn scan_file(
-    file: &Path,
-    detector: &Detector,
-    json: bool,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let f = std::fs::File::open(file)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    // Clock times and relative phrases in lines without a timestamp of their
-    // own are anchored on the file's last write, not on the time of the scan.
-    let anchor: DateTime<Utc> = meta
-        .modified()
-        .map(Into::into)
-        .unwrap_or_else(|_| SystemClock.now());
-    let source = infer_source(file);
-    let ctx = LineContext {
-        source,
-        provider_hint: source.native_provider(),
-        anchor,
-    };
-    let mut write_err = None;
-    scan_reader(f, &ctx, detector, |line, d| {
-        if write_err.is_some() {
-            return;
-        }
-        let res = if json {
-            let v = json!({
-                "file": file.display().to_string(),
-                "line": line,
-                "provider": d.provider,
-                "scope": d.scope,
-                "reset_at": d.reset_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                "raw": d.raw,
-                "source": source.as_str(),
-                "provider_session_id": d.provider_session_id,
-                "wrapper_session_id": d.wrapper_session_id,
-                "cwd": d.cwd,
-                "line_ts": d.line_ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            });
-            writeln!(out, "{v}")
-        } else {
-            let reset = d.reset_at.map_or_else(
-                || "no reset time".to_string(),
-                |t| {
-                    format!(
-                        "resets {}",
-                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    )
-                },
-            );
-            writeln!(
-                out,
-                "{}:{}: {} {} ({reset}): {}",
-                file.display(),
-                line,
-                d.provider,
-                d.scope.describe(),
-                d.raw.replace('\n', "\\n")
-            )
-        };
-        write_err = res.err();
-    })?;
-    write_err.map_or(Ok(()), Err)
+    Ok(summary.exit_code())
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@
 //! - [`watch`]: notify directory watches over every source, new dirs included.
 //! - [`tail`]: append-only reading by device+inode+offset, persisted offsets.
 //! - [`ingest`]: the one thread that owns watch, tail and the per-file facts.
-//! - [`detect`]: pure per-provider limit detectors.
+//! - [`detect`]: pure per-provider limit detectors; [`scan_files`]: the
+//!   `scan` command over many files.
 //! - [`provider`]: one module per provider CLI: its files, facts, resume
 //!   command, "moved on" rule and output events, behind one trait.
 //! - [`session`]: what is known of a session, merged by one rule.
@@ -54,6 +55,7 @@ pub mod lock;
 pub mod paths;
 pub mod provider;
 pub mod resume;
+pub mod scan_files;
 pub mod schedule;
 pub mod session;
 pub mod store;

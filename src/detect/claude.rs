@@ -12,9 +12,17 @@
 //!   `error: "rate_limit"` / `isApiErrorMessage: true`, or
 //!   `message.model == "<synthetic>"`.
 //!
-//! Text rules (see [`text`]): today's "You've hit your session limit ·
-//! resets 3:35am (UTC)", the API-key "API Error: Request rejected (429) · …"
-//! (transient), and the legacy `Claude AI usage limit reached|<epoch>`.
+//! Text rules (see [`text`]): "You've hit your session / 5-hour / weekly /
+//! Opus / Sonnet limit · resets 3:35am (UTC)" (optionally "· out of usage
+//! credits"), "You're out of usage credits · resets …" (the paid overage is
+//! spent: scope unknown), the older "5-hour limit reached ∙ resets 5pm" and
+//! "Your limit will reset at 5pm (Europe/London)", the API-key "API Error:
+//! Request rejected (429) · …" (transient), and the legacy `Claude AI usage
+//! limit reached|<epoch>`. Reset texts ("7:11pm", "8pm", "Dec 3, 5:32pm",
+//! "Jan 2, 2027, 9:05am", zone in parentheses) have minute precision and
+//! are rounded up; Claude Code 2.1.332 puts the exact epoch beside them
+//! (stream-json `api_error_params.rate_limit_info.resetsAt`, transcript
+//! `apiErrorParams…resetsAt` / `quotaLimits.resetsAt`), which wins.
 //! Where the text is not known to be an error report (a relay's
 //! `assistant_message`, a plain-text output line) the *whole* text must be the
 //! limit sentence: an assistant quoting it inside prose or code is no limit.
@@ -28,7 +36,24 @@ use super::{Env, Field, Hit, Provider, Scope};
 
 static TODAY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)you(?:'|’| ha)ve (?:hit|reached) your ((?:[a-z0-9\-]+ ){0,3})limit(?:\s*[·•|\-–—]\s*resets?\s+(?:at\s+)?([^\n·]{1,80}))?",
+        r"(?i)you(?:'|’| ha)ve (?:hit|reached) your ((?:[a-z0-9\-]+ ){0,3})limit(?:\s*[·•∙|\-–—]\s*resets?\s+(?:at\s+)?([^\n·•∙]{1,80}))?(?:\s*[·•∙]\s*out of usage credits)?",
+    )
+    .expect("static regex")
+});
+
+/// 2.1.332's paid-overage form: "You're out of usage credits · resets …".
+static OUT_OF_CREDITS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)you(?:'|’| a)re out of usage credits(?:\s*[·•∙|]\s*resets?\s+(?:at\s+)?([^\n·•∙]{1,80}))?",
+    )
+    .expect("static regex")
+});
+
+/// Older wordings still in old logs: "5-hour limit reached ∙ resets 5pm",
+/// "Your limit will reset at 5pm (Europe/London)".
+static OLDER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:(5-hour|weekly|opus|sonnet) )?limit reached\s*[·•∙|]\s*resets?\s+(?:at\s+)?([^\n·•∙]{1,80})|^your limit will reset at\s+([^\n·•∙]{1,80})",
     )
     .expect("static regex")
 });
@@ -55,10 +80,7 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
             Some("global") => Scope::Global,
             _ => Scope::Session,
         };
-        let reset_at = c[2]
-            .parse::<f64>()
-            .ok()
-            .and_then(|e| reset::from_epoch(e, env.anchor));
+        let reset_at = c[2].parse::<f64>().ok().and_then(|e| env.epoch(e));
         return Some(Hit::new(Provider::Claude, scope, reset_at, m.as_str()));
     }
     if let Some(c) = TODAY.captures(t) {
@@ -73,10 +95,37 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
         } else {
             Scope::Session
         };
-        let reset_at = c.get(2).and_then(|r| {
-            reset::clock_with_zone(r.as_str(), env.zone, env.anchor)
-                .or_else(|| reset::relative(r.as_str(), env.anchor))
-        });
+        let reset_at = c.get(2).and_then(|r| text_reset(r.as_str(), env));
+        return Some(Hit::new(Provider::Claude, scope, reset_at, m.as_str()));
+    }
+    if let Some(c) = OUT_OF_CREDITS.captures(t) {
+        let m = c.get(0)?;
+        if field != Field::Error && !(m.start() == 0 && t[m.end()..].trim().is_empty()) {
+            return None;
+        }
+        let reset_at = c.get(1).and_then(|r| text_reset(r.as_str(), env));
+        return Some(Hit::new(
+            Provider::Claude,
+            Scope::Unknown,
+            reset_at,
+            m.as_str(),
+        ));
+    }
+    if let Some(c) = OLDER.captures(t) {
+        let m = c.get(0)?;
+        if field != Field::Error && !t[m.end()..].trim().is_empty() {
+            return None;
+        }
+        let kind = c.get(1).map_or("", |m| m.as_str()).to_ascii_lowercase();
+        let scope = if kind.is_empty() || kind.starts_with('5') {
+            Scope::Session
+        } else {
+            Scope::Weekly
+        };
+        let reset_at = c
+            .get(2)
+            .or_else(|| c.get(3))
+            .and_then(|r| text_reset(r.as_str(), env));
         return Some(Hit::new(Provider::Claude, scope, reset_at, m.as_str()));
     }
     if API_429.is_match(t) {
@@ -96,6 +145,52 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
 }
 
 use super::clip as truncate;
+
+/// The reset after "resets": a clock time with its zone in parentheses
+/// ("5:32pm (UTC)", "Dec 3, 5:32pm (UTC)", "8pm (UTC)"), else a relative
+/// phrase; both minute precision, so rounded up to the minute's end.
+fn text_reset(r: &str, env: &Env) -> Option<chrono::DateTime<chrono::Utc>> {
+    reset::clock_with_zone(r, env.zone, env.anchor).or_else(|| reset::relative(r, env.anchor))
+}
+
+/// The exact reset a Claude object carries beside its text (2.1.332):
+/// stream-json `api_error_params.rate_limit_info.resetsAt`, the transcript's
+/// `apiErrorParams.rate_limit_info.resetsAt` and `quotaLimits.resetsAt`.
+fn exact_reset(v: &Value, env: &Env) -> Option<chrono::DateTime<chrono::Utc>> {
+    let info = |p: &Value| p.get("rate_limit_info")?.get("resetsAt")?.as_f64();
+    let params = v
+        .get("api_error_params")
+        .or_else(|| v.get("apiErrorParams"));
+    params
+        .and_then(info)
+        .or_else(|| v.get("quotaLimits")?.get("resetsAt")?.as_f64())
+        .or_else(|| params?.get("quotaLimits")?.get("resetsAt")?.as_f64())
+        .and_then(|e| env.epoch(e))
+}
+
+/// The reset of a rejected `rate_limit_event`'s `rate_limit_info`.
+///
+/// `resetsAt` is the reset of the window that rejected. When the paid
+/// overage is rejected too (`overageStatus: "rejected"`, the kit's
+/// `overage_exhausted` / `overage_in_use_exhausted`), requests pass again as
+/// soon as *either* budget refills, so the earlier of `resetsAt` and
+/// `overageResetsAt` is the reset. An `overageResetsAt` whose overage is not
+/// rejected says nothing about this block and is ignored (unless it is the
+/// only time given).
+fn event_reset(info: &Value, env: &Env) -> Option<chrono::DateTime<chrono::Utc>> {
+    let epoch = |k: &str| {
+        info.get(k)
+            .and_then(Value::as_f64)
+            .and_then(|e| env.epoch(e))
+    };
+    let base = epoch("resetsAt");
+    let overage_rejected = info.get("overageStatus").and_then(Value::as_str) == Some("rejected");
+    match (base, epoch("overageResetsAt")) {
+        (Some(b), Some(o)) if overage_rejected => Some(b.min(o)),
+        (None, o) => o,
+        (b, _) => b,
+    }
+}
 
 /// Scope of a `rate_limit_event`'s `rateLimitType`.
 pub(crate) fn window_scope(kind: &str) -> Scope {
@@ -121,10 +216,7 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
                     .and_then(Value::as_str)
                     .unwrap_or(""),
             );
-            let reset_at = info
-                .get("resetsAt")
-                .and_then(Value::as_f64)
-                .and_then(|e| reset::from_epoch(e, env.anchor));
+            let reset_at = event_reset(info, env);
             Some(Hit::new(
                 Provider::Claude,
                 scope,
@@ -138,7 +230,10 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
             }
             let status = v.get("api_error_status").and_then(Value::as_u64);
             let msg = v.get("result").and_then(Value::as_str).unwrap_or("");
-            if let Some(hit) = text(msg, Field::Error, env) {
+            if let Some(mut hit) = text(msg, Field::Error, env) {
+                if let Some(t) = exact_reset(v, env) {
+                    hit.reset_at = Some(t);
+                }
                 return Some(hit);
             }
             (status == Some(429)).then(|| {
@@ -164,14 +259,19 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
             } else {
                 Field::Whole
             };
-            if let Some(hit) = text(&body, field, env) {
+            let exact = exact_reset(v, env);
+            if let Some(mut hit) = text(&body, field, env) {
+                // The epoch beside the text has the seconds the text cut off.
+                if exact.is_some() {
+                    hit.reset_at = exact;
+                }
                 return Some(hit);
             }
             rate_limit.then(|| {
                 Hit::new(
                     Provider::Claude,
                     Scope::Unknown,
-                    None,
+                    exact,
                     truncate(body.trim(), 300),
                 )
             })
@@ -255,13 +355,13 @@ mod tests {
             "result 429 session limit",
             SourceKind::ZagSpawn,
             r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"duration_ms":12,"result":"You've hit your session limit · resets 3:35am (UTC)","session_id":"s-1"}"#,
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "result weekly limit, named zone",
             SourceKind::Unknown,
             r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your weekly limit · resets 3:35am (Europe/Stockholm)","session_id":"s-1"}"#,
-            Some((Scope::Weekly, Some("2026-11-24T02:35:00Z"))),
+            Some((Scope::Weekly, Some("2026-11-24T02:36:00Z"))),
         ),
         (
             "result API-key 429 is transient",
@@ -279,7 +379,7 @@ mod tests {
             "json output is an array",
             SourceKind::ZagSpawn,
             r#"[{"type":"system","subtype":"init","session_id":"s-1"},{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your session limit · resets 3:35am (UTC)","session_id":"s-1"}]"#,
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "near miss: successful result quoting the sentence",
@@ -297,7 +397,7 @@ mod tests {
             "synthetic assistant in stream-json",
             SourceKind::ZagSpawn,
             r#"{"type":"assistant","message":{"id":"m","model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"session_id":"s-1","error":"rate_limit"}"#,
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "near miss: ordinary assistant quoting the sentence",
@@ -309,13 +409,13 @@ mod tests {
             "relative reset wording",
             SourceKind::ZagSpawn,
             r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your session limit · resets in 2 hours","session_id":"s-1"}"#,
-            Some((Scope::Session, Some("2026-11-24T04:00:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T04:01:00Z"))),
         ),
         (
             "plain -p output line",
             SourceKind::ZagSpawn,
             "You've hit your session limit · resets 3:35am (UTC)",
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "near miss: plain prose line quoting it",
@@ -328,13 +428,13 @@ mod tests {
             "native rate_limit entry",
             SourceKind::ClaudeNative,
             r#"{"parentUuid":"p","isSidechain":false,"userType":"external","cwd":"/home/u/proj","sessionId":"abc-123","version":"2.1.197","type":"assistant","uuid":"u","timestamp":"2026-11-24T02:00:00.000Z","message":{"id":"m","type":"message","role":"assistant","model":"<synthetic>","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true}"#,
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "native entry anchors on its own timestamp",
             SourceKind::ClaudeNative,
             r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-11-20T05:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your session limit · resets 3:35am (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true}"#,
-            Some((Scope::Session, Some("2026-11-21T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-21T03:36:00Z"))),
         ),
         (
             "native legacy synthetic message",
@@ -364,6 +464,133 @@ mod tests {
             "near miss: native api error that is not a limit",
             SourceKind::ClaudeNative,
             r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-11-24T02:00:00Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"Credit balance is too low"}]},"error":"billing_error","isApiErrorMessage":true}"#,
+            None,
+        ),
+        // ---- Claude Code 2.1.332 forms (PROVIDERS.md "Update") ----
+        (
+            "5-hour limit, minute rounded up",
+            SourceKind::ZagSpawn,
+            "You've hit your 5-hour limit · resets 7:11pm (UTC)",
+            Some((Scope::Session, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "Opus limit, dated more than a day out",
+            SourceKind::ZagSpawn,
+            "You've hit your Opus limit · resets Dec 3, 5:32pm (UTC)",
+            Some((Scope::Weekly, Some("2026-12-03T17:33:00Z"))),
+        ),
+        (
+            "Sonnet limit on the hour",
+            SourceKind::ZagSpawn,
+            "You've hit your Sonnet limit · resets 8pm (UTC)",
+            Some((Scope::Weekly, Some("2026-11-24T20:01:00Z"))),
+        ),
+        (
+            "dated form with a year, in the transcript",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"assistant","timestamp":"2026-12-30T10:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your weekly limit · resets Jan 2, 2027, 9:05am (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true}"#,
+            Some((Scope::Weekly, Some("2027-01-02T09:06:00Z"))),
+        ),
+        (
+            "plan limit while on overage: out-of-credits suffix",
+            SourceKind::ZagSpawn,
+            "You've hit your 5-hour limit · resets 7:11pm (UTC) · out of usage credits",
+            Some((Scope::Session, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "overage used up: out of usage credits, text",
+            SourceKind::ZagSpawn,
+            "You're out of usage credits · resets 7:11pm (UTC)",
+            Some((Scope::Unknown, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "overage used up: json result is a limit with its reset",
+            SourceKind::ZagSpawn,
+            r#"{"subtype":"success","is_error":true,"api_error_status":429,"api_error":"usage_limit_reached","result":"You're out of usage credits · resets 7:11pm (UTC)","session_id":"s-1","type":"result"}"#,
+            Some((Scope::Unknown, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "older form: 5-hour limit reached ∙ resets 5pm",
+            SourceKind::ZagSpawn,
+            "5-hour limit reached ∙ resets 5pm",
+            Some((Scope::Session, Some("2026-11-24T17:01:00Z"))),
+        ),
+        (
+            "older form: Your limit will reset at 5pm (Europe/London)",
+            SourceKind::ZagSpawn,
+            "Your limit will reset at 5pm (Europe/London)",
+            Some((Scope::Session, Some("2026-11-24T17:01:00Z"))),
+        ),
+        (
+            "transcript entry: exact epoch beats the minute text",
+            SourceKind::ClaudeNative,
+            r#"{"type":"assistant","timestamp":"2026-11-24T02:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"apiError":"usage_limit_reached","apiErrorStatus":429,"apiErrorParams":{"rate_limit_info":{"status":"rejected","resetsAt":1795500033,"rateLimitType":"five_hour"}},"quotaLimits":{"status":"rejected","resetsAt":1795500033},"error":"rate_limit","isApiErrorMessage":true,"sessionId":"abc","cwd":"/p"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "transcript entry: quotaLimits alone",
+            SourceKind::ClaudeNative,
+            r#"{"type":"assistant","timestamp":"2026-11-24T02:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"quotaLimits":{"status":"rejected","resetsAt":1795500033},"error":"rate_limit","isApiErrorMessage":true,"sessionId":"abc"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "transcript entry: an epoch before its own line is ignored, the text is read",
+            SourceKind::ClaudeNative,
+            r#"{"type":"assistant","timestamp":"2026-11-24T02:00:00.000Z","message":{"model":"<synthetic>","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"apiErrorParams":{"rate_limit_info":{"status":"rejected","resetsAt":1795480000}},"error":"rate_limit","isApiErrorMessage":true,"sessionId":"abc"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:01:00Z"))),
+        ),
+        (
+            "stream-json assistant: api_error_params epoch",
+            SourceKind::ZagSpawn,
+            r#"{"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 6:00am (UTC)"}]},"api_error_params":{"rate_limit_info":{"status":"rejected","resetsAt":1795500033,"rateLimitType":"five_hour"}},"session_id":"s-1","error":"rate_limit"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "rate_limit_event: a past epoch on an untimed line is still the reset",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795480000,"rateLimitType":"five_hour"},"session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T00:26:40Z"))),
+        ),
+        (
+            "rate_limit_event: overage rejected too, the earlier refill wins",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"five_hour","overageStatus":"rejected","overageResetsAt":1795490000,"overageInUse":true},"session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T03:13:20Z"))),
+        ),
+        (
+            "rate_limit_event: overageResetsAt of an overage not rejected is ignored",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"five_hour","overageStatus":"allowed","overageResetsAt":1795490000},"session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "near miss: the TUI's auto-continue notice",
+            SourceKind::ZagSpawn,
+            "Usage limit reached · set to continue automatically at 5:15pm",
+            None,
+        ),
+        (
+            "near miss: the arm record in the transcript",
+            SourceKind::ClaudeNative,
+            r#"{"type":"system","subtype":"informational","level":"notice","content":"Usage limit reached · set to continue automatically at 5:15pm","timestamp":"2026-11-24T02:00:00Z","sessionId":"abc"}"#,
+            None,
+        ),
+        (
+            "near miss: assistant prose quoting the out-of-credits line",
+            SourceKind::ZagSpawn,
+            r#"{"type":"assistant","message":{"model":"<synthetic>","content":[{"type":"text","text":"It printed You're out of usage credits · resets 7:11pm (UTC) and stopped."}]},"session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "near miss: prose quoting the older form",
+            SourceKind::ZagSpawn,
+            "The old CLI said: Your limit will reset at 5pm (Europe/London)",
+            None,
+        ),
+        (
+            "near miss: user entry quoting the older 5-hour form",
+            SourceKind::ClaudeNative,
+            r#"{"cwd":"/p","sessionId":"abc","type":"user","timestamp":"2026-11-24T02:00:00Z","message":{"role":"user","content":"5-hour limit reached ∙ resets 5pm"}}"#,
             None,
         ),
     ];

@@ -14,7 +14,9 @@
 //! apostrophe, "you have", "reached", legacy "usage limit reset"): a session
 //! limit, reset read in the host zone. "exceeded retry limit, last status:
 //! 429" and the API-key "Rate limit reached for …" are transient; a
-//! "Reconnecting... 3/5 (…429…)" progress line is not final and never fires.
+//! "Reconnecting... 3/5 (…429…)" progress line and a "stream error: Rate
+//! limit reached … retrying 1/5 in 2.1s…" line are retries in progress,
+//! not final, and never fire.
 //! Never limits: "Quota exceeded. Check your plan and billing details" (even
 //! though Codex 0.169 tags it `codex_error_info: usage_limit_exceeded`),
 //! `insufficient_quota`, "workspace routing discovery failed".
@@ -47,11 +49,19 @@ fn not_a_limit(s: &str) -> bool {
         || l.contains("insufficient_quota")
 }
 
+/// "stream error: Rate limit reached … try again in 1.86s …; retrying 1/5
+/// in 2.1s…": the CLI is still working on it; only its final failure counts.
+fn retrying(s: &str) -> bool {
+    static RE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)\bretrying \d+/\d+").expect("static regex"));
+    RE.is_match(s)
+}
+
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
     // "Reconnecting... 3/5 (exceeded retry limit, last status: 429 …)" is a
     // retry in progress (exec --json prints it as an `error` event too).
-    if not_a_limit(t) || t.starts_with("Reconnecting...") {
+    if not_a_limit(t) || t.starts_with("Reconnecting...") || retrying(t) {
         return None;
     }
     if let Some(m) = USAGE.find(t) {
@@ -219,25 +229,25 @@ mod tests {
             "exec --json error event",
             SourceKind::ZagSpawn,
             r#"{"type":"error","message":"You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at 3:35 AM."}"#,
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "exec --json turn.failed",
             SourceKind::Unknown,
             r#"{"type":"turn.failed","error":{"message":"You’ve hit your usage limit. Upgrade to Pro (…), visit … to purchase more credits or try again at 3:35 AM."}}"#,
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "older dated wording",
             SourceKind::ZagSpawn,
             r#"{"type":"error","message":"You've hit your usage limit. Upgrade to Plus to continue using Codex, or try again at Dec 20th, 2026 3:36 PM."}"#,
-            Some((Scope::Session, Some("2026-12-20T15:36:00Z"))),
+            Some((Scope::Session, Some("2026-12-20T15:37:00Z"))),
         ),
         (
             "text mode stderr line",
             SourceKind::ZagSpawn,
             "ERROR: You’ve hit your usage limit. Upgrade to Pro (…) or try again at 3:35 AM.",
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "legacy: you have reached the usage limit",
@@ -267,7 +277,7 @@ mod tests {
             "rollout task_complete usage_limit_exceeded",
             SourceKind::CodexNative,
             r#"{"timestamp":"2026-11-24T02:00:00.000Z","type":"event_msg","payload":{"type":"task_complete","turn_id":"1","last_agent_message":null,"error":{"message":"You’ve hit your usage limit. … try again at 3:35 AM.","codex_error_info":"usage_limit_exceeded"}}}"#,
-            Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
         ),
         (
             "rollout error event",
@@ -340,6 +350,31 @@ mod tests {
             SourceKind::ZagSpawn,
             "The docs say that when you hit your usage limit, try again at 3:35 AM.",
             None,
+        ),
+        // ---- Codex 0.171 forms and retries in progress ----
+        (
+            "dated try-again, minute rounded up",
+            SourceKind::ZagSpawn,
+            "ERROR: You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at Dec 3rd, 2026 5:34 PM.",
+            Some((Scope::Session, Some("2026-12-03T17:35:00Z"))),
+        ),
+        (
+            "near miss: stream error retry in progress (text)",
+            SourceKind::ZagSpawn,
+            "stream error: Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1.86s. Visit https://platform.openai.com/account/rate-limits to learn more.; retrying 1/5 in 2.1s…",
+            None,
+        ),
+        (
+            "near miss: stream error retry in progress (exec --json error event)",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","message":"stream error: Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1.86s. Visit https://platform.openai.com/account/rate-limits to learn more.; retrying 3/5 in 4.3s…"}"#,
+            None,
+        ),
+        (
+            "the final failure after the retries is transient",
+            SourceKind::ZagSpawn,
+            r#"{"type":"turn.failed","error":{"message":"Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1.86s. Visit https://platform.openai.com/account/rate-limits to learn more."}}"#,
+            Some((Scope::Transient, Some("2026-11-24T02:00:01.860Z"))),
         ),
     ];
 

@@ -15,7 +15,12 @@
 //! Text rules (error fields, output lines): "(hit|exceeded|reached) [your|the]
 //! [weekly|daily] rate limit", "exceeded your Copilot token usage", and
 //! today's "Failed to get response from the AI model; retried N times …
-//! 429". Reset: a relative "try again in 2 hours" in the message.
+//! 429". Newer wordings: "you've hit a rate limit that restricts the number
+//! of Copilot model requests … try again in 58 hours", "You've hit your
+//! global rate limit… wait 6 seconds", "exceeded your 5 hour session
+//! limits. Please retry after 840 seconds. (user_global_rate_limited:pro)".
+//! Reset: a relative "try again in 2 hours" / "retry after 840 seconds" /
+//! "wait 6 seconds" in the message.
 
 use regex::Regex;
 use serde_json::Value;
@@ -25,7 +30,7 @@ use super::{reset, Env, Field, Hit, Provider, Scope};
 
 static LEGACY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:\byou(?:'ve|’ve|\s+have)?\s+)?\b(?:hit|exceeded|reached)\s+(?:your\s+|the\s+)?(?:(weekly|daily)\s+)?rate\s+limit|(?:\byou(?:'ve|’ve|\s+have)?\s+)?\bexceeded your copilot token usage",
+        r"(?i)(?:\byou(?:'ve|’ve|\s+have)?\s+)?\b(?:hit|exceeded|reached)\s+(?:your\s+|the\s+|a\s+)?(?:(weekly|daily|global)\s+)?rate\s+limit|(?:\bsorry,\s*)?(?:\byou(?:'ve|’ve|\s+have)?\s+)?\bexceeded your \d+ hour session limits|\buser_global_rate_limited\b|(?:\byou(?:'ve|’ve|\s+have)?\s+)?\bexceeded your copilot token usage",
     )
     .expect("static regex")
 });
@@ -54,7 +59,13 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
         if !field.allows(t, m.start()) {
             return None;
         }
-        let scope = scope_words(m.as_str(), Scope::Session);
+        let scope = if m.as_str().contains("user_global_rate_limited")
+            || t.contains("(user_global_rate_limited")
+        {
+            Scope::Global
+        } else {
+            scope_words(m.as_str(), Scope::Session)
+        };
         let reset_at = reset::relative(t, env.anchor);
         return Some(Hit::new(Provider::Copilot, scope, reset_at, t));
     }
@@ -169,7 +180,7 @@ mod tests {
             "legacy weekly code with relative reset",
             SourceKind::ZagSpawn,
             r#"{"type":"error","data":{"error":{"code":"user_weekly_rate_limited","message":"You've reached your weekly rate limit. Please try again in 2 hours."}}}"#,
-            Some((Scope::Weekly, Some("2026-11-24T04:00:00Z"))),
+            Some((Scope::Weekly, Some("2026-11-24T04:01:00Z"))),
         ),
         (
             "legacy global code with suffix",
@@ -187,7 +198,7 @@ mod tests {
             "legacy text line",
             SourceKind::ZagSpawn,
             "Error: You have exceeded your weekly rate limit. Please try again in 3 days 4 hours.",
-            Some((Scope::Weekly, Some("2026-11-27T06:00:00Z"))),
+            Some((Scope::Weekly, Some("2026-11-27T06:01:00Z"))),
         ),
         (
             "text mode final error",
@@ -223,6 +234,43 @@ mod tests {
             "near miss: unknown legacy code",
             SourceKind::ZagSpawn,
             r#"{"type":"error","data":{"error":{"code":"rate_limit_warning","message":"approaching rate limit"}}}"#,
+            None,
+        ),
+        // ---- newer Copilot forms ----
+        (
+            "stderr: hit a rate limit on model requests, try again in N hours",
+            SourceKind::ZagSpawn,
+            "Error: you've hit a rate limit that restricts the number of Copilot model requests you can make within a specific time period. Please try again in 58 hours.",
+            Some((Scope::Session, Some("2026-11-26T12:01:00Z"))),
+        ),
+        (
+            "user_global_rate_limited:pro with retry after N seconds (object)",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","data":{"error":{"code":"user_global_rate_limited:pro","message":"Sorry, you've exceeded your 5 hour session limits. Please retry after 840 seconds."}}}"#,
+            Some((Scope::Global, Some("2026-11-24T02:14:00Z"))),
+        ),
+        (
+            "user_global_rate_limited:pro with retry after N seconds (text)",
+            SourceKind::ZagSpawn,
+            "Error: Sorry, you've exceeded your 5 hour session limits. Please retry after 840 seconds. (user_global_rate_limited:pro)",
+            Some((Scope::Global, Some("2026-11-24T02:14:00Z"))),
+        ),
+        (
+            "global rate limit, wait N seconds",
+            SourceKind::ZagSpawn,
+            "You've hit your global rate limit. Please wait 6 seconds before retrying.",
+            Some((Scope::Global, Some("2026-11-24T02:00:06Z"))),
+        ),
+        (
+            "weekly text form",
+            SourceKind::ZagSpawn,
+            "Error: You've hit your weekly rate limit. Please try again in 3 days.",
+            Some((Scope::Weekly, Some("2026-11-27T02:01:00Z"))),
+        ),
+        (
+            "near miss: prose mentioning the rate limit sentence",
+            SourceKind::ZagSpawn,
+            "Copilot says you've hit a rate limit that restricts the number of Copilot model requests sometimes.",
             None,
         ),
     ];

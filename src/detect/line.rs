@@ -48,6 +48,11 @@ const NEEDLES: &[&str] = &[
     "reached your",
     "reached the",
     "token usage",
+    "usage credits",
+    "exhausted your",
+    "limit will reset",
+    "limit reached",
+    "CAPACITY_EXHAUSTED",
 ];
 
 static FINDER: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -271,6 +276,7 @@ pub(crate) fn detect_line(det: &Detector, line: &[u8], ctx: &LineContext) -> Opt
                     let env = Env {
                         anchor: id.ts.unwrap_or(ctx.anchor),
                         zone: det.zone,
+                        own_ts: id.ts.is_some(),
                     };
                     if let Some(hit) = value_hit(det, item, &providers, &env) {
                         return Some(id.into_detection(hit));
@@ -314,6 +320,7 @@ fn object_line(det: &Detector, line: &[u8], ctx: &LineContext) -> Option<Option<
     let env = Env {
         anchor: id.ts.unwrap_or(ctx.anchor),
         zone: det.zone,
+        own_ts: id.ts.is_some(),
     };
     let zag_shaped = top.get(b"wrapper_session_id").is_some() && top.get(b"source_kind").is_some();
     let hit = if ctx.source == SourceKind::ZagSession || zag_shaped {
@@ -374,6 +381,7 @@ fn text_line(det: &Detector, line: &[u8], ctx: &LineContext) -> Option<Detection
     let env = Env {
         anchor: ctx.anchor,
         zone: det.zone,
+        own_ts: false,
     };
     let hit = needle
         .then(|| {

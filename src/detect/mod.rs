@@ -35,13 +35,22 @@
 //!   ignored. Only fields a provider fills with errors (`result` with
 //!   `is_error`, `error.message`, `session.error`) match anywhere.
 //! - Warnings and retries in progress: Claude `rate_limit_event` with a
-//!   status other than `rejected`, Claude `system`/`api_retry`, Codex
-//!   `Reconnecting... n/5 (…429…)`.
+//!   status other than `rejected`, Claude `system`/`api_retry` and the
+//!   TUI's `Usage limit reached · set to continue automatically` notice,
+//!   Codex `Reconnecting... n/5 (…429…)` and `stream error: … retrying
+//!   n/5 in 2.1s…` (only the final failure counts).
 //! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
 //!   and billing details`, `insufficient_quota`, Claude `billing_error`),
 //!   auth (401, `authentication`), `workspace routing discovery failed`,
 //!   network errors. They carry no limit wording and no 429 structure, or are
 //!   vetoed explicitly (Codex, Gemini).
+//!
+//! # Reset times
+//! Never early (see [`reset`]): exact epochs beside the text win; a time
+//! printed without seconds is rounded up to the end of its minute; an exact
+//! epoch already past on a line without its own timestamp is kept (the
+//! scheduler turns it into now + jitter). Gemini's `MODEL_CAPACITY_EXHAUSTED`
+//! is the server's capacity, reported as a transient rate limit.
 //!
 //! # Duplicates
 //! One incident often shows up on several lines (Claude's stream-json
@@ -62,6 +71,8 @@ mod gemini;
 pub mod json;
 mod line;
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod real;
 pub mod reset;
 mod scan;
@@ -70,7 +81,7 @@ mod testkit;
 mod zag;
 
 pub use reset::Zone;
-pub use scan::{infer_source, scan_reader, ScanStats, StreamState, MAX_SCAN_LINE};
+pub use scan::{infer_source, scan_reader, scan_reader_buf, ScanStats, StreamState, MAX_SCAN_LINE};
 
 /// The four provider CLIs zag drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -319,6 +330,16 @@ pub(crate) struct Env {
     pub anchor: DateTime<Utc>,
     /// The zone of local clock times printed without a zone name.
     pub zone: Zone,
+    /// Whether `anchor` is the line's own timestamp (else the read time, and
+    /// an exact epoch before it is still the reset).
+    pub own_ts: bool,
+}
+
+impl Env {
+    /// An exact epoch the line carries, judged against this line's anchor.
+    pub fn epoch(&self, secs: f64) -> Option<DateTime<Utc>> {
+        reset::exact_epoch(secs, self.anchor, self.own_ts)
+    }
 }
 
 /// `raw` is kept to this many bytes (zag 0.18's Gemini hits hold whole files).
@@ -482,7 +503,7 @@ mod tests {
         let d = det.detect(hit.as_bytes(), &z).unwrap();
         assert_eq!((d.provider, d.scope), (Provider::Codex, Scope::Unknown));
         assert_eq!(d.raw, "quota is gone");
-        assert_eq!(d.reset_at, Some(at("2026-11-24T04:00:00Z")));
+        assert_eq!(d.reset_at, Some(at("2026-11-24T04:01:00Z")));
         for miss in [
             env("tool_result", r#""output":"quota is gone""#),
             env("assistant_message", r#""content":"quota is gone""#),

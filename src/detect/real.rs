@@ -23,40 +23,227 @@ const G: Provider = Provider::Gemini;
 const P: Provider = Provider::Copilot;
 const SPAWN: SourceKind = SourceKind::ZagSpawn;
 
+/// When the Claude Code 2.1.332 captures were made; their resets (pinned by
+/// the fake API's `limit…@=<epoch>`) sit 33 s, 17 s and 9 s into a minute, so
+/// each text form must read the end of its minute (never early) and each
+/// epoch beside it the exact second.
+const NEW_ANCHOR: &str = "2026-11-30T19:39:00Z";
+
+/// When the Codex 0.171.0 captures were made (`TZ=UTC`).
+const CODEX_ANCHOR: &str = "2026-11-30T19:40:26Z";
+
 const FILES: &[Expect] = &[
+    // Codex 0.171.0, resets pinned 33 s / 17 s into a minute (see README).
+    (
+        "codex-0.171.0/limit_json.jsonl",
+        SPAWN,
+        CODEX_ANCHOR,
+        &[
+            (3, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+            (4, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+        ],
+    ),
+    (
+        "codex-0.171.0/limit_dated_json.jsonl",
+        SPAWN,
+        CODEX_ANCHOR,
+        &[
+            (3, X, Scope::Session, Some("2026-12-03T19:41:00Z")),
+            (4, X, Scope::Session, Some("2026-12-03T19:41:00Z")),
+        ],
+    ),
+    (
+        "codex-0.171.0/limit_text_stderr.log",
+        SPAWN,
+        CODEX_ANCHOR,
+        &[
+            (23, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+            (24, X, Scope::Session, Some("2026-11-30T21:41:00Z")),
+        ],
+    ),
+    (
+        "codex-0.171.0/rollout_limit.jsonl",
+        SourceKind::CodexNative,
+        "2030-01-01T00:00:00Z",
+        &[(11, X, Scope::Session, Some("2026-11-30T21:40:33Z"))],
+    ),
+    (
+        "codex-0.171.0/rollout_limit_dated.jsonl",
+        SourceKind::CodexNative,
+        "2030-01-01T00:00:00Z",
+        &[(11, X, Scope::Session, Some("2026-12-03T19:40:17Z"))],
+    ),
+    (
+        "claude-2.1.332/five_hour_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Session, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/five_hour_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/five_hour_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/opus_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Weekly, Some("2026-12-03T19:39:17Z")),
+            (3, C, Scope::Weekly, Some("2026-12-03T19:39:17Z")),
+            (4, C, Scope::Weekly, Some("2026-12-03T19:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/opus_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-12-03T19:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/opus_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-12-03T19:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/sonnet_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Weekly, Some("2026-11-30T23:00:09Z")),
+            (3, C, Scope::Weekly, Some("2026-11-30T23:00:09Z")),
+            (4, C, Scope::Weekly, Some("2026-11-30T23:01:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/sonnet_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-11-30T23:01:00Z"))],
+    ),
+    (
+        "claude-2.1.332/sonnet_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Weekly, Some("2026-11-30T23:01:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Session, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/overage_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_exhausted_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Unknown, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Unknown, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Unknown, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/overage_exhausted_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Unknown, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_exhausted_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Unknown, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_in_use_streamjson.jsonl",
+        SPAWN,
+        NEW_ANCHOR,
+        &[
+            (2, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (3, C, Scope::Session, Some("2026-11-30T21:39:33Z")),
+            (4, C, Scope::Session, Some("2026-11-30T21:40:00Z")),
+        ],
+    ),
+    (
+        "claude-2.1.332/overage_in_use_json.json",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/overage_in_use_text.txt",
+        SPAWN,
+        NEW_ANCHOR,
+        &[(1, C, Scope::Session, Some("2026-11-30T21:40:00Z"))],
+    ),
+    (
+        "claude-2.1.332/native_five_hour.jsonl",
+        SourceKind::ClaudeNative,
+        NEW_ANCHOR,
+        &[(18, C, Scope::Session, Some("2026-11-30T21:39:33Z"))],
+    ),
     (
         "claude/sub_limit_streamjson.jsonl",
         SPAWN,
         "2026-11-24T02:24:00Z",
         &[
             (2, C, Scope::Session, Some("2026-11-24T04:24:08Z")),
-            (3, C, Scope::Session, Some("2026-11-24T04:24:00Z")),
-            (4, C, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (3, C, Scope::Session, Some("2026-11-24T04:25:00Z")),
+            (4, C, Scope::Session, Some("2026-11-24T04:25:00Z")),
         ],
     ),
     (
         "claude/sub_limit_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/sub_limit7d_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Weekly, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Weekly, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/sub_limit_overage_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/sub_limit_text.txt",
         SPAWN,
         "2026-11-24T02:24:00Z",
-        &[(1, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(1, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "claude/apikey_limit_streamjson.jsonl",
@@ -73,15 +260,15 @@ const FILES: &[Expect] = &[
         "claude/native_limit_then_resume.jsonl",
         SourceKind::ClaudeNative,
         "2030-01-01T00:00:00Z",
-        &[(6, C, Scope::Session, Some("2026-11-24T04:24:00Z"))],
+        &[(6, C, Scope::Session, Some("2026-11-24T04:25:00Z"))],
     ),
     (
         "codex/chatgpt_limit_json.jsonl",
         SPAWN,
         "2026-11-24T02:24:11Z",
         &[
-            (3, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
-            (4, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (3, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
+            (4, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
         ],
     ),
     (
@@ -91,8 +278,8 @@ const FILES: &[Expect] = &[
         SPAWN,
         "2026-11-24T02:24:12Z",
         &[
-            (23, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
-            (24, X, Scope::Session, Some("2026-11-24T04:24:00Z")),
+            (23, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
+            (24, X, Scope::Session, Some("2026-11-24T04:25:00Z")),
         ],
     ),
     (

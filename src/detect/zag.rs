@@ -134,7 +134,7 @@ mod tests {
                 "relay synthetic assistant message",
                 Z,
                 r#"{"seq":12,"ts":"2026-11-24T02:00:00.123456789+00:00","provider":"claude","wrapper_session_id":"w-1","provider_session_id":null,"source_kind":"stdout","completeness":"full","type":"assistant_message","content":"You've hit your session limit · resets 3:35am (UTC)","message_id":"m"}"#,
-                Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+                Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
             ),
         ),
         (
@@ -188,7 +188,7 @@ mod tests {
                 "provider_status with the result object as data",
                 Z,
                 r#"{"seq":14,"ts":"2026-11-24T02:00:00+00:00","provider":"claude","wrapper_session_id":"w-1","provider_session_id":null,"source_kind":"stdout","completeness":"full","type":"provider_status","message":"result","data":{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your weekly limit · resets 3:35am (UTC)"}}"#,
-                Some((Scope::Weekly, Some("2026-11-24T03:35:00Z"))),
+                Some((Scope::Weekly, Some("2026-11-24T03:36:00Z"))),
             ),
         ),
         (
@@ -197,7 +197,7 @@ mod tests {
                 "provider_status whose message is the result text",
                 Z,
                 r#"{"seq":14,"ts":"2026-11-24T02:00:00+00:00","provider":"claude","wrapper_session_id":"w-1","provider_session_id":null,"source_kind":"stdout","completeness":"full","type":"provider_status","message":"You've hit your session limit · resets 3:35am (UTC)","data":null}"#,
-                Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+                Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
             ),
         ),
         (
@@ -224,7 +224,7 @@ mod tests {
                 "session_ended stderr of codex text mode",
                 Z,
                 r#"{"seq":5,"ts":"2026-11-24T02:00:00+00:00","provider":"codex","wrapper_session_id":"w-2","provider_session_id":null,"source_kind":"wrapper","completeness":"full","type":"session_ended","success":false,"error":"OpenAI Codex v0.169.0\n--------\nuser\nfix it\nERROR: You’ve hit your usage limit. Upgrade to Pro (…) or try again at 3:35 AM.\n"}"#,
-                Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+                Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
             ),
         ),
         (
@@ -233,7 +233,7 @@ mod tests {
                 "provider_status with a raw NDJSON capture",
                 Z,
                 r#"{"seq":5,"ts":"2026-11-24T02:00:00+00:00","provider":"codex","wrapper_session_id":"w-2","provider_session_id":"t-1","source_kind":"stdout","completeness":"full","type":"provider_status","message":"{\"type\":\"thread.started\",\"thread_id\":\"t-1\"}\n{\"type\":\"error\",\"message\":\"You’ve hit your usage limit. … try again at 3:35 AM.\"}","data":null}"#,
-                Some((Scope::Session, Some("2026-11-24T03:35:00Z"))),
+                Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
             ),
         ),
         (
