@@ -25,6 +25,38 @@ pub enum ConfigError {
     },
     #[error("invalid config {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// A TOML error at a known place (1-based line and column).
+    #[error("invalid config {}:{line}:{column}: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// A `toml` error of `text` (read from `path`), with the file, line and
+    /// column its span points at when it has one.
+    fn toml(e: &toml::de::Error, text: &str, path: &Path) -> Self {
+        let message = e.message().trim().to_string();
+        let Some(start) = e.span().map(|s| s.start.min(text.len())) else {
+            return ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            };
+        };
+        // The span is a byte offset; a column counts characters.
+        let before = text.get(..start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    }
 }
 
 /// zag's `[usage_limits]` (ZAG_INTEROP §5), with zag's defaults.
@@ -103,10 +135,7 @@ impl UsageLimits {
         }
         toml::from_str::<ZagToml>(text)
             .map(|z| z.usage_limits)
-            .map_err(|e| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: e.message().to_string(),
-            })
+            .map_err(|e| ConfigError::toml(&e, text, path))
     }
 
     /// Load `<project>/zag.toml`; a missing file means zag's defaults.
@@ -236,10 +265,8 @@ pub struct DirsConfig {
 
 impl DaemonConfig {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: DaemonConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
+        let cfg: DaemonConfig =
+            toml::from_str(text).map_err(|e| ConfigError::toml(&e, text, path))?;
         cfg.validate(path)?;
         Ok(cfg)
     }
@@ -289,6 +316,22 @@ impl DaemonConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let text = "[notify]\ndesktop = true\n\n[resume]\nmax_concurrent = \"two\"\n";
+        let e = DaemonConfig::parse(text, Path::new("/c/config.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("invalid config /c/config.toml:5:18: "),
+            "{msg}"
+        );
+        let e = DaemonConfig::parse("[resume\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("invalid config c.toml:1:"), "{e}");
+        let e = UsageLimits::from_zag_toml("[usage_limits]\n  é = 1 =\n", Path::new("z.toml"))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("invalid config z.toml:2:"), "{e}");
+    }
 
     #[test]
     fn zag_defaults_and_overrides() {

@@ -732,7 +732,7 @@ impl Core {
         }
         tracing::info!(
             incident = %incident_id, %provider, session = %session_id, scope = d.scope.as_str(),
-            reset_at = ?d.reset_at, resumes_at = %due, attempt, "usage limit: resume scheduled"
+            reset_at = %crate::control::render::opt_stamp(d.reset_at), resumes_at = %due, attempt, "usage limit: resume scheduled"
         );
         self.publish(IncidentEvent::Scheduled {
             incident_id: incident_id.clone(),
@@ -902,7 +902,12 @@ impl Core {
             status,
             error: error.clone(),
         };
-        if let Err(e) = StoreFile::new(inc.store.as_ref()).append(&rec) {
+        let detail = match &outcome {
+            Outcome::Resumed { detail } => Some(detail.as_str()),
+            _ => None,
+        };
+        let extra = crate::control::history::annotations(now, detail);
+        if let Err(e) = StoreFile::new(inc.store.as_ref()).append_with(&rec, &extra) {
             tracing::error!(
                 "cannot record the outcome of {id} in {}: {e}",
                 inc.store.display()
@@ -1034,10 +1039,15 @@ impl Core {
         if self.incidents.get(id).is_some_and(|i| i.in_flight) {
             return Err(format!("{id} is being delivered right now"));
         }
+        let detail = Some(crate::control::offline::CANCELLED_BY_DAEMON);
+        let extra = crate::control::history::annotations(self.clock.now(), detail);
         StoreFile::new(&path)
-            .append(&Record::Cancel {
-                incident_id: id.into(),
-            })
+            .append_with(
+                &Record::Cancel {
+                    incident_id: id.into(),
+                },
+                &extra,
+            )
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         // Stop the timer first, so re-reading the store reports nothing twice.
         self.timer.disarm(id);

@@ -320,6 +320,13 @@ async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Dur
             }
             Op::Reload => {
                 let r = ask(requests, DaemonRequest::Reload).await?;
+                // Logged as a failed SIGHUP reload is: whoever reads the
+                // daemon's log sees it, not only the client that asked.
+                if let Err(e) = &r {
+                    tracing::error!(
+                        "reload request: reload failed, keeping the old configuration: {e}"
+                    );
+                }
                 Ok(r.map_or_else(Response::err, Response::ok))
             }
             Op::Stop => ask(requests, DaemonRequest::Stop).await.map(Response::ok),
