@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::client::{Client, ClientError};
-use super::history::{read_history, resolve_pending, short_id};
+use super::history::{read_history, resolve_pending, short_id, IdError};
 use super::offline::{cancel_in_stores, pending_from_stores};
 use super::protocol::{Op, Request};
 use super::render::{
@@ -98,17 +98,27 @@ pub async fn list(paths: &Paths, json: bool) -> anyhow::Result<String> {
 /// may be any unique prefix; it is resolved against the stores first, so
 /// both paths refuse an unknown, ambiguous or finished id in the same words.
 pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Result<String> {
-    let incident_id = resolve_pending(&paths.zag_home, incident_id)?;
+    let resolved = resolve_pending(&paths.zag_home, incident_id);
     let view = match connect(paths).await {
-        Ok(mut c) => {
-            c.call::<PendingView>(&Request::cancel(&incident_id))
-                .await?
-        }
-        Err(e) if e.is_not_running() => cancel_in_stores(&paths.zag_home, &incident_id)?,
+        Ok(mut c) => match resolved {
+            Ok(id) => c.call::<PendingView>(&Request::cancel(&id)).await?,
+            // A daemon started with other dirs may know a store we do not:
+            // let it try the id as given; if it knows it no better, the
+            // answer is the resolver's, in the resolver's words.
+            Err(unknown @ IdError::Unknown { .. }) => {
+                match c.call::<PendingView>(&Request::cancel(incident_id)).await {
+                    Ok(v) => v,
+                    Err(ClientError::Daemon(_)) => return Err(unknown.into()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Err(e) if e.is_not_running() => cancel_in_stores(&paths.zag_home, incident_id)?,
         Err(e) => return Err(e.into()),
     };
     Ok(if json {
-        // zag's own confirmation shape (ZAG_INTEROP §4).
+        // zag's own confirmation shape (zag-contract §4).
         pretty(&serde_json::json!({
             "action": "cancel",
             "incident_id": view.incident_id,

@@ -305,6 +305,10 @@ async fn send_line(wr: &mut OwnedWriteHalf, line: &[u8], limit: Duration) -> io:
 /// Ask the core and wait for its answer; every failure is an error reply.
 async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Duration) -> Response {
     let op = req.op;
+    match &req.incident_id {
+        Some(id) => tracing::debug!(op = %op.as_str(), incident = %id, "control request"),
+        None => tracing::debug!(op = %op.as_str(), "control request"),
+    }
     let work = async {
         match req.op {
             Op::Status => ask(requests, DaemonRequest::Status).await.map(Response::ok),
