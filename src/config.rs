@@ -246,11 +246,41 @@ impl Default for ResumeConfig {
 pub struct NotifyConfig {
     /// Notify when a desktop session exists.
     pub desktop: bool,
+    /// Push a one-line message to this ntfy topic URL (`http://` only: no
+    /// TLS in this build). Off when unset.
+    pub ntfy_url: Option<String>,
+    /// Run this program (no shell; argv as given) with the incident event as
+    /// JSON on stdin. Off when unset.
+    pub command: Option<Vec<String>>,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        NotifyConfig { desktop: true }
+        NotifyConfig {
+            desktop: true,
+            ntfy_url: None,
+            command: None,
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// Why these settings cannot work, before anything is sent.
+    fn problem(&self) -> Option<String> {
+        if let Some(url) = &self.ntfy_url {
+            if let Err(e) = crate::desktop::HttpTarget::parse(url) {
+                return Some(format!("notify.ntfy_url: {e}"));
+            }
+        }
+        match self.command.as_deref() {
+            Some([]) => {
+                Some("notify.command must name a program: [\"/path/to/hook\", \"arg\"]".into())
+            }
+            Some([prog, ..]) if prog.is_empty() => {
+                Some("notify.command: the program is an empty string".into())
+            }
+            _ => None,
+        }
     }
 }
 
@@ -286,6 +316,9 @@ impl DaemonConfig {
         }
         if self.watch.max_line_bytes < 4096 {
             return bad("watch.max_line_bytes must be at least 4096");
+        }
+        if let Some(problem) = self.notify.problem() {
+            return bad(&problem);
         }
         Ok(())
     }
@@ -378,6 +411,34 @@ extra_patterns = ["quota gone"]
         let text = include_str!("../config/zag-resumed.toml");
         let cfg = DaemonConfig::parse(text, Path::new("config/zag-resumed.toml")).unwrap();
         assert_eq!(cfg, DaemonConfig::default());
+    }
+
+    #[test]
+    fn notify_push_settings_are_checked() {
+        let ok = DaemonConfig::parse(
+            "[notify]\nntfy_url = \"http://127.0.0.1:8080/t\"\ncommand = [\"/bin/hook\", \"a\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.notify.ntfy_url.as_deref(),
+            Some("http://127.0.0.1:8080/t")
+        );
+        assert_eq!(
+            ok.notify.command,
+            Some(vec!["/bin/hook".into(), "a".into()])
+        );
+        for (text, want) in [
+            ("ntfy_url = \"https://ntfy.sh/t\"", "https"),
+            ("ntfy_url = \"ntfy.sh/t\"", "http://"),
+            ("command = []", "must name a program"),
+            ("command = [\"\"]", "empty string"),
+        ] {
+            let e = DaemonConfig::parse(&format!("[notify]\n{text}\n"), Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

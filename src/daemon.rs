@@ -270,7 +270,7 @@ pub async fn run(
     let mut core = Core {
         started_at: clock.now(),
         paths: paths.clone(),
-        notifier: Arc::new(Notifier::new(config.notify.desktop)),
+        notifier: Arc::new(Notifier::from_config(&config.notify)),
         config: config.clone(),
         config_path,
         clock: clock.clone(),
@@ -1091,7 +1091,7 @@ impl Core {
         }
         self.env = Arc::new(env);
         if new.notify != self.config.notify {
-            self.notifier.set_enabled(new.notify.desktop);
+            self.notifier.apply(&new.notify);
         }
         self.config = new;
         // zag.toml files are re-read on next use.
