@@ -454,3 +454,125 @@ fn a_newcomers_walk() {
     assert!(env.calls().is_empty(), "nothing was resumed");
     drop(daemon);
 }
+
+/// A limit whose reset already passed: the daemon hits and resumes at once.
+fn claude_limit_now(env: &Env, sid: &str) -> std::path::PathBuf {
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let transcript = env
+        .home
+        .join(".claude/projects")
+        .join(work.display().to_string().replace(['/', '.'], "-"))
+        .join(format!("{sid}.jsonl"));
+    let now = Utc::now();
+    let hit = now - Duration::seconds(150);
+    let reset = now - Duration::seconds(30);
+    let text = format!(
+        "You've hit your session limit · resets {} (UTC)",
+        reset.format("%-I:%M%P")
+    );
+    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":sid,"timestamp":(hit - Duration::seconds(5)).to_rfc3339()});
+    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":sid,"cwd":work,"timestamp":hit.to_rfc3339()});
+    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+    transcript
+}
+
+#[test]
+fn hits_and_resumes_reach_ntfy_and_the_command_hook() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    // An ntfy stand-in: records each request, answers 200.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for conn in server.incoming() {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then Content-Length bytes of body.
+            loop {
+                let n = conn.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if req.len() >= i + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+            let _ = tx.send(String::from_utf8_lossy(&req).into_owned());
+        }
+    });
+    let hook_out = env.dir.path().join("hook-events");
+    let hook = env.dir.path().join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = an-arg ] || exit 3\ncat >> '{}'\n",
+            hook_out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = env.zag.join("resumed/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[notify]\nntfy_url = \"http://127.0.0.1:{port}/my-topic\"\ncommand = [\"{}\", \"an-arg\"]\n",
+            hook.display()
+        ),
+    )
+    .unwrap();
+    let daemon = env.start();
+    claude_limit_now(&env, "7e57aaaa-1111-4222-8333-944445555666");
+
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(
+            rx.recv_timeout(std::time::Duration::from_secs(15))
+                .unwrap_or_else(|_| panic!("ntfy got {got:?}\n{}", daemon.log_text())),
+        );
+    }
+    let hit = got
+        .iter()
+        .find(|r| r.contains("Title: claude hit its usage limit"))
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert!(hit.starts_with("POST /my-topic HTTP/1.1\r\n"), "{hit}");
+    assert!(hit.contains("\r\nTags: hourglass\r\n"), "{hit}");
+    assert!(hit.contains("session 7e57…"), "{hit}");
+    let resumed = got
+        .iter()
+        .find(|r| r.contains("Title: claude session resumed"))
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert!(
+        resumed.contains("\r\nTags: white_check_mark\r\n"),
+        "{resumed}"
+    );
+
+    wait_for("the hook to see hit and resumed", || {
+        let t = std::fs::read_to_string(&hook_out).unwrap_or_default();
+        t.contains("\"event\":\"hit\"") && t.contains("\"event\":\"resumed\"")
+    });
+    for line in std::fs::read_to_string(&hook_out).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            v["session_id"], "7e57aaaa-1111-4222-8333-944445555666",
+            "{v}"
+        );
+    }
+    drop(daemon);
+}
