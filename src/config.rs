@@ -59,7 +59,7 @@ impl ConfigError {
     }
 }
 
-/// zag's `[usage_limits]` (ZAG_INTEROP §5), with zag's defaults.
+/// zag's `[usage_limits]` (zag-contract §5), with zag's defaults.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct UsageLimits {
