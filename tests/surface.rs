@@ -67,9 +67,8 @@ fn ids_are_short_where_people_look_and_any_unique_prefix_cancels() {
     let cases = ["8432", "ffff", "c0ffee", "deadbeef", "0bad"];
     let offline: Vec<String> = cases.iter().map(|p| refused(&env, p)).collect();
     let want = [
-        format!(
-            "zag-resumed: \"8432\" is ambiguous: it matches 2 incidents (8432ab00, 8432fc05); give more characters\n"
-        ),
+        "zag-resumed: \"8432\" is ambiguous: it matches 2 incidents (8432ab00, 8432fc05); give more characters\n"
+            .to_string(),
         format!(
             "zag-resumed: no incident matches \"ffff\" in any store under {}\n",
             env.zag.display()

@@ -4,7 +4,7 @@
 //!
 //! The stores outlive the daemon, so everything here works with or without
 //! one, and the daemon path and the offline path give the same answers and
-//! the same wording (both call [`resolve`]). A `complete` or `cancel` of ours
+//! the same wording (both call [`resolve_pending`]). A `complete` or `cancel` of ours
 //! carries two keys zag ignores, `at` (when it was written) and `detail`
 //! (how it ended, for people); records without them (zag's own, older ones
 //! of ours) still render, with the time left unknown.
