@@ -542,7 +542,7 @@ fn hits_and_resumes_reach_ntfy_and_the_command_hook() {
     let mut got = Vec::new();
     while got.len() < 2 {
         got.push(
-            rx.recv_timeout(std::time::Duration::from_secs(15))
+            rx.recv_timeout(std::time::Duration::from_secs(30))
                 .unwrap_or_else(|_| panic!("ntfy got {got:?}\n{}", daemon.log_text())),
         );
     }
@@ -573,5 +573,36 @@ fn hits_and_resumes_reach_ntfy_and_the_command_hook() {
             "{v}"
         );
     }
+    drop(daemon);
+}
+
+#[test]
+fn failing_pushes_are_logged_and_change_nothing_else() {
+    let env = Env::new();
+    // A port nobody listens on, and a hook that does not exist.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = env.zag.join("resumed/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[notify]\nntfy_url = \"http://127.0.0.1:{port}/t\"\ncommand = [\"/nonexistent/hook\"]\n"
+        ),
+    )
+    .unwrap();
+    let daemon = env.start();
+    claude_limit_now(&env, "fa11aaaa-1111-4222-8333-944445555666");
+    wait_for("the resume", || !env.calls().is_empty());
+    daemon.wait_log("ntfy push failed");
+    daemon.wait_log("notify command failed: cannot run /nonexistent/hook");
+    let (code, out, err) = env.run_cli(&["history"]);
+    assert_eq!(code, 0, "{err}");
+    wait_for("the outcome in history", || {
+        env.run_cli(&["history"]).1.contains("· resumed\n")
+    });
+    assert!(out.contains("fa11"), "{out}");
     drop(daemon);
 }
