@@ -192,7 +192,11 @@ impl Notifier {
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                warn_once(&self.warned, format_args!("cannot run {backend:?}: {e}"));
+                let (Backend::NotifySend(tool) | Backend::Osascript(tool)) = backend;
+                warn_once(
+                    &self.warned,
+                    format_args!("cannot run {}: {e}", tool.display()),
+                );
                 return;
             }
         };

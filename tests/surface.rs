@@ -464,8 +464,10 @@ fn claude_limit_now(env: &Env, sid: &str) -> std::path::PathBuf {
         .join(work.display().to_string().replace(['/', '.'], "-"))
         .join(format!("{sid}.jsonl"));
     let now = Utc::now();
-    let hit = now - Duration::seconds(150);
-    let reset = now - Duration::seconds(30);
+    // Minutes of margin on both sides of the reset: the phrase has minute
+    // precision, and a loaded machine may be slow to read the line.
+    let hit = now - Duration::seconds(600);
+    let reset = now - Duration::seconds(120);
     let text = format!(
         "You've hit your session limit · resets {} (UTC)",
         reset.format("%-I:%M%P")

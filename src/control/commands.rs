@@ -231,6 +231,9 @@ pub fn history(
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
     let mut all = read_history(&paths.zag_home);
+    // A tombstone whose schedule is not in the store (zag cancelled an id
+    // it never scheduled here) tells nothing about an incident.
+    all.retain(|h| h.when.is_some());
     if let Some(since) = since {
         all.retain(|h| h.last_activity().is_some_and(|t| t >= since));
     }

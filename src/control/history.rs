@@ -303,26 +303,44 @@ pub fn find<'a>(
     prefix: &str,
     zag_home: &Path,
 ) -> Result<&'a IncidentHistory, IdError> {
-    // An exact id wins even when it is also a prefix of a longer one.
-    if let Some(h) = all.iter().find(|h| h.incident_id == prefix) {
-        return Ok(h);
-    }
-    let mut matches: Vec<&IncidentHistory> = all
-        .iter()
-        .filter(|h| !prefix.is_empty() && h.incident_id.starts_with(prefix))
-        .collect();
+    let id = unique_match(all.iter().map(|h| h.incident_id.as_str()), prefix, zag_home)?;
     // The same id in two stores (a copy) is one incident: prefer pending.
-    matches.sort_by_key(|h| (h.incident_id.clone(), h.state != State::Pending));
-    matches.dedup_by(|a, b| a.incident_id == b.incident_id);
+    all.iter()
+        .filter(|h| h.incident_id == id)
+        .min_by_key(|h| h.state != State::Pending)
+        .ok_or(IdError::Unknown {
+            prefix: prefix.to_string(),
+            zag_home: zag_home.to_path_buf(),
+        })
+}
+
+/// The one id among `ids` that `prefix` names: an exact id wins even when
+/// it is also a prefix of a longer one; duplicates count once.
+fn unique_match<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    prefix: &str,
+    zag_home: &Path,
+) -> Result<String, IdError> {
+    let mut matches: Vec<&str> = Vec::new();
+    for id in ids {
+        if id == prefix {
+            return Ok(id.to_string());
+        }
+        if !prefix.is_empty() && id.starts_with(prefix) {
+            matches.push(id);
+        }
+    }
+    matches.sort_unstable();
+    matches.dedup();
     match matches.as_slice() {
         [] => Err(IdError::Unknown {
             prefix: prefix.to_string(),
             zag_home: zag_home.to_path_buf(),
         }),
-        [one] => Ok(one),
+        [one] => Ok(one.to_string()),
         many => Err(IdError::Ambiguous {
             prefix: prefix.to_string(),
-            matches: distinguishing(many.iter().map(|h| h.incident_id.as_str())),
+            matches: distinguishing(many.iter().copied()),
         }),
     }
 }
@@ -348,9 +366,49 @@ fn distinguishing<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 /// Resolve an id or unique prefix to a pending incident's full id; an
 /// incident that already ended gets an error saying how it ended.
+///
+/// The ids come from the stores' replays (the parallel reader a start-up
+/// uses, so a cancel stays quick on a large store); only an id that already
+/// ended has its store read line by line, to say how it ended.
 pub fn resolve_pending(zag_home: &Path, prefix: &str) -> Result<String, IdError> {
-    let all = read_history(zag_home);
-    let h = find(&all, prefix, zag_home)?;
+    // id -> (pending in some store, the stores that know it)
+    let mut known: HashMap<String, (bool, Vec<PathBuf>)> = HashMap::new();
+    for store in discover_stores(zag_home) {
+        let replay = match store.load() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(store = %store.path.display(), "cannot read store: {e}");
+                continue;
+            }
+        };
+        let ids = replay.scheduled.keys().chain(replay.tombstoned.iter());
+        for id in ids.filter(|id| prefix.is_empty() || id.starts_with(prefix)) {
+            let entry = known.entry(id.clone()).or_default();
+            entry.0 |= replay.pending.contains_key(id);
+            if !entry.1.contains(&store.path) {
+                entry.1.push(store.path.clone());
+            }
+        }
+    }
+    let id = unique_match(known.keys().map(String::as_str), prefix, zag_home)?;
+    let (pending, stores) = &known[&id];
+    if *pending {
+        return Ok(id);
+    }
+    let mut ended = Vec::new();
+    for path in stores {
+        if let Ok(bytes) = std::fs::read(path) {
+            ended.extend(
+                history_of_store(&bytes, path)
+                    .into_iter()
+                    .filter(|h| h.incident_id == id),
+            );
+        }
+    }
+    let h = ended.first().ok_or_else(|| IdError::Unknown {
+        prefix: prefix.to_string(),
+        zag_home: zag_home.to_path_buf(),
+    })?;
     let short = h.short_id.clone();
     let when = h
         .ended_at
