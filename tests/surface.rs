@@ -390,13 +390,9 @@ fn a_newcomers_walk() {
     let env = Env::new();
     let work = env.dir.path().join("proj");
     std::fs::create_dir_all(&work).unwrap();
-    let daemon = env.start();
     let sid = "5d0c3f6e-1111-4222-8333-944445555666";
-    let transcript = env
-        .home
-        .join(".claude/projects")
-        .join(work.display().to_string().replace(['/', '.'], "-"))
-        .join(format!("{sid}.jsonl"));
+    let transcript = transcript_path(&env, &work, sid);
+    let daemon = env.start();
     let now = Utc::now();
     let hit = now - Duration::seconds(20);
     let reset = now + Duration::hours(3);
@@ -454,15 +450,26 @@ fn a_newcomers_walk() {
     drop(daemon);
 }
 
+/// Where Claude keeps the transcript of session `sid` run in `work`; its
+/// folder is made now, as a Claude user's already exists. (A daemon that
+/// sees `~/.claude` itself appear can miss a tree created in one burst:
+/// the folder is listed before its watch is in place; see the report.)
+fn transcript_path(env: &Env, work: &std::path::Path, sid: &str) -> std::path::PathBuf {
+    let dir = env
+        .home
+        .join(".claude/projects")
+        .join(work.display().to_string().replace(['/', '.'], "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{sid}.jsonl"))
+}
+
 /// A limit whose reset already passed: the daemon hits and resumes at once.
+/// The transcript's folder must exist before the daemon starts
+/// ([`transcript_path`]).
 fn claude_limit_now(env: &Env, sid: &str) -> std::path::PathBuf {
     let work = env.dir.path().join("proj");
     std::fs::create_dir_all(&work).unwrap();
-    let transcript = env
-        .home
-        .join(".claude/projects")
-        .join(work.display().to_string().replace(['/', '.'], "-"))
-        .join(format!("{sid}.jsonl"));
+    let transcript = transcript_path(env, &work, sid);
     let now = Utc::now();
     // Minutes of margin on both sides of the reset: the phrase has minute
     // precision, and a loaded machine may be slow to read the line.
@@ -538,6 +545,8 @@ fn hits_and_resumes_reach_ntfy_and_the_command_hook() {
         ),
     )
     .unwrap();
+    let work = env.dir.path().join("proj");
+    transcript_path(&env, &work, "7e57aaaa-1111-4222-8333-944445555666");
     let daemon = env.start();
     claude_limit_now(&env, "7e57aaaa-1111-4222-8333-944445555666");
 
@@ -595,6 +604,8 @@ fn failing_pushes_are_logged_and_change_nothing_else() {
         ),
     )
     .unwrap();
+    let work = env.dir.path().join("proj");
+    transcript_path(&env, &work, "fa11aaaa-1111-4222-8333-944445555666");
     let daemon = env.start();
     claude_limit_now(&env, "fa11aaaa-1111-4222-8333-944445555666");
     wait_for("the resume", || !env.calls().is_empty());

@@ -98,9 +98,8 @@ pub async fn list(paths: &Paths, json: bool) -> anyhow::Result<String> {
 /// may be any unique prefix; it is resolved against the stores first, so
 /// both paths refuse an unknown, ambiguous or finished id in the same words.
 pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Result<String> {
-    let resolved = resolve_pending(&paths.zag_home, incident_id);
     let view = match connect(paths).await {
-        Ok(mut c) => match resolved {
+        Ok(mut c) => match resolve_pending(&paths.zag_home, incident_id) {
             Ok(id) => c.call::<PendingView>(&Request::cancel(&id)).await?,
             // A daemon started with other dirs may know a store we do not:
             // let it try the id as given; if it knows it no better, the

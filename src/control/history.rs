@@ -192,60 +192,71 @@ pub fn read_history(zag_home: &Path) -> Vec<IncidentHistory> {
 /// zag's semantics: the last `schedule` of an id wins; the first `complete`
 /// or `cancel` ends it for good.
 pub fn history_of_store(bytes: &[u8], store: &Path) -> Vec<IncidentHistory> {
+    history_of_lines(bytes, store, |_| true)
+}
+
+/// [`history_of_store`] over the lines `keep` accepts (a cheap byte test,
+/// so one incident's story costs a scan, not a parse, of the other lines).
+fn history_of_lines(
+    bytes: &[u8],
+    store: &Path,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Vec<IncidentHistory> {
+    use crate::store::Record;
+    /// The keys zag ignores on our `complete` and `cancel` records.
+    #[derive(serde::Deserialize)]
+    struct Extra {
+        #[serde(default)]
+        at: Option<String>,
+        #[serde(default)]
+        detail: Option<String>,
+    }
     let mut order: Vec<IncidentHistory> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut ended: Vec<bool> = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
-        let line = line.trim_ascii();
-        if line.is_empty() {
+        if !keep(line) {
             continue;
         }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+        // The store's own reader: the lines zag would accept, no others.
+        let Some(Ok(rec)) = crate::store::parse_line(line) else {
             continue;
         };
-        let Some(id) = v.get("incident_id").and_then(|i| i.as_str()) else {
-            continue;
-        };
-        let action = v.get("action").and_then(|a| a.as_str()).unwrap_or("");
-        if !matches!(action, "schedule" | "complete" | "cancel") {
-            continue;
-        }
-        let schedule = if action == "schedule" {
-            match serde_json::from_value::<Schedule>(v.clone()) {
-                Ok(s) => Some(s),
-                Err(_) => continue,
-            }
-        } else {
-            None
-        };
-        let i = *index.entry(id.to_string()).or_insert_with(|| {
-            order.push(IncidentHistory::new(id, store));
-            ended.push(false);
-            order.len() - 1
-        });
+        let i = *index
+            .entry(rec.incident_id().to_string())
+            .or_insert_with(|| {
+                order.push(IncidentHistory::new(rec.incident_id(), store));
+                ended.push(false);
+                order.len() - 1
+            });
         let h = &mut order[i];
-        if let Some(s) = schedule {
-            h.apply_schedule(&s);
-            continue;
-        }
-        if ended[i] {
-            continue;
-        }
+        let (status, error) = match rec {
+            Record::Schedule(s) => {
+                h.apply_schedule(&s);
+                continue;
+            }
+            _ if ended[i] => continue,
+            Record::Complete { status, error, .. } => (Some(status), error),
+            Record::Cancel { .. } => (None, None),
+        };
         ended[i] = true;
-        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-        h.ended_at = text("at").and_then(|t| crate::store::parse_time(&t));
-        let (detail, error) = (text("detail"), text("error"));
-        match action {
-            "cancel" => {
+        let extra = serde_json::from_slice::<Extra>(line.trim_ascii()).unwrap_or(Extra {
+            at: None,
+            detail: None,
+        });
+        h.ended_at = extra.at.as_deref().and_then(crate::store::parse_time);
+        let detail = extra.detail;
+        match status {
+            None => {
                 h.state = State::Cancelled;
                 h.reason = detail;
             }
-            _ => match v.get("status").and_then(|s| s.as_str()) {
-                Some("resumed") => {
-                    h.state = State::Resumed;
-                    h.reason = detail;
-                }
-                _ => match error.as_deref().and_then(|e| e.strip_prefix("skipped: ")) {
+            Some(crate::store::CompleteStatus::Resumed) => {
+                h.state = State::Resumed;
+                h.reason = detail;
+            }
+            Some(crate::store::CompleteStatus::Failed) => {
+                match error.as_deref().and_then(|e| e.strip_prefix("skipped: ")) {
                     Some(why) => {
                         h.state = State::Skipped;
                         h.reason = Some(why.to_string());
@@ -254,8 +265,8 @@ pub fn history_of_store(bytes: &[u8], store: &Path) -> Vec<IncidentHistory> {
                         h.state = State::Failed;
                         h.reason = error.or(detail);
                     }
-                },
-            },
+                }
+            }
         }
     }
     // Ids with only a tombstone (zag's cancel of a record compacted away)
@@ -398,8 +409,9 @@ pub fn resolve_pending(zag_home: &Path, prefix: &str) -> Result<String, IdError>
     let mut ended = Vec::new();
     for path in stores {
         if let Ok(bytes) = std::fs::read(path) {
+            let finder = memchr::memmem::Finder::new(id.as_bytes());
             ended.extend(
-                history_of_store(&bytes, path)
+                history_of_lines(&bytes, path, |l| finder.find(l).is_some())
                     .into_iter()
                     .filter(|h| h.incident_id == id),
             );
