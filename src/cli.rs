@@ -29,10 +29,11 @@ pub struct Cli {
     /// zag's base dir (default: $HOME/.zag).
     #[arg(long, global = true, value_name = "DIR")]
     pub zag_home: Option<PathBuf>,
-    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    /// More log output from zag-resumed itself (-v debug, -vv trace; other
+    /// crates stay at info); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log line format on stderr.
+    /// Log line format on stderr: text for people, json for collectors.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(subcommand)]
@@ -41,7 +42,9 @@ pub struct Cli {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One plain line per event.
     Text,
+    /// One JSON object per event.
     Json,
 }
 
@@ -58,14 +61,29 @@ pub enum Command {
     },
     /// Pending resumes across every store, soonest first.
     List {
+        /// Print JSON (one array of pending resumes) instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Cancel a pending resume (through the daemon, or in its store).
     Cancel {
+        /// The incident to cancel: its id, or any unique prefix of it (the
+        /// short id `status`, `list` and `history` show).
+        #[arg(value_name = "INCIDENT_ID")]
         incident_id: String,
+        /// Print zag's JSON confirmation instead of a sentence.
         #[arg(long)]
         json: bool,
+    },
+    /// What happened to each incident: hit, schedule, outcome (from the stores).
+    History {
+        /// Print JSON (one array of incidents) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Only incidents active since then: an RFC 3339 time
+        /// (2030-01-01T08:00:00Z) or a span back from now (90m, 2h, 3d, 1w).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
     },
     /// Run the detectors over existing files and print each detection.
     ///
@@ -88,6 +106,7 @@ pub enum Command {
     },
     /// What the running daemon is doing.
     Status {
+        /// Print the daemon's status snapshot as JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -96,20 +115,21 @@ pub enum Command {
         /// Config file for a daemon this call starts.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// How long to wait for the daemon to answer.
-        #[arg(long, default_value_t = 10)]
+        /// How long to wait for the daemon to answer, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
         timeout_secs: u64,
     },
     /// Stop the running daemon gracefully.
     Stop {
-        /// How long to wait for it to exit.
-        #[arg(long, default_value_t = 15)]
+        /// How long to wait for it to exit, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 15)]
         timeout_secs: u64,
     },
     /// Re-read the daemon's configuration.
     Reload,
     /// Follow incident events (hit, scheduled, resumed, failed, cancelled).
     Subscribe {
+        /// Print each event as one JSON object per line instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -186,10 +206,22 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
             Command::Status { json } => write!(out, "{}", commands::status(paths, json).await?)?,
             Command::Reload => writeln!(out, "{}", commands::reload(paths).await?)?,
             Command::Subscribe { json } => {
-                commands::subscribe(paths, json, |line| {
+                let end = commands::subscribe(paths, json, |line| {
                     let _ = writeln!(std::io::stdout().lock(), "{line}");
                 })
-                .await?
+                .await?;
+                // The stream only ends when something went away: say which,
+                // and fail, so a supervising script notices.
+                eprintln!("zag-resumed: {end}");
+                return Ok(1);
+            }
+            Command::History { json, since } => {
+                let now = SystemClock.now();
+                let since = since
+                    .map(|s| crate::control::history::parse_since(&s, now))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?;
+                write!(out, "{}", commands::history(paths, json, since, now)?)?
             }
             Command::Ensure {
                 config,
@@ -236,14 +268,20 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
     })
 }
 
+/// The log filter for `-v` counts: more detail from this crate only, so
+/// `-vv` shows our trace lines and not every dependency's.
+pub fn default_filter(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "info",
+        1 => "info,zag_resumed=debug",
+        _ => "info,zag_resumed=trace",
+    }
+}
+
 fn init_tracing(verbose: u8, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

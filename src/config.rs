@@ -25,9 +25,41 @@ pub enum ConfigError {
     },
     #[error("invalid config {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// A TOML error at a known place (1-based line and column).
+    #[error("invalid config {}:{line}:{column}: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
-/// zag's `[usage_limits]` (ZAG_INTEROP §5), with zag's defaults.
+impl ConfigError {
+    /// A `toml` error of `text` (read from `path`), with the file, line and
+    /// column its span points at when it has one.
+    fn toml(e: &toml::de::Error, text: &str, path: &Path) -> Self {
+        let message = e.message().trim().to_string();
+        let Some(start) = e.span().map(|s| s.start.min(text.len())) else {
+            return ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            };
+        };
+        // The span is a byte offset; a column counts characters.
+        let before = text.get(..start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+/// zag's `[usage_limits]` (zag-contract §5), with zag's defaults.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct UsageLimits {
@@ -103,10 +135,7 @@ impl UsageLimits {
         }
         toml::from_str::<ZagToml>(text)
             .map(|z| z.usage_limits)
-            .map_err(|e| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: e.message().to_string(),
-            })
+            .map_err(|e| ConfigError::toml(&e, text, path))
     }
 
     /// Load `<project>/zag.toml`; a missing file means zag's defaults.
@@ -227,11 +256,41 @@ impl Default for ResumeConfig {
 pub struct NotifyConfig {
     /// Notify when a desktop session exists.
     pub desktop: bool,
+    /// Push a one-line message to this ntfy topic URL (`http://` only: no
+    /// TLS in this build). Off when unset.
+    pub ntfy_url: Option<String>,
+    /// Run this program (no shell; argv as given) with the incident event as
+    /// JSON on stdin. Off when unset.
+    pub command: Option<Vec<String>>,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        NotifyConfig { desktop: true }
+        NotifyConfig {
+            desktop: true,
+            ntfy_url: None,
+            command: None,
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// Why these settings cannot work, before anything is sent.
+    fn problem(&self) -> Option<String> {
+        if let Some(url) = &self.ntfy_url {
+            if let Err(e) = crate::desktop::HttpTarget::parse(url) {
+                return Some(format!("notify.ntfy_url: {e}"));
+            }
+        }
+        match self.command.as_deref() {
+            Some([]) => {
+                Some("notify.command must name a program: [\"/path/to/hook\", \"arg\"]".into())
+            }
+            Some([prog, ..]) if prog.is_empty() => {
+                Some("notify.command: the program is an empty string".into())
+            }
+            _ => None,
+        }
     }
 }
 
@@ -246,10 +305,8 @@ pub struct DirsConfig {
 
 impl DaemonConfig {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: DaemonConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
+        let cfg: DaemonConfig =
+            toml::from_str(text).map_err(|e| ConfigError::toml(&e, text, path))?;
         cfg.validate(path)?;
         Ok(cfg)
     }
@@ -266,6 +323,9 @@ impl DaemonConfig {
         }
         if self.watch.max_line_bytes < 4096 {
             return bad("watch.max_line_bytes must be at least 4096");
+        }
+        if let Some(problem) = self.notify.problem() {
+            return bad(&problem);
         }
         Ok(())
     }
@@ -296,6 +356,22 @@ impl DaemonConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let text = "[notify]\ndesktop = true\n\n[resume]\nmax_concurrent = \"two\"\n";
+        let e = DaemonConfig::parse(text, Path::new("/c/config.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("invalid config /c/config.toml:5:18: "),
+            "{msg}"
+        );
+        let e = DaemonConfig::parse("[resume\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("invalid config c.toml:1:"), "{e}");
+        let e = UsageLimits::from_zag_toml("[usage_limits]\n  é = 1 =\n", Path::new("z.toml"))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("invalid config z.toml:2:"), "{e}");
+    }
 
     #[test]
     fn zag_defaults_and_overrides() {
@@ -342,6 +418,34 @@ extra_patterns = ["quota gone"]
         let text = include_str!("../config/zag-resumed.toml");
         let cfg = DaemonConfig::parse(text, Path::new("config/zag-resumed.toml")).unwrap();
         assert_eq!(cfg, DaemonConfig::default());
+    }
+
+    #[test]
+    fn notify_push_settings_are_checked() {
+        let ok = DaemonConfig::parse(
+            "[notify]\nntfy_url = \"http://127.0.0.1:8080/t\"\ncommand = [\"/bin/hook\", \"a\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.notify.ntfy_url.as_deref(),
+            Some("http://127.0.0.1:8080/t")
+        );
+        assert_eq!(
+            ok.notify.command,
+            Some(vec!["/bin/hook".into(), "a".into()])
+        );
+        for (text, want) in [
+            ("ntfy_url = \"https://ntfy.sh/t\"", "https"),
+            ("ntfy_url = \"ntfy.sh/t\"", "http://"),
+            ("command = []", "must name a program"),
+            ("command = [\"\"]", "empty string"),
+        ] {
+            let e = DaemonConfig::parse(&format!("[notify]\n{text}\n"), Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

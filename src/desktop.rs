@@ -1,9 +1,20 @@
-//! Desktop notifications on hit, resume and failure.
+//! Notifications on hit, resume and failure: on the desktop, and, when
+//! configured, to people away from it.
 //!
 //! [`Notifier`] shows them through `notify-send` (freedesktop) or
 //! `osascript` (macOS). Fire and forget: the child runs detached from the
 //! daemon's tasks, is reaped by a small thread and killed if it hangs; a
 //! failure is logged once, never returned.
+//!
+//! Two optional pushes ride on the same events ([`Push`]): an HTTP POST of
+//! a one-line message to an ntfy topic (`notify.ntfy_url`), and a command
+//! hook (`notify.command`) given the event as JSON on stdin. Each runs on a
+//! thread of its own with a time bound, so neither can block the core; a
+//! failure is logged, never fatal. The POST is plain HTTP/1.1 over a
+//! `TcpStream`: no HTTP client or TLS crate is in the tree, and the daemon
+//! should not grow one for a one-line message, so `https://` is refused at
+//! config load with a clear error (point it at a self-hosted ntfy, or a
+//! local relay).
 //!
 //! The decision (which backend) is a pure function of the environment
 //! passed in, so it tests without a desktop. (Named `desktop`, not
@@ -13,9 +24,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::config::NotifyConfig;
 use crate::control::IncidentEvent;
 
 /// How a desktop notification is shown.
@@ -98,9 +110,46 @@ pub struct Notifier {
     enabled: AtomicBool,
     /// Shared with reaper threads: one warning per notifier, whoever sees it.
     warned: Arc<AtomicBool>,
+    /// `notify.ntfy_url` and `notify.command`, replaced on reload.
+    push: RwLock<Arc<Push>>,
 }
 
 impl Notifier {
+    /// A notifier for this machine and these settings.
+    pub fn from_config(cfg: &NotifyConfig) -> Self {
+        let n = Self::new(cfg.desktop);
+        n.apply(cfg);
+        n
+    }
+
+    /// Apply reloaded `[notify]` settings.
+    pub fn apply(&self, cfg: &NotifyConfig) {
+        self.set_enabled(cfg.desktop);
+        let push = Push::from_config(cfg);
+        if let Ok(mut p) = self.push.write() {
+            *p = Arc::new(push);
+        }
+    }
+
+    /// Send an event to the configured pushes (none by default). Returns at
+    /// once: each push runs on its own thread.
+    pub fn push(&self, ev: &IncidentEvent) {
+        let push = match self.push.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(_) => return,
+        };
+        if push.is_empty() {
+            return;
+        }
+        let Some(msg) = push_message(ev) else { return };
+        let ev = ev.clone();
+        std::thread::Builder::new()
+            .name("notify-push".into())
+            .spawn(move || push.send(&ev, &msg))
+            .map(drop)
+            .unwrap_or_else(|e| tracing::warn!("cannot start a notification push: {e}"));
+    }
+
     /// A notifier for this machine: off when `enabled` is false (the config's
     /// `notify.desktop`) or when no desktop session or tool exists.
     pub fn new(enabled: bool) -> Self {
@@ -121,6 +170,7 @@ impl Notifier {
             backend,
             enabled: AtomicBool::new(true),
             warned: Arc::new(AtomicBool::new(false)),
+            push: RwLock::new(Arc::new(Push::default())),
         }
     }
 
@@ -142,7 +192,11 @@ impl Notifier {
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                warn_once(&self.warned, format_args!("cannot run {backend:?}: {e}"));
+                let (Backend::NotifySend(tool) | Backend::Osascript(tool)) = backend;
+                warn_once(
+                    &self.warned,
+                    format_args!("cannot run {}: {e}", tool.display()),
+                );
                 return;
             }
         };
@@ -215,6 +269,7 @@ pub fn spawn_event_notifier(
                     if let Some((title, body)) = notification_for(&ev) {
                         notifier.notify(&title, &body);
                     }
+                    notifier.push(&ev);
                 }
                 // Missing a few notifications is fine; they are also logged.
                 Err(RecvError::Lagged(_)) => {}
@@ -222,6 +277,242 @@ pub fn spawn_event_notifier(
             }
         }
     })
+}
+
+/// What a push says: a title, one line of text, ntfy tags (emoji names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushMessage {
+    pub title: String,
+    pub body: String,
+    pub tags: &'static str,
+}
+
+/// The push for an event: hit, resumed, failed and gave up (a failure whose
+/// reason says the attempts ran out); nothing for the others.
+pub fn push_message(ev: &IncidentEvent) -> Option<PushMessage> {
+    let (title, body) = notification_for(ev)?;
+    let id = crate::control::history::short_id(crate::control::render::event_incident(ev));
+    let (title, tags) = match ev {
+        IncidentEvent::Hit { .. } => (title, "hourglass"),
+        IncidentEvent::Resumed { .. } => (title, "white_check_mark"),
+        IncidentEvent::Failed {
+            provider, reason, ..
+        } if reason.starts_with("gave up") => (format!("{provider} resume gave up"), "no_entry"),
+        _ => (title, "x"),
+    };
+    Some(PushMessage {
+        title,
+        body: format!("{id} · {body}"),
+        tags,
+    })
+}
+
+/// The configured pushes.
+#[derive(Clone, Debug, Default)]
+pub struct Push {
+    ntfy: Option<HttpTarget>,
+    command: Option<Vec<String>>,
+}
+
+/// How long a push (the POST, or the hook) may take.
+const PUSH_DEADLINE: Duration = Duration::from_secs(10);
+
+impl Push {
+    /// The pushes of a checked config (a bad URL was refused at load; here
+    /// it is skipped with a warning).
+    pub fn from_config(cfg: &NotifyConfig) -> Self {
+        let ntfy = cfg
+            .ntfy_url
+            .as_deref()
+            .and_then(|u| match HttpTarget::parse(u) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!("notify.ntfy_url ignored: {e}");
+                    None
+                }
+            });
+        let command = cfg.command.clone().filter(|c| !c.is_empty());
+        Push { ntfy, command }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ntfy.is_none() && self.command.is_none()
+    }
+
+    /// Send to each target, logging failures (blocking: call off the core).
+    fn send(&self, ev: &IncidentEvent, msg: &PushMessage) {
+        if let Some(target) = &self.ntfy {
+            if let Err(e) = target.post(msg, PUSH_DEADLINE) {
+                tracing::warn!(url = %target.url, "ntfy push failed: {e}");
+            }
+        }
+        if let Some(argv) = &self.command {
+            if let Err(e) = run_hook(argv, ev, PUSH_DEADLINE) {
+                tracing::warn!(hook = %argv[0], "notify command failed: {e}");
+            }
+        }
+    }
+}
+
+/// An `http://host[:port]/path` URL, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpTarget {
+    pub url: String,
+    /// `host` or `host:port`, as the `Host` header carries it.
+    pub authority: String,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl HttpTarget {
+    /// Parse a URL; `https://` and anything but `http://` are errors.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("https://") {
+            return Err(format!(
+                "{url}: https is not supported (this build has no TLS); use an http:// URL \
+                 (a self-hosted ntfy, or a local relay to ntfy.sh)"
+            ));
+        }
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{url}: expected an http:// URL"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(format!("{url}: expected http://host[:port]/topic"));
+        }
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("{url}: the path must not contain spaces"));
+        }
+        // `[v6]:port`, `host:port` or `host`.
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("{url}: bad port {p:?}"))?,
+            ),
+            _ => (authority, 80),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("{url}: no host"));
+        }
+        Ok(HttpTarget {
+            url: url.to_string(),
+            authority: authority.to_string(),
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    /// The request bytes: HTTP/1.1, `Connection: close`, the message as a
+    /// UTF-8 text body; header values kept to printable ASCII.
+    pub fn request(&self, msg: &PushMessage) -> Vec<u8> {
+        let header = |v: &str| -> String {
+            v.chars()
+                .map(|c| {
+                    if c.is_ascii() && !c.is_ascii_control() {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect()
+        };
+        let mut req = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: zag-resumed/{}\r\nTitle: {}\r\nTags: {}\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.path,
+            self.authority,
+            env!("CARGO_PKG_VERSION"),
+            header(&msg.title),
+            header(msg.tags),
+            msg.body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(msg.body.as_bytes());
+        req
+    }
+
+    /// POST the message; a non-2xx status is an error.
+    pub fn post(&self, msg: &PushMessage, deadline: Duration) -> Result<(), String> {
+        use std::io::{Read, Write};
+        use std::net::ToSocketAddrs;
+        let addrs = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?;
+        let mut last = format!("{} has no address", self.host);
+        for addr in addrs {
+            let mut stream = match std::net::TcpStream::connect_timeout(&addr, deadline) {
+                Ok(s) => s,
+                Err(e) => {
+                    last = format!("cannot connect to {addr}: {e}");
+                    continue;
+                }
+            };
+            let io = |e: std::io::Error| format!("{addr}: {e}");
+            stream.set_write_timeout(Some(deadline)).map_err(io)?;
+            stream.set_read_timeout(Some(deadline)).map_err(io)?;
+            stream.write_all(&self.request(msg)).map_err(io)?;
+            // The status line is all we need; read a little, not the body.
+            let mut head = [0u8; 256];
+            let mut got = 0;
+            while got < head.len() {
+                match stream.read(&mut head[got..]).map_err(io)? {
+                    0 => break,
+                    n => got += n,
+                }
+                if head[..got].contains(&b'\n') {
+                    break;
+                }
+            }
+            let status_line = String::from_utf8_lossy(&head[..got]);
+            let status_line = status_line.lines().next().unwrap_or("").trim();
+            return match status_line.split_whitespace().nth(1) {
+                Some(code) if code.starts_with('2') => Ok(()),
+                _ => Err(format!("{}: answered {status_line:?}", self.url)),
+            };
+        }
+        Err(last)
+    }
+}
+
+/// Run the hook: no shell, the event as one JSON line on stdin, killed
+/// after `deadline`; a non-zero exit is an error.
+fn run_hook(argv: &[String], ev: &IncidentEvent, deadline: Duration) -> Result<(), String> {
+    use std::io::Write;
+    let (prog, args) = argv.split_first().ok_or("no program")?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    let mut line = serde_json::to_string(ev).map_err(|e| e.to_string())?;
+    line.push('\n');
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is its own business.
+        let _ = stdin.write_all(line.as_bytes());
+    }
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("{prog} exited with {status}")),
+            Ok(None) if start.elapsed() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{prog} killed after {deadline:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("cannot wait for {prog}: {e}")),
+        }
+    }
 }
 
 fn warn_once(warned: &AtomicBool, msg: std::fmt::Arguments<'_>) {
@@ -335,6 +626,72 @@ mod tests {
             at,
         };
         assert_eq!(notification_for(&cancelled), None);
+    }
+
+    #[test]
+    fn http_targets_parse_and_refuse_https() {
+        let t = HttpTarget::parse("http://127.0.0.1:8080/my-topic").unwrap();
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.path.as_str(),
+                t.authority.as_str()
+            ),
+            ("127.0.0.1", 8080, "/my-topic", "127.0.0.1:8080")
+        );
+        let t = HttpTarget::parse("http://ntfy.lan").unwrap();
+        assert_eq!((t.port, t.path.as_str()), (80, "/"));
+        let t = HttpTarget::parse("http://[::1]:9/t").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 9));
+        for bad in [
+            "https://ntfy.sh/t",
+            "ftp://x/t",
+            "http:///t",
+            "http://h:99999/t",
+            "http://u@h/t",
+            "http://h/a b",
+        ] {
+            assert!(HttpTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn push_messages_and_request_bytes() {
+        let at = "2030-01-01T08:00:00Z".parse().unwrap();
+        let gave_up = IncidentEvent::Failed {
+            incident_id: "8432fc05-x".into(),
+            provider: "codex".into(),
+            session_id: "9c1f0000".into(),
+            reason: "gave up after 12 attempts (max_attempts)".into(),
+            at,
+        };
+        let m = push_message(&gave_up).unwrap();
+        assert_eq!(m.title, "codex resume gave up");
+        assert_eq!(m.tags, "no_entry");
+        assert_eq!(
+            m.body,
+            "8432fc05 · session 9c1f… · gave up after 12 attempts (max_attempts)"
+        );
+        let cancelled = IncidentEvent::Cancelled {
+            incident_id: "i".into(),
+            at,
+        };
+        assert_eq!(push_message(&cancelled), None);
+        let t = HttpTarget::parse("http://h:81/topic").unwrap();
+        let req = String::from_utf8(t.request(&PushMessage {
+            title: "a · b".into(),
+            body: "x · y".into(),
+            tags: "x",
+        }))
+        .unwrap();
+        assert!(
+            req.starts_with("POST /topic HTTP/1.1\r\nHost: h:81\r\n"),
+            "{req}"
+        );
+        assert!(req.contains("\r\nTitle: a ? b\r\nTags: x\r\n"), "{req}");
+        assert!(req.contains("\r\nContent-Length: 6\r\n"), "{req}");
+        assert!(req.ends_with("\r\n\r\nx · y"), "{req}");
     }
 
     #[test]

@@ -552,9 +552,12 @@ async fn list_and_cancel_read_the_stores_when_no_daemon_runs() {
     assert_eq!(v.len(), 1);
     let msg = commands::cancel(&paths, "6f01", false).await.unwrap();
     assert!(msg.starts_with("cancelled 6f01"), "{msg}");
+    // zag's cancel shape, plus the `at` and `detail` keys zag ignores.
     let after = std::fs::read_to_string(&store).unwrap();
+    let last = after.lines().last().unwrap();
     assert!(
-        after.ends_with("{\"action\":\"cancel\",\"incident_id\":\"6f01\"}\n"),
+        last.starts_with("{\"action\":\"cancel\",\"incident_id\":\"6f01\",\"at\":\"")
+            && after.ends_with("\"}\n"),
         "{after}"
     );
     assert!(commands::cancel(&paths, "6f01", false).await.is_err());

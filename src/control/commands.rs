@@ -2,16 +2,24 @@
 //! and `subscribe`, each one short connection to the daemon.
 //!
 //! `list` and `cancel` fall back to the stores when no daemon runs
-//! ([`super::offline`]); `ensure` lives in [`super::ensure`]; the text they
-//! print comes from [`super::render`].
+//! ([`super::offline`]); `history` always reads the stores
+//! ([`super::history`]), which are the truth with or without a daemon;
+//! `ensure` lives in [`super::ensure`]; the text they print comes from
+//! [`super::render`].
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use super::client::{Client, ClientError};
+use super::history::{read_history, resolve_pending, short_id, IdError};
 use super::offline::{cancel_in_stores, pending_from_stores};
 use super::protocol::{Op, Request};
-use super::render::{pretty, render_event, render_list, render_status, short_session};
+use super::render::{
+    pretty, render_event, render_history, render_list, render_roots, render_status, short_session,
+};
 use super::{PendingView, StatusSnapshot};
+use crate::config::DaemonConfig;
 use crate::paths::Paths;
 use crate::zag_process::pid_alive;
 
@@ -31,11 +39,38 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<String> {
         .await?
         .call(&Request::new(Op::Status))
         .await?;
-    Ok(if json {
-        pretty(&snap)
-    } else {
-        render_status(&snap)
-    })
+    if json {
+        return Ok(pretty(&snap));
+    }
+    let mut out = render_status(&snap);
+    if snap.pending.is_empty() && snap.watched.values().all(|&n| n == 0) {
+        out.push_str(&render_roots(&watch_roots(paths)));
+    }
+    Ok(out)
+}
+
+/// The directories the daemon looks in (zag's home and each watched
+/// provider's), and whether each exists: computed here from the same
+/// [`Paths`] and default config file the daemon uses, so an idle `status`
+/// can say where it looked. A daemon started with `--config` elsewhere may
+/// watch other dirs; an unreadable config counts as the defaults.
+pub fn watch_roots(paths: &Paths) -> Vec<(std::path::PathBuf, bool)> {
+    let cfg = DaemonConfig::load(None, &paths.state_dir.join("config.toml")).unwrap_or_default();
+    let mut paths = paths.clone();
+    cfg.apply_dirs(&mut paths);
+    let mut roots = vec![paths.zag_home.clone()];
+    roots.extend(
+        crate::provider::all()
+            .filter(|cli| cli.watched(&cfg.watch))
+            .map(|cli| cli.home(&paths).to_path_buf()),
+    );
+    roots
+        .into_iter()
+        .map(|r| {
+            let exists = r.is_dir();
+            (r, exists)
+        })
+        .collect()
 }
 
 /// `zag-resumed list`: from the daemon, or from the stores when none runs.
@@ -59,15 +94,30 @@ pub async fn list(paths: &Paths, json: bool) -> anyhow::Result<String> {
 }
 
 /// `zag-resumed cancel <id>`: through the daemon (which also disarms the
-/// timer), or by appending a `cancel` record when none runs.
+/// timer), or by appending a `cancel` record when none runs. `incident_id`
+/// may be any unique prefix; it is resolved against the stores first, so
+/// both paths refuse an unknown, ambiguous or finished id in the same words.
 pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Result<String> {
     let view = match connect(paths).await {
-        Ok(mut c) => c.call::<PendingView>(&Request::cancel(incident_id)).await?,
+        Ok(mut c) => match resolve_pending(&paths.zag_home, incident_id) {
+            Ok(id) => c.call::<PendingView>(&Request::cancel(&id)).await?,
+            // A daemon started with other dirs may know a store we do not:
+            // let it try the id as given; if it knows it no better, the
+            // answer is the resolver's, in the resolver's words.
+            Err(unknown @ IdError::Unknown { .. }) => {
+                match c.call::<PendingView>(&Request::cancel(incident_id)).await {
+                    Ok(v) => v,
+                    Err(ClientError::Daemon(_)) => return Err(unknown.into()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        },
         Err(e) if e.is_not_running() => cancel_in_stores(&paths.zag_home, incident_id)?,
         Err(e) => return Err(e.into()),
     };
     Ok(if json {
-        // zag's own confirmation shape (ZAG_INTEROP §4).
+        // zag's own confirmation shape (zag-contract §4).
         pretty(&serde_json::json!({
             "action": "cancel",
             "incident_id": view.incident_id,
@@ -76,7 +126,7 @@ pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Res
     } else {
         format!(
             "cancelled {} ({} · session {}) in {}\n",
-            view.incident_id,
+            short_id(&view.incident_id),
             view.provider,
             short_session(&view.session_id),
             view.store
@@ -124,16 +174,71 @@ pub async fn stop(paths: &Paths, wait: Duration) -> anyhow::Result<StopOutcome> 
     Ok(StopOutcome::Stopped { pid: snap.pid })
 }
 
-/// Follow incident events until the daemon closes the stream, handing each
-/// rendered line (or its JSON with `json`) to `out`.
-pub async fn subscribe(paths: &Paths, json: bool, mut out: impl FnMut(&str)) -> anyhow::Result<()> {
-    let mut sub = connect(paths).await?.subscribe().await?;
-    while let Some(ev) = sub.next().await? {
-        if json {
-            out(&serde_json::to_string(&ev)?);
-        } else {
-            out(&render_event(&ev));
+/// How a `subscribe` stream ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The daemon closed the stream: it stopped.
+    DaemonStopped,
+    /// The connection failed or carried something unreadable.
+    ConnectionLost(String),
+}
+
+impl std::fmt::Display for StreamEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamEnd::DaemonStopped => f.write_str("subscription ended: the daemon stopped"),
+            StreamEnd::ConnectionLost(why) => {
+                write!(
+                    f,
+                    "subscription ended: connection to the daemon lost ({why})"
+                )
+            }
         }
     }
-    Ok(())
+}
+
+/// Follow incident events until the stream ends, handing each rendered line
+/// (or its JSON with `json`) to `out`; returns why it ended. Failing to
+/// subscribe at all is an error.
+pub async fn subscribe(
+    paths: &Paths,
+    json: bool,
+    mut out: impl FnMut(&str),
+) -> anyhow::Result<StreamEnd> {
+    let mut sub = connect(paths).await?.subscribe().await?;
+    loop {
+        match sub.next().await {
+            Ok(Some(ev)) => {
+                if json {
+                    out(&serde_json::to_string(&ev)?);
+                } else {
+                    out(&render_event(&ev));
+                }
+            }
+            Ok(None) => return Ok(StreamEnd::DaemonStopped),
+            Err(e) => return Ok(StreamEnd::ConnectionLost(e.to_string())),
+        }
+    }
+}
+
+/// `zag-resumed history`: every incident in the stores, oldest first,
+/// those active at or after `since` only when given.
+pub fn history(
+    paths: &Paths,
+    json: bool,
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let mut all = read_history(&paths.zag_home);
+    // A tombstone whose schedule is not in the store (zag cancelled an id
+    // it never scheduled here) tells nothing about an incident.
+    all.retain(|h| h.when.is_some());
+    if let Some(since) = since {
+        all.retain(|h| h.last_activity().is_some_and(|t| t >= since));
+    }
+    Ok(if json {
+        pretty(&all)
+    } else {
+        render_history(&all, now)
+    })
 }

@@ -9,6 +9,7 @@ pub mod bind;
 pub mod client;
 pub mod commands;
 pub mod ensure;
+pub mod history;
 pub mod offline;
 pub mod protocol;
 pub mod render;

@@ -1,16 +1,25 @@
 //! What `list` and `cancel` do when no daemon runs: read the stores and
 //! append a `cancel` directly, exactly as `zag usage` does, so the commands
 //! work whether or not the daemon is up. The views and their order are the
-//! daemon's own ([`PendingView::of`], [`PendingView::by_wake_time`]).
+//! daemon's own ([`PendingView::of`], [`PendingView::by_wake_time`]), and an
+//! id is resolved as the daemon path resolves it ([`resolve_pending`]).
 
 use std::path::{Path, PathBuf};
 
+use chrono::Utc;
+
+use super::history::{annotations, resolve_pending, IdError};
 use super::PendingView;
 use crate::store::{discover_stores, Record};
 
 /// Why a cancel without the daemon failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
+    /// The id or prefix names no pending incident (the same text the
+    /// daemon path gives: both resolve through [`resolve_pending`]).
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// Resolved, but gone from every store by the time we looked again.
     #[error("no pending incident {incident_id} in any store under {}", zag_home.display())]
     NotPending {
         incident_id: String,
@@ -42,17 +51,23 @@ pub fn pending_from_stores(zag_home: &Path) -> Vec<PendingView> {
     out
 }
 
-/// Cancel a pending incident by appending a `cancel` record to the store
-/// that holds it, as `zag usage cancel` does.
-pub fn cancel_in_stores(zag_home: &Path, incident_id: &str) -> Result<PendingView, CancelError> {
+/// Cancel a pending incident, named by its id or a unique prefix, by
+/// appending a `cancel` record to the store that holds it, as `zag usage
+/// cancel` does (plus the `at` and `detail` keys zag ignores).
+pub fn cancel_in_stores(zag_home: &Path, prefix: &str) -> Result<PendingView, CancelError> {
+    let incident_id = resolve_pending(zag_home, prefix)?;
     for store in discover_stores(zag_home) {
         let Ok(replay) = store.load() else { continue };
-        if let Some(s) = replay.pending.get(incident_id) {
+        if let Some(s) = replay.pending.get(&incident_id) {
             let view = PendingView::of(s, &store.path);
+            let rec = Record::Cancel {
+                incident_id: incident_id.clone(),
+            };
             store
-                .append(&Record::Cancel {
-                    incident_id: incident_id.to_string(),
-                })
+                .append_with(
+                    &rec,
+                    &annotations(Utc::now(), Some(CANCELLED_WITHOUT_DAEMON)),
+                )
                 .map_err(|source| CancelError::Append {
                     path: store.path.clone(),
                     source,
@@ -61,16 +76,22 @@ pub fn cancel_in_stores(zag_home: &Path, incident_id: &str) -> Result<PendingVie
         }
     }
     Err(CancelError::NotPending {
-        incident_id: incident_id.to_string(),
+        incident_id,
         zag_home: zag_home.to_path_buf(),
     })
 }
+
+/// The `detail` of a `cancel` written here.
+pub const CANCELLED_WITHOUT_DAEMON: &str = "cancelled with zag-resumed cancel (no daemon running)";
+
+/// The `detail` of a `cancel` the daemon writes on request.
+pub const CANCELLED_BY_DAEMON: &str = "cancelled with zag-resumed cancel";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{Schedule, StoreFile};
-    use chrono::{DateTime, Utc};
+    use chrono::DateTime;
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -109,7 +130,7 @@ mod tests {
             .map(|p| p.incident_id)
             .collect();
         assert_eq!(ids, ["early", "late"]);
-        let v = cancel_in_stores(home, "late").unwrap();
+        let v = cancel_in_stores(home, "lat").unwrap();
         assert_eq!(v.store, global.path.display().to_string());
         assert!(global.load().unwrap().tombstoned.contains("late"));
         assert!(cancel_in_stores(home, "late")

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::history::{short_id, IncidentHistory, State};
 use super::{IncidentEvent, PendingView, StatusSnapshot};
 use crate::detect::Scope;
 
@@ -80,7 +81,16 @@ pub fn render_pending(p: &PendingView, now: DateTime<Utc>) -> String {
     s
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
+/// A time for logs, to the second, or "unknown": never `Some(…)`.
+pub fn opt_stamp(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "unknown".into(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A time for people: "2030-01-01 08:00 UTC".
+pub fn stamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -146,11 +156,24 @@ pub fn render_event(ev: &IncidentEvent) -> String {
             at,
             ..
         } => (at, "skipped", joined(provider, session_id, reason)),
-        IncidentEvent::Cancelled { incident_id, at } => {
-            (at, "cancelled", format!("incident {incident_id}"))
-        }
+        IncidentEvent::Cancelled { at, .. } => (at, "cancelled", String::new()),
     };
-    format!("{}  {kind:<9}  {what}", stamp(*at))
+    let id = short_id(event_incident(ev));
+    format!("{}  {kind:<9}  {id}  {what}", stamp(*at))
+        .trim_end()
+        .to_string()
+}
+
+/// The incident an event is about.
+pub fn event_incident(ev: &IncidentEvent) -> &str {
+    match ev {
+        IncidentEvent::Hit { incident_id, .. }
+        | IncidentEvent::Scheduled { incident_id, .. }
+        | IncidentEvent::Resumed { incident_id, .. }
+        | IncidentEvent::Failed { incident_id, .. }
+        | IncidentEvent::Skipped { incident_id, .. }
+        | IncidentEvent::Cancelled { incident_id, .. } => incident_id,
+    }
 }
 
 fn joined(provider: &str, session_id: &str, detail: &str) -> String {
@@ -196,7 +219,12 @@ pub fn render_status(s: &StatusSnapshot) -> String {
         let mut pending: Vec<&PendingView> = s.pending.iter().collect();
         pending.sort_by_key(|p| p.when);
         for p in pending {
-            let _ = writeln!(out, "  {}", render_pending(p, s.now));
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                short_id(&p.incident_id),
+                render_pending(p, s.now)
+            );
         }
     }
     if !s.recent.is_empty() {
@@ -233,7 +261,7 @@ pub fn render_list(v: &[PendingView]) -> String {
         .iter()
         .map(|p| {
             [
-                p.incident_id.clone(),
+                short_id(&p.incident_id).to_string(),
                 p.provider.clone(),
                 p.when.format("%Y-%m-%d %H:%M:%S").to_string(),
                 p.attempt.to_string(),
@@ -264,6 +292,82 @@ pub fn render_list(v: &[PendingView]) -> String {
     line(header);
     for r in &rows {
         line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
+    out
+}
+
+/// What an idle `status` adds: where the daemon looks, and which of those
+/// places exist.
+pub fn render_roots(roots: &[(std::path::PathBuf, bool)]) -> String {
+    let mut out = String::from("watched roots:\n");
+    for (root, exists) in roots {
+        let state = if *exists { "exists" } else { "missing" };
+        let _ = writeln!(out, "  {}  ({state})", root.display());
+    }
+    out
+}
+
+/// What `history` prints: one block per incident, its hit, its schedule
+/// and how it ended.
+pub fn render_history(all: &[IncidentHistory], now: DateTime<Utc>) -> String {
+    if all.is_empty() {
+        return "No incidents in the stores.\n".into();
+    }
+    let mut out = String::new();
+    for h in all {
+        let mut head = format!(
+            "{}  {} · session {}",
+            h.short_id,
+            h.provider.as_deref().unwrap_or("?"),
+            short_session(h.session_id.as_deref().unwrap_or(""))
+        );
+        if let Some(scope) = &h.scope {
+            let _ = write!(head, " · {}", describe_scope(scope));
+        }
+        let _ = writeln!(out, "{head} · {}", h.state.as_str());
+        if let Some(hit) = h.hit_at {
+            let _ = write!(out, "  {:<9}  {}", "hit", stamp(hit));
+            if let Some(file) = &h.file {
+                let _ = write!(out, " · {file}");
+            }
+            out.push('\n');
+        }
+        if let Some(when) = h.when {
+            let _ = write!(out, "  {:<9}  for {}", "scheduled", stamp(when));
+            if let Some(a) = h.attempt {
+                let _ = write!(out, " · attempt {a}");
+            }
+            if let Some(reset) = h.reset_at {
+                let _ = write!(out, " · resets {}", stamp(reset));
+            }
+            if let Some(chain) = h.chain_id.as_deref().filter(|c| *c != h.incident_id) {
+                let _ = write!(out, " · chain {}", short_id(chain));
+            }
+            out.push('\n');
+        }
+        let mut end = format!("  {:<9}  ", h.state.as_str());
+        match (h.state, h.ended_at) {
+            (State::Pending, _) => match h.when {
+                Some(when) => end.push_str(&countdown(when, now)),
+                None => end.push_str("no schedule record"),
+            },
+            (_, Some(at)) => end.push_str(&stamp(at)),
+            (_, None) => end.push_str("time not recorded"),
+        }
+        if let Some(secs) = h.after_reset_secs {
+            let d = chrono::Duration::seconds(secs.abs());
+            let rel = if secs >= 0 { "after" } else { "before" };
+            let base = if h.reset_at.is_some() {
+                "the reset"
+            } else {
+                "its due time"
+            };
+            let _ = write!(end, " · {} {rel} {base}", human_duration(d));
+        }
+        if let Some(reason) = &h.reason {
+            let _ = write!(end, " · {reason}");
+        }
+        let _ = writeln!(out, "{end}");
     }
     out
 }
@@ -371,11 +475,11 @@ mod tests {
 zag-resumed 0.1.0 · pid 4242 · up 2h 30m (since 2030-01-01 05:30 UTC)
 watching 15 files: claude 12 · codex 3
 pending resumes (2):
-  claude · session 6873… · resumes in 2h 14m · weekly limit
-  claude · session 9c1f… · resumes in 4h 0m · session limit
+  i1  claude · session 6873… · resumes in 2h 14m · weekly limit
+  i2  claude · session 9c1f… · resumes in 4h 0m · session limit
 recent:
-  2030-01-01 07:00 UTC  resumed    codex · session abcd… · via fifo
-  2030-01-01 07:30 UTC  failed     gemini · session zz · exit 1
+  2030-01-01 07:00 UTC  resumed    i0  codex · session abcd… · via fifo
+  2030-01-01 07:30 UTC  failed     i9  gemini · session zz · exit 1
 ";
         assert_eq!(render_status(&snap), want);
         let idle = StatusSnapshot {
@@ -399,9 +503,9 @@ recent:
         b.provider = "codex".into();
         b.store = "/h/.zag/scheduled_resumes.jsonl".into();
         let want = "\
-INCIDENT      PROVIDER  WAKES AT (UTC)       ATTEMPT  SESSION            STORE
-6f1e          claude    2030-01-01 08:00:00  2        9c2d-long-session  /h/.zag/projects/p/scheduled_resumes.jsonl
-abcdef012345  codex     2030-01-02 09:30:05  1        s                  /h/.zag/scheduled_resumes.jsonl
+INCIDENT  PROVIDER  WAKES AT (UTC)       ATTEMPT  SESSION            STORE
+6f1e      claude    2030-01-01 08:00:00  2        9c2d-long-session  /h/.zag/projects/p/scheduled_resumes.jsonl
+abcdef01  codex     2030-01-02 09:30:05  1        s                  /h/.zag/scheduled_resumes.jsonl
 ";
         assert_eq!(render_list(&[a, b]), want);
         assert_eq!(render_list(&[]), "No pending resumes.\n");
@@ -410,7 +514,7 @@ abcdef012345  codex     2030-01-02 09:30:05  1        s                  /h/.zag
     #[test]
     fn events_render_on_one_line() {
         let ev = IncidentEvent::Hit {
-            incident_id: "i".into(),
+            incident_id: "8432fc05-aaaa".into(),
             provider: "claude".into(),
             session_id: "6873abcd".into(),
             scope: "weekly".into(),
@@ -420,15 +524,55 @@ abcdef012345  codex     2030-01-02 09:30:05  1        s                  /h/.zag
         };
         assert_eq!(
             render_event(&ev),
-            "2030-01-01 08:00 UTC  hit        claude · session 6873… · weekly limit · resets 2030-01-01 10:00 UTC"
+            "2030-01-01 08:00 UTC  hit        8432fc05  claude · session 6873… · weekly limit · resets 2030-01-01 10:00 UTC"
         );
         let ev = IncidentEvent::Cancelled {
             incident_id: "i7".into(),
             at: t("2030-01-01T08:00:00Z"),
         };
+        assert_eq!(render_event(&ev), "2030-01-01 08:00 UTC  cancelled  i7");
+    }
+
+    #[test]
+    fn history_tells_each_incident() {
+        use super::super::history::history_of_store;
+        let text = [
+            r#"{"action":"schedule","incident_id":"8432fc05-aaaa","session_id":"6873abcd","provider":"claude","when":"2030-01-01T10:00:30Z","message":"Continue","attempt":2,"log_path":"","scope":"weekly","reset_at":"2030-01-01T10:00:00Z","hit_at":"2030-01-01T08:00:00Z","source_file":"/t.jsonl","chain_id":"11112222-bbbb"}"#,
+            r#"{"action":"schedule","incident_id":"99990000-cccc","session_id":"zz","provider":"codex","when":"2030-01-01T12:00:00Z","message":"Continue","attempt":1,"log_path":""}"#,
+            r#"{"action":"schedule","incident_id":"77770000-dddd","session_id":"yy","provider":"gemini","when":"2030-01-01T09:00:00Z","message":"Continue","attempt":1,"log_path":""}"#,
+            r#"{"action":"complete","incident_id":"8432fc05-aaaa","status":"resumed","at":"2030-01-01T10:01:12Z","detail":"via fifo"}"#,
+            r#"{"action":"complete","incident_id":"77770000-dddd","status":"failed","error":"exit 1"}"#,
+        ]
+        .join("\n");
+        let all = history_of_store(text.as_bytes(), std::path::Path::new("/s"));
+        let want = "\
+8432fc05  claude · session 6873… · weekly limit · resumed
+  hit        2030-01-01 08:00 UTC · /t.jsonl
+  scheduled  for 2030-01-01 10:00 UTC · attempt 2 · resets 2030-01-01 10:00 UTC · chain 11112222
+  resumed    2030-01-01 10:01 UTC · 1m after the reset · via fifo
+99990000  codex · session zz · pending
+  scheduled  for 2030-01-01 12:00 UTC · attempt 1
+  pending    resumes in 2h 0m
+77770000  gemini · session yy · failed
+  scheduled  for 2030-01-01 09:00 UTC · attempt 1
+  failed     time not recorded · exit 1
+";
+        assert_eq!(render_history(&all, t("2030-01-01T10:00:00Z")), want);
         assert_eq!(
-            render_event(&ev),
-            "2030-01-01 08:00 UTC  cancelled  incident i7"
+            render_history(&[], t("2030-01-01T10:00:00Z")),
+            "No incidents in the stores.\n"
+        );
+    }
+
+    #[test]
+    fn roots_say_which_exist() {
+        let roots = [
+            (std::path::PathBuf::from("/h/.zag"), true),
+            (std::path::PathBuf::from("/h/.codex"), false),
+        ];
+        assert_eq!(
+            render_roots(&roots),
+            "watched roots:\n  /h/.zag  (exists)\n  /h/.codex  (missing)\n"
         );
     }
 }

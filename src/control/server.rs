@@ -305,6 +305,10 @@ async fn send_line(wr: &mut OwnedWriteHalf, line: &[u8], limit: Duration) -> io:
 /// Ask the core and wait for its answer; every failure is an error reply.
 async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Duration) -> Response {
     let op = req.op;
+    match &req.incident_id {
+        Some(id) => tracing::debug!(op = %op.as_str(), incident = %id, "control request"),
+        None => tracing::debug!(op = %op.as_str(), "control request"),
+    }
     let work = async {
         match req.op {
             Op::Status => ask(requests, DaemonRequest::Status).await.map(Response::ok),
@@ -320,6 +324,13 @@ async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Dur
             }
             Op::Reload => {
                 let r = ask(requests, DaemonRequest::Reload).await?;
+                // Logged as a failed SIGHUP reload is: whoever reads the
+                // daemon's log sees it, not only the client that asked.
+                if let Err(e) = &r {
+                    tracing::error!(
+                        "reload request: reload failed, keeping the old configuration: {e}"
+                    );
+                }
                 Ok(r.map_or_else(Response::err, Response::ok))
             }
             Op::Stop => ask(requests, DaemonRequest::Stop).await.map(Response::ok),

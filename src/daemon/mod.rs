@@ -347,7 +347,7 @@ pub async fn run(
     let mut core = Core {
         started_at: clock.now(),
         paths: paths.clone(),
-        notifier: Arc::new(Notifier::new(config.notify.desktop)),
+        notifier: Arc::new(Notifier::from_config(&config.notify)),
         config: config.clone(),
         config_path,
         clock: clock.clone(),
@@ -840,7 +840,7 @@ impl Core {
         }
         tracing::info!(
             incident = %id, %provider, session = %session_id, scope = %scope,
-            ?reset_at, resumes_at = %due, attempt, "usage limit: resume scheduled"
+            reset_at = %crate::control::render::opt_stamp(reset_at), resumes_at = %due, attempt, "usage limit: resume scheduled"
         );
         self.publish(IncidentEvent::Scheduled {
             incident_id: id,
@@ -908,11 +908,17 @@ impl Core {
             &outcome,
             self.clock.now(),
         ));
+        // When and how it ended, in keys zag ignores (for `history`).
+        let detail = match &outcome {
+            Outcome::Resumed { detail } => Some(detail.as_str()),
+            _ => None,
+        };
+        let extra = crate::control::history::annotations(self.clock.now(), detail);
         let outcome = Box::new(outcome);
         let store = inc.store.clone();
         let id = id.to_string();
         self.work.spawn_blocking(move || {
-            if let Err(e) = StoreFile::new(store.as_ref()).append(&plan.record) {
+            if let Err(e) = StoreFile::new(store.as_ref()).append_with(&plan.record, &extra) {
                 tracing::error!(
                     "cannot record the outcome of {id} in {}: {e}",
                     store.display()
@@ -1036,11 +1042,18 @@ impl Core {
         }
         self.cancelling.insert(id.to_string());
         let id = id.to_string();
+        let extra = crate::control::history::annotations(
+            self.clock.now(),
+            Some(crate::control::offline::CANCELLED_BY_DAEMON),
+        );
         self.work.spawn_blocking(move || {
             let written = StoreFile::new(&path)
-                .append(&Record::Cancel {
-                    incident_id: id.clone(),
-                })
+                .append_with(
+                    &Record::Cancel {
+                        incident_id: id.clone(),
+                    },
+                    &extra,
+                )
                 .map_err(|e| format!("cannot write {}: {e}", path.display()));
             Done::Cancelled {
                 id,
@@ -1110,7 +1123,7 @@ impl Core {
         }
         self.env = Arc::new(env);
         if new.notify != self.config.notify {
-            self.notifier.set_enabled(new.notify.desktop);
+            self.notifier.apply(&new.notify);
         }
         self.config = new;
         // zag.toml files are re-read on next use.

@@ -180,7 +180,24 @@ impl Record {
 
     /// One JSON line with its newline.
     pub fn to_line(&self) -> String {
+        self.to_line_with(&[])
+    }
+
+    /// [`Record::to_line`] with extra keys after zag's own (zag ignores
+    /// unknown keys): the `at` and `detail` of a `complete` or `cancel`,
+    /// which `history` reads. A key zag's shape already has is never
+    /// overwritten, so the record stays valid for zag whatever `extra` says.
+    pub fn to_line_with(&self, extra: &[(&str, serde_json::Value)]) -> String {
         let mut s = serde_json::to_string(self).expect("store records always serialize");
+        let own = serde_json::to_value(self).expect("store records always serialize");
+        for (key, value) in extra {
+            if value.is_null() || own.get(key).is_some() {
+                continue;
+            }
+            // `s` is one JSON object: insert before its closing brace.
+            s.pop();
+            s.push_str(&format!(",{}:{value}}}", serde_json::Value::from(*key)));
+        }
         s.push('\n');
         s
     }
@@ -452,6 +469,15 @@ impl StoreFile {
     /// A torn last line left by a crash is first closed with a newline so
     /// the new record stays a line of its own.
     pub fn append(&self, rec: &Record) -> std::io::Result<()> {
+        self.append_with(rec, &[])
+    }
+
+    /// [`StoreFile::append`] of [`Record::to_line_with`].
+    pub fn append_with(
+        &self,
+        rec: &Record,
+        extra: &[(&str, serde_json::Value)],
+    ) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -460,7 +486,7 @@ impl StoreFile {
             .append(true)
             .read(true)
             .open(&self.path)?;
-        let mut line = rec.to_line();
+        let mut line = rec.to_line_with(extra);
         if ends_without_newline(&mut f)? {
             line.insert(0, '\n');
         }
