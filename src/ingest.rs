@@ -183,15 +183,7 @@ impl State {
     }
 
     fn initial_scan(&mut self) {
-        let found = self.setup.patterns.discover();
-        for anchor in self.setup.patterns.anchors() {
-            if anchor.is_dir() {
-                self.watch(&anchor);
-            }
-        }
-        for d in &found.dirs {
-            self.watch(d);
-        }
+        let found = self.discover_watching(None);
         for (path, target) in found.files {
             self.on_file(&path, target, true);
         }
@@ -256,28 +248,38 @@ impl State {
     }
 
     fn rescan(&mut self) {
-        let found = self.setup.patterns.discover();
-        for d in &found.dirs {
-            self.watch(d);
-        }
+        let found = self.discover_watching(None);
         for (path, target) in found.files {
             self.on_file(&path, target, false);
         }
     }
 
-    fn watch(&mut self, dir: &Path) {
-        match self.watcher.watch_dir(dir) {
-            Ok(_) => {}
-            Err(e) => {
-                if self.reported.insert(dir.to_path_buf()) {
+    /// Walk every source (or only `under`, a folder that just appeared),
+    /// watching each folder before it is listed (see
+    /// [`Patterns::discover_watching`]).
+    fn discover_watching(&mut self, under: Option<&Path>) -> crate::watch::Discovery {
+        let State {
+            setup,
+            watcher,
+            reported,
+            ..
+        } = self;
+        let mut watch = |dir: &Path| {
+            if let Err(e) = watcher.watch_dir(dir) {
+                if reported.insert(dir.to_path_buf()) {
                     tracing::warn!("{}", explain_watch_error(dir, &e));
                 }
             }
-        }
-        self.setup
+        };
+        let found = match under {
+            Some(dir) => setup.patterns.discover_under(dir, &mut watch),
+            None => setup.patterns.discover_watching(&mut watch),
+        };
+        setup
             .stats
             .dirs
-            .store(self.watcher.watched_dirs(), Ordering::Relaxed);
+            .store(watcher.watched_dirs(), Ordering::Relaxed);
+        found
     }
 
     fn on_path(&mut self, path: &Path) {
@@ -285,12 +287,10 @@ impl State {
             Match::File(target) => self.on_file(path, target, false),
             Match::Dir => {
                 if path.is_dir() {
-                    // A new folder: watch it, then read what it already holds
-                    // (files may have landed before the watch was in place).
-                    let found = self.setup.patterns.discover_under(path);
-                    for d in &found.dirs {
-                        self.watch(d);
-                    }
+                    // A new folder: each folder in it is watched, then
+                    // listed, and what it already holds is read (files may
+                    // have landed before the watch was in place).
+                    let found = self.discover_watching(Some(path));
                     for (p, t) in found.files {
                         self.on_file(&p, t, false);
                     }

@@ -175,25 +175,35 @@ impl Patterns {
     /// (to watch) and every matching file (to tail), without descending
     /// anywhere a pattern does not lead.
     pub fn discover(&self) -> Discovery {
+        self.discover_watching(&mut |_| {})
+    }
+
+    /// [`Self::discover`], calling `before_listing` on each directory before
+    /// it is listed: a watch added there sees every file created after it,
+    /// and the listing sees every file created before, so nothing created
+    /// while a new tree is walked falls between the two.
+    pub fn discover_watching(&self, before_listing: &mut dyn FnMut(&Path)) -> Discovery {
         let mut d = Discovery::default();
         for anchor in self.anchors() {
             if anchor.is_dir() {
-                self.walk(&anchor, &mut d);
+                self.walk(&anchor, &mut d, before_listing);
             }
         }
         d
     }
 
-    /// Discover below one directory (a directory that just appeared).
-    pub fn discover_under(&self, dir: &Path) -> Discovery {
+    /// Discover below one directory (a directory that just appeared),
+    /// calling `before_listing` as [`Self::discover_watching`] does.
+    pub fn discover_under(&self, dir: &Path, before_listing: &mut dyn FnMut(&Path)) -> Discovery {
         let mut d = Discovery::default();
         if self.classify(dir) == Match::Dir || self.anchors().contains(dir) {
-            self.walk(dir, &mut d);
+            self.walk(dir, &mut d, before_listing);
         }
         d
     }
 
-    fn walk(&self, dir: &Path, d: &mut Discovery) {
+    fn walk(&self, dir: &Path, d: &mut Discovery, before_listing: &mut dyn FnMut(&Path)) {
+        before_listing(dir);
         d.dirs.push(dir.to_path_buf());
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
@@ -203,7 +213,7 @@ impl Patterns {
         for p in entries {
             match self.classify(&p) {
                 Match::File(t) if p.is_file() => d.files.push((p, t)),
-                Match::Dir if p.is_dir() => self.walk(&p, d),
+                Match::Dir if p.is_dir() => self.walk(&p, d, before_listing),
                 _ => {}
             }
         }

@@ -1004,3 +1004,38 @@ async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
     assert_eq!(actions(&env, &env.store()), ["schedule"], "{recs:?}");
     assert_eq!(recs[0]["provider_session_id"], "s", "resolved: {recs:?}");
 }
+
+/// A Claude home created in one burst after the daemon started (a first
+/// install of Claude Code, or a restored backup): every folder is watched
+/// before it is listed, so a transcript that lands while the new tree is
+/// walked is never missed.
+#[test]
+fn a_tree_created_in_one_burst_after_start_loses_no_limit() {
+    let env = Env::new();
+    let _ = std::fs::remove_dir_all(env.home.join(".claude"));
+    let daemon = env.start();
+    let reset = chrono::Utc::now() + chrono::Duration::hours(2);
+    let text = format!(
+        "You've hit your 5-hour limit · resets {} (UTC)",
+        reset.format("%-I:%M%P")
+    );
+    const SESSIONS: usize = 24;
+    for i in 0..SESSIONS {
+        let work = env.dir.path().join(format!("proj{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let sid = format!("6873a0e2-51d4-4c3e-9a55-{i:012}");
+        let dirname = work.display().to_string().replace(['/', '.'], "-");
+        let transcript = env
+            .home
+            .join(".claude/projects")
+            .join(dirname)
+            .join(format!("{sid}.jsonl"));
+        let ts = chrono::Utc::now().to_rfc3339();
+        let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":sid,"cwd":work,"timestamp":ts});
+        append(&transcript, format!("{limit}\n").as_bytes());
+    }
+    wait_for("every limit of the new tree pending", || {
+        env.status().is_some_and(|s| pending_count(&s) == SESSIONS)
+    });
+    drop(daemon);
+}
