@@ -75,6 +75,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deliver a pending resume now, through the daemon's normal path and
+    /// its checks (recorded in the store; without a daemon, the next start
+    /// delivers it).
+    #[command(name = "resume-now")]
+    ResumeNow {
+        /// The pending incident: its id, or any unique prefix of it (the
+        /// short id `status`, `list` and `history` show).
+        #[arg(value_name = "INCIDENT_ID")]
+        incident_id: String,
+        /// Print a JSON object (action, incident_id, when, store,
+        /// daemon_running) instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a failed (or skipped) incident one more delivery, as a new
+    /// incident chained to it, due now (refused while its session already
+    /// has a pending resume).
+    Retry {
+        /// The failed incident: its id, or any unique prefix of it.
+        #[arg(value_name = "INCIDENT_ID")]
+        incident_id: String,
+        /// Print a JSON object (action, incident_id of the new incident,
+        /// retry_of, when, store, daemon_running) instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
     /// What happened to each incident: hit, schedule, outcome (from the stores).
     History {
         /// Print JSON (one array of incidents) instead of text.
@@ -202,6 +228,16 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
                 out,
                 "{}",
                 commands::cancel(paths, &incident_id, json).await?
+            )?,
+            Command::ResumeNow { incident_id, json } => write!(
+                out,
+                "{}",
+                commands::steer(paths, commands::Steer::ResumeNow, &incident_id, json).await?
+            )?,
+            Command::Retry { incident_id, json } => write!(
+                out,
+                "{}",
+                commands::steer(paths, commands::Steer::Retry, &incident_id, json).await?
             )?,
             Command::Status { json } => write!(out, "{}", commands::status(paths, json).await?)?,
             Command::Reload => writeln!(out, "{}", commands::reload(paths).await?)?,

@@ -210,7 +210,9 @@ fn native_claude_transcript_limit_is_resumed_in_its_cwd() {
     let now = chrono::Utc::now();
     let hit_ts = now - chrono::Duration::seconds(150);
     // A reset after the line's own time and already past now: due at once.
-    let reset = now - chrono::Duration::seconds(30);
+    // The text has minute precision and is read as the end of its minute,
+    // so 90 s back keeps it in the past whatever second it is now.
+    let reset = now - chrono::Duration::seconds(90);
     let text = format!(
         "You've hit your session limit · resets {} (UTC)",
         reset.format("%-I:%M%P")

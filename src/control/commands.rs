@@ -134,6 +134,79 @@ pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Res
     })
 }
 
+/// Which steering request (`resume-now` or `retry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steer {
+    ResumeNow,
+    Retry,
+}
+
+impl Steer {
+    fn as_str(self) -> &'static str {
+        match self {
+            Steer::ResumeNow => "resume-now",
+            Steer::Retry => "retry",
+        }
+    }
+}
+
+/// `zag-resumed resume-now <id>` / `retry <id>`: recorded in the store (see
+/// [`super::steer`]); a running daemon delivers it at once through its
+/// normal path, else the next start does.
+pub async fn steer(
+    paths: &Paths,
+    what: Steer,
+    incident_id: &str,
+    json: bool,
+) -> anyhow::Result<String> {
+    let home = paths.zag_home.clone();
+    let id = incident_id.to_string();
+    let now = chrono::Utc::now();
+    let done = tokio::task::spawn_blocking(move || match what {
+        Steer::ResumeNow => super::steer::resume_now(&home, &id, now),
+        Steer::Retry => super::steer::retry(&home, &id, now),
+    })
+    .await??;
+    let daemon = match connect(paths).await {
+        Ok(_) => true,
+        Err(e) if e.is_not_running() => false,
+        Err(e) => return Err(e.into()),
+    };
+    let v = &done.view;
+    Ok(if json {
+        pretty(&serde_json::json!({
+            "action": what.as_str(),
+            "incident_id": v.incident_id,
+            "retry_of": done.retry_of,
+            "when": v.when,
+            "store": v.store,
+            "daemon_running": daemon,
+        }))
+    } else {
+        let what_line = match &done.retry_of {
+            Some(old) => format!(
+                "retrying {} as {} ({} · session {})",
+                short_id(old),
+                short_id(&v.incident_id),
+                v.provider,
+                short_session(&v.session_id)
+            ),
+            None => format!(
+                "resuming {} now ({} · session {})",
+                short_id(&v.incident_id),
+                v.provider,
+                short_session(&v.session_id)
+            ),
+        };
+        let how = if daemon {
+            "the daemon delivers it through its normal checks; follow it with `zag-resumed subscribe` or `zag-resumed history`"
+        } else {
+            "recorded in the store; no daemon runs, so it is delivered when one starts (`zag-resumed ensure`)"
+        };
+        format!("{what_line}\n{how}\n")
+    })
+}
+
 /// `zag-resumed reload`: the daemon's account of what changed.
 pub async fn reload(paths: &Paths) -> anyhow::Result<String> {
     let msg: String = connect(paths)

@@ -80,6 +80,9 @@ pub struct IncidentHistory {
     pub attempt: Option<u32>,
     /// The first incident of a chain of re-hits.
     pub chain_id: Option<String>,
+    /// A user's request recorded with its last schedule: `resume-now` or
+    /// `retry` (absent for schedules the daemon made on its own).
+    pub requested: Option<String>,
     /// `zag-resumed`, or absent for zag's own records.
     pub origin: Option<String>,
     /// When it ended (absent while pending, or on a record that predates
@@ -108,6 +111,7 @@ impl IncidentHistory {
             when: None,
             attempt: None,
             chain_id: None,
+            requested: None,
             origin: None,
             ended_at: None,
             reason: None,
@@ -233,6 +237,16 @@ fn history_of_lines(
         let (status, error) = match rec {
             Record::Schedule(s) => {
                 h.apply_schedule(&s);
+                // `resume-now` and `retry` say so in a key zag ignores.
+                #[derive(serde::Deserialize)]
+                struct Requested {
+                    requested: Option<String>,
+                }
+                if memchr::memmem::find(line, b"\"requested\"").is_some() {
+                    h.requested = serde_json::from_slice::<Requested>(line.trim_ascii())
+                        .ok()
+                        .and_then(|r| r.requested);
+                }
                 continue;
             }
             _ if ended[i] => continue,

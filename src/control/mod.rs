@@ -14,6 +14,7 @@ pub mod offline;
 pub mod protocol;
 pub mod render;
 pub mod server;
+pub mod steer;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

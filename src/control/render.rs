@@ -343,6 +343,9 @@ pub fn render_history(all: &[IncidentHistory], now: DateTime<Utc>) -> String {
             if let Some(chain) = h.chain_id.as_deref().filter(|c| *c != h.incident_id) {
                 let _ = write!(out, " · chain {}", short_id(chain));
             }
+            if let Some(req) = &h.requested {
+                let _ = write!(out, " · {req} requested");
+            }
             out.push('\n');
         }
         let mut end = format!("  {:<9}  ", h.state.as_str());

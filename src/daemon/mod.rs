@@ -492,18 +492,32 @@ impl Core {
                         }
                         continue;
                     }
-                    if let std::collections::hash_map::Entry::Vacant(slot) =
-                        self.incidents.entry(s.incident_id.clone())
-                    {
-                        to_arm.push(TimerEntry {
-                            due: s.when,
-                            key: TimerKey::Incident(s.incident_id.clone()),
-                        });
-                        slot.insert(Incident {
-                            store: store.clone(),
-                            schedule: s,
-                            in_flight: false,
-                        });
+                    match self.incidents.entry(s.incident_id.clone()) {
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            to_arm.push(TimerEntry {
+                                due: s.when,
+                                key: TimerKey::Incident(s.incident_id.clone()),
+                            });
+                            slot.insert(Incident {
+                                store: store.clone(),
+                                schedule: s,
+                                in_flight: false,
+                            });
+                        }
+                        // The same incident scheduled again (`resume-now`
+                        // rewrites its `when`; zag's rule: the last schedule
+                        // wins): follow it, unless it is being delivered.
+                        std::collections::hash_map::Entry::Occupied(mut slot) => {
+                            let inc = slot.get_mut();
+                            if !inc.in_flight && inc.schedule.when != s.when {
+                                tracing::info!(incident = %s.incident_id, when = %s.when, "scheduled again in the store; timer moved");
+                                to_arm.push(TimerEntry {
+                                    due: s.when,
+                                    key: TimerKey::Incident(s.incident_id.clone()),
+                                });
+                                inc.schedule = s;
+                            }
+                        }
                     }
                 }
                 ReplayChange::Tombstoned(incident_id) => {

@@ -112,7 +112,7 @@ fn session_keys(s: &Schedule) -> impl Iterator<Item = &str> {
     .filter(|k| !k.is_empty())
 }
 
-fn same_session(a: &Schedule, b: &Schedule) -> bool {
+pub(crate) fn same_session(a: &Schedule, b: &Schedule) -> bool {
     // Cross-field on purpose: zag's relay puts the wrapper id in
     // `session_id`, its exec loop the provider id (ZAG_INTEROP §4).
     session_keys(a).any(|x| session_keys(b).any(|y| x == y))

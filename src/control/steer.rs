@@ -1,0 +1,214 @@
+//! `resume-now` and `retry`: a user steering one incident, through the
+//! store, so the request is durable, visible to `zag usage list`, and
+//! delivered by the normal path with all its checks (tombstones, zag's own
+//! scheduler, "moved on", live owners) whether or not a daemon runs now.
+//!
+//! - `resume-now <id>` appends the pending incident's `schedule` again with
+//!   `when` set to now (zag's rule: the last schedule of an id wins). A
+//!   running daemon sees the store change and re-arms the incident's timer,
+//!   which fires at once; without a daemon, the next start delivers it.
+//! - `retry <id>` gives a failed (or skipped) incident one more delivery: a
+//!   new incident (a tombstoned id is hidden for good, so it needs a fresh
+//!   one) with the same session facts, chained to the failed one, due now.
+//!   It is refused while the session already has a pending resume: one
+//!   pending-or-running resume per session.
+//!
+//! Both records carry `requested` (`"resume-now"` / `"retry"`, and for a
+//! retry `retry_of`), keys zag ignores, so `history` can tell them apart.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::history::{find, read_history, resolve_pending, short_id, IdError, State};
+use super::PendingView;
+use crate::store::{discover_stores, Record, Schedule};
+
+/// Why a steering request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SteerError {
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error("{short} is zag's own resume (its relay or exec loop delivers it); zag-resumed steers only its own incidents")]
+    NotOurs { short: String },
+    #[error("{short} is still pending: use `zag-resumed resume-now {short}` to deliver it now")]
+    StillPending { short: String },
+    #[error("{short} was {state}: only a failed or skipped incident can be retried")]
+    NotFailed { short: String, state: &'static str },
+    #[error("the session of {short} already has a pending resume ({pending}): use `zag-resumed resume-now {pending}`")]
+    SessionPending { short: String, pending: String },
+    #[error("the schedule of {short} is no longer in its store (compacted away?)")]
+    Gone { short: String },
+    #[error("cannot append to {}: {source}", path.display())]
+    Append {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Steered {
+    /// The incident that will be delivered (for a retry, the new one).
+    pub view: PendingView,
+    /// For a retry, the failed incident it retries.
+    pub retry_of: Option<String>,
+}
+
+/// Deliver a pending incident now (see the module docs).
+pub fn resume_now(
+    zag_home: &Path,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<Steered, SteerError> {
+    let id = resolve_pending(zag_home, prefix)?;
+    for store in discover_stores(zag_home) {
+        let Ok(replay) = store.load() else { continue };
+        let Some(s) = replay.pending.get(&id) else {
+            continue;
+        };
+        if !s.is_ours() {
+            return Err(SteerError::NotOurs {
+                short: short_id(&id).to_string(),
+            });
+        }
+        let mut again = (**s).clone();
+        again.when = now;
+        append(
+            &store.path,
+            &again,
+            &[
+                ("requested", "resume-now".into()),
+                ("at", stamp(now).into()),
+            ],
+        )?;
+        return Ok(Steered {
+            view: PendingView::of(&again, &store.path),
+            retry_of: None,
+        });
+    }
+    Err(SteerError::Gone {
+        short: short_id(&id).to_string(),
+    })
+}
+
+/// Retry a failed or skipped incident once more (see the module docs).
+pub fn retry(zag_home: &Path, prefix: &str, now: DateTime<Utc>) -> Result<Steered, SteerError> {
+    let all = read_history(zag_home);
+    let h = find(&all, prefix, zag_home)?;
+    let short = h.short_id.clone();
+    match h.state {
+        State::Failed | State::Skipped => {}
+        State::Pending => return Err(SteerError::StillPending { short }),
+        other => {
+            return Err(SteerError::NotFailed {
+                short,
+                state: other.as_str(),
+            })
+        }
+    }
+    let store_path = PathBuf::from(&h.store);
+    let store = crate::store::StoreFile::new(&store_path);
+    let replay = store.load().map_err(|source| SteerError::Append {
+        path: store_path.clone(),
+        source,
+    })?;
+    let Some(failed) = replay.scheduled.get(&h.incident_id) else {
+        return Err(SteerError::Gone { short });
+    };
+    if !failed.is_ours() {
+        return Err(SteerError::NotOurs { short });
+    }
+    if let Some(pending) = replay
+        .pending
+        .values()
+        .find(|p| crate::store::dedupe::same_session(p, failed))
+    {
+        return Err(SteerError::SessionPending {
+            short,
+            pending: short_id(&pending.incident_id).to_string(),
+        });
+    }
+    let retried = retry_of(failed, now);
+    append(
+        &store_path,
+        &retried,
+        &[
+            ("requested", "retry".into()),
+            ("retry_of", failed.incident_id.clone().into()),
+            ("at", stamp(now).into()),
+        ],
+    )?;
+    Ok(Steered {
+        view: PendingView::of(&retried, &store_path),
+        retry_of: Some(failed.incident_id.clone()),
+    })
+}
+
+/// The new incident a retry schedules (pure): the failed one's session
+/// facts and attempt, a fresh id, chained to it, due now.
+pub fn retry_of(failed: &Schedule, now: DateTime<Utc>) -> Schedule {
+    let mut s = failed.clone();
+    s.incident_id = uuid::Uuid::new_v4().hyphenated().to_string();
+    s.chain_id = Some(
+        failed
+            .chain_id
+            .clone()
+            .unwrap_or_else(|| failed.incident_id.clone()),
+    );
+    s.when = now;
+    s
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn append(
+    path: &Path,
+    s: &Schedule,
+    extra: &[(&str, serde_json::Value)],
+) -> Result<(), SteerError> {
+    crate::store::StoreFile::new(path)
+        .append_with(&Record::Schedule(s.clone()), extra)
+        .map_err(|source| SteerError::Append {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_is_a_new_incident_of_the_same_session_chained_and_due_now() {
+        let failed = Schedule {
+            incident_id: "6f01aaaa-0000-4000-8000-000000000001".into(),
+            session_id: "s".into(),
+            provider: "claude".into(),
+            attempt: 2,
+            chain_id: Some("first".into()),
+            provider_session_id: Some("claude-1".into()),
+            cwd: Some("/repo".into()),
+            ..Default::default()
+        };
+        let now: DateTime<Utc> = "2030-01-01T08:00:00Z".parse().unwrap();
+        let r = retry_of(&failed, now);
+        assert_ne!(r.incident_id, failed.incident_id);
+        assert_eq!(r.incident_id.len(), 36);
+        assert_eq!(r.chain_id.as_deref(), Some("first"));
+        assert_eq!(r.when, now);
+        assert_eq!(r.attempt, 2);
+        assert_eq!(r.provider_session_id.as_deref(), Some("claude-1"));
+        assert_eq!(r.cwd.as_deref(), Some("/repo"));
+        let unchained = Schedule {
+            chain_id: None,
+            ..failed.clone()
+        };
+        assert_eq!(
+            retry_of(&unchained, now).chain_id.as_deref(),
+            Some(failed.incident_id.as_str())
+        );
+    }
+}
