@@ -1181,3 +1181,114 @@ fn two_pending_for_one_session_in_the_store_fire_once() {
     assert_eq!(env.calls().len(), 1, "one process: {:?}", env.calls());
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// A Gemini zag session's log up to its prompt (no limit yet).
+fn gemini_session_until_the_prompt(env: &Env, wrapper: &str, work: &std::path::Path) -> PathBuf {
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let line = |seq: u64, kind: &str, fields: serde_json::Value| {
+        let mut v =
+            serde_json::from_str::<serde_json::Value>(&zag_line(seq, wrapper, None, kind, fields))
+                .unwrap();
+        v["provider"] = json!("gemini");
+        format!("{v}\n")
+    };
+    append(
+        &log,
+        line(
+            1,
+            "session_started",
+            json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    // A long session (800 KB): the prompt is far from the head the ingest
+    // pre-reads, and from the log's start.
+    for seq in 2..400 {
+        append(
+            &log,
+            line(
+                seq,
+                "assistant_message",
+                json!({"content": "x".repeat(2000), "message_id": null}),
+            )
+            .as_bytes(),
+        );
+    }
+    append(
+        &log,
+        line(
+            400,
+            "user_message",
+            json!({"role":"user","content":"write the parser"}),
+        )
+        .as_bytes(),
+    );
+    log
+}
+
+fn gemini_quota_in_spawn_log(env: &Env, wrapper: &str) {
+    let spawn_log = env.zag.join("logs/spawn").join(format!("{wrapper}.log"));
+    append(&spawn_log, b"Error when talking to Gemini API\n");
+    append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
+    append(&spawn_log, b"\n");
+}
+
+fn assert_resumed_with_the_prompt(env: &Env, work: &std::path::Path) {
+    wait_for("the resume", || !env.calls().is_empty());
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (name, cwd, args) = &calls[0];
+    assert_eq!(name, "gemini");
+    assert_eq!(std::path::Path::new(cwd), work);
+    assert!(
+        args.contains(&"--prompt=write the parser".to_string()),
+        "the original prompt, not Continue: {args:?}"
+    );
+}
+
+fn gemini_env() -> Env {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
+    )
+    .unwrap();
+    env
+}
+
+/// Issue 12, item 3: the daemon restarts between the prompt and the limit;
+/// what it learnt of the session is read back from the session's files.
+#[test]
+fn a_restart_between_the_prompt_and_the_limit_keeps_the_prompt() {
+    let env = gemini_env();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wrapper = "5a1e0000-0000-4000-8000-000000000e2f";
+    let daemon = env.start();
+    let log = gemini_session_until_the_prompt(&env, wrapper, &work);
+    env.wait_read_whole(&log);
+    assert_eq!(daemon.terminate(), 0);
+    let daemon = env.start();
+    gemini_quota_in_spawn_log(&env, wrapper);
+    assert_resumed_with_the_prompt(&env, &work);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+/// Issue 12, item 3: the daemon is first started (by zag, on demand) after
+/// the prompt: it has never read the session, and still resumes it with
+/// the prompt.
+#[test]
+fn a_daemon_started_after_the_prompt_resumes_with_the_prompt() {
+    let env = gemini_env();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wrapper = "5a1e0000-0000-4000-8000-000000000e30";
+    gemini_session_until_the_prompt(&env, wrapper, &work);
+    let daemon = env.start();
+    gemini_quota_in_spawn_log(&env, wrapper);
+    assert_resumed_with_the_prompt(&env, &work);
+    assert_eq!(daemon.terminate(), 0);
+}
