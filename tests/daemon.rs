@@ -1292,3 +1292,78 @@ fn a_daemon_started_after_the_prompt_resumes_with_the_prompt() {
     assert_resumed_with_the_prompt(&env, &work);
     assert_eq!(daemon.terminate(), 0);
 }
+
+/// Issue 12, item 4: the daemon installed right after a limit. On its very
+/// first start, a limit near the end of a file whose reset is ahead is
+/// resumed once at its reset; one whose reset passed long ago, and an
+/// earlier limit of a session that went on after it, stay history.
+#[test]
+fn a_limit_written_before_the_first_start_is_resumed_once_at_its_reset() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let on = zag_session(&env, "w-on", &work);
+    // An old limit of this session, which it went on from, then the one
+    // still on.
+    append(
+        &on,
+        legacy_limit("w-on", 3, now_epoch() - 86_400).as_bytes(),
+    );
+    append(
+        &on,
+        zag_line(
+            4,
+            "w-on",
+            Some(SID),
+            "user_message",
+            json!({"role":"user","content":"go on","message_id":null}),
+        )
+        .as_bytes(),
+    );
+    append(&on, legacy_limit("w-on", 5, now_epoch() + 3).as_bytes());
+    // Another session whose limit reset two hours ago: over.
+    let sid2 = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    claude_transcript(&env, &work, sid2);
+    let old = env.zag.join("logs/sessions/w-old.jsonl");
+    append(
+        &old,
+        zag_line(
+            1,
+            "w-old",
+            Some(sid2),
+            "session_started",
+            json!({"command":"exec","model":null,"cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    let mut line: serde_json::Value =
+        serde_json::from_str(&legacy_limit("w-old", 2, now_epoch() - 7200)).unwrap();
+    line["ts"] = json!((chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339());
+    append(&old, format!("{line}\n").as_bytes());
+    assert!(
+        !env.zag.join("resumed/offsets.json").exists(),
+        "a first start"
+    );
+    let daemon = env.start();
+    env.wait_read_whole(&on);
+    env.wait_read_whole(&old);
+    // Both files read to their ends (their hits, if any, acked): what is
+    // pending now is all the catch-up scheduled.
+    let st = env.wait_status("the catch-up's incident", |s| pending_count(s) > 0);
+    assert_eq!(pending_count(&st), 1, "{st}");
+    assert_eq!(st["pending"][0]["session_id"], "w-on", "{st}");
+    assert!(env.calls().is_empty(), "not before the reset");
+    wait_for("the resume", || !env.calls().is_empty());
+    wait_for("the complete record", || {
+        actions(&env, &env.store()).contains(&"complete".to_string())
+    });
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_claude_resume(&calls[0], SID, &work);
+    assert_eq!(actions(&env, &env.store()), ["schedule", "complete"]);
+    assert!(
+        daemon.log_text().contains("catching up on a limit"),
+        "each caught-up limit is logged"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
