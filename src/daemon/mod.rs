@@ -574,8 +574,8 @@ impl Core {
     }
 
     /// The live incidents of `s`'s session, for [`plan::plan_live`]: ours
-    /// pending, being written or being delivered; not one whose cancel is
-    /// being written (it is going away).
+    /// pending, being written or being delivered; not one going away (its
+    /// cancel, or an outcome that is no delivery, being written).
     fn live_of(&self, s: &Schedule) -> Vec<(Arc<Schedule>, Option<DateTime<Utc>>)> {
         self.sessions
             .of(s)
@@ -586,6 +586,9 @@ impl Core {
                     return Some((x, None));
                 }
                 let inc = self.incidents.get(&x.incident_id)?;
+                if inc.in_flight && inc.fired_at.is_none() {
+                    return None;
+                }
                 Some((x, inc.fired_at))
             })
             .collect()
@@ -1002,13 +1005,15 @@ impl Core {
             return;
         };
         inc.in_flight = true;
-        inc.fired_at = Some(self.clock.now());
         let schedule = inc.schedule.clone();
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
             self.on_outcome(&id, Outcome::Skipped { reason });
             return;
+        }
+        if let Some(inc) = self.incidents.get_mut(&id) {
+            inc.fired_at = Some(self.clock.now());
         }
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
