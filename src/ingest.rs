@@ -326,12 +326,26 @@ impl State {
                 if path.is_dir() {
                     // A new folder: watch it, then read what it already holds
                     // (files may have landed before the watch was in place).
-                    let found = self.setup.patterns.discover_under(path);
-                    for d in &found.dirs {
-                        self.watch(d);
-                    }
-                    for (p, t) in found.files {
-                        self.on_file(&p, t, false);
+                    // Walked again until no new folder turns up: one made
+                    // between a walk and the watch of its parent (`mkdir -p`
+                    // racing us) sends no event of its own.
+                    let mut walked = HashSet::new();
+                    loop {
+                        let found = self.setup.patterns.discover_under(path);
+                        let new: Vec<PathBuf> = found
+                            .dirs
+                            .into_iter()
+                            .filter(|d| walked.insert(d.clone()))
+                            .collect();
+                        for d in &new {
+                            self.watch(d);
+                        }
+                        for (p, t) in found.files {
+                            self.on_file(&p, t, false);
+                        }
+                        if new.is_empty() || self.closed {
+                            break;
+                        }
                     }
                 } else {
                     self.watcher.forget_dir(path);
