@@ -491,6 +491,7 @@ impl Core {
             }
         };
         self.incidents.reserve(records.len());
+        self.sessions.reserve(records.len());
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
         // Armed in one message: a start-up re-arm can be 100,000 entries.
@@ -515,10 +516,9 @@ impl Core {
                             due: s.when,
                             key: TimerKey::Incident(s.incident_id.clone()),
                         });
-                        if !self.sessions.is_empty() && !self.sessions.of(&s).is_empty() {
+                        if self.sessions.add(&s) {
                             crowded.push(s.clone());
                         }
-                        self.sessions.add(&s);
                         slot.insert(Incident {
                             store: store.clone(),
                             schedule: s,

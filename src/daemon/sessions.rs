@@ -22,7 +22,23 @@ use crate::store::Schedule;
 /// Live incidents by session key.
 #[derive(Default)]
 pub struct SessionIndex {
-    by_key: HashMap<u64, Vec<Arc<Schedule>>, rustc_hash::FxBuildHasher>,
+    by_key: HashMap<u64, Slot, rustc_hash::FxBuildHasher>,
+}
+
+/// The incidents filed under one key: almost always one (the invariant),
+/// kept without an allocation of its own, as a start-up files 100,000.
+enum Slot {
+    One(Arc<Schedule>),
+    Many(Vec<Arc<Schedule>>),
+}
+
+impl Slot {
+    fn as_slice(&self) -> &[Arc<Schedule>] {
+        match self {
+            Slot::One(s) => std::slice::from_ref(s),
+            Slot::Many(v) => v,
+        }
+    }
 }
 
 fn key_hash(provider: &str, key: &str) -> u64 {
@@ -38,23 +54,56 @@ fn hashes(s: &Schedule) -> impl Iterator<Item = u64> + '_ {
 
 impl SessionIndex {
     /// File a live incident under each of its session keys (once per id).
-    pub fn add(&mut self, s: &Arc<Schedule>) {
+    /// Returns whether another incident was filed under one of them
+    /// already (a candidate for [`Self::of`]).
+    pub fn add(&mut self, s: &Arc<Schedule>) -> bool {
+        use std::collections::hash_map::Entry;
+        let mut crowded = false;
         for h in hashes(s) {
-            let v = self.by_key.entry(h).or_default();
-            if !v.iter().any(|x| x.incident_id == s.incident_id) {
-                v.push(s.clone());
+            match self.by_key.entry(h) {
+                Entry::Vacant(e) => {
+                    e.insert(Slot::One(s.clone()));
+                }
+                Entry::Occupied(mut e) => {
+                    let slot = e.get_mut();
+                    if slot
+                        .as_slice()
+                        .iter()
+                        .any(|x| x.incident_id == s.incident_id)
+                    {
+                        continue;
+                    }
+                    crowded = true;
+                    match slot {
+                        Slot::One(x) => *slot = Slot::Many(vec![x.clone(), s.clone()]),
+                        Slot::Many(v) => v.push(s.clone()),
+                    }
+                }
             }
         }
+        crowded
+    }
+
+    /// Room for `incidents` more (a start-up's re-arm files them all at
+    /// once; growing the table step by step would rehash it each time).
+    pub fn reserve(&mut self, incidents: usize) {
+        // A record has two or three keys (its ids, its log).
+        self.by_key.reserve(incidents.saturating_mul(3));
     }
 
     /// Forget an incident (done, cancelled, written and re-filed).
     pub fn remove(&mut self, s: &Schedule) {
         for h in hashes(s) {
-            if let Some(v) = self.by_key.get_mut(&h) {
-                v.retain(|x| x.incident_id != s.incident_id);
-                if v.is_empty() {
-                    self.by_key.remove(&h);
+            let empty = match self.by_key.get_mut(&h) {
+                None => false,
+                Some(Slot::One(x)) => x.incident_id == s.incident_id,
+                Some(Slot::Many(v)) => {
+                    v.retain(|x| x.incident_id != s.incident_id);
+                    v.is_empty()
                 }
+            };
+            if empty {
+                self.by_key.remove(&h);
             }
         }
     }
@@ -65,7 +114,7 @@ impl SessionIndex {
     pub fn of(&self, s: &Schedule) -> Vec<Arc<Schedule>> {
         let mut out: Vec<Arc<Schedule>> = Vec::new();
         for h in hashes(s) {
-            for x in self.by_key.get(&h).into_iter().flatten() {
+            for x in self.by_key.get(&h).map_or(&[][..], Slot::as_slice) {
                 if !out.iter().any(|o| o.incident_id == x.incident_id) {
                     out.push(x.clone());
                 }
@@ -98,8 +147,8 @@ mod tests {
     fn any_key_of_a_session_finds_its_live_incidents() {
         let mut ix = SessionIndex::default();
         let relay = rec("a", "w1", Some("claude-1"));
-        ix.add(&relay);
-        ix.add(&relay);
+        assert!(!ix.add(&relay));
+        assert!(!ix.add(&relay), "filed once");
         // Claude's transcript names only the provider id.
         let ids =
             |v: Vec<Arc<Schedule>>| v.iter().map(|s| s.incident_id.clone()).collect::<Vec<_>>();
@@ -110,8 +159,14 @@ mod tests {
         let mut codex = (*rec("x", "w1", None)).clone();
         codex.provider = "codex".into();
         assert!(ix.of(&codex).is_empty());
+        // Another incident of the session: filed beside it, and told.
+        let second = rec("b", "claude-1", None);
+        assert!(ix.add(&second));
+        assert_eq!(ids(ix.of(&rec("x", "w1", Some("claude-1")))), ["a", "b"]);
+        ix.remove(&second);
+        assert_eq!(ids(ix.of(&rec("x", "claude-1", None))), ["a"]);
         // Sessions nobody could name never match each other.
-        ix.add(&rec("u", "unknown", None));
+        assert!(!ix.add(&rec("u", "unknown", None)));
         assert!(ix.of(&rec("y", "unknown", None)).is_empty());
         ix.remove(&relay);
         assert!(ix.of(&rec("x", "w1", None)).is_empty());
