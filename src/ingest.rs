@@ -32,6 +32,17 @@ const IDENTITY_PREREAD: u64 = 256 * 1024;
 /// Files created up to this long before the last save are read from byte 0
 /// on restart: they may hold lines written while the daemon was down.
 const RESTART_SLACK_SECS: i64 = 5;
+/// A first start reads this much of each existing file's end for a limit
+/// still on (the catch-up; see [`still_on`]).
+const CATCH_UP_BYTES: u64 = 256 * 1024;
+/// How long after its reset a limit found by a catch-up read is still
+/// resumed, and how long the daemon may have been down before its first
+/// reads are catch-up reads. One hour: the likely moment to install (or
+/// restart) the daemon is right after meeting a limit, within the limit's
+/// window (Claude's is five hours); a reset that passed more than an hour
+/// ago left the user an hour of quota in which they did not continue, so the
+/// session is theirs now and a resume out of the blue would surprise.
+pub const CATCH_UP_WINDOW_SECS: i64 = 3600;
 
 /// A limit found in a line, waiting for the core to make it durable.
 #[derive(Debug)]
@@ -140,6 +151,9 @@ struct FileState {
     stream: StreamState,
     lines: u64,
     warned_truncated: bool,
+    /// The next read is a catch-up read (a first start, a long downtime):
+    /// only its last limit counts, and only if [`still_on`].
+    catch_up: bool,
 }
 
 struct State {
@@ -154,6 +168,23 @@ struct State {
     /// Paths already reported as unreadable (each is logged once).
     reported: HashSet<PathBuf>,
     closed: bool,
+    /// This start follows no saved state, or state older than the
+    /// catch-up window: the first reads of files found at start catch up.
+    catching_up: bool,
+}
+
+/// Is a limit found by a catch-up read still on at `now`? Its reset is
+/// ahead or passed less than [`CATCH_UP_WINDOW_SECS`] ago; without a reset,
+/// its line is younger than that (its fallback wait then is still running
+/// or just over). A line of unknown time and no reset is history of
+/// unknown age: left alone.
+pub fn still_on(d: &Detection, now: DateTime<Utc>) -> bool {
+    let window = chrono::Duration::seconds(CATCH_UP_WINDOW_SECS);
+    match (d.reset_at, d.line_ts) {
+        (Some(reset), _) => reset > now - window,
+        (None, Some(at)) => at > now - window,
+        (None, None) => false,
+    }
 }
 
 impl State {
@@ -169,6 +200,13 @@ impl State {
                 None
             }
         };
+        let now = setup.clock.now();
+        let catching_up = match &saved {
+            None => true,
+            Some(c) => !c
+                .saved_at
+                .is_some_and(|at| at >= now - chrono::Duration::seconds(CATCH_UP_WINDOW_SECS)),
+        };
         State {
             setup,
             watcher,
@@ -179,6 +217,7 @@ impl State {
             dirty_since: None,
             reported: HashSet::new(),
             closed: false,
+            catching_up,
         }
     }
 
@@ -326,10 +365,11 @@ impl State {
     fn open_tail(&mut self, path: &Path, at_start: bool) -> std::io::Result<TailedFile> {
         let max = self.setup.max_line;
         let Some(saved) = &self.saved else {
-            // First run ever: history is not ours to act on. Files that
+            // First run ever: history is not ours to act on, except a limit
+            // still on near a file's end (the catch-up read). Files that
             // appear after start are new and read whole.
             return if at_start {
-                TailedFile::at_end(path.to_path_buf(), max)
+                TailedFile::near_end(path.to_path_buf(), max, CATCH_UP_BYTES)
             } else {
                 Ok(TailedFile::new(path.to_path_buf(), None, max))
             };
@@ -385,6 +425,7 @@ impl State {
                     stream: StreamState::default(),
                     lines: 0,
                     warned_truncated: false,
+                    catch_up: at_start && self.catching_up,
                 },
             );
             self.setup.stats.files[IngestStats::slot(source)].fetch_add(1, Ordering::Relaxed);
@@ -432,6 +473,9 @@ impl State {
                 hits.push((d, fs.lines, identity));
             }
         });
+        if std::mem::take(&mut fs.catch_up) {
+            hits = catch_up(path, hits, anchor);
+        }
         if truncated && !fs.warned_truncated {
             fs.warned_truncated = true;
             tracing::warn!(
@@ -523,6 +567,29 @@ impl State {
     }
 }
 
+/// A catch-up read's hits: only the last limit of the file (an earlier one
+/// was followed by more of the session), and only if [`still_on`]; each
+/// limit acted on is logged, the others left alone as history.
+fn catch_up<T>(
+    file: &Path,
+    mut hits: Vec<(Detection, u64, T)>,
+    now: DateTime<Utc>,
+) -> Vec<(Detection, u64, T)> {
+    let Some(last) = hits.pop() else {
+        return hits;
+    };
+    if !hits.is_empty() {
+        tracing::debug!(file = %file.display(), older = hits.len(), "catch-up: earlier limits in this file left alone");
+    }
+    if still_on(&last.0, now) {
+        tracing::info!(file = %file.display(), provider = %last.0.provider, reset_at = ?last.0.reset_at, "catching up on a limit from before this start that is still on");
+        vec![last]
+    } else {
+        tracing::info!(file = %file.display(), reset_at = ?last.0.reset_at, "catch-up: the last limit in this file is over by more than {} s: left alone", CATCH_UP_WINDOW_SECS);
+        Vec::new()
+    }
+}
+
 /// Feed the first `len` bytes of a file to a tracker (identity only).
 fn preread_identity(path: &Path, len: u64, tracker: &mut SessionTracker) {
     use std::io::Read;
@@ -535,4 +602,51 @@ fn preread_identity(path: &Path, len: u64, tracker: &mut SessionTracker) {
     }
     let mut splitter = crate::tail::LineSplitter::new(IDENTITY_PREREAD as usize);
     splitter.feed(&buf, |l| tracker.observe(l.bytes));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Provider;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-30T12:00:00Z".parse().unwrap()
+    }
+
+    fn limit(reset_in: Option<i64>, line_age: Option<i64>) -> Detection {
+        Detection {
+            provider: Provider::Claude,
+            reset_at: reset_in.map(|s| now() + chrono::Duration::seconds(s)),
+            line_ts: line_age.map(|s| now() - chrono::Duration::seconds(s)),
+            ..Detection::default()
+        }
+    }
+
+    #[test]
+    fn a_catch_up_acts_on_a_limit_still_on_only() {
+        let w = CATCH_UP_WINDOW_SECS;
+        for (d, on) in [
+            (limit(Some(3600), Some(60)), true),
+            (limit(Some(-(w - 1)), Some(4 * 3600)), true),
+            (limit(Some(-(w + 1)), Some(60)), false),
+            (limit(None, Some(w - 1)), true),
+            (limit(None, Some(w + 1)), false),
+            (limit(None, None), false),
+        ] {
+            assert_eq!(still_on(&d, now()), on, "{d:?}");
+        }
+        // Only the last limit of a file counts.
+        let hits = vec![
+            (limit(Some(3600), Some(60)), 1, "first"),
+            (limit(Some(-(w + 1)), Some(60)), 2, "last, over"),
+        ];
+        assert!(catch_up(Path::new("f"), hits, now()).is_empty());
+        let hits = vec![
+            (limit(Some(-(w + 1)), Some(60)), 1, "first, over"),
+            (limit(Some(3600), Some(60)), 2, "last"),
+        ];
+        let kept = catch_up(Path::new("f"), hits, now());
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].2, "last");
+    }
 }

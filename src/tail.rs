@@ -228,6 +228,29 @@ impl TailedFile {
         })
     }
 
+    /// A file first seen now, read from the first whole line of its last
+    /// `back` bytes (from byte 0 when it is shorter): the catch-up read of
+    /// a first start, which looks only at what is near the end.
+    pub fn near_end(path: PathBuf, max_line: usize, back: u64) -> std::io::Result<Self> {
+        let mut t = TailedFile::at_end(path, max_line)?;
+        let len = t.read_to;
+        if len <= back {
+            t.read_to = 0;
+            return Ok(t);
+        }
+        let mut f = open_regular(&t.path)?;
+        let from = len - back;
+        f.seek(SeekFrom::Start(from - 1))?;
+        let mut window = Vec::new();
+        (&mut f).take(back + 1).read_to_end(&mut window)?;
+        // Skip the line cut by the window's start (unless it starts one).
+        t.read_to = match window.iter().position(|&b| b == b'\n') {
+            Some(i) => from - 1 + i as u64 + 1,
+            None => len,
+        };
+        Ok(t)
+    }
+
     /// The position to persist: after the last complete line.
     pub fn position(&self) -> Option<Position> {
         self.id.map(|id| Position {
@@ -369,6 +392,26 @@ mod tests {
             });
         }
         out
+    }
+
+    #[test]
+    fn near_end_starts_at_a_whole_line_of_the_last_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.jsonl");
+        std::fs::write(&p, "aaaa\nbbbb\ncccc\n").unwrap();
+        let lines = |back: u64| {
+            let mut t = TailedFile::near_end(p.clone(), 1024, back).unwrap();
+            let mut got = Vec::new();
+            t.read_new(|l| got.push(String::from_utf8_lossy(l.bytes).into_owned()))
+                .unwrap();
+            got
+        };
+        assert_eq!(lines(100), ["aaaa", "bbbb", "cccc"]);
+        // 7 bytes back cut "bbbb": it is skipped, "cccc" is whole.
+        assert_eq!(lines(7), ["cccc"]);
+        // Exactly at a line's start: that line is whole.
+        assert_eq!(lines(10), ["bbbb", "cccc"]);
+        assert!(lines(3).is_empty());
     }
 
     #[test]

@@ -1007,6 +1007,369 @@ async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
     assert_eq!(recs[0]["provider_session_id"], "s", "resolved: {recs:?}");
 }
 
+/// A fake `claude` whose resumed run hits the limit again, as the real CLI
+/// does: the synthetic limit entry in its transcript and the error result
+/// on stdout, the reset two hours on (far from the first). With
+/// `transcript_first` the transcript is written a second before stdout (the
+/// watcher sees the re-hit while the delivery still runs); otherwise
+/// stdout comes first and the transcript a second after the run ended.
+fn re_hitting_claude(
+    env: &Env,
+    transcript: &std::path::Path,
+    cwd: &std::path::Path,
+    transcript_first: bool,
+) {
+    let reset = chrono::Utc::now() + chrono::Duration::hours(2);
+    let text = format!(
+        "You've hit your session limit · resets {} (UTC)",
+        reset.format("%-I:%M%P")
+    );
+    let lines = env.dir.path().join("rehit.jsonl");
+    let user = json!({"type":"user","message":{"role":"user","content":"Continue"},"cwd":cwd,"sessionId":SID,"timestamp":"__TS__"});
+    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":cwd,"timestamp":"__TS__"});
+    std::fs::write(&lines, format!("{user}\n{limit}\n")).unwrap();
+    let result = json!({"type":"result","subtype":"success","is_error":true,"result":format!("Claude AI usage limit reached|{}", reset.timestamp())});
+    let write_transcript = format!(
+        "ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ); sed \"s/__TS__/$ts/\" '{}' >> '{}'",
+        lines.display(),
+        transcript.display()
+    );
+    let (before, after) = if transcript_first {
+        (format!("{write_transcript}\nsleep 1\n"), String::new())
+    } else {
+        (
+            String::new(),
+            format!(
+                "setsid sh -c \"sleep 1; {}\" </dev/null >/dev/null 2>&1 &\n",
+                write_transcript.replace('"', "\\\"").replace('$', "\\$")
+            ),
+        )
+    };
+    let script = format!(
+        "#!/bin/sh\nrec=$(mktemp '{calls}/call.XXXXXXXX')\n{{ printf 'call claude\\n'; printf 'cwd %s\\n' \"$PWD\"; for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done; printf 'end\\n'; }} > \"$rec.tmp\"\nmv \"$rec.tmp\" \"$rec.done\"\n{before}cat <<'__OUT__'\n{result}\n__OUT__\n{after}exit 0\n",
+        calls = env.calls.display()
+    );
+    let p = env.bin.join("claude");
+    std::fs::write(&p, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Issue 12, item 2: the resumed run hits the limit again, shown by both its
+/// transcript (read by the watcher: attempt 1, no chain) and its stdout
+/// (the delivery's `LimitAgain`: attempt 2). Whichever comes first, one
+/// incident: attempt 2, pending alone; never a second process.
+fn a_re_hit_seen_twice_is_one_pending_attempt(transcript_first: bool) {
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let dirname = work.display().to_string().replace(['/', '.'], "-");
+    let transcript = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{SID}.jsonl"));
+    re_hitting_claude(&env, &transcript, &work, transcript_first);
+    let daemon = env.start();
+    let now = chrono::Utc::now();
+    let hit_ts = now - chrono::Duration::seconds(150);
+    let reset = now - chrono::Duration::seconds(30);
+    let text = format!(
+        "You've hit your session limit · resets {} (UTC)",
+        reset.format("%-I:%M%P")
+    );
+    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":SID,"timestamp":(hit_ts - chrono::Duration::seconds(5)).to_rfc3339()});
+    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":work,"timestamp":hit_ts.to_rfc3339()});
+    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+
+    wait_for("the first resume's outcome", || {
+        actions(&env, &env.store()).contains(&"complete".to_string())
+    });
+    wait_for("the re-hit in the transcript", || {
+        std::fs::read_to_string(&transcript)
+            .unwrap_or_default()
+            .contains("Continue")
+    });
+    // Both sightings handled: the transcript read to its end (its hit
+    // acked), the outcome recorded.
+    env.wait_read_whole(&transcript);
+    let st = env.wait_status("the re-hit's incident", |s| {
+        recent_events(s).contains(&"failed".to_string()) && pending_count(s) > 0
+    });
+    let st = env.wait_status("a settled core", |s| s["pending"] == st["pending"]);
+    let recs = env.records(&env.store());
+    let schedules: Vec<_> = recs.iter().filter(|r| r["action"] == "schedule").collect();
+    assert_eq!(
+        schedules.len(),
+        2,
+        "attempt 1 and its re-hit only: {recs:#?}"
+    );
+    assert_eq!(schedules[1]["attempt"], 2, "{recs:#?}");
+    assert_eq!(
+        schedules[1]["chain_id"], schedules[0]["incident_id"],
+        "{recs:#?}"
+    );
+    assert_eq!(pending_count(&st), 1, "{st}");
+    assert_eq!(
+        st["pending"][0]["incident_id"], schedules[1]["incident_id"],
+        "{st}"
+    );
+    assert_eq!(env.calls().len(), 1, "one process: {:?}", env.calls());
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn a_re_hit_seen_in_the_transcript_first_then_stdout_is_one_pending_attempt() {
+    a_re_hit_seen_twice_is_one_pending_attempt(true);
+}
+
+#[test]
+fn a_re_hit_seen_on_stdout_first_then_in_the_transcript_is_one_pending_attempt() {
+    a_re_hit_seen_twice_is_one_pending_attempt(false);
+}
+
+/// Issue 12, item 2, at replay: a store that holds two pending resumes for
+/// one session (a crash between a re-hit's two sightings, or an older
+/// version's doing): the one furthest down the chain fires, the other is
+/// recorded as superseded; one process.
+#[test]
+fn two_pending_for_one_session_in_the_store_fire_once() {
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let transcript = claude_transcript(&env, &work, SID);
+    let now = chrono::Utc::now();
+    let rec = |id: &str, attempt: u32, chain: Option<&str>, hit_ago: i64, due_in: i64| {
+        let mut v = json!({
+            "action": "schedule", "incident_id": id, "session_id": SID,
+            "provider": "claude", "when": (now + chrono::Duration::seconds(due_in)).to_rfc3339(),
+            "message": "Continue", "attempt": attempt, "log_path": "",
+            "origin": "zag-resumed", "scope": "session",
+            "reset_at": (now + chrono::Duration::seconds(due_in)).to_rfc3339(),
+            "fallback_used": false, "provider_session_id": SID,
+            "cwd": work, "source_file": transcript,
+            "hit_at": (now - chrono::Duration::seconds(hit_ago)).to_rfc3339(),
+        });
+        if let Some(c) = chain {
+            v["chain_id"] = json!(c);
+        }
+        format!("{v}\n")
+    };
+    let first = "00000000-0000-5000-8000-00000000000a";
+    let second = "00000000-0000-5000-8000-00000000000b";
+    append(&env.store(), rec(first, 1, None, 300, -1).as_bytes());
+    append(&env.store(), rec(second, 2, Some(first), 60, 2).as_bytes());
+    let daemon = env.start();
+    wait_for("the kept one's resume", || !env.calls().is_empty());
+    let st = env.wait_status("both recorded", |s| {
+        pending_count(s) == 0 && recent_events(s).len() == 2
+    });
+    let recs = env.records(&env.store());
+    let done = |id: &str| {
+        recs.iter()
+            .find(|r| r["action"] == "complete" && r["incident_id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(done(second)["status"], "resumed", "{recs:#?}");
+    assert!(
+        done(first)["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("superseded by {second}")),
+        "{recs:#?}"
+    );
+    assert_eq!(recent_events(&st), ["skipped", "resumed"], "{st}");
+    assert_eq!(env.calls().len(), 1, "one process: {:?}", env.calls());
+    assert_eq!(daemon.terminate(), 0);
+}
+
+/// A Gemini zag session's log up to its prompt (no limit yet).
+fn gemini_session_until_the_prompt(env: &Env, wrapper: &str, work: &std::path::Path) -> PathBuf {
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let line = |seq: u64, kind: &str, fields: serde_json::Value| {
+        let mut v =
+            serde_json::from_str::<serde_json::Value>(&zag_line(seq, wrapper, None, kind, fields))
+                .unwrap();
+        v["provider"] = json!("gemini");
+        format!("{v}\n")
+    };
+    append(
+        &log,
+        line(
+            1,
+            "session_started",
+            json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    // A long session (800 KB): the prompt is far from the head the ingest
+    // pre-reads, and from the log's start.
+    for seq in 2..400 {
+        append(
+            &log,
+            line(
+                seq,
+                "assistant_message",
+                json!({"content": "x".repeat(2000), "message_id": null}),
+            )
+            .as_bytes(),
+        );
+    }
+    append(
+        &log,
+        line(
+            400,
+            "user_message",
+            json!({"role":"user","content":"write the parser"}),
+        )
+        .as_bytes(),
+    );
+    log
+}
+
+fn gemini_quota_in_spawn_log(env: &Env, wrapper: &str) {
+    let spawn_log = env.zag.join("logs/spawn").join(format!("{wrapper}.log"));
+    append(&spawn_log, b"Error when talking to Gemini API\n");
+    append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
+    append(&spawn_log, b"\n");
+}
+
+fn assert_resumed_with_the_prompt(env: &Env, work: &std::path::Path) {
+    wait_for("the resume", || !env.calls().is_empty());
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (name, cwd, args) = &calls[0];
+    assert_eq!(name, "gemini");
+    assert_eq!(std::path::Path::new(cwd), work);
+    assert!(
+        args.contains(&"--prompt=write the parser".to_string()),
+        "the original prompt, not Continue: {args:?}"
+    );
+}
+
+fn gemini_env() -> Env {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
+    )
+    .unwrap();
+    env
+}
+
+/// Issue 12, item 3: the daemon restarts between the prompt and the limit;
+/// what it learnt of the session is read back from the session's files.
+#[test]
+fn a_restart_between_the_prompt_and_the_limit_keeps_the_prompt() {
+    let env = gemini_env();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wrapper = "5a1e0000-0000-4000-8000-000000000e2f";
+    let daemon = env.start();
+    let log = gemini_session_until_the_prompt(&env, wrapper, &work);
+    env.wait_read_whole(&log);
+    assert_eq!(daemon.terminate(), 0);
+    let daemon = env.start();
+    gemini_quota_in_spawn_log(&env, wrapper);
+    assert_resumed_with_the_prompt(&env, &work);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+/// Issue 12, item 3: the daemon is first started (by zag, on demand) after
+/// the prompt: it has never read the session, and still resumes it with
+/// the prompt.
+#[test]
+fn a_daemon_started_after_the_prompt_resumes_with_the_prompt() {
+    let env = gemini_env();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wrapper = "5a1e0000-0000-4000-8000-000000000e30";
+    gemini_session_until_the_prompt(&env, wrapper, &work);
+    let daemon = env.start();
+    gemini_quota_in_spawn_log(&env, wrapper);
+    assert_resumed_with_the_prompt(&env, &work);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+/// Issue 12, item 4: the daemon installed right after a limit. On its very
+/// first start, a limit near the end of a file whose reset is ahead is
+/// resumed once at its reset; one whose reset passed long ago, and an
+/// earlier limit of a session that went on after it, stay history.
+#[test]
+fn a_limit_written_before_the_first_start_is_resumed_once_at_its_reset() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let on = zag_session(&env, "w-on", &work);
+    // An old limit of this session, which it went on from, then the one
+    // still on.
+    append(
+        &on,
+        legacy_limit("w-on", 3, now_epoch() - 86_400).as_bytes(),
+    );
+    append(
+        &on,
+        zag_line(
+            4,
+            "w-on",
+            Some(SID),
+            "user_message",
+            json!({"role":"user","content":"go on","message_id":null}),
+        )
+        .as_bytes(),
+    );
+    append(&on, legacy_limit("w-on", 5, now_epoch() + 3).as_bytes());
+    // Another session whose limit reset two hours ago: over.
+    let sid2 = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    claude_transcript(&env, &work, sid2);
+    let old = env.zag.join("logs/sessions/w-old.jsonl");
+    append(
+        &old,
+        zag_line(
+            1,
+            "w-old",
+            Some(sid2),
+            "session_started",
+            json!({"command":"exec","model":null,"cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    let mut line: serde_json::Value =
+        serde_json::from_str(&legacy_limit("w-old", 2, now_epoch() - 7200)).unwrap();
+    line["ts"] = json!((chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339());
+    append(&old, format!("{line}\n").as_bytes());
+    assert!(
+        !env.zag.join("resumed/offsets.json").exists(),
+        "a first start"
+    );
+    let daemon = env.start();
+    env.wait_read_whole(&on);
+    env.wait_read_whole(&old);
+    // Both files read to their ends (their hits, if any, acked): what is
+    // pending now is all the catch-up scheduled.
+    let st = env.wait_status("the catch-up's incident", |s| pending_count(s) > 0);
+    assert_eq!(pending_count(&st), 1, "{st}");
+    assert_eq!(st["pending"][0]["session_id"], "w-on", "{st}");
+    assert!(env.calls().is_empty(), "not before the reset");
+    wait_for("the resume", || !env.calls().is_empty());
+    wait_for("the complete record", || {
+        actions(&env, &env.store()).contains(&"complete".to_string())
+    });
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_claude_resume(&calls[0], SID, &work);
+    assert_eq!(actions(&env, &env.store()), ["schedule", "complete"]);
+    assert!(
+        daemon.log_text().contains("catching up on a limit"),
+        "each caught-up limit is logged"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
+
 /// A Claude home created in one burst after the daemon started (a first
 /// install of Claude Code, or a restored backup): every folder is watched
 /// before it is listed, so a transcript that lands while the new tree is

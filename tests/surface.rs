@@ -11,19 +11,21 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 use util::{append, wait_for, Env};
 
-/// A pending record of ours, due in `in_secs`.
+/// A pending record of ours, due in `in_secs`, each of its own session
+/// (one session has at most one pending resume).
 fn schedule(id: &str, in_secs: i64) -> String {
     let now = Utc::now();
+    let session = format!("6873abcd-{}", &id[id.len() - 4..]);
     format!(
         "{}\n",
         json!({
-            "action": "schedule", "incident_id": id, "session_id": "6873abcd-0000",
+            "action": "schedule", "incident_id": id, "session_id": session,
             "provider": "claude", "when": (now + Duration::seconds(in_secs)).to_rfc3339(),
             "message": "Continue", "attempt": 1, "log_path": "", "origin": "zag-resumed",
             "scope": "weekly", "cwd": "/tmp",
             "reset_at": (now + Duration::seconds(in_secs - 30)).to_rfc3339(),
             "hit_at": (now - Duration::seconds(600)).to_rfc3339(),
-            "source_file": "/home/u/.claude/projects/p/6873abcd-0000.jsonl",
+            "source_file": format!("/home/u/.claude/projects/p/{session}.jsonl"),
         })
     )
 }

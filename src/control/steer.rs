@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 use super::history::{find, read_history, resolve_pending, short_id, IdError, State};
 use super::PendingView;
+use crate::store::dedupe::index_keys;
 use crate::store::{discover_stores, Record, Schedule};
 
 /// Why a steering request was refused.
@@ -119,11 +120,10 @@ pub fn retry(zag_home: &Path, prefix: &str, now: DateTime<Utc>) -> Result<Steere
     if !failed.is_ours() {
         return Err(SteerError::NotOurs { short });
     }
-    if let Some(pending) = replay
-        .pending
-        .values()
-        .find(|p| crate::store::dedupe::same_session(p, failed))
-    {
+    if let Some(pending) = replay.pending.values().find(|p| {
+        let keys: Vec<&str> = index_keys(failed).collect();
+        index_keys(p).any(|k| keys.contains(&k))
+    }) {
         return Err(SteerError::SessionPending {
             short,
             pending: short_id(&pending.incident_id).to_string(),

@@ -29,6 +29,13 @@
 //!   delivery and that fsync repeats that one delivery on restart, never
 //!   loses it.
 //! - on start every pending record we own is re-armed; past-due fires at once.
+//! - one pending-or-running resume per session ([`sessions`] indexes them,
+//!   [`plan::plan_live`] decides): a hit of a session with one is that
+//!   incident, or, when the session's resumed run hit the limit again, the
+//!   chain's next attempt, once, whichever source (the watched transcript or
+//!   the delivery's output) shows it first. A store holding two pending for
+//!   one session (a crash, an older version) keeps one
+//!   ([`plan::plan_supersede`]) and records the other as skipped.
 //!
 //! A requested cancel stops the timer at once and holds the incident while
 //! its `cancel` record is written off the loop; the reply waits for the
@@ -37,6 +44,7 @@
 //! project, and loading a project's `zag.toml` on first use.
 
 pub mod plan;
+pub mod sessions;
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -245,6 +253,9 @@ struct Incident {
     /// Shared with the store's replay.
     schedule: Arc<Schedule>,
     in_flight: bool,
+    /// When its delivery started (the session's runs after it are its
+    /// resumed run's: see [`plan::plan_live`]).
+    fired_at: Option<DateTime<Utc>>,
 }
 
 struct Core {
@@ -277,6 +288,8 @@ struct Core {
     writing: HashMap<String, (PathBuf, Arc<Schedule>)>,
     /// Incidents whose requested `cancel` is being written.
     cancelling: std::collections::HashSet<String>,
+    /// `incidents` and `writing` by session: one live resume per session.
+    sessions: sessions::SessionIndex,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -366,6 +379,7 @@ pub async fn run(
         work: tokio::task::JoinSet::new(),
         writing: HashMap::new(),
         cancelling: Default::default(),
+        sessions: Default::default(),
     };
 
     let notifications = crate::desktop::spawn_event_notifier(
@@ -477,10 +491,13 @@ impl Core {
             }
         };
         self.incidents.reserve(records.len());
+        self.sessions.reserve(records.len());
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
         // Armed in one message: a start-up re-arm can be 100,000 entries.
         let mut to_arm = Vec::new();
+        // Ours that found another pending incident of their session.
+        let mut crowded = Vec::new();
         let store: Arc<Path> = Arc::from(path);
         for change in records {
             match change {
@@ -498,10 +515,14 @@ impl Core {
                                 due: s.when,
                                 key: TimerKey::Incident(s.incident_id.clone()),
                             });
+                            if self.sessions.add(&s) {
+                                crowded.push(s.clone());
+                            }
                             slot.insert(Incident {
                                 store: store.clone(),
                                 schedule: s,
                                 in_flight: false,
+                                fired_at: None,
                             });
                         }
                         // The same incident scheduled again (`resume-now`
@@ -534,9 +555,12 @@ impl Core {
         if !to_arm.is_empty() {
             self.timer.arm_many(to_arm);
         }
+        for s in crowded {
+            self.supersede(&s);
+        }
         for id in cancelled {
             self.timer.disarm(id.clone());
-            self.incidents.remove(&id);
+            self.untrack(&id);
             tracing::info!(incident = %id, "cancelled in the store; timer stopped");
             self.publish(IncidentEvent::Cancelled {
                 incident_id: id,
@@ -545,6 +569,81 @@ impl Core {
         }
         for id in zag_records {
             self.consider_adoption(path, &id);
+        }
+    }
+
+    /// Insert an incident, filed by session.
+    fn track(&mut self, id: String, inc: Incident) {
+        self.sessions.add(&inc.schedule);
+        self.incidents.insert(id, inc);
+    }
+
+    /// Remove an incident and its session filing.
+    fn untrack(&mut self, id: &str) -> Option<Incident> {
+        let inc = self.incidents.remove(id)?;
+        if !self.writing.contains_key(id) {
+            self.sessions.remove(&inc.schedule);
+        }
+        Some(inc)
+    }
+
+    /// The live incidents of `s`'s session, for [`plan::plan_live`]: ours
+    /// pending, being written or being delivered; not one going away (its
+    /// cancel, or an outcome that is no delivery, being written).
+    fn live_of(&self, s: &Schedule) -> Vec<(Arc<Schedule>, Option<DateTime<Utc>>)> {
+        self.sessions
+            .of(s)
+            .into_iter()
+            .filter(|x| !self.cancelling.contains(&x.incident_id))
+            .filter_map(|x| {
+                if self.writing.contains_key(&x.incident_id) {
+                    return Some((x, None));
+                }
+                let inc = self.incidents.get(&x.incident_id)?;
+                if inc.in_flight && inc.fired_at.is_none() {
+                    return None;
+                }
+                Some((x, inc.fired_at))
+            })
+            .collect()
+    }
+
+    /// Enforce one pending resume per session on what a store holds (two
+    /// pending for one session after a crash between a re-hit's two
+    /// sightings, or written by an older version): the one
+    /// [`plan::plan_supersede`] keeps stays armed; the others are recorded
+    /// as skipped (so `zag usage list` agrees) and never fire.
+    fn supersede(&mut self, s: &Schedule) {
+        let group: Vec<Arc<Schedule>> = self
+            .sessions
+            .of(s)
+            .into_iter()
+            .filter(|x| x.is_ours() && x.provider == s.provider)
+            .filter(|x| {
+                self.incidents
+                    .get(&x.incident_id)
+                    .is_some_and(|i| !i.in_flight)
+                    && !self.cancelling.contains(&x.incident_id)
+            })
+            .collect();
+        let refs: Vec<&Schedule> = group.iter().map(AsRef::as_ref).collect();
+        let Some((keep, rest)) = plan::plan_supersede(&refs) else {
+            return;
+        };
+        let keep = keep.incident_id.clone();
+        let rest: Vec<String> = rest.iter().map(|x| x.incident_id.clone()).collect();
+        for id in rest {
+            tracing::warn!(incident = %id, kept = %keep, "two pending resumes for one session: this one is superseded");
+            self.timer.disarm(id.clone());
+            if let Some(inc) = self.incidents.get_mut(&id) {
+                inc.in_flight = true;
+            }
+            self.on_outcome(
+                &id,
+                Outcome::Skipped {
+                    reason: format!("superseded by {keep}, the session's one pending resume"),
+                },
+            );
         }
     }
 
@@ -749,6 +848,28 @@ impl Core {
         ack: Option<Ack>,
     ) {
         plan::settle(&mut c, resolved.as_ref().ok());
+        // One live resume per session, before the dedupe: a second sighting
+        // of a re-hit is the chain's incident, whatever its attempt says.
+        let live = self.live_of(&c.schedule);
+        let views: Vec<plan::Live<'_>> = live
+            .iter()
+            .map(|(s, fired_at)| plan::Live {
+                schedule: s,
+                fired_at: *fired_at,
+            })
+            .collect();
+        match plan::plan_live(&c.schedule, &views) {
+            plan::LivePlan::New => {}
+            plan::LivePlan::Is(existing) => {
+                tracing::debug!(incident = %existing, file = %c.schedule.source_file.as_deref().unwrap_or(""), "limit of a session with a live resume: that resume");
+                send_ack(ack);
+                return;
+            }
+            plan::LivePlan::NextAttempt(running) => {
+                self.promote(&running, c.detection, ack);
+                return;
+            }
+        }
         let writing = self.writing.values().map(|(_, s)| s.as_ref());
         let replays = self.stores.values().map(StoreFollower::replay);
         if let Some(existing) = plan::known(&c.schedule, c.slack, replays, writing) {
@@ -761,6 +882,7 @@ impl Core {
         self.publish(c.hit_event.clone());
         let schedule = Arc::new(c.schedule);
         let lines = plan::hit_log_lines(&schedule, &c.detection, self.clock.now());
+        self.sessions.add(&schedule);
         self.writing.insert(
             schedule.incident_id.clone(),
             (c.store.clone(), schedule.clone()),
@@ -792,7 +914,13 @@ impl Core {
         ack: Option<Ack>,
     ) {
         let id = schedule.incident_id.clone();
-        self.writing.remove(&id);
+        if let Some((_, s)) = self.writing.remove(&id) {
+            // A store event may have read the record in already: then it
+            // stays filed as the incident it now is.
+            if !self.incidents.contains_key(&id) {
+                self.sessions.remove(&s);
+            }
+        }
         let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
         if let Err(e) = &durable {
             tracing::error!(
@@ -802,12 +930,13 @@ impl Core {
         }
         if let Some(reason) = unresolvable {
             tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
-            self.incidents.insert(
+            self.track(
                 id.clone(),
                 Incident {
                     store: Arc::from(store_path.as_path()),
                     schedule,
                     in_flight: true,
+                    fired_at: None,
                 },
             );
             self.on_outcome(
@@ -830,12 +959,13 @@ impl Core {
             Err(_) => {
                 // Keep it armed in memory so it still fires while we run.
                 self.timer.arm(id.clone(), due);
-                self.incidents.insert(
+                self.track(
                     id.clone(),
                     Incident {
                         store: Arc::from(store_path.as_path()),
                         schedule,
                         in_flight: false,
+                        fired_at: None,
                     },
                 );
             }
@@ -896,6 +1026,9 @@ impl Core {
             self.on_outcome(&id, Outcome::Skipped { reason });
             return;
         }
+        if let Some(inc) = self.incidents.get_mut(&id) {
+            inc.fired_at = Some(self.clock.now());
+        }
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
         let tx = self.outcomes_tx.clone();
@@ -955,7 +1088,7 @@ impl Core {
         plan: plan::OutcomePlan,
         store: &Path,
     ) {
-        let Some(inc) = self.incidents.remove(id) else {
+        let Some(inc) = self.untrack(id) else {
             return;
         };
         self.load_store(store);
@@ -1002,6 +1135,52 @@ impl Core {
                     attempt,
                     Some(&inc.schedule),
                     None,
+                );
+            }
+        }
+    }
+
+    /// The resumed run of `running` (being delivered) hit the limit again,
+    /// seen in the session's own files before the delivery ended: the
+    /// chain's next attempt, planned as the delivery's `LimitAgain` would
+    /// be ([`plan::plan_reschedule`]), so whichever shows it first makes
+    /// it and the other joins it.
+    fn promote(&mut self, running: &Schedule, detection: Detection, ack: Option<Ack>) {
+        let Some(store) = self
+            .incidents
+            .get(&running.incident_id)
+            .map(|i| i.store.clone())
+        else {
+            send_ack(ack);
+            return;
+        };
+        let project = project_of_store(&self.paths, &store);
+        let (limits, _) = self.limits.get(&project);
+        match plan::plan_reschedule(running, detection, &limits, self.clock.now()) {
+            None => send_ack(ack),
+            Some(plan::Reschedule::GiveUp { event }) => {
+                tracing::warn!(incident = %running.incident_id, "limit hit again by a resumed run; giving up after {} attempts (max_attempts)", running.attempt);
+                self.publish(event);
+                send_ack(ack);
+            }
+            Some(plan::Reschedule::Retry {
+                detection,
+                file,
+                source,
+                session,
+                attempt,
+            }) => {
+                tracing::info!(incident = %running.incident_id, attempt, "limit hit again by a resumed run, seen in its files: the chain's next attempt");
+                let session = plan::session_of(&detection, &file, source, &session, None);
+                self.on_hit(
+                    &detection,
+                    &file,
+                    source,
+                    &session,
+                    &project,
+                    attempt,
+                    Some(running),
+                    ack,
                 );
             }
         }
@@ -1097,7 +1276,7 @@ impl Core {
             let _ = reply.send(Err(e));
             return;
         }
-        self.incidents.remove(&id);
+        self.untrack(&id);
         self.load_store(&store);
         tracing::info!(incident = %id, "cancelled on request; timer stopped");
         self.publish(IncidentEvent::Cancelled {

@@ -287,6 +287,94 @@ pub fn known<'a>(
     })
 }
 
+/// A live incident of a candidate's session, as the core knows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Live<'a> {
+    pub schedule: &'a Schedule,
+    /// When its delivery started; `None` while pending or being written.
+    pub fired_at: Option<DateTime<Utc>>,
+}
+
+/// What a candidate is, given the live incidents of its session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LivePlan {
+    /// Nothing live for the session stands in its way: dedupe and write it.
+    New,
+    /// It is this live incident (seen again, by another source or later).
+    Is(String),
+    /// The resumed run of this incident (being delivered) hit the limit
+    /// again: the chain's next attempt, planned by [`plan_reschedule`].
+    NextAttempt(Box<Schedule>),
+}
+
+/// The chain an incident belongs to (its first incident's id).
+pub fn chain_of(s: &Schedule) -> &str {
+    s.chain_id.as_deref().unwrap_or(&s.incident_id)
+}
+
+/// One pending-or-running resume per session. A hit of a session that has
+/// a live incident `e` of ours:
+/// - `e` pending (or being written): the hit *is* `e`. Nothing of ours ran
+///   between `e`'s limit and its resume, so the session is still limited:
+///   a second source of the same limit, a poke that met it again, or the
+///   late second sighting of a re-hit that became `e` first (the delivery's
+///   `LimitAgain`, or the watcher's line): one record however many sources
+///   show it, in whichever order. A later reset learnt meanwhile is not
+///   lost: if `e`'s resume comes too early, it hits the limit again and the
+///   chain goes on.
+/// - `e` being delivered, and the hit is its resumed run's (its line's time
+///   is not before the delivery started): the chain's next attempt, once:
+///   the candidate that carries it (chained to `e`, a higher attempt) is
+///   new; then it is the live pending one, and `e`'s own `LimitAgain`
+///   joins it by the rule above.
+/// - `e` being delivered, the hit older than that: the limit `e` is
+///   resuming from, seen again.
+pub fn plan_live(candidate: &Schedule, live: &[Live<'_>]) -> LivePlan {
+    let others = live
+        .iter()
+        .filter(|l| l.schedule.provider == candidate.provider && l.schedule.is_ours());
+    let mut running = None;
+    for l in others {
+        let e = l.schedule;
+        if e.incident_id == candidate.incident_id {
+            return LivePlan::Is(e.incident_id.clone());
+        }
+        match l.fired_at {
+            None => return LivePlan::Is(e.incident_id.clone()),
+            Some(at) => running = running.or(Some((e, at))),
+        }
+    }
+    let Some((e, fired_at)) = running else {
+        return LivePlan::New;
+    };
+    if candidate.chain_id.as_deref() == Some(chain_of(e)) && candidate.attempt > e.attempt {
+        return LivePlan::New;
+    }
+    match candidate.hit_at {
+        Some(hit) if hit < fired_at => LivePlan::Is(e.incident_id.clone()),
+        _ => LivePlan::NextAttempt(Box::new(e.clone())),
+    }
+}
+
+/// Several pending incidents of ours for one session (a store written by a
+/// crash between a re-hit's two sightings, or by an older version): the
+/// one kept is the furthest down its chain (the highest attempt), then the
+/// most recent sighting, then the latest due, then the smallest id; the
+/// others are superseded by it. Returns (kept, superseded).
+pub fn plan_supersede<'a>(pending: &[&'a Schedule]) -> Option<(&'a Schedule, Vec<&'a Schedule>)> {
+    let keep = pending.iter().copied().max_by(|a, b| {
+        (a.attempt, a.hit_at, a.when)
+            .cmp(&(b.attempt, b.hit_at, b.when))
+            .then_with(|| b.incident_id.cmp(&a.incident_id))
+    })?;
+    let rest = pending
+        .iter()
+        .copied()
+        .filter(|s| s.incident_id != keep.incident_id)
+        .collect();
+    Some((keep, rest))
+}
+
 /// The zag-log lines of a new incident: the hit, and a companion
 /// `user_event` (zag's typed readers drop hit lines, ZAG_INTEROP §2.3).
 pub fn hit_log_lines(s: &Schedule, d: &Detection, now: DateTime<Utc>) -> Vec<LogLine> {
@@ -898,6 +986,150 @@ mod tests {
         let replay = replay_of(std::slice::from_ref(&first));
         let nothing: [&Schedule; 0] = [];
         assert_eq!(known(&next, slack(&limits()), [&replay], nothing), None);
+    }
+
+    #[test]
+    fn one_live_resume_per_session_whichever_source_shows_a_re_hit_first() {
+        let (s, file) = native();
+        // E: attempt 1, being delivered since `now`.
+        let e = candidate(plan(
+            &detection(Some(60)),
+            file,
+            SourceKind::ClaudeNative,
+            &s,
+        ))
+        .schedule;
+        let fired = Some(now());
+        let running = [Live {
+            schedule: &e,
+            fired_at: fired,
+        }];
+        let pending = [Live {
+            schedule: &e,
+            fired_at: None,
+        }];
+        // The resumed run's transcript line: a later reset, a later time.
+        let mut re_hit = detection(Some(7200));
+        re_hit.line_ts = Some(now() + Duration::seconds(5));
+        let x = candidate(plan(&re_hit, file, SourceKind::ClaudeNative, &s)).schedule;
+        assert_eq!(x.attempt, 1, "a watched line knows no chain");
+        // The chain's next attempt of the running incident, from its files.
+        let next = match plan_live(&x, &running) {
+            LivePlan::NextAttempt(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(next.incident_id, e.incident_id);
+        let Some(Reschedule::Retry {
+            detection: d,
+            file: f,
+            source,
+            session,
+            attempt,
+        }) = plan_reschedule(
+            &next,
+            re_hit.clone(),
+            &limits(),
+            now() + Duration::seconds(6),
+        )
+        else {
+            panic!("no retry");
+        };
+        let session = session_of(&d, &f, source, &session, None);
+        let facts = HitFacts {
+            detection: &d,
+            file: &f,
+            source,
+            session: &session,
+            project: Path::new("/h/.zag"),
+            attempt,
+            chain: Some(&e),
+        };
+        let c = candidate(plan_hit(&facts, &limits(), now())).schedule;
+        assert_eq!(c.attempt, 2);
+        // That attempt is new while E still runs: once.
+        assert_eq!(plan_live(&c, &running), LivePlan::New);
+        // Then E's own LimitAgain (attempt 2 again, maybe another window:
+        // no reset in the output) is C, pending.
+        let c_live = [Live {
+            schedule: &c,
+            fired_at: None,
+        }];
+        let mut from_stdout = c.clone();
+        from_stdout.incident_id = "other-window".into();
+        from_stdout.reset_at = None;
+        from_stdout.fallback_used = Some(true);
+        assert_eq!(
+            plan_live(&from_stdout, &c_live),
+            LivePlan::Is(c.incident_id.clone())
+        );
+        // The other order: the LimitAgain made C first, the watcher's
+        // attempt-1 line comes late: it is C too.
+        assert_eq!(plan_live(&x, &c_live), LivePlan::Is(c.incident_id.clone()));
+        // A poke while E is pending: E.
+        let mut poke = detection(Some(60));
+        poke.line_ts = Some(now() + Duration::seconds(1));
+        let p = candidate(plan(&poke, file, SourceKind::ClaudeNative, &s)).schedule;
+        assert_eq!(plan_live(&p, &pending), LivePlan::Is(e.incident_id.clone()));
+        // E's own limit line re-read while it is delivered: E, not a re-hit.
+        let mut old = detection(Some(60));
+        old.line_ts = Some(now() - Duration::seconds(60));
+        let o = candidate(plan(&old, file, SourceKind::ClaudeNative, &s)).schedule;
+        assert_eq!(plan_live(&o, &running), LivePlan::Is(e.incident_id.clone()));
+        // A pending one wins over a running one; nothing live: new.
+        let both = [running[0], c_live[0]];
+        assert_eq!(plan_live(&x, &both), LivePlan::Is(c.incident_id.clone()));
+        assert_eq!(plan_live(&x, &[]), LivePlan::New);
+        // Only ours, only the same provider.
+        let mut zags = e.clone();
+        zags.origin = None;
+        assert_eq!(
+            plan_live(
+                &x,
+                &[Live {
+                    schedule: &zags,
+                    fired_at: None
+                }]
+            ),
+            LivePlan::New
+        );
+    }
+
+    #[test]
+    fn two_pending_for_one_session_keep_the_furthest_down_the_chain() {
+        let (s, file) = native();
+        let a = candidate(plan(
+            &detection(Some(60)),
+            file,
+            SourceKind::ClaudeNative,
+            &s,
+        ))
+        .schedule;
+        let b = Schedule {
+            incident_id: "b".into(),
+            hit_at: Some(now() + Duration::seconds(10)),
+            when: now() + Duration::seconds(7200),
+            ..a.clone()
+        };
+        let c = Schedule {
+            incident_id: "c".into(),
+            attempt: 2,
+            chain_id: Some(a.incident_id.clone()),
+            ..b.clone()
+        };
+        let ids = |v: Vec<&Schedule>| v.iter().map(|s| s.incident_id.clone()).collect::<Vec<_>>();
+        for order in [[&a, &b, &c], [&c, &b, &a], [&b, &c, &a]] {
+            let (keep, rest) = plan_supersede(&order).unwrap();
+            assert_eq!(keep.incident_id, "c");
+            let mut rest = ids(rest);
+            rest.sort();
+            let mut want = vec![a.incident_id.clone(), "b".into()];
+            want.sort();
+            assert_eq!(rest, want);
+        }
+        // Same attempt: the most recent sighting.
+        let (keep, _) = plan_supersede(&[&a, &b]).unwrap();
+        assert_eq!(keep.incident_id, "b");
+        assert!(plan_supersede(&[]).is_none());
     }
 
     #[test]

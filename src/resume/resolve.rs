@@ -150,6 +150,63 @@ pub fn zag_facts(bytes: &[u8], hit_at: Option<DateTime<Utc>>) -> ZagFacts {
     }
 }
 
+/// How much of a zag log's start [`read_zag_facts`] reads: its
+/// `session_started` and the identity lines near it.
+const FACTS_HEAD: u64 = 256 * 1024;
+/// The first look back from a zag log's end for the prompt; doubled while
+/// the prompt is not found, up to [`FACTS_BACK_MAX`].
+const FACTS_BACK: u64 = 256 * 1024;
+/// The furthest [`read_zag_facts`] looks back from the end: a prompt older
+/// than 64 MiB of session log is not worth reading a huge log on the loop's
+/// disk worker for (the resume then says it is unknown).
+const FACTS_BACK_MAX: u64 = 64 * 1024 * 1024;
+
+/// A zag session log's facts read back from disk, bounded: the head (the
+/// `session_started` line: cwd, model, ids) and, from the end backwards,
+/// as far as needed to find the last `user_message` at or before `hit_at`.
+/// A log that fits in both windows is read whole, as [`zag_facts`] does;
+/// a long-running session's log (hundreds of MB of tool output) costs a
+/// few hundred KB in the common case.
+pub fn read_zag_facts<R: std::io::Read + std::io::Seek>(
+    r: &mut R,
+    hit_at: Option<DateTime<Utc>>,
+) -> std::io::Result<ZagFacts> {
+    use std::io::{Read, SeekFrom};
+    let len = r.seek(SeekFrom::End(0))?;
+    let read_range = |r: &mut R, from: u64, n: u64| -> std::io::Result<Vec<u8>> {
+        r.seek(SeekFrom::Start(from))?;
+        let mut buf = Vec::new();
+        (&mut *r).take(n).read_to_end(&mut buf)?;
+        Ok(buf)
+    };
+    if len <= FACTS_HEAD + FACTS_BACK {
+        return Ok(zag_facts(&read_range(r, 0, len)?, hit_at));
+    }
+    let mut head = read_range(r, 0, FACTS_HEAD)?;
+    // Only whole lines: a line cut at the window's edge is not a fact.
+    head.truncate(head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1));
+    let mut back = FACTS_BACK;
+    loop {
+        let from = len.saturating_sub(back).max(FACTS_HEAD);
+        let mut tail = read_range(r, from, len - from)?;
+        if from > FACTS_HEAD {
+            let cut = tail
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(tail.len(), |i| i + 1);
+            tail.drain(..cut);
+        }
+        let found = zag_facts(&tail, hit_at).last_prompt.is_some();
+        if found || from == FACTS_HEAD || back >= FACTS_BACK_MAX {
+            // One reading in file order, the middle left out: what the
+            // tail says later wins as it would in a whole read.
+            head.extend_from_slice(&tail);
+            return Ok(zag_facts(&head, hit_at));
+        }
+        back = back.saturating_mul(2);
+    }
+}
+
 /// Lines of a JSONL file that parse as JSON objects; junk is skipped.
 pub(crate) fn json_lines(bytes: &[u8]) -> impl Iterator<Item = Value> + '_ {
     bytes
@@ -293,8 +350,8 @@ pub fn resolve(incident: &Schedule, paths: &Paths) -> Result<ResolvedTarget, Unr
     }
     let facts = zag_log
         .as_ref()
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|b| zag_facts(&b, hit_at))
+        .and_then(|p| std::fs::File::open(p).ok())
+        .and_then(|mut f| read_zag_facts(&mut f, hit_at).ok())
         .unwrap_or_default();
     if wrapper.is_none() && zag_log.is_some() {
         wrapper = facts.wrapper_session_id.clone();
@@ -419,6 +476,84 @@ mod tests {
 
     fn ts(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// A reader that counts what was read.
+    struct Counted<R> {
+        inner: R,
+        read: u64,
+    }
+
+    impl<R: std::io::Read> std::io::Read for Counted<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl<R: std::io::Seek> std::io::Seek for Counted<R> {
+        fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn a_long_logs_facts_are_read_from_its_head_and_as_far_back_as_needed() {
+        let start = r#"{"seq":1,"ts":"2030-01-01T00:00:00+00:00","wrapper_session_id":"w","provider_session_id":null,"type":"session_started","cwd":"/p","model":"opus"}"#;
+        let prompt = |c: &str, m: u32| {
+            format!(
+                r#"{{"seq":2,"ts":"2030-01-01T00:{m:02}:00+00:00","type":"user_message","content":"{c}"}}"#
+            )
+        };
+        let filler = format!(
+            r#"{{"seq":3,"ts":"2030-01-01T00:02:00+00:00","type":"tool_result","content":"{}"}}"#,
+            "x".repeat(1000)
+        );
+        let mut log = format!("{start}\n{}\n", prompt("early", 1));
+        for _ in 0..20_000 {
+            log += &filler;
+            log.push('\n');
+        }
+        // The last prompt before the hit, ~1.5 MB before the end.
+        log += &prompt("fix it", 3);
+        log.push('\n');
+        for _ in 0..1_500 {
+            log += &filler;
+            log.push('\n');
+        }
+        log += &prompt("after the hit", 9);
+        log.push('\n');
+        let hit = Some(ts("2030-01-01T00:05:00Z"));
+        let mut r = Counted {
+            inner: std::io::Cursor::new(log.as_bytes()),
+            read: 0,
+        };
+        let f = read_zag_facts(&mut r, hit).unwrap();
+        assert_eq!(f.last_prompt.as_deref(), Some("fix it"));
+        assert_eq!(f.cwd.as_deref(), Some("/p"));
+        assert_eq!(f.model.as_deref(), Some("opus"));
+        assert_eq!(f, zag_facts(log.as_bytes(), hit), "as a whole read");
+        assert!(
+            r.read < log.len() as u64 / 3,
+            "read {} of {} bytes",
+            r.read,
+            log.len()
+        );
+        // A prompt only in the head: found by reading back to it.
+        let mut only_early = format!("{start}\n{}\n", prompt("early", 1));
+        for _ in 0..2_000 {
+            only_early += &filler;
+            only_early.push('\n');
+        }
+        let f = read_zag_facts(&mut std::io::Cursor::new(only_early.as_bytes()), hit).unwrap();
+        assert_eq!(f.last_prompt.as_deref(), Some("early"));
+        // A short log: read whole.
+        let short = format!("{start}\n{}\n", prompt("fix it", 3));
+        assert_eq!(
+            read_zag_facts(&mut std::io::Cursor::new(short.as_bytes()), hit).unwrap(),
+            zag_facts(short.as_bytes(), hit)
+        );
     }
 
     #[test]

@@ -112,7 +112,21 @@ fn session_keys(s: &Schedule) -> impl Iterator<Item = &str> {
     .filter(|k| !k.is_empty())
 }
 
-pub(crate) fn same_session(a: &Schedule, b: &Schedule) -> bool {
+/// The keys a live incident is filed under by session (the core's index):
+/// the same identifiers as the dedupe's, but never zag-resumed's
+/// `"unknown"` placeholder (two sessions nobody could name are not one);
+/// such a session is named by the file its limit was seen in instead, the
+/// key [`incident_id_for`] was given for it.
+pub fn index_keys(s: &Schedule) -> impl Iterator<Item = &str> {
+    let unnamed = s.session_id == "unknown";
+    session_keys(s).filter(|k| *k != "unknown").chain(
+        s.source_file
+            .as_deref()
+            .filter(|_| unnamed && s.log_path.is_empty()),
+    )
+}
+
+fn same_session(a: &Schedule, b: &Schedule) -> bool {
     // Cross-field on purpose: zag's relay puts the wrapper id in
     // `session_id`, its exec loop the provider id (ZAG_INTEROP §4).
     session_keys(a).any(|x| session_keys(b).any(|y| x == y))

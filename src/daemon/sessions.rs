@@ -1,0 +1,176 @@
+//! The core's index of live incidents (pending, being written, being
+//! delivered) by session: what makes "one pending-or-running resume per
+//! session" an invariant the core checks, not a timing accident.
+//!
+//! A session is named differently by each source of one limit (a relay's
+//! log names zag's wrapper id, Claude's transcript the provider id, a
+//! record carries both once resolved), so every record is filed under each
+//! of its session keys ([`crate::store::dedupe::index_keys`], the ones the
+//! dedupe compares across fields), each with its provider. A look-up by any
+//! key of a candidate finds the live incidents of its session. Keys are
+//! hashed to a `u64`; a collision only adds a candidate, which the caller
+//! checks by id against its own table, and the rules in
+//! [`super::plan::plan_live`] compare sessions again.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use crate::store::dedupe::index_keys;
+use crate::store::Schedule;
+
+/// Live incidents by session key.
+#[derive(Default)]
+pub struct SessionIndex {
+    by_key: HashMap<u64, Slot, rustc_hash::FxBuildHasher>,
+}
+
+/// The incidents filed under one key: almost always one (the invariant),
+/// kept without an allocation of its own, as a start-up files 100,000.
+enum Slot {
+    One(Arc<Schedule>),
+    Many(Vec<Arc<Schedule>>),
+}
+
+impl Slot {
+    fn as_slice(&self) -> &[Arc<Schedule>] {
+        match self {
+            Slot::One(s) => std::slice::from_ref(s),
+            Slot::Many(v) => v,
+        }
+    }
+}
+
+fn key_hash(provider: &str, key: &str) -> u64 {
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    provider.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+fn hashes(s: &Schedule) -> impl Iterator<Item = u64> + '_ {
+    index_keys(s).map(|k| key_hash(&s.provider, k))
+}
+
+impl SessionIndex {
+    /// File a live incident under each of its session keys (once per id).
+    /// Returns whether another incident was filed under one of them
+    /// already (a candidate for [`Self::of`]).
+    pub fn add(&mut self, s: &Arc<Schedule>) -> bool {
+        use std::collections::hash_map::Entry;
+        let mut crowded = false;
+        for h in hashes(s) {
+            match self.by_key.entry(h) {
+                Entry::Vacant(e) => {
+                    e.insert(Slot::One(s.clone()));
+                }
+                Entry::Occupied(mut e) => {
+                    let slot = e.get_mut();
+                    if slot
+                        .as_slice()
+                        .iter()
+                        .any(|x| x.incident_id == s.incident_id)
+                    {
+                        continue;
+                    }
+                    crowded = true;
+                    match slot {
+                        Slot::One(x) => *slot = Slot::Many(vec![x.clone(), s.clone()]),
+                        Slot::Many(v) => v.push(s.clone()),
+                    }
+                }
+            }
+        }
+        crowded
+    }
+
+    /// Room for `incidents` more (a start-up's re-arm files them all at
+    /// once; growing the table step by step would rehash it each time).
+    pub fn reserve(&mut self, incidents: usize) {
+        // A record has two or three keys (its ids, its log).
+        self.by_key.reserve(incidents.saturating_mul(3));
+    }
+
+    /// Forget an incident (done, cancelled, written and re-filed).
+    pub fn remove(&mut self, s: &Schedule) {
+        for h in hashes(s) {
+            let empty = match self.by_key.get_mut(&h) {
+                None => false,
+                Some(Slot::One(x)) => x.incident_id == s.incident_id,
+                Some(Slot::Many(v)) => {
+                    v.retain(|x| x.incident_id != s.incident_id);
+                    v.is_empty()
+                }
+            };
+            if empty {
+                self.by_key.remove(&h);
+            }
+        }
+    }
+
+    /// The live incidents filed under any session key of `s` (itself
+    /// included if filed), each once, smallest id first (a stable answer
+    /// whatever the map's order).
+    pub fn of(&self, s: &Schedule) -> Vec<Arc<Schedule>> {
+        let mut out: Vec<Arc<Schedule>> = Vec::new();
+        for h in hashes(s) {
+            for x in self.by_key.get(&h).map_or(&[][..], Slot::as_slice) {
+                if !out.iter().any(|o| o.incident_id == x.incident_id) {
+                    out.push(x.clone());
+                }
+            }
+        }
+        out.sort_by(|a, b| a.incident_id.cmp(&b.incident_id));
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, sid: &str, psid: Option<&str>) -> Arc<Schedule> {
+        Arc::new(Schedule {
+            incident_id: id.into(),
+            session_id: sid.into(),
+            provider: "claude".into(),
+            provider_session_id: psid.map(str::to_string),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn any_key_of_a_session_finds_its_live_incidents() {
+        let mut ix = SessionIndex::default();
+        let relay = rec("a", "w1", Some("claude-1"));
+        assert!(!ix.add(&relay));
+        assert!(!ix.add(&relay), "filed once");
+        // Claude's transcript names only the provider id.
+        let ids =
+            |v: Vec<Arc<Schedule>>| v.iter().map(|s| s.incident_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(ix.of(&rec("x", "claude-1", None))), ["a"]);
+        assert_eq!(ids(ix.of(&rec("x", "w1", None))), ["a"]);
+        assert!(ix.of(&rec("x", "other", None)).is_empty());
+        // Another provider's session of the same name is another session.
+        let mut codex = (*rec("x", "w1", None)).clone();
+        codex.provider = "codex".into();
+        assert!(ix.of(&codex).is_empty());
+        // Another incident of the session: filed beside it, and told.
+        let second = rec("b", "claude-1", None);
+        assert!(ix.add(&second));
+        assert_eq!(ids(ix.of(&rec("x", "w1", Some("claude-1")))), ["a", "b"]);
+        ix.remove(&second);
+        assert_eq!(ids(ix.of(&rec("x", "claude-1", None))), ["a"]);
+        // Sessions nobody could name never match each other.
+        assert!(!ix.add(&rec("u", "unknown", None)));
+        assert!(ix.of(&rec("y", "unknown", None)).is_empty());
+        ix.remove(&relay);
+        assert!(ix.of(&rec("x", "w1", None)).is_empty());
+        ix.remove(&rec("u", "unknown", None));
+        assert!(ix.is_empty());
+    }
+}
