@@ -90,7 +90,7 @@ async fn rearm_from_replay(path: &std::path::Path) -> [f64; 2] {
             .values()
             .map(|s| TimerEntry {
                 due: s.when,
-                incident_id: s.incident_id.clone(),
+                key: s.incident_id.clone().into(),
             })
             .collect(),
     );
@@ -119,7 +119,7 @@ async fn rearm_from_follower(path: &std::path::Path) -> f64 {
             if !incidents.contains_key(&s.incident_id) {
                 to_arm.push(TimerEntry {
                     due: s.when,
-                    incident_id: s.incident_id.clone(),
+                    key: s.incident_id.clone().into(),
                 });
                 incidents.insert(s.incident_id.clone(), s);
             }

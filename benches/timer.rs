@@ -99,7 +99,7 @@ fn main() {
         .enumerate()
         .map(|(i, id)| TimerEntry {
             due: now + Duration::seconds(i as i64),
-            incident_id: id.clone(),
+            key: id.clone().into(),
         })
         .collect();
     let before = LIVE.load(Ordering::Relaxed);
@@ -116,7 +116,7 @@ fn main() {
     let odd: Vec<TimerEntry> = (0..N)
         .map(|i| TimerEntry {
             due: now + Duration::seconds(i as i64),
-            incident_id: format!("not-a-uuid-{i}"),
+            key: format!("not-a-uuid-{i}").into(),
         })
         .collect();
     let before = LIVE.load(Ordering::Relaxed);
@@ -156,7 +156,7 @@ fn main() {
             };
             batch.push(TimerEntry {
                 due,
-                incident_id: id.clone(),
+                key: id.clone().into(),
             });
         }
         h.arm_many(batch);
@@ -206,7 +206,7 @@ fn main() {
                 .enumerate()
                 .map(|(i, id)| TimerEntry {
                     due: now + Duration::hours(23) + Duration::seconds(i as i64),
-                    incident_id: id.clone(),
+                    key: id.clone().into(),
                 })
                 .collect(),
         );

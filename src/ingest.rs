@@ -305,7 +305,13 @@ impl State {
     fn on_file(&mut self, path: &Path, target: Target, at_start: bool) {
         match target {
             Target::Store => self.send(IngestEvent::StoreChanged(path.to_path_buf())),
-            Target::ZagConfig => self.send(IngestEvent::ConfigChanged(path.to_path_buf())),
+            Target::ZagConfig => {
+                // This thread's detectors compile the project's
+                // `extra_patterns`: drop them here as well as in the core,
+                // or an edited pattern would only count after a restart.
+                self.setup.detectors.invalidate(path);
+                self.send(IngestEvent::ConfigChanged(path.to_path_buf()));
+            }
             Target::Log(source) => self.on_log(path, source, at_start),
         }
     }
@@ -421,7 +427,7 @@ impl State {
             if let Some(d) = detector.detect_in_stream(line.bytes, &ctx, &mut fs.stream) {
                 let mut identity = fs.tracker.identity.clone();
                 if let Some(si) = &spawn_identity {
-                    merge_identity(&mut identity, si);
+                    identity.merge(si);
                 }
                 hits.push((d, fs.lines, identity));
             }
@@ -514,26 +520,6 @@ impl State {
                 self.setup.checkpoints_path.display()
             ),
         }
-    }
-}
-
-fn merge_identity(into: &mut SessionIdentity, from: &SessionIdentity) {
-    let fill = |a: &mut Option<String>, b: &Option<String>| {
-        if a.is_none() {
-            a.clone_from(b);
-        }
-    };
-    fill(&mut into.wrapper_session_id, &from.wrapper_session_id);
-    fill(&mut into.provider_session_id, &from.provider_session_id);
-    fill(&mut into.cwd, &from.cwd);
-    fill(&mut into.model, &from.model);
-    fill(&mut into.last_prompt, &from.last_prompt);
-    fill(&mut into.command, &from.command);
-    if into.provider.is_none() {
-        into.provider = from.provider;
-    }
-    if into.zag_log.is_none() {
-        into.zag_log.clone_from(&from.zag_log);
     }
 }
 

@@ -21,10 +21,13 @@
 //! - [`store`]: zag's `scheduled_resumes.jsonl`, replay and durable append.
 //! - [`schedule`]: resume-time arithmetic; [`timer`]: the one central timer.
 //! - [`resume`]: FIFO and respawn delivery, zag-log lifecycle events.
-//! - [`control`]: the local control surface; [`daemon`]: the wiring.
+//! - [`control`]: the local control surface; [`daemon`]: the wiring and the
+//!   core, which carries out the decisions of [`daemon::plan`] with its disk
+//!   work off its loop.
 //!
-//! The pure parts (detect, schedule, store replay, the line splitter) take
-//! data and `now` and do no I/O; the [`clock`] is injected everywhere else.
+//! The pure parts (detect, schedule, store replay, the line splitter, the
+//! core's decisions) take data and `now` and do no I/O; the [`clock`] is
+//! injected everywhere else.
 
 pub mod cli;
 pub mod clock;

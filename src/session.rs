@@ -40,6 +40,64 @@ pub struct SessionIdentity {
     pub zag_log: Option<PathBuf>,
 }
 
+impl SessionIdentity {
+    /// The one merge rule: what `self` knows wins, `other` only fills what
+    /// is unknown. Callers merge from the most to the least specific source
+    /// (the limit line, then its file's tracker, then an earlier incident of
+    /// the chain). The wrapper id is settled first, so a provider id equal
+    /// to it (zag's exec placeholder, ZAG_INTEROP §7) never survives the
+    /// merge, from either side: see [`SessionIdentity::is_placeholder`].
+    pub fn merge(&mut self, other: &SessionIdentity) {
+        fill(&mut self.wrapper_session_id, &other.wrapper_session_id);
+        if self.is_placeholder(self.provider_session_id.as_deref()) {
+            self.provider_session_id = None;
+        }
+        if self.provider_session_id.is_none()
+            && !self.is_placeholder(other.provider_session_id.as_deref())
+        {
+            self.provider_session_id
+                .clone_from(&other.provider_session_id);
+        }
+        fill(&mut self.cwd, &other.cwd);
+        fill(&mut self.model, &other.model);
+        fill(&mut self.last_prompt, &other.last_prompt);
+        fill(&mut self.command, &other.command);
+        if self.provider.is_none() {
+            self.provider = other.provider;
+        }
+        if self.zag_log.is_none() {
+            self.zag_log.clone_from(&other.zag_log);
+        }
+    }
+
+    /// [`merge`](Self::merge) by value, for chains of sources.
+    #[must_use]
+    pub fn merged(mut self, other: &SessionIdentity) -> Self {
+        self.merge(other);
+        self
+    }
+
+    /// The wrapper-id rule, written once: a "provider id" equal to the
+    /// session's wrapper id is zag's placeholder, not a resumable id.
+    pub fn is_placeholder(&self, provider_session_id: Option<&str>) -> bool {
+        provider_session_id.is_some() && provider_session_id == self.wrapper_session_id.as_deref()
+    }
+
+    /// The session id shown to humans and used as `session_id`: the wrapper
+    /// id when zag wraps the session, else the provider's.
+    pub fn display_id(&self) -> Option<&str> {
+        self.wrapper_session_id
+            .as_deref()
+            .or(self.provider_session_id.as_deref())
+    }
+}
+
+fn fill(slot: &mut Option<String>, from: &Option<String>) {
+    if slot.is_none() {
+        slot.clone_from(from);
+    }
+}
+
 /// Folds identity facts from one file's lines.
 #[derive(Clone, Debug)]
 pub struct SessionTracker {
@@ -205,5 +263,46 @@ mod tests {
         assert_eq!(id.last_prompt.as_deref(), Some("fix the bug"));
         // The placeholder (wrapper id) was refused; the tool line was not parsed.
         assert_eq!(id.provider_session_id, None);
+    }
+
+    #[test]
+    fn merge_fills_only_the_unknown_and_drops_the_wrapper_placeholder() {
+        let line = SessionIdentity {
+            provider_session_id: Some("w1".into()),
+            cwd: Some("/from/line".into()),
+            ..Default::default()
+        };
+        let tracker = SessionIdentity {
+            wrapper_session_id: Some("w1".into()),
+            provider_session_id: Some("claude-1".into()),
+            cwd: Some("/from/tracker".into()),
+            model: Some("opus".into()),
+            ..Default::default()
+        };
+        let chain = SessionIdentity {
+            model: Some("sonnet".into()),
+            last_prompt: Some("fix it".into()),
+            ..Default::default()
+        };
+        let id = line.merged(&tracker).merged(&chain);
+        // The line's id was the wrapper's placeholder: the tracker's real
+        // id replaces it once the wrapper id is known.
+        assert_eq!(id.provider_session_id.as_deref(), Some("claude-1"));
+        assert_eq!(id.wrapper_session_id.as_deref(), Some("w1"));
+        assert_eq!(id.cwd.as_deref(), Some("/from/line"));
+        assert_eq!(id.model.as_deref(), Some("opus"));
+        assert_eq!(id.last_prompt.as_deref(), Some("fix it"));
+        assert_eq!(id.display_id(), Some("w1"));
+        // A placeholder from the filling side is refused too.
+        let mut w = SessionIdentity {
+            wrapper_session_id: Some("w2".into()),
+            ..Default::default()
+        };
+        w.merge(&SessionIdentity {
+            provider_session_id: Some("w2".into()),
+            ..Default::default()
+        });
+        assert_eq!(w.provider_session_id, None);
+        assert_eq!(w.display_id(), Some("w2"));
     }
 }

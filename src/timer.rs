@@ -23,24 +23,70 @@
 //!
 //! # Memory
 //!
-//! Ids are interned: a canonical lowercase RFC 4122 UUID string (what zag and
-//! this daemon write) is stored as its `u128`, anything else gets a small
-//! integer key and a side table. The public API still takes and returns
-//! `String` ids. `cargo bench --bench timer` prints the bytes per entry.
+//! Deadlines are keyed by a typed [`TimerKey`]: an incident, or a re-probe
+//! of a zag record's owner (adoption). Keys are interned: an incident whose
+//! id is a canonical lowercase RFC 4122 UUID string (what zag and this
+//! daemon write) is stored as its `u128`, any other key gets a small integer
+//! and a side table. `cargo bench --bench timer` prints the bytes per entry.
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{BoxFuture, Clock};
 
+/// What a deadline is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKey {
+    /// An incident's resume is due.
+    Incident(String),
+    /// Time to probe again whether the owner of zag's own pending record
+    /// `zag_id` in `store` is still alive (see `store::adopt`).
+    AdoptionProbe { store: PathBuf, zag_id: String },
+}
+
+impl TimerKey {
+    /// The incident id, for an incident's key.
+    pub fn incident_id(&self) -> Option<&str> {
+        match self {
+            TimerKey::Incident(id) => Some(id),
+            TimerKey::AdoptionProbe { .. } => None,
+        }
+    }
+}
+
+impl From<String> for TimerKey {
+    fn from(id: String) -> Self {
+        TimerKey::Incident(id)
+    }
+}
+
+impl From<&String> for TimerKey {
+    fn from(id: &String) -> Self {
+        TimerKey::Incident(id.clone())
+    }
+}
+
+impl From<&str> for TimerKey {
+    fn from(id: &str) -> Self {
+        TimerKey::Incident(id.to_string())
+    }
+}
+
+impl PartialEq<&str> for TimerKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.incident_id() == Some(*other)
+    }
+}
+
 /// One armed deadline.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerEntry {
     pub due: DateTime<Utc>,
-    pub incident_id: String,
+    pub key: TimerKey,
 }
 
 /// Counters of the timer task, for tests and benchmarks.
@@ -59,7 +105,7 @@ pub struct TimerStats {
 enum Command {
     Arm(TimerEntry),
     ArmMany(Vec<TimerEntry>),
-    Disarm(String),
+    Disarm(TimerKey),
     Snapshot(oneshot::Sender<Vec<TimerEntry>>),
     Stats(oneshot::Sender<TimerStats>),
 }
@@ -75,7 +121,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Arm(e) => write!(f, "Arm({e:?})"),
             Command::ArmMany(v) => write!(f, "ArmMany({})", v.len()),
-            Command::Disarm(id) => write!(f, "Disarm({id})"),
+            Command::Disarm(k) => write!(f, "Disarm({k:?})"),
             Command::Snapshot(_) => f.write_str("Snapshot"),
             Command::Stats(_) => f.write_str("Stats"),
         }
@@ -83,11 +129,11 @@ impl std::fmt::Debug for Command {
 }
 
 impl TimerHandle {
-    /// Arm (or re-arm at a new time) an incident.
-    pub fn arm(&self, incident_id: impl Into<String>, due: DateTime<Utc>) {
+    /// Arm (or re-arm at a new time) a key; a string is an incident id.
+    pub fn arm(&self, key: impl Into<TimerKey>, due: DateTime<Utc>) {
         let _ = self.tx.send(Command::Arm(TimerEntry {
             due,
-            incident_id: incident_id.into(),
+            key: key.into(),
         }));
     }
 
@@ -98,8 +144,8 @@ impl TimerHandle {
 
     /// Forget an incident; it will not fire unless it already has (see the
     /// module docs: the receiver re-checks the store before delivering).
-    pub fn disarm(&self, incident_id: impl Into<String>) {
-        let _ = self.tx.send(Command::Disarm(incident_id.into()));
+    pub fn disarm(&self, key: impl Into<TimerKey>) {
+        let _ = self.tx.send(Command::Disarm(key.into()));
     }
 
     /// Everything armed, soonest first. Commands sent before this one from
@@ -122,16 +168,21 @@ impl TimerHandle {
     }
 }
 
-/// Compact key for an incident id (see "Memory" in the module docs).
+/// Compact form of a [`TimerKey`] (see "Memory" in the module docs).
 type Key = u128;
 
-/// Maps ids to keys. Canonical UUIDs map to themselves and need no storage;
-/// other ids get keys whose UUID version nibble is 0, which no packable UUID
-/// has, so the two kinds never collide.
+/// Maps timer keys to compact keys. Incidents with canonical UUIDs map to
+/// themselves and need no storage; other keys get compact keys whose UUID
+/// version nibble is 0, which no packable UUID has, so the two kinds never
+/// collide. Other incident ids sit in a side table of plain strings; the
+/// few adoption probes in one of their own, so a probe's larger key costs
+/// the incidents' side table nothing.
 #[derive(Debug, Default)]
 struct Interner {
     by_name: FxHashMap<Box<str>, Key>,
     by_key: FxHashMap<Key, Box<str>>,
+    probes_by_key: FxHashMap<Key, TimerKey>,
+    probe_keys: FxHashMap<TimerKey, Key>,
     next: u64,
 }
 
@@ -147,32 +198,48 @@ impl Interner {
     }
 
     /// The key for `id`, if it is known (packed ids always are).
-    fn lookup(&self, id: &str) -> Option<Key> {
-        Self::packed(id).or_else(|| self.by_name.get(id).copied())
+    fn lookup(&self, key: &TimerKey) -> Option<Key> {
+        match key {
+            TimerKey::Incident(id) => Self::packed(id).or_else(|| self.by_name.get(&**id).copied()),
+            TimerKey::AdoptionProbe { .. } => self.probe_keys.get(key).copied(),
+        }
     }
 
-    fn intern(&mut self, id: &str) -> Key {
-        if let Some(k) = self.lookup(id) {
+    fn intern(&mut self, key: &TimerKey) -> Key {
+        if let Some(k) = self.lookup(key) {
             return k;
         }
         self.next += 1;
         let k = Key::from(self.next); // high 64 bits zero: version nibble 0
-        self.by_name.insert(id.into(), k);
-        self.by_key.insert(k, id.into());
+        match key {
+            TimerKey::Incident(id) => {
+                self.by_name.insert(id.as_str().into(), k);
+                self.by_key.insert(k, id.as_str().into());
+            }
+            TimerKey::AdoptionProbe { .. } => {
+                self.probe_keys.insert(key.clone(), k);
+                self.probes_by_key.insert(k, key.clone());
+            }
+        }
         k
     }
 
-    /// Drop a side-table id once nothing refers to it.
+    /// Drop a side-table key once nothing refers to it.
     fn forget(&mut self, k: Key) {
         if let Some(name) = self.by_key.remove(&k) {
             self.by_name.remove(&name);
+        } else if let Some(probe) = self.probes_by_key.remove(&k) {
+            self.probe_keys.remove(&probe);
         }
     }
 
-    fn name(&self, k: Key) -> String {
-        match self.by_key.get(&k) {
-            Some(n) => n.to_string(),
-            None => uuid::Uuid::from_u128(k).hyphenated().to_string(),
+    fn name(&self, k: Key) -> TimerKey {
+        if let Some(n) = self.by_key.get(&k) {
+            return TimerKey::Incident(n.to_string());
+        }
+        match self.probes_by_key.get(&k) {
+            Some(p) => p.clone(),
+            None => TimerKey::Incident(uuid::Uuid::from_u128(k).hyphenated().to_string()),
         }
     }
 }
@@ -188,7 +255,7 @@ pub struct Deadlines {
 impl Deadlines {
     /// Arm, or move an already armed id to a new time.
     pub fn arm(&mut self, e: TimerEntry) {
-        let k = self.ids.intern(&e.incident_id);
+        let k = self.ids.intern(&e.key);
         if let Some(old) = self.by_id.insert(k, e.due) {
             self.by_time.remove(&(old, k));
         }
@@ -206,7 +273,7 @@ impl Deadlines {
         }
         self.by_id.reserve(entries.len());
         for e in &entries {
-            let k = self.ids.intern(&e.incident_id);
+            let k = self.ids.intern(&e.key);
             self.by_id.insert(k, e.due);
         }
         let mut sorted: Vec<(DateTime<Utc>, Key)> =
@@ -215,9 +282,9 @@ impl Deadlines {
         self.by_time = sorted.into_iter().collect();
     }
 
-    /// Forget an id; unknown ids are ignored. Returns whether it was armed.
-    pub fn disarm(&mut self, id: &str) -> bool {
-        let Some(k) = self.ids.lookup(id) else {
+    /// Forget a key; unknown keys are ignored. Returns whether it was armed.
+    pub fn disarm(&mut self, key: impl Into<TimerKey>) -> bool {
+        let Some(k) = self.ids.lookup(&key.into()) else {
             return false;
         };
         match self.by_id.remove(&k) {
@@ -230,10 +297,10 @@ impl Deadlines {
         }
     }
 
-    /// When `id` is due, if armed.
-    pub fn due_of(&self, id: &str) -> Option<DateTime<Utc>> {
+    /// When `key` is due, if armed.
+    pub fn due_of(&self, key: impl Into<TimerKey>) -> Option<DateTime<Utc>> {
         self.ids
-            .lookup(id)
+            .lookup(&key.into())
             .and_then(|k| self.by_id.get(&k).copied())
     }
 
@@ -252,7 +319,7 @@ impl Deadlines {
             self.by_id.remove(&k);
             out.push(TimerEntry {
                 due,
-                incident_id: self.ids.name(k),
+                key: self.ids.name(k),
             });
             self.ids.forget(k);
         }
@@ -273,7 +340,7 @@ impl Deadlines {
             .iter()
             .map(|&(due, k)| TimerEntry {
                 due,
-                incident_id: self.ids.name(k),
+                key: self.ids.name(k),
             })
             .collect()
     }
@@ -352,8 +419,8 @@ fn apply(deadlines: &mut Deadlines, stats: &TimerStats, cmd: Command) {
     match cmd {
         Command::Arm(e) => deadlines.arm(e),
         Command::ArmMany(v) => deadlines.arm_many(v),
-        Command::Disarm(id) => {
-            deadlines.disarm(&id);
+        Command::Disarm(key) => {
+            deadlines.disarm(key);
         }
         Command::Snapshot(reply) => {
             let _ = reply.send(deadlines.entries());
@@ -392,15 +459,15 @@ mod tests {
         let mut d = Deadlines::default();
         d.arm(TimerEntry {
             due: t + Duration::seconds(5),
-            incident_id: "b".into(),
+            key: "b".into(),
         });
         d.arm(TimerEntry {
             due: t + Duration::seconds(9),
-            incident_id: "a".into(),
+            key: "a".into(),
         });
         d.arm(TimerEntry {
             due: t + Duration::seconds(1),
-            incident_id: "a".into(),
+            key: "a".into(),
         });
         assert_eq!(d.len(), 2);
         assert_eq!(d.next_due(), Some(t + Duration::seconds(1)));
@@ -408,7 +475,7 @@ mod tests {
         assert_eq!(
             popped
                 .iter()
-                .map(|e| e.incident_id.as_str())
+                .map(|e| e.key.incident_id().unwrap())
                 .collect::<Vec<_>>(),
             ["a", "b"]
         );
@@ -430,7 +497,7 @@ mod tests {
             .enumerate()
             .map(|(i, id)| TimerEntry {
                 due: t0() + Duration::seconds(((i * 37) % 11) as i64),
-                incident_id: id.clone(),
+                key: id.clone().into(),
             })
             .collect();
         let mut one_by_one = Deadlines::default();
@@ -446,7 +513,7 @@ mod tests {
         let due: Vec<String> = at_once
             .pop_due(t0() + Duration::seconds(100))
             .into_iter()
-            .map(|e| e.incident_id)
+            .map(|e| e.key.incident_id().unwrap().to_string())
             .collect();
         assert_eq!(due.len(), one_by_one.len());
         assert!(at_once.is_empty());
@@ -467,7 +534,7 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             d.arm(TimerEntry {
                 due: t0() + Duration::seconds(i as i64),
-                incident_id: id.clone(),
+                key: id.clone().into(),
             });
         }
         assert_eq!(d.len(), ids.len());
@@ -476,11 +543,45 @@ mod tests {
             5,
             "only non-canonical ids use the side table"
         );
-        let got: Vec<String> = d.entries().into_iter().map(|e| e.incident_id).collect();
+        let got: Vec<String> = d
+            .entries()
+            .into_iter()
+            .map(|e| e.key.incident_id().unwrap().to_string())
+            .collect();
         assert_eq!(got, ids);
         assert!(d.disarm(&ids[2]) && !d.disarm(&ids[2]));
-        assert!(!d.disarm(&ids[0].to_uppercase()), "case matters, as in zag");
+        assert!(!d.disarm(ids[0].to_uppercase()), "case matters, as in zag");
         assert_eq!(d.due_of(&ids[1]), Some(t0() + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn an_adoption_probe_is_its_own_key_beside_an_incident_of_the_same_id() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let probe = TimerKey::AdoptionProbe {
+            store: PathBuf::from("/z/scheduled_resumes.jsonl"),
+            zag_id: id.clone(),
+        };
+        let mut d = Deadlines::default();
+        d.arm(TimerEntry {
+            due: t0() + Duration::seconds(2),
+            key: probe.clone(),
+        });
+        d.arm(TimerEntry {
+            due: t0() + Duration::seconds(1),
+            key: id.clone().into(),
+        });
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.due_of(probe.clone()), Some(t0() + Duration::seconds(2)));
+        assert_eq!(d.due_of(&id), Some(t0() + Duration::seconds(1)));
+        let keys: Vec<TimerKey> = d.entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, [TimerKey::Incident(id.clone()), probe.clone()]);
+        assert!(d.disarm(probe.clone()) && !d.disarm(probe));
+        assert_eq!(d.due_of(&id), Some(t0() + Duration::seconds(1)));
+        assert!(d.ids.by_key.is_empty(), "a probe is no incident id");
+        assert!(
+            d.ids.probes_by_key.is_empty() && d.ids.probe_keys.is_empty(),
+            "the probe's side entry is dropped"
+        );
     }
 
     #[tokio::test]
@@ -501,7 +602,7 @@ mod tests {
         );
         clock.advance(Duration::seconds(30));
         let e = rx.recv().await.unwrap();
-        assert_eq!(e.incident_id, "x");
+        assert_eq!(e.key, "x");
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(50), rx.recv())
                 .await
@@ -526,14 +627,14 @@ mod tests {
                 .await
                 .expect("fires within 1 s of waking")
                 .unwrap();
-            got.push(e.incident_id);
+            got.push(e.key.incident_id().unwrap().to_string());
         }
         assert_eq!(got, ["a", "b", "c"]);
         settle().await;
         assert!(quiet(&mut rx));
         let left = h.snapshot().await;
         assert_eq!(left.len(), 1);
-        assert_eq!(left[0].incident_id, "later");
+        assert_eq!(left[0].key, "later");
     }
 
     #[tokio::test]
@@ -555,7 +656,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(e.incident_id, "x");
+        assert_eq!(e.key, "x");
         let s = h.stats().await;
         assert_eq!((s.fired, s.pending), (1, 0));
     }
@@ -570,11 +671,11 @@ mod tests {
         h.snapshot().await;
         clock.set(t0() + Duration::hours(2));
         let e = rx.recv().await.unwrap();
-        assert_eq!(e.incident_id, "near");
+        assert_eq!(e.key, "near");
         // A deadline already past when armed fires at once.
         h.arm("past", t0());
         let e = rx.recv().await.unwrap();
-        assert_eq!(e.incident_id, "past");
+        assert_eq!(e.key, "past");
         settle().await;
         assert!(quiet(&mut rx));
     }
@@ -588,7 +689,7 @@ mod tests {
             (0..100)
                 .map(|i| TimerEntry {
                     due: t0() + Duration::hours(1 + i),
-                    incident_id: format!("i{i}"),
+                    key: format!("i{i}").into(),
                 })
                 .collect(),
         );
@@ -610,7 +711,7 @@ mod tests {
         h.arm("y", due + Duration::days(1));
         let e = rx.recv().await.unwrap();
         let late = Utc::now() - e.due;
-        assert_eq!(e.incident_id, "x");
+        assert_eq!(e.key, "x");
         // Never early. How late is measured by the timer benchmark; here the
         // bound only catches a timer that waits for something else (a second
         // deadline, a poll), and stays wide so a loaded CI machine passes.

@@ -8,7 +8,7 @@ mod util;
 
 use serde_json::json;
 use std::path::PathBuf;
-use util::{append, now_epoch, wait_for, zag_line, Env};
+use util::{append, now_epoch, pending_count, recent_events, wait_for, zag_line, Env};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
@@ -249,8 +249,14 @@ fn sigkill_after_the_schedule_is_durable_loses_nothing_and_doubles_nothing() {
     wait_for("the complete record", || {
         actions(&env, &env.store()).contains(&"complete".to_string())
     });
-    // Give a duplicate every chance to show up before judging.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Judge once the daemon has settled: the old line read to its end (no
+    // second hit acked), the incident recorded, nothing pending.
+    env.wait_read_whole(&log);
+    let st = env.wait_status("the resume to be recorded", |s| {
+        recent_events(s).contains(&"resumed".to_string())
+    });
+    assert_eq!(pending_count(&st), 0, "{st}");
+    assert_eq!(recent_events(&st), ["resumed"], "{st}");
     assert_eq!(env.calls().len(), 1, "exactly one resume across the kill");
     assert_eq!(
         actions(&env, &env.store()),
@@ -282,9 +288,14 @@ fn cancel_appended_by_another_process_stops_the_live_timer() {
         format!("{}\n", json!({"action":"cancel","incident_id":id})).as_bytes(),
     );
     // Seen live, either once armed or already while arming.
-    daemon.wait_log("cancelled");
+    env.wait_status("the cancel to be seen", |s| {
+        pending_count(s) == 0 && recent_events(s) == ["cancelled"]
+    });
     wait_for("the reset to pass", || now_epoch() > reset + 1);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // A second past the reset: a fire would long have been handled by the
+    // time the core answers this.
+    let st = env.status().unwrap();
+    assert_eq!(recent_events(&st), ["cancelled"], "nothing fired: {st}");
     assert!(
         env.calls().is_empty(),
         "a cancelled resume must not fire: {:?}",
@@ -392,7 +403,10 @@ fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
             .count()
             == 1
     });
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let st = env.wait_status("the adopted resume to be recorded", |s| {
+        recent_events(s).contains(&"resumed".to_string())
+    });
+    assert_eq!(pending_count(&st), 0, "{st}");
     let calls = env.calls();
     assert_eq!(calls.len(), 1, "adopted once: {calls:?}");
     assert_claude_resume(&calls[0], SID, &work);
@@ -409,7 +423,11 @@ fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
     // A restart adopts nothing more.
     assert_eq!(daemon.terminate(), 0);
     let daemon = env.start();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Start-up adopts while it re-reads the stores, before it answers: an
+    // adoption would show as pending (or, delivered, in recent).
+    let st = env.status().unwrap();
+    assert_eq!(pending_count(&st), 0, "{st}");
+    assert!(recent_events(&st).is_empty(), "{st}");
     assert_eq!(env.calls().len(), 1);
     assert_eq!(daemon.terminate(), 0);
 }
@@ -534,25 +552,30 @@ fn one_hit_event_per_incident_however_many_lines_show_it() {
     std::fs::create_dir_all(&work).unwrap();
     let log = zag_session(&env, "w-h", &work);
     let daemon = env.start();
-    let mut sub = env
-        .cmd(&["subscribe", "--json"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = sub.stdout.take().unwrap();
+    // Subscribed once the daemon has answered the subscribe request: no
+    // event after that can be missed.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let paths = zag_resumed::paths::Paths::new(&env.home, None);
+    let mut sub = rt.block_on(async {
+        zag_resumed::control::client::Client::connect_paths(
+            &paths,
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+        .subscribe()
+        .await
+        .unwrap()
+    });
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            sink.lock().unwrap().push(l);
+    let reader = rt.spawn(async move {
+        while let Ok(Some(ev)) = sub.next().await {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::to_string(&ev).unwrap());
         }
     });
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let reset = now_epoch() + 30;
     append(&log, legacy_limit("w-h", 3, reset).as_bytes());
     append(&log, legacy_limit("w-h", 4, reset).as_bytes());
@@ -565,11 +588,13 @@ fn one_hit_event_per_incident_however_many_lines_show_it() {
             .count()
     };
     wait_for("the scheduled event", || count("scheduled") == 1);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Both lines read and acked: a second incident's events would have
+    // been published before its ack.
+    env.wait_read_whole(&log);
+    env.status().unwrap();
     assert_eq!(count("hit"), 1, "{:?}", lines.lock().unwrap());
     assert_eq!(count("scheduled"), 1);
-    let _ = sub.kill();
-    let _ = sub.wait();
+    reader.abort();
     assert_eq!(daemon.terminate(), 0);
 }
 
@@ -638,4 +663,344 @@ fn a_gemini_quota_in_a_spawn_log_is_resumed_with_the_original_prompt() {
     assert_eq!(recs[0]["session_id"], wrapper);
     assert_eq!(recs[0]["scope"], "daily");
     assert_eq!(daemon.terminate(), 0);
+}
+
+/// A zag session log's `session_ended` with an error only a user pattern
+/// recognises (no built-in wording).
+fn quota_gone_line(wrapper: &str, sid: &str, seq: u64) -> String {
+    zag_line(
+        seq,
+        wrapper,
+        Some(sid),
+        "session_ended",
+        json!({"success": false, "error": "ERROR: quota is gone"}),
+    )
+}
+
+#[test]
+fn an_extra_pattern_added_to_zag_toml_while_running_is_detected() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-x", &work);
+    let daemon = env.start();
+    // The daemon has read the session (and so built this project's
+    // detector) before the pattern exists.
+    append(&log, legacy_limit("w-x", 3, now_epoch() + 3600).as_bytes());
+    wait_for("the first schedule", || {
+        actions(&env, &env.store()) == ["schedule"]
+    });
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n\n[usage_limits.providers.claude]\nextra_patterns = [\"quota (?:is )?gone\"]\n",
+    )
+    .unwrap();
+    // Another session, so the new limit is not the first one again.
+    let sid2 = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    claude_transcript(&env, &work, sid2);
+    let other = env.zag.join("logs/sessions/w-y.jsonl");
+    append(
+        &other,
+        zag_line(
+            1,
+            "w-y",
+            Some(sid2),
+            "session_started",
+            json!({"command":"exec","model":null,"cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    append(&other, quota_gone_line("w-y", sid2, 2).as_bytes());
+    wait_for(
+        "the schedule of the line only the new pattern matches",
+        || {
+            env.records(&env.store())
+                .iter()
+                .any(|r| r["action"] == "schedule" && r["wrapper_session_id"] == "w-y")
+        },
+    );
+    let recs = env.records(&env.store());
+    let new = recs
+        .iter()
+        .find(|r| r["wrapper_session_id"] == "w-y")
+        .unwrap();
+    assert_eq!(new["provider"], "claude", "{new}");
+    assert!(
+        new["raw"].as_str().unwrap_or("").contains("quota is gone"),
+        "{new}"
+    );
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn a_resumed_runs_output_is_judged_by_the_projects_patterns() {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n\n[usage_limits.providers.claude]\nextra_patterns = [\"quota (?:is )?gone\"]\n",
+    )
+    .unwrap();
+    // The resumed CLI says only what the project's pattern recognises.
+    env.fake_cli("claude", "quota is gone", 0);
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-r", &work);
+    let daemon = env.start();
+    append(&log, legacy_limit("w-r", 3, now_epoch() + 2).as_bytes());
+    wait_for("the re-hit's new incident", || {
+        env.records(&env.store())
+            .iter()
+            .any(|r| r["action"] == "schedule" && r["attempt"] == 2)
+    });
+    let recs = env.records(&env.store());
+    let done = recs.iter().find(|r| r["action"] == "complete").unwrap();
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("limit hit again"),
+        "{done}"
+    );
+    assert_eq!(env.calls().len(), 1, "one resume so far");
+    assert_eq!(daemon.terminate(), 0);
+}
+
+/// `daemon::run` in this process, on a clock moved by hand and stopped by a
+/// cancellation token: start, a hit, status, the reset reached by moving the
+/// clock (no waiting for real time), the resume, a clean shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
+    use zag_resumed::clock::ManualClock;
+    use zag_resumed::control::client::{socket_path, Client};
+    use zag_resumed::control::protocol::{Op, Request};
+    use zag_resumed::control::StatusSnapshot;
+    use zag_resumed::paths::Paths;
+
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = zag_session(&env, "w-i", &work);
+    let start = chrono::Utc::now();
+    let clock = ManualClock::new(start);
+    let paths = Paths::new(&env.home, None);
+    let mut config = zag_resumed::config::DaemonConfig::default();
+    config.notify.desktop = false;
+    let opts = zag_resumed::daemon::Options {
+        paths: paths.clone(),
+        config,
+        config_path: None,
+        clock: clock.clone(),
+        search_path: Some(env.path_var().into()),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (_requests, extra) = tokio::sync::mpsc::channel(1);
+    let daemon = tokio::spawn(zag_resumed::daemon::run(opts, extra, shutdown.clone()));
+
+    let t = std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = |what: &'static str| {
+        let socket = socket_path(&paths);
+        async move {
+            loop {
+                assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+                if let Ok(mut c) = Client::connect(&socket, t).await {
+                    if let Ok(s) = c.call::<StatusSnapshot>(&Request::new(Op::Status)).await {
+                        return s;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // Watching the session log (its tail and its folder's watch are in
+    // place once it is counted): a new line is read from here on.
+    loop {
+        let s = status("the daemon to answer").await;
+        assert_eq!(s.now, start, "the daemon's clock is the injected one");
+        if s.watched.get("zag_session") == Some(&1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let reset = start.timestamp() + 3600;
+    append(&log, legacy_limit("w-i", 3, reset).as_bytes());
+    let pending = loop {
+        let s = status("the incident to be pending").await;
+        if !s.pending.is_empty() {
+            break s.pending;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].when.timestamp(), reset, "{pending:?}");
+    assert!(env.calls().is_empty(), "nothing before the reset");
+
+    // An hour passes in no time.
+    clock.advance(chrono::Duration::seconds(3601));
+    let s = loop {
+        let s = status("the resume to be recorded").await;
+        if s.pending.is_empty() && !s.recent.is_empty() {
+            break s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        matches!(
+            s.recent[0],
+            zag_resumed::control::IncidentEvent::Resumed { .. }
+        ),
+        "{:?}",
+        s.recent
+    );
+    assert_eq!(env.calls().len(), 1);
+    assert_claude_resume(&env.calls()[0], SID, &work);
+    assert_eq!(actions(&env, &env.store()), ["schedule", "complete"]);
+
+    // A later limit, cancelled through the socket before its reset.
+    let reset2 = reset + 7200;
+    append(&log, legacy_limit("w-i", 4, reset2).as_bytes());
+    let pending = loop {
+        let s = status("the second incident to be pending").await;
+        if !s.pending.is_empty() {
+            break s.pending;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let id = pending[0].incident_id.clone();
+    let mut c = Client::connect(&socket_path(&paths), t).await.unwrap();
+    let view: zag_resumed::control::PendingView = c.call(&Request::cancel(&id)).await.unwrap();
+    assert_eq!(view.incident_id, id);
+    let again = c
+        .call::<zag_resumed::control::PendingView>(&Request::cancel(&id))
+        .await;
+    assert!(again.is_err(), "{again:?}");
+    assert_eq!(
+        actions(&env, &env.store()),
+        ["schedule", "complete", "schedule", "cancel"],
+        "the reply came after the cancel was written"
+    );
+    let s = status("the cancel in recent").await;
+    assert!(s.pending.is_empty(), "{:?}", s.pending);
+    assert!(
+        matches!(
+            s.recent.last(),
+            Some(zag_resumed::control::IncidentEvent::Cancelled { .. })
+        ),
+        "{:?}",
+        s.recent
+    );
+
+    shutdown.cancel();
+    let ended = tokio::time::timeout(t, daemon)
+        .await
+        .expect("stops on cancel");
+    assert!(ended.unwrap().is_ok());
+    assert!(
+        !socket_path(&paths).exists(),
+        "the socket is removed on shutdown"
+    );
+}
+
+/// Regression: a shutdown while a hit is being resolved off the core's loop
+/// once hung, the ingest thread waiting for an ack nobody would send. The
+/// hit is finished (written, acked) and the daemon stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
+    use zag_resumed::paths::Paths;
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    // A relay session (no Claude id anywhere): the resolve reads every
+    // transcript of the cwd, here 200 of 256 KB, a second or more.
+    let dir = env
+        .home
+        .join(".claude/projects")
+        .join(work.display().to_string().replace(['/', '.'], "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let line = json!({"type":"assistant","message":{"role":"assistant","content":"x".repeat(900)},"cwd":work,"sessionId":"s","timestamp":old}).to_string() + "\n";
+    let body = line.repeat(256 * 1024 / line.len());
+    for i in 0..200 {
+        std::fs::write(
+            dir.join(format!("00000000-0000-4000-8000-{i:012}.jsonl")),
+            &body,
+        )
+        .unwrap();
+    }
+    let log = env.zag.join("logs/sessions/relay-1.jsonl");
+    let relay_line = |seq: u64, kind: &str, fields: serde_json::Value| {
+        zag_line(seq, "relay-1", None, kind, fields)
+    };
+    append(
+        &log,
+        relay_line(
+            1,
+            "session_started",
+            json!({"command":"relay","model":null,"cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    let paths = Paths::new(&env.home, None);
+    let mut config = zag_resumed::config::DaemonConfig::default();
+    config.notify.desktop = false;
+    let opts = zag_resumed::daemon::Options {
+        paths: paths.clone(),
+        config,
+        config_path: None,
+        clock: std::sync::Arc::new(zag_resumed::clock::SystemClock),
+        search_path: Some(env.path_var().into()),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    // On its own runtime and thread: a hang must fail this test, not block
+    // this runtime's shutdown for ever.
+    let (ended_tx, ended) = std::sync::mpsc::channel();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (_requests, extra) = tokio::sync::mpsc::channel(1);
+        let r = rt.block_on(zag_resumed::daemon::run(opts, extra, stop));
+        let _ = ended_tx.send(r.is_ok());
+    });
+    let socket = zag_resumed::control::client::socket_path(&paths);
+    let t = std::time::Duration::from_secs(5);
+    let start = std::time::Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "never watched"
+        );
+        if let Ok(mut c) = zag_resumed::control::client::Client::connect(&socket, t).await {
+            let s: zag_resumed::control::StatusSnapshot = c
+                .call(&zag_resumed::control::protocol::Request::new(
+                    zag_resumed::control::protocol::Op::Status,
+                ))
+                .await
+                .unwrap();
+            if s.watched.get("zag_session") == Some(&1) {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    append(
+        &log,
+        relay_line(
+            2,
+            "assistant_message",
+            json!({"content": format!("Claude AI usage limit reached|{}", now_epoch() + 3600), "message_id": null}),
+        )
+        .as_bytes(),
+    );
+    // Well inside the resolve's time: the hit is taken in, not yet written.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    shutdown.cancel();
+    let ended =
+        tokio::task::spawn_blocking(move || ended.recv_timeout(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap();
+    assert_eq!(ended, Ok(true), "the daemon stops cleanly");
+    let recs = env.records(&env.store());
+    assert_eq!(actions(&env, &env.store()), ["schedule"], "{recs:?}");
+    assert_eq!(recs[0]["provider_session_id"], "s", "resolved: {recs:?}");
 }

@@ -169,6 +169,66 @@ impl Env {
     }
 }
 
+/// Waiting on the daemon's state rather than on time.
+impl Env {
+    /// The daemon's `status --json` (`None` while it does not answer).
+    /// Each answer is a round trip through the core's loop: everything the
+    /// core was sent before it has been handled.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let (code, out, _) = self.run_cli(&["status", "--json"]);
+        (code == 0)
+            .then(|| serde_json::from_str(&out).ok())
+            .flatten()
+    }
+
+    /// Poll `status` until `cond` holds of it; returns that status.
+    pub fn wait_status(
+        &self,
+        what: &str,
+        mut cond: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut last = None;
+        wait_for(what, || {
+            last = self.status();
+            last.as_ref().is_some_and(&mut cond)
+        });
+        last.unwrap()
+    }
+
+    /// Wait until the ingest thread's saved offset of `file` reaches its
+    /// current length: every line of it was read, and every hit in it acked
+    /// by the core (offsets are saved only after the acks). The length is
+    /// re-read each time: the daemon appends its own events to zag logs.
+    pub fn wait_read_whole(&self, file: &Path) {
+        let offsets = self.zag.join("resumed/offsets.json");
+        wait_for(&format!("{} read to its end", file.display()), || {
+            let len = std::fs::metadata(file).map(|m| m.len()).ok();
+            std::fs::read_to_string(&offsets)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["files"][file.to_string_lossy().as_ref()]["offset"].as_u64())
+                == len
+        });
+    }
+}
+
+/// The `event` kinds of a status's recent outcomes, oldest first.
+pub fn recent_events(status: &serde_json::Value) -> Vec<String> {
+    status["recent"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["event"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many incidents a status shows pending.
+pub fn pending_count(status: &serde_json::Value) -> usize {
+    status["pending"].as_array().map_or(0, Vec::len)
+}
+
 impl Drop for Env {
     /// With `ZR_KEEP` set, a failing test leaves its directory for a post-mortem.
     fn drop(&mut self) {

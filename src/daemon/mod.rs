@@ -1,47 +1,65 @@
-//! The daemon core: wiring and the one task that owns incident state.
+//! The daemon core: wiring, and the one task that owns incident state and
+//! carries out the plans of [`plan`].
 //!
 //! ```text
 //!  ingest thread ──Hit/StoreChanged──▶ ┌──────────────┐ ──arm/disarm──▶ timer task
 //!  control socket ──DaemonRequest────▶ │  core (here) │ ◀──due─────────┘
-//!  resume tasks ──Outcome────────────▶ └──────────────┘ ──spawn──▶ resume::deliver
+//!  resume tasks ──Outcome────────────▶ │   plan.rs    │ ──spawn──▶ resume::deliver
+//!  disk workers ──Done───────────────▶ └──────────────┘ ──spawn_blocking──▶ disk workers
 //! ```
 //!
-//! The core alone reads and writes the stores and owns the incident table;
-//! everything else talks to it over channels. Its rules:
+//! The core owns the incident table and the stores' replays; everything else
+//! talks to it over channels. What to do is decided by the pure functions of
+//! [`plan`]; the slow disk work a decision needs (resolving a session, which
+//! may read every transcript of a project; appending with fsync to a store
+//! and to a zag log) runs on blocking workers that report back with a
+//! `Done` message, so `status`, `cancel` and timer fires never queue behind
+//! it. Its rules:
 //! - a `schedule` is fsync'd before its timer is armed and before the ingest
-//!   thread is told to move on (so a crash never loses a limit);
+//!   thread is told to move on (so a crash never loses a limit); while it is
+//!   being written it is in `writing`, which the dedupe sees, so a second
+//!   source of the same limit is never scheduled twice;
+//! - the timer is armed by re-reading the store after that fsync: a cancel
+//!   appended right after our schedule wins;
 //! - right before delivery the store is re-read, and a tombstone (a cancel
 //!   by `zag usage cancel` or `zag-resumed cancel`) wins;
-//! - `complete` is appended after delivery. The commit point of a resume is
-//!   that `complete` being durable: a crash between starting delivery and
-//!   that fsync repeats that one delivery on restart, never loses it.
+//! - `complete` is appended after delivery, the incident staying in flight
+//!   (no cancel, no second fire) until it is written. The commit point of a
+//!   resume is that `complete` being durable: a crash between starting
+//!   delivery and that fsync repeats that one delivery on restart, never
+//!   loses it.
 //! - on start every pending record we own is re-armed; past-due fires at once.
+//!
+//! A requested cancel stops the timer at once and holds the incident while
+//! its `cancel` record is written off the loop; the reply waits for the
+//! fsync. Left on the loop: reading what was appended to a store (bounded,
+//! small), an adoption's append (rare), the `.git` look-up of a session's
+//! project, and loading a project's `zag.toml` on first use.
+
+pub mod plan;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{DaemonConfig, UsageLimits};
 use crate::control::{DaemonRequest, IncidentEvent, PendingView, StatusSnapshot};
 use crate::desktop::Notifier;
-use crate::detect::{Detection, Detector, Provider, SourceKind};
+use crate::detect::{Detection, Detector, SourceKind};
 use crate::ingest::{self, DetectorSource, IngestEvent, IngestStats};
-use crate::paths::{project_of_log, Paths};
+use crate::paths::Paths;
 use crate::resume::{self, zaglog, Outcome, ResumeEnv};
-use crate::schedule::due_time;
 use crate::session::SessionIdentity;
 use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
 use crate::store::compact::{compact, should_compact, CompactOptions};
-use crate::store::dedupe::{find_same_incident, incident_id_for, zag_owner_of, ResetWindow};
 use crate::store::follow::StoreFollower;
-use crate::store::{CompleteStatus, Record, ReplayChange, Schedule, StoreFile, ORIGIN};
-use crate::timer::{self, TimerEntry, TimerHandle};
+use crate::store::{Record, ReplayChange, Schedule, StoreFile};
+use crate::timer::{self, TimerEntry, TimerHandle, TimerKey};
 use crate::watch::Patterns;
 
 /// Everything the daemon is started with.
@@ -120,12 +138,14 @@ struct ProjectDetectors {
 impl DetectorSource for ProjectDetectors {
     fn detector_for(
         &mut self,
-        file: &Path,
-        source: SourceKind,
+        _file: &Path,
+        _source: SourceKind,
         identity: &SessionIdentity,
     ) -> Arc<Detector> {
-        // The same project the core will take the incident's limits from.
-        let project = project_for_hit(&self.paths, source, file, identity, identity.cwd.as_deref());
+        // The same project the core will take the incident's limits from
+        // (the file's tracker already names a zag log as its own).
+        let paths = &self.paths;
+        let project = plan::project_of(paths, identity, |cwd| project_for_cwd(paths, cwd));
         self.cache.get(&project).1
     }
 
@@ -147,25 +167,77 @@ pub fn project_for_cwd(paths: &Paths, cwd: &str) -> PathBuf {
     paths.zag_home.clone()
 }
 
-/// The store an incident found in `file` belongs to.
-pub fn project_for_hit(
-    paths: &Paths,
-    source: SourceKind,
-    file: &Path,
-    identity: &SessionIdentity,
-    cwd: Option<&str>,
-) -> PathBuf {
-    let from_log = |p: &Path| project_of_log(p);
-    match source {
-        SourceKind::ZagSession => from_log(file),
-        _ => identity.zag_log.as_deref().and_then(from_log),
-    }
-    .or_else(|| cwd.map(|c| project_for_cwd(paths, c)))
-    .unwrap_or_else(|| paths.zag_home.clone())
+/// The project an incident's store belongs to: the one rule at fire time
+/// and for a re-hit, so neither works it out again from the session.
+fn project_of_store(paths: &Paths, store: &Path) -> PathBuf {
+    store
+        .parent()
+        .map_or_else(|| paths.zag_home.clone(), Path::to_path_buf)
 }
 
-/// Timer ids of adoption re-probes carry this prefix (never a UUID).
-const PROBE_PREFIX: &str = "adopt-probe:";
+/// The ingest thread's ack: sent once a hit is durable or ignored.
+type Ack = oneshot::Sender<()>;
+
+/// The answer to a cancel request.
+type CancelReply = oneshot::Sender<Result<PendingView, String>>;
+
+fn send_ack(ack: Option<Ack>) {
+    if let Some(a) = ack {
+        let _ = a.send(());
+    }
+}
+
+/// Append planned lines to zag session logs (off the loop); a failure is
+/// logged, not fatal.
+fn append_lines(lines: &[plan::LogLine]) {
+    for l in lines {
+        if let Err(e) = zaglog::append_event(
+            &l.log,
+            &l.provider,
+            &l.wrapper,
+            l.at,
+            l.kind,
+            l.fields.clone(),
+        ) {
+            tracing::warn!("cannot append {} to {}: {e}", l.kind, l.log.display());
+        }
+    }
+}
+
+/// What disk work done off the core's loop reports back.
+enum Done {
+    /// A candidate incident's session was resolved.
+    Resolved {
+        candidate: Box<plan::Candidate>,
+        resolved: Box<Result<resume::ResolvedTarget, String>>,
+        ack: Option<Ack>,
+    },
+    /// A new incident's `schedule` was appended (and fsync'd when `Ok`),
+    /// its zag-log lines too.
+    Written {
+        schedule: Arc<Schedule>,
+        store: PathBuf,
+        durable: Result<(), String>,
+        /// Why the session can never be resumed, if the resolve said so.
+        unresolvable: Option<String>,
+        ack: Option<Ack>,
+    },
+    /// A requested `cancel` was appended (fsync'd when `Ok`).
+    Cancelled {
+        id: String,
+        store: PathBuf,
+        view: Box<PendingView>,
+        written: Result<(), String>,
+        reply: CancelReply,
+    },
+    /// A delivery's `complete` (and its zag-log line) was written.
+    OutcomeWritten {
+        id: String,
+        outcome: Box<Outcome>,
+        plan: Box<plan::OutcomePlan>,
+        store: Arc<Path>,
+    },
+}
 
 struct Incident {
     /// Shared by every incident of the store.
@@ -185,8 +257,6 @@ struct Core {
     stores: HashMap<PathBuf, StoreFollower>,
     /// Our pending incidents (armed or being delivered).
     incidents: crate::store::IdMap<Incident>,
-    /// Re-probes of zag records whose owner may still deliver them.
-    probes: HashMap<String, (PathBuf, String)>,
     /// A compaction is running (see `maybe_compact`).
     compacting: Arc<std::sync::atomic::AtomicBool>,
     limits: LimitsCache,
@@ -200,6 +270,13 @@ struct Core {
     stats: Arc<IngestStats>,
     cancel_deliveries: CancellationToken,
     deliveries: tokio::task::JoinSet<()>,
+    /// Disk work (resolve, appends with fsync) running off the loop.
+    work: tokio::task::JoinSet<Done>,
+    /// New incidents whose `schedule` is being written: the dedupe sees
+    /// them as known, so two sources of one limit never both slip through.
+    writing: HashMap<String, (PathBuf, Arc<Schedule>)>,
+    /// Incidents whose requested `cancel` is being written.
+    cancelling: std::collections::HashSet<String>,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -276,7 +353,6 @@ pub async fn run(
         clock: clock.clone(),
         stores: HashMap::new(),
         incidents: Default::default(),
-        probes: HashMap::new(),
         compacting: Default::default(),
         limits: LimitsCache::default(),
         timer,
@@ -287,6 +363,9 @@ pub async fn run(
         stats: stats.clone(),
         cancel_deliveries: CancellationToken::new(),
         deliveries: tokio::task::JoinSet::new(),
+        work: tokio::task::JoinSet::new(),
+        writing: HashMap::new(),
+        cancelling: Default::default(),
     };
 
     let notifications = crate::desktop::spawn_event_notifier(
@@ -333,6 +412,7 @@ pub async fn run(
             Some(entry) = fired_rx.recv() => core.on_fired(entry),
             Some((id, outcome)) = outcomes_rx.recv() => core.on_outcome(&id, outcome),
             Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
+            Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_done(done),
             Some(req) = requests.recv() => match req {
                 DaemonRequest::Stop(reply) => { let _ = reply.send(()); break; }
                 req => core.on_request(req),
@@ -344,8 +424,11 @@ pub async fn run(
     tracing::info!("stopping: draining in-flight resumes");
     shutdown.cancel();
     // Dropping the receiver drops any queued hit with its ack, which frees
-    // an ingest thread blocked waiting for one; then it can be joined.
+    // an ingest thread blocked waiting for one. A hit already taken in is
+    // finished first (resolved, written, acked): the ingest thread may be
+    // waiting for its ack, and only then can it be joined.
     drop(ingest_rx);
+    core.finish_work().await;
     ingest.stop();
     core.drain(&mut outcomes_rx).await;
     timer_task.abort();
@@ -414,7 +497,7 @@ impl Core {
                     {
                         to_arm.push(TimerEntry {
                             due: s.when,
-                            incident_id: s.incident_id.clone(),
+                            key: TimerKey::Incident(s.incident_id.clone()),
                         });
                         slot.insert(Incident {
                             store: store.clone(),
@@ -454,35 +537,34 @@ impl Core {
     /// A pending `schedule` written by zag itself: leave it to a live owner,
     /// take it over once the owner is dead and its time passed by a grace.
     fn consider_adoption(&mut self, path: &Path, zag_id: &str) {
-        let probe_id = format!("{PROBE_PREFIX}{zag_id}");
         let Some(follower) = self.stores.get(path) else {
             return;
         };
+        // Gone (delivered, cancelled, adopted): a probe still armed for
+        // it finds nothing to do when it fires.
         let Some(rec) = follower.replay().pending.get(zag_id).cloned() else {
-            self.probes.remove(&probe_id);
             return;
         };
         let now = self.clock.now();
-        let grace = secs(self.config.resume.adopt_grace_secs);
+        let grace = plan::secs(self.config.resume.adopt_grace_secs);
         let owner = probe_owner(&self.paths.zag_home, &rec, now);
         match adoption_decision(&rec, owner, now, grace) {
             Adoption::Leave => {}
             Adoption::Wait(at) => {
                 tracing::debug!(zag_incident = %zag_id, ?owner, probe_at = %at, "zag's own resume: left to its owner for now");
-                self.timer.arm(probe_id.clone(), at);
-                self.probes
-                    .insert(probe_id, (path.to_path_buf(), zag_id.to_string()));
+                let probe = TimerKey::AdoptionProbe {
+                    store: path.to_path_buf(),
+                    zag_id: zag_id.to_string(),
+                };
+                self.timer.arm(probe, at);
             }
-            Adoption::Adopt => {
-                self.probes.remove(&probe_id);
-                match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
-                    Ok(ours) => {
-                        tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
-                        self.load_store(path);
-                    }
-                    Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", path.display()),
+            Adoption::Adopt => match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
+                Ok(ours) => {
+                    tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
+                    self.load_store(path);
                 }
-            }
+                Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", path.display()),
+            },
         }
     }
 
@@ -522,8 +604,19 @@ impl Core {
         match ev {
             IngestEvent::Hit(hit) => {
                 let hit = *hit;
-                self.on_hit(hit.detection, &hit.file, hit.source, &hit.identity, 1, None);
-                let _ = hit.ack.send(());
+                let session =
+                    plan::session_of(&hit.detection, &hit.file, hit.source, &hit.identity, None);
+                let project = self.project_of(&session);
+                self.on_hit(
+                    &hit.detection,
+                    &hit.file,
+                    hit.source,
+                    &session,
+                    &project,
+                    1,
+                    None,
+                    Some(hit.ack),
+                );
             }
             IngestEvent::StoreChanged(path) => self.load_store(&path),
             IngestEvent::ConfigChanged(path) => self.limits.invalidate(&path),
@@ -534,276 +627,242 @@ impl Core {
         }
     }
 
-    /// A detected limit becomes a durable, armed incident (or is recognised
-    /// as one already known). `chain` is the incident a re-hit continues.
+    /// The project of a session, by the one rule of [`plan::project_of`].
+    fn project_of(&self, session: &SessionIdentity) -> PathBuf {
+        plan::project_of(&self.paths, session, |cwd| {
+            project_for_cwd(&self.paths, cwd)
+        })
+    }
+
+    /// A detected limit: planned here, resolved off the loop
+    /// ([`Done::Resolved`]), then deduped and written ([`Done::Written`]).
+    /// `ack` (the ingest thread's) is sent once the incident is durable or
+    /// deliberately ignored. `chain` is the incident a re-hit continues.
+    #[allow(clippy::too_many_arguments)]
     fn on_hit(
         &mut self,
-        d: Detection,
+        d: &Detection,
         file: &Path,
         source: SourceKind,
-        identity: &SessionIdentity,
+        session: &SessionIdentity,
+        project: &Path,
         attempt: u32,
         chain: Option<&Schedule>,
-    ) -> Option<String> {
-        // A `usage_limit_hit` that names its scheduled resume belongs to the
-        // scheduler that wrote it (a zag relay or exec loop, or this daemon's
-        // own echo): its store record is the truth, adopted if the owner dies
-        // (ZAG_INTEROP §3.3). Only orphan hits are ours to schedule.
-        if d.zag_hit
-            .as_ref()
-            .is_some_and(|z| z.scheduled_resume_at.is_some())
-        {
-            tracing::debug!(file = %file.display(), "usage_limit_hit with a scheduled resume: owned by its scheduler");
-            return None;
-        }
-        let now = self.clock.now();
-        let from_chain = |f: fn(&Schedule) -> Option<String>| chain.and_then(f);
-        let cwd = d
-            .cwd
-            .clone()
-            .or_else(|| identity.cwd.clone())
-            .or_else(|| from_chain(|c| c.cwd.clone()));
-        let project = project_for_hit(&self.paths, source, file, identity, cwd.as_deref());
-        let (limits, _) = self.limits.get(&project);
-        let provider = d.provider;
-        let wrapper = d
-            .wrapper_session_id
-            .clone()
-            .or_else(|| identity.wrapper_session_id.clone())
-            .or_else(|| from_chain(|c| c.wrapper_session_id.clone()));
-        let provider_session_id = d
-            .provider_session_id
-            .clone()
-            .filter(|p| Some(p) != wrapper.as_ref())
-            .or_else(|| identity.provider_session_id.clone())
-            .or_else(|| from_chain(|c| c.provider_session_id.clone()));
-        let session_id = wrapper
-            .clone()
-            .or_else(|| provider_session_id.clone())
-            .unwrap_or_else(|| "unknown".into());
-        let hit_at = d.line_ts.unwrap_or(now);
-        let hit = |incident_id: String| IncidentEvent::Hit {
-            incident_id,
-            provider: provider.to_string(),
-            session_id: session_id.clone(),
-            scope: d.scope.as_str().into(),
-            reset_at: d.reset_at,
-            file: file.display().to_string(),
-            at: now,
-        };
-        if !limits.enabled_for(provider) {
-            tracing::info!(%provider, session = %session_id, "usage limit seen; auto-resume is disabled for it in zag.toml");
-            self.publish(hit(String::new()));
-            return None;
-        }
-        let session_key = wrapper
-            .clone()
-            .or_else(|| provider_session_id.clone())
-            .unwrap_or_else(|| file.display().to_string());
-        let window = d
-            .reset_at
-            .map_or(ResetWindow::Hit(hit_at), ResetWindow::Reset);
-        let incident_id = incident_id_for(provider.as_str(), &session_key, window, attempt);
-        let (due, fallback_used) = due_time(d.reset_at, provider, &limits, now, &incident_id);
-        let log_path = match source {
-            SourceKind::ZagSession => Some(file.to_path_buf()),
-            _ => identity.zag_log.clone(),
-        }
-        .or_else(|| {
-            chain
-                .map(|c| PathBuf::from(&c.log_path))
-                .filter(|p| !p.as_os_str().is_empty())
-        });
-        let mut schedule = Schedule {
-            incident_id: incident_id.clone(),
-            session_id: session_id.clone(),
-            provider: provider.to_string(),
-            model: identity
-                .model
-                .clone()
-                .or_else(|| from_chain(|c| c.model.clone())),
-            root: None,
-            when: due,
-            message: limits.resume_message_for(provider).to_string(),
+        ack: Option<Ack>,
+    ) {
+        let (limits, _) = self.limits.get(project);
+        let facts = plan::HitFacts {
+            detection: d,
+            file,
+            source,
+            session,
+            project,
             attempt,
-            log_path: log_path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            origin: Some(ORIGIN.into()),
-            scope: Some(d.scope.as_str().into()),
-            reset_at: d.reset_at,
-            fallback_used: Some(fallback_used),
-            provider_session_id,
-            wrapper_session_id: wrapper,
-            cwd,
-            prompt: identity
-                .last_prompt
-                .clone()
-                .or_else(|| from_chain(|c| c.prompt.clone())),
-            source_file: Some(file.display().to_string()),
-            hit_at: Some(hit_at),
-            chain_id: chain.map(|c| c.chain_id.clone().unwrap_or_else(|| c.incident_id.clone())),
-            raw: Some(truncate(&d.raw, 512)),
+            chain,
         };
-        // Resolve the session now: a resume that can never be delivered
-        // fails at once, and every source of one limit carries the same
-        // provider session id (a relay's log never names Claude's).
-        let resolved = resume::resolve_target(&schedule, &self.env);
-        if let Ok(t) = &resolved {
-            fill(
-                &mut schedule.provider_session_id,
-                t.provider_session_id.clone(),
-            );
-            fill(
-                &mut schedule.cwd,
-                t.cwd.as_ref().map(|p| p.display().to_string()),
-            );
-            fill(&mut schedule.model, t.model.clone());
-            fill(&mut schedule.prompt, t.prompt.clone());
+        match plan::plan_hit(&facts, &limits, self.clock.now()) {
+            plan::HitPlan::OwnedByScheduler => {
+                tracing::debug!(file = %file.display(), "usage_limit_hit with a scheduled resume: owned by its scheduler");
+                send_ack(ack);
+            }
+            plan::HitPlan::Disabled { event } => {
+                tracing::info!(provider = %d.provider, session = %session.display_id().unwrap_or("unknown"), "usage limit seen; auto-resume is disabled for it in zag.toml");
+                self.publish(event);
+                send_ack(ack);
+            }
+            plan::HitPlan::Candidate(candidate) => {
+                // Resolve the session off the loop: it may read every
+                // transcript of a project.
+                let env = self.env.clone();
+                self.work.spawn_blocking(move || {
+                    let resolved = Box::new(resume::resolve_target(&candidate.schedule, &env));
+                    Done::Resolved {
+                        candidate,
+                        resolved,
+                        ack,
+                    }
+                });
+            }
         }
-        // Only a resume that sends the prompt again (Gemini's) needs it; for
-        // the others it would be up to 64 KB of the user's text copied into
-        // every record for nothing (store size, start-up replay, privacy).
-        if !crate::provider::of(provider).resends_prompt() {
-            schedule.prompt = None;
+    }
+
+    /// Work done off the loop reports back here.
+    fn on_done(&mut self, done: Result<Done, tokio::task::JoinError>) {
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                // A panicked worker: its ack is dropped, which stops the
+                // ingest thread rather than let it move past a lost hit.
+                tracing::error!("a disk task of the core failed: {e}");
+                return;
+            }
+        };
+        match done {
+            Done::Resolved {
+                candidate,
+                resolved,
+                ack,
+            } => self.on_resolved(*candidate, *resolved, ack),
+            Done::Written {
+                schedule,
+                store,
+                durable,
+                unresolvable,
+                ack,
+            } => self.on_written(schedule, store, durable, unresolvable, ack),
+            Done::OutcomeWritten {
+                id,
+                outcome,
+                plan,
+                store,
+            } => self.on_outcome_written(&id, &outcome, *plan, &store),
+            Done::Cancelled {
+                id,
+                store,
+                view,
+                written,
+                reply,
+            } => self.on_cancelled(id, store, *view, written, reply),
         }
-        let slack = secs(
-            limits
-                .jitter_secs
-                .saturating_add(limits.stagger_secs)
-                .saturating_add(300),
-        );
-        if let Some(existing) = self.find_existing(&schedule, slack) {
-            tracing::debug!(incident = %existing, file = %file.display(), "limit already known");
-            return None;
+    }
+
+    /// A candidate's session is resolved: dedupe it against every incident
+    /// recorded or still being written, then write it off the loop.
+    fn on_resolved(
+        &mut self,
+        mut c: plan::Candidate,
+        resolved: Result<resume::ResolvedTarget, String>,
+        ack: Option<Ack>,
+    ) {
+        plan::settle(&mut c, resolved.as_ref().ok());
+        let writing = self.writing.values().map(|(_, s)| s.as_ref());
+        let replays = self.stores.values().map(StoreFollower::replay);
+        if let Some(existing) = plan::known(&c.schedule, c.slack, replays, writing) {
+            tracing::debug!(incident = %existing, file = %c.schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            send_ack(ack);
+            return;
         }
         // Once per incident, not per line that shows it (subscribers and
         // desktop notifications would see duplicates otherwise).
-        self.publish(hit(incident_id.clone()));
-        let store_path = Paths::store_in(&project);
-        let durable = StoreFile::new(&store_path).append(&Record::Schedule(schedule.clone()));
-        if let Some(log) = &log_path {
-            self.log_hit(log, &schedule, &d);
+        self.publish(c.hit_event.clone());
+        let schedule = Arc::new(c.schedule);
+        let lines = plan::hit_log_lines(&schedule, &c.detection, self.clock.now());
+        self.writing.insert(
+            schedule.incident_id.clone(),
+            (c.store.clone(), schedule.clone()),
+        );
+        let store = c.store;
+        self.work.spawn_blocking(move || {
+            let durable = StoreFile::new(&store)
+                .append(&Record::Schedule((*schedule).clone()))
+                .map_err(|e| e.to_string());
+            append_lines(&lines);
+            Done::Written {
+                schedule,
+                store,
+                durable,
+                unresolvable: resolved.err(),
+                ack,
+            }
+        });
+    }
+
+    /// A new incident's `schedule` is durable (or could not be written):
+    /// arm it, or record at once why it can never be delivered.
+    fn on_written(
+        &mut self,
+        schedule: Arc<Schedule>,
+        store_path: PathBuf,
+        durable: Result<(), String>,
+        unresolvable: Option<String>,
+        ack: Option<Ack>,
+    ) {
+        let id = schedule.incident_id.clone();
+        self.writing.remove(&id);
+        let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
+        if let Err(e) = &durable {
+            tracing::error!(
+                "cannot write {}: {e}; the resume is armed but not durable",
+                store_path.display()
+            );
         }
-        if let Err(reason) = resolved {
-            tracing::warn!(incident = %incident_id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
+        if let Some(reason) = unresolvable {
+            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
             self.incidents.insert(
-                incident_id.clone(),
+                id.clone(),
                 Incident {
                     store: Arc::from(store_path.as_path()),
-                    schedule: Arc::new(schedule),
+                    schedule,
                     in_flight: true,
                 },
             );
             self.on_outcome(
-                &incident_id,
+                &id,
                 Outcome::Failed {
                     reason: format!("cannot resume: {reason}"),
                 },
             );
-            return None;
+            send_ack(ack);
+            return;
         }
+        let (due, attempt) = (schedule.when, schedule.attempt);
+        let scope = schedule.scope.clone().unwrap_or_default();
+        let reset_at = schedule.reset_at;
         match durable {
             // Arm from the durable record, reading whatever else landed in
             // the store meanwhile: a cancel appended right after our
             // schedule must win.
             Ok(()) => self.load_store(&store_path),
-            Err(e) => {
+            Err(_) => {
                 // Keep it armed in memory so it still fires while we run.
-                tracing::error!(
-                    "cannot write {}: {e}; the resume is armed but not durable",
-                    store_path.display()
-                );
-                self.timer.arm(incident_id.clone(), due);
+                self.timer.arm(id.clone(), due);
                 self.incidents.insert(
-                    incident_id.clone(),
+                    id.clone(),
                     Incident {
                         store: Arc::from(store_path.as_path()),
-                        schedule: Arc::new(schedule),
+                        schedule,
                         in_flight: false,
                     },
                 );
             }
         }
-        if !self.incidents.contains_key(&incident_id) {
-            tracing::info!(incident = %incident_id, "cancelled before its timer was armed");
-            return None;
+        send_ack(ack);
+        if !self.incidents.contains_key(&id) {
+            // A cancel landed right after our schedule: the store read saw
+            // both at once. Told like any other cancel, so status and
+            // subscribers agree with the store.
+            tracing::info!(incident = %id, "cancelled before its timer was armed");
+            self.publish(IncidentEvent::Cancelled {
+                incident_id: id,
+                at: self.clock.now(),
+            });
+            return;
         }
         tracing::info!(
-            incident = %incident_id, %provider, session = %session_id, scope = d.scope.as_str(),
-            reset_at = ?d.reset_at, resumes_at = %due, attempt, "usage limit: resume scheduled"
+            incident = %id, %provider, session = %session_id, scope = %scope,
+            ?reset_at, resumes_at = %due, attempt, "usage limit: resume scheduled"
         );
         self.publish(IncidentEvent::Scheduled {
-            incident_id: incident_id.clone(),
-            provider: provider.to_string(),
+            incident_id: id,
+            provider,
             session_id,
             when: due,
             attempt,
             store: store_path.display().to_string(),
-            at: now,
+            at: self.clock.now(),
         });
-        Some(incident_id)
-    }
-
-    fn find_existing(&self, candidate: &Schedule, slack: chrono::Duration) -> Option<String> {
-        self.stores.values().find_map(|f| {
-            let replay = f.replay();
-            if replay.scheduled.contains_key(&candidate.incident_id) {
-                return Some(candidate.incident_id.clone());
-            }
-            find_same_incident(replay, candidate, slack)
-        })
-    }
-
-    fn log_hit(&self, log: &Path, s: &Schedule, d: &Detection) {
-        let mut f = Map::new();
-        f.insert("provider".into(), json!(s.provider));
-        f.insert("scope".into(), json!(d.scope.zag_str()));
-        if let Some(r) = d.reset_at {
-            f.insert("reset_at".into(), json!(r.to_rfc3339()));
-        }
-        f.insert("scheduled_resume_at".into(), json!(s.when.to_rfc3339()));
-        f.insert(
-            "fallback_used".into(),
-            json!(s.fallback_used.unwrap_or(false)),
-        );
-        f.insert("incident_id".into(), json!(s.incident_id));
-        f.insert("raw".into(), json!(truncate(&d.raw, 512)));
-        self.append_log(log, s, "usage_limit_hit", f);
-        // zag's typed readers drop hit lines (ZAG_INTEROP §2.3): a companion
-        // user_event makes the incident visible in `zag events`.
-        let mut u = Map::new();
-        u.insert("level".into(), json!("warn"));
-        u.insert(
-            "message".into(),
-            json!(format!(
-                "zag-resumed: {} {}; resume scheduled at {}",
-                s.provider,
-                d.scope.describe(),
-                s.when.to_rfc3339()
-            )),
-        );
-        u.insert("data".into(), json!({"incident_id": s.incident_id, "scheduled_resume_at": s.when.to_rfc3339(), "attempt": s.attempt, "origin": ORIGIN}));
-        self.append_log(log, s, "user_event", u);
-    }
-
-    fn append_log(&self, log: &Path, s: &Schedule, kind: &str, fields: Map<String, Value>) {
-        let wrapper = s.wrapper_session_id.as_deref().unwrap_or(&s.session_id);
-        if let Err(e) =
-            zaglog::append_event(log, &s.provider, wrapper, self.clock.now(), kind, fields)
-        {
-            tracing::warn!("cannot append {kind} to {}: {e}", log.display());
-        }
     }
 
     fn on_fired(&mut self, entry: TimerEntry) {
-        if let Some((path, zag_id)) = self.probes.get(&entry.incident_id).cloned() {
-            self.load_store(&path);
-            self.consider_adoption(&path, &zag_id);
-            return;
-        }
-        let Some(inc) = self.incidents.get(&entry.incident_id) else {
+        let id = match entry.key {
+            TimerKey::AdoptionProbe { store, zag_id } => {
+                self.load_store(&store);
+                self.consider_adoption(&store, &zag_id);
+                return;
+            }
+            TimerKey::Incident(id) => id,
+        };
+        let Some(inc) = self.incidents.get(&id) else {
             return;
         };
         if inc.in_flight {
@@ -812,186 +871,120 @@ impl Core {
         // A cancel may have landed since the last file event: re-read first.
         let store = inc.store.clone();
         self.load_store(&store);
-        let Some(inc) = self.incidents.get_mut(&entry.incident_id) else {
+        let Some(inc) = self.incidents.get_mut(&id) else {
             return;
         };
         inc.in_flight = true;
         let schedule = inc.schedule.clone();
-        // zag's own relay or exec loop may have recorded this very limit
-        // after we did (both read the same line at the same moment): then it
-        // is zag's to deliver, and two resumes would double the turn.
-        let project = store
-            .parent()
-            .map_or_else(|| self.paths.zag_home.clone(), Path::to_path_buf);
-        let (limits, _) = self.limits.get(&project);
-        let slack = secs(
-            limits
-                .jitter_secs
-                .saturating_add(limits.stagger_secs)
-                .saturating_add(300),
-        );
-        if let Some(zag_id) = self
-            .stores
-            .values()
-            .find_map(|f| zag_owner_of(f.replay(), &schedule, slack))
-        {
-            let reason = format!("zag's own scheduler recorded this limit too (its incident {zag_id}) and delivers it");
-            self.on_outcome(&entry.incident_id, Outcome::Skipped { reason });
+        let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
+        let replays = self.stores.values().map(StoreFollower::replay);
+        if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
+            self.on_outcome(&id, Outcome::Skipped { reason });
             return;
         }
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
         let tx = self.outcomes_tx.clone();
         let cancel = self.cancel_deliveries.child_token();
+        // The resumed run's output is judged by the project's own
+        // detector (its `extra_patterns`), as the session's lines were.
+        let detect: resume::DetectFn = Arc::new(move |line, ctx| detector.detect(line, ctx));
         self.deliveries.spawn(async move {
-            let outcome = resume::deliver(&schedule, &env, &cancel).await;
+            let outcome = resume::deliver_with(&schedule, &env, &cancel, Some(detect)).await;
             let _ = tx.send((schedule.incident_id.clone(), outcome));
         });
     }
 
     /// Record how a delivery ended: `complete` durably (the commit point),
-    /// the lifecycle event in the zag log, and a re-hit as a new incident.
+    /// then the lifecycle line in the zag log, both off the loop; the
+    /// incident stays in flight (no cancel, no second fire) until then.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        inc.in_flight = true;
+        let plan = Box::new(plan::plan_outcome(
+            &inc.schedule,
+            &outcome,
+            self.clock.now(),
+        ));
+        let outcome = Box::new(outcome);
+        let store = inc.store.clone();
+        let id = id.to_string();
+        self.work.spawn_blocking(move || {
+            if let Err(e) = StoreFile::new(store.as_ref()).append(&plan.record) {
+                tracing::error!(
+                    "cannot record the outcome of {id} in {}: {e}",
+                    store.display()
+                );
+            }
+            append_lines(plan.log.as_slice());
+            Done::OutcomeWritten {
+                id,
+                outcome,
+                plan,
+                store,
+            }
+        });
+    }
+
+    fn on_outcome_written(
+        &mut self,
+        id: &str,
+        outcome: &Outcome,
+        plan: plan::OutcomePlan,
+        store: &Path,
+    ) {
         let Some(inc) = self.incidents.remove(id) else {
             return;
         };
-        let s = &inc.schedule;
-        let now = self.clock.now();
-        let (status, error) = match &outcome {
-            Outcome::Resumed { .. } => (CompleteStatus::Resumed, None),
-            Outcome::Failed { reason } => (CompleteStatus::Failed, Some(reason.clone())),
-            Outcome::Skipped { reason } => {
-                (CompleteStatus::Failed, Some(format!("skipped: {reason}")))
-            }
-            Outcome::LimitAgain { detail, .. } => (
-                CompleteStatus::Failed,
-                Some(format!("limit hit again: {detail}")),
-            ),
-        };
-        let (incident_id, provider, session_id, at) = (
-            id.to_string(),
-            s.provider.clone(),
-            s.session_id.clone(),
-            now,
-        );
-        let event = match &outcome {
-            Outcome::Resumed { detail } => IncidentEvent::Resumed {
-                incident_id,
-                provider,
-                session_id,
-                detail: detail.clone(),
-                at,
-            },
-            Outcome::Skipped { reason } => IncidentEvent::Skipped {
-                incident_id,
-                provider,
-                session_id,
-                reason: reason.clone(),
-                at,
-            },
-            Outcome::Failed { .. } | Outcome::LimitAgain { .. } => IncidentEvent::Failed {
-                incident_id,
-                provider,
-                session_id,
-                reason: error.clone().unwrap_or_default(),
-                at,
-            },
-        };
-        let rec = Record::Complete {
-            incident_id: id.into(),
-            status,
-            error: error.clone(),
-        };
-        if let Err(e) = StoreFile::new(inc.store.as_ref()).append(&rec) {
-            tracing::error!(
-                "cannot record the outcome of {id} in {}: {e}",
-                inc.store.display()
-            );
-        }
-        self.load_store(&inc.store);
-        if !s.log_path.is_empty() {
-            let log = PathBuf::from(&s.log_path);
-            let mut f = Map::new();
-            f.insert("incident_id".into(), json!(id));
-            f.insert("attempt".into(), json!(s.attempt));
-            match status {
-                CompleteStatus::Resumed => {
-                    f.insert("resume_message".into(), json!(s.message));
-                    self.append_log(&log, s, "usage_limit_resumed", f);
-                }
-                CompleteStatus::Failed => {
-                    f.insert("error".into(), json!(error.clone().unwrap_or_default()));
-                    self.append_log(&log, s, "usage_limit_resume_failed", f);
-                }
-            }
-        }
-        match &outcome {
-            Outcome::Resumed { detail } => {
-                tracing::info!(incident = %id, "resumed: {detail}");
-            }
+        self.load_store(store);
+        match outcome {
+            Outcome::Resumed { detail } => tracing::info!(incident = %id, "resumed: {detail}"),
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
-            Outcome::Failed { reason } => {
-                tracing::warn!(incident = %id, "resume failed: {reason}");
-            }
+            Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")
             }
         }
-        self.publish(event);
-        if let Outcome::LimitAgain { detection, .. } = outcome {
+        self.publish(plan.event);
+        if let Some(detection) = plan.again {
             self.reschedule(&inc, detection);
         }
-        self.maybe_compact(&inc.store);
+        self.maybe_compact(store);
     }
 
-    /// A resumed run hit the limit again: a new incident, attempt + 1, with
-    /// the fallback doubling per attempt when the provider gives no reset.
-    fn reschedule(&mut self, inc: &Incident, mut detection: Detection) {
-        let s = &inc.schedule;
-        let Some(provider) = Provider::parse(&s.provider) else {
-            return;
-        };
-        let project = inc
-            .store
-            .parent()
-            .map_or_else(|| self.paths.zag_home.clone(), Path::to_path_buf);
+    /// A resumed run hit the limit again: planned by
+    /// [`plan::plan_reschedule`], in the incident's own project.
+    fn reschedule(&mut self, inc: &Incident, detection: Detection) {
+        let project = project_of_store(&self.paths, &inc.store);
         let (limits, _) = self.limits.get(&project);
-        let next = s.attempt + 1;
-        if limits.max_attempts > 0 && next > limits.max_attempts {
-            tracing::warn!(incident = %s.incident_id, "giving up after {} attempts (max_attempts)", s.attempt);
-            self.publish(IncidentEvent::Failed {
-                incident_id: s.incident_id.clone(),
-                provider: s.provider.clone(),
-                session_id: s.session_id.clone(),
-                reason: format!("gave up after {} attempts (max_attempts)", s.attempt),
-                at: self.clock.now(),
-            });
-            return;
+        match plan::plan_reschedule(&inc.schedule, detection, &limits, self.clock.now()) {
+            None => {}
+            Some(plan::Reschedule::GiveUp { event }) => {
+                tracing::warn!(incident = %inc.schedule.incident_id, "giving up after {} attempts (max_attempts)", inc.schedule.attempt);
+                self.publish(event);
+            }
+            Some(plan::Reschedule::Retry {
+                detection,
+                file,
+                source,
+                session,
+                attempt,
+            }) => {
+                let session = plan::session_of(&detection, &file, source, &session, None);
+                self.on_hit(
+                    &detection,
+                    &file,
+                    source,
+                    &session,
+                    &project,
+                    attempt,
+                    Some(&inc.schedule),
+                    None,
+                );
+            }
         }
-        if detection.reset_at.is_none() {
-            let wait = resume::backoff_fallback(limits.fallback_secs_for(provider), next);
-            detection.reset_at = Some(self.clock.now() + secs(wait));
-        }
-        detection.line_ts = Some(self.clock.now());
-        let identity = SessionIdentity {
-            provider: Some(provider),
-            wrapper_session_id: s.wrapper_session_id.clone(),
-            provider_session_id: s.provider_session_id.clone(),
-            cwd: s.cwd.clone(),
-            model: s.model.clone(),
-            last_prompt: s.prompt.clone(),
-            command: None,
-            zag_log: (!s.log_path.is_empty()).then(|| PathBuf::from(&s.log_path)),
-        };
-        let (source, file) = if s.log_path.is_empty() {
-            (
-                SourceKind::Unknown,
-                PathBuf::from(s.source_file.clone().unwrap_or_default()),
-            )
-        } else {
-            (SourceKind::ZagSession, PathBuf::from(&s.log_path))
-        };
-        self.on_hit(detection, &file, source, &identity, next, Some(s));
     }
 
     fn on_request(&mut self, req: DaemonRequest) {
@@ -1002,9 +995,7 @@ impl Core {
             DaemonRequest::List(reply) => {
                 let _ = reply.send(self.pending_views());
             }
-            DaemonRequest::Cancel { incident_id, reply } => {
-                let _ = reply.send(self.cancel(&incident_id));
-            }
+            DaemonRequest::Cancel { incident_id, reply } => self.cancel(&incident_id, reply),
             DaemonRequest::Reload(reply) => {
                 sd_notify(&crate::systemd::reloading_message());
                 let _ = reply.send(self.reload());
@@ -1020,35 +1011,73 @@ impl Core {
         }
     }
 
-    fn cancel(&mut self, id: &str) -> Result<PendingView, String> {
-        let (path, view) = self
-            .stores
-            .iter()
-            .find_map(|(p, f)| {
-                f.replay()
-                    .pending
-                    .get(id)
-                    .map(|s| (p.clone(), PendingView::of(s, p)))
-            })
-            .ok_or_else(|| format!("no pending resume with incident id {id}"))?;
-        if self.incidents.get(id).is_some_and(|i| i.in_flight) {
-            return Err(format!("{id} is being delivered right now"));
-        }
-        StoreFile::new(&path)
-            .append(&Record::Cancel {
-                incident_id: id.into(),
-            })
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        // Stop the timer first, so re-reading the store reports nothing twice.
+    /// A cancel by request: the timer stops at once and the incident is
+    /// held (no fire, no second cancel) while the `cancel` record is
+    /// appended off the loop; the reply comes once it is durable.
+    fn cancel(&mut self, id: &str, reply: CancelReply) {
+        let found = self.stores.iter().find_map(|(p, f)| {
+            f.replay()
+                .pending
+                .get(id)
+                .map(|s| (p.clone(), PendingView::of(s, p)))
+        });
+        let in_flight = self.incidents.get(id).is_some_and(|i| i.in_flight);
+        let (path, view) =
+            match plan::plan_cancel(id, found, in_flight, self.cancelling.contains(id)) {
+                Ok(found) => found,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            };
         self.timer.disarm(id);
-        self.incidents.remove(id);
-        self.load_store(&path);
+        if let Some(inc) = self.incidents.get_mut(id) {
+            inc.in_flight = true;
+        }
+        self.cancelling.insert(id.to_string());
+        let id = id.to_string();
+        self.work.spawn_blocking(move || {
+            let written = StoreFile::new(&path)
+                .append(&Record::Cancel {
+                    incident_id: id.clone(),
+                })
+                .map_err(|e| format!("cannot write {}: {e}", path.display()));
+            Done::Cancelled {
+                id,
+                store: path,
+                view: Box::new(view),
+                written,
+                reply,
+            }
+        });
+    }
+
+    fn on_cancelled(
+        &mut self,
+        id: String,
+        store: PathBuf,
+        view: PendingView,
+        written: Result<(), String>,
+        reply: CancelReply,
+    ) {
+        self.cancelling.remove(&id);
+        if let Err(e) = written {
+            // Not cancelled after all: armed again as it was.
+            if let Some(inc) = self.incidents.get_mut(&id) {
+                inc.in_flight = false;
+                self.timer.arm(id.clone(), inc.schedule.when);
+            }
+            let _ = reply.send(Err(e));
+            return;
+        }
+        self.incidents.remove(&id);
+        self.load_store(&store);
         tracing::info!(incident = %id, "cancelled on request; timer stopped");
         self.publish(IncidentEvent::Cancelled {
-            incident_id: id.into(),
+            incident_id: id,
             at: self.clock.now(),
         });
-        Ok(view)
+        let _ = reply.send(Ok(view));
     }
 
     fn reload(&mut self) -> Result<String, String> {
@@ -1166,33 +1195,23 @@ impl Core {
                 }
                 Some((id, outcome)) = outcomes.recv() => self.on_outcome(&id, outcome),
                 Some(_) = self.deliveries.join_next() => {}
+                Some(done) = self.work.join_next(), if !self.work.is_empty() => self.on_done(done),
             }
         }
         while let Ok((id, outcome)) = outcomes.try_recv() {
             self.on_outcome(&id, outcome);
         }
+        self.finish_work().await;
     }
-}
 
-fn secs(s: u64) -> chrono::Duration {
-    chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1_000_000))
-}
-
-fn fill(slot: &mut Option<String>, v: Option<String>) {
-    if slot.is_none() {
-        *slot = v;
+    /// Finish the disk work in flight (hits being resolved or written,
+    /// outcomes and cancels being recorded); what it queues (a hit's write
+    /// after its resolve, a re-hit) is finished too.
+    async fn finish_work(&mut self) {
+        while let Some(done) = self.work.join_next().await {
+            self.on_done(done);
+        }
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
@@ -1215,13 +1234,7 @@ mod tests {
             ..Default::default()
         };
         let got = detectors.detector_for(&file, SourceKind::ClaudeNative, &identity);
-        let project = project_for_hit(
-            &paths,
-            SourceKind::ClaudeNative,
-            &file,
-            &identity,
-            identity.cwd.as_deref(),
-        );
+        let project = plan::project_of(&paths, &identity, |c| project_for_cwd(&paths, c));
         assert_eq!(project, paths.project_for_root(&repo.display().to_string()));
         assert!(Arc::ptr_eq(&got, &detectors.cache.get(&project).1));
         assert!(!Arc::ptr_eq(&got, &detectors.cache.get(&paths.zag_home).1));
