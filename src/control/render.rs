@@ -77,6 +77,9 @@ pub fn render_pending(p: &PendingView, now: DateTime<Utc>) -> String {
     if p.attempt > 1 {
         let _ = write!(s, " · attempt {}", p.attempt);
     }
+    if let Some(by) = &p.continued_by {
+        let _ = write!(s, " · continued by {by}");
+    }
     s
 }
 
@@ -149,6 +152,22 @@ pub fn render_event(ev: &IncidentEvent) -> String {
         IncidentEvent::Cancelled { incident_id, at } => {
             (at, "cancelled", format!("incident {incident_id}"))
         }
+        IncidentEvent::Routed {
+            provider,
+            session_id,
+            continued_by,
+            why,
+            at,
+            ..
+        } => (
+            at,
+            "waiting",
+            joined(
+                provider,
+                session_id,
+                &format!("continued by {continued_by}: {why}"),
+            ),
+        ),
     };
     format!("{}  {kind:<9}  {what}", stamp(*at))
 }
@@ -288,6 +307,8 @@ mod tests {
             scope: scope.map(Into::into),
             cwd: None,
             origin: Some("zag-resumed".into()),
+            continued_by: None,
+            continued_by_why: None,
         }
     }
 

@@ -245,6 +245,10 @@ struct Incident {
     /// Shared with the store's replay.
     schedule: Arc<Schedule>,
     in_flight: bool,
+    /// What earlier fires did to its live session (typed, notified).
+    live: resume::route::LiveState,
+    /// Who will continue it and why, once a fire decided (issue 11).
+    route: Option<resume::live::RouteView>,
 }
 
 struct Core {
@@ -503,6 +507,8 @@ impl Core {
                             store: store.clone(),
                             schedule: s,
                             in_flight: false,
+                            live: Default::default(),
+                            route: None,
                         });
                     }
                 }
@@ -794,6 +800,8 @@ impl Core {
                     store: Arc::from(store_path.as_path()),
                     schedule,
                     in_flight: true,
+                    live: Default::default(),
+                    route: None,
                 },
             );
             self.on_outcome(
@@ -822,6 +830,8 @@ impl Core {
                         store: Arc::from(store_path.as_path()),
                         schedule,
                         in_flight: false,
+                        live: Default::default(),
+                        route: None,
                     },
                 );
             }
@@ -876,6 +886,7 @@ impl Core {
         };
         inc.in_flight = true;
         let schedule = inc.schedule.clone();
+        let live = inc.live.clone();
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
@@ -890,7 +901,7 @@ impl Core {
         // detector (its `extra_patterns`), as the session's lines were.
         let detect: resume::DetectFn = Arc::new(move |line, ctx| detector.detect(line, ctx));
         self.deliveries.spawn(async move {
-            let outcome = resume::deliver_with(&schedule, &env, &cancel, Some(detect)).await;
+            let outcome = resume::deliver_live(&schedule, &env, &cancel, Some(detect), &live).await;
             let _ = tx.send((schedule.incident_id.clone(), outcome));
         });
     }
@@ -899,6 +910,10 @@ impl Core {
     /// then the lifecycle line in the zag log, both off the loop; the
     /// incident stays in flight (no cancel, no second fire) until then.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
+        if let Outcome::Deferred { until, view, state } = outcome {
+            self.on_deferred(id, until, view, state);
+            return;
+        }
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
@@ -928,6 +943,40 @@ impl Core {
         });
     }
 
+    /// A delivery deferred to a later time (the session's live owner or
+    /// its provider's own continue has it): no `complete`, the incident
+    /// stays the one pending incident of its session, its timer re-armed.
+    fn on_deferred(
+        &mut self,
+        id: &str,
+        until: DateTime<Utc>,
+        view: resume::live::RouteView,
+        state: resume::route::LiveState,
+    ) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        inc.in_flight = false;
+        inc.live = state;
+        inc.route = Some(view.clone());
+        let (provider, session_id) = (
+            inc.schedule.provider.clone(),
+            inc.schedule.session_id.clone(),
+        );
+        self.timer.arm(id.to_string(), until);
+        tracing::info!(incident = %id, continued_by = %view.by.describe(), recheck_at = %until, "not now: {}", view.why);
+        self.publish(IncidentEvent::Routed {
+            incident_id: id.to_string(),
+            provider,
+            session_id,
+            continued_by: view.by.describe(),
+            why: view.why,
+            recheck_at: Some(until),
+            notify: view.notify,
+            at: self.clock.now(),
+        });
+    }
+
     fn on_outcome_written(
         &mut self,
         id: &str,
@@ -945,6 +994,9 @@ impl Core {
             Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")
+            }
+            Outcome::Deferred { view, .. } => {
+                tracing::warn!(incident = %id, "recorded a deferral as final: {}", view.why)
             }
         }
         self.publish(plan.event);
@@ -1135,6 +1187,22 @@ impl Core {
                     .map(move |s| PendingView::of(s, p))
             })
             .collect();
+        for p in &mut v {
+            let (by, why) = match self.incidents.get(&p.incident_id) {
+                Some(Incident { route: Some(r), .. }) => (r.by.describe(), r.why.clone()),
+                Some(_) => (
+                    "the daemon (decided at the reset)".to_string(),
+                    "at the reset: Claude Code's own continue if it is armed in the open TUI, the TUI's pane if the session is open in tmux, a respawn if no process holds it".to_string(),
+                ),
+                None if p.origin.is_none() => (
+                    "zag (its own scheduled resume)".to_string(),
+                    "a record of zag's own scheduler".to_string(),
+                ),
+                None => continue,
+            };
+            p.continued_by = Some(by);
+            p.continued_by_why = Some(why);
+        }
         v.sort_by(|a, b| {
             a.when
                 .cmp(&b.when)
