@@ -267,8 +267,7 @@ pub fn render_list(v: &[PendingView]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: [&str; 6]| {
+    let line = |cells: [&str; 6]| {
         let mut l = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             if i + 1 == cells.len() {
@@ -277,12 +276,18 @@ pub fn render_list(v: &[PendingView]) -> String {
                 let _ = write!(l, "{cell:<w$}  ");
             }
         }
-        out.push_str(l.trim_end());
-        out.push('\n');
+        format!("{}\n", l.trim_end())
     };
-    line(header);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    let mut out = line(header);
+    for (r, p) in rows.iter().zip(v) {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+        // who will continue it, under its row (a column could not hold the why)
+        if let Some(by) = &p.continued_by {
+            let _ = match &p.continued_by_why {
+                Some(w) => writeln!(out, "  continued by {by}: {w}"),
+                None => writeln!(out, "  continued by {by}"),
+            };
+        }
     }
     out
 }
