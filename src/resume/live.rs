@@ -292,7 +292,7 @@ pub async fn step(
     let (t2, env2, state2) = (t.clone(), env.clone(), state.clone());
     let r = tokio::task::spawn_blocking(move || {
         if let Some(o) = late_confirmation(&t2, &state2) {
-            return Err(o);
+            return Err(Box::new(o));
         }
         Ok(route_now(
             &t2,
@@ -307,7 +307,7 @@ pub async fn step(
     .await;
     let route = match r {
         Ok(Ok(route)) => route,
-        Ok(Err(outcome)) => return Step::Done(outcome),
+        Ok(Err(outcome)) => return Step::Done(*outcome),
         Err(e) => {
             return Step::Done(Outcome::Failed {
                 reason: format!("the live-session check crashed: {e}"),

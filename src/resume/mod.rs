@@ -223,13 +223,10 @@ pub async fn deliver_live(
             }
         }
     }
-    match moved {
-        Ok(Some(why)) => {
-            return Outcome::Skipped {
-                reason: format!("the session moved on since the limit: {why}"),
-            }
-        }
-        Ok(None) | Err(_) => {}
+    if let Ok(Some(why)) = moved {
+        return Outcome::Skipped {
+            reason: format!("the session moved on since the limit: {why}"),
+        };
     }
     match &target.channel {
         Channel::Respawn => {

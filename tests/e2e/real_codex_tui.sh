@@ -94,7 +94,8 @@ fi
 # --- the driver (outside any namespace) -------------------------------------
 # shellcheck source=/dev/null
 source "$KIT/lib.sh"
-ensure_installed @openai/codex@0.171.0 > /dev/null || { echo "FAIL: cannot install Codex"; exit 1; }
+ensure_installed @openai/codex > /dev/null || { echo "FAIL: cannot install Codex"; exit 1; }
+codex --version | grep -q '0\.171\.' || echo "note: this was checked with Codex 0.171.0; found $(codex --version)"
 (cd "$REPO" && cargo build --release --quiet) || exit 1
 SCEN=("$@"); [ ${#SCEN[@]} -eq 0 ] && SCEN=(open closed)
 CAPTURES=${CAPTURES:-$(mktemp -d)}
