@@ -407,7 +407,15 @@ pub fn moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
                 }
                 let content = v.pointer("/message/content");
                 let typed = match content {
-                    Some(Value::String(s)) => !s.trim().is_empty(),
+                    // A local slash command's bookkeeping (`/exit`'s
+                    // `<command-name>`, its `<local-command-stdout>`) is
+                    // not a turn: the real TUI writes it on `/exit` while
+                    // its auto-continue waits.
+                    Some(Value::String(s)) => {
+                        !s.trim().is_empty()
+                            && !s.contains("<command-name>")
+                            && !s.trim_start().starts_with("<local-command-")
+                    }
                     Some(Value::Array(a)) => a
                         .iter()
                         .any(|b| b.get("type").and_then(Value::as_str) == Some("text")),
@@ -570,6 +578,15 @@ mod tests {
             ),
             (
                 r#"{"type":"user","timestamp":"2030-01-01T09:01:00Z","message":{"content":"before"}}"#,
+                false,
+            ),
+            // `/exit` while Claude's auto-continue waited (captured, 2.1.332)
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"role":"user","content":"<command-name>/exit</command-name>\n            <command-message>exit</command-message>\n            <command-args></command-args>"}}"#,
+                false,
+            ),
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"role":"user","content":"<local-command-stdout>Bye!</local-command-stdout>"}}"#,
                 false,
             ),
         ];
