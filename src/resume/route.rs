@@ -287,7 +287,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             AutoContinue::Continued => {
                 return Route::Continued {
                     by: Continuer::ClaudeOwn,
-                    why: "Claude Code's own continue continued the session (its continuation record is in the transcript)".into(),
+                    why: "its continuation record is in the transcript".into(),
                 }
             }
             AutoContinue::ContinuedByUser => {

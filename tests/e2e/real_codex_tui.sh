@@ -120,7 +120,8 @@ for line in open(sys.argv[1]):
         seen_limit = True
         continue
     if seen_limit and e["response_status"] == 200:
-        print(e["headers"].get("originator", e["headers"].get("User-Agent", "?"))[:60])
+        h = e["headers"]
+        print(h.get("User-Agent", h.get("user-agent", "?")).split(" ")[0][:40])
 PY
 }
 status=0
