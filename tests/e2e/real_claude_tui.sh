@@ -171,7 +171,17 @@ check() { # check <scenario> <expected count> <expected who|-> <store status> <d
   if [ "$who" != - ] && [ "$n" -gt 0 ]; then
     printf '%s\n' "$got" | cut -f1 | grep -qx "$who" || { ok=0; why+=("not by $who"); }
   fi
-  grep -q 'FORK' "$cap/summary.txt" && { ok=0; why+=("the transcript forked"); }
+  # A conversation fork: one entry with two user/assistant children (two
+  # continuations). Claude's own bookkeeping (its exit warning beside the
+  # `/exit` entries under the arm notice) is a system child and no fork.
+  python3 - "$cap/summary.txt" <<'PY' || { ok=0; why+=("the conversation forked"); }
+import ast, sys
+for line in open(sys.argv[1]):
+    if "FORK: parent" in line:
+        kids = ast.literal_eval(line.split("children", 1)[1].strip())
+        if sum(1 for _, t in kids if t in ("user", "assistant")) > 1:
+            sys.exit(1)
+PY
   [ "$(grep -c '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
   grep -q "\"status\":\"$st\"" "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/$st record"); }
   case $5 in
