@@ -286,4 +286,60 @@ mod tests {
         let watched: Vec<bool> = all().map(|c| c.watched(&cfg.watch)).collect();
         assert_eq!(watched, [true, false, true, true]);
     }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_gemini_process_holding_the_session_file_is_its_live_holder() {
+        use crate::resume::resolve::Channel;
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("session-x.json");
+        std::fs::write(&file, "{}").unwrap();
+        // argv[0] `gemini`, the session file open on fd 3, outside tmux
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", "exec 3<\"$1\"; exec -a gemini sleep 30", "_"])
+            .arg(&file)
+            .env_remove("TMUX")
+            .env_remove("STY")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut t = ResolvedTarget {
+            incident_id: "i".into(),
+            provider: Provider::Gemini,
+            channel: Channel::Respawn,
+            wrapper_session_id: None,
+            provider_session_id: Some("x".into()),
+            cwd: None,
+            model: None,
+            prompt: None,
+            message: "Continue".into(),
+            zag_log: None,
+            native_file: Some(file.clone()),
+            auto_approve: false,
+            respawn_error: None,
+        };
+        let cx = LiveContext {
+            procfs: Procfs::system(),
+            tmux: Tmux::new("/nonexistent/tmux"),
+            socket_dirs: vec![d.path().to_path_buf()],
+            home: d.path().to_path_buf(),
+        };
+        let found = (0..100).find_map(|_| match holder_by_process("gemini", &t, &cx).unwrap() {
+            Holder::Live { pid: p, .. } if p == pid => Some(()),
+            _ => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            }
+        });
+        assert!(found.is_some(), "the gemini process was not found");
+        // another session's file: not its holder
+        t.native_file = Some(d.path().join("other.json"));
+        t.provider_session_id = Some("y".into());
+        assert_eq!(
+            holder_by_process("gemini", &t, &cx).unwrap(),
+            Holder::Nobody
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
