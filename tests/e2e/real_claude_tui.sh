@@ -15,8 +15,11 @@
 #         automatically"): exactly one continuation, no headless run.
 #   esc   auto-continue on, Esc while armed, TUI left open: none at all; the
 #         incident ends as cancelled by the user.
+#   ctrlc auto-continue on, Ctrl-C once while armed (it cancels, as Esc
+#         does), then twice more to exit: the cancel was the start of an
+#         exit, so exactly one continuation, the daemon's headless resume.
 #
-# Usage: bash tests/e2e/real_claude_tui.sh [open exit off esc]
+# Usage: bash tests/e2e/real_claude_tui.sh [open exit off esc ctrlc]
 # Needs root (unshare), tmux, python3, npm (once, to install Claude Code
 # 2.1.332 into $CLAUDE_DIR, default /tmp/cc-latest). Captures go to
 # $CAPTURES (default a temp dir), one folder per scenario.
@@ -87,18 +90,26 @@ PY
   echo "$RESET" > "$MODE_FILE.reset"; echo limit > "$MODE_FILE"
   log "reset pinned to $(date -u -d @$RESET +%T)"
   $T send-keys -t tui -l 'hi'; sleep 0.5; $T send-keys -t tui Enter
-  wait_for 'hit your' 30 || log "no limit seen"
+  # An Enter dropped by a TUI still starting leaves `hi` in the prompt (the
+  # last `❯` line): press Enter again.
+  for _ in 1 2 3; do
+    wait_for 'hit your' 15 && break
+    [ "$(screen | grep '^❯' | tail -1 | tr -d '\302\240' | sed 's/ *$//')" = "❯ hi" ] && { log "Enter again"; $T send-keys -t tui Enter; }
+  done
+  screen | grep -q 'hit your' || log "no limit seen"
   sleep 5; screen > "$CAP/screen_at_limit.txt"
   "$ZAG" list --json > "$CAP/list_after_hit.json" 2>&1
   case $S in
     exit) $T send-keys -t tui -l '/exit'; sleep 0.5; $T send-keys -t tui Enter; sleep 3; log "/exit while armed" ;;
     esc)  $T send-keys -t tui Escape; sleep 3; log "Esc while armed" ;;
+    ctrlc) $T send-keys -t tui C-c; sleep 3; $T send-keys -t tui C-c; sleep 0.3; $T send-keys -t tui C-c; sleep 3
+           log "Ctrl-C while armed, then twice more (exit)" ;;
   esac
   sleep $(( RESET - 10 - $(date +%s) )); echo ok > "$MODE_FILE"; log "server ok (reset in 10 s)"
   sleep 10; log "reset"
   # Claude's own continue fires at reset + 46..108 s; the daemon takes over
   # at reset + 180 s at the latest: watch until reset + 200 s.
-  OBS=200; [ "$S" = esc ] || [ "$S" = exit ] && OBS=90
+  OBS=200; case $S in esc|exit|ctrlc) OBS=90 ;; esac
   for _ in $(seq $((OBS / 10))); do
     sleep 10
     "$ZAG" list --json > "$CAP/list_during.json.tmp" 2>&1 && [ -s "$CAP/list_during.json.tmp" ] && \
@@ -127,7 +138,7 @@ if [ ! -x "$CLAUDE_BIN" ]; then
     npm install --no-audit --no-fund @anthropic-ai/claude-code@2.1.332 > /dev/null ) || { echo "FAIL: cannot install Claude Code"; exit 1; }
 fi
 (cd "$REPO" && cargo build --release --quiet) || exit 1
-SCEN=("$@"); [ ${#SCEN[@]} -eq 0 ] && SCEN=(open exit off esc)
+SCEN=("$@"); [ ${#SCEN[@]} -eq 0 ] && SCEN=(open exit off esc ctrlc)
 CAPTURES=${CAPTURES:-$(mktemp -d)}
 echo "captures: $CAPTURES"
 pids=()
@@ -200,6 +211,7 @@ for s in "${SCEN[@]}"; do
     exit) check exit 1 - resumed must 'respawned `claude' ;;
     off)  check off 1 - resumed mustnot 'respawned `claude' ;;
     esc)  check esc 0 - failed mustnot 'respawned `claude' ;;
+    ctrlc) check ctrlc 1 - resumed must 'respawned `claude' ;;
   esac
 done
 exit $status

@@ -60,7 +60,13 @@ if [ "${1:-}" = "--one" ]; then
   echo "$RESET" > "$MODE_FILE.reset"; echo limit > "$MODE_FILE"
   log "reset pinned to $(date -u -d @$RESET +%T)"
   $T send-keys -t tui -l 'hi'; sleep 0.5; $T send-keys -t tui Enter
-  wait_for 'usage limit' 60 || log "no limit seen"
+  # A TUI still starting up can drop that Enter: the prompt then stays in
+  # the composer (the last `›` line), so press Enter again.
+  for _ in 1 2 3; do
+    wait_for 'usage limit' 20 && break
+    [ "$(screen | grep '^›' | tail -1)" = "› hi" ] && { log "Enter again"; $T send-keys -t tui Enter; }
+  done
+  screen | grep -q 'usage limit' || log "no limit seen"
   sleep 5; screen > "$CAP/screen_at_limit.txt"
   "$ZAG" list --json > "$CAP/list_after_hit.json" 2>&1
   if [ "$S" = closed ]; then
