@@ -508,3 +508,23 @@ async fn a_codex_tui_holding_its_rollout_in_tmux_is_typed_into_once() {
         "no `codex exec resume` while the TUI holds the thread"
     );
 }
+
+#[test]
+fn a_wait_for_the_owner_notifies_once_on_the_desktop() {
+    use zag_resumed::control::IncidentEvent;
+    let ev = |notify| IncidentEvent::Routed {
+        incident_id: "i".into(),
+        provider: "claude".into(),
+        session_id: ID.into(),
+        continued_by: "waiting for the owner to exit".into(),
+        why: "claude 2.1.332 TUI (pid 7) is open outside tmux and GNU screen".into(),
+        recheck_at: None,
+        notify,
+        at: chrono::Utc::now(),
+    };
+    let (title, body) = zag_resumed::desktop::notification_for(&ev(true)).unwrap();
+    assert!(title.contains("waits for you"), "{title}");
+    assert!(body.contains("outside tmux"), "{body}");
+    // the re-checks after the first say nothing
+    assert_eq!(zag_resumed::desktop::notification_for(&ev(false)), None);
+}
