@@ -958,6 +958,9 @@ impl Core {
         };
         inc.in_flight = false;
         inc.live = state;
+        // Told once per change: a stand-down re-checked every 30 s would
+        // otherwise fill `recent` and every subscriber with the same line.
+        let changed = inc.route.as_ref() != Some(&view);
         inc.route = Some(view.clone());
         let (provider, session_id) = (
             inc.schedule.provider.clone(),
@@ -965,6 +968,9 @@ impl Core {
         );
         self.timer.arm(id.to_string(), until);
         tracing::info!(incident = %id, continued_by = %view.by.describe(), recheck_at = %until, "not now: {}", view.why);
+        if !changed {
+            return;
+        }
         self.publish(IncidentEvent::Routed {
             incident_id: id.to_string(),
             provider,

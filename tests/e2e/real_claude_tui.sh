@@ -203,7 +203,7 @@ PY
   else echo "FAIL $s: ${why[*]}"; status=1; fi
   echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
   grep -h '"event":"routed"' "$cap/subscribe.jsonl" 2>/dev/null | head -1 | cut -c1-300 | sed 's/^/  first routed event: /'
-  [ -f "$cap/list_during.json" ] && grep -o '"continued_by":"[^"]*"' "$cap/list_during.json" | head -1 | sed 's/^/  list during the wait: /'
+  [ -f "$cap/list_during.json" ] && grep -o '"continued_by": *"[^"]*"' "$cap/list_during.json" | head -1 | sed 's/^/  list during the wait: /'
 }
 for s in "${SCEN[@]}"; do
   case $s in
