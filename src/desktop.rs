@@ -246,6 +246,16 @@ pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
             format!("{provider} resume failed"),
             format!("session {} · {reason}", short_session(session_id)),
         )),
+        IncidentEvent::Routed {
+            provider,
+            session_id,
+            why,
+            notify: true,
+            ..
+        } => Some((
+            format!("{provider} session waits for you"),
+            format!("session {} · {why}", short_session(session_id)),
+        )),
         _ => None,
     }
 }

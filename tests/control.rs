@@ -50,6 +50,8 @@ fn view(id: &str) -> PendingView {
         scope: Some("weekly".into()),
         cwd: None,
         origin: Some("zag-resumed".into()),
+        continued_by: None,
+        continued_by_why: None,
     }
 }
 

@@ -38,6 +38,13 @@ pub struct PendingView {
     /// `zag-resumed`, or absent for zag's own records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Who will continue it (the daemon by respawn, the daemon into pane
+    /// X, Claude Code's own continue, zag, waiting for the owner to exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_by: Option<String>,
+    /// Why [`Self::continued_by`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_by_why: Option<String>,
 }
 
 impl PendingView {
@@ -53,6 +60,8 @@ impl PendingView {
             scope: s.scope.clone(),
             cwd: s.cwd.clone(),
             origin: s.origin.clone(),
+            continued_by: None,
+            continued_by_why: None,
         }
     }
 
@@ -115,6 +124,22 @@ pub enum IncidentEvent {
     },
     Cancelled {
         incident_id: String,
+        at: DateTime<Utc>,
+    },
+    /// Who will continue an incident was decided (or changed) without
+    /// ending it: standing down for Claude Code's own continue, waiting for
+    /// the session's owner to exit, retrying a busy writer.
+    Routed {
+        incident_id: String,
+        provider: String,
+        session_id: String,
+        continued_by: String,
+        why: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recheck_at: Option<DateTime<Utc>>,
+        /// The user was told on the desktop (once per incident).
+        #[serde(default)]
+        notify: bool,
         at: DateTime<Utc>,
     },
 }

@@ -78,6 +78,9 @@ pub fn render_pending(p: &PendingView, now: DateTime<Utc>) -> String {
     if p.attempt > 1 {
         let _ = write!(s, " · attempt {}", p.attempt);
     }
+    if let Some(by) = &p.continued_by {
+        let _ = write!(s, " · continued by {by}");
+    }
     s
 }
 
@@ -157,6 +160,22 @@ pub fn render_event(ev: &IncidentEvent) -> String {
             ..
         } => (at, "skipped", joined(provider, session_id, reason)),
         IncidentEvent::Cancelled { at, .. } => (at, "cancelled", String::new()),
+        IncidentEvent::Routed {
+            provider,
+            session_id,
+            continued_by,
+            why,
+            at,
+            ..
+        } => (
+            at,
+            "waiting",
+            joined(
+                provider,
+                session_id,
+                &format!("continued by {continued_by}: {why}"),
+            ),
+        ),
     };
     let id = short_id(event_incident(ev));
     format!("{}  {kind:<9}  {id}  {what}", stamp(*at))
@@ -172,7 +191,8 @@ pub fn event_incident(ev: &IncidentEvent) -> &str {
         | IncidentEvent::Resumed { incident_id, .. }
         | IncidentEvent::Failed { incident_id, .. }
         | IncidentEvent::Skipped { incident_id, .. }
-        | IncidentEvent::Cancelled { incident_id, .. } => incident_id,
+        | IncidentEvent::Cancelled { incident_id, .. }
+        | IncidentEvent::Routed { incident_id, .. } => incident_id,
     }
 }
 
@@ -276,8 +296,7 @@ pub fn render_list(v: &[PendingView]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: [&str; 6]| {
+    let line = |cells: [&str; 6]| {
         let mut l = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             if i + 1 == cells.len() {
@@ -286,12 +305,18 @@ pub fn render_list(v: &[PendingView]) -> String {
                 let _ = write!(l, "{cell:<w$}  ");
             }
         }
-        out.push_str(l.trim_end());
-        out.push('\n');
+        format!("{}\n", l.trim_end())
     };
-    line(header);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    let mut out = line(header);
+    for (r, p) in rows.iter().zip(v) {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+        // who will continue it, under its row (a column could not hold the why)
+        if let Some(by) = &p.continued_by {
+            let _ = match &p.continued_by_why {
+                Some(w) => writeln!(out, "  continued by {by}: {w}"),
+                None => writeln!(out, "  continued by {by}"),
+            };
+        }
     }
     out
 }
@@ -395,6 +420,8 @@ mod tests {
             scope: scope.map(Into::into),
             cwd: None,
             origin: Some("zag-resumed".into()),
+            continued_by: None,
+            continued_by_why: None,
         }
     }
 

@@ -256,6 +256,10 @@ struct Incident {
     /// When its delivery started (the session's runs after it are its
     /// resumed run's: see [`plan::plan_live`]).
     fired_at: Option<DateTime<Utc>>,
+    /// What earlier fires did to its live session (typed, notified).
+    live: resume::route::LiveState,
+    /// Who will continue it and why, once a fire decided (issue 11).
+    route: Option<resume::live::RouteView>,
 }
 
 struct Core {
@@ -523,6 +527,8 @@ impl Core {
                                 schedule: s,
                                 in_flight: false,
                                 fired_at: None,
+                                live: Default::default(),
+                                route: None,
                             });
                         }
                         // The same incident scheduled again (`resume-now`
@@ -937,6 +943,8 @@ impl Core {
                     schedule,
                     in_flight: true,
                     fired_at: None,
+                    live: Default::default(),
+                    route: None,
                 },
             );
             self.on_outcome(
@@ -966,6 +974,8 @@ impl Core {
                         schedule,
                         in_flight: false,
                         fired_at: None,
+                        live: Default::default(),
+                        route: None,
                     },
                 );
             }
@@ -1020,6 +1030,7 @@ impl Core {
         };
         inc.in_flight = true;
         let schedule = inc.schedule.clone();
+        let live = inc.live.clone();
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
@@ -1037,7 +1048,7 @@ impl Core {
         // detector (its `extra_patterns`), as the session's lines were.
         let detect: resume::DetectFn = Arc::new(move |line, ctx| detector.detect(line, ctx));
         self.deliveries.spawn(async move {
-            let outcome = resume::deliver_with(&schedule, &env, &cancel, Some(detect)).await;
+            let outcome = resume::deliver_live(&schedule, &env, &cancel, Some(detect), &live).await;
             let _ = tx.send((schedule.incident_id.clone(), outcome));
         });
     }
@@ -1046,6 +1057,10 @@ impl Core {
     /// then the lifecycle line in the zag log, both off the loop; the
     /// incident stays in flight (no cancel, no second fire) until then.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
+        if let Outcome::Deferred { until, view, state } = outcome {
+            self.on_deferred(id, until, view, state);
+            return;
+        }
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
@@ -1081,6 +1096,49 @@ impl Core {
         });
     }
 
+    /// A delivery deferred to a later time (the session's live owner or
+    /// its provider's own continue has it): no `complete`, the incident
+    /// stays the one pending incident of its session, its timer re-armed.
+    fn on_deferred(
+        &mut self,
+        id: &str,
+        until: DateTime<Utc>,
+        view: resume::live::RouteView,
+        state: resume::route::LiveState,
+    ) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        inc.in_flight = false;
+        // Nothing was delivered: later lines of the session are not its
+        // resumed run's (see `plan::plan_live`).
+        inc.fired_at = None;
+        inc.live = state;
+        // Told once per change: a stand-down re-checked every 30 s would
+        // otherwise fill `recent` and every subscriber with the same line.
+        let changed = inc.route.as_ref() != Some(&view);
+        inc.route = Some(view.clone());
+        let (provider, session_id) = (
+            inc.schedule.provider.clone(),
+            inc.schedule.session_id.clone(),
+        );
+        self.timer.arm(id.to_string(), until);
+        tracing::info!(incident = %id, continued_by = %view.by.describe(), recheck_at = %until, "not now: {}", view.why);
+        if !changed {
+            return;
+        }
+        self.publish(IncidentEvent::Routed {
+            incident_id: id.to_string(),
+            provider,
+            session_id,
+            continued_by: view.by.describe(),
+            why: view.why,
+            recheck_at: Some(until),
+            notify: view.notify,
+            at: self.clock.now(),
+        });
+    }
+
     fn on_outcome_written(
         &mut self,
         id: &str,
@@ -1098,6 +1156,9 @@ impl Core {
             Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")
+            }
+            Outcome::Deferred { view, .. } => {
+                tracing::warn!(incident = %id, "recorded a deferral as final: {}", view.why)
             }
         }
         self.publish(plan.event);
@@ -1341,6 +1402,22 @@ impl Core {
                     .map(move |s| PendingView::of(s, p))
             })
             .collect();
+        for p in &mut v {
+            let (by, why) = match self.incidents.get(&p.incident_id) {
+                Some(Incident { route: Some(r), .. }) => (r.by.describe(), r.why.clone()),
+                Some(_) => (
+                    "the daemon (decided at the reset)".to_string(),
+                    "at the reset: Claude Code's own continue if it is armed in the open TUI, the TUI's pane if the session is open in tmux, a respawn if no process holds it".to_string(),
+                ),
+                None if p.origin.is_none() => (
+                    "zag (its own scheduled resume)".to_string(),
+                    "a record of zag's own scheduler".to_string(),
+                ),
+                None => continue,
+            };
+            p.continued_by = Some(by);
+            p.continued_by_why = Some(why);
+        }
         v.sort_by(|a, b| {
             a.when
                 .cmp(&b.when)

@@ -465,6 +465,12 @@ pub fn plan_outcome(s: &Schedule, outcome: &Outcome, now: DateTime<Utc>) -> Outc
             CompleteStatus::Failed,
             Some(format!("limit hit again: {detail}")),
         ),
+        // The core re-arms a deferral instead of completing it; should one
+        // reach here, it is recorded as what it is, not as a resume.
+        Outcome::Deferred { view, .. } => (
+            CompleteStatus::Failed,
+            Some(format!("deferred: {}", view.why)),
+        ),
     };
     let (incident_id, provider, session_id, at) =
         (id.clone(), s.provider.clone(), s.session_id.clone(), now);
@@ -483,13 +489,15 @@ pub fn plan_outcome(s: &Schedule, outcome: &Outcome, now: DateTime<Utc>) -> Outc
             reason: reason.clone(),
             at,
         },
-        Outcome::Failed { .. } | Outcome::LimitAgain { .. } => IncidentEvent::Failed {
-            incident_id,
-            provider,
-            session_id,
-            reason: error.clone().unwrap_or_default(),
-            at,
-        },
+        Outcome::Failed { .. } | Outcome::LimitAgain { .. } | Outcome::Deferred { .. } => {
+            IncidentEvent::Failed {
+                incident_id,
+                provider,
+                session_id,
+                reason: error.clone().unwrap_or_default(),
+                at,
+            }
+        }
     };
     let log = (!s.log_path.is_empty()).then(|| {
         let log = PathBuf::from(&s.log_path);

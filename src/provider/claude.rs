@@ -95,6 +95,50 @@ impl ProviderCli for Claude {
         Some(moved_on)
     }
 
+    /// Claude's session registry names the process (pid-reuse guarded by
+    /// `procStart`); its pane is found by ancestry on any tmux server.
+    fn live_holder(
+        &self,
+        t: &ResolvedTarget,
+        cx: &crate::provider::LiveContext,
+    ) -> Result<crate::resume::route::Holder, String> {
+        use crate::live::owner::{claude_holder, ClaudeHolder};
+        use crate::resume::route::Holder;
+        let Some(id) = t.provider_session_id.as_deref() else {
+            return Ok(Holder::Nobody);
+        };
+        let what = |e: &crate::live::claude_registry::RegistryEntry| {
+            format!(
+                "claude {}{} (pid {})",
+                e.version.as_deref().unwrap_or("?"),
+                match e.entrypoint {
+                    Some(crate::live::claude_registry::Entrypoint::Tui) => " TUI",
+                    _ => "",
+                },
+                e.pid
+            )
+        };
+        match claude_holder(&cx.home, id, &cx.procfs, &cx.tmux, &cx.socket_dirs)
+            .map_err(|e| e.to_string())?
+        {
+            ClaudeHolder::Live { entry, reach, .. } => Ok(Holder::Live {
+                pid: entry.pid,
+                what: what(&entry),
+                reach,
+            }),
+            ClaudeHolder::Unknown(entry) => Ok(Holder::Unknown { what: what(&entry) }),
+            ClaudeHolder::Nobody => Ok(Holder::Nobody),
+        }
+    }
+
+    fn own_continue(
+        &self,
+        session_file: &[u8],
+    ) -> Option<crate::live::claude_autocontinue::Verdict> {
+        let text = String::from_utf8_lossy(session_file);
+        crate::live::claude_autocontinue::assess_transcript(text.lines())
+    }
+
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
         let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
         match s("/type").unwrap_or("") {
@@ -731,6 +775,15 @@ mod tests {
             ),
             (
                 r#"{"type":"user","timestamp":"2030-01-01T09:01:00Z","message":{"content":"before"}}"#,
+                false,
+            ),
+            // `/exit` while Claude's auto-continue waited (captured, 2.1.332)
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"role":"user","content":"<command-name>/exit</command-name>\n            <command-message>exit</command-message>\n            <command-args></command-args>"}}"#,
+                false,
+            ),
+            (
+                r#"{"type":"user","timestamp":"2030-01-01T10:01:00Z","message":{"role":"user","content":"<local-command-stdout>Bye!</local-command-stdout>"}}"#,
                 false,
             ),
         ];

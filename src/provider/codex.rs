@@ -124,6 +124,62 @@ impl ProviderCli for Codex {
         Some(moved_on)
     }
 
+    /// The rollout's fd holder (the TUI's `app-server` child) and its
+    /// ancestry name the TUI; a holder with no TUI above it is a writer to
+    /// wait for. A TUI found only by its cwd holds nothing of this thread
+    /// (the writer is free), so it does not block the resume.
+    fn live_holder(
+        &self,
+        t: &ResolvedTarget,
+        cx: &crate::provider::LiveContext,
+    ) -> Result<crate::resume::route::Holder, String> {
+        use crate::live::codex::{Evidence, Owner};
+        use crate::live::owner::codex_holder;
+        use crate::resume::route::Holder;
+        let (Some(id), Some(rollout)) =
+            (t.provider_session_id.as_deref(), t.native_file.as_deref())
+        else {
+            return Ok(Holder::Nobody);
+        };
+        let h = codex_holder(
+            &cx.procfs,
+            &cx.tmux,
+            rollout,
+            id,
+            t.cwd.as_deref(),
+            &cx.socket_dirs,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(match (h.owner, h.reach) {
+            (
+                Owner::Tui {
+                    evidence: Evidence::Cwd,
+                    ..
+                },
+                _,
+            )
+            | (Owner::None, _) => Holder::Nobody,
+            (Owner::Tui { tui, .. }, reach) => Holder::Live {
+                pid: tui.pid,
+                what: format!("codex TUI (pid {})", tui.pid),
+                reach: reach
+                    .unwrap_or(crate::live::owner::Reach::Unreachable { multiplexer: None }),
+            },
+            (Owner::Exec(p), _) => Holder::Writer {
+                pid: p.pid,
+                what: format!("codex exec (pid {})", p.pid),
+            },
+            (Owner::LingeringWriter(p), _) => Holder::Writer {
+                pid: p.pid,
+                what: format!("codex app-server (pid {})", p.pid),
+            },
+        })
+    }
+
+    fn is_writer_conflict(&self, output: &str) -> bool {
+        crate::live::codex::is_writer_conflict(output)
+    }
+
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
         let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
         match s("/type").unwrap_or("") {

@@ -107,6 +107,16 @@ impl ProviderCli for Copilot {
         Some(moved_on)
     }
 
+    /// A `copilot` process with the session's file open or its id on the
+    /// command line ([`crate::provider::holder_by_process`]).
+    fn live_holder(
+        &self,
+        t: &ResolvedTarget,
+        cx: &crate::provider::LiveContext,
+    ) -> Result<crate::resume::route::Holder, String> {
+        crate::provider::holder_by_process("copilot", t, cx)
+    }
+
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
         let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
         match s("/type").unwrap_or("") {

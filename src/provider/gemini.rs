@@ -114,6 +114,16 @@ impl ProviderCli for Gemini {
         None
     }
 
+    /// A `gemini` process with the session's file open or its id on the
+    /// command line ([`crate::provider::holder_by_process`]).
+    fn live_holder(
+        &self,
+        t: &ResolvedTarget,
+        cx: &crate::provider::LiveContext,
+    ) -> Result<crate::resume::route::Holder, String> {
+        crate::provider::holder_by_process("gemini", t, cx)
+    }
+
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
         let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
         match s("/type").unwrap_or("") {

@@ -22,10 +22,15 @@ use std::path::Path;
 
 use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
+use crate::live::claude_autocontinue::Verdict;
+use crate::live::owner::reach_of;
+use crate::live::proc::Procfs;
+use crate::live::tmux::Tmux;
 use crate::paths::Paths;
 use crate::resume::events::Event;
 use crate::resume::resolve::{ResolvedTarget, Unresolved};
 use crate::resume::respawn::ArgvSpec;
+use crate::resume::route::Holder;
 use crate::session::SessionIdentity;
 
 pub mod claude;
@@ -125,6 +130,93 @@ pub trait ProviderCli: Send + Sync {
     /// The zag-log events for one parsed line of the resumed run's
     /// structured output (pure); `out` holds the events so far.
     fn output_events(&self, line: &Value, out: &mut Vec<Event>);
+
+    // --- Live sessions (issue 11) ------------------------------------------
+
+    /// Who holds the session `t` names right now, and how to reach it.
+    /// Reads `/proc` and asks tmux: call it off any async loop. The
+    /// default: nobody can be told to hold it (respawn as before).
+    fn live_holder(&self, t: &ResolvedTarget, cx: &LiveContext) -> Result<Holder, String> {
+        let _ = (t, cx);
+        Ok(Holder::Nobody)
+    }
+
+    /// What the CLI's own continue is doing after the last limit in its
+    /// session file (pure). `None`: it has none (all but Claude).
+    fn own_continue(&self, session_file: &[u8]) -> Option<Verdict> {
+        let _ = session_file;
+        None
+    }
+
+    /// Whether a failed resume says another process holds the session's
+    /// writer: a wait for the writer, never a final failure (pure).
+    fn is_writer_conflict(&self, output: &str) -> bool {
+        let _ = output;
+        false
+    }
+}
+
+/// What [`ProviderCli::live_holder`] looks with.
+#[derive(Clone, Debug)]
+pub struct LiveContext {
+    /// `/proc`.
+    pub procfs: Procfs,
+    /// The tmux client.
+    pub tmux: Tmux,
+    /// Directories holding the user's tmux server sockets.
+    pub socket_dirs: Vec<std::path::PathBuf>,
+    /// The CLI's home dir ([`ProviderCli::home`]).
+    pub home: std::path::PathBuf,
+}
+
+/// The holder of a session for a CLI that keeps no registry and no writer
+/// lock (Gemini, Copilot), as cheaply as it can be told: one pass over
+/// `/proc` for a process whose command line names `binary` and that has
+/// the session's file open or names the session id on its command line.
+/// A process that only shares the cwd is not taken: another session of the
+/// same CLI in the same project would block this one's resume.
+pub fn holder_by_process(
+    binary: &str,
+    t: &ResolvedTarget,
+    cx: &LiveContext,
+) -> Result<Holder, String> {
+    let names_binary = |argv: &[String]| {
+        argv.iter().take(2).any(|a| {
+            Path::new(a)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == binary || n.starts_with(&format!("{binary}.")))
+        })
+    };
+    for pid in cx.procfs.pids() {
+        if pid == std::process::id() {
+            continue;
+        }
+        let Some(argv) = cx.procfs.cmdline(pid) else {
+            continue;
+        };
+        if !names_binary(&argv) {
+            continue;
+        }
+        let names_id = t
+            .provider_session_id
+            .as_deref()
+            .is_some_and(|id| argv.iter().any(|a| a == id));
+        let holds = t
+            .native_file
+            .as_deref()
+            .is_some_and(|f| cx.procfs.has_open(pid, f) == Some(true));
+        if names_id || holds {
+            let reach =
+                reach_of(&cx.procfs, &cx.tmux, pid, &cx.socket_dirs).map_err(|e| e.to_string())?;
+            return Ok(Holder::Live {
+                pid,
+                reach,
+                what: format!("{binary} (pid {pid})"),
+            });
+        }
+    }
+    Ok(Holder::Nobody)
 }
 
 /// The implementation for a provider.
@@ -195,5 +287,62 @@ mod tests {
         assert_eq!(bins, [None, None, Some(Path::new("/bin/g")), None]);
         let watched: Vec<bool> = all().map(|c| c.watched(&cfg.watch)).collect();
         assert_eq!(watched, [true, false, true, true]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_gemini_process_holding_the_session_file_is_its_live_holder() {
+        use crate::resume::resolve::Channel;
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("session-x.json");
+        std::fs::write(&file, "{}").unwrap();
+        // argv[0] `gemini`, the session file open on fd 3, outside tmux
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", "exec 3<\"$1\"; exec -a gemini sleep 30", "_"])
+            .arg(&file)
+            .env_remove("TMUX")
+            .env_remove("STY")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut t = ResolvedTarget {
+            incident_id: "i".into(),
+            provider: Provider::Gemini,
+            channel: Channel::Respawn,
+            wrapper_session_id: None,
+            provider_session_id: Some("x".into()),
+            cwd: None,
+            model: None,
+            prompt: None,
+            message: "Continue".into(),
+            zag_log: None,
+            native_file: Some(file.clone()),
+            auto_approve: false,
+            respawn_error: None,
+            permission_mode: None,
+        };
+        let cx = LiveContext {
+            procfs: Procfs::system(),
+            tmux: Tmux::new("/nonexistent/tmux"),
+            socket_dirs: vec![d.path().to_path_buf()],
+            home: d.path().to_path_buf(),
+        };
+        let found = (0..100).find_map(|_| match holder_by_process("gemini", &t, &cx).unwrap() {
+            Holder::Live { pid: p, .. } if p == pid => Some(()),
+            _ => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            }
+        });
+        assert!(found.is_some(), "the gemini process was not found");
+        // another session's file: not its holder
+        t.native_file = Some(d.path().join("other.json"));
+        t.provider_session_id = Some("y".into());
+        assert_eq!(
+            holder_by_process("gemini", &t, &cx).unwrap(),
+            Holder::Nobody
+        );
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

@@ -16,9 +16,12 @@
 
 pub mod events;
 pub mod fifo;
+pub mod live;
 pub mod resolve;
 pub mod respawn;
 pub mod revalidate;
+pub mod route;
+pub mod terminal;
 pub mod zaglog;
 
 use std::ffi::OsString;
@@ -53,6 +56,8 @@ pub struct ResumeEnv {
     pub limiter: Arc<tokio::sync::Semaphore>,
     /// Re-detects limits in a respawned CLI's output.
     pub detector: Detector,
+    /// Live sessions: where to look for their owners (issue 11).
+    pub live: live::LiveEnv,
 }
 
 impl ResumeEnv {
@@ -67,6 +72,7 @@ impl ResumeEnv {
             search_path: None,
             limiter: Arc::new(tokio::sync::Semaphore::new(permits)),
             detector,
+            live: live::LiveEnv::default(),
         }
     }
 }
@@ -85,6 +91,14 @@ pub enum Outcome {
     LimitAgain {
         detection: Detection,
         detail: String,
+    },
+    /// Not now: the session's live owner (or the provider's own continue)
+    /// has it. The incident stays the one pending incident of its session
+    /// and is looked at again at `until`, with `state` carried over.
+    Deferred {
+        until: chrono::DateTime<chrono::Utc>,
+        view: live::RouteView,
+        state: route::LiveState,
     },
 }
 
@@ -117,6 +131,20 @@ pub async fn deliver_with(
     env: &ResumeEnv,
     cancel: &CancellationToken,
     detect: Option<DetectFn>,
+) -> Outcome {
+    deliver_live(incident, env, cancel, detect, &route::LiveState::default()).await
+}
+
+/// [`deliver_with`] for an incident that may have been deferred before:
+/// `state` is what earlier fires did (typed once, notified once). A
+/// respawned session asks who owns it first ([`live`]): never a headless
+/// resume while its process lives.
+pub async fn deliver_live(
+    incident: &Schedule,
+    env: &ResumeEnv,
+    cancel: &CancellationToken,
+    detect: Option<DetectFn>,
+    state: &route::LiveState,
 ) -> Outcome {
     if cancel.is_cancelled() {
         return Outcome::Skipped {
@@ -154,25 +182,79 @@ pub async fn deliver_with(
             }
         }
     };
-    match moved {
-        Err(at) => {
-            return Outcome::Resumed {
-                detail: format!(
-                    "already delivered at {at} by an earlier run of the daemon (its resumed turn is in the zag session log)"
-                ),
+    if let Err(at) = &moved {
+        return Outcome::Resumed {
+            detail: format!(
+                "already delivered at {at} by an earlier run of the daemon (its resumed turn is in the zag session log)"
+            ),
+        };
+    }
+    let mut live_note = String::new();
+    if target.channel == Channel::Respawn && env.live.enabled {
+        let home = crate::provider::of(target.provider)
+            .home(&env.paths)
+            .to_path_buf();
+        let step = live::step(
+            &target,
+            &env.live,
+            home,
+            incident.reset_at,
+            incident.when,
+            state,
+        )
+        .await;
+        match step {
+            live::Step::Done(o) => return o,
+            live::Step::Respawn { why } if why != route::NOBODY_HOLDS_IT => {
+                live_note = format!("{why}: ")
+            }
+            live::Step::Respawn { .. } => {}
+            live::Step::Type(route) => {
+                if let Ok(Some(why)) = &moved {
+                    return Outcome::Skipped {
+                        reason: format!("the session moved on since the limit: {why}"),
+                    };
+                }
+                let (t, l, s) = (target.clone(), env.live.clone(), state.clone());
+                return tokio::task::spawn_blocking(move || {
+                    live::carry_type(&t, &l, &route, s, chrono::Utc::now())
+                })
+                .await
+                .unwrap_or_else(|e| Outcome::Failed {
+                    reason: format!("typing into the session's pane crashed: {e}"),
+                });
             }
         }
-        Ok(Some(why)) => {
-            return Outcome::Skipped {
-                reason: format!("the session moved on since the limit: {why}"),
-            }
-        }
-        Ok(None) => {}
+    }
+    if let Ok(Some(why)) = moved {
+        return Outcome::Skipped {
+            reason: format!("the session moved on since the limit: {why}"),
+        };
     }
     match &target.channel {
-        Channel::Respawn => respawn_target(&target, env, cancel, detect, "").await,
+        Channel::Respawn => {
+            let o = respawn_target(&target, env, cancel, detect, &live_note).await;
+            writer_conflict_retry(&target, o, state)
+        }
         Channel::Fifo { path } => deliver_fifo(&target, path, env, cancel, detect).await,
     }
+}
+
+/// A respawn that failed because another process holds the session's
+/// writer (Codex's app-server lingering after its TUI quit) is a wait,
+/// never a final failure: retried with backoff until the writer is free.
+fn writer_conflict_retry(t: &ResolvedTarget, o: Outcome, state: &route::LiveState) -> Outcome {
+    let Outcome::Failed { reason } = &o else {
+        return o;
+    };
+    if !crate::provider::of(t.provider).is_writer_conflict(reason) {
+        return o;
+    }
+    let r = route::Route::RetryWriter {
+        recheck_at: chrono::Utc::now() + route::writer_backoff(state.writer_retries),
+        why: format!("the resume found another writer on the session, retrying: {reason}"),
+    };
+    live::deferred(&r, state.clone()).unwrap_or(o)
 }
 
 /// The FIFO channel, falling back to respawn when the relay is dead.
@@ -397,6 +479,7 @@ async fn respawn_target(
             Outcome::Resumed { .. } => None,
             Outcome::Failed { reason } | Outcome::Skipped { reason } => Some(reason.clone()),
             Outcome::LimitAgain { detail, .. } => Some(detail.clone()),
+            Outcome::Deferred { view, .. } => Some(view.why.clone()),
         };
         end.insert("error".into(), json!(error));
         evs.push(("session_ended", end));

@@ -1,0 +1,327 @@
+//! The live-session step of a delivery: gather who owns the session now
+//! (the provider's [`ProviderCli::live_holder`]), what its own continue and
+//! its screen say, ask [`route::decide`], and carry out what does not need a
+//! respawn (stand down, wait, type into the pane, end as continued or
+//! cancelled).
+//!
+//! Why: a due incident whose session is still open must never get a
+//! headless resume beside it; this is the one place delivery asks.
+//!
+//! [`ProviderCli::live_holder`]: crate::provider::ProviderCli::live_holder
+
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::live::owner::Reach;
+use crate::live::proc::Procfs;
+use crate::live::screen;
+use crate::live::tmux::{self, Tmux};
+use crate::provider::{self, LiveContext};
+
+use super::resolve::ResolvedTarget;
+use super::route::{self, Continuer, Expect, Facts, Holder, LiveState, Route, Typed};
+use super::terminal;
+use super::Outcome;
+
+/// Where the live step looks, and its deadlines.
+#[derive(Clone, Debug)]
+pub struct LiveEnv {
+    /// Ask about live owners at all (off: every session is resumed as
+    /// before issue 11).
+    pub enabled: bool,
+    /// The tmux binary.
+    pub tmux_bin: PathBuf,
+    /// Directories of tmux server sockets (`None`: the user's, from
+    /// `TMUX_TMPDIR` or `/tmp/tmux-<uid>`).
+    pub socket_dirs: Option<Vec<PathBuf>>,
+    /// How long the session file gets to show a typed turn.
+    pub confirm_timeout: Duration,
+}
+
+impl Default for LiveEnv {
+    fn default() -> Self {
+        LiveEnv {
+            enabled: true,
+            tmux_bin: PathBuf::from("tmux"),
+            socket_dirs: None,
+            // A TUI writes the user turn as it sends it; a minute covers a
+            // slow start of the request.
+            confirm_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Who will continue an incident and why: the view `status`, `list` and
+/// `subscribe` show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteView {
+    /// Who.
+    pub by: Continuer,
+    /// Why.
+    pub why: String,
+    /// Tell the user on the desktop (once per incident).
+    pub notify: bool,
+}
+
+/// What the live step leaves to the caller.
+#[derive(Debug)]
+pub enum Step {
+    /// No live owner: go on with the headless respawn (after the moved-on
+    /// check, as before).
+    Respawn {
+        /// Why, for the outcome text.
+        why: String,
+    },
+    /// Type into the pane, after the moved-on check.
+    Type(Box<Route>),
+    /// The incident ended or was deferred here.
+    Done(Outcome),
+}
+
+fn context(env: &LiveEnv, home: PathBuf) -> LiveContext {
+    LiveContext {
+        procfs: Procfs::system(),
+        tmux: Tmux::new(&env.tmux_bin),
+        socket_dirs: env
+            .socket_dirs
+            .clone()
+            .unwrap_or_else(|| vec![tmux::user_socket_dir()]),
+        home,
+    }
+}
+
+/// Gather the facts (blocking: `/proc`, tmux, the session file) and decide.
+pub fn route_now(
+    t: &ResolvedTarget,
+    env: &LiveEnv,
+    home: PathBuf,
+    reset_at: Option<DateTime<Utc>>,
+    due: DateTime<Utc>,
+    state: &LiveState,
+    now: DateTime<Utc>,
+) -> Route {
+    let cli = provider::of(t.provider);
+    let cx = context(env, home);
+    let holder = cli.live_holder(t, &cx).unwrap_or_else(|e| Holder::Unknown {
+        what: format!(
+            "the {} session's owner could not be checked ({e})",
+            t.provider
+        ),
+    });
+    let bytes = t.native_file.as_ref().and_then(|p| std::fs::read(p).ok());
+    let own = bytes.as_deref().and_then(|b| cli.own_continue(b));
+    let file_written_at = t
+        .native_file
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .map(DateTime::<Utc>::from);
+    let shows = match &holder {
+        Holder::Live {
+            reach: Reach::Pane(p),
+            ..
+        } => cx.tmux.capture(p).ok().map(|s| screen::read(&s).shows()),
+        _ => None,
+    };
+    let facts = Facts {
+        holder,
+        own,
+        file_written_at,
+        shows,
+        reset_at,
+        due,
+        message: t.message.clone(),
+        state: state.clone(),
+    };
+    route::decide(&facts, now)
+}
+
+/// The deferral of a route that waits: re-arm at its time, keep the state.
+pub fn deferred(route: &Route, mut state: LiveState) -> Option<Outcome> {
+    let (until, notify) = match route {
+        Route::StandDown { recheck_at, .. } => (*recheck_at, false),
+        Route::WaitForOwner {
+            recheck_at, notify, ..
+        } => (*recheck_at, *notify),
+        Route::RetryWriter { recheck_at, .. } => {
+            state.writer_retries += 1;
+            (*recheck_at, false)
+        }
+        _ => return None,
+    };
+    state.notified |= notify;
+    Some(Outcome::Deferred {
+        until,
+        view: RouteView {
+            by: route.continuer(),
+            why: route.why().to_string(),
+            notify,
+        },
+        state,
+    })
+}
+
+/// The end of an incident a route settles without sending anything.
+pub fn settled(route: &Route) -> Option<Outcome> {
+    match route {
+        Route::Continued { by, why } => Some(Outcome::Resumed {
+            detail: format!(
+                "continued by {}: {why}; nothing sent by the daemon",
+                by.describe()
+            ),
+        }),
+        Route::CancelledByUser { why } => Some(Outcome::Skipped {
+            reason: format!("cancelled by the user: {why}"),
+        }),
+        _ => None,
+    }
+}
+
+/// A typing of an earlier fire that shows up only now.
+pub fn late_confirmation(t: &ResolvedTarget, state: &LiveState) -> Option<Outcome> {
+    let typed = state.typed.as_ref()?;
+    let file = t.native_file.as_ref()?;
+    terminal::took(file, typed.len_before, &typed.text, &Expect::Turn).then(|| Outcome::Resumed {
+        detail: format!(
+            "typed into pane {} and confirmed later: the session's file grew with that turn",
+            typed.place
+        ),
+    })
+}
+
+/// Type once into the route's pane and confirm (blocking). `Resumed` when
+/// the turn shows; for Claude's menu choice, a stand-down (Claude's own
+/// continue now has it); not confirmed: deferred, never typed again.
+pub fn carry_type(
+    t: &ResolvedTarget,
+    env: &LiveEnv,
+    route: &Route,
+    mut state: LiveState,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let Route::Type {
+        reach,
+        text,
+        expect,
+        why,
+    } = route
+    else {
+        return Outcome::Failed {
+            reason: "internal: carry_type without a Type route".into(),
+        };
+    };
+    let place = route::reach_name(reach);
+    let Some(file) = t.native_file.clone() else {
+        return Outcome::Failed {
+            reason: format!(
+                "cannot confirm a typed turn into {place}: the session's file is unknown"
+            ),
+        };
+    };
+    let len_before = terminal::file_len(&file);
+    let tmux = Tmux::new(&env.tmux_bin);
+    if let Err(e) = terminal::type_into(&tmux, reach, text) {
+        // Nothing was typed (or not all of it): wait for the owner rather
+        // than respawn beside it.
+        let r = Route::WaitForOwner {
+            recheck_at: now + chrono::Duration::seconds(route::RECHECK_SECS),
+            notify: !state.notified,
+            why: format!("typing into {place} failed ({e}): waiting for the owner to exit"),
+        };
+        return deferred(&r, state).unwrap_or(Outcome::Failed {
+            reason: e.to_string(),
+        });
+    }
+    state.typed = Some(Typed {
+        len_before,
+        text: text.clone(),
+        place: place.clone(),
+    });
+    let ok = terminal::confirm(
+        &file,
+        len_before,
+        text,
+        expect,
+        env.confirm_timeout,
+        Duration::from_millis(250),
+    );
+    match (ok, expect) {
+        (true, Expect::Turn) => Outcome::Resumed {
+            detail: format!(
+                "typed into pane {place} and confirmed: the session's file grew with that turn ({why})"
+            ),
+        },
+        (true, Expect::ClaudeArmed) => {
+            // Claude's own continue has it now; the typed-turn check must
+            // not wait for a "2" turn.
+            state.typed = None;
+            let r = Route::StandDown {
+                recheck_at: now + chrono::Duration::seconds(route::RECHECK_SECS),
+                why: format!("chose \"wait here, then continue automatically\" in Claude's limit menu in {place}: Claude Code's own continue has it"),
+            };
+            deferred(&r, state).unwrap_or(Outcome::Failed {
+                reason: "internal: stand-down not deferred".into(),
+            })
+        }
+        (false, _) => {
+            let r = Route::WaitForOwner {
+                recheck_at: now + chrono::Duration::seconds(route::RECHECK_SECS),
+                notify: !state.notified,
+                why: format!(
+                    "typed into {place} but the session's file did not show it within {} s: not typing again, waiting",
+                    env.confirm_timeout.as_secs()
+                ),
+            };
+            deferred(&r, state).unwrap_or(Outcome::Failed {
+                reason: "internal: wait not deferred".into(),
+            })
+        }
+    }
+}
+
+/// The live step of a delivery (async: the blocking parts run off the loop).
+pub async fn step(
+    t: &ResolvedTarget,
+    env: &LiveEnv,
+    home: PathBuf,
+    reset_at: Option<DateTime<Utc>>,
+    due: DateTime<Utc>,
+    state: &LiveState,
+) -> Step {
+    let (t2, env2, state2) = (t.clone(), env.clone(), state.clone());
+    let r = tokio::task::spawn_blocking(move || {
+        if let Some(o) = late_confirmation(&t2, &state2) {
+            return Err(Box::new(o));
+        }
+        Ok(route_now(
+            &t2,
+            &env2,
+            home,
+            reset_at,
+            due,
+            &state2,
+            Utc::now(),
+        ))
+    })
+    .await;
+    let route = match r {
+        Ok(Ok(route)) => route,
+        Ok(Err(outcome)) => return Step::Done(*outcome),
+        Err(e) => {
+            return Step::Done(Outcome::Failed {
+                reason: format!("the live-session check crashed: {e}"),
+            })
+        }
+    };
+    if let Some(o) = settled(&route).or_else(|| deferred(&route, state.clone())) {
+        return Step::Done(o);
+    }
+    match route {
+        Route::Respawn { why } => Step::Respawn { why },
+        r @ Route::Type { .. } => Step::Type(Box::new(r)),
+        _ => Step::Done(Outcome::Failed {
+            reason: "internal: a route neither settled, deferred nor carried".into(),
+        }),
+    }
+}

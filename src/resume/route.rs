@@ -1,0 +1,691 @@
+//! Who continues a due incident whose session may still be open: a pure
+//! decision from the session's live owner, what the provider's own continue
+//! is doing, what its screen shows, the reset and `now`.
+//!
+//! Why: an interactive session left open through a usage limit must be
+//! continued where it lives, exactly once. Resuming it headless beside the
+//! open TUI forks Claude's transcript (Claude 2.1.332 continues by itself)
+//! and fails on Codex's single writer. The I/O that gathers the facts is in
+//! [`super::live`]; typing is in [`super::terminal`]; this module only
+//! decides, so every case is a table test on an injected `now`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::live::claude_autocontinue::{cancel_was_exit, AutoContinue, Verdict};
+use crate::live::owner::Reach;
+use crate::live::proc::Pid;
+use crate::live::screen::Shows;
+
+/// How long after the reset Claude Code's own continue gets before the
+/// daemon takes over. Captured with the real 2.1.332 TUI: it continued at
+/// reset + 46, 73, 88, 99 and 108 s, and it checks every 30 s, so a
+/// continue due by reset + 108 s lands by reset + 138 s at worst; 180 s
+/// leaves 42 s of margin for a slow first request.
+pub const CLAUDE_GRACE_SECS: i64 = 180;
+
+/// How often a stood-down or waiting incident is looked at again: Claude
+/// checks its own continue every 30 s, and an owner that exits should be
+/// followed by our respawn within about as long.
+pub const RECHECK_SECS: i64 = 30;
+
+/// A user cancel followed by the process ending within this window was the
+/// first Ctrl-C of an exit (captured: the exit came about 3 s after).
+pub const CANCEL_EXIT_WINDOW_SECS: i64 = 10;
+
+/// The first wait before retrying a writer conflict; doubled per retry up
+/// to [`WRITER_RETRY_CAP_SECS`]. Captured: Codex's app-server released the
+/// rollout 51..73 s after the TUI quit.
+pub const WRITER_RETRY_FIRST_SECS: i64 = 15;
+/// The longest wait between two writer-conflict retries.
+pub const WRITER_RETRY_CAP_SECS: i64 = 300;
+
+/// The reason of a respawn of a session nobody holds: the case of every
+/// dead session, told apart so its outcome reads as before.
+pub const NOBODY_HOLDS_IT: &str = "no live process holds the session";
+
+/// Who holds the session now, as the provider found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// No live process holds it.
+    Nobody,
+    /// A live interactive process holds it (a TUI), reachable or not.
+    Live {
+        /// The process.
+        pid: Pid,
+        /// How to type to it.
+        reach: Reach,
+        /// For humans: what it is (`claude 2.1.332 TUI`).
+        what: String,
+    },
+    /// A process holds the session's writer but has no terminal to type
+    /// into (Codex's app-server after the TUI quit, a headless exec).
+    Writer {
+        /// The process.
+        pid: Pid,
+        /// For humans.
+        what: String,
+    },
+    /// Something names the session but whether it lives cannot be told.
+    Unknown {
+        /// For humans.
+        what: String,
+    },
+}
+
+impl Holder {
+    /// Whether a process may still hold the session (never respawn then).
+    pub fn may_live(&self) -> bool {
+        !matches!(self, Holder::Nobody)
+    }
+}
+
+/// What the daemon did to this incident so far, kept by the core across
+/// deferrals (an incident is typed into once, notified about once).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveState {
+    /// We typed into its terminal; the session file's length before.
+    pub typed: Option<Typed>,
+    /// A desktop notification about waiting was sent.
+    pub notified: bool,
+    /// Writer-conflict retries so far.
+    pub writer_retries: u32,
+}
+
+/// A typing we did for an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Typed {
+    /// The session file's length before we typed.
+    pub len_before: u64,
+    /// What we typed.
+    pub text: String,
+    /// Where (a pane's human name).
+    pub place: String,
+}
+
+/// Who will continue (or continued) an incident: shown by `status`, `list`
+/// and `subscribe`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Continuer {
+    /// The daemon, by a headless respawn of the CLI.
+    DaemonRespawn,
+    /// The daemon, by typing into this pane.
+    DaemonPane {
+        /// The pane's human name (`session:window.pane`, or `screen …`).
+        pane: String,
+    },
+    /// Claude Code's own automatic continue.
+    ClaudeOwn,
+    /// zag's relay (FIFO).
+    ZagRelay,
+    /// The user, in the open TUI.
+    User,
+    /// Nobody yet: waiting for the session's process to exit.
+    WaitingForOwner,
+}
+
+impl Continuer {
+    /// How `list`/`status` name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Continuer::DaemonRespawn => "the daemon by respawn".into(),
+            Continuer::DaemonPane { pane } => format!("the daemon into pane {pane}"),
+            Continuer::ClaudeOwn => "Claude Code's own continue".into(),
+            Continuer::ZagRelay => "zag's relay".into(),
+            Continuer::User => "the user".into(),
+            Continuer::WaitingForOwner => "waiting for the owner to exit".into(),
+        }
+    }
+}
+
+/// What to type and what shows that it took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// A new user turn with the typed text in the session file.
+    Turn,
+    /// Claude's menu choice "wait here, then continue automatically": its
+    /// `continue automatically` output in the transcript; Claude's own
+    /// continue then has the incident.
+    ClaudeArmed,
+}
+
+/// The decision for a due incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// No live owner: respawn headless, as for any dead session.
+    Respawn {
+        /// Why.
+        why: String,
+    },
+    /// The provider's own continue has it: look again at `recheck_at`.
+    StandDown {
+        /// When to look again.
+        recheck_at: DateTime<Utc>,
+        /// Why.
+        why: String,
+    },
+    /// Already continued: end the incident, nothing sent.
+    Continued {
+        /// By whom.
+        by: Continuer,
+        /// Why we know.
+        why: String,
+    },
+    /// The user cancelled the provider's continue and stayed: end the
+    /// incident as cancelled by the user, nothing sent.
+    CancelledByUser {
+        /// Why.
+        why: String,
+    },
+    /// Type into the owner's terminal once.
+    Type {
+        /// Where.
+        reach: Reach,
+        /// What (typed literally, then Enter separately).
+        text: String,
+        /// What confirms it.
+        expect: Expect,
+        /// Why.
+        why: String,
+    },
+    /// A live owner we cannot type into: wait for it to exit.
+    WaitForOwner {
+        /// When to look again.
+        recheck_at: DateTime<Utc>,
+        /// Send the desktop notification now (once per incident).
+        notify: bool,
+        /// Why.
+        why: String,
+    },
+    /// A writer without a terminal holds the session (Codex): retry later.
+    RetryWriter {
+        /// When to try again.
+        recheck_at: DateTime<Utc>,
+        /// Why.
+        why: String,
+    },
+}
+
+impl Route {
+    /// Who will continue the incident under this route.
+    pub fn continuer(&self) -> Continuer {
+        match self {
+            Route::Respawn { .. } | Route::RetryWriter { .. } => Continuer::DaemonRespawn,
+            Route::StandDown { .. } => Continuer::ClaudeOwn,
+            Route::Continued { by, .. } => by.clone(),
+            Route::CancelledByUser { .. } => Continuer::User,
+            Route::Type { reach, .. } => Continuer::DaemonPane {
+                pane: reach_name(reach),
+            },
+            Route::WaitForOwner { .. } => Continuer::WaitingForOwner,
+        }
+    }
+
+    /// Why, for humans.
+    pub fn why(&self) -> &str {
+        match self {
+            Route::Respawn { why }
+            | Route::StandDown { why, .. }
+            | Route::Continued { why, .. }
+            | Route::CancelledByUser { why }
+            | Route::Type { why, .. }
+            | Route::WaitForOwner { why, .. }
+            | Route::RetryWriter { why, .. } => why,
+        }
+    }
+}
+
+/// A reach's name for humans.
+pub fn reach_name(r: &Reach) -> String {
+    match r {
+        Reach::Pane(p) => format!("{} ({})", p.human_name(), p.pane_id),
+        Reach::ScreenWindow(w) => format!("screen {w:?}"),
+        Reach::Unreachable { .. } => "none".into(),
+    }
+}
+
+/// Everything [`decide`] decides from.
+#[derive(Clone, Debug)]
+pub struct Facts {
+    /// Who holds the session now.
+    pub holder: Holder,
+    /// What the provider's own continue is doing (Claude; `None` for the
+    /// others or when the transcript has no limit entry).
+    pub own: Option<Verdict>,
+    /// When the session's file was last written (the exit of a Claude TUI
+    /// writes its last line then).
+    pub file_written_at: Option<DateTime<Utc>>,
+    /// What the owner's screen shows, when it has a pane we captured.
+    pub shows: Option<Shows>,
+    /// The limit's reset (`None`: unknown; the due time stands in).
+    pub reset_at: Option<DateTime<Utc>>,
+    /// When the incident was due.
+    pub due: DateTime<Utc>,
+    /// The resume message.
+    pub message: String,
+    /// What we did so far.
+    pub state: LiveState,
+}
+
+/// The wait before writer-conflict retry number `retries` (0-based).
+pub fn writer_backoff(retries: u32) -> Duration {
+    let secs = WRITER_RETRY_FIRST_SECS
+        .saturating_mul(1i64 << retries.min(10))
+        .min(WRITER_RETRY_CAP_SECS);
+    Duration::seconds(secs)
+}
+
+/// Decide who continues the incident now. Pure.
+pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
+    let recheck = now + Duration::seconds(RECHECK_SECS);
+    let base = f.reset_at.unwrap_or(f.due);
+    let grace_end = base + Duration::seconds(CLAUDE_GRACE_SECS);
+    let mut note = String::new();
+    if let Some(v) = &f.own {
+        match &v.state {
+            AutoContinue::Continued => {
+                return Route::Continued {
+                    by: Continuer::ClaudeOwn,
+                    why: "its continuation record is in the transcript".into(),
+                }
+            }
+            AutoContinue::ContinuedByUser => {
+                return Route::Continued {
+                    by: Continuer::User,
+                    why: "the user typed a new prompt after the limit".into(),
+                }
+            }
+            AutoContinue::Armed { at } if f.holder.may_live() => {
+                if now < grace_end {
+                    return Route::StandDown {
+                        recheck_at: recheck.min(grace_end),
+                        why: format!(
+                            "Claude Code's own continue is armed{} and its TUI is open: standing down until it continues (taking over at reset + {CLAUDE_GRACE_SECS} s)",
+                            at.as_deref().map(|a| format!(" (for {a})")).unwrap_or_default()
+                        ),
+                    };
+                }
+                note = format!(
+                    "no continuation by reset + {CLAUDE_GRACE_SECS} s although Claude's continue was armed; "
+                );
+            }
+            AutoContinue::Armed { .. } => {
+                return Route::Respawn {
+                    why: "Claude Code's continue was armed but its process is gone".into(),
+                }
+            }
+            AutoContinue::CancelledByUser => {
+                if f.holder.may_live() {
+                    return Route::CancelledByUser {
+                        why: "the user cancelled Claude Code's automatic continue (Esc) and the TUI stays open: nothing sent".into(),
+                    };
+                }
+                let exited = f.file_written_at.is_some_and(|w| {
+                    cancel_was_exit(v, w, Duration::seconds(CANCEL_EXIT_WINDOW_SECS))
+                });
+                if !exited {
+                    return Route::CancelledByUser {
+                        why: "the user cancelled Claude Code's automatic continue and closed the TUI later: nothing sent".into(),
+                    };
+                }
+                return Route::Respawn {
+                    why: "the cancel was the first Ctrl-C of an exit (the process ended within seconds)".into(),
+                };
+            }
+            AutoContinue::ExitedDuringWait
+            | AutoContinue::Stopped { .. }
+            | AutoContinue::NeverArmed => {}
+        }
+    }
+    if let Some(t) = &f.state.typed {
+        if f.holder.may_live() {
+            return Route::WaitForOwner {
+                recheck_at: recheck,
+                notify: !f.state.notified,
+                why: format!(
+                    "typed into {} once, not confirmed yet; never typing twice: waiting for the owner",
+                    t.place
+                ),
+            };
+        }
+    }
+    match &f.holder {
+        Holder::Nobody => Route::Respawn {
+            why: format!("{note}{NOBODY_HOLDS_IT}"),
+        },
+        Holder::Writer { what, .. } => Route::RetryWriter {
+            recheck_at: now + writer_backoff(f.state.writer_retries),
+            why: format!(
+                "{note}{what} still holds the session's writer: retrying once it is released"
+            ),
+        },
+        Holder::Unknown { what } => Route::WaitForOwner {
+            recheck_at: recheck,
+            notify: !f.state.notified,
+            why: format!("{note}{what} may still hold the session (liveness unknown)"),
+        },
+        Holder::Live { reach, what, .. } => {
+            let wait = |why: String| Route::WaitForOwner {
+                recheck_at: recheck,
+                notify: !f.state.notified,
+                why: format!("{note}{why}"),
+            };
+            if matches!(reach, Reach::Unreachable { .. }) {
+                return wait(format!(
+                    "{what} is open outside tmux and GNU screen: cannot type into it"
+                ));
+            }
+            let typed = |text: String, expect: Expect, why: String| Route::Type {
+                reach: reach.clone(),
+                text,
+                expect,
+                why: format!("{note}{why}"),
+            };
+            match &f.shows {
+                Some(Shows::ClaudeLimitMenu(menu)) => {
+                    // The "wait here, then continue automatically" entry:
+                    // captured as entry 2; chosen by its label when shown.
+                    let n = menu
+                        .options
+                        .iter()
+                        .find(|(_, l)| l.to_lowercase().contains("continue automatically"))
+                        .map_or(2, |(n, _)| *n);
+                    typed(
+                        n.to_string(),
+                        Expect::ClaudeArmed,
+                        format!("{what} shows its limit menu: choosing {n} (wait here, then continue automatically)"),
+                    )
+                }
+                Some(Shows::ClaudeAutoContinueWaiting { .. }) if now < grace_end => {
+                    Route::StandDown {
+                        recheck_at: recheck.min(grace_end),
+                        why: "Claude Code shows its own continue counting down: standing down"
+                            .into(),
+                    }
+                }
+                Some(Shows::ClaudeIdle) | Some(Shows::CodexReady) => typed(
+                    f.message.clone(),
+                    Expect::Turn,
+                    format!("{what} is open at an empty prompt: typing the resume message"),
+                ),
+                Some(Shows::ClaudeDraft(_)) | Some(Shows::CodexDraft(_)) => wait(format!(
+                    "{what} has the user's unsent draft in its prompt: not typing over it"
+                )),
+                Some(_) | None => wait(format!(
+                    "{what}'s screen shows nothing we know how to type into"
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::claude_autocontinue::assess;
+    use crate::live::screen::{self, LimitMenu};
+    use crate::live::tmux::Pane;
+    use std::path::PathBuf;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn pane() -> Reach {
+        Reach::Pane(Pane {
+            socket: PathBuf::from("/tmp/tmux-1/default"),
+            pane_id: "%3".into(),
+            pane_pid: 10,
+            session_name: "agents".into(),
+            window_id: "@1".into(),
+            window_index: 0,
+            pane_index: 1,
+            current_command: "claude".into(),
+        })
+    }
+
+    fn live(reach: Reach) -> Holder {
+        Holder::Live {
+            pid: 42,
+            reach,
+            what: "claude TUI".into(),
+        }
+    }
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/live/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    /// The verdict of a captured transcript (limit entry first).
+    fn verdict(name: &str) -> Verdict {
+        let text = fixture(name);
+        crate::live::claude_autocontinue::assess_transcript(text.lines())
+            .unwrap_or_else(|| assess(text.lines()))
+    }
+
+    fn facts(holder: Holder, own: Option<Verdict>, shows: Option<Shows>) -> Facts {
+        Facts {
+            holder,
+            own,
+            file_written_at: None,
+            shows,
+            reset_at: Some(t("2026-11-30T19:21:00Z")),
+            due: t("2026-11-30T19:21:05Z"),
+            message: "Continue".into(),
+            state: LiveState::default(),
+        }
+    }
+
+    #[test]
+    fn armed_with_the_tui_open_stands_down_until_the_grace_then_takes_over() {
+        let v = verdict("claude_after_limit_exit_while_armed.jsonl");
+        // The exit fixture ends with the warning; cut it to the arm alone.
+        let armed = Verdict {
+            state: AutoContinue::Armed { at: None },
+            ..v
+        };
+        let f = facts(
+            live(pane()),
+            Some(armed),
+            Some(Shows::ClaudeAutoContinueWaiting { at: None }),
+        );
+        let now = t("2026-11-30T19:21:05Z");
+        match decide(&f, now) {
+            Route::StandDown { recheck_at, .. } => {
+                assert_eq!(recheck_at, now + Duration::seconds(RECHECK_SECS))
+            }
+            other => panic!("{other:?}"),
+        }
+        // near the end of the grace, the re-check is the grace's end
+        let late = t("2026-11-30T19:23:50Z");
+        match decide(&f, late) {
+            Route::StandDown { recheck_at, .. } => {
+                assert_eq!(recheck_at, t("2026-11-30T19:24:00Z"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // past it, with Claude's countdown gone and an idle prompt: typed
+        let mut f2 = f.clone();
+        f2.shows = Some(Shows::ClaudeIdle);
+        match decide(&f2, t("2026-11-30T19:24:01Z")) {
+            Route::Type { expect, why, .. } => {
+                assert_eq!(expect, Expect::Turn);
+                assert!(why.contains("no continuation by reset"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn claude_continued_by_itself_or_by_the_user_ends_with_nothing_sent() {
+        let now = t("2026-11-30T19:25:00Z");
+        let f = facts(
+            live(pane()),
+            Some(verdict("claude_after_limit_autocontinued.jsonl")),
+            None,
+        );
+        assert_eq!(decide(&f, now).continuer(), Continuer::ClaudeOwn);
+        assert!(matches!(decide(&f, now), Route::Continued { .. }));
+        let f = facts(
+            live(pane()),
+            Some(verdict(
+                "claude_after_limit_setting_off_esc_then_typed.jsonl",
+            )),
+            None,
+        );
+        assert!(matches!(
+            decide(&f, now),
+            Route::Continued {
+                by: Continuer::User,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn exit_while_armed_is_respawned_headless() {
+        let now = t("2026-11-30T19:21:05Z");
+        let v = verdict("claude_after_limit_exit_while_armed.jsonl");
+        assert_eq!(v.state, AutoContinue::ExitedDuringWait);
+        let f = facts(Holder::Nobody, Some(v.clone()), None);
+        assert!(matches!(decide(&f, now), Route::Respawn { .. }));
+        // armed, no warning (killed with its tmux server), process gone
+        let armed = Verdict {
+            state: AutoContinue::Armed { at: None },
+            ..v
+        };
+        let f = facts(Holder::Nobody, Some(armed), None);
+        assert!(matches!(decide(&f, now), Route::Respawn { .. }));
+    }
+
+    #[test]
+    fn a_cancel_with_the_tui_open_is_the_users_choice_a_cancel_then_exit_is_an_exit() {
+        let now = t("2026-11-30T19:21:05Z");
+        let v = Verdict {
+            state: AutoContinue::CancelledByUser,
+            at: Some(t("2026-11-30T19:19:50Z")),
+            exit_recorded: false,
+        };
+        let f = facts(live(pane()), Some(v.clone()), Some(Shows::ClaudeIdle));
+        let r = decide(&f, now);
+        assert!(matches!(r, Route::CancelledByUser { .. }), "{r:?}");
+        // the process ended 3 s after the cancel: an exit, take over
+        let mut f = facts(Holder::Nobody, Some(v.clone()), None);
+        f.file_written_at = Some(t("2026-11-30T19:19:53Z"));
+        assert!(matches!(decide(&f, now), Route::Respawn { .. }));
+        // ended an hour later: the user chose to wait, then left
+        f.file_written_at = Some(t("2026-11-30T20:19:53Z"));
+        assert!(matches!(decide(&f, now), Route::CancelledByUser { .. }));
+    }
+
+    #[test]
+    fn setting_off_menu_gets_2_and_an_idle_prompt_gets_the_message_never_a_draft() {
+        let now = t("2026-11-30T19:21:05Z");
+        let menu = screen::read(&fixture("screen_claude_limit_menu_after_reset.txt")).shows();
+        assert!(matches!(menu, Shows::ClaudeLimitMenu(_)), "{menu:?}");
+        let own = Some(verdict("claude_after_limit_setting_off.jsonl"));
+        let f = facts(live(pane()), own.clone(), Some(menu));
+        match decide(&f, now) {
+            Route::Type { text, expect, .. } => {
+                assert_eq!(text, "2");
+                assert_eq!(expect, Expect::ClaudeArmed);
+            }
+            other => panic!("{other:?}"),
+        }
+        let f = facts(live(pane()), own.clone(), Some(Shows::ClaudeIdle));
+        match decide(&f, now) {
+            Route::Type { text, expect, .. } => {
+                assert_eq!(text, "Continue");
+                assert_eq!(expect, Expect::Turn);
+            }
+            other => panic!("{other:?}"),
+        }
+        let f = facts(live(pane()), own, Some(Shows::ClaudeDraft("half".into())));
+        assert!(matches!(
+            decide(&f, now),
+            Route::WaitForOwner { notify: true, .. }
+        ));
+        // a menu whose entry is labelled differently still gets its number
+        let m = LimitMenu {
+            options: vec![
+                (1, "Stop".into()),
+                (3, "Wait here, then continue automatically".into()),
+            ],
+            selected: Some(1),
+        };
+        let f = facts(live(pane()), None, Some(Shows::ClaudeLimitMenu(m)));
+        assert!(matches!(decide(&f, now), Route::Type { text, .. } if text == "3"));
+    }
+
+    #[test]
+    fn codex_tui_is_typed_into_a_lingering_writer_is_retried_with_backoff() {
+        let now = t("2026-11-30T19:21:05Z");
+        let ready = screen::read(&fixture("screen_codex_limit.txt")).shows();
+        let f = facts(live(pane()), None, Some(ready));
+        assert!(
+            matches!(
+                decide(&f, now),
+                Route::Type {
+                    expect: Expect::Turn,
+                    ..
+                }
+            ),
+            "{:?}",
+            decide(&f, now)
+        );
+        let mut f = facts(
+            Holder::Writer {
+                pid: 7,
+                what: "codex app-server".into(),
+            },
+            None,
+            None,
+        );
+        let r0 = decide(&f, now);
+        assert_eq!(r0.continuer(), Continuer::DaemonRespawn);
+        assert!(
+            matches!(r0, Route::RetryWriter { recheck_at, .. } if recheck_at == now + Duration::seconds(15))
+        );
+        f.state.writer_retries = 2;
+        assert!(
+            matches!(decide(&f, now), Route::RetryWriter { recheck_at, .. } if recheck_at == now + Duration::seconds(60))
+        );
+        f.state.writer_retries = 30;
+        assert!(
+            matches!(decide(&f, now), Route::RetryWriter { recheck_at, .. } if recheck_at == now + Duration::seconds(300))
+        );
+    }
+
+    #[test]
+    fn unreachable_owner_is_waited_for_with_one_notification_and_typing_happens_once() {
+        let now = t("2026-11-30T19:21:05Z");
+        let mut f = facts(live(Reach::Unreachable { multiplexer: None }), None, None);
+        assert!(matches!(
+            decide(&f, now),
+            Route::WaitForOwner { notify: true, .. }
+        ));
+        f.state.notified = true;
+        let r = decide(&f, now);
+        assert!(matches!(r, Route::WaitForOwner { notify: false, .. }));
+        assert_eq!(r.continuer(), Continuer::WaitingForOwner);
+        // typed once already, still open: never again
+        let mut f = facts(live(pane()), None, Some(Shows::CodexReady));
+        f.state.typed = Some(Typed {
+            len_before: 10,
+            text: "Continue".into(),
+            place: "agents:0.1".into(),
+        });
+        assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
+        // typed, then the owner went: respawn
+        f.holder = Holder::Nobody;
+        assert!(matches!(decide(&f, now), Route::Respawn { .. }));
+        // nobody, no own continue: respawn as today
+        let f = facts(Holder::Nobody, None, None);
+        assert_eq!(decide(&f, now).continuer(), Continuer::DaemonRespawn);
+    }
+}
