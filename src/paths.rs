@@ -2,7 +2,7 @@
 //!
 //! Every path the daemon touches is derived here from two roots (`--zag-home`
 //! and `$HOME`), so tests point the whole daemon at a temporary directory by
-//! passing two paths. Project state dirs follow zag's rule (ZAG_INTEROP §1.1):
+//! passing two paths. Project state dirs follow zag's rule (zag-contract §1.1):
 //! never re-derived from a workspace path when a log path is known.
 
 use std::path::{Path, PathBuf};

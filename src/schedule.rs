@@ -1,6 +1,6 @@
 //! Resume-time arithmetic: pure functions of a detection, the config and now.
 //!
-//! [`compute_resume_at`] reproduces zag's rule (ZAG_INTEROP §5) so that a
+//! [`compute_resume_at`] reproduces zag's rule (zag-contract §5) so that a
 //! resume we schedule never wakes before zag's own would; [`due_time`] then
 //! adds the stagger, which spreads a fleet of sessions limited by the same
 //! reset over a window so they don't all hit the provider in the same second.

@@ -48,7 +48,7 @@ impl SessionIdentity {
     /// is unknown. Callers merge from the most to the least specific source
     /// (the limit line, then its file's tracker, then an earlier incident of
     /// the chain). The wrapper id is settled first, so a provider id equal
-    /// to it (zag's exec placeholder, ZAG_INTEROP §7) never survives the
+    /// to it (zag's exec placeholder, zag-contract §7) never survives the
     /// merge, from either side: see [`SessionIdentity::is_placeholder`].
     pub fn merge(&mut self, other: &SessionIdentity) {
         fill(&mut self.wrapper_session_id, &other.wrapper_session_id);

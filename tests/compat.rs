@@ -98,7 +98,7 @@ fn ours_claude(session: &str, attempt: u32, chain: Option<&str>, reset: Option<&
 }
 
 /// zag's relay record: the wrapper id as `session_id`, no log path, `when`
-/// with nanoseconds (ZAG_INTEROP §4); our `Schedule` with no extras
+/// with nanoseconds (zag-contract §4); our `Schedule` with no extras
 /// serializes to exactly zag's keys in zag's order.
 fn zag_relay() -> Schedule {
     Schedule {

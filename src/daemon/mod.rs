@@ -163,7 +163,7 @@ impl DetectorSource for ProjectDetectors {
 }
 
 /// The project dir zag would use for a working directory: the git top level
-/// found by walking up to a `.git`, else the global dir (ZAG_INTEROP §1.1).
+/// found by walking up to a `.git`, else the global dir (zag-contract §1.1).
 pub fn project_for_cwd(paths: &Paths, cwd: &str) -> PathBuf {
     let mut dir = Some(Path::new(cwd));
     while let Some(d) = dir {

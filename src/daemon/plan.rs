@@ -67,7 +67,7 @@ impl LogLine {
 #[derive(Clone, Debug, PartialEq)]
 pub enum HitPlan {
     /// A `usage_limit_hit` that names its scheduled resume: the scheduler
-    /// that wrote it owns it (ZAG_INTEROP §3.3).
+    /// that wrote it owns it (zag-contract §3.3).
     OwnedByScheduler,
     /// Auto-resume is off for this provider: only tell subscribers.
     Disabled { event: IncidentEvent },
@@ -376,7 +376,7 @@ pub fn plan_supersede<'a>(pending: &[&'a Schedule]) -> Option<(&'a Schedule, Vec
 }
 
 /// The zag-log lines of a new incident: the hit, and a companion
-/// `user_event` (zag's typed readers drop hit lines, ZAG_INTEROP §2.3).
+/// `user_event` (zag's typed readers drop hit lines, zag-contract §2.3).
 pub fn hit_log_lines(s: &Schedule, d: &Detection, now: DateTime<Utc>) -> Vec<LogLine> {
     let Some(log) = (!s.log_path.is_empty()).then(|| PathBuf::from(&s.log_path)) else {
         return Vec::new();

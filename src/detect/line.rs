@@ -252,7 +252,7 @@ pub(crate) fn detect_line(det: &Detector, line: &[u8], ctx: &LineContext) -> Opt
     let line = line.trim_ascii();
     match line.first()? {
         b'{' => {
-            // Two zag writers can glue their lines (ZAG_INTEROP §2.4): judge
+            // Two zag writers can glue their lines (zag-contract §2.4): judge
             // each object of `{…}{"seq":…}` on its own. Looked for only in
             // lines short enough for the extra pass to cost nothing; a long
             // line is glued only if a writer's body was long, and such a

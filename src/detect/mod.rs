@@ -172,7 +172,7 @@ impl Scope {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
-    /// `P/logs/sessions/<wrapper-id>.jsonl`: zag's envelope (ZAG_INTEROP §2).
+    /// `P/logs/sessions/<wrapper-id>.jsonl`: zag's envelope (zag-contract §2).
     ZagSession,
     /// `B/logs/spawn/<wrapper-id>.log`: raw provider stdout/stderr, any format.
     ZagSpawn,
@@ -266,7 +266,7 @@ pub struct Detection {
     /// The line's own timestamp, when it has one.
     pub line_ts: Option<DateTime<Utc>>,
     /// Set when the line is a `usage_limit_hit` that zag (or another writer)
-    /// already logged: who owns it is the caller's call (ZAG_INTEROP §3.3).
+    /// already logged: who owns it is the caller's call (zag-contract §3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zag_hit: Option<ZagHit>,
 }

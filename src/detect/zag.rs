@@ -1,4 +1,4 @@
-//! zag session-log lines (ZAG_INTEROP §2): where provider text lands.
+//! zag session-log lines (zag-contract §2): where provider text lands.
 //!
 //! Only these event types are looked at (§3.1); every other type was
 //! rejected before this module runs:

@@ -1,7 +1,7 @@
 //! Claude Code: transcripts under `~/.claude/projects/<cwd-dir>/<id>.jsonl`.
 //!
 //! A transcript is named by its session id and sits in a folder named after
-//! the session's cwd; zag relays never record Claude's id (ZAG_INTEROP §7),
+//! the session's cwd; zag relays never record Claude's id (zag-contract §7),
 //! so a relay's session is found among the transcripts of its cwd by time
 //! ([`summarize_transcript`], [`pick_transcript`]). Only Claude relays take
 //! messages through a FIFO. Resumes run `claude --resume <id> -p` in the

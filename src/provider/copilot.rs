@@ -1,7 +1,7 @@
 //! GitHub Copilot CLI: `~/.copilot/session-state/<id>/events.jsonl`.
 //!
 //! A session is its state folder, named by its id. zag always runs Copilot
-//! with `--allow-all` (ZAG_INTEROP §7), so a resume of a zag session does
+//! with `--allow-all` (zag-contract §7), so a resume of a zag session does
 //! too. Resumes run `copilot --resume <id> -p <msg>`.
 
 use chrono::{DateTime, Utc};
@@ -94,7 +94,7 @@ impl ProviderCli for Copilot {
         args(spec)
     }
 
-    /// zag always runs Copilot with --allow-all (ZAG_INTEROP §7).
+    /// zag always runs Copilot with --allow-all (zag-contract §7).
     fn auto_approve(&self, t: &ResolvedTarget) -> bool {
         t.auto_approve || t.is_zag()
     }

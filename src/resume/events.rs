@@ -2,7 +2,7 @@
 //!
 //! For sessions zag launched, the continuation must show up in `zag events`,
 //! so the resumed run's text is appended to the zag log. Modest on purpose:
-//! only valid zag kinds (ZAG_INTEROP §2.2): `assistant_message` for the
+//! only valid zag kinds (zag-contract §2.2): `assistant_message` for the
 //! assistant's text, `provider_status` for the final result or an error. The
 //! caller adds `user_message` before and `session_ended` after. Each provider
 //! maps its own output lines

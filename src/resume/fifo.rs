@@ -1,7 +1,7 @@
 //! The live-relay channel: one `user_message` line into `B/fifos/<wrapper>`.
 //!
 //! zag's own writer opens the FIFO blocking and hangs forever on a stale one
-//! (ZAG_INTEROP §6). Here nothing blocks: the open is
+//! (zag-contract §6). Here nothing blocks: the open is
 //! `O_WRONLY|O_NONBLOCK|O_CLOEXEC|O_NOFOLLOW` and `ENXIO` means no reader (the
 //! relay is dead); the line, at most `PIPE_BUF` (4096) bytes with its newline,
 //! goes in one `write(2)`, which the kernel makes atomic against `zag input`;
@@ -168,7 +168,7 @@ pub async fn confirm(
         if Instant::now() >= deadline {
             return Err(FifoError::Unconfirmed(format!(
                 "the relay did not log it back as a user_message in {} within {} s \
-                 (ZAG_INTEROP §6: the relay's input shape may not reach Claude)",
+                 (zag-contract §6: the relay's input shape may not reach Claude)",
                 log.display(),
                 timeout.as_secs_f32()
             )));
@@ -209,7 +209,7 @@ pub async fn send(
     confirm(log, offset, msg, limits.confirm_timeout, cancel).await
 }
 
-/// What `B/processes.json` says about a relay (ZAG_INTEROP §1.5).
+/// What `B/processes.json` says about a relay (zag-contract §1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RelayState {
     /// A running `interactive` entry whose pid exists.

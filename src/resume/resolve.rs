@@ -2,7 +2,7 @@
 //!
 //! An incident record carries whatever the detector saw; zag's own records
 //! carry less (and `session_id` means the wrapper id for relay records but the
-//! provider id for exec-loop records, ZAG_INTEROP §4). This module joins the
+//! provider id for exec-loop records, zag-contract §4). This module joins the
 //! record with everything on disk (the zag session log, `sessions.json`, the
 //! provider's native files) into one [`ResolvedTarget`]; finding and checking
 //! the provider's own session is that provider's
@@ -254,7 +254,7 @@ pub(crate) fn line_ts(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     crate::clock::parse_utc(v.get(key)?.as_str()?)
 }
 
-/// `sessions.json` facts for one wrapper id (ZAG_INTEROP §1.3).
+/// `sessions.json` facts for one wrapper id (zag-contract §1.3).
 #[derive(Clone, Debug, Default, PartialEq)]
 struct SessionEntry {
     provider_session_id: Option<String>,
@@ -284,7 +284,7 @@ fn session_entry(project: &Path, wrapper: &str) -> Option<SessionEntry> {
 }
 
 /// zag's `[defaults].auto_approve` in a project's `zag.toml` (per project,
-/// never merged with `B/zag.toml`, ZAG_INTEROP §1.2).
+/// never merged with `B/zag.toml`, zag-contract §1.2).
 fn auto_approve(project: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(project.join("zag.toml")) else {
         return false;

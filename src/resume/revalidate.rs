@@ -30,7 +30,7 @@ pub fn zag_moved_on(bytes: &[u8], hit: DateTime<Utc>) -> Option<String> {
         "session_started",
         "usage_limit_resumed",
         "session_ended",
-        // Where a limit shows in a zag log (ZAG_INTEROP §3.1).
+        // Where a limit shows in a zag log (zag-contract §3.1).
         "usage_limit_hit",
         "assistant_message",
         "session_result",

@@ -1,4 +1,4 @@
-//! Appending lifecycle events to a zag session log (ZAG_INTEROP §2.4).
+//! Appending lifecycle events to a zag session log (zag-contract §2.4).
 //!
 //! zag's writers take no lock, so we follow its rules for outside appenders:
 //! read the file as generic JSON (zag's own hit lines have a duplicated key

@@ -1,4 +1,4 @@
-//! Adopting stranded zag resumes (ZAG_INTEROP §1.5, §3.3).
+//! Adopting stranded zag resumes (zag-contract §1.5, §3.3).
 //!
 //! zag's relay aborts its timers on exit without a tombstone, and a crashed
 //! exec loop leaves its `schedule` pending forever: both strand a resume that
@@ -224,7 +224,7 @@ struct LogTail {
 }
 
 /// Whether a zag session log has ended, and the `ts` of its last line, from
-/// its last 64 KiB. Lines are read as generic JSON (ZAG_INTEROP §2.3).
+/// its last 64 KiB. Lines are read as generic JSON (zag-contract §2.3).
 fn log_tail_state(path: &Path) -> Option<LogTail> {
     const TAIL: u64 = 64 * 1024;
     let mut f = std::fs::File::open(path).ok()?;

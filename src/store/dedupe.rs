@@ -128,7 +128,7 @@ pub fn index_keys(s: &Schedule) -> impl Iterator<Item = &str> {
 
 fn same_session(a: &Schedule, b: &Schedule) -> bool {
     // Cross-field on purpose: zag's relay puts the wrapper id in
-    // `session_id`, its exec loop the provider id (ZAG_INTEROP §4).
+    // `session_id`, its exec loop the provider id (zag-contract §4).
     session_keys(a).any(|x| session_keys(b).any(|y| x == y))
 }
 

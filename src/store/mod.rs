@@ -1,4 +1,4 @@
-//! zag's `scheduled_resumes.jsonl` store (ZAG_INTEROP §4): records, replay, durable append.
+//! zag's `scheduled_resumes.jsonl` store (zag-contract §4): records, replay, durable append.
 //!
 //! The file format is zag's contract: `zag usage list` / `zag usage cancel`
 //! must keep working on every store we write. Our extra keys ride along on

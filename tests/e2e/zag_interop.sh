@@ -1,5 +1,5 @@
 #!/bin/bash
-# Interop with the real zag 0.18 (the contract: ZAG_INTEROP.md). Our daemon
+# Interop with the real zag 0.18 (the contract: docs/zag-contract.md). Our daemon
 # records a limit; then, with zag's own commands:
 #   - `zag usage list` shows our incident (the store is zag's format),
 #   - `zag usage cancel` stops our live timer (nothing fires),
@@ -45,7 +45,7 @@ ID=$(grep -o '"incident_id":"[^"]*"' "$STORE" | head -1 | cut -d'"' -f4)
 grep -q "$ID" "$T/list.json" || fail "zag usage list does not show $ID: $(cat "$T/list.json")"
 echo "ok: zag usage list shows our incident $ID"
 
-# zag's typed readers drop hit lines (ZAG_INTEROP §2.3); our companion
+# zag's typed readers drop hit lines (zag-contract §2.3); our companion
 # user_event is what `zag events` shows.
 "$ZAG" events --json --type user_event "$W" > "$T/events.json" 2>&1
 grep -q "$ID" "$T/events.json" || fail "zag events does not show the incident: $(cat "$T/events.json")"
