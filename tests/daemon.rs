@@ -1073,7 +1073,9 @@ fn a_re_hit_seen_twice_is_one_pending_attempt(transcript_first: bool) {
     let daemon = env.start();
     let now = chrono::Utc::now();
     let hit_ts = now - chrono::Duration::seconds(150);
-    let reset = now - chrono::Duration::seconds(30);
+    // Minute precision, read as the end of its minute: 90 s back keeps
+    // the reset in the past whatever second it is now.
+    let reset = now - chrono::Duration::seconds(90);
     let text = format!(
         "You've hit your session limit · resets {} (UTC)",
         reset.format("%-I:%M%P")

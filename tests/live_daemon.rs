@@ -68,7 +68,9 @@ fn armed_with_the_tui_open_the_daemon_stands_down_and_shows_who_continues() {
     let now = chrono::Utc::now();
     let hit_ts = now - chrono::Duration::seconds(150);
     // the reset is past: due at once, and still inside Claude's grace
-    let reset = now - chrono::Duration::seconds(30);
+    // (minute precision, read as the end of its minute: 90 s back keeps it
+    // in the past whatever second it is now)
+    let reset = now - chrono::Duration::seconds(90);
     let text = format!(
         "You've hit your session limit · resets {} (UTC)",
         reset.format("%-I:%M%P")

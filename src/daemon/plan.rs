@@ -314,6 +314,10 @@ pub fn chain_of(s: &Schedule) -> &str {
 
 /// One pending-or-running resume per session. A hit of a session that has
 /// a live incident `e` of ours:
+/// - `e` pending (or being written), the hit's line written after `e`'s
+///   reset: the session was continued meanwhile by someone else (its
+///   provider's own continue, its user in a live TUI `e` waited on) and met
+///   a limit again: the chain's next attempt, which then supersedes `e`.
 /// - `e` pending (or being written): the hit *is* `e`. Nothing of ours ran
 ///   between `e`'s limit and its resume, so the session is still limited:
 ///   a second source of the same limit, a poke that met it again, or the
@@ -339,17 +343,29 @@ pub fn plan_live(candidate: &Schedule, live: &[Live<'_>]) -> LivePlan {
         if e.incident_id == candidate.incident_id {
             return LivePlan::Is(e.incident_id.clone());
         }
+        // The next attempt of `e`'s own chain, planned from it: not a
+        // sighting of `e`, whatever `e` is doing.
+        if candidate.chain_id.as_deref() == Some(chain_of(e)) && candidate.attempt > e.attempt {
+            continue;
+        }
         match l.fired_at {
-            None => return LivePlan::Is(e.incident_id.clone()),
+            None => {
+                // A limit met after `e`'s reset: the session ran in between
+                // (its provider's own continue, or its user in the live TUI
+                // `e` waits on) and hit a limit again. That is a new limit:
+                // the chain's next attempt, which supersedes `e`.
+                let reset = e.reset_at.unwrap_or(e.when);
+                return match candidate.hit_at {
+                    Some(hit) if hit > reset => LivePlan::NextAttempt(Box::new(e.clone())),
+                    _ => LivePlan::Is(e.incident_id.clone()),
+                };
+            }
             Some(at) => running = running.or(Some((e, at))),
         }
     }
     let Some((e, fired_at)) = running else {
         return LivePlan::New;
     };
-    if candidate.chain_id.as_deref() == Some(chain_of(e)) && candidate.attempt > e.attempt {
-        return LivePlan::New;
-    }
     match candidate.hit_at {
         Some(hit) if hit < fired_at => LivePlan::Is(e.incident_id.clone()),
         _ => LivePlan::NextAttempt(Box::new(e.clone())),
@@ -1083,6 +1099,21 @@ mod tests {
         old.line_ts = Some(now() - Duration::seconds(60));
         let o = candidate(plan(&old, file, SourceKind::ClaudeNative, &s)).schedule;
         assert_eq!(plan_live(&o, &running), LivePlan::Is(e.incident_id.clone()));
+        // A limit met after E's reset while E waits (Claude's own continue
+        // or the user ran the session meanwhile and it hit a limit again):
+        // a new limit, the chain's next attempt, not E.
+        let mut later = detection(Some(7200));
+        later.line_ts = Some(now() + Duration::seconds(120));
+        let l = candidate(plan(&later, file, SourceKind::ClaudeNative, &s)).schedule;
+        match plan_live(&l, &pending) {
+            LivePlan::NextAttempt(r) => assert_eq!(r.incident_id, e.incident_id),
+            other => panic!("{other:?}"),
+        }
+        // ... and that next attempt, chained to E, is new beside pending E.
+        let mut next_of_pending = l.clone();
+        next_of_pending.chain_id = Some(e.incident_id.clone());
+        next_of_pending.attempt = e.attempt + 1;
+        assert_eq!(plan_live(&next_of_pending, &pending), LivePlan::New);
         // A pending one wins over a running one; nothing live: new.
         let both = [running[0], c_live[0]];
         assert_eq!(plan_live(&x, &both), LivePlan::Is(c.incident_id.clone()));

@@ -66,14 +66,19 @@ impl SessionIndex {
                 }
                 Entry::Occupied(mut e) => {
                     let slot = e.get_mut();
-                    if slot
-                        .as_slice()
-                        .iter()
-                        .any(|x| x.incident_id == s.incident_id)
-                    {
+                    // Filed already (written, now armed): still crowded if
+                    // another incident shares the key.
+                    let mut filed = false;
+                    for x in slot.as_slice() {
+                        if x.incident_id == s.incident_id {
+                            filed = true;
+                        } else {
+                            crowded = true;
+                        }
+                    }
+                    if filed {
                         continue;
                     }
-                    crowded = true;
                     match slot {
                         Slot::One(x) => *slot = Slot::Many(vec![x.clone(), s.clone()]),
                         Slot::Many(v) => v.push(s.clone()),
@@ -162,6 +167,8 @@ mod tests {
         // Another incident of the session: filed beside it, and told.
         let second = rec("b", "claude-1", None);
         assert!(ix.add(&second));
+        // Filed again (written first, armed later): still told.
+        assert!(ix.add(&second), "crowded whether or not already filed");
         assert_eq!(ids(ix.of(&rec("x", "w1", Some("claude-1")))), ["a", "b"]);
         ix.remove(&second);
         assert_eq!(ids(ix.of(&rec("x", "claude-1", None))), ["a"]);
