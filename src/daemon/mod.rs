@@ -1168,44 +1168,17 @@ impl Core {
         self.maybe_compact(store);
     }
 
-    /// A resumed run hit the limit again: planned by
-    /// [`plan::plan_reschedule`], in the incident's own project.
+    /// A resumed run hit the limit again (the delivery's `LimitAgain`).
     fn reschedule(&mut self, inc: &Incident, detection: Detection) {
-        let project = project_of_store(&self.paths, &inc.store);
-        let (limits, _) = self.limits.get(&project);
-        match plan::plan_reschedule(&inc.schedule, detection, &limits, self.clock.now()) {
-            None => {}
-            Some(plan::Reschedule::GiveUp { event }) => {
-                tracing::warn!(incident = %inc.schedule.incident_id, "giving up after {} attempts (max_attempts)", inc.schedule.attempt);
-                self.publish(event);
-            }
-            Some(plan::Reschedule::Retry {
-                detection,
-                file,
-                source,
-                session,
-                attempt,
-            }) => {
-                let session = plan::session_of(&detection, &file, source, &session, None);
-                self.on_hit(
-                    &detection,
-                    &file,
-                    source,
-                    &session,
-                    &project,
-                    attempt,
-                    Some(&inc.schedule),
-                    None,
-                );
-            }
-        }
+        let store = inc.store.clone();
+        self.next_attempt(&inc.schedule, &store, detection, None);
     }
 
     /// The resumed run of `running` (being delivered) hit the limit again,
-    /// seen in the session's own files before the delivery ended: the
-    /// chain's next attempt, planned as the delivery's `LimitAgain` would
-    /// be ([`plan::plan_reschedule`]), so whichever shows it first makes
-    /// it and the other joins it.
+    /// seen in the session's own files before the delivery ended (or the
+    /// session, waiting on a live owner, met a new limit after its reset):
+    /// the chain's next attempt, planned as the delivery's `LimitAgain`
+    /// would be, so whichever shows it first makes it and the other joins it.
     fn promote(&mut self, running: &Schedule, detection: Detection, ack: Option<Ack>) {
         let Some(store) = self
             .incidents
@@ -1215,12 +1188,26 @@ impl Core {
             send_ack(ack);
             return;
         };
-        let project = project_of_store(&self.paths, &store);
+        self.next_attempt(running, &store, detection, ack);
+    }
+
+    /// The chain's next attempt after `running`, planned by
+    /// [`plan::plan_reschedule`] in its own project: a new incident (through
+    /// [`Self::on_hit`], which sends `ack` once it is durable), or giving
+    /// up at `max_attempts`.
+    fn next_attempt(
+        &mut self,
+        running: &Schedule,
+        store: &Path,
+        detection: Detection,
+        ack: Option<Ack>,
+    ) {
+        let project = project_of_store(&self.paths, store);
         let (limits, _) = self.limits.get(&project);
         match plan::plan_reschedule(running, detection, &limits, self.clock.now()) {
             None => send_ack(ack),
             Some(plan::Reschedule::GiveUp { event }) => {
-                tracing::warn!(incident = %running.incident_id, "limit hit again by a resumed run; giving up after {} attempts (max_attempts)", running.attempt);
+                tracing::warn!(incident = %running.incident_id, "limit hit again; giving up after {} attempts (max_attempts)", running.attempt);
                 self.publish(event);
                 send_ack(ack);
             }
@@ -1231,7 +1218,7 @@ impl Core {
                 session,
                 attempt,
             }) => {
-                tracing::info!(incident = %running.incident_id, attempt, "limit hit again by a resumed run, seen in its files: the chain's next attempt");
+                tracing::info!(incident = %running.incident_id, attempt, "limit hit again: the chain's next attempt");
                 let session = plan::session_of(&detection, &file, source, &session, None);
                 self.on_hit(
                     &detection,
