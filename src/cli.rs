@@ -119,13 +119,20 @@ pub enum Command {
     /// last write. Files are scanned in parallel; output keeps argument
     /// order. When nothing is found a one-line summary goes to stderr. A
     /// directory, binary or unreadable file is reported on stderr and makes
-    /// the exit code 1; the other files are still scanned. (A `--plan`
-    /// preview of what the daemon would do is not part of this command.)
+    /// the exit code 1; the other files are still scanned. With `--plan`,
+    /// each detection also says what the daemon would do now (which
+    /// session, when, and how: relay FIFO, respawn argv and cwd, typing
+    /// into a live pane, or why not), doing none of it.
     Scan {
         /// Print one JSON object per detection (file, line, provider, scope,
         /// reset_at, raw, source, session identity) instead of text lines.
         #[arg(long)]
         json: bool,
+        /// Also preview what the daemon would do with each detection
+        /// (session, due time, channel or respawn argv), writing nothing
+        /// and starting nothing; with `--json`, as a `plan` object.
+        #[arg(long)]
+        plan: bool,
         /// Log files to scan; `-` reads standard input (anchored on now).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -176,7 +183,13 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let paths = Paths::from_env(zag_home.as_deref());
     let result = match cli.command {
         Command::Run { config } => run(paths, config),
-        Command::Scan { json, files } => scan(&files, json),
+        Command::Scan { json, plan, files } => {
+            if plan {
+                scan_plan(paths, &files, json)
+            } else {
+                scan(&files, json)
+            }
+        }
         command => client(&paths, zag_home.as_deref(), command),
     };
     match result {
@@ -393,6 +406,21 @@ fn spawn_signal_handler(
         }
     });
     Ok(())
+}
+
+fn scan_plan(paths: Paths, files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
+    let (px, note) = crate::preview::PreviewEnv::load(paths, SystemClock.now());
+    let mut err = std::io::stderr().lock();
+    if let Some(note) = note {
+        let _ = writeln!(err, "zag-resumed: {note}");
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let summary = crate::preview::plan_inputs(files, &px, json, &mut out, &mut err)?;
+    if let Some(line) = crate::scan_files::empty_summary(files, &summary) {
+        let _ = writeln!(err, "zag-resumed: {line}");
+    }
+    Ok(summary.exit_code())
 }
 
 fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {

@@ -53,6 +53,7 @@ pub mod ingest;
 pub mod live;
 pub mod lock;
 pub mod paths;
+pub mod preview;
 pub mod provider;
 pub mod resume;
 pub mod scan_files;

@@ -247,24 +247,41 @@ fn scan_stream(
     })
 }
 
-fn render(out: &mut Vec<u8>, file: &str, line: u64, source: SourceKind, d: &Detection, json: bool) {
+/// A detection's JSON fields, as `scan --json` prints them.
+pub(crate) fn fields(
+    file: &str,
+    line: u64,
+    source: SourceKind,
+    d: &Detection,
+) -> serde_json::Value {
+    let secs = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "file": file,
+        "line": line,
+        "provider": d.provider,
+        "scope": d.scope,
+        "reset_at": d.reset_at.map(secs),
+        "raw": d.raw,
+        "source": source.as_str(),
+        "provider_session_id": d.provider_session_id,
+        "wrapper_session_id": d.wrapper_session_id,
+        "cwd": d.cwd,
+        "line_ts": d.line_ts.map(secs),
+    })
+}
+
+pub(crate) fn render(
+    out: &mut Vec<u8>,
+    file: &str,
+    line: u64,
+    source: SourceKind,
+    d: &Detection,
+    json: bool,
+) {
     let secs = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     // Writing into a Vec cannot fail.
     let _ = if json {
-        let v = json!({
-            "file": file,
-            "line": line,
-            "provider": d.provider,
-            "scope": d.scope,
-            "reset_at": d.reset_at.map(secs),
-            "raw": d.raw,
-            "source": source.as_str(),
-            "provider_session_id": d.provider_session_id,
-            "wrapper_session_id": d.wrapper_session_id,
-            "cwd": d.cwd,
-            "line_ts": d.line_ts.map(secs),
-        });
-        writeln!(out, "{v}")
+        writeln!(out, "{}", fields(file, line, source, d))
     } else {
         let reset = d.reset_at.map_or_else(
             || "no reset time".to_string(),

@@ -1,0 +1,408 @@
+//! `scan --plan`: what the daemon would do now with each limit a scan
+//! finds, decided by the daemon's own functions and carried out by none.
+//!
+//! Why a module of its own: a newcomer (issue 14) asks "if the daemon saw
+//! this line, what would it resume, when and how?" The answer must be the
+//! daemon's answer, so every step is the real one, run dry: the file's
+//! session facts from the same [`SessionTracker`], the project and its
+//! `[usage_limits]` by [`plan::project_of`], the incident by
+//! [`plan::plan_hit`] and [`plan::settle`], the channel by
+//! [`resume::resolve_target`], a live owner by [`live::route_now`] (reads
+//! `/proc` and tmux panes, types nothing) and the argv by the provider's
+//! own `resume_args`. Nothing is written: no store, no zag-log line, no
+//! process started.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::config::{DaemonConfig, UsageLimits};
+use crate::daemon::{plan, project_for_cwd};
+use crate::detect::{infer_source, scan_reader_buf, Detection, Detector, LineContext, SourceKind};
+use crate::paths::Paths;
+use crate::resume::{self, live, respawn, route, Channel, ResolvedTarget, ResumeEnv};
+use crate::session::SessionTracker;
+
+/// What the daemon would do with one detection.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Preview {
+    pub provider: String,
+    pub session_id: Option<String>,
+    pub cwd: Option<String>,
+    pub project: PathBuf,
+    pub store: Option<PathBuf>,
+    /// When the resume would fire, and whether the fallback wait set it.
+    pub due: Option<DateTime<Utc>>,
+    pub fallback_used: bool,
+    /// A note on the limits used (a project config that failed to load).
+    pub limits_note: Option<String>,
+    /// `fifo`, `respawn`, `type`, `wait` or `none`.
+    pub channel: &'static str,
+    /// For humans: the channel's detail or why nothing would be done.
+    pub how: String,
+    pub fifo: Option<PathBuf>,
+    /// The respawn's program and arguments, and its working directory.
+    pub argv: Option<Vec<String>>,
+    pub run_cwd: Option<PathBuf>,
+}
+
+/// Everything a preview looks things up with.
+pub struct PreviewEnv {
+    pub paths: Paths,
+    pub env: ResumeEnv,
+    pub now: DateTime<Utc>,
+}
+
+impl PreviewEnv {
+    /// The daemon's paths and its config (`config.toml` in its state dir,
+    /// or defaults when it has none or it does not parse).
+    pub fn load(mut paths: Paths, now: DateTime<Utc>) -> (Self, Option<String>) {
+        let (cfg, note) = match DaemonConfig::load(None, &paths.state_dir.join("config.toml")) {
+            Ok(c) => (c, None),
+            Err(e) => (
+                DaemonConfig::default(),
+                Some(format!("{e}; using defaults")),
+            ),
+        };
+        cfg.apply_dirs(&mut paths);
+        let env = ResumeEnv::new(
+            paths.clone(),
+            cfg.resume.clone(),
+            cfg.binaries.clone(),
+            Detector::default(),
+        );
+        (PreviewEnv { paths, env, now }, note)
+    }
+}
+
+/// The limits of a project as the daemon loads them, with a note when its
+/// `zag.toml` could not be read and zag's defaults stand in.
+fn limits_of(project: &Path) -> (UsageLimits, Option<String>) {
+    match UsageLimits::load_for_project(project) {
+        Ok(l) => (l, None),
+        Err(e) => (
+            UsageLimits::default(),
+            Some(format!("{e}; using zag's defaults")),
+        ),
+    }
+}
+
+/// Scan one file and preview each detection: `(line, detection, preview)`.
+pub fn preview_file(
+    file: &Path,
+    px: &PreviewEnv,
+) -> Result<Vec<(u64, SourceKind, Detection, Preview)>, crate::scan_files::ScanError> {
+    use crate::scan_files::ScanError;
+    let meta = std::fs::metadata(file)?;
+    if meta.is_dir() {
+        return Err(ScanError::Directory);
+    }
+    if !meta.is_file() {
+        return Err(ScanError::NotRegular);
+    }
+    let bytes = std::fs::read(file)?;
+    if memchr::memchr(0, &bytes[..bytes.len().min(64 * 1024)]).is_some() {
+        return Err(ScanError::Binary);
+    }
+    let source = infer_source(file);
+    // The file's session facts, as the daemon's tracker folds them.
+    let mut tracker = SessionTracker::for_file(file, source);
+    for line in bytes.split(|&b| b == b'\n') {
+        tracker.observe(line);
+    }
+    let paths = &px.paths;
+    let project = plan::project_of(paths, &tracker.identity, |c| project_for_cwd(paths, c));
+    let (limits, _) = limits_of(&project);
+    let (detector, _) = Detector::new(&limits);
+    let anchor: DateTime<Utc> = meta.modified().map(Into::into).unwrap_or(px.now);
+    let ctx = LineContext {
+        source,
+        provider_hint: source.native_provider(),
+        anchor,
+    };
+    let mut hits = Vec::new();
+    let mut buf = Vec::new();
+    scan_reader_buf(
+        io::Cursor::new(&bytes),
+        &ctx,
+        &detector,
+        &mut buf,
+        |line, d| hits.push((line, d)),
+    )?;
+    Ok(hits
+        .into_iter()
+        .map(|(line, d)| {
+            let p = preview_one(&d, file, source, &tracker, px);
+            (line, source, d, p)
+        })
+        .collect())
+}
+
+/// The daemon's decisions for one detection, dry.
+pub fn preview_one(
+    d: &Detection,
+    file: &Path,
+    source: SourceKind,
+    tracker: &SessionTracker,
+    px: &PreviewEnv,
+) -> Preview {
+    let paths = &px.paths;
+    let session = plan::session_of(d, file, source, &tracker.identity, None);
+    let project = plan::project_of(paths, &session, |c| project_for_cwd(paths, c));
+    let (limits, limits_note) = limits_of(&project);
+    let mut p = Preview {
+        provider: d.provider.to_string(),
+        session_id: session.display_id().map(str::to_string),
+        cwd: session.cwd.clone(),
+        project: project.clone(),
+        limits_note,
+        channel: "none",
+        ..Preview::default()
+    };
+    let facts = plan::HitFacts {
+        detection: d,
+        file,
+        source,
+        session: &session,
+        project: &project,
+        attempt: 1,
+        chain: None,
+    };
+    let mut c = match plan::plan_hit(&facts, &limits, px.now) {
+        plan::HitPlan::OwnedByScheduler => {
+            p.how = "nothing: the line names its scheduled resume, zag's scheduler owns it".into();
+            return p;
+        }
+        plan::HitPlan::Disabled { .. } => {
+            p.how = format!(
+                "nothing: auto-resume is disabled for {} in {}",
+                d.provider,
+                project.join("zag.toml").display()
+            );
+            return p;
+        }
+        plan::HitPlan::Candidate(c) => *c,
+    };
+    p.store = Some(c.store.clone());
+    p.due = Some(c.schedule.when);
+    p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
+    let resolved = resume::resolve_target(&c.schedule, &px.env);
+    plan::settle(&mut c, resolved.as_ref().ok());
+    p.session_id = c
+        .schedule
+        .provider_session_id
+        .clone()
+        .or(p.session_id.take());
+    p.cwd = c.schedule.cwd.clone();
+    let t = match resolved {
+        Ok(t) => t,
+        Err(why) => {
+            p.how = format!("nothing: the session cannot be resolved: {why}");
+            return p;
+        }
+    };
+    match &t.channel {
+        Channel::Fifo { path } => {
+            p.channel = "fifo";
+            p.fifo = Some(path.clone());
+            p.how = format!("write the message into zag's relay FIFO {}", path.display());
+        }
+        Channel::Respawn => how_respawn(&mut p, &t, &c.schedule, px),
+    }
+    p
+}
+
+/// A respawned session: its live owner first (as at fire time), else the
+/// provider's resume command.
+fn how_respawn(p: &mut Preview, t: &ResolvedTarget, s: &crate::store::Schedule, px: &PreviewEnv) {
+    let live_env = &px.env.live;
+    if live_env.enabled {
+        let home = crate::provider::of(t.provider)
+            .home(&px.paths)
+            .to_path_buf();
+        let r = live::route_now(
+            t,
+            live_env,
+            home,
+            s.reset_at,
+            s.when,
+            &route::LiveState::default(),
+            px.now,
+        );
+        match &r {
+            route::Route::Respawn { .. } => {}
+            route::Route::Type { reach, .. } => {
+                p.channel = "type";
+                p.how = format!(
+                    "type the message once into {} ({})",
+                    route::reach_name(reach),
+                    r.why()
+                );
+                return;
+            }
+            _ => {
+                // Standing down for the provider's own continue, waiting
+                // for the owner, or already continued: nothing is sent now.
+                p.channel = "wait";
+                p.how = format!("nothing now: {}", r.why());
+                return;
+            }
+        }
+    }
+    p.channel = "respawn";
+    let cli = crate::provider::of(t.provider);
+    let message = if cli.resends_prompt() {
+        t.prompt.clone().unwrap_or_default()
+    } else {
+        t.message.clone()
+    };
+    let spec = respawn::ArgvSpec {
+        session_id: t.provider_session_id.clone(),
+        message,
+        model: t.model.clone(),
+        auto_approve: cli.auto_approve(t),
+        add_dirs: Vec::new(),
+        permission_mode: t.permission_mode.clone(),
+    };
+    let args = match respawn::build_args(t.provider, &spec) {
+        Ok(a) => a,
+        Err(e) => {
+            p.how = format!("fails: refused to build the {} command: {e}", t.provider);
+            return;
+        }
+    };
+    let program = respawn::find_binary(t.provider, &px.env.binaries, px.env.search_path.as_ref());
+    let mut argv = vec![match &program {
+        Ok(b) => b.display().to_string(),
+        Err(_) => t.provider.as_str().to_string(),
+    }];
+    argv.extend(args);
+    p.run_cwd = t.cwd.clone();
+    p.how = match (&program, &t.cwd) {
+        (Err(e), _) => format!("fails: {e}"),
+        (_, None) => format!(
+            "fails: the {} session's working directory is unknown",
+            t.provider
+        ),
+        (_, Some(cwd)) if !cwd.is_dir() => format!(
+            "fails: the session's working directory {} does not exist",
+            cwd.display()
+        ),
+        (Ok(_), Some(cwd)) => format!("run {} in {}", shell_words(&argv), cwd.display()),
+    };
+    p.argv = Some(argv);
+}
+
+/// An argv as one readable line (arguments with spaces quoted).
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn secs(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The `plan` object of `--json`.
+pub fn plan_json(p: &Preview) -> Value {
+    json!({
+        "provider": p.provider,
+        "session_id": p.session_id,
+        "cwd": p.cwd,
+        "project": p.project.display().to_string(),
+        "store": p.store.as_ref().map(|s| s.display().to_string()),
+        "due": p.due.map(secs),
+        "fallback_used": p.fallback_used,
+        "limits_note": p.limits_note,
+        "channel": p.channel,
+        "how": p.how,
+        "fifo": p.fifo.as_ref().map(|f| f.display().to_string()),
+        "argv": p.argv,
+        "run_cwd": p.run_cwd.as_ref().map(|c| c.display().to_string()),
+    })
+}
+
+/// The text block of a preview (after the scan's own line).
+pub fn plan_text(p: &Preview) -> String {
+    let mut s = format!(
+        "  session: {} {} (cwd {}), project {}",
+        p.provider,
+        p.session_id.as_deref().unwrap_or("unknown"),
+        p.cwd.as_deref().unwrap_or("unknown"),
+        p.project.display()
+    );
+    if let Some(store) = &p.store {
+        s.push_str(&format!(", store {}", store.display()));
+    }
+    s.push('\n');
+    if let Some(due) = p.due {
+        let why = if p.fallback_used {
+            "the fallback wait of [usage_limits] (no reset time)"
+        } else {
+            "the reset time by [usage_limits]"
+        };
+        s.push_str(&format!("  when: {} ({why})\n", secs(due)));
+    }
+    if let Some(note) = &p.limits_note {
+        s.push_str(&format!("  limits: {note}\n"));
+    }
+    s.push_str(&format!("  how: {}\n", p.how));
+    s
+}
+
+/// `scan --plan`: files in argument order, one block (or JSON object) per
+/// detection. Returns the scan's summary (for the exit code).
+pub fn plan_inputs(
+    inputs: &[PathBuf],
+    px: &PreviewEnv,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<crate::scan_files::Summary> {
+    let mut summary = crate::scan_files::Summary::default();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            summary.failed += 1;
+            writeln!(
+                err,
+                "zag-resumed: cannot plan standard input: --plan needs the session's file"
+            )?;
+            continue;
+        }
+        let name = input.display().to_string();
+        match preview_file(input, px) {
+            Ok(hits) => {
+                summary.scanned += 1;
+                for (line, source, d, p) in hits {
+                    summary.hits += 1;
+                    let mut v = crate::scan_files::fields(&name, line, source, &d);
+                    if json {
+                        v["plan"] = plan_json(&p);
+                        writeln!(out, "{v}")?;
+                    } else {
+                        let mut b = Vec::new();
+                        crate::scan_files::render(&mut b, &name, line, source, &d, false);
+                        out.write_all(&b)?;
+                        out.write_all(plan_text(&p).as_bytes())?;
+                    }
+                }
+            }
+            Err(e) => {
+                summary.failed += 1;
+                writeln!(err, "zag-resumed: cannot scan {name}: {e}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(summary)
+}

@@ -1,0 +1,110 @@
+//! `scan --plan` on the real binary: it says which session, when and how
+//! the daemon would resume each limit (the exact argv and cwd of the
+//! respawn), and does none of it (no store, no CLI call).
+
+mod util;
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use util::{append, Env};
+
+const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
+
+/// A Claude transcript of `work` with a limit that resets three hours from
+/// now; returns the reset as the daemon reads it (the end of the printed
+/// minute).
+fn limited_transcript(env: &Env, work: &Path) -> (PathBuf, chrono::DateTime<chrono::Utc>) {
+    let dirname = work.display().to_string().replace(['/', '.'], "-");
+    let path = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{SID}.jsonl"));
+    let now = chrono::Utc::now();
+    let reset = now + chrono::Duration::hours(3);
+    let text = format!(
+        "You've hit your session limit · resets {} (UTC)",
+        reset.format("%b %-d, %-I:%M%P")
+    );
+    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":SID,"timestamp":(now - chrono::Duration::seconds(60)).to_rfc3339()});
+    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":work,"timestamp":now.to_rfc3339()});
+    append(&path, format!("{user}\n{limit}\n").as_bytes());
+    let minute = reset.timestamp() - reset.timestamp().rem_euclid(60);
+    (
+        path,
+        chrono::DateTime::from_timestamp(minute + 60, 0).unwrap(),
+    )
+}
+
+#[test]
+fn plan_prints_session_due_time_and_the_exact_resume_argv_and_writes_nothing() {
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let (transcript, reset) = limited_transcript(&env, &work);
+    let file = transcript.display().to_string();
+
+    let (code, out, err) = env.run_cli(&["scan", "--plan", "--json", &file]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // The scan's own fields are all still there.
+    assert_eq!(v["file"], file.as_str());
+    assert_eq!(v["provider"], "claude");
+    let plan = &v["plan"];
+    assert_eq!(plan["session_id"], SID, "{v}");
+    assert_eq!(plan["cwd"], work.display().to_string(), "{v}");
+    assert_eq!(plan["channel"], "respawn", "{v}");
+    // No jitter in the test's zag.toml: due at the reset itself.
+    let due: chrono::DateTime<chrono::Utc> = plan["due"].as_str().unwrap().parse().unwrap();
+    assert_eq!(due, reset, "{v}");
+    assert_eq!(plan["fallback_used"], false);
+    let argv: Vec<String> = serde_json::from_value(plan["argv"].clone()).unwrap();
+    assert_eq!(
+        argv[0],
+        env.bin.join("claude").display().to_string(),
+        "{argv:?}"
+    );
+    let i = argv.iter().position(|a| a == "--resume").expect("--resume");
+    assert_eq!(argv[i + 1], SID, "{argv:?}");
+    assert_eq!(plan["run_cwd"], work.display().to_string());
+
+    let (code, text, _) = env.run_cli(&["scan", "--plan", &file]);
+    assert_eq!(code, 0);
+    assert!(text.contains(&format!("claude {SID}")), "{text}");
+    let when = format!(
+        "when: {} (the reset time by [usage_limits])",
+        reset.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert!(text.contains(&when), "{text}");
+    assert!(
+        text.contains(&format!(" --resume {SID} "))
+            && text.contains(&format!("in {}", work.display())),
+        "{text}"
+    );
+
+    // Nothing was done: no store, no CLI call.
+    assert!(!env.store().exists(), "{}", env.store().display());
+    assert!(env.calls().is_empty(), "{:?}", env.calls());
+}
+
+#[test]
+fn plan_says_nothing_is_done_for_a_disabled_provider() {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n[usage_limits.providers.claude]\nenabled = false\n",
+    )
+    .unwrap();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let (transcript, _) = limited_transcript(&env, &work);
+    let (code, out, err) = env.run_cli(&["scan", "--plan", &transcript.display().to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("how: nothing: auto-resume is disabled for claude"),
+        "{out}"
+    );
+    assert!(!out.contains("when:"), "{out}");
+    assert!(!env.store().exists());
+    assert!(env.calls().is_empty());
+}
