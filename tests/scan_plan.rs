@@ -6,7 +6,7 @@ mod util;
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use util::{append, Env};
+use util::{append, zag_line, Env};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
@@ -105,6 +105,89 @@ fn plan_says_nothing_is_done_for_a_disabled_provider() {
         "{out}"
     );
     assert!(!out.contains("when:"), "{out}");
+    assert!(!env.store().exists());
+    assert!(env.calls().is_empty());
+}
+
+/// A zag exec session log (global project) of a Claude session in `cwd`.
+fn zag_exec_log(env: &Env, wrapper: &str, cwd: &Path) -> PathBuf {
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let started = zag_line(
+        1,
+        wrapper,
+        Some(SID),
+        "session_started",
+        json!({"command":"exec","model":null,"cwd":cwd,"resumed":false,"backfilled":false}),
+    );
+    let user = zag_line(
+        2,
+        wrapper,
+        Some(SID),
+        "user_message",
+        json!({"role":"user","content":"refactor the parser","message_id":null}),
+    );
+    append(&log, format!("{started}{user}").as_bytes());
+    log
+}
+
+#[test]
+fn plan_of_a_zag_exec_log_respawns_in_its_cwd_and_leaves_a_scheduled_hit_to_zag() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    limited_transcript(&env, &work);
+    let log = zag_exec_log(&env, "w-a", &work);
+    let reset = util::now_epoch() + 3600;
+    append(
+        &log,
+        zag_line(
+            3,
+            "w-a",
+            Some(SID),
+            "assistant_message",
+            json!({"content": format!("Claude AI usage limit reached|{reset}"), "message_id": null}),
+        )
+        .as_bytes(),
+    );
+    // zag's own record of a hit it scheduled itself.
+    append(
+        &log,
+        zag_line(
+            4,
+            "w-a",
+            Some(SID),
+            "usage_limit_hit",
+            json!({"scope":"session","reset_at":"2026-11-24T06:00:00Z","fallback_used":false,"incident_id":"i-1","scheduled_resume_at":"2026-11-24T06:00:00Z","raw":"Claude AI usage limit reached|1795500000"}),
+        )
+        .as_bytes(),
+    );
+    let (code, out, err) = env.run_cli(&["scan", "--plan", "--json", &log.display().to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let plans: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["plan"].clone())
+        .collect();
+    assert_eq!(plans.len(), 2, "{out}");
+    let due = chrono::DateTime::from_timestamp(reset, 0).unwrap();
+    assert_eq!(
+        plans[0]["due"],
+        due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "{out}"
+    );
+    assert_eq!(plans[0]["channel"], "respawn", "{out}");
+    assert_eq!(plans[0]["session_id"], SID, "{out}");
+    assert_eq!(plans[0]["run_cwd"], work.display().to_string(), "{out}");
+    assert_eq!(plans[1]["channel"], "none", "{out}");
+    assert!(
+        plans[1]["how"]
+            .as_str()
+            .unwrap()
+            .contains("zag's scheduler owns it"),
+        "{out}"
+    );
     assert!(!env.store().exists());
     assert!(env.calls().is_empty());
 }
