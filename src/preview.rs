@@ -347,7 +347,7 @@ pub fn plan_text(p: &Preview) -> String {
     s.push('\n');
     if let Some(due) = p.due {
         let why = if p.fallback_used {
-            "the fallback wait of [usage_limits] (no reset time)"
+            "no reset time: the fallback wait of [usage_limits]"
         } else {
             "the reset time by [usage_limits]"
         };
@@ -405,4 +405,43 @@ pub fn plan_inputs(
     }
     out.flush()?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_with_spaces_or_quotes_are_quoted_once() {
+        let argv: Vec<String> = ["claude", "-p", "--", "Continue please", "it's", ""]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            shell_words(&argv),
+            r"claude -p -- 'Continue please' 'it'\''s' ''"
+        );
+    }
+
+    #[test]
+    fn the_text_block_names_the_fallback_and_a_limits_note() {
+        let p = Preview {
+            provider: "codex".into(),
+            session_id: None,
+            project: PathBuf::from("/p"),
+            store: Some(PathBuf::from("/p/s.jsonl")),
+            due: Some("2026-11-30T12:00:00Z".parse().unwrap()),
+            fallback_used: true,
+            limits_note: Some("bad zag.toml; using zag's defaults".into()),
+            channel: "respawn",
+            how: "run codex in /w".into(),
+            ..Preview::default()
+        };
+        assert_eq!(
+            plan_text(&p),
+            "  session: codex unknown (cwd unknown), project /p, store /p/s.jsonl\n  \
+             when: 2026-11-30T12:00:00Z (no reset time: the fallback wait of [usage_limits])\n  \
+             limits: bad zag.toml; using zag's defaults\n  how: run codex in /w\n"
+        );
+        assert_eq!(plan_json(&p)["fallback_used"], true);
+    }
 }
