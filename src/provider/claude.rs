@@ -20,7 +20,7 @@ use crate::resume::resolve::{
     json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
 };
 use crate::resume::respawn::{
-    check_dirs, check_message, check_model, required_id, usable_model, ArgvSpec,
+    check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
 use crate::resume::revalidate::after;
 use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
@@ -83,7 +83,7 @@ impl ProviderCli for Claude {
         true
     }
 
-    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
         args(spec)
     }
 
@@ -431,7 +431,7 @@ pub const PERMISSION_MODES: &[&str] = &[
 /// Claude's parser (commander) takes `-p` as a boolean and the prompt as a
 /// positional, so the prompt goes after `--`; that also keeps a variadic
 /// `--add-dir` from swallowing it.
-pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
     let id = required_id(spec, Provider::Claude)?;
     check_message(&spec.message)?;
     check_dirs(&spec.add_dirs)?;

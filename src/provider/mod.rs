@@ -29,7 +29,7 @@ use crate::live::tmux::Tmux;
 use crate::paths::Paths;
 use crate::resume::events::Event;
 use crate::resume::resolve::{ResolvedTarget, Unresolved};
-use crate::resume::respawn::ArgvSpec;
+use crate::resume::respawn::{ArgvError, ArgvSpec};
 use crate::resume::route::Holder;
 use crate::session::SessionIdentity;
 
@@ -97,7 +97,7 @@ pub trait ProviderCli: Send + Sync {
     // --- Its resume command ----------------------------------------------
 
     /// The argv (without the program) that resumes a session (pure).
-    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String>;
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError>;
 
     /// Whether a resume sends the prompt that hit the limit again (the CLI
     /// drops it from the session) rather than the resume message. The

@@ -38,7 +38,7 @@ use crate::detect::{Detection, Detector, LineContext, SourceKind};
 use crate::paths::Paths;
 use crate::store::Schedule;
 
-pub use resolve::{validate_session_id, Channel, ResolvedTarget};
+pub use resolve::{validate_session_id, Channel, InvalidId, ResolvedTarget};
 
 /// Re-detection of a limit in one line of output, with its context. The
 /// default is [`Detector::detect`]; tests inject their own.
@@ -340,7 +340,7 @@ async fn respawn_target(
     };
     let program = match respawn::find_binary(p, &env.binaries, env.search_path.as_ref()) {
         Ok(b) => b,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let Some(cwd) = t.cwd.clone() else {
         return fail(format!("the {p} session's working directory is unknown"));
@@ -407,7 +407,7 @@ async fn respawn_target(
     let r = match respawn::run(&inv, &limits, detect, cancel, claim).await {
         Ok(r) => r,
         Err(e) => {
-            let outcome = fail(e);
+            let outcome = fail(e.to_string());
             if let (Some(log), Outcome::Failed { reason }) = (&t.zag_log, &outcome) {
                 let mut end = Map::new();
                 end.insert("success".into(), json!(false));
