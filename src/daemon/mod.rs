@@ -217,7 +217,7 @@ enum Done {
     /// A candidate incident's session was resolved.
     Resolved {
         candidate: Box<plan::Candidate>,
-        resolved: Box<Result<resume::ResolvedTarget, String>>,
+        resolved: Box<Result<resume::ResolvedTarget, resume::Unresolved>>,
         ack: Option<Ack>,
     },
     /// A new incident's `schedule` was appended (and fsync'd when `Ok`),
@@ -850,7 +850,7 @@ impl Core {
     fn on_resolved(
         &mut self,
         mut c: plan::Candidate,
-        resolved: Result<resume::ResolvedTarget, String>,
+        resolved: Result<resume::ResolvedTarget, resume::Unresolved>,
         ack: Option<Ack>,
     ) {
         plan::settle(&mut c, resolved.as_ref().ok());
@@ -903,7 +903,7 @@ impl Core {
                 schedule,
                 store,
                 durable,
-                unresolvable: resolved.err(),
+                unresolvable: resolved.err().map(|e| e.to_string()),
                 ack,
             }
         });

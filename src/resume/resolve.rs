@@ -120,12 +120,14 @@ impl ResolvedTarget {
     }
 }
 
-/// Why a target could not be resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a target could not be resolved; shown as its bare reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unresolved {
     /// The session's transcript is gone: delivery is skipped, not failed.
+    #[error("{0}")]
     Deleted(String),
     /// Not enough is known to deliver anything.
+    #[error("{0}")]
     Invalid(String),
 }
 
