@@ -101,7 +101,7 @@ impl ProviderCli for Claude {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         use crate::live::owner::{claude_holder, ClaudeHolder};
         use crate::resume::route::Holder;
         let Some(id) = t.provider_session_id.as_deref() else {
@@ -118,9 +118,7 @@ impl ProviderCli for Claude {
                 e.pid
             )
         };
-        match claude_holder(&cx.home, id, &cx.procfs, &cx.tmux, &cx.socket_dirs)
-            .map_err(|e| e.to_string())?
-        {
+        match claude_holder(&cx.home, id, &cx.procfs, &cx.tmux, &cx.socket_dirs)? {
             ClaudeHolder::Live { entry, reach, .. } => Ok(Holder::Live {
                 pid: entry.pid,
                 what: what(&entry),

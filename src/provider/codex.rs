@@ -132,7 +132,7 @@ impl ProviderCli for Codex {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         use crate::live::codex::{Evidence, Owner};
         use crate::live::owner::codex_holder;
         use crate::resume::route::Holder;
@@ -148,8 +148,7 @@ impl ProviderCli for Codex {
             id,
             t.cwd.as_deref(),
             &cx.socket_dirs,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(match (h.owner, h.reach) {
             (
                 Owner::Tui {

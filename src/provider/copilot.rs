@@ -113,7 +113,7 @@ impl ProviderCli for Copilot {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         crate::provider::holder_by_process("copilot", t, cx)
     }
 

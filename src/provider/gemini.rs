@@ -120,7 +120,7 @@ impl ProviderCli for Gemini {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         crate::provider::holder_by_process("gemini", t, cx)
     }
 

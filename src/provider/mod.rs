@@ -23,7 +23,7 @@ use std::path::Path;
 use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::live::claude_autocontinue::Verdict;
-use crate::live::owner::reach_of;
+use crate::live::owner::{reach_of, LiveError};
 use crate::live::proc::Procfs;
 use crate::live::tmux::Tmux;
 use crate::paths::Paths;
@@ -136,7 +136,7 @@ pub trait ProviderCli: Send + Sync {
     /// Who holds the session `t` names right now, and how to reach it.
     /// Reads `/proc` and asks tmux: call it off any async loop. The
     /// default: nobody can be told to hold it (respawn as before).
-    fn live_holder(&self, t: &ResolvedTarget, cx: &LiveContext) -> Result<Holder, String> {
+    fn live_holder(&self, t: &ResolvedTarget, cx: &LiveContext) -> Result<Holder, LiveError> {
         let _ = (t, cx);
         Ok(Holder::Nobody)
     }
@@ -179,7 +179,7 @@ pub fn holder_by_process(
     binary: &str,
     t: &ResolvedTarget,
     cx: &LiveContext,
-) -> Result<Holder, String> {
+) -> Result<Holder, LiveError> {
     let names_binary = |argv: &[String]| {
         argv.iter().take(2).any(|a| {
             Path::new(a)
@@ -207,8 +207,7 @@ pub fn holder_by_process(
             .as_deref()
             .is_some_and(|f| cx.procfs.has_open(pid, f) == Some(true));
         if names_id || holds {
-            let reach =
-                reach_of(&cx.procfs, &cx.tmux, pid, &cx.socket_dirs).map_err(|e| e.to_string())?;
+            let reach = reach_of(&cx.procfs, &cx.tmux, pid, &cx.socket_dirs)?;
             return Ok(Holder::Live {
                 pid,
                 reach,
