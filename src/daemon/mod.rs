@@ -1334,10 +1334,9 @@ impl Core {
         let _ = reply.send(Ok(view));
     }
 
-    fn reload(&mut self) -> Result<String, String> {
+    fn reload(&mut self) -> Result<String, crate::config::ConfigError> {
         let default_path = self.paths.state_dir.join("config.toml");
-        let new = DaemonConfig::load(self.config_path.as_deref(), &default_path)
-            .map_err(|e| e.to_string())?;
+        let new = DaemonConfig::load(self.config_path.as_deref(), &default_path)?;
         let mut changes = Vec::new();
         for (changed, what) in [
             (new.resume != self.config.resume, "resume"),
