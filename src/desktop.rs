@@ -364,6 +364,78 @@ impl Push {
     }
 }
 
+/// Why a push URL was refused; each text starts with the URL.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error(
+        "{url}: https is not supported (this build has no TLS); use an http:// URL \
+         (a self-hosted ntfy, or a local relay to ntfy.sh)"
+    )]
+    Https { url: String },
+    #[error("{url}: expected an http:// URL")]
+    NotHttp { url: String },
+    #[error("{url}: expected http://host[:port]/topic")]
+    BadAuthority { url: String },
+    #[error("{url}: the path must not contain spaces")]
+    SpaceInPath { url: String },
+    #[error("{url}: bad port {port:?}")]
+    BadPort { url: String, port: String },
+    #[error("{url}: no host")]
+    NoHost { url: String },
+}
+
+/// Why an ntfy POST did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{host} has no address")]
+    NoAddress { host: String },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// Writing the request or reading the answer failed.
+    #[error("{addr}: {source}")]
+    Io {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// The server answered, but not with a 2xx status.
+    #[error("{url}: answered {status_line:?}")]
+    Status { url: String, status_line: String },
+}
+
+/// Why the notify hook failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("no program")]
+    NoProgram,
+    #[error("cannot run {prog}: {source}")]
+    Spawn {
+        prog: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    #[error("{prog} exited with {status}")]
+    Exit {
+        prog: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("{prog} killed after {deadline:?}")]
+    Killed { prog: String, deadline: Duration },
+    #[error("cannot wait for {prog}: {source}")]
+    Wait {
+        prog: String,
+        source: std::io::Error,
+    },
+}
+
 /// An `http://host[:port]/path` URL, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpTarget {
@@ -377,38 +449,38 @@ pub struct HttpTarget {
 
 impl HttpTarget {
     /// Parse a URL; `https://` and anything but `http://` are errors.
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        let url_ = || url.to_string();
         if url.starts_with("https://") {
-            return Err(format!(
-                "{url}: https is not supported (this build has no TLS); use an http:// URL \
-                 (a self-hosted ntfy, or a local relay to ntfy.sh)"
-            ));
+            return Err(UrlError::Https { url: url_() });
         }
         let rest = url
             .strip_prefix("http://")
-            .ok_or_else(|| format!("{url}: expected an http:// URL"))?;
+            .ok_or_else(|| UrlError::NotHttp { url: url_() })?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         if authority.is_empty() || authority.contains('@') {
-            return Err(format!("{url}: expected http://host[:port]/topic"));
+            return Err(UrlError::BadAuthority { url: url_() });
         }
         if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("{url}: the path must not contain spaces"));
+            return Err(UrlError::SpaceInPath { url: url_() });
         }
         // `[v6]:port`, `host:port` or `host`.
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) if !p.contains(']') => (
                 h,
-                p.parse::<u16>()
-                    .map_err(|_| format!("{url}: bad port {p:?}"))?,
+                p.parse::<u16>().map_err(|_| UrlError::BadPort {
+                    url: url_(),
+                    port: p.into(),
+                })?,
             ),
             _ => (authority, 80),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
-            return Err(format!("{url}: no host"));
+            return Err(UrlError::NoHost { url: url_() });
         }
         Ok(HttpTarget {
             url: url.to_string(),
@@ -449,22 +521,27 @@ impl HttpTarget {
     }
 
     /// POST the message; a non-2xx status is an error.
-    pub fn post(&self, msg: &PushMessage, deadline: Duration) -> Result<(), String> {
+    pub fn post(&self, msg: &PushMessage, deadline: Duration) -> Result<(), PushError> {
         use std::io::{Read, Write};
         use std::net::ToSocketAddrs;
         let addrs = (self.host.as_str(), self.port)
             .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?;
-        let mut last = format!("{} has no address", self.host);
+            .map_err(|source| PushError::Resolve {
+                host: self.host.clone(),
+                source,
+            })?;
+        let mut last = PushError::NoAddress {
+            host: self.host.clone(),
+        };
         for addr in addrs {
             let mut stream = match std::net::TcpStream::connect_timeout(&addr, deadline) {
                 Ok(s) => s,
-                Err(e) => {
-                    last = format!("cannot connect to {addr}: {e}");
+                Err(source) => {
+                    last = PushError::Connect { addr, source };
                     continue;
                 }
             };
-            let io = |e: std::io::Error| format!("{addr}: {e}");
+            let io = |source: std::io::Error| PushError::Io { addr, source };
             stream.set_write_timeout(Some(deadline)).map_err(io)?;
             stream.set_read_timeout(Some(deadline)).map_err(io)?;
             stream.write_all(&self.request(msg)).map_err(io)?;
@@ -484,7 +561,10 @@ impl HttpTarget {
             let status_line = status_line.lines().next().unwrap_or("").trim();
             return match status_line.split_whitespace().nth(1) {
                 Some(code) if code.starts_with('2') => Ok(()),
-                _ => Err(format!("{}: answered {status_line:?}", self.url)),
+                _ => Err(PushError::Status {
+                    url: self.url.clone(),
+                    status_line: status_line.to_string(),
+                }),
             };
         }
         Err(last)
@@ -493,17 +573,20 @@ impl HttpTarget {
 
 /// Run the hook: no shell, the event as one JSON line on stdin, killed
 /// after `deadline`; a non-zero exit is an error.
-fn run_hook(argv: &[String], ev: &IncidentEvent, deadline: Duration) -> Result<(), String> {
+fn run_hook(argv: &[String], ev: &IncidentEvent, deadline: Duration) -> Result<(), HookError> {
     use std::io::Write;
-    let (prog, args) = argv.split_first().ok_or("no program")?;
+    let (prog, args) = argv.split_first().ok_or(HookError::NoProgram)?;
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    let mut line = serde_json::to_string(ev).map_err(|e| e.to_string())?;
+        .map_err(|source| HookError::Spawn {
+            prog: prog.clone(),
+            source,
+        })?;
+    let mut line = serde_json::to_string(ev)?;
     line.push('\n');
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is its own business.
@@ -513,14 +596,27 @@ fn run_hook(argv: &[String], ev: &IncidentEvent, deadline: Duration) -> Result<(
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("{prog} exited with {status}")),
+            Ok(Some(status)) => {
+                return Err(HookError::Exit {
+                    prog: prog.clone(),
+                    status,
+                })
+            }
             Ok(None) if start.elapsed() > deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{prog} killed after {deadline:?}"));
+                return Err(HookError::Killed {
+                    prog: prog.clone(),
+                    deadline,
+                });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("cannot wait for {prog}: {e}")),
+            Err(source) => {
+                return Err(HookError::Wait {
+                    prog: prog.clone(),
+                    source,
+                })
+            }
         }
     }
 }
@@ -664,6 +760,27 @@ mod tests {
         ] {
             assert!(HttpTarget::parse(bad).is_err(), "{bad}");
         }
+        // The texts config load has always shown.
+        let shown = |u: &str| HttpTarget::parse(u).unwrap_err().to_string();
+        assert_eq!(
+            shown("https://ntfy.sh/t"),
+            "https://ntfy.sh/t: https is not supported (this build has no TLS); use an http:// \
+             URL (a self-hosted ntfy, or a local relay to ntfy.sh)"
+        );
+        assert_eq!(shown("ftp://x/t"), "ftp://x/t: expected an http:// URL");
+        assert_eq!(
+            shown("http://u@h/t"),
+            "http://u@h/t: expected http://host[:port]/topic"
+        );
+        assert_eq!(
+            shown("http://h/a b"),
+            "http://h/a b: the path must not contain spaces"
+        );
+        assert_eq!(
+            shown("http://h:99999/t"),
+            r#"http://h:99999/t: bad port "99999""#
+        );
+        assert_eq!(shown("http://[]:1/t"), "http://[]:1/t: no host");
     }
 
     #[test]
@@ -702,6 +819,30 @@ mod tests {
         assert!(req.contains("\r\nTitle: a ? b\r\nTags: x\r\n"), "{req}");
         assert!(req.contains("\r\nContent-Length: 6\r\n"), "{req}");
         assert!(req.ends_with("\r\n\r\nx · y"), "{req}");
+    }
+
+    #[test]
+    fn hook_failures_keep_their_texts() {
+        let ev = IncidentEvent::Cancelled {
+            incident_id: "i".into(),
+            at: "2030-01-01T08:00:00Z".parse().unwrap(),
+        };
+        let d = Duration::from_secs(5);
+        assert_eq!(run_hook(&[], &ev, d).unwrap_err().to_string(), "no program");
+        let missing = "/nonexistent/zag-resumed-hook".to_string();
+        let e = run_hook(std::slice::from_ref(&missing), &ev, d)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot run /nonexistent/zag-resumed-hook: "),
+            "{e}"
+        );
+        let Some(f) = which("false") else { return };
+        let prog = f.display().to_string();
+        let e = run_hook(std::slice::from_ref(&prog), &ev, d)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, format!("{prog} exited with exit status: 1"));
     }
 
     #[test]

@@ -242,7 +242,7 @@ async fn hostile_session_ids_are_refused_before_any_spawn() {
         let mut inc = incident("claude");
         inc.provider_session_id = Some(bad.into());
         inc.cwd = Some(h.work_str());
-        let e = resolve_target(&inc, &h.env()).unwrap_err();
+        let e = resolve_target(&inc, &h.env()).unwrap_err().to_string();
         assert!(e.contains("refused"), "{bad}: {e}");
         let o = deliver(&inc, &h.env(), &CancellationToken::new()).await;
         assert!(failed(&o).contains("refused"), "{o:?}");
@@ -978,7 +978,7 @@ async fn gemini_without_its_prompt_fails_at_schedule_time() {
     gemini_chat(&h, ID);
     let mut inc = incident("gemini");
     inc.cwd = Some(h.work_str());
-    let e = resolve_target(&inc, &h.env()).unwrap_err();
+    let e = resolve_target(&inc, &h.env()).unwrap_err().to_string();
     assert!(e.contains("prompt"), "{e}");
 }
 

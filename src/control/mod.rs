@@ -168,8 +168,9 @@ pub enum DaemonRequest {
         incident_id: String,
         reply: oneshot::Sender<Result<PendingView, String>>,
     },
-    /// Re-read configuration; the answer says what changed.
-    Reload(oneshot::Sender<Result<String, String>>),
+    /// Re-read configuration; the answer says what changed, or why the
+    /// new file was refused (the old configuration stays).
+    Reload(oneshot::Sender<Result<String, crate::config::ConfigError>>),
     /// Graceful stop.
     Stop(oneshot::Sender<()>),
     Subscribe(oneshot::Sender<broadcast::Receiver<IncidentEvent>>),

@@ -331,7 +331,7 @@ async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Dur
                         "reload request: reload failed, keeping the old configuration: {e}"
                     );
                 }
-                Ok(r.map_or_else(Response::err, Response::ok))
+                Ok(r.map_or_else(|e| Response::err(e.to_string()), Response::ok))
             }
             Op::Stop => ask(requests, DaemonRequest::Stop).await.map(Response::ok),
             // Handled by the caller: it turns the connection into a stream.

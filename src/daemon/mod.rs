@@ -217,7 +217,7 @@ enum Done {
     /// A candidate incident's session was resolved.
     Resolved {
         candidate: Box<plan::Candidate>,
-        resolved: Box<Result<resume::ResolvedTarget, String>>,
+        resolved: Box<Result<resume::ResolvedTarget, resume::Unresolved>>,
         ack: Option<Ack>,
     },
     /// A new incident's `schedule` was appended (and fsync'd when `Ok`),
@@ -850,7 +850,7 @@ impl Core {
     fn on_resolved(
         &mut self,
         mut c: plan::Candidate,
-        resolved: Result<resume::ResolvedTarget, String>,
+        resolved: Result<resume::ResolvedTarget, resume::Unresolved>,
         ack: Option<Ack>,
     ) {
         plan::settle(&mut c, resolved.as_ref().ok());
@@ -903,7 +903,7 @@ impl Core {
                 schedule,
                 store,
                 durable,
-                unresolvable: resolved.err(),
+                unresolvable: resolved.err().map(|e| e.to_string()),
                 ack,
             }
         });
@@ -1334,10 +1334,9 @@ impl Core {
         let _ = reply.send(Ok(view));
     }
 
-    fn reload(&mut self) -> Result<String, String> {
+    fn reload(&mut self) -> Result<String, crate::config::ConfigError> {
         let default_path = self.paths.state_dir.join("config.toml");
-        let new = DaemonConfig::load(self.config_path.as_deref(), &default_path)
-            .map_err(|e| e.to_string())?;
+        let new = DaemonConfig::load(self.config_path.as_deref(), &default_path)?;
         let mut changes = Vec::new();
         for (changed, what) in [
             (new.resume != self.config.resume, "resume"),

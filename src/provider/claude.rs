@@ -20,7 +20,7 @@ use crate::resume::resolve::{
     json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
 };
 use crate::resume::respawn::{
-    check_dirs, check_message, check_model, required_id, usable_model, ArgvSpec,
+    check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
 use crate::resume::revalidate::after;
 use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
@@ -83,7 +83,7 @@ impl ProviderCli for Claude {
         true
     }
 
-    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
         args(spec)
     }
 
@@ -101,7 +101,7 @@ impl ProviderCli for Claude {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         use crate::live::owner::{claude_holder, ClaudeHolder};
         use crate::resume::route::Holder;
         let Some(id) = t.provider_session_id.as_deref() else {
@@ -118,9 +118,7 @@ impl ProviderCli for Claude {
                 e.pid
             )
         };
-        match claude_holder(&cx.home, id, &cx.procfs, &cx.tmux, &cx.socket_dirs)
-            .map_err(|e| e.to_string())?
-        {
+        match claude_holder(&cx.home, id, &cx.procfs, &cx.tmux, &cx.socket_dirs)? {
             ClaudeHolder::Live { entry, reach, .. } => Ok(Holder::Live {
                 pid: entry.pid,
                 what: what(&entry),
@@ -431,7 +429,7 @@ pub const PERMISSION_MODES: &[&str] = &[
 /// Claude's parser (commander) takes `-p` as a boolean and the prompt as a
 /// positional, so the prompt goes after `--`; that also keeps a variadic
 /// `--add-dir` from swallowing it.
-pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
     let id = required_id(spec, Provider::Claude)?;
     check_message(&spec.message)?;
     check_dirs(&spec.add_dirs)?;

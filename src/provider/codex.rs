@@ -15,7 +15,7 @@ use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
 use crate::resume::resolve::{json_lines, line_ts, require_cwd, ResolvedTarget, Unresolved};
-use crate::resume::respawn::{check_message, required_id, ArgvSpec};
+use crate::resume::respawn::{check_message, required_id, ArgvError, ArgvSpec};
 use crate::resume::revalidate::after;
 use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 
@@ -112,7 +112,7 @@ impl ProviderCli for Codex {
         Ok(())
     }
 
-    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
         args(spec)
     }
 
@@ -132,7 +132,7 @@ impl ProviderCli for Codex {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         use crate::live::codex::{Evidence, Owner};
         use crate::live::owner::codex_holder;
         use crate::resume::route::Holder;
@@ -148,8 +148,7 @@ impl ProviderCli for Codex {
             id,
             t.cwd.as_deref(),
             &cx.socket_dirs,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(match (h.owner, h.reach) {
             (
                 Owner::Tui {
@@ -272,11 +271,11 @@ pub const SANDBOX_MODES: &[&str] = &["read-only", "workspace-write", "danger-ful
 /// [`SANDBOX_MODES`] is dropped with a warning, never put on argv.
 /// Codex's parser (clap) takes positionals after `--`; a bare `-` would make
 /// it read the prompt from stdin (which is null), so it is refused.
-pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
     let id = required_id(spec, Provider::Codex)?;
     check_message(&spec.message)?;
     if spec.message.trim() == "-" {
-        return Err("a message of \"-\" makes Codex read the prompt from stdin".into());
+        return Err(ArgvError::DashMessage);
     }
     let mut a: Vec<String> = vec!["exec".into(), "resume".into()];
     match spec.permission_mode.as_deref() {

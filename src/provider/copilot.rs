@@ -15,7 +15,7 @@ use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
 use crate::resume::resolve::{json_lines, require_cwd, ResolvedTarget, Unresolved};
 use crate::resume::respawn::{
-    check_dirs, check_message, check_model, required_id, usable_model, ArgvSpec,
+    check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
 use crate::resume::revalidate::after;
 use crate::session::SessionIdentity;
@@ -90,7 +90,7 @@ impl ProviderCli for Copilot {
         Ok(())
     }
 
-    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
         args(spec)
     }
 
@@ -113,7 +113,7 @@ impl ProviderCli for Copilot {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         crate::provider::holder_by_process("copilot", t, cx)
     }
 
@@ -151,7 +151,7 @@ fn find_key(v: &Value, key: &str, depth: u32) -> Option<String> {
 /// could pick another session). Copilot's parser (commander) takes a
 /// required option-argument greedily, so `-p <msg>` keeps a message that
 /// starts with `-`.
-pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
     let id = required_id(spec, Provider::Copilot)?;
     check_message(&spec.message)?;
     check_dirs(&spec.add_dirs)?;

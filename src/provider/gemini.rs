@@ -17,7 +17,7 @@ use crate::paths::Paths;
 use crate::resume::events::{assistant, clip, status, Event};
 use crate::resume::resolve::{require_cwd, ResolvedTarget, Unresolved};
 use crate::resume::respawn::{
-    check_dirs, check_message, check_model, required_id, usable_model, ArgvSpec,
+    check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
 use crate::session::{head_has, parse, set, str_at, SessionIdentity};
 
@@ -88,7 +88,7 @@ impl ProviderCli for Gemini {
         Ok(())
     }
 
-    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
         args(spec)
     }
 
@@ -120,7 +120,7 @@ impl ProviderCli for Gemini {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, String> {
+    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
         crate::provider::holder_by_process("gemini", t, cx)
     }
 
@@ -173,7 +173,7 @@ fn find_chat(tmp: &Path, id: &str) -> Option<PathBuf> {
 /// a session id it is a fresh run with the original prompt. The prompt is
 /// one `--prompt=<msg>` element, so Gemini's parser (yargs) takes all of it
 /// as the value even when it starts with `-`.
-pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, String> {
+pub fn args(spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
     check_message(&spec.message)?;
     check_dirs(&spec.add_dirs)?;
     let mut a: Vec<String> = Vec::new();

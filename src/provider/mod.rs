@@ -23,13 +23,13 @@ use std::path::Path;
 use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
 use crate::live::claude_autocontinue::Verdict;
-use crate::live::owner::reach_of;
+use crate::live::owner::{reach_of, LiveError};
 use crate::live::proc::Procfs;
 use crate::live::tmux::Tmux;
 use crate::paths::Paths;
 use crate::resume::events::Event;
 use crate::resume::resolve::{ResolvedTarget, Unresolved};
-use crate::resume::respawn::ArgvSpec;
+use crate::resume::respawn::{ArgvError, ArgvSpec};
 use crate::resume::route::Holder;
 use crate::session::SessionIdentity;
 
@@ -97,7 +97,7 @@ pub trait ProviderCli: Send + Sync {
     // --- Its resume command ----------------------------------------------
 
     /// The argv (without the program) that resumes a session (pure).
-    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, String>;
+    fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError>;
 
     /// Whether a resume sends the prompt that hit the limit again (the CLI
     /// drops it from the session) rather than the resume message. The
@@ -136,7 +136,7 @@ pub trait ProviderCli: Send + Sync {
     /// Who holds the session `t` names right now, and how to reach it.
     /// Reads `/proc` and asks tmux: call it off any async loop. The
     /// default: nobody can be told to hold it (respawn as before).
-    fn live_holder(&self, t: &ResolvedTarget, cx: &LiveContext) -> Result<Holder, String> {
+    fn live_holder(&self, t: &ResolvedTarget, cx: &LiveContext) -> Result<Holder, LiveError> {
         let _ = (t, cx);
         Ok(Holder::Nobody)
     }
@@ -179,7 +179,7 @@ pub fn holder_by_process(
     binary: &str,
     t: &ResolvedTarget,
     cx: &LiveContext,
-) -> Result<Holder, String> {
+) -> Result<Holder, LiveError> {
     let names_binary = |argv: &[String]| {
         argv.iter().take(2).any(|a| {
             Path::new(a)
@@ -207,8 +207,7 @@ pub fn holder_by_process(
             .as_deref()
             .is_some_and(|f| cx.procfs.has_open(pid, f) == Some(true));
         if names_id || holds {
-            let reach =
-                reach_of(&cx.procfs, &cx.tmux, pid, &cx.socket_dirs).map_err(|e| e.to_string())?;
+            let reach = reach_of(&cx.procfs, &cx.tmux, pid, &cx.socket_dirs)?;
             return Ok(Holder::Live {
                 pid,
                 reach,

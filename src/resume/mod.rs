@@ -38,7 +38,7 @@ use crate::detect::{Detection, Detector, LineContext, SourceKind};
 use crate::paths::Paths;
 use crate::store::Schedule;
 
-pub use resolve::{validate_session_id, Channel, ResolvedTarget};
+pub use resolve::{validate_session_id, Channel, InvalidId, ResolvedTarget, Unresolved};
 
 /// Re-detection of a limit in one line of output, with its context. The
 /// default is [`Detector::detect`]; tests inject their own.
@@ -113,8 +113,11 @@ pub fn backoff_fallback(base_secs: u64, attempt: u32) -> u64 {
 /// Resolve an incident at schedule time: which channel and ids will be used.
 /// `Err` is a clear reason the incident can never be delivered (unknown
 /// session, hostile id, deleted transcript, lost Gemini prompt).
-pub fn resolve_target(incident: &Schedule, env: &ResumeEnv) -> Result<ResolvedTarget, String> {
-    resolve::resolve(incident, &env.paths).map_err(|e| e.reason().to_string())
+pub fn resolve_target(
+    incident: &Schedule,
+    env: &ResumeEnv,
+) -> Result<ResolvedTarget, resolve::Unresolved> {
+    resolve::resolve(incident, &env.paths)
 }
 
 /// Deliver one due incident. Never panics; every wait has a deadline from
@@ -340,7 +343,7 @@ async fn respawn_target(
     };
     let program = match respawn::find_binary(p, &env.binaries, env.search_path.as_ref()) {
         Ok(b) => b,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let Some(cwd) = t.cwd.clone() else {
         return fail(format!("the {p} session's working directory is unknown"));
@@ -407,7 +410,7 @@ async fn respawn_target(
     let r = match respawn::run(&inv, &limits, detect, cancel, claim).await {
         Ok(r) => r,
         Err(e) => {
-            let outcome = fail(e);
+            let outcome = fail(e.to_string());
             if let (Some(log), Outcome::Failed { reason }) = (&t.zag_log, &outcome) {
                 let mut end = Map::new();
                 end.insert("success".into(), json!(false));

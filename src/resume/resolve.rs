@@ -27,29 +27,45 @@ const MAX_ID_LEN: usize = 128;
 /// Refuse anything that is not a plain provider/wrapper id: only
 /// `[A-Za-z0-9._-]`, 1..=128 chars, no leading `-` (would read as a flag) or
 /// `.`, no `..` (would walk out of a directory when joined into a path).
-pub fn validate_session_id(id: &str) -> Result<(), String> {
+pub fn validate_session_id(id: &str) -> Result<(), InvalidId> {
     if id.is_empty() {
-        return Err("empty session id".into());
+        return Err(InvalidId::Empty);
     }
     if id.len() > MAX_ID_LEN {
-        return Err(format!(
-            "session id is {} bytes long (at most {MAX_ID_LEN})",
-            id.len()
-        ));
+        return Err(InvalidId::TooLong { len: id.len() });
     }
     if let Some(c) = id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(format!("session id {id:?} contains {c:?}"));
+        return Err(InvalidId::BadChar { id: id.into(), c });
     }
     if id.starts_with('-') || id.starts_with('.') {
-        return Err(format!("session id {id:?} starts with {:?}", &id[..1]));
+        return Err(InvalidId::LeadingChar {
+            id: id.into(),
+            first: id[..1].into(),
+        });
     }
     if id.contains("..") {
-        return Err(format!("session id {id:?} contains \"..\""));
+        return Err(InvalidId::DotDot { id: id.into() });
     }
     Ok(())
+}
+
+/// Why [`validate_session_id`] refused an id; the Display text is the one
+/// the logs and incident reasons have always shown.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidId {
+    #[error("empty session id")]
+    Empty,
+    #[error("session id is {len} bytes long (at most {MAX_ID_LEN})")]
+    TooLong { len: usize },
+    #[error("session id {id:?} contains {c:?}")]
+    BadChar { id: String, c: char },
+    #[error("session id {id:?} starts with {first:?}")]
+    LeadingChar { id: String, first: String },
+    #[error("session id {id:?} contains \"..\"")]
+    DotDot { id: String },
 }
 
 /// How the message will travel.
@@ -104,12 +120,14 @@ impl ResolvedTarget {
     }
 }
 
-/// Why a target could not be resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a target could not be resolved; shown as its bare reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unresolved {
     /// The session's transcript is gone: delivery is skipped, not failed.
+    #[error("{0}")]
     Deleted(String),
     /// Not enough is known to deliver anything.
+    #[error("{0}")]
     Invalid(String),
 }
 
@@ -454,6 +472,16 @@ mod tests {
         for ok in ["0f8fad5b-d9cb-469f-a165-70867728950e", "abc_DEF.1", "a"] {
             assert_eq!(validate_session_id(ok), Ok(()), "{ok}");
         }
+        // The texts are the ones incident reasons have always carried.
+        let shown = |id: &str| validate_session_id(id).unwrap_err().to_string();
+        assert_eq!(shown(""), "empty session id");
+        assert_eq!(
+            shown(&"a".repeat(129)),
+            "session id is 129 bytes long (at most 128)"
+        );
+        assert_eq!(shown("a/b"), r#"session id "a/b" contains '/'"#);
+        assert_eq!(shown("-p"), r#"session id "-p" starts with "-""#);
+        assert_eq!(shown("a..b"), r#"session id "a..b" contains "..""#);
         let long = "a".repeat(129);
         for bad in [
             "",

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::resolve::validate_session_id;
+use super::resolve::{validate_session_id, InvalidId};
 use crate::config::Binaries;
 use crate::detect::{Detection, Provider};
 
@@ -48,7 +48,54 @@ pub struct ArgvSpec {
     pub permission_mode: Option<String>,
 }
 
-pub(crate) fn check_model(m: &str) -> Result<(), String> {
+/// Why a provider's argv could not be built; the Display text is the one
+/// incident reasons have always carried (after "refused to build the ...
+/// command: ").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ArgvError {
+    #[error("model name {0:?} refused")]
+    Model(String),
+    #[error("add-dir {0:?} is not an absolute path")]
+    RelativeDir(String),
+    #[error("empty message")]
+    EmptyMessage,
+    #[error("message contains a NUL byte")]
+    NulInMessage,
+    /// Codex reads its prompt from stdin when the prompt is `-`.
+    #[error("a message of \"-\" makes Codex read the prompt from stdin")]
+    DashMessage,
+    #[error("{0} resume needs a session id")]
+    NoSessionId(Provider),
+    #[error(transparent)]
+    Id(#[from] InvalidId),
+}
+
+/// Why the provider's binary was not found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BinaryError {
+    /// `[binaries].<name>` names a path that is not an executable file.
+    #[error("the configured binary `[binaries] {name} = {path:?}` is missing or not executable")]
+    NotExecutable { name: &'static str, path: String },
+    /// Nothing executable called `name` on the search path (`shown`).
+    #[error(
+        "`{name}` not found on PATH ({shown}); a systemd user service runs with a thin PATH \
+         that usually lacks npm/nvm bin dirs: set `[binaries] {name} = \"/full/path/to/{name}\"` \
+         in the zag-resumed config"
+    )]
+    NotOnPath { name: &'static str, shown: String },
+}
+
+/// The CLI could not be started at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start {} in {}: {source}", program.display(), cwd.display())]
+pub struct SpawnError {
+    pub program: PathBuf,
+    pub cwd: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+pub(crate) fn check_model(m: &str) -> Result<(), ArgvError> {
     let ok = !m.is_empty()
         && m.len() <= 128
         && !m.starts_with('-')
@@ -58,7 +105,7 @@ pub(crate) fn check_model(m: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("model name {m:?} refused"))
+        Err(ArgvError::Model(m.into()))
     }
 }
 
@@ -71,34 +118,34 @@ pub(crate) fn usable_model(m: &Option<String>) -> Option<&str> {
     })
 }
 
-pub(crate) fn check_dirs(dirs: &[String]) -> Result<(), String> {
+pub(crate) fn check_dirs(dirs: &[String]) -> Result<(), ArgvError> {
     match dirs.iter().find(|d| !d.starts_with('/')) {
-        Some(d) => Err(format!("add-dir {d:?} is not an absolute path")),
+        Some(d) => Err(ArgvError::RelativeDir(d.clone())),
         None => Ok(()),
     }
 }
 
-pub(crate) fn check_message(msg: &str) -> Result<(), String> {
+pub(crate) fn check_message(msg: &str) -> Result<(), ArgvError> {
     if msg.trim().is_empty() {
-        return Err("empty message".into());
+        return Err(ArgvError::EmptyMessage);
     }
     if msg.contains('\0') {
-        return Err("message contains a NUL byte".into());
+        return Err(ArgvError::NulInMessage);
     }
     Ok(())
 }
 
-pub(crate) fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, String> {
+pub(crate) fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, ArgvError> {
     let id = spec
         .session_id
         .as_deref()
-        .ok_or_else(|| format!("{p} resume needs a session id"))?;
+        .ok_or(ArgvError::NoSessionId(p))?;
     validate_session_id(id)?;
     Ok(id)
 }
 
 /// The argv (without the program) for a provider.
-pub fn build_args(provider: Provider, spec: &ArgvSpec) -> Result<Vec<String>, String> {
+pub fn build_args(provider: Provider, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
     crate::provider::of(provider).resume_args(spec)
 }
 
@@ -113,16 +160,16 @@ pub fn find_binary(
     provider: Provider,
     binaries: &Binaries,
     search_path: Option<&OsString>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, BinaryError> {
     let name = provider.as_str();
     if let Some(p) = binaries.for_provider(provider) {
         return if is_executable(p) {
             Ok(p.to_path_buf())
         } else {
-            Err(format!(
-                "the configured binary `[binaries] {name} = {:?}` is missing or not executable",
-                p.display().to_string()
-            ))
+            Err(BinaryError::NotExecutable {
+                name,
+                path: p.display().to_string(),
+            })
         };
     }
     let env_path = std::env::var_os("PATH");
@@ -139,11 +186,7 @@ pub fn find_binary(
         }
     }
     let shown = path.map_or_else(|| "<unset>".into(), |p| p.to_string_lossy().into_owned());
-    Err(format!(
-        "`{name}` not found on PATH ({shown}); a systemd user service runs with a thin PATH \
-         that usually lacks npm/nvm bin dirs: set `[binaries] {name} = \"/full/path/to/{name}\"` \
-         in the zag-resumed config"
-    ))
+    Err(BinaryError::NotOnPath { name, shown })
 }
 
 /// A ready-to-run invocation.
@@ -344,7 +387,7 @@ pub async fn run(
     detect: LineDetect,
     cancel: &CancellationToken,
     started: impl std::future::Future<Output = ()>,
-) -> Result<RunResult, String> {
+) -> Result<RunResult, SpawnError> {
     let mut cmd = tokio::process::Command::new(&inv.program);
     cmd.args(&inv.args)
         .current_dir(&inv.cwd)
@@ -369,12 +412,10 @@ pub async fn run(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start {} in {}: {e}",
-            inv.program.display(),
-            inv.cwd.display()
-        )
+    let mut child = cmd.spawn().map_err(|source| SpawnError {
+        program: inv.program.clone(),
+        cwd: inv.cwd.clone(),
+        source,
     })?;
     let pgid = child.id().map_or(0, |p| p as i32);
     // If this future is dropped mid-run (the daemon aborted the delivery),
@@ -499,6 +540,40 @@ mod tests {
     }
 
     #[test]
+    fn argv_refusals_keep_their_texts() {
+        let shown = |p: Provider, s: ArgvSpec| build_args(p, &s).unwrap_err().to_string();
+        assert_eq!(
+            shown(Provider::Claude, spec(None, "Continue")),
+            "claude resume needs a session id"
+        );
+        assert_eq!(
+            shown(Provider::Claude, spec(Some("a/b"), "Continue")),
+            r#"session id "a/b" contains '/'"#
+        );
+        assert_eq!(
+            shown(Provider::Codex, spec(Some("x"), " ")),
+            "empty message"
+        );
+        assert_eq!(
+            shown(Provider::Codex, spec(Some("x"), "a\0b")),
+            "message contains a NUL byte"
+        );
+        assert_eq!(
+            shown(Provider::Codex, spec(Some("x"), "-")),
+            r#"a message of "-" makes Codex read the prompt from stdin"#
+        );
+        let mut s = spec(Some("x"), "Continue");
+        s.add_dirs = vec!["rel".into()];
+        assert_eq!(
+            shown(Provider::Claude, s),
+            r#"add-dir "rel" is not an absolute path"#
+        );
+        let mut s = spec(Some("x"), "Continue");
+        s.model = Some("--evil".into());
+        assert_eq!(shown(Provider::Claude, s), r#"model name "--evil" refused"#);
+    }
+
+    #[test]
     fn missing_binary_names_path_systemd_and_config_key() {
         let dir = tempfile::tempdir().unwrap();
         let e = find_binary(
@@ -506,7 +581,8 @@ mod tests {
             &Binaries::default(),
             Some(&dir.path().as_os_str().to_owned()),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`codex` not found on PATH"), "{e}");
         assert!(e.contains("systemd user service"), "{e}");
         assert!(e.contains("[binaries] codex"), "{e}");
@@ -514,8 +590,17 @@ mod tests {
             claude: Some(dir.path().join("nope")),
             ..Binaries::default()
         };
-        let e = find_binary(Provider::Claude, &b, None).unwrap_err();
+        let e = find_binary(Provider::Claude, &b, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[binaries] claude"), "{e}");
+        assert_eq!(
+            e,
+            format!(
+                "the configured binary `[binaries] claude = {:?}` is missing or not executable",
+                dir.path().join("nope").display().to_string()
+            )
+        );
     }
 
     #[tokio::test]
