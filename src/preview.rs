@@ -252,20 +252,7 @@ fn how_respawn(p: &mut Preview, t: &ResolvedTarget, s: &crate::store::Schedule, 
         }
     }
     p.channel = "respawn";
-    let cli = crate::provider::of(t.provider);
-    let message = if cli.resends_prompt() {
-        t.prompt.clone().unwrap_or_default()
-    } else {
-        t.message.clone()
-    };
-    let spec = respawn::ArgvSpec {
-        session_id: t.provider_session_id.clone(),
-        message,
-        model: t.model.clone(),
-        auto_approve: cli.auto_approve(t),
-        add_dirs: Vec::new(),
-        permission_mode: t.permission_mode.clone(),
-    };
+    let spec = crate::resume::resume_spec(t);
     let args = match respawn::build_args(t.provider, &spec) {
         Ok(a) => a,
         Err(e) => {

@@ -310,6 +310,27 @@ async fn deliver_fifo(
     }
 }
 
+/// What the respawn of a target puts on its command line: the resume
+/// message (or, for a CLI that drops the limited prompt, that prompt
+/// again), the ids, model, approval and permission mode. Shared by the
+/// delivery and by `scan --plan`'s dry run, so the two never differ.
+pub fn resume_spec(t: &ResolvedTarget) -> respawn::ArgvSpec {
+    let cli = crate::provider::of(t.provider);
+    let message = if cli.resends_prompt() {
+        t.prompt.clone().unwrap_or_default()
+    } else {
+        t.message.clone()
+    };
+    respawn::ArgvSpec {
+        session_id: t.provider_session_id.clone(),
+        message,
+        model: t.model.clone(),
+        auto_approve: cli.auto_approve(t),
+        add_dirs: Vec::new(),
+        permission_mode: t.permission_mode.clone(),
+    }
+}
+
 /// Build, run and judge a respawn. `note` prefixes every outcome text.
 async fn respawn_target(
     t: &ResolvedTarget,
@@ -322,21 +343,8 @@ async fn respawn_target(
         reason: format!("{note}{reason}"),
     };
     let p = t.provider;
-    let cli = crate::provider::of(p);
-    // A CLI that drops the limited prompt gets it again, not "Continue".
-    let message = if cli.resends_prompt() {
-        t.prompt.clone().unwrap_or_default()
-    } else {
-        t.message.clone()
-    };
-    let spec = respawn::ArgvSpec {
-        session_id: t.provider_session_id.clone(),
-        message: message.clone(),
-        model: t.model.clone(),
-        auto_approve: cli.auto_approve(t),
-        add_dirs: Vec::new(),
-        permission_mode: t.permission_mode.clone(),
-    };
+    let spec = resume_spec(t);
+    let message = spec.message.clone();
     let args = match respawn::build_args(p, &spec) {
         Ok(a) => a,
         Err(e) => return fail(format!("refused to build the {p} command: {e}")),
