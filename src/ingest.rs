@@ -602,6 +602,11 @@ fn preread_identity(path: &Path, len: u64, tracker: &mut SessionTracker) {
     }
     let mut splitter = crate::tail::LineSplitter::new(IDENTITY_PREREAD as usize);
     splitter.feed(&buf, |l| tracker.observe(l.bytes));
+    // The head's permission mode is not the mode at a limit further down
+    // (the user may have switched since, in the part not read): only a mode
+    // record read from here on counts, else the resolve reads back from
+    // the limit (issue 21: never more power than the session had).
+    tracker.identity.permission_mode = None;
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@
 //! - [`resume`]: delivery (FIFO, respawn), revalidation, zag-log events.
 //! - [`live`]: who holds a session now (processes, Claude's registry, tmux
 //!   and screen panes) and what the provider's own continue is doing.
+//! - [`private`]: files `0600` and folders `0700`, created so.
 //! - [`control`]: the socket protocol, server, client commands and rendering.
 //! - [`desktop`], [`systemd`]: desktop notifications; the service manager's
 //!   notify protocol. [`zag_process`]: is a zag process alive.
@@ -54,6 +55,7 @@ pub mod live;
 pub mod lock;
 pub mod paths;
 pub mod preview;
+pub mod private;
 pub mod provider;
 pub mod resume;
 pub mod scan_files;

@@ -199,7 +199,7 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     if !dir.exists() {
         if let Some(parent) = dir.parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
+                crate::private::create_dir_all(parent)?;
             }
         }
         match DirBuilder::new().mode(0o700).create(dir) {

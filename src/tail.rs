@@ -368,10 +368,10 @@ impl Checkpoints {
     /// Write temp → fsync → rename → fsync dir.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
+        crate::private::create_dir_all(dir)?;
         let tmp = path.with_extension("json.tmp");
         {
-            let mut f = File::create(&tmp)?;
+            let mut f = crate::private::create(&tmp)?;
             f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
             f.sync_all()?;
         }

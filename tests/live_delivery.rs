@@ -320,21 +320,33 @@ impl Drop for Server {
     }
 }
 
-/// A fake TUI in a real tmux pane: shows `screen`, then appends each
-/// typed line to `session_file` as `line_json` with `%s` replaced by it.
+/// The body of a fake TUI (bash): writes its pid to `pidf`, draws
+/// `screen` with `@INPUT@` replaced by what was typed so far (`empty` when
+/// nothing was: a TUI draws its input as a real one does), one keystroke at
+/// a time, and on Enter writes `line_json` (`%s`: the input) with `out`
+/// (`>> 'file'`, or `>&3`).
+fn redraw_script(pidf: &Path, screen: &str, empty: &str, line_json: &str, out: &str) -> String {
+    format!(
+        "echo $$ > '{pid}'\nscreen=$(cat <<'__SCREEN__'\n{screen}\n__SCREEN__\n)\nbuf=''\ndraw() {{ local b=\"${{buf:-{empty}}}\"; printf '\\033[H\\033[2J%s\\n' \"${{screen//@INPUT@/$b}}\"; }}\ndraw\nwhile IFS= read -rsn1 c; do\n  if [ -z \"$c\" ]; then printf '{json}\\n' \"$buf\" {out}; buf=''; else buf=\"$buf$c\"; fi\n  draw\ndone\n",
+        pid = pidf.display(),
+        json = line_json,
+    )
+}
+
+/// A fake TUI in a real tmux pane: shows `screen` (its input where
+/// `@INPUT@` is), then appends each typed line to `session_file` as
+/// `line_json` with `%s` replaced by it.
 fn fake_tui(dir: &Path, screen: &str, session_file: &Path, line_json: &str) -> (Server, u32) {
     let script = dir.join("tui.sh");
-    let screen_file = dir.join("screen.txt");
-    fs::write(&screen_file, screen).unwrap();
     let pidf = dir.join("tui.pid");
     fs::write(
         &script,
-        format!(
-            "echo $$ > '{pid}'\ncat '{screen}'\nwhile IFS= read -r line; do\n  printf '{json}\\n' \"$line\" >> '{file}'\ndone\n",
-            pid = pidf.display(),
-            screen = screen_file.display(),
-            json = line_json,
-            file = session_file.display()
+        redraw_script(
+            &pidf,
+            screen,
+            "",
+            line_json,
+            &format!(">> '{}'", session_file.display()),
         ),
     )
     .unwrap();
@@ -354,7 +366,7 @@ fn fake_tui(dir: &Path, screen: &str, session_file: &Path, line_json: &str) -> (
             "-y",
             "40",
         ])
-        .arg(format!("sh -c 'sh {}; true'", script.display()))
+        .arg(format!("sh -c 'bash {}; true'", script.display()))
         .status()
         .unwrap();
     assert!(st.success());
@@ -377,7 +389,7 @@ async fn setting_off_and_an_idle_prompt_in_tmux_is_typed_into_exactly_once() {
     let (file, inc) = transcript_from_fixture(&h, "claude_after_limit_setting_off.jsonl");
     let sockets = tempfile::tempdir().unwrap();
     let rule = "─".repeat(40);
-    let screen = format!("{rule}\n❯ \u{a0}\n{rule}\n");
+    let screen = format!("{rule}\n❯ @INPUT@\n{rule}\n");
     let (_server, pid) = fake_tui(
         sockets.path(),
         &screen,
@@ -457,8 +469,14 @@ async fn a_codex_tui_holding_its_rollout_in_tmux_is_typed_into_once() {
     fs::write(
         &codex,
         format!(
-            "echo $$ > '{pid}'\nexec 3>>'{rollout}'\nprintf '› Ask Codex to do anything\\n'\nwhile IFS= read -r line; do\n  printf '{{\"type\":\"response_item\",\"payload\":{{\"type\":\"message\",\"role\":\"user\",\"content\":[{{\"type\":\"input_text\",\"text\":\"%s\"}}]}}}}\\n' \"$line\" >&3\ndone\n",
-            pid = sockets.path().join("tui.pid").display(),
+            "exec 3>>'{rollout}'\n{}",
+            redraw_script(
+                &sockets.path().join("tui.pid"),
+                "› @INPUT@",
+                "Ask Codex to do anything",
+                r#"{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"%s"}]}}"#,
+                ">&3",
+            ),
             rollout = rollout.display()
         ),
     )
@@ -481,7 +499,7 @@ async fn a_codex_tui_holding_its_rollout_in_tmux_is_typed_into_once() {
             "40",
         ])
         // argv[0] `codex`, as the real TUI's: its role is read from argv
-        .arg(format!("bash -c 'exec -a codex sh {}'", codex.display()))
+        .arg(format!("bash -c 'exec -a codex bash {}'", codex.display()))
         .status()
         .unwrap();
     assert!(st.success());

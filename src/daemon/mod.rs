@@ -522,12 +522,15 @@ impl Core {
                             if self.sessions.add(&s) {
                                 crowded.push(s.clone());
                             }
+                            // A restart keeps what earlier runs did to the
+                            // live session (typed, notified): never twice.
+                            let live = resume::route::LiveState::from_record(&s);
                             slot.insert(Incident {
                                 store: store.clone(),
                                 schedule: s,
                                 in_flight: false,
                                 fired_at: None,
-                                live: Default::default(),
+                                live,
                                 route: None,
                             });
                         }
@@ -1030,7 +1033,9 @@ impl Core {
         };
         inc.in_flight = true;
         let schedule = inc.schedule.clone();
-        let live = inc.live.clone();
+        let mut live = inc.live.clone();
+        // Where the typing intent and the notification are recorded.
+        live.store = Some(inc.store.to_path_buf());
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {

@@ -234,6 +234,8 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
             .map(|c| c.chain_id.clone().unwrap_or_else(|| c.incident_id.clone())),
         raw: Some(truncate(&d.raw, 512)),
         permission_mode: session.permission_mode.clone(),
+        cwd_identity: None,
+        live: None,
     };
     HitPlan::Candidate(Box::new(Candidate {
         schedule,
@@ -255,6 +257,9 @@ pub fn settle(c: &mut Candidate, resolved: Option<&ResolvedTarget>) {
         fill(&mut s.model, t.model.clone());
         fill(&mut s.prompt, t.prompt.clone());
         fill(&mut s.permission_mode, t.permission_mode.clone());
+        if s.cwd_identity.is_none() {
+            s.cwd_identity = t.cwd_identity;
+        }
     }
     // Only a resume that sends the prompt again (Gemini's) needs it; for
     // the others it would be up to 64 KB of the user's text copied into
@@ -759,6 +764,7 @@ mod tests {
             native_file: None,
             auto_approve: false,
             respawn_error: None,
+            cwd_identity: None,
             permission_mode: None,
         }
     }

@@ -21,6 +21,9 @@
 //!   Claude session or a Codex thread now, and its [`owner::Reach`] (pane).
 //! - [`gnu_screen`]: the same for GNU screen (window from the process's
 //!   environment, escaped `stuff`). Zellij: see [`tmux`] for why not.
+//! - [`front`]: is the CLI in front of its terminal, at its own input
+//!   (the terminal's foreground process group, the holder's state, the
+//!   screen's last region), asked before every keystroke batch.
 //! - [`screen`]: what a captured pane shows (limit menu, auto-continue
 //!   footer, idle prompt, Codex composer, Codex limit line).
 //!
@@ -32,6 +35,7 @@
 pub mod claude_autocontinue;
 pub mod claude_registry;
 pub mod codex;
+pub mod front;
 pub mod gnu_screen;
 pub mod owner;
 pub mod proc;

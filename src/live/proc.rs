@@ -39,6 +39,13 @@ pub struct Stat {
     pub state: char,
     /// Field 4.
     pub ppid: Pid,
+    /// Field 5: the process group (a shell's job).
+    pub pgrp: i64,
+    /// Field 7: the controlling terminal's device number (0: none).
+    pub tty_nr: i64,
+    /// Field 8: the foreground process group of the controlling terminal
+    /// (`-1`: no terminal). The job the terminal's keystrokes go to.
+    pub tpgid: i64,
     /// Field 22: start time in clock ticks after boot.
     pub start_ticks: u64,
 }
@@ -57,12 +64,18 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
     let state = rest.first()?.chars().next()?;
     let ppid = rest.get(1)?.parse().ok()?;
+    let pgrp = rest.get(2)?.parse().ok()?;
+    let tty_nr = rest.get(4)?.parse().ok()?;
+    let tpgid = rest.get(5)?.parse().ok()?;
     let start_ticks = rest.get(19)?.parse().ok()?;
     Some(Stat {
         pid,
         comm,
         state,
         ppid,
+        pgrp,
+        tty_nr,
+        tpgid,
         start_ticks,
     })
 }
@@ -314,6 +327,9 @@ mod tests {
                 comm: "claude".into(),
                 state: 'S',
                 ppid: 8624,
+                pgrp: 8625,
+                tty_nr: 34816,
+                tpgid: 8625,
                 start_ticks: 48288
             }
         );

@@ -209,6 +209,73 @@ impl ScreenView {
     }
 }
 
+/// Whether a non-blank line below the CLI's input is someone else's: a
+/// shell prompt, a job-control notice (`[1]+  Stopped  claude`), the
+/// suspend notice a CLI prints on Ctrl-Z, or a shell's error.
+fn foreign_line(line: &str) -> bool {
+    let t = line.trim();
+    let job_notice = t.starts_with('[')
+        && t[1..].split_once(']').is_some_and(|(n, rest)| {
+            n.chars().all(|c| c.is_ascii_digit())
+                && ["Stopped", "Running", "Done", "Terminated", "Killed", "Exit"]
+                    .iter()
+                    .any(|w| {
+                        rest.trim_start_matches(['+', '-'])
+                            .trim_start()
+                            .starts_with(w)
+                    })
+        });
+    let shell_prompt = ['$', '#', '%', '>'].iter().any(|c| t.ends_with(*c));
+    job_notice
+        || shell_prompt
+        || t.contains("is suspended")
+        || t.contains("command not found")
+        || t.contains("to bring it back")
+}
+
+/// The most non-blank lines a TUI draws below its input (Claude: the
+/// limit notice, the countdown and the mode line; Codex: the model line
+/// and the shortcuts line).
+const MAX_LINES_BELOW_INPUT: usize = 4;
+
+/// Whether the CLI's own input (Claude's `❯` box or limit menu, Codex's
+/// composer) is the last region of the screen: nothing below it but the
+/// TUI's own footer lines. An old frame left above a shell prompt after a
+/// Ctrl-Z (`[1]+ Stopped`, `$ `) is not: keystrokes would go to the shell.
+/// Pure.
+pub fn cli_input_is_last(screen: &str) -> bool {
+    let lines: Vec<&str> = screen.lines().collect();
+    let mut anchor: Option<usize> = None;
+    let mut mark = |i: usize| anchor = Some(anchor.map_or(i, |a: usize| a.max(i)));
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        // Claude's limit menu ends with its confirm line.
+        if t.starts_with("Enter to confirm · Esc to cancel") {
+            mark(i);
+        }
+        // Claude's prompt box: `❯` between two rules; its bottom rule.
+        if i >= 1
+            && i + 1 < lines.len()
+            && is_rule(lines[i - 1])
+            && is_rule(lines[i + 1])
+            && t.starts_with('❯')
+        {
+            mark(i + 1);
+        }
+        // Codex's composer: a `›` line.
+        if t.starts_with('›') {
+            mark(i);
+        }
+    }
+    let Some(a) = anchor else { return false };
+    let below: Vec<&str> = lines[a + 1..]
+        .iter()
+        .copied()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    below.len() <= MAX_LINES_BELOW_INPUT && !below.iter().any(|l| foreign_line(l))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +375,52 @@ mod tests {
     fn a_menu_without_its_confirm_line_is_not_the_limit_menu() {
         let s = "What do you want to do?\n❯ 1. Stop and wait for limit to reset\n";
         assert_eq!(read(s).claude_limit_menu, None);
+    }
+
+    #[test]
+    fn the_cli_input_is_the_last_region_of_every_captured_screen() {
+        for (i, s) in [
+            fixture!("screen_claude_limit_menu.txt"),
+            fixture!("screen_claude_limit_menu_after_reset.txt"),
+            fixture!("screen_claude_autocontinue_armed.txt"),
+            fixture!("screen_claude_idle_after_continue.txt"),
+            fixture!("screen_claude_menu_dismissed.txt"),
+            fixture!("screen_codex_ready.txt"),
+            fixture!("screen_codex_limit.txt"),
+            fixture!("screen_codex_after_typed.txt"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(cli_input_is_last(s), "case {i}");
+        }
+    }
+
+    #[test]
+    fn an_old_frame_above_a_shell_prompt_is_not_the_cli() {
+        // What a Ctrl-Z leaves: Claude's last frame, its suspend notice, the
+        // shell's job notice and prompt below it.
+        let menu = fixture!("screen_claude_limit_menu_after_reset.txt");
+        let suspended = format!(
+            "{menu}\nClaude Code is suspended. Run `fg` to bring it back.\n\n[1]+  Stopped                 claude\nroot@host:~/proj# \n"
+        );
+        assert!(!cli_input_is_last(&suspended));
+        // it still reads as the menu: the screen alone would have typed
+        assert!(matches!(
+            read(&suspended).shows(),
+            Shows::ClaudeLimitMenu(_)
+        ));
+        let codex = format!(
+            "{}\n[1]+  Stopped                 codex\nuser@box:~$ ",
+            fixture!("screen_codex_ready.txt")
+        );
+        assert!(!cli_input_is_last(&codex));
+        // a shell prompt alone, a pager, nothing
+        assert!(!cli_input_is_last("user@box:~$ "));
+        assert!(!cli_input_is_last(""));
+        let idle = fixture!("screen_claude_idle_after_continue.txt");
+        assert!(!cli_input_is_last(&format!(
+            "{idle}\n$ 2\nbash: 2: command not found\n$ "
+        )));
     }
 }

@@ -357,6 +357,23 @@ impl Tmux {
         self.run(&pane.socket, &["capture-pane", "-p", "-t", &pane.pane_id])
     }
 
+    /// Types `text` literally, without Enter (the caller checks what the
+    /// input holds before [`Self::send_enter`]).
+    pub fn send_literal(&self, pane: &Pane, text: &str) -> Result<(), TmuxError> {
+        check_typable(text)?;
+        self.run(
+            &pane.socket,
+            &["send-keys", "-t", &pane.pane_id, "-l", "--", text],
+        )
+        .map(drop)
+    }
+
+    /// Presses Enter in the pane.
+    pub fn send_enter(&self, pane: &Pane) -> Result<(), TmuxError> {
+        self.run(&pane.socket, &["send-keys", "-t", &pane.pane_id, "Enter"])
+            .map(drop)
+    }
+
     /// Types one line: the text literally, `pause`, then Enter in a
     /// separate call. Never Esc. The caller types once per incident and
     /// confirms by the session's file.

@@ -119,6 +119,30 @@ impl ProviderCli for Claude {
             )
         };
         match claude_holder(&cx.home, id, &cx.procfs, &cx.tmux, &cx.socket_dirs)? {
+            // A headless `claude -p` (started from inside another session,
+            // say) holds the session but has no input to type into: its
+            // ancestry leads to its parent's pane, which is not its own.
+            ClaudeHolder::Live { entry, .. }
+                if entry.entrypoint == Some(crate::live::claude_registry::Entrypoint::Headless) =>
+            {
+                Ok(Holder::Writer {
+                    pid: entry.pid,
+                    what: format!("a headless claude -p (pid {}, not a TUI)", entry.pid),
+                })
+            }
+            // The registry names another pane than the one the process
+            // runs in: typing into either could reach the wrong program.
+            ClaudeHolder::Live {
+                entry,
+                pane_mismatch: true,
+                ..
+            } => Ok(Holder::Unknown {
+                what: format!(
+                    "{}, whose registry entry names pane {} but which runs in another pane (not typing into a pane that is not its own)",
+                    what(&entry),
+                    entry.tmux_raw.as_deref().unwrap_or("?")
+                ),
+            }),
             ClaudeHolder::Live { entry, reach, .. } => Ok(Holder::Live {
                 pid: entry.pid,
                 what: what(&entry),
@@ -127,6 +151,13 @@ impl ProviderCli for Claude {
             ClaudeHolder::Unknown(entry) => Ok(Holder::Unknown { what: what(&entry) }),
             ClaudeHolder::Nobody => Ok(Holder::Nobody),
         }
+    }
+
+    fn mode_record(&self) -> Option<super::ModeRecord> {
+        Some(super::ModeRecord {
+            needle: "\"permissionMode\"",
+            read: mode_of_line,
+        })
     }
 
     fn own_continue(
@@ -208,14 +239,32 @@ fn resolve(
     hit_at: Option<DateTime<Utc>>,
 ) -> Result<(), Unresolved> {
     resolve_file(t, paths, hit_at)?;
-    // A record without the mode (a relay's, or written before it was
-    // kept): the transcript says it.
+    // A record without the mode (a relay's, a limit found past the part
+    // of the transcript read, or written before it was kept): the
+    // transcript says it, read back from the limit.
     if t.permission_mode.is_none() {
-        if let Some(bytes) = t.native_file.as_ref().and_then(|f| std::fs::read(f).ok()) {
-            t.permission_mode = permission_mode_in(&bytes, hit_at);
+        if let Some(f) = t.native_file.as_deref() {
+            t.permission_mode = crate::resume::resolve::mode_at_limit(
+                f,
+                hit_at,
+                super::ModeRecord {
+                    needle: "\"permissionMode\"",
+                    read: mode_of_line,
+                },
+            );
         }
     }
     Ok(())
+}
+
+/// The `permissionMode` a user or `permission-mode` entry records.
+fn mode_of_line(v: &Value) -> Option<String> {
+    matches!(
+        v.get("type").and_then(Value::as_str),
+        Some("user" | "permission-mode")
+    )
+    .then(|| v.get("permissionMode")?.as_str().map(str::to_string))
+    .flatten()
 }
 
 /// The `permissionMode` of the last user (or `permission-mode`) entry at

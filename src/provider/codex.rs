@@ -76,8 +76,8 @@ impl ProviderCli for Codex {
     }
 
     /// The rollout file must exist; its `session_meta` gives the cwd, its
-    /// last `turn_context` before the hit the sandbox, when nothing else
-    /// did.
+    /// last `turn_context` before the hit (read back from the end, bounded)
+    /// the sandbox, when nothing else did.
     fn resolve_session(
         &self,
         t: &mut ResolvedTarget,
@@ -95,17 +95,17 @@ impl ProviderCli for Codex {
                 root.display()
             )));
         };
-        if t.cwd.is_none() || t.permission_mode.is_none() {
+        if t.cwd.is_none() {
             if let Ok(bytes) = std::fs::read(&file) {
-                if t.cwd.is_none() {
-                    t.cwd = json_lines(&bytes)
-                        .find(|v| v.get("type").and_then(Value::as_str) == Some("session_meta"))
-                        .and_then(|v| v.pointer("/payload/cwd")?.as_str().map(PathBuf::from));
-                }
-                if t.permission_mode.is_none() {
-                    t.permission_mode = sandbox_in(&bytes, hit_at);
-                }
+                t.cwd = json_lines(&bytes)
+                    .find(|v| v.get("type").and_then(Value::as_str) == Some("session_meta"))
+                    .and_then(|v| v.pointer("/payload/cwd")?.as_str().map(PathBuf::from));
             }
+        }
+        if t.permission_mode.is_none() {
+            // Read back from the limit, bounded: the sandbox in force then.
+            t.permission_mode =
+                crate::resume::resolve::mode_at_limit(&file, hit_at, SANDBOX_RECORD);
         }
         t.native_file = Some(file);
         require_cwd(t)?;
@@ -114,6 +114,10 @@ impl ProviderCli for Codex {
 
     fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
         args(spec)
+    }
+
+    fn mode_record(&self) -> Option<super::ModeRecord> {
+        Some(SANDBOX_RECORD)
     }
 
     fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
@@ -244,6 +248,18 @@ fn sandbox_of(v: &Value) -> Option<&str> {
             .and_then(Value::as_str)
             .map(|id| id.trim_start_matches(':'))
     })
+}
+
+/// A rollout's mode records: `turn_context` lines and their sandbox.
+const SANDBOX_RECORD: super::ModeRecord = super::ModeRecord {
+    needle: "\"turn_context\"",
+    read: sandbox_of_line,
+};
+
+fn sandbox_of_line(v: &Value) -> Option<String> {
+    (v.get("type").and_then(Value::as_str) == Some("turn_context"))
+        .then(|| sandbox_of(v).map(str::to_string))
+        .flatten()
 }
 
 /// The sandbox of the last `turn_context` at or before `hit` (any, without

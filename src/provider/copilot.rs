@@ -282,6 +282,7 @@ mod tests {
             auto_approve: false,
             permission_mode: None,
             respawn_error: None,
+            cwd_identity: None,
         };
         assert!(!Copilot.auto_approve(&t));
         assert!(!crate::provider::claude::Claude.auto_approve(&t));

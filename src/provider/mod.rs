@@ -148,6 +148,14 @@ pub trait ProviderCli: Send + Sync {
         None
     }
 
+    /// How its session file records the permission mode in force (Claude's
+    /// `permissionMode`, Codex's `turn_context` sandbox), read back from a
+    /// limit by [`crate::resume::resolve::mode_at_limit`]. `None`: it
+    /// records none (Gemini, Copilot).
+    fn mode_record(&self) -> Option<ModeRecord> {
+        None
+    }
+
     /// Whether a failed resume says another process holds the session's
     /// writer: a wait for the writer, never a final failure (pure).
     fn is_writer_conflict(&self, output: &str) -> bool {
@@ -216,6 +224,17 @@ pub fn holder_by_process(
         }
     }
     Ok(Holder::Nobody)
+}
+
+/// How a provider's session file records the permission mode: lines that
+/// can hold it contain `needle` (a cheap filter before parsing), and
+/// `read` takes the mode out of a parsed line (`None`: not a mode record).
+#[derive(Clone, Copy, Debug)]
+pub struct ModeRecord {
+    /// Bytes every mode record contains.
+    pub needle: &'static str,
+    /// The mode a parsed line records.
+    pub read: fn(&Value) -> Option<String>,
 }
 
 /// The implementation for a provider.
@@ -318,6 +337,7 @@ mod tests {
             native_file: Some(file.clone()),
             auto_approve: false,
             respawn_error: None,
+            cwd_identity: None,
             permission_mode: None,
         };
         let cx = LiveContext {

@@ -13,11 +13,13 @@ use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::live::front;
 use crate::live::owner::Reach;
 use crate::live::proc::Procfs;
-use crate::live::screen;
+use crate::live::screen::{self, Shows};
 use crate::live::tmux::{self, Tmux};
 use crate::provider::{self, LiveContext};
+use crate::store::{Record, Schedule, StoreFile};
 
 use super::resolve::ResolvedTarget;
 use super::route::{self, Continuer, Expect, Facts, Holder, LiveState, Route, Typed};
@@ -190,18 +192,63 @@ pub fn late_confirmation(t: &ResolvedTarget, state: &LiveState) -> Option<Outcom
     })
 }
 
-/// Type once into the route's pane and confirm (blocking). `Resumed` when
-/// the turn shows; for Claude's menu choice, a stand-down (Claude's own
-/// continue now has it); not confirmed: deferred, never typed again.
+/// Append the incident's `schedule` again with its live state (the typing
+/// intent, the one notification), fsync'd, before acting on it. Nothing to
+/// do when the state names no store.
+pub fn record_live(
+    state: &LiveState,
+    incident: &Schedule,
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
+    let Some(store) = &state.store else {
+        return Ok(());
+    };
+    let mut s = incident.clone();
+    s.live = Some(state.to_record(now));
+    StoreFile::new(store).append(&Record::Schedule(s))
+}
+
+/// Whether the input is empty and ready for what `expect` types: an empty
+/// prompt or composer for a turn, the limit menu for its choice.
+fn ready_for(screen: &str, expect: &Expect) -> bool {
+    matches!(
+        (screen::read(screen).shows(), expect),
+        (Shows::ClaudeIdle | Shows::CodexReady, Expect::Turn)
+            | (Shows::ClaudeLimitMenu(_), Expect::ClaudeArmed)
+    )
+}
+
+/// Whether the input now holds exactly our text (for a turn), or the menu
+/// is still Claude's own (for its choice, which a digit may already have
+/// taken): the only state in which the Enter may go.
+fn holds_ours(screen: &str, text: &str, expect: &Expect) -> bool {
+    match (screen::read(screen).shows(), expect) {
+        (Shows::ClaudeDraft(d) | Shows::CodexDraft(d), Expect::Turn) => d == text,
+        (
+            Shows::ClaudeLimitMenu(_) | Shows::ClaudeAutoContinueWaiting { .. } | Shows::ClaudeIdle,
+            Expect::ClaudeArmed,
+        ) => true,
+        _ => false,
+    }
+}
+
+/// Type once into the route's pane and confirm (blocking). Right before
+/// the text and again before its Enter, the CLI must be in front of its
+/// terminal at its own input ([`front::check`]); the typing intent is
+/// recorded in the store before the first keystroke. `Resumed` when the
+/// turn shows; for Claude's menu choice, a stand-down (Claude's own
+/// continue now has it); anything else: deferred, never typed again.
 pub fn carry_type(
     t: &ResolvedTarget,
     env: &LiveEnv,
     route: &Route,
     mut state: LiveState,
+    incident: &Schedule,
     now: DateTime<Utc>,
 ) -> Outcome {
     let Route::Type {
         reach,
+        holder,
         text,
         expect,
         why,
@@ -212,6 +259,23 @@ pub fn carry_type(
         };
     };
     let place = route::reach_name(reach);
+    let wait = |state: LiveState, every: i64, why: String| {
+        let r = Route::WaitForOwner {
+            recheck_at: now + chrono::Duration::seconds(every),
+            notify: !state.notified,
+            why,
+        };
+        deferred(&r, state).unwrap_or(Outcome::Failed {
+            reason: "internal: wait not deferred".into(),
+        })
+    };
+    let Reach::Pane(pane) = reach else {
+        return wait(
+            state,
+            route::RECHECK_SECS,
+            format!("cannot tell who is in front of {place}: not typing, waiting for the owner"),
+        );
+    };
     let Some(file) = t.native_file.clone() else {
         return Outcome::Failed {
             reason: format!(
@@ -219,25 +283,88 @@ pub fn carry_type(
             ),
         };
     };
-    let len_before = terminal::file_len(&file);
     let tmux = Tmux::new(&env.tmux_bin);
-    if let Err(e) = terminal::type_into(&tmux, reach, text) {
-        // Nothing was typed (or not all of it): wait for the owner rather
-        // than respawn beside it.
-        let r = Route::WaitForOwner {
-            recheck_at: now + chrono::Duration::seconds(route::RECHECK_SECS),
-            notify: !state.notified,
-            why: format!("typing into {place} failed ({e}): waiting for the owner to exit"),
-        };
-        return deferred(&r, state).unwrap_or(Outcome::Failed {
-            reason: e.to_string(),
+    let procfs = Procfs::system();
+    let not_in_front = |state: LiveState, e: front::NotInFront| {
+        wait(
+            state,
+            route::FRONT_RECHECK_SECS,
+            format!("not typing into {place}: {e}; waiting for the CLI to be back in front (`fg`)"),
+        )
+    };
+    // Our text already in the input, unsent: only its Enter is left.
+    let enter_only = state
+        .typed
+        .as_ref()
+        .is_some_and(|ty| !ty.entered && ty.text == *text);
+    let screen = match front::check(&procfs, &tmux, pane, *holder) {
+        Ok(s) => s,
+        Err(e) => return not_in_front(state, e),
+    };
+    if !enter_only {
+        if !ready_for(&screen, expect) {
+            return wait(
+                state,
+                route::RECHECK_SECS,
+                format!("{place}'s input is not empty (the user's draft?): not typing over it"),
+            );
+        }
+        state.typed = Some(Typed {
+            len_before: terminal::file_len(&file),
+            text: text.clone(),
+            place: place.clone(),
+            entered: false,
+            at: now,
         });
+        // Durable before the first keystroke: a restart confirms it against
+        // the session file, never types it again.
+        if let Err(e) = record_live(&state, incident, now) {
+            state.typed = None;
+            return wait(
+                state,
+                route::RECHECK_SECS,
+                format!("cannot record the typing into {place} in the store ({e}): not typing"),
+            );
+        }
+        if let Err(e) = tmux.send_literal(pane, text) {
+            return wait(
+                state,
+                route::RECHECK_SECS,
+                format!(
+                    "typing into {place} failed ({e}): not typing again, waiting for the owner"
+                ),
+            );
+        }
+        std::thread::sleep(terminal::TYPE_PAUSE);
     }
-    state.typed = Some(Typed {
-        len_before,
-        text: text.clone(),
-        place: place.clone(),
-    });
+    // Again before the Enter: in front, and the input holds our text alone.
+    let screen = match front::check(&procfs, &tmux, pane, *holder) {
+        Ok(s) => s,
+        Err(e) => return not_in_front(state, e),
+    };
+    if !holds_ours(&screen, text, expect) {
+        return wait(
+            state,
+            route::RECHECK_SECS,
+            format!(
+                "{place}'s input does not hold exactly our {text:?} (the user typed too?): not pressing Enter, waiting"
+            ),
+        );
+    }
+    if let Err(e) = tmux.send_enter(pane) {
+        return wait(
+            state,
+            route::RECHECK_SECS,
+            format!("pressing Enter in {place} failed ({e}): waiting"),
+        );
+    }
+    let len_before = match state.typed.as_mut() {
+        Some(ty) => {
+            ty.entered = true;
+            ty.len_before
+        }
+        None => terminal::file_len(&file),
+    };
     let ok = terminal::confirm(
         &file,
         len_before,
@@ -264,19 +391,14 @@ pub fn carry_type(
                 reason: "internal: stand-down not deferred".into(),
             })
         }
-        (false, _) => {
-            let r = Route::WaitForOwner {
-                recheck_at: now + chrono::Duration::seconds(route::RECHECK_SECS),
-                notify: !state.notified,
-                why: format!(
-                    "typed into {place} but the session's file did not show it within {} s: not typing again, waiting",
-                    env.confirm_timeout.as_secs()
-                ),
-            };
-            deferred(&r, state).unwrap_or(Outcome::Failed {
-                reason: "internal: wait not deferred".into(),
-            })
-        }
+        (false, _) => wait(
+            state,
+            route::RECHECK_SECS,
+            format!(
+                "typed into {place} but the session's file did not show it within {} s: not typing again, waiting",
+                env.confirm_timeout.as_secs()
+            ),
+        ),
     }
 }
 

@@ -117,7 +117,43 @@ pub fn resolve_target(
     incident: &Schedule,
     env: &ResumeEnv,
 ) -> Result<ResolvedTarget, resolve::Unresolved> {
-    resolve::resolve(incident, &env.paths)
+    let mut t = resolve::resolve(incident, &env.paths)?;
+    // The session's place as it is now, at the limit: delivery enters it
+    // only if it is still the same directory, owned by the same user.
+    if t.cwd_identity.is_none() {
+        t.cwd_identity = t
+            .cwd
+            .as_deref()
+            .and_then(|c| crate::store::CwdIdentity::of(c).ok());
+    }
+    Ok(t)
+}
+
+/// Why the session's directory must not be entered now: gone, replaced by
+/// another directory at the same path, or owned by someone else than when
+/// the limit was seen. `None`: it is the same place (or nothing was
+/// recorded, as on records written before this check).
+pub fn cwd_refusal(t: &ResolvedTarget) -> Option<String> {
+    let (Some(cwd), Some(then)) = (t.cwd.as_deref(), t.cwd_identity) else {
+        return None;
+    };
+    let shown = cwd.display();
+    match crate::store::CwdIdentity::of(cwd) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+            "the session's directory {shown} is gone: not resuming anywhere else"
+        )),
+        Err(e) => Some(format!(
+            "the session's directory {shown} cannot be checked ({e}): not entering it"
+        )),
+        Ok(now) if (now.dev, now.ino) != (then.dev, then.ino) => Some(format!(
+            "the session's directory {shown} was replaced since the limit (another directory at the same path): not entering it"
+        )),
+        Ok(now) if now.uid != then.uid => Some(format!(
+            "the session's directory {shown} is now owned by uid {} (uid {} when the limit was seen): not entering it",
+            now.uid, then.uid
+        )),
+        Ok(_) => None,
+    }
 }
 
 /// Deliver one due incident. Never panics; every wait has a deadline from
@@ -143,6 +179,44 @@ pub async fn deliver_with(
 /// respawned session asks who owns it first ([`live`]): never a headless
 /// resume while its process lives.
 pub async fn deliver_live(
+    incident: &Schedule,
+    env: &ResumeEnv,
+    cancel: &CancellationToken,
+    detect: Option<DetectFn>,
+    state: &route::LiveState,
+) -> Outcome {
+    let o = deliver_live_once(incident, env, cancel, detect, state).await;
+    let now = SystemClock.now();
+    let Outcome::Deferred { view, state, .. } = &o else {
+        return o;
+    };
+    // A wait that went on too long gives up, told, instead of acting hours
+    // after the reset (issue 21).
+    let base = incident.reset_at.unwrap_or(incident.when);
+    if route::aged_out(base, now) {
+        return Outcome::Failed {
+            reason: format!(
+                "gave up: still not continued {} h after the reset ({}); not acting this late behind your back (`zag-resumed retry` continues it)",
+                route::GIVE_UP_AFTER_SECS / 3600,
+                view.why
+            ),
+        };
+    }
+    // The one notification is recorded before it goes out: a restart does
+    // not send it again.
+    if view.notify {
+        let (inc, st) = (incident.clone(), state.clone());
+        let written = tokio::task::spawn_blocking(move || live::record_live(&st, &inc, now)).await;
+        if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+            tracing::warn!(incident = %incident.incident_id, "cannot record the notification in the store: {e}");
+        }
+    }
+    o
+}
+
+/// One look at a due incident, without the age bound and the durable
+/// notification of [`deliver_live`].
+async fn deliver_live_once(
     incident: &Schedule,
     env: &ResumeEnv,
     cancel: &CancellationToken,
@@ -219,8 +293,9 @@ pub async fn deliver_live(
                     };
                 }
                 let (t, l, s) = (target.clone(), env.live.clone(), state.clone());
+                let inc = incident.clone();
                 return tokio::task::spawn_blocking(move || {
-                    live::carry_type(&t, &l, &route, s, chrono::Utc::now())
+                    live::carry_type(&t, &l, &route, s, &inc, chrono::Utc::now())
                 })
                 .await
                 .unwrap_or_else(|e| Outcome::Failed {
@@ -356,6 +431,9 @@ async fn respawn_target(
     let Some(cwd) = t.cwd.clone() else {
         return fail(format!("the {p} session's working directory is unknown"));
     };
+    if let Some(why) = cwd_refusal(t) {
+        return fail(why);
+    }
     if !cwd.is_dir() {
         return fail(format!(
             "the session's working directory {} does not exist",

@@ -111,6 +111,9 @@ pub struct ResolvedTarget {
     /// Why a respawn cannot be done (only set when the channel is a FIFO,
     /// whose fallback would need it).
     pub respawn_error: Option<String>,
+    /// The cwd's identity when the limit was seen (from the record; measured
+    /// by [`crate::resume::resolve_target`] at schedule time).
+    pub cwd_identity: Option<crate::store::CwdIdentity>,
 }
 
 impl ResolvedTarget {
@@ -220,6 +223,78 @@ pub fn read_zag_facts<R: std::io::Read + std::io::Seek>(
             // tail says later wins as it would in a whole read.
             head.extend_from_slice(&tail);
             return Ok(zag_facts(&head, hit_at));
+        }
+        back = back.saturating_mul(2);
+    }
+}
+
+/// The permission mode in force at a limit at `hit` (any time, without a
+/// hit time): the mode of the last mode record at or before the limit,
+/// found by reading the session file backwards from its end, bounded as
+/// [`read_zag_facts`] is (256 KiB, doubled while nothing is found, at most
+/// 64 MiB). Lines after the limit are skipped: timed lines later than
+/// `hit`, and untimed ones below them. `None`: no mode record within the
+/// bound (the provider's default then, never a mode read elsewhere).
+pub fn mode_at_limit(
+    path: &Path,
+    hit: Option<DateTime<Utc>>,
+    rec: crate::provider::ModeRecord,
+) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    mode_at_limit_in(&mut f, hit, rec).ok().flatten()
+}
+
+/// [`mode_at_limit`] over any seekable reader (tests use memory).
+pub fn mode_at_limit_in<R: std::io::Read + std::io::Seek>(
+    r: &mut R,
+    hit: Option<DateTime<Utc>>,
+    rec: crate::provider::ModeRecord,
+) -> std::io::Result<Option<String>> {
+    use std::io::{Read, SeekFrom};
+    let len = r.seek(SeekFrom::End(0))?;
+    let needle = memchr::memmem::Finder::new(rec.needle.as_bytes());
+    let mut back = FACTS_BACK;
+    loop {
+        let from = len.saturating_sub(back);
+        r.seek(SeekFrom::Start(from))?;
+        let mut buf = Vec::new();
+        (&mut *r).take(len - from).read_to_end(&mut buf)?;
+        if from > 0 {
+            // A line cut at the window's edge is not read.
+            let cut = buf
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(buf.len(), |i| i + 1);
+            buf.drain(..cut);
+        }
+        // Walking up from the end: lines after the limit do not count.
+        let mut at_limit = hit.is_none();
+        for line in buf.rsplit(|&b| b == b'\n') {
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            let is_mode = needle.find(line).is_some();
+            if at_limit && !is_mode {
+                continue;
+            }
+            let Ok(v) = serde_json::from_slice::<Value>(line) else {
+                continue;
+            };
+            let ts = line_ts(&v, "timestamp");
+            if let (Some(h), Some(t)) = (hit, ts) {
+                if t > h {
+                    continue;
+                }
+                at_limit = true;
+            }
+            if at_limit && is_mode {
+                if let Some(m) = (rec.read)(&v).filter(|m| !m.is_empty()) {
+                    return Ok(Some(m));
+                }
+            }
+        }
+        if from == 0 || back >= FACTS_BACK_MAX {
+            return Ok(None);
         }
         back = back.saturating_mul(2);
     }
@@ -434,6 +509,7 @@ pub fn resolve(incident: &Schedule, paths: &Paths) -> Result<ResolvedTarget, Unr
         auto_approve,
         permission_mode: nonempty(&incident.permission_mode),
         respawn_error: None,
+        cwd_identity: incident.cwd_identity,
     };
 
     match cli.resolve_session(&mut t, paths, hit_at) {

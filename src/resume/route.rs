@@ -33,6 +33,26 @@ pub const RECHECK_SECS: i64 = 30;
 /// first Ctrl-C of an exit (captured: the exit came about 3 s after).
 pub const CANCEL_EXIT_WINDOW_SECS: i64 = 10;
 
+/// How often an incident whose CLI is not in front of its terminal (a
+/// Ctrl-Z, a shell or pager in front) is looked at again: two `/proc`
+/// reads and a capture, so the continuation follows an `fg` within seconds.
+pub const FRONT_RECHECK_SECS: i64 = 5;
+
+/// How long after its reset (its due time when the reset is unknown) a
+/// waiting or stood-down incident may still be continued; past it the
+/// incident gives up, told, instead of acting out of the blue. Six hours:
+/// longer than a Claude 5-hour window (a wait through one whole window
+/// still ends in a continuation), shorter than a night, so a session left
+/// waiting overnight is never continued in the morning behind the user's
+/// back (see README, "Open sessions").
+pub const GIVE_UP_AFTER_SECS: i64 = 6 * 3600;
+
+/// Whether a waiting incident whose reset (or due time) was `base` has
+/// waited too long at `now`. Pure.
+pub fn aged_out(base: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now > base + Duration::seconds(GIVE_UP_AFTER_SECS)
+}
+
 /// The first wait before retrying a writer conflict; doubled per retry up
 /// to [`WRITER_RETRY_CAP_SECS`]. Captured: Codex's app-server released the
 /// rollout 51..73 s after the TUI quit.
@@ -81,7 +101,8 @@ impl Holder {
 }
 
 /// What the daemon did to this incident so far, kept by the core across
-/// deferrals (an incident is typed into once, notified about once).
+/// deferrals (an incident is typed into once, notified about once), and
+/// durably in the store (see [`LiveState::from_record`]) across restarts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LiveState {
     /// We typed into its terminal; the session file's length before.
@@ -90,9 +111,51 @@ pub struct LiveState {
     pub notified: bool,
     /// Writer-conflict retries so far.
     pub writer_retries: u32,
+    /// The store the incident's records are in: the typing intent and the
+    /// one notification are appended there before they happen (`None`:
+    /// not recorded, as in library tests).
+    pub store: Option<std::path::PathBuf>,
 }
 
-/// A typing we did for an incident.
+impl LiveState {
+    /// The state a restart finds in the incident's record: a typing intent
+    /// is never typed again (only confirmed, or its unsent text submitted),
+    /// a notification never sent again.
+    pub fn from_record(s: &crate::store::Schedule) -> LiveState {
+        let Some(live) = &s.live else {
+            return LiveState::default();
+        };
+        LiveState {
+            typed: live.typed.as_ref().map(|t| Typed {
+                len_before: t.len_before,
+                text: t.text.clone(),
+                place: t.place.clone(),
+                // Whether the Enter went before the restart is unknown: the
+                // session file (a turn) or the input (our text) will say.
+                entered: false,
+                at: t.at,
+            }),
+            notified: live.notified_at.is_some(),
+            writer_retries: 0,
+            store: None,
+        }
+    }
+
+    /// The durable part, for the incident's record.
+    pub fn to_record(&self, now: DateTime<Utc>) -> crate::store::LiveRecord {
+        crate::store::LiveRecord {
+            typed: self.typed.as_ref().map(|t| crate::store::TypedRecord {
+                text: t.text.clone(),
+                place: t.place.clone(),
+                len_before: t.len_before,
+                at: t.at,
+            }),
+            notified_at: self.notified.then_some(now),
+        }
+    }
+}
+
+/// A typing we did (or are about to do) for an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Typed {
     /// The session file's length before we typed.
@@ -101,6 +164,10 @@ pub struct Typed {
     pub text: String,
     /// Where (a pane's human name).
     pub place: String,
+    /// The Enter was sent after it.
+    pub entered: bool,
+    /// When the intent was recorded.
+    pub at: DateTime<Utc>,
 }
 
 /// Who will continue (or continued) an incident: shown by `status`, `list`
@@ -182,6 +249,8 @@ pub enum Route {
     Type {
         /// Where.
         reach: Reach,
+        /// The process that must be in front there.
+        holder: Pid,
         /// What (typed literally, then Enter separately).
         text: String,
         /// What confirms it.
@@ -340,6 +409,33 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
     }
     if let Some(t) = &f.state.typed {
         if f.holder.may_live() {
+            // Our text typed but not submitted (refused before its Enter,
+            // or a restart between the two): when it is still exactly what
+            // the input holds, only the Enter goes.
+            if let (false, Holder::Live { pid, reach, what }) = (t.entered, &f.holder) {
+                let ours_in_input = match &f.shows {
+                    Some(Shows::ClaudeDraft(d)) | Some(Shows::CodexDraft(d)) => *d == t.text,
+                    Some(Shows::ClaudeLimitMenu(_)) => t.text.parse::<u8>().is_ok(),
+                    _ => false,
+                };
+                if ours_in_input && matches!(reach, Reach::Pane(_)) {
+                    let expect = if t.text.parse::<u8>().is_ok() {
+                        Expect::ClaudeArmed
+                    } else {
+                        Expect::Turn
+                    };
+                    return Route::Type {
+                        reach: reach.clone(),
+                        holder: *pid,
+                        text: t.text.clone(),
+                        expect,
+                        why: format!(
+                            "{what}'s input still holds our unsent {:?}: sending its Enter",
+                            t.text
+                        ),
+                    };
+                }
+            }
             return Route::WaitForOwner {
                 recheck_at: recheck,
                 notify: !f.state.notified,
@@ -365,7 +461,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             notify: !f.state.notified,
             why: format!("{note}{what} may still hold the session (liveness unknown)"),
         },
-        Holder::Live { reach, what, .. } => {
+        Holder::Live { reach, what, pid } => {
             let wait = |why: String| Route::WaitForOwner {
                 recheck_at: recheck,
                 notify: !f.state.notified,
@@ -378,6 +474,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             }
             let typed = |text: String, expect: Expect, why: String| Route::Type {
                 reach: reach.clone(),
+                holder: *pid,
                 text,
                 expect,
                 why: format!("{note}{why}"),
@@ -679,6 +776,8 @@ mod tests {
             len_before: 10,
             text: "Continue".into(),
             place: "agents:0.1".into(),
+            entered: true,
+            at: now,
         });
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
         // typed, then the owner went: respawn

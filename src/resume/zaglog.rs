@@ -129,12 +129,9 @@ pub fn prepare_event(
 /// Write a line from [`prepare_event`]: one `write(2)` under `O_APPEND`.
 pub fn write_prepared(path: &Path, line: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::private::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let mut f = crate::private::open_append(path)?;
     f.write_all(line.as_bytes())
 }
 

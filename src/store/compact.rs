@@ -59,7 +59,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{parse_line, Record, Replay, StoreFile};
@@ -198,9 +198,11 @@ pub fn compact(store: &StoreFile, opts: &CompactOptions) -> io::Result<CompactSt
     let tmp_path = sibling(path, &format!("compact.{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp_path);
     let result = (|| {
+        // Private from its creation, then the store's own mode.
         let mut tmp = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(crate::private::FILE_MODE)
             .open(&tmp_path)?;
         tmp.set_permissions(meta.permissions())?;
         let mut buf = Vec::with_capacity(end);

@@ -289,6 +289,10 @@ impl<'a> Fields<'a> {
             chain_id,
             raw,
             permission_mode,
+            // Nested objects are outside the fast shape: a line with them
+            // went to serde.
+            cwd_identity: None,
+            live: None,
             status: self.status.flatten(),
             error,
         })

@@ -61,7 +61,6 @@ pub use follow::StoreFollower;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,6 +160,68 @@ pub struct Schedule {
     /// Ours only, like `cwd`: zag ignores keys it does not know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_mode: Option<String>,
+    /// The identity of `cwd` when the limit was seen (device, inode,
+    /// owner): a directory gone, replaced or owned by someone else at the
+    /// reset is not entered. Ours only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd_identity: Option<CwdIdentity>,
+    /// What the daemon did to the session's live terminal for this
+    /// incident: the typing intent (appended before the first keystroke)
+    /// and the one notification, so a restart neither types nor notifies
+    /// twice. Ours only: the incident's `schedule` appended again with this
+    /// key (the last schedule wins, for zag too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveRecord>,
+}
+
+/// A directory's identity: which file it is and who owns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CwdIdentity {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_uid`.
+    pub uid: u32,
+}
+
+impl CwdIdentity {
+    /// The identity of the directory at `path` now (following symlinks, as
+    /// a process entering it does).
+    pub fn of(path: &Path) -> std::io::Result<CwdIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok(CwdIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            uid: m.uid(),
+        })
+    }
+}
+
+/// The durable part of an incident's live-session state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveRecord {
+    /// The typing about to be done (or done): never typed again after a
+    /// restart, only confirmed against the session file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typed: Option<TypedRecord>,
+    /// When the one notification about waiting went out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_at: Option<DateTime<Utc>>,
+}
+
+/// A typing intent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypedRecord {
+    /// What is typed.
+    pub text: String,
+    /// Where (a pane's human name).
+    pub place: String,
+    /// The session file's length before.
+    pub len_before: u64,
+    /// When the intent was recorded.
+    pub at: DateTime<Utc>,
 }
 
 impl Schedule {
@@ -367,6 +428,10 @@ struct FlatRecord {
     raw: Option<String>,
     #[serde(default)]
     permission_mode: Option<String>,
+    #[serde(default)]
+    cwd_identity: Option<CwdIdentity>,
+    #[serde(default)]
+    live: Option<LiveRecord>,
     status: Option<CompleteStatus>,
     #[serde(default)]
     error: Option<String>,
@@ -427,6 +492,8 @@ impl FlatRecord {
                 chain_id: self.chain_id,
                 raw: self.raw,
                 permission_mode: self.permission_mode,
+                cwd_identity: self.cwd_identity,
+                live: self.live,
             }),
         })
     }
@@ -479,13 +546,9 @@ impl StoreFile {
         extra: &[(&str, serde_json::Value)],
     ) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::private::create_dir_all(dir)?;
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&self.path)?;
+        let mut f = crate::private::open_append(&self.path)?;
         let mut line = rec.to_line_with(extra);
         if ends_without_newline(&mut f)? {
             line.insert(0, '\n');
