@@ -232,10 +232,14 @@ pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
         IncidentEvent::Resumed {
             provider,
             session_id,
+            permission_mode,
             ..
         } => Some((
             format!("{provider} session resumed"),
-            format!("session {}", short_session(session_id)),
+            match crate::control::render::mode_words(provider, permission_mode.as_deref()) {
+                Some(m) => format!("session {} · {m}", short_session(session_id)),
+                None => format!("session {}", short_session(session_id)),
+            },
         )),
         IncidentEvent::Failed {
             provider,

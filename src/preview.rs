@@ -46,6 +46,9 @@ pub struct Preview {
     /// The respawn's program and arguments, and its working directory.
     pub argv: Option<Vec<String>>,
     pub run_cwd: Option<PathBuf>,
+    /// The permission mode in force at the limit (`None`: none recorded,
+    /// the provider's default).
+    pub permission_mode: Option<String>,
 }
 
 /// Everything a preview looks things up with.
@@ -188,8 +191,12 @@ pub fn preview_one(
     p.store = Some(c.store.clone());
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
+    // The whole file's last mode is not the mode at this limit: the
+    // resolve reads it back from the limit, as the daemon does.
+    c.schedule.permission_mode = None;
     let resolved = resume::resolve_target(&c.schedule, &px.env);
     plan::settle(&mut c, resolved.as_ref().ok());
+    p.permission_mode = c.schedule.permission_mode.clone();
     p.session_id = c
         .schedule
         .provider_session_id
@@ -316,6 +323,7 @@ pub fn plan_json(p: &Preview) -> Value {
         "fifo": p.fifo.as_ref().map(|f| f.display().to_string()),
         "argv": p.argv,
         "run_cwd": p.run_cwd.as_ref().map(|c| c.display().to_string()),
+        "permission_mode": p.permission_mode,
     })
 }
 
@@ -342,6 +350,15 @@ pub fn plan_text(p: &Preview) -> String {
     }
     if let Some(note) = &p.limits_note {
         s.push_str(&format!("  limits: {note}\n"));
+    }
+    // The power the resume would run with: the mode in force at the limit,
+    // or, for a command that would run without one, the provider's default.
+    if p.permission_mode.is_some() || p.argv.is_some() {
+        if let Some(m) =
+            crate::control::render::mode_words(&p.provider, p.permission_mode.as_deref())
+        {
+            s.push_str(&format!("  power: {m}\n"));
+        }
     }
     s.push_str(&format!("  how: {}\n", p.how));
     s

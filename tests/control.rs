@@ -52,6 +52,7 @@ fn view(id: &str) -> PendingView {
         origin: Some("zag-resumed".into()),
         continued_by: None,
         continued_by_why: None,
+        permission_mode: None,
     }
 }
 
@@ -222,6 +223,7 @@ async fn subscribe_streams_events() {
             provider: "claude".into(),
             session_id: "s".into(),
             detail: "fifo".into(),
+            permission_mode: None,
             at: t("2030-01-01T09:00:00Z"),
         },
         IncidentEvent::Cancelled {

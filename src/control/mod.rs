@@ -45,6 +45,10 @@ pub struct PendingView {
     /// Why [`Self::continued_by`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continued_by_why: Option<String>,
+    /// The permission mode in force when the limit was met, which the
+    /// resume runs in (absent: none recorded, the provider's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
 }
 
 impl PendingView {
@@ -62,6 +66,7 @@ impl PendingView {
             origin: s.origin.clone(),
             continued_by: None,
             continued_by_why: None,
+            permission_mode: s.permission_mode.clone(),
         }
     }
 
@@ -106,6 +111,9 @@ pub enum IncidentEvent {
         provider: String,
         session_id: String,
         detail: String,
+        /// The permission mode it was resumed in (absent: none recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        permission_mode: Option<String>,
         at: DateTime<Utc>,
     },
     Failed {

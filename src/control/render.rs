@@ -81,7 +81,25 @@ pub fn render_pending(p: &PendingView, now: DateTime<Utc>) -> String {
     if let Some(by) = &p.continued_by {
         let _ = write!(s, " · continued by {by}");
     }
+    if let Some(m) = &p.permission_mode {
+        let _ = write!(s, " · permission mode {m}");
+    }
     s
+}
+
+/// How the permission mode a resume runs in is told: the mode in force
+/// at the limit, or the provider's default when none was recorded (never
+/// more). `None` for providers whose files record no mode.
+pub fn mode_words(provider: &str, mode: Option<&str>) -> Option<String> {
+    let records = crate::detect::Provider::parse(provider)
+        .is_some_and(|p| crate::provider::of(p).mode_record().is_some());
+    match mode {
+        Some(m) => Some(format!("permission mode {m}")),
+        None if records => {
+            Some("permission mode: the provider's default (none recorded at the limit)".into())
+        }
+        None => None,
+    }
 }
 
 /// A time for logs, to the second, or "unknown": never `Some(…)`.
@@ -317,6 +335,13 @@ pub fn render_list(v: &[PendingView]) -> String {
                 None => writeln!(out, "  continued by {by}"),
             };
         }
+        // Unknown (absent) means the provider's default; said when known.
+        if let Some(m) = &p.permission_mode {
+            let _ = writeln!(
+                out,
+                "  permission mode {m} (in force when the limit was met)"
+            );
+        }
     }
     out
 }
@@ -422,6 +447,7 @@ mod tests {
             origin: Some("zag-resumed".into()),
             continued_by: None,
             continued_by_why: None,
+            permission_mode: None,
         }
     }
 
@@ -490,6 +516,7 @@ mod tests {
                     provider: "codex".into(),
                     session_id: "abcdef".into(),
                     detail: "via fifo".into(),
+                    permission_mode: None,
                     at: t("2030-01-01T07:00:00Z"),
                 },
                 IncidentEvent::Failed {

@@ -129,7 +129,11 @@ pub fn retry(zag_home: &Path, prefix: &str, now: DateTime<Utc>) -> Result<Steere
             pending: short_id(&pending.incident_id).to_string(),
         });
     }
-    let retried = retry_of(failed, now);
+    let mut retried = retry_of(failed, now);
+    retried.cwd_identity = retried
+        .cwd
+        .as_deref()
+        .and_then(|c| crate::store::CwdIdentity::of(Path::new(c)).ok());
     append(
         &store_path,
         &retried,
@@ -157,6 +161,11 @@ pub fn retry_of(failed: &Schedule, now: DateTime<Utc>) -> Schedule {
             .unwrap_or_else(|| failed.incident_id.clone()),
     );
     s.when = now;
+    // A new incident: nothing typed or told for it yet, and the user's
+    // retry accepts the session's directory as it is now (measured by
+    // [`retry`]).
+    s.live = None;
+    s.cwd_identity = None;
     s
 }
 

@@ -501,6 +501,7 @@ pub fn plan_outcome(s: &Schedule, outcome: &Outcome, now: DateTime<Utc>) -> Outc
             provider,
             session_id,
             detail: detail.clone(),
+            permission_mode: s.permission_mode.clone(),
             at,
         },
         Outcome::Skipped { reason } => IncidentEvent::Skipped {

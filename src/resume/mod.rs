@@ -145,7 +145,7 @@ pub fn cwd_refusal(t: &ResolvedTarget) -> Option<String> {
         Err(e) => Some(format!(
             "the session's directory {shown} cannot be checked ({e}): not entering it"
         )),
-        Ok(now) if (now.dev, now.ino) != (then.dev, then.ino) => Some(format!(
+        Ok(now) if then.replaced_by(&now) => Some(format!(
             "the session's directory {shown} was replaced since the limit (another directory at the same path): not entering it"
         )),
         Ok(now) if now.uid != then.uid => Some(format!(
@@ -679,6 +679,54 @@ async fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target_in(cwd: &std::path::Path) -> ResolvedTarget {
+        ResolvedTarget {
+            incident_id: "i".into(),
+            provider: crate::detect::Provider::Claude,
+            channel: Channel::Respawn,
+            wrapper_session_id: None,
+            provider_session_id: None,
+            cwd: Some(cwd.to_path_buf()),
+            model: None,
+            prompt: None,
+            message: "Continue".into(),
+            zag_log: None,
+            native_file: None,
+            auto_approve: false,
+            permission_mode: None,
+            respawn_error: None,
+            cwd_identity: crate::store::CwdIdentity::of(cwd).ok(),
+        }
+    }
+
+    #[test]
+    fn a_gone_replaced_or_foreign_directory_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let cwd = d.path().join("proj");
+        std::fs::create_dir(&cwd).unwrap();
+        let t = target_in(&cwd);
+        assert_eq!(cwd_refusal(&t), None, "the same place");
+        // nothing recorded (an older record): not refused
+        let mut old = t.clone();
+        old.cwd_identity = None;
+        std::fs::remove_dir(&cwd).unwrap();
+        assert_eq!(cwd_refusal(&old), None);
+        let gone = cwd_refusal(&t).unwrap();
+        assert!(gone.contains("is gone"), "{gone}");
+        // made again at the same path: ext4 hands the inode back at once
+        std::fs::create_dir(&cwd).unwrap();
+        let replaced = cwd_refusal(&t).unwrap();
+        assert!(replaced.contains("was replaced"), "{replaced}");
+        // the same directory, another owner (only root can give it away)
+        let t = target_in(&cwd);
+        let c = std::ffi::CString::new(cwd.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string; chown fails cleanly when not permitted.
+        if unsafe { libc::chown(c.as_ptr(), 54321, u32::MAX) } == 0 {
+            let foreign = cwd_refusal(&t).unwrap();
+            assert!(foreign.contains("now owned by uid 54321"), "{foreign}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

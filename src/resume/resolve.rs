@@ -541,6 +541,56 @@ pub(crate) fn require_cwd(t: &ResolvedTarget) -> Result<&Path, Unresolved> {
 
 #[cfg(test)]
 mod tests {
+    fn claude_modes() -> crate::provider::ModeRecord {
+        crate::provider::of(crate::detect::Provider::Claude)
+            .mode_record()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_mode_at_the_limit_is_read_back_from_it_far_past_the_last_window() {
+        let ts = |m: u32| format!("2030-01-01T{:02}:{:02}:00Z", 8 + m / 60, m % 60);
+        let mut f = String::new();
+        f += &format!("{{\"type\":\"user\",\"permissionMode\":\"bypassPermissions\",\"timestamp\":\"{}\",\"message\":{{\"content\":\"a\"}}}}\n", ts(0));
+        f += "{\"type\":\"permission-mode\",\"permissionMode\":\"default\"}\n";
+        f += &format!("{{\"type\":\"user\",\"permissionMode\":\"default\",\"timestamp\":\"{}\",\"message\":{{\"content\":\"go on\"}}}}\n", ts(1));
+        // 1.2 MB of agent output with no user turn
+        for i in 0..150 {
+            f += &format!(
+                "{{\"type\":\"assistant\",\"timestamp\":\"{}\",\"message\":{{\"content\":\"{}\"}}}}\n",
+                ts(2 + i / 10),
+                "x".repeat(8000)
+            );
+        }
+        f += &format!(
+            "{{\"type\":\"assistant\",\"error\":\"rate_limit\",\"timestamp\":\"{}\"}}\n",
+            ts(30)
+        );
+        // after the limit, the user switched again: not the mode at it
+        f += "{\"type\":\"permission-mode\",\"permissionMode\":\"plan\"}\n";
+        f += &format!("{{\"type\":\"user\",\"permissionMode\":\"acceptEdits\",\"timestamp\":\"{}\",\"message\":{{\"content\":\"b\"}}}}\n", ts(40));
+        assert!(f.len() > 1024 * 1024);
+        let hit = ts(30).parse().ok();
+        let mut r = std::io::Cursor::new(f.as_bytes());
+        assert_eq!(
+            mode_at_limit_in(&mut r, hit, claude_modes())
+                .unwrap()
+                .as_deref(),
+            Some("default")
+        );
+        // without a hit time, the last mode of all
+        assert_eq!(
+            mode_at_limit_in(&mut r, None, claude_modes())
+                .unwrap()
+                .as_deref(),
+            Some("acceptEdits")
+        );
+        // no mode record at all: unknown (the provider's default), not a guess
+        let none = f.replace("permissionMode", "other");
+        let mut r = std::io::Cursor::new(none.as_bytes());
+        assert_eq!(mode_at_limit_in(&mut r, hit, claude_modes()).unwrap(), None);
+    }
+
     use super::*;
 
     #[test]

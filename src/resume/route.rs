@@ -787,4 +787,52 @@ mod tests {
         let f = facts(Holder::Nobody, None, None);
         assert_eq!(decide(&f, now).continuer(), Continuer::DaemonRespawn);
     }
+
+    #[test]
+    fn our_unsent_text_gets_only_its_enter_never_a_second_typing() {
+        let now = t("2026-11-30T19:21:05Z");
+        let mut f = facts(
+            live(pane()),
+            None,
+            Some(Shows::ClaudeDraft("Continue".into())),
+        );
+        f.state.typed = Some(Typed {
+            len_before: 10,
+            text: "Continue".into(),
+            place: "agents:0.1".into(),
+            entered: false,
+            at: now,
+        });
+        match decide(&f, now) {
+            Route::Type {
+                text,
+                expect,
+                holder,
+                ..
+            } => {
+                assert_eq!(
+                    (text.as_str(), expect, holder),
+                    ("Continue", Expect::Turn, 42)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // the input holds something else (the user's words after ours)
+        f.shows = Some(Shows::ClaudeDraft("Continue and fix".into()));
+        assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
+        // an empty input: it went (or was cleared); only the file can tell
+        f.shows = Some(Shows::ClaudeIdle);
+        assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
+        // its Enter was sent: never again
+        f.shows = Some(Shows::ClaudeDraft("Continue".into()));
+        f.state.typed.as_mut().unwrap().entered = true;
+        assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
+    }
+
+    #[test]
+    fn a_wait_ages_out_six_hours_after_the_reset() {
+        let reset = t("2026-11-30T19:00:00Z");
+        assert!(!aged_out(reset, t("2026-12-01T01:00:00Z")));
+        assert!(aged_out(reset, t("2026-12-01T01:00:01Z")));
+    }
 }

@@ -183,6 +183,12 @@ pub struct CwdIdentity {
     pub ino: u64,
     /// `st_uid`.
     pub uid: u32,
+    /// Its birth time in nanoseconds since the epoch, where the file system
+    /// keeps one: a directory deleted and made again at the same path often
+    /// gets the same inode number back (ext4 reuses it at once), never the
+    /// same birth time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub born_ns: Option<u64>,
 }
 
 impl CwdIdentity {
@@ -191,11 +197,24 @@ impl CwdIdentity {
     pub fn of(path: &Path) -> std::io::Result<CwdIdentity> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path)?;
+        let born_ns = m
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
         Ok(CwdIdentity {
             dev: m.dev(),
             ino: m.ino(),
             uid: m.uid(),
+            born_ns,
         })
+    }
+
+    /// Whether `now` is another directory than `self` (the owner aside):
+    /// another device or inode, or, where both have one, another birth.
+    pub fn replaced_by(&self, now: &CwdIdentity) -> bool {
+        (self.dev, self.ino) != (now.dev, now.ino)
+            || matches!((self.born_ns, now.born_ns), (Some(a), Some(b)) if a != b)
     }
 }
 

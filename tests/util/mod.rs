@@ -138,10 +138,18 @@ impl Env {
 
     /// Start the daemon and wait until it is watching.
     pub fn start(&self) -> Daemon {
+        self.start_with(&[])
+    }
+
+    /// [`Env::start`] with more environment variables for the daemon.
+    pub fn start_with(&self, vars: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("daemon-{n}.log"));
-        let child = self
-            .cmd(&["run"])
+        let mut cmd = self.cmd(&["run"]);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
