@@ -546,3 +546,298 @@ fn a_wait_for_the_owner_notifies_once_on_the_desktop() {
     // the re-checks after the first say nothing
     assert_eq!(zag_resumed::desktop::notification_for(&ev(false)), None);
 }
+
+/// An interactive bash in a real tmux pane, with a `command_not_found_handle`
+/// and a history file that prove what reached the shell, and a fake TUI
+/// started from it as a job (`bash tui.sh`, in front). The TUI draws
+/// `screen` (`@INPUT@`: what was typed so far), puts its terminal back in
+/// raw mode when continued (`fg`), as real TUIs do, and appends each Enter's
+/// line to `session_file` as `line_json`.
+struct ShellPane {
+    _server: Server,
+    socket: PathBuf,
+    dir: PathBuf,
+    tui: u32,
+}
+
+impl ShellPane {
+    fn start(
+        dir: &Path,
+        screen: &str,
+        session_file: &Path,
+        line_json: &str,
+        job: &str,
+    ) -> ShellPane {
+        let rc = dir.join("rc");
+        fs::write(
+            &rc,
+            format!(
+                "PS1='user@box:~$ '\nHISTFILE='{d}/hist'\nPROMPT_COMMAND='history -a'\ncommand_not_found_handle() {{ printf '%s\\n' \"$1\" >> '{d}/cnf.log'; return 127; }}\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let pidf = dir.join("tui.pid");
+        let body = redraw_script(
+            &pidf,
+            screen,
+            "",
+            line_json,
+            &format!(">> '{}'", session_file.display()),
+        )
+        .replace(
+            "draw\nwhile",
+            "trap 'stty -icanon -echo; draw' CONT\ndraw\nwhile",
+        );
+        fs::write(dir.join("tui.sh"), body).unwrap();
+        let socket = dir.join("sock");
+        let st = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "sh",
+                "-x",
+                "150",
+                "-y",
+                "40",
+            ])
+            .arg(format!("bash --noprofile --rcfile '{}' -i", rc.display()))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let pane = ShellPane {
+            _server: Server(socket.clone()),
+            socket,
+            dir: dir.to_path_buf(),
+            tui: 0,
+        };
+        assert!(wait_until(Duration::from_secs(10), || pane
+            .capture()
+            .contains("user@box:~$")));
+        let job = job.replace("tui.sh", &dir.join("tui.sh").display().to_string());
+        pane.keys(&[&job, "Enter"]);
+        assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
+            &pidf
+        )
+        .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
+        let tui = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+        ShellPane { tui, ..pane }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let st = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["send-keys", "-t", "sh"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["capture-pane", "-p", "-t", "sh"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Commands the shell could not find (what was typed into it).
+    fn not_found(&self) -> String {
+        fs::read_to_string(self.dir.join("cnf.log")).unwrap_or_default()
+    }
+
+    fn history(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.join("hist"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The TUI's state letter and whether its job is the terminal's foreground.
+    fn tui_state(&self) -> (char, bool) {
+        // fields 3 (state), 5 (pgrp) and 8 (tpgid), after the `)` of comm
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.tui)).unwrap();
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .collect();
+        (f[0].chars().next().unwrap(), f[2] == f[5])
+    }
+}
+
+#[tokio::test]
+async fn a_tui_suspended_with_ctrl_z_gets_nothing_until_fg_then_one_choice() {
+    if !tmux_available() {
+        return;
+    }
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let (file, inc) = transcript_from_fixture(&h, "claude_after_limit_setting_off.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let menu = fs::read_to_string(format!(
+        "{FIXTURES}/screen_claude_limit_menu_after_reset.txt"
+    ))
+    .unwrap();
+    let pane = ShellPane::start(
+        dir.path(),
+        &menu,
+        &file,
+        r#"{"type":"user","message":{"role":"user","content":"<local-command-stdout>Claude Code will continue automatically shortly. (%s)</local-command-stdout>"}}"#,
+        "bash tui.sh",
+    );
+    register(&h, pane.tui);
+    // Ctrl-Z: the TUI stops, its menu stays on screen above the shell's prompt
+    pane.keys(&["C-z"]);
+    assert!(wait_until(Duration::from_secs(10), || pane
+        .capture()
+        .contains("Stopped")
+        && pane.tui_state().0 == 'T'));
+    let env = env_for(&h, dir.path());
+    let state = match deliver(&inc, &env, &LiveState::default()).await {
+        Outcome::Deferred { view, state, .. } => {
+            assert_eq!(view.by, Continuer::WaitingForOwner);
+            assert!(view.why.contains("stopped"), "{}", view.why);
+            assert!(view.notify, "told once");
+            state
+        }
+        other => panic!("{other:?}"),
+    };
+    // still suspended: waits again, silently
+    let state = match deliver(&inc, &env, &state).await {
+        Outcome::Deferred { view, state, .. } => {
+            assert!(!view.notify);
+            state
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(pane.not_found(), "", "keys reached the shell");
+    assert!(!fs::read_to_string(&file).unwrap().contains("shortly. ("));
+    // `fg`: the TUI is back in front; the choice goes to it, once
+    pane.keys(&["fg", "Enter"]);
+    assert!(wait_until(Duration::from_secs(10), || pane.tui_state()
+        == ('S', true)
+        && pane
+            .capture()
+            .trim_end()
+            .ends_with("Enter to confirm · Esc to cancel")));
+    match deliver(&inc, &env, &state).await {
+        Outcome::Deferred { view, .. } => {
+            assert_eq!(view.by, Continuer::ClaudeOwn, "{}", view.why)
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches("shortly. (2)").count(), 1, "{text}");
+    assert_eq!(pane.not_found(), "", "keys reached the shell");
+    assert!(
+        pane.history()
+            .iter()
+            .all(|l| l.contains("tui.sh") || l == "fg"),
+        "{:?}",
+        pane.history()
+    );
+    assert!(!h.ran("claude"));
+}
+
+#[tokio::test]
+async fn a_shell_in_front_of_a_running_tui_gets_nothing() {
+    if !tmux_available() {
+        return;
+    }
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let (file, inc) = transcript_from_fixture(&h, "claude_after_limit_setting_off.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "─".repeat(40);
+    // The TUI runs in the background (`&`): it draws its empty prompt after
+    // the shell's, so the screen ends with it, but the shell reads the keys.
+    let pane = ShellPane::start(
+        dir.path(),
+        &format!("{rule}\n❯ @INPUT@\n{rule}\n"),
+        &file,
+        r#"{"type":"user","message":{"role":"user","content":"%s"}}"#,
+        "(sleep 1; sleep 600 | bash tui.sh) &",
+    );
+    register(&h, pane.tui);
+    assert!(wait_until(Duration::from_secs(10), || pane
+        .capture()
+        .trim_end()
+        .ends_with(&rule)));
+    let (state, front) = pane.tui_state();
+    assert!(state != 'T' && !front, "{state} {front}");
+    let env = env_for(&h, dir.path());
+    match deliver(&inc, &env, &LiveState::default()).await {
+        Outcome::Deferred { view, .. } => {
+            assert_eq!(view.by, Continuer::WaitingForOwner);
+            assert!(view.why.contains("in front"), "{}", view.why);
+        }
+        other => panic!("{other:?}"),
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pane.not_found(), "", "keys reached the shell");
+    assert!(!fs::read_to_string(&file).unwrap().contains("Continue"));
+    assert!(!h.ran("claude"));
+}
+
+#[tokio::test]
+async fn a_users_draft_in_the_input_is_never_merged_with() {
+    if !tmux_available() {
+        return;
+    }
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let (file, inc) = transcript_from_fixture(&h, "claude_after_limit_setting_off.jsonl");
+    let sockets = tempfile::tempdir().unwrap();
+    let rule = "─".repeat(40);
+    let (server, pid) = fake_tui(
+        sockets.path(),
+        &format!("{rule}\n❯ @INPUT@\n{rule}\n"),
+        &file,
+        r#"{"type":"user","message":{"role":"user","content":"%s"}}"#,
+    );
+    register(&h, pid);
+    // the user started typing and left
+    let st = Command::new("tmux")
+        .arg("-S")
+        .arg(&server.0)
+        .args(["send-keys", "-t", "agents", "-l", "half a thought"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let capture = || {
+        String::from_utf8_lossy(
+            &Command::new("tmux")
+                .arg("-S")
+                .arg(&server.0)
+                .args(["capture-pane", "-p", "-t", "agents"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(wait_until(Duration::from_secs(10), || capture()
+        .contains("❯ half a thought")));
+    let before = fs::read_to_string(&file).unwrap();
+    let env = env_for(&h, sockets.path());
+    match deliver(&inc, &env, &LiveState::default()).await {
+        Outcome::Deferred { view, state, .. } => {
+            assert_eq!(view.by, Continuer::WaitingForOwner);
+            assert!(view.why.contains("draft"), "{}", view.why);
+            assert!(state.typed.is_none(), "nothing typed");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(capture().contains("❯ half a thought"), "{}", capture());
+    assert!(!capture().contains("half a thoughtContinue"));
+    assert_eq!(fs::read_to_string(&file).unwrap(), before);
+}
