@@ -173,10 +173,16 @@ fn completes(env: &Env) -> Vec<Value> {
 /// the `bypassPermissions` of the file's head.
 fn assert_resumed_in_default_mode(env: &Env) {
     let inc = pending_one(env);
+    let id = inc["incident_id"].as_str().unwrap().to_string();
+    // the record carries the mode the resume will run in
+    let rec = records(env)
+        .into_iter()
+        .find(|r| r["incident_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(rec["permission_mode"], "default", "{rec}");
     assert_eq!(inc["permission_mode"], "default", "{inc}");
     let (_, text, _) = env.run_cli(&["list"]);
     assert!(text.contains("permission mode default"), "{text}");
-    let id = inc["incident_id"].as_str().unwrap().to_string();
     let (code, _, err) = env.run_cli(&["resume-now", &id]);
     assert_eq!(code, 0, "{err}");
     wait_for("the resume", || !claude_argvs(env).is_empty());
@@ -487,19 +493,19 @@ fn a_restart_between_typing_and_its_confirmation_types_once() {
         .into_iter()
         .filter(|r| r["action"] == "schedule" && r["live"]["typed"].is_object())
         .collect();
+    let daemon = env.start_with(&vars);
+    wait_long("the confirmed resume", Duration::from_secs(60), || {
+        !completes(&env).is_empty()
+    });
+    assert_eq!(lines_of(&keys), ["Continue"], "typed once in all");
+    let c = &completes(&env)[0];
+    assert_eq!(c["status"], "resumed", "{c}");
     assert_eq!(
         intents.len(),
         1,
         "the intent is in the store before the keys"
     );
     assert_eq!(intents[0]["live"]["typed"]["text"], "Continue");
-    let daemon = env.start_with(&vars);
-    wait_long("the confirmed resume", Duration::from_secs(60), || {
-        !completes(&env).is_empty()
-    });
-    let c = &completes(&env)[0];
-    assert_eq!(c["status"], "resumed", "{c}");
-    assert_eq!(lines_of(&keys), ["Continue"], "typed once in all");
     assert!(
         claude_argvs(&env).is_empty(),
         "no headless run beside the TUI"
