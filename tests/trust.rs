@@ -570,3 +570,53 @@ fn a_headless_claude_child_is_not_a_tui_and_its_parents_pane_gets_nothing() {
     assert!(lines_of(&keys).is_empty());
     drop(daemon);
 }
+
+#[test]
+fn a_wait_is_told_once_across_a_restart_and_history_keeps_why() {
+    let env = Env::new();
+    let (work, transcript) = session(&env);
+    let tui = Sleeper(
+        Command::new("sleep")
+            .arg("300")
+            .env_remove("TMUX")
+            .env_remove("STY")
+            .spawn()
+            .unwrap(),
+    );
+    register(&env, tui.0.id(), &work, "cli", None);
+    let daemon = env.start();
+    let t = now() - chrono::Duration::minutes(3);
+    let mut text = user(&work, t, "default", "hi");
+    text.push_str(&limit(
+        &work,
+        t + chrono::Duration::seconds(2),
+        now() - chrono::Duration::seconds(90),
+    ));
+    append(&transcript, text.as_bytes());
+    let routed = |s: &Value| -> Vec<Value> {
+        s["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "routed")
+            .cloned()
+            .collect()
+    };
+    let status = env.wait_status("the wait", |s| !routed(s).is_empty());
+    assert_eq!(routed(&status)[0]["notify"], true, "{status}");
+    wait_for("the notification in the store", || {
+        records(&env)
+            .iter()
+            .any(|r| r["live"]["notified_at"].is_string())
+    });
+    let (_, history, _) = env.run_cli(&["history"]);
+    assert!(history.contains("waiting:"), "{history}");
+    assert!(history.contains("outside tmux"), "{history}");
+    daemon.kill9();
+    // after a restart the same wait is not told again
+    let daemon = env.start();
+    let status = env.wait_status("the wait after the restart", |s| !routed(s).is_empty());
+    assert_eq!(routed(&status)[0]["notify"], false, "{status}");
+    assert!(claude_argvs(&env).is_empty());
+    drop(daemon);
+}

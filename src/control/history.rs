@@ -147,6 +147,10 @@ impl IncidentHistory {
         self.attempt = Some(s.attempt);
         self.chain_id.clone_from(&s.chain_id);
         self.origin.clone_from(&s.origin);
+        // Why a live session waits (told once, kept in the record).
+        if let Some(why) = s.live.as_ref().and_then(|l| l.waiting.as_deref()) {
+            self.reason = Some(format!("waiting: {why}"));
+        }
     }
 
     fn finish(&mut self) {

@@ -193,18 +193,19 @@ pub fn late_confirmation(t: &ResolvedTarget, state: &LiveState) -> Option<Outcom
 }
 
 /// Append the incident's `schedule` again with its live state (the typing
-/// intent, the one notification), fsync'd, before acting on it. Nothing to
-/// do when the state names no store.
+/// intent, the one notification and why it waits), fsync'd, before acting
+/// on it. Nothing to do when the state names no store.
 pub fn record_live(
     state: &LiveState,
     incident: &Schedule,
     now: DateTime<Utc>,
+    waiting: Option<&str>,
 ) -> std::io::Result<()> {
     let Some(store) = &state.store else {
         return Ok(());
     };
     let mut s = incident.clone();
-    s.live = Some(state.to_record(now));
+    s.live = Some(state.to_record(now, waiting));
     StoreFile::new(store).append(&Record::Schedule(s))
 }
 
@@ -318,7 +319,7 @@ pub fn carry_type(
         });
         // Durable before the first keystroke: a restart confirms it against
         // the session file, never types it again.
-        if let Err(e) = record_live(&state, incident, now) {
+        if let Err(e) = record_live(&state, incident, now, None) {
             state.typed = None;
             return wait(
                 state,

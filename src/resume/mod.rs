@@ -205,8 +205,10 @@ pub async fn deliver_live(
     // The one notification is recorded before it goes out: a restart does
     // not send it again.
     if view.notify {
-        let (inc, st) = (incident.clone(), state.clone());
-        let written = tokio::task::spawn_blocking(move || live::record_live(&st, &inc, now)).await;
+        let (inc, st, why) = (incident.clone(), state.clone(), view.why.clone());
+        let written =
+            tokio::task::spawn_blocking(move || live::record_live(&st, &inc, now, Some(&why)))
+                .await;
         if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
             tracing::warn!(incident = %incident.incident_id, "cannot record the notification in the store: {e}");
         }

@@ -141,8 +141,9 @@ impl LiveState {
         }
     }
 
-    /// The durable part, for the incident's record.
-    pub fn to_record(&self, now: DateTime<Utc>) -> crate::store::LiveRecord {
+    /// The durable part, for the incident's record (`waiting`: why it
+    /// waits, when it does).
+    pub fn to_record(&self, now: DateTime<Utc>, waiting: Option<&str>) -> crate::store::LiveRecord {
         crate::store::LiveRecord {
             typed: self.typed.as_ref().map(|t| crate::store::TypedRecord {
                 text: t.text.clone(),
@@ -151,6 +152,7 @@ impl LiveState {
                 at: t.at,
             }),
             notified_at: self.notified.then_some(now),
+            waiting: waiting.map(str::to_string),
         }
     }
 }

@@ -228,6 +228,9 @@ pub struct LiveRecord {
     /// When the one notification about waiting went out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notified_at: Option<DateTime<Utc>>,
+    /// Why it waits (or was refused), as told then: `history` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// A typing intent.
