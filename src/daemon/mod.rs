@@ -333,6 +333,7 @@ pub async fn run(
         Detector::new(&UsageLimits::default()).0,
     );
     env.search_path = search_path;
+    env.clock = clock.clone();
     let stats = Arc::new(IngestStats::default());
     let mut core = Core {
         started_at: clock.now(),
