@@ -5,29 +5,31 @@
 //!  ingest thread ──Hit/StoreChanged──▶ ┌──────────────┐ ──arm/disarm──▶ timer task
 //!  control socket ──DaemonRequest────▶ │  core (here) │ ◀──due─────────┘
 //!  resume tasks ──Outcome────────────▶ │   plan.rs    │ ──spawn──▶ resume::deliver
-//!  disk workers ──Done───────────────▶ └──────────────┘ ──spawn_blocking──▶ disk workers
+//!  disk workers ──Disk───────────────▶ └──────────────┘ ──spawn_blocking──▶ disk workers
 //! ```
 //!
 //! The core owns the incident table and the stores' replays; everything else
-//! talks to it over channels. What to do is decided by the pure functions of
-//! [`plan`]; the slow disk work a decision needs (resolving a session, which
-//! may read every transcript of a project; appending with fsync to a store
-//! and to a zag log) runs on blocking workers that report back with a
-//! `Done` message, so `status`, `cancel` and timer fires never queue behind
-//! it. Its rules:
-//! - a `schedule` is fsync'd before its timer is armed and before the ingest
-//!   thread is told to move on (so a crash never loses a limit); while it is
-//!   being written it is in `writing`, which the dedupe sees, so a second
-//!   source of the same limit is never scheduled twice;
-//! - the timer is armed by re-reading the store after that fsync: a cancel
-//!   appended right after our schedule wins;
+//! talks to it over channels, one handler per message. Each incident is an
+//! [`incident::Incident`] in one state (seen, writing, armed, delivering,
+//! deferred, done); what to do is decided by the pure functions of [`plan`],
+//! its transitions. The slow disk work a transition needs (resolving a
+//! session, which may read every transcript of a project; appending with
+//! fsync to a store and to a zag log) runs on blocking workers that report
+//! back with a `Disk` message, so `status`, `cancel` and timer fires never
+//! queue behind it. Its rules:
+//! - a hit is acked (the ingest thread then moves its offset) only once its
+//!   incident leaves `writing`, i.e. its `schedule` is fsync'd (or it is
+//!   found known: then it waits with the incident it is); while it is being
+//!   written the dedupe and the session index see it, so a second source of
+//!   the same limit is never scheduled twice;
+//! - the timer is armed after re-reading the store past that fsync: a
+//!   cancel appended right after our schedule wins;
 //! - right before delivery the store is re-read, and a tombstone (a cancel
 //!   by `zag usage cancel` or `zag-resumed cancel`) wins;
-//! - `complete` is appended after delivery, the incident staying in flight
-//!   (no cancel, no second fire) until it is written. The commit point of a
-//!   resume is that `complete` being durable: a crash between starting
-//!   delivery and that fsync repeats that one delivery on restart, never
-//!   loses it.
+//! - `complete` is appended after delivery, the incident `done` (no cancel,
+//!   no second fire) until it is written. The commit point of a resume is
+//!   that `complete` being durable: a crash between starting delivery and
+//!   that fsync repeats that one delivery on restart, never loses it.
 //! - on start every pending record we own is re-armed; past-due fires at once.
 //! - one pending-or-running resume per session ([`sessions`] indexes them,
 //!   [`plan::plan_live`] decides): a hit of a session with one is that
@@ -37,11 +39,12 @@
 //!   one session (a crash, an older version) keeps one
 //!   ([`plan::plan_supersede`]) and records the other as skipped.
 //!
-//! A requested cancel stops the timer at once and holds the incident while
-//! its `cancel` record is written off the loop; the reply waits for the
-//! fsync. Left on the loop: reading what was appended to a store (bounded,
-//! small), an adoption's append (rare), the `.git` look-up of a session's
-//! project, and loading a project's `zag.toml` on first use.
+//! A requested cancel stops the timer at once and makes the incident `done`
+//! while its `cancel` record is written off the loop; the reply waits for
+//! the fsync (a failed write puts it back as it was). Left on the loop:
+//! reading what was appended to a store (bounded, small), an adoption's
+//! append (rare), the `.git` look-up of a session's project, and loading a
+//! project's `zag.toml` on first use.
 
 pub mod incident;
 pub mod plan;
