@@ -186,14 +186,14 @@ pub fn preview_one(
             );
             return p;
         }
-        plan::HitPlan::Candidate(c) => *c,
+        plan::HitPlan::Seen(c) => *c,
     };
-    p.store = Some(c.store.clone());
+    p.store = Some(c.store.to_path_buf());
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
     // The whole file's last mode is not the mode at this limit: the
     // resolve reads it back from the limit, as the daemon does.
-    c.schedule.permission_mode = None;
+    std::sync::Arc::make_mut(&mut c.schedule).permission_mode = None;
     let resolved = resume::resolve_target(&c.schedule, &px.env);
     plan::settle(&mut c, resolved.as_ref().ok());
     p.permission_mode = c.schedule.permission_mode.clone();
