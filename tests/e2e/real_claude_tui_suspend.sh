@@ -1,0 +1,215 @@
+#!/bin/bash
+# Opt-in end-to-end test (issue 21): the real Claude Code TUI (2.1.332) in
+# tmux at a claude.ai usage limit with auto-continue off (its limit menu
+# stays on screen), suspended with Ctrl-Z before the reset and brought back
+# with `fg` 20 s after it, with zag-resumed running; fully offline against
+# the real-CLI kit's fake API (see tests/e2e/lib.sh for where the kit lives).
+#
+# While the TUI is suspended its last frame (the menu) stays on screen
+# above the shell's `[1]+ Stopped` and prompt: the daemon must type nothing
+# (the pane's shell has a `command_not_found_handle` that logs whatever it
+# is given, and its history is written after every command: both prove
+# it), and after `fg` exactly one continuation must follow, from the TUI.
+#
+# Usage: bash tests/e2e/real_claude_tui_suspend.sh
+# Needs root (unshare), tmux, python3, npm (once, to install Claude Code
+# 2.1.332 into $CLAUDE_DIR, default /tmp/cc-latest). About 5 minutes.
+# Captures go to $CAPTURES (default a temp dir).
+set -u
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
+if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ] || [ ! -f "$KIT/summarize_interactive.py" ]; then
+  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT)"
+  exit 0
+fi
+CLAUDE_DIR=${CLAUDE_DIR:-/tmp/cc-latest}
+CLAUDE_BIN="$CLAUDE_DIR/node_modules/.bin/claude"
+ZAG="$REPO/target/release/zag-resumed"
+LEAD=${LEAD:-90}
+
+# --- one scenario, inside its own namespace ---------------------------------
+if [ "${1:-}" = "--one" ]; then
+  S=$2; CAP=$3
+  # shellcheck source=/dev/null
+  source "$KIT/lib.sh"
+  ensure_netns --one "$S" "$CAP"
+  set -u
+  export TZ=UTC PATH="$(dirname "$CLAUDE_BIN"):$PATH"
+  export HOME="$CAP/home"; mkdir -p "$HOME/proj" "$HOME/.claude" "$HOME/.zag"
+  T="tmux -L e2e-claude-suspend-$S"
+  log() { echo "$(date -u +%T) [$S] $*" >> "$CAP/timeline.txt"; }
+  screen() { $T capture-pane -p -t tui 2>/dev/null | grep -v '^\s*$'; }
+  wait_for() { for _ in $(seq "$2"); do screen | grep -qE "$1" && return 0; sleep 1; done; return 1; }
+
+  # first-run dialogs answered, as the kit's interactive driver does
+  python3 - "$HOME" <<'PY'
+import json, sys
+h = sys.argv[1]
+json.dump({"numStartups": 3, "installMethod": "npm", "autoUpdates": False,
+           "hasCompletedOnboarding": True, "lastOnboardingVersion": "2.1.332", "lastReleaseNotesSeen": "2.1.332",
+           "theme": "dark", "firstStartTime": "2026-11-01T00:00:00.000Z", "hasSeenTasksHint": True,
+           "hasUsedBackslashReturn": True, "hasSeenAutoDefaultNotice": True, "fullscreenUpsellSeenCount": 3,
+           "projects": {h + "/proj": {"allowedTools": [], "hasTrustDialogAccepted": True,
+                                      "hasCompletedProjectOnboarding": True, "projectOnboardingSeenCount": 1}}},
+          open(h + "/.claude.json", "w"), indent=1)
+PY
+  echo '{"autoContinueAtUsageLimit": false}' > "$HOME/.claude/settings.json"
+  printf '[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n' > "$HOME/.zag/zag.toml"
+
+  MODE_FILE="$CAP/.mode"; echo ok > "$MODE_FILE"; : > "$CAP/server_requests.jsonl"
+  python3 "$KIT/fake_api.py" --port-file "$CAP/.port" --log "$CAP/server_requests.jsonl" \
+      --mode-file "$MODE_FILE" --reset-in 7200 2> "$CAP/fake_api.log" &
+  SERVER=$!
+  for _ in $(seq 50); do [ -s "$CAP/.port" ] && break; sleep 0.1; done
+  export ANTHROPIC_BASE_URL="http://127.0.0.1:$(cat "$CAP/.port")" CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-fake-token \
+         CLAUDE_CODE_SUBSCRIPTION_TYPE=max CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 \
+         DISABLE_AUTOUPDATER=1 DISABLE_ERROR_REPORTING=1 DISABLE_BUG_COMMAND=1 CLAUDE_CODE_MAX_RETRIES=2
+  unset ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN TMUX
+
+  ( cd "$HOME" && exec "$ZAG" -v run ) > "$CAP/daemon.log" 2>&1 &
+  DAEMON=$!
+  for _ in $(seq 50); do "$ZAG" status > /dev/null 2>&1 && break; sleep 0.2; done
+  "$ZAG" subscribe --json > "$CAP/subscribe.jsonl" 2>&1 &
+  SUB=$!
+
+  # the pane's shell resets PATH: hand it the environment through a file
+  export -p | grep -E ' (ANTHROPIC_|CLAUDE_|DISABLE_|HOME=|PATH=|TZ=)' > "$CAP/.env.sh"
+  # the pane's shell: every command it could not find is logged, and its
+  # history is written after each command
+  cat > "$CAP/rc" <<RC
+PS1='user@box:~\$ '
+HISTFILE='$CAP/shell_history'
+PROMPT_COMMAND='history -a'
+command_not_found_handle() { printf '%s\\n' "\$*" >> '$CAP/not_found.log'; return 127; }
+RC
+  : > "$CAP/not_found.log"
+  $T new-session -d -s tui -x 200 -y 50 -c "$HOME/proj" "bash --noprofile --rcfile $CAP/rc -i"
+  $T send-keys -t tui "source $CAP/.env.sh; cd \$HOME/proj && claude" Enter
+  wait_for '^❯' 60 || log "no prompt seen"
+  RESET=$(( ( $(date +%s) + LEAD + 59 ) / 60 * 60 ))
+  echo "$RESET" > "$MODE_FILE.reset"; echo limit > "$MODE_FILE"
+  log "reset pinned to $(date -u -d @$RESET +%T)"
+  $T send-keys -t tui -l 'hi'; sleep 0.5; $T send-keys -t tui Enter
+  # An Enter dropped by a TUI still starting leaves `hi` in the prompt (the
+  # last `❯` line): press Enter again.
+  for _ in 1 2 3; do
+    wait_for 'hit your' 15 && break
+    [ "$(screen | grep '^❯' | tail -1 | tr -d '\302\240' | sed 's/ *$//')" = "❯ hi" ] && { log "Enter again"; $T send-keys -t tui Enter; }
+  done
+  screen | grep -q 'hit your' || log "no limit seen"
+  sleep 5; screen > "$CAP/screen_at_limit.txt"
+  "$ZAG" list --json > "$CAP/list_after_hit.json" 2>&1
+  # Ctrl-Z: Claude stops; its menu stays above the shell's prompt
+  $T send-keys -t tui C-z; sleep 3; log "Ctrl-Z"
+  screen > "$CAP/screen_suspended.txt"
+  sleep $(( RESET - 10 - $(date +%s) )); echo ok > "$MODE_FILE"; log "server ok (reset in 10 s)"
+  sleep 10; log "reset"
+  sleep 20; screen > "$CAP/screen_before_fg.txt"
+  "$ZAG" list --json > "$CAP/list_suspended.json" 2>&1
+  $T send-keys -t tui 'fg' Enter; log "fg (reset + 20 s)"
+  # the daemon looks every 5 s; Claude's own continue, once chosen, fires
+  # within about 90 s: watch until reset + 200 s
+  for _ in $(seq 18); do sleep 10; done
+  screen > "$CAP/screen_final.txt"
+  "$ZAG" status > "$CAP/status_final.txt" 2>&1
+  # Did the TUI live to the end (no headless run may have happened while it did)?
+  if screen | grep -q '❯'; then echo yes > "$CAP/tui_alive_at_end"; fi
+  $T send-keys -t tui -l '/exit' 2>/dev/null; sleep 0.5; $T send-keys -t tui Enter 2>/dev/null; sleep 3
+  $T kill-server 2>/dev/null
+  "$ZAG" stop > /dev/null 2>&1 || kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
+  kill "$SUB" 2>/dev/null; wait "$SUB" 2>/dev/null
+  kill "$SERVER"; wait "$SERVER" 2>/dev/null
+  cp "$HOME/.zag/scheduled_resumes.jsonl" "$CAP/store.jsonl" 2>/dev/null
+  cp -r "$HOME/.claude/projects" "$CAP/native_projects"
+  python3 "$KIT/summarize_interactive.py" "$CAP" > "$CAP/summary.txt" 2>&1
+  rm -f "$CAP/.env.sh"
+  log "done"
+  exit 0
+fi
+
+# --- the driver (outside any namespace) -------------------------------------
+if [ ! -x "$CLAUDE_BIN" ]; then
+  mkdir -p "$CLAUDE_DIR" && ( cd "$CLAUDE_DIR" && { [ -f package.json ] || npm init -y > /dev/null; } &&
+    npm install --no-audit --no-fund @anthropic-ai/claude-code@2.1.332 > /dev/null ) || { echo "FAIL: cannot install Claude Code"; exit 1; }
+fi
+(cd "$REPO" && cargo build --release --quiet) || exit 1
+SCEN=(suspend)
+CAPTURES=${CAPTURES:-$(mktemp -d)}
+echo "captures: $CAPTURES"
+pids=()
+for s in "${SCEN[@]}"; do
+  mkdir -p "$CAPTURES/$s"
+  bash "$0" --one "$s" "$CAPTURES/$s" > "$CAPTURES/$s/driver.log" 2>&1 &
+  pids+=($!)
+done
+wait "${pids[@]}"
+
+# --- judging -----------------------------------------------------------------
+# The continuations: model requests answered 200 after the limit's 429.
+continuations() { python3 - "$1/server_requests.jsonl" <<'PY'
+import json, sys
+seen_limit = False
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if "/v1/messages" not in e["path"] or "count_tokens" in e["path"]:
+        continue
+    if e["response_status"] == 429:
+        seen_limit = True
+        continue
+    if seen_limit and e["response_status"] == 200:
+        ua = e["headers"].get("User-Agent", "")
+        msgs = (e.get("body") or {}).get("messages") or []
+        users = [m for m in msgs if m.get("role") == "user"]
+        c = users[-1]["content"] if users else ""
+        if isinstance(c, list):
+            c = " ".join(b.get("text", "") for b in c if b.get("type") == "text")
+        who = "claude-own" if "workload/cron" in ua else ("headless" if "sdk" in ua else "tui")
+        print(f"{who}\t{ua}\t{c.strip()[:60]!r}")
+PY
+}
+status=0
+check() { # check <scenario> <expected count> <expected who|-> <store status> <daemon log must|mustnot> <pattern>
+  local s=$1 n=$2 who=$3 st=$4 cap="$CAPTURES/$1" got
+  got=$(continuations "$cap")
+  local count; count=$(printf '%s' "$got" | grep -c . || true)
+  local ok=1 why=()
+  [ "$count" = "$n" ] || { ok=0; why+=("$count continuations, want $n"); }
+  if [ "$who" != - ] && [ "$n" -gt 0 ]; then
+    printf '%s\n' "$got" | cut -f1 | grep -qx "$who" || { ok=0; why+=("not by $who"); }
+  fi
+  # A conversation fork: one entry with two user/assistant children (two
+  # continuations). Claude's own bookkeeping (its exit warning beside the
+  # `/exit` entries under the arm notice) is a system child and no fork.
+  python3 - "$cap/summary.txt" <<'PY' || { ok=0; why+=("the conversation forked"); }
+import ast, sys
+for line in open(sys.argv[1]):
+    if "FORK: parent" in line:
+        kids = ast.literal_eval(line.split("children", 1)[1].strip())
+        if sum(1 for _, t in kids if t in ("user", "assistant")) > 1:
+            sys.exit(1)
+PY
+  [ "$(grep -c '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
+  grep -q "\"status\":\"$st\"" "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/$st record"); }
+  case $5 in
+    must) grep -qE "$6" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$6/"); } ;;
+    mustnot) grep -qE "$6" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$6/"); } ;;
+  esac
+  if [ $ok = 1 ]; then echo "PASS $s: $count continuation(s) ${got:+[$(printf '%s' "$got" | cut -f1 | tr '\n' ' ')]}"
+  else echo "FAIL $s: ${why[*]}"; status=1; fi
+  echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
+  grep -h '"event":"routed"' "$cap/subscribe.jsonl" 2>/dev/null | head -1 | cut -c1-300 | sed 's/^/  first routed event: /'
+  [ -f "$cap/list_during.json" ] && grep -o '"continued_by": *"[^"]*"' "$cap/list_during.json" | head -1 | sed 's/^/  list during the wait: /'
+}
+check suspend 1 - resumed mustnot 'respawned `claude'
+cap="$CAPTURES/suspend"
+if [ -s "$cap/not_found.log" ]; then
+  echo "FAIL suspend: keystrokes reached the shell: $(tr '\n' '|' < "$cap/not_found.log")"; status=1
+else
+  echo "PASS suspend: nothing reached the shell (command_not_found_handle log empty)"
+fi
+echo "  shell history: $(tr '\n' '|' < "$cap/shell_history" 2>/dev/null)"
+if grep -qvE '^(source .*claude|fg)$' "$cap/shell_history" 2>/dev/null; then
+  echo "FAIL suspend: the shell's history holds more than the user's commands"; status=1
+fi
+grep -o '"continued_by_why": *"[^"]*"' "$cap/list_suspended.json" 2>/dev/null | head -1 | sed 's/^/  list while suspended: /'
+exit $status

@@ -1,0 +1,167 @@
+#!/bin/bash
+# Opt-in end-to-end test (issue 21): the real Codex TUI (0.171.0) in tmux at
+# a usage limit, suspended with Ctrl-Z before the reset and brought back
+# with `fg` 20 s after it, with zag-resumed running; fully offline against
+# the real-CLI kit's fake API over TLS (see tests/e2e/lib.sh).
+#
+# While Codex is suspended its last frame stays above the shell's
+# `[1]+ Stopped` and prompt: the daemon must type nothing (the pane's
+# shell logs every command it cannot find, and writes its history after
+# every command), and after `fg` exactly one continuation must follow,
+# typed into the TUI; no `codex exec resume`.
+#
+# Usage: bash tests/e2e/real_codex_tui_suspend.sh
+# Needs root (unshare), tmux, python3, openssl, npm (once). About 4
+# minutes. Captures go to $CAPTURES (default a temp dir).
+set -u
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
+if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ] || [ ! -f "$KIT/codex_tui_home.sh" ]; then
+  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT)"
+  exit 0
+fi
+ZAG="$REPO/target/release/zag-resumed"
+LEAD=${LEAD:-75}
+
+if [ "${1:-}" = "--one" ]; then
+  S=$2; CAP=$3
+  # shellcheck source=/dev/null
+  source "$KIT/lib.sh"
+  ensure_netns --one "$S" "$CAP"
+  set -u
+  export TZ=UTC
+  export HOME="$CAP/home"
+  T="tmux -L e2e-codex-suspend-$S"
+  log() { echo "$(date -u +%T) [$S] $*" >> "$CAP/timeline.txt"; }
+  screen() { $T capture-pane -p -t tui 2>/dev/null | grep -v '^\s*$'; }
+  wait_for() { for _ in $(seq "$2"); do screen | grep -qE "$1" && return 0; sleep 1; done; return 1; }
+
+  make_loopback_ca "$CAP/tls"
+  export CODEX_CA_CERTIFICATE="$CA_CERT"
+  start_server "$CAP" > "$CAP/fake_api.log" 2>&1
+  bash "$KIT/codex_tui_home.sh" "$HOME" "$BASE"
+  mkdir -p "$HOME/.zag"
+  printf '[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n' > "$HOME/.zag/zag.toml"
+  unset OPENAI_API_KEY OPENAI_BASE_URL TMUX
+
+  ( cd "$HOME" && exec "$ZAG" -v run ) > "$CAP/daemon.log" 2>&1 &
+  DAEMON=$!
+  for _ in $(seq 50); do "$ZAG" status > /dev/null 2>&1 && break; sleep 0.2; done
+  "$ZAG" subscribe --json > "$CAP/subscribe.jsonl" 2>&1 &
+  SUB=$!
+
+  export -p | grep -E ' (CODEX_|HOME=|PATH=|TZ=)' > "$CAP/.env.sh"
+  cat > "$CAP/rc" <<RC
+PS1='user@box:~\$ '
+HISTFILE='$CAP/shell_history'
+PROMPT_COMMAND='history -a'
+command_not_found_handle() { printf '%s\\n' "\$*" >> '$CAP/not_found.log'; return 127; }
+RC
+  : > "$CAP/not_found.log"
+  $T new-session -d -s tui -x 160 -y 45 -c "$HOME/proj" "bash --noprofile --rcfile $CAP/rc -i"
+  $T send-keys -t tui "source $CAP/.env.sh; cd \$HOME/proj && codex" Enter
+  wait_for 'Ask Codex|›' 60 || log "no composer seen"
+  sleep 3
+  RESET=$(( ( $(date +%s) + LEAD + 59 ) / 60 * 60 ))
+  echo "$RESET" > "$MODE_FILE.reset"; echo limit > "$MODE_FILE"
+  log "reset pinned to $(date -u -d @$RESET +%T)"
+  $T send-keys -t tui -l 'hi'; sleep 0.5; $T send-keys -t tui Enter
+  # A TUI still starting up can drop that Enter: the prompt then stays in
+  # the composer (the last `›` line), so press Enter again.
+  for _ in 1 2 3; do
+    wait_for 'usage limit' 20 && break
+    [ "$(screen | grep '^›' | tail -1)" = "› hi" ] && { log "Enter again"; $T send-keys -t tui Enter; }
+  done
+  screen | grep -q 'usage limit' || log "no limit seen"
+  sleep 5; screen > "$CAP/screen_at_limit.txt"
+  "$ZAG" list --json > "$CAP/list_after_hit.json" 2>&1
+  $T send-keys -t tui C-z; sleep 3; log "Ctrl-Z"
+  screen > "$CAP/screen_suspended.txt"
+  sleep $(( RESET - 5 - $(date +%s) )); echo ok > "$MODE_FILE"; log "server ok (reset in 5 s)"
+  sleep 5; log "reset"
+  sleep 20; screen > "$CAP/screen_before_fg.txt"
+  "$ZAG" list --json > "$CAP/list_suspended.json" 2>&1
+  $T send-keys -t tui 'fg' Enter; log "fg (reset + 20 s)"
+  for _ in $(seq 12); do   # up to reset + 140 s
+    sleep 10
+    grep -q '"action":"complete"' "$HOME/.zag/scheduled_resumes.jsonl" 2>/dev/null && break
+  done
+  sleep 10
+  screen > "$CAP/screen_final.txt"
+  "$ZAG" status > "$CAP/status_final.txt" 2>&1
+  $T send-keys -t tui -l '/quit' 2>/dev/null; sleep 0.5; $T send-keys -t tui Enter 2>/dev/null; sleep 2
+  $T kill-server 2>/dev/null
+  "$ZAG" stop > /dev/null 2>&1 || kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
+  kill "$SUB" 2>/dev/null; wait "$SUB" 2>/dev/null
+  # the app-server the TUI left behind (ours: its HOME is this scenario's)
+  for p in /proc/[0-9]*; do
+    tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "HOME=$HOME" || continue
+    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'app-server' && kill "${p#/proc/}" 2>/dev/null
+  done
+  stop_server
+  cp "$HOME/.zag/scheduled_resumes.jsonl" "$CAP/store.jsonl" 2>/dev/null
+  rm -f "$CAP/.env.sh"
+  log "done"
+  exit 0
+fi
+
+# --- the driver (outside any namespace) -------------------------------------
+# shellcheck source=/dev/null
+source "$KIT/lib.sh"
+ensure_installed @openai/codex > /dev/null || { echo "FAIL: cannot install Codex"; exit 1; }
+codex --version | grep -q '0\.171\.' || echo "note: this was checked with Codex 0.171.0; found $(codex --version)"
+(cd "$REPO" && cargo build --release --quiet) || exit 1
+SCEN=(suspend)
+CAPTURES=${CAPTURES:-$(mktemp -d)}
+echo "captures: $CAPTURES"
+pids=()
+for s in "${SCEN[@]}"; do
+  mkdir -p "$CAPTURES/$s"
+  bash "$0" --one "$s" "$CAPTURES/$s" > "$CAPTURES/$s/driver.log" 2>&1 &
+  pids+=($!)
+done
+wait "${pids[@]}"
+
+# The continuations: model requests answered 200 after the limit's 429.
+continuations() { python3 - "$1/server_requests.jsonl" <<'PY'
+import json, sys
+seen_limit = False
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if not e["path"].rstrip("/").endswith("/responses") or e.get("method") != "POST":
+        continue
+    if e["response_status"] == 429:
+        seen_limit = True
+        continue
+    if seen_limit and e["response_status"] == 200:
+        h = e["headers"]
+        print(h.get("User-Agent", h.get("user-agent", "?")).split(" ")[0][:40])
+PY
+}
+status=0
+check() { # check <scenario> <daemon log must-have pattern> <daemon log must-not pattern>
+  local s=$1 cap="$CAPTURES/$1" ok=1 why=() got count
+  got=$(continuations "$cap"); count=$(printf '%s' "$got" | grep -c . || true)
+  [ "$count" = 1 ] || { ok=0; why+=("$count continuations, want 1"); }
+  [ "$(grep -c '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
+  grep -q '"status":"resumed"' "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/resumed record"); }
+  grep -qE "$2" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$2/"); }
+  grep -qE "$3" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$3/"); }
+  if [ $ok = 1 ]; then echo "PASS $s: 1 continuation [$(printf '%s' "$got" | tr '\n' ' ')]"
+  else echo "FAIL $s: ${why[*]}"; status=1; fi
+  echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
+  grep -h '"event":"routed"' "$cap/subscribe.jsonl" 2>/dev/null | head -2 | cut -c1-300 | sed 's/^/  routed event: /'
+}
+check suspend 'typed into pane' 'respawned `codex'
+cap="$CAPTURES/suspend"
+if [ -s "$cap/not_found.log" ]; then
+  echo "FAIL suspend: keystrokes reached the shell: $(tr '\n' '|' < "$cap/not_found.log")"; status=1
+else
+  echo "PASS suspend: nothing reached the shell (command_not_found_handle log empty)"
+fi
+echo "  shell history: $(tr '\n' '|' < "$cap/shell_history" 2>/dev/null)"
+if grep -qvE '^(source .*codex|fg)$' "$cap/shell_history" 2>/dev/null; then
+  echo "FAIL suspend: the shell's history holds more than the user's commands"; status=1
+fi
+grep -o '"continued_by_why": *"[^"]*"' "$cap/list_suspended.json" 2>/dev/null | head -1 | sed 's/^/  list while suspended: /'
+exit $status
