@@ -620,3 +620,24 @@ fn a_wait_is_told_once_across_a_restart_and_history_keeps_why() {
     assert!(claude_argvs(&env).is_empty());
     drop(daemon);
 }
+
+#[test]
+fn scan_plan_says_the_mode_at_the_limit() {
+    let env = Env::new();
+    let (work, transcript) = session(&env);
+    let mut text = head_then_switch(&work);
+    text.push_str(&long_run_then_limit(&work));
+    append(&transcript, text.as_bytes());
+    let t = transcript.display().to_string();
+    let (code, out, err) = env.run_cli(&["scan", "--plan", "--json", &t]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["plan"]["permission_mode"], "default", "{v}");
+    let argv: Vec<String> = serde_json::from_value(v["plan"]["argv"].clone()).unwrap();
+    assert!(
+        !argv.iter().any(|a| a == "--dangerously-skip-permissions"),
+        "{argv:?}"
+    );
+    let (_, text, _) = env.run_cli(&["scan", "--plan", &t]);
+    assert!(text.contains("power: permission mode default"), "{text}");
+}
