@@ -102,7 +102,10 @@ pub fn check(procfs: &Procfs, tmux: &Tmux, pane: &Pane, holder: Pid) -> Result<S
         pane_is_holders,
         screen,
     };
-    judge(&facts).map(|()| facts.screen)
+    judge(&facts).map(|()| facts.screen).map_err(|e| match e {
+        NotInFront::Gone(0) => NotInFront::Gone(holder),
+        e => e,
+    })
 }
 
 #[cfg(test)]

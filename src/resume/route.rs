@@ -38,8 +38,9 @@ pub const CANCEL_EXIT_WINDOW_SECS: i64 = 10;
 /// reads and a capture, so the continuation follows an `fg` within seconds.
 pub const FRONT_RECHECK_SECS: i64 = 5;
 
-/// How long after its reset (its due time when the reset is unknown) a
-/// waiting or stood-down incident may still be continued; past it the
+/// How long after its reset (or its due time, when that is later: a
+/// `retry`'s, or when the reset is unknown) a waiting or stood-down
+/// incident may still be continued; past it the
 /// incident gives up, told, instead of acting out of the blue. Six hours:
 /// longer than a Claude 5-hour window (a wait through one whole window
 /// still ends in a continuation), shorter than a night, so a session left
