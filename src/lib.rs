@@ -59,6 +59,7 @@ pub mod resume;
 pub mod scan_files;
 pub mod schedule;
 pub mod session;
+pub mod shared;
 pub mod store;
 pub mod systemd;
 pub mod tail;

@@ -21,7 +21,7 @@ use serde_json::Value;
 use std::path::Path;
 
 use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
+use crate::shared::{Provider, SourceKind};
 use crate::live::owner::{reach_of, LiveError};
 use crate::live::proc::Procfs;
 use crate::live::tmux::Tmux;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
+use crate::shared::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
 use crate::resume::resolve::{
@@ -26,7 +26,7 @@ use crate::resume::respawn::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
 use crate::resume::revalidate::after;
-use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::shared::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 
 /// Claude Code.
 #[derive(Clone, Copy, Debug)]

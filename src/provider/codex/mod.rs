@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
+use crate::shared::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
 use crate::resume::resolve::{json_lines, line_ts, require_cwd, ResolvedTarget, Unresolved};
 use crate::resume::respawn::{check_message, required_id, ArgvError, ArgvSpec};
 use crate::resume::revalidate::after;
-use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::shared::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 
 /// Codex CLI.
 #[derive(Clone, Copy, Debug)]

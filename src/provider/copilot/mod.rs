@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
+use crate::shared::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
 use crate::resume::resolve::{json_lines, require_cwd, ResolvedTarget, Unresolved};

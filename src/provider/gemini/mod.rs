@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
+use crate::shared::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, clip, status, Event};
 use crate::resume::resolve::{require_cwd, ResolvedTarget, Unresolved};
 use crate::resume::respawn::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
-use crate::session::{head_has, parse, set, str_at, SessionIdentity};
+use crate::shared::{head_has, parse, set, str_at, SessionIdentity};
 
 /// Gemini CLI.
 #[derive(Clone, Copy, Debug)]
