@@ -162,7 +162,7 @@ pub fn find_binary(
     search_path: Option<&OsString>,
 ) -> Result<PathBuf, BinaryError> {
     let name = provider.as_str();
-    if let Some(p) = binaries.for_provider(provider) {
+    if let Some(p) = binaries[provider].as_deref() {
         return if is_executable(p) {
             Ok(p.to_path_buf())
         } else {
@@ -586,10 +586,8 @@ mod tests {
         assert!(e.contains("`codex` not found on PATH"), "{e}");
         assert!(e.contains("systemd user service"), "{e}");
         assert!(e.contains("[binaries] codex"), "{e}");
-        let b = Binaries {
-            claude: Some(dir.path().join("nope")),
-            ..Binaries::default()
-        };
+        let mut b = Binaries::default();
+        b[Provider::Claude] = Some(dir.path().join("nope"));
         let e = find_binary(Provider::Claude, &b, None)
             .unwrap_err()
             .to_string();

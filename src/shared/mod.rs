@@ -11,9 +11,11 @@
 use serde::{Deserialize, Serialize};
 
 mod event;
+mod per_provider;
 mod session;
 
 pub use event::IncidentEvent;
+pub use per_provider::{provider_key, PerProvider, KEYS as PROVIDER_KEYS};
 pub use session::SessionIdentity;
 pub(crate) use session::{head_has, parse, set, set_prompt, stem, str_at};
 
@@ -46,6 +48,21 @@ impl Provider {
 
     pub fn parse(s: &str) -> Option<Provider> {
         Provider::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// A dense index (`0..ALL.len()`), [`Provider::ALL`] order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The CLI's home dir under `$HOME` when `[dirs]` does not move it.
+    pub fn default_home(self) -> &'static str {
+        match self {
+            Provider::Claude => ".claude",
+            Provider::Codex => ".codex",
+            Provider::Gemini => ".gemini",
+            Provider::Copilot => ".copilot",
+        }
     }
 }
 

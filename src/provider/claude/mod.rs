@@ -15,8 +15,6 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::shared::{Provider, SourceKind};
 use crate::paths::Paths;
 use crate::resume::events::{assistant, status, Event};
 use crate::resume::resolve::{
@@ -27,6 +25,7 @@ use crate::resume::respawn::{
 };
 use crate::resume::revalidate::after;
 use crate::shared::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::shared::{Provider, SourceKind};
 
 /// Claude Code.
 #[derive(Clone, Copy, Debug)]
@@ -41,22 +40,8 @@ impl ProviderCli for Claude {
         SourceKind::ClaudeNative
     }
 
-    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
-        &paths.claude_dir
-    }
-
     fn session_files(&self) -> &'static str {
         "projects/*/*.jsonl"
-    }
-
-    fn watched(&self, cfg: &WatchConfig) -> bool {
-        cfg.claude
-    }
-
-    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
-        if let Some(d) = &dirs.claude {
-            paths.claude_dir = d.clone();
-        }
     }
 
     fn session_id_from_path(&self, path: &Path) -> Option<String> {
@@ -88,10 +73,6 @@ impl ProviderCli for Claude {
 
     fn resume_args(&self, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
         args(spec)
-    }
-
-    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
-        binaries.claude.as_deref()
     }
 
     fn moved_on_rule(&self) -> Option<MovedOnRule> {
@@ -246,7 +227,7 @@ fn resolve_file(
     paths: &Paths,
     hit_at: Option<DateTime<Utc>>,
 ) -> Result<(), Unresolved> {
-    let projects = paths.claude_dir.join("projects");
+    let projects = paths.provider_home(Provider::Claude).join("projects");
     // A cwd-less record with a known id: find the transcript anywhere and
     // take its cwd.
     if t.cwd.is_none() {
