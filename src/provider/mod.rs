@@ -30,7 +30,7 @@ use crate::resume::events::Event;
 use crate::resume::resolve::{ResolvedTarget, Unresolved};
 use crate::resume::respawn::{ArgvError, ArgvSpec};
 use crate::resume::route::Holder;
-use crate::session::SessionIdentity;
+use crate::shared::SessionIdentity;
 use crate::shared::{Provider, SourceKind};
 
 pub mod claude;

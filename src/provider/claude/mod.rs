@@ -86,7 +86,7 @@ impl ProviderCli for Claude {
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        use crate::live::owner::{claude_holder, ClaudeHolder};
+        use crate::provider::claude::registry::{claude_holder, ClaudeHolder};
         use crate::resume::route::Holder;
         let Some(id) = t.provider_session_id.as_deref() else {
             return Ok(Holder::Nobody);

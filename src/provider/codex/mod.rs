@@ -116,7 +116,7 @@ impl ProviderCli for Codex {
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        use crate::live::owner::codex_holder;
+        use crate::provider::codex::live::codex_holder;
         use crate::provider::codex::live::{Evidence, Owner};
         use crate::resume::route::Holder;
         let (Some(id), Some(rollout)) =
