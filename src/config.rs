@@ -126,6 +126,16 @@ impl UsageLimits {
             .map_or(&[], |x| x.extra_patterns.as_slice())
     }
 
+    /// Every provider's `extra_patterns`, each with its provider, in
+    /// [`Provider::ALL`] order: what `detect::Detector::new` compiles.
+    pub fn extra_patterns(&self) -> impl Iterator<Item = (Provider, &str)> {
+        Provider::ALL.into_iter().flat_map(move |p| {
+            self.extra_patterns_for(p)
+                .iter()
+                .map(move |pat| (p, pat.as_str()))
+        })
+    }
+
     /// Parse the `[usage_limits]` table out of a whole `zag.toml` text.
     pub fn from_zag_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
         #[derive(Deserialize, Default)]
@@ -311,7 +321,7 @@ impl NotifyConfig {
     /// Why these settings cannot work, before anything is sent.
     fn problem(&self) -> Option<String> {
         if let Some(url) = &self.ntfy_url {
-            if let Err(e) = crate::desktop::HttpTarget::parse(url) {
+            if let Err(e) = crate::push_url::HttpTarget::parse(url) {
                 return Some(format!("notify.ntfy_url: {e}"));
             }
         }

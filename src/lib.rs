@@ -55,6 +55,7 @@ pub mod lock;
 pub mod paths;
 pub mod preview;
 pub mod provider;
+pub mod push_url;
 pub mod resume;
 pub mod scan_files;
 pub mod schedule;

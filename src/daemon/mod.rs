@@ -118,7 +118,7 @@ impl LimitsCache {
                     tracing::warn!("{e}; using zag's defaults for this project");
                     UsageLimits::default()
                 });
-                let (detector, invalid) = Detector::new(&limits);
+                let (detector, invalid) = Detector::new(limits.extra_patterns());
                 for bad in invalid {
                     tracing::warn!(
                         "{}: invalid extra_patterns entry skipped: {bad}",
@@ -357,7 +357,7 @@ pub async fn run(
         paths.clone(),
         config.resume.clone(),
         config.binaries.clone(),
-        Detector::new(&UsageLimits::default()).0,
+        Detector::new([]).0,
     );
     env.search_path = search_path;
     let stats = Arc::new(IngestStats::default());

@@ -62,8 +62,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::UsageLimits;
-
 #[path = "../provider/claude/detect.rs"]
 mod claude;
 #[path = "../provider/codex/detect.rs"]
@@ -235,9 +233,11 @@ impl Hit {
     }
 }
 
-/// Detectors compiled for one `[usage_limits]` configuration.
+/// Detectors compiled for one set of user patterns (the `extra_patterns`
+/// of `[usage_limits]`, given by the caller: detection never reads the
+/// configuration itself).
 ///
-/// Build once per config load (it compiles `extra_patterns`), then call
+/// Build once per config load (it compiles the patterns), then call
 /// [`Detector::detect`] on every line. Cheap to share across threads.
 #[derive(Clone, Debug, Default)]
 pub struct Detector {
@@ -246,17 +246,18 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Compile detectors; invalid `extra_patterns` are skipped (zag logs and
-    /// skips them too) and returned so the caller can report them once.
-    pub fn new(limits: &UsageLimits) -> (Detector, Vec<String>) {
+    /// Compile detectors for `patterns` (provider, regex); invalid ones are
+    /// skipped (zag logs and skips them too) and returned so the caller can
+    /// report them once.
+    pub fn new<'a>(
+        patterns: impl IntoIterator<Item = (Provider, &'a str)>,
+    ) -> (Detector, Vec<String>) {
         let mut extra = Vec::new();
         let mut invalid = Vec::new();
-        for p in Provider::ALL {
-            for pat in limits.extra_patterns_for(p) {
-                match regex::Regex::new(pat) {
-                    Ok(re) => extra.push((p, re)),
-                    Err(e) => invalid.push(format!("{p}: {pat:?}: {e}")),
-                }
+        for (p, pat) in patterns {
+            match regex::Regex::new(pat) {
+                Ok(re) => extra.push((p, re)),
+                Err(e) => invalid.push(format!("{p}: {pat:?}: {e}")),
             }
         }
         (
@@ -327,13 +328,14 @@ impl Detector {
 mod tests {
     use super::testkit::*;
     use super::*;
+    use crate::config::UsageLimits;
 
     fn with_extra(provider: &str, pattern: &str) -> (Detector, Vec<String>) {
         let toml = format!(
             "[usage_limits.providers.{provider}]\nextra_patterns = [{pattern:?}, \"([\"]\n"
         );
         let limits = UsageLimits::from_zag_toml(&toml, std::path::Path::new("zag.toml")).unwrap();
-        let (det, invalid) = Detector::new(&limits);
+        let (det, invalid) = Detector::new(limits.extra_patterns());
         (det.with_zone(Zone::named("UTC").unwrap()), invalid)
     }
 

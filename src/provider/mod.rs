@@ -26,12 +26,17 @@ use crate::live::proc::Procfs;
 use crate::live::tmux::Tmux;
 use crate::paths::Paths;
 use crate::provider::claude::own_continue::Verdict;
-use crate::resume::events::Event;
-use crate::resume::resolve::{ResolvedTarget, Unresolved};
-use crate::resume::respawn::{ArgvError, ArgvSpec};
-use crate::resume::route::Holder;
+pub mod argv;
+pub mod events;
+mod holder;
+pub mod target;
+
 use crate::shared::SessionIdentity;
 use crate::shared::{Provider, SourceKind};
+pub use argv::{ArgvError, ArgvSpec};
+pub use events::Event;
+pub use holder::Holder;
+pub use target::{Channel, ResolvedTarget, Unresolved};
 
 pub mod claude;
 pub mod codex;

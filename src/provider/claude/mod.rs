@@ -16,14 +16,14 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{
-    json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
-};
-use crate::resume::respawn::{
+use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
-use crate::resume::revalidate::after;
+use crate::provider::events::{assistant, status, Event};
+use crate::provider::target::after;
+use crate::provider::target::{
+    json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
+};
 use crate::shared::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 use crate::shared::{Provider, SourceKind};
 
@@ -85,9 +85,9 @@ impl ProviderCli for Claude {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
         use crate::provider::claude::registry::{claude_holder, ClaudeHolder};
-        use crate::resume::route::Holder;
+        use crate::provider::Holder;
         let Some(id) = t.provider_session_id.as_deref() else {
             return Ok(Holder::Nobody);
         };

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{json_lines, line_ts, require_cwd, ResolvedTarget, Unresolved};
-use crate::resume::respawn::{check_message, required_id, ArgvError, ArgvSpec};
-use crate::resume::revalidate::after;
+use crate::provider::argv::{check_message, required_id, ArgvError, ArgvSpec};
+use crate::provider::events::{assistant, status, Event};
+use crate::provider::target::after;
+use crate::provider::target::{json_lines, line_ts, require_cwd, ResolvedTarget, Unresolved};
 use crate::shared::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 use crate::shared::{Provider, SourceKind};
 
@@ -115,10 +115,10 @@ impl ProviderCli for Codex {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
         use crate::provider::codex::live::codex_holder;
         use crate::provider::codex::live::{Evidence, Owner};
-        use crate::resume::route::Holder;
+        use crate::provider::Holder;
         let (Some(id), Some(rollout)) =
             (t.provider_session_id.as_deref(), t.native_file.as_deref())
         else {

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{json_lines, require_cwd, ResolvedTarget, Unresolved};
-use crate::resume::respawn::{
+use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
-use crate::resume::revalidate::after;
-use crate::session::SessionIdentity;
+use crate::provider::events::{assistant, status, Event};
+use crate::provider::target::after;
+use crate::provider::target::{json_lines, require_cwd, ResolvedTarget, Unresolved};
+use crate::shared::SessionIdentity;
 use crate::shared::{Provider, SourceKind};
 
 /// GitHub Copilot CLI.
@@ -97,7 +97,7 @@ impl ProviderCli for Copilot {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
         crate::provider::holder_by_process("copilot", t, cx)
     }
 
@@ -254,7 +254,7 @@ mod tests {
         let mut t = ResolvedTarget {
             incident_id: "i".into(),
             provider: Provider::Copilot,
-            channel: crate::resume::Channel::Respawn,
+            channel: crate::provider::Channel::Respawn,
             wrapper_session_id: None,
             provider_session_id: Some(ID.into()),
             cwd: None,

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, clip, status, Event};
-use crate::resume::resolve::{require_cwd, ResolvedTarget, Unresolved};
-use crate::resume::respawn::{
+use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
+use crate::provider::events::{assistant, clip, status, Event};
+use crate::provider::target::{require_cwd, ResolvedTarget, Unresolved};
 use crate::shared::{head_has, parse, set, str_at, SessionIdentity};
 use crate::shared::{Provider, SourceKind};
 
@@ -101,7 +101,7 @@ impl ProviderCli for Gemini {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
         crate::provider::holder_by_process("gemini", t, cx)
     }
 
