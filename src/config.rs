@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::shared::{provider_key, PerProvider, Provider};
+use crate::shared::{keys_after, provider_key, PerProvider, Provider};
 
 /// Why a config file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -209,15 +209,11 @@ impl WatchConfig {
 }
 
 /// Every key `[watch]` takes: its own, then one per provider.
-const WATCH_KEYS: &[&str] = &[
+const WATCH_KEYS: &[&str] = &keys_after::<3, { 3 + Provider::ALL.len() }>([
     "zag_sessions",
     "zag_spawn_logs",
     "max_line_bytes",
-    "claude",
-    "codex",
-    "gemini",
-    "copilot",
-];
+]);
 
 /// `[watch]` by hand: its own keys and a provider key each in one flat
 /// table, an unknown key an error as with every other table.

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use zag_resumed::live::proc::{Liveness, Procfs};
-use zag_resumed::live::screen;
 use zag_resumed::live::tmux::{self, Tmux, TmuxError};
+use zag_resumed::provider::screen;
 
 const FAKE_TUI: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

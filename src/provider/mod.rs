@@ -29,6 +29,7 @@ use crate::provider::claude::own_continue::Verdict;
 pub mod argv;
 pub mod events;
 mod holder;
+pub mod screen;
 pub mod target;
 
 use crate::shared::SessionIdentity;

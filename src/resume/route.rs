@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::live::owner::Reach;
-use crate::live::screen::Shows;
 use crate::provider::claude::own_continue::{cancel_was_exit, AutoContinue, Verdict};
+use crate::provider::screen::Shows;
 pub use crate::provider::Holder;
 
 /// How long after the reset Claude Code's own continue gets before the
@@ -387,9 +387,9 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::screen::{self, LimitMenu};
     use crate::live::tmux::Pane;
     use crate::provider::claude::own_continue::assess;
+    use crate::provider::screen::{self, LimitMenu};
     use std::path::PathBuf;
 
     fn t(s: &str) -> DateTime<Utc> {

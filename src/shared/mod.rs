@@ -15,7 +15,7 @@ mod per_provider;
 mod session;
 
 pub use event::IncidentEvent;
-pub use per_provider::{provider_key, PerProvider, KEYS as PROVIDER_KEYS};
+pub use per_provider::{keys_after, provider_key, PerProvider};
 pub use session::SessionIdentity;
 pub(crate) use session::{head_has, parse, set, set_prompt, stem, str_at};
 
@@ -37,7 +37,7 @@ impl Provider {
         Provider::Copilot,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Provider::Claude => "claude",
             Provider::Codex => "codex",

@@ -64,7 +64,25 @@ pub fn provider_key<E: de::Error>(
 }
 
 /// The provider keys, in [`Provider::ALL`] order.
-pub const KEYS: &[&str] = &["claude", "codex", "gemini", "copilot"];
+pub const KEYS: &[&str] = &keys_after::<0, { Provider::ALL.len() }>([]);
+
+/// `own` followed by every provider's key: the keys of a table that has
+/// `N` keys of its own beside one per provider (`M` is `N + 4`).
+pub const fn keys_after<const N: usize, const M: usize>(
+    own: [&'static str; N],
+) -> [&'static str; M] {
+    let mut keys = [""; M];
+    let mut i = 0;
+    while i < M {
+        keys[i] = if i < N {
+            own[i]
+        } else {
+            Provider::ALL[i - N].as_str()
+        };
+        i += 1;
+    }
+    keys
+}
 
 /// A TOML table of provider keys (`claude = …`, `codex = …`); an absent
 /// key keeps `T::default()`, an unknown key is an error naming the keys.
@@ -74,7 +92,7 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for PerProvider<T> {
         impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for V<T> {
             type Value = PerProvider<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a table keyed by provider (claude, codex, gemini, copilot)")
+                f.write_str("a table keyed by provider")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = PerProvider::<T>::default();
