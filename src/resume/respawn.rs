@@ -4,7 +4,7 @@
 //! ([`ProviderCli::resume_args`](crate::provider::ProviderCli::resume_args),
 //! pure and table-tested beside it) from an [`ArgvSpec`] with the guards
 //! here. No shell is involved: the program is executed directly with an argv
-//! vector. Every id is validated by [`validate_session_id`] before it is
+//! vector. Every id is validated by [`validate_session_id`](crate::provider::target::validate_session_id) before it is
 //! placed, and the message (which is user text and may start with `-`) is
 //! placed where the CLI's parser cannot take it for a flag.
 //!
