@@ -42,6 +42,7 @@
 //! core's decisions) take data and `now` and do no I/O; the [`clock`] is
 //! injected everywhere else.
 
+pub mod child;
 pub mod cli;
 pub mod clock;
 pub mod config;
