@@ -183,9 +183,9 @@ pub fn preview_one(
             );
             return p;
         }
-        plan::HitPlan::Candidate(c) => *c,
+        plan::HitPlan::Seen(c) => *c,
     };
-    p.store = Some(c.store.clone());
+    p.store = Some(c.store.to_path_buf());
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
     let resolved = resume::resolve_target(&c.schedule, &px.env);
