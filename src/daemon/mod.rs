@@ -282,10 +282,8 @@ struct Core {
 /// `resume::respawn`): the setting is inherited and is not theirs to carry.
 pub fn use_small_pages() {
     #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
+    // Only sets a flag on this process; a kernel without it changes nothing.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// Run the daemon until `shutdown` is cancelled or a `Stop` request comes.
