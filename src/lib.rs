@@ -26,8 +26,10 @@
 //!   [`shared::Scope`], [`shared::SessionIdentity`],
 //!   [`shared::IncidentEvent`] and per-provider tables; imports nothing of
 //!   the crate.
-//! - Primitives: [`clock`], [`lock`], [`zag_process`] (is a zag process
-//!   alive), [`systemd`] (the service manager's notify protocol), [`tail`]
+//! - Primitives: [`clock`], [`child`] (finding and waiting on helper programs),
+//!   [`lock`], [`live`] (the one `/proc` reader, tmux and screen panes: how
+//!   a live process is reached), [`zag_process`] (is a zag process alive),
+//!   [`systemd`] (the service manager's notify protocol), [`tail`]
 //!   (append-only reading by device+inode+offset), [`paths`] (where things
 //!   live), [`push_url`] (the ntfy URL).
 //! - [`detect`]: the pure detector core (line sniffing, fast paths, reset
@@ -37,8 +39,7 @@
 //!   tables keyed by [`shared::Provider`].
 //! - [`schedule`] (resume-time arithmetic), [`store`] (zag's
 //!   `scheduled_resumes.jsonl`: replay, dedupe, durable append, compaction,
-//!   adoption), [`timer`] (the one central timer), [`live`] (processes,
-//!   tmux and screen panes: how a live process is reached).
+//!   adoption), [`timer`] (the one central timer).
 //! - [`provider`]: one room per provider CLI (`provider/<name>/`): its
 //!   detector, files, facts, resume command and modes, "moved on" rule,
 //!   output events, registry and own-continue reading, behind one trait
@@ -105,6 +106,7 @@
 //!     and, for a re-hit, plans the chain's next attempt
 //!     ([`daemon::plan::plan_reschedule`], back to 2).
 
+pub mod child;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -6,12 +6,7 @@
 /// Why a push URL was refused; each text starts with the URL.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    #[error(
-        "{url}: https is not supported (this build has no TLS); use an http:// URL \
-         (a self-hosted ntfy, or a local relay to ntfy.sh)"
-    )]
-    Https { url: String },
-    #[error("{url}: expected an http:// URL")]
+    #[error("{url}: expected an http:// or https:// URL")]
     NotHttp { url: String },
     #[error("{url}: expected http://host[:port]/topic")]
     BadAuthority { url: String },
@@ -21,9 +16,11 @@ pub enum UrlError {
     BadPort { url: String, port: String },
     #[error("{url}: no host")]
     NoHost { url: String },
+    #[error("{url}: not a valid URL ({reason})")]
+    Invalid { url: String, reason: String },
 }
 
-/// An `http://host[:port]/path` URL, checked.
+/// An `http://` or `https://` `host[:port]/path` URL, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpTarget {
     pub url: String,
@@ -32,18 +29,22 @@ pub struct HttpTarget {
     pub host: String,
     pub port: u16,
     pub path: String,
+    /// `https://`: the POST goes over TLS, the server's certificate checked
+    /// against the bundled Mozilla roots.
+    pub tls: bool,
 }
 
 impl HttpTarget {
-    /// Parse a URL; `https://` and anything but `http://` are errors.
+    /// Parse a URL; anything but `http://` and `https://` is an error.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let url_ = || url.to_string();
-        if url.starts_with("https://") {
-            return Err(UrlError::Https { url: url_() });
-        }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| UrlError::NotHttp { url: url_() })?;
+        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true, 443)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false, 80)
+        } else {
+            return Err(UrlError::NotHttp { url: url_() });
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -63,11 +64,18 @@ impl HttpTarget {
                     port: p.into(),
                 })?,
             ),
-            _ => (authority, 80),
+            _ => (authority, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(UrlError::NoHost { url: url_() });
+        }
+        // What the HTTP client will parse when sending: refuse it now.
+        if let Err(e) = url.parse::<ureq::http::Uri>() {
+            return Err(UrlError::Invalid {
+                url: url_(),
+                reason: e.to_string(),
+            });
         }
         Ok(HttpTarget {
             url: url.to_string(),
@@ -75,6 +83,7 @@ impl HttpTarget {
             host: host.to_string(),
             port,
             path: path.to_string(),
+            tls,
         })
     }
 }

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use std::path::Path;
 
-use crate::shared::{head_has, parse, set, set_prompt, stem, str_at};
+use crate::shared::{has_field, parse, set, set_prompt, stem, str_at};
 use crate::shared::{Provider, SourceKind};
 
 pub use crate::shared::SessionIdentity;
@@ -70,8 +70,8 @@ impl SessionTracker {
     pub fn observe(&mut self, line: &[u8]) {
         match self.source {
             SourceKind::ZagSession => {
-                if head_has(line, r#""type":"session_started""#)
-                    || head_has(line, r#""type":"user_message""#)
+                if has_field(line, "type", "session_started")
+                    || has_field(line, "type", "user_message")
                 {
                     self.observe_zag(line);
                 }

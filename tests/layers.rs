@@ -18,7 +18,10 @@ const LAYERS: &[&str] = &[
     "shared",
     // primitives
     "clock",
+    "child",
     "lock",
+    // processes (/proc), tmux and screen panes: how a live process is reached
+    "live",
     "zag_process",
     "systemd",
     "tail",
@@ -27,11 +30,10 @@ const LAYERS: &[&str] = &[
     // pure detection, then plain configuration data
     "detect",
     "config",
-    // time, the store, live-session primitives
+    // time and the store
     "schedule",
     "store",
     "timer",
-    "live",
     // one room per provider CLI, behind one trait
     "provider",
     // facts per file, sources, ingest

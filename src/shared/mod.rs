@@ -17,7 +17,7 @@ mod session;
 pub use event::IncidentEvent;
 pub use per_provider::{keys_after, provider_key, PerProvider};
 pub use session::SessionIdentity;
-pub(crate) use session::{head_has, parse, set, set_prompt, stem, str_at};
+pub(crate) use session::{has_field, head_has, parse, set, set_prompt, stem, str_at};
 
 /// The four provider CLIs zag drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
