@@ -919,14 +919,17 @@ impl Core {
                 .is_some_and(|f| f.replay().tombstoned.contains(id));
         if cancelled {
             // Told like any other cancel, so status and subscribers agree
-            // with the store.
-            self.untrack(id);
+            // with the store; told once: the re-read above may already have
+            // stopped and told it.
+            let still_tracked = self.untrack(id).is_some();
             ack_all(acks);
-            tracing::info!(incident = %id, "cancelled before its timer was armed");
-            self.publish(IncidentEvent::Cancelled {
-                incident_id: id.to_string(),
-                at: self.clock.now(),
-            });
+            if still_tracked {
+                tracing::info!(incident = %id, "cancelled before its timer was armed");
+                self.publish(IncidentEvent::Cancelled {
+                    incident_id: id.to_string(),
+                    at: self.clock.now(),
+                });
+            }
             return;
         }
         // Armed from the record (or, not durable, from memory so it still
