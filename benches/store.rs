@@ -53,6 +53,7 @@ fn ours(i: usize, reset: DateTime<Utc>) -> Schedule {
             reset.timestamp()
         )),
         permission_mode: None,
+        wait_from: None,
         cwd_identity: None,
         live: None,
     }

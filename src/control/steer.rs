@@ -166,6 +166,7 @@ pub fn retry_of(failed: &Schedule, now: DateTime<Utc>) -> Schedule {
     // [`retry`]).
     s.live = None;
     s.cwd_identity = None;
+    s.wait_from = Some(now);
     s
 }
 

@@ -46,10 +46,12 @@ pub struct Incident {
     /// re-hit. Shared by every incident of the store.
     pub store: Arc<Path>,
     pub state: State,
-    /// What earlier fires did to its live session (typed, notified).
-    pub live: LiveState,
+    /// What earlier fires did to its live session (typed, notified), once
+    /// one did something (boxed: a start-up holds 100,000 incidents, few
+    /// of which ever meet a live session).
+    pub live: Option<Box<LiveState>>,
     /// Who will continue it and why, once a fire decided (issue 11).
-    pub route: Option<RouteView>,
+    pub route: Option<Box<RouteView>>,
 }
 
 /// Where an incident is in its life (see the module's diagram).
@@ -96,7 +98,10 @@ impl Incident {
         Incident {
             // A restart keeps what earlier runs did to the live session
             // (typed, notified), from the record: never twice.
-            live: LiveState::from_record(&schedule),
+            live: schedule
+                .live
+                .is_some()
+                .then(|| Box::new(LiveState::from_record(&schedule))),
             schedule,
             store,
             state,

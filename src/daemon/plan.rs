@@ -225,6 +225,7 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
             .map(|c| c.chain_id.clone().unwrap_or_else(|| c.incident_id.clone())),
         raw: Some(truncate(&d.raw, 512)),
         permission_mode: session.permission_mode.clone(),
+        wait_from: None,
         cwd_identity: None,
         live: None,
     };

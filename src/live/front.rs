@@ -11,10 +11,11 @@
 //! screen's last region must be the CLI's input.
 //!
 //! [`judge`] is pure (table-tested on hand-made stats); [`check`] gathers
-//! the facts from `/proc` and a fresh `tmux capture-pane`.
+//! the facts from `/proc` and a fresh `tmux capture-pane`. What a CLI's
+//! input looks like on screen is the providers' knowledge
+//! (`provider::screen::cli_input_is_last`): the caller hands it in.
 
 use super::proc::{Pid, Procfs, Stat};
-use super::screen;
 use super::tmux::{Pane, Tmux};
 
 /// What [`judge`] decides from.
@@ -29,6 +30,8 @@ pub struct FrontFacts {
     pub pane_is_holders: bool,
     /// A fresh capture of the pane.
     pub screen: String,
+    /// The capture ends with the CLI's own input or menu.
+    pub input_is_last: bool,
 }
 
 /// Why the CLI is not where keystrokes would reach it.
@@ -74,21 +77,28 @@ pub fn judge(f: &FrontFacts) -> Result<(), NotInFront> {
     }
     // `tpgid` of the pane's terminal, read from the pane's process: the
     // group the terminal's keystrokes go to.
-    if p.tpgid != h.pgrp {
+    if p.tty_foreground_pgrp != Some(h.pgrp) {
         return Err(NotInFront::Behind {
-            front: p.tpgid,
-            own: h.pgrp,
+            front: p.tty_foreground_pgrp.map_or(-1, i64::from),
+            own: i64::from(h.pgrp),
         });
     }
-    if !screen::cli_input_is_last(&f.screen) {
+    if !f.input_is_last {
         return Err(NotInFront::OldFrame);
     }
     Ok(())
 }
 
-/// Gathers [`FrontFacts`] for `holder` in `pane` and judges them. `Ok`
-/// carries the fresh capture (what the input holds now).
-pub fn check(procfs: &Procfs, tmux: &Tmux, pane: &Pane, holder: Pid) -> Result<String, NotInFront> {
+/// Gathers [`FrontFacts`] for `holder` in `pane` and judges them;
+/// `input_is_last` reads the capture. `Ok` carries the fresh capture (what
+/// the input holds now).
+pub fn check(
+    procfs: &Procfs,
+    tmux: &Tmux,
+    pane: &Pane,
+    holder: Pid,
+    input_is_last: fn(&str) -> bool,
+) -> Result<String, NotInFront> {
     let holder_stat = procfs.stat(holder);
     let pane_process = procfs.stat(pane.pane_pid);
     let pane_is_holders =
@@ -100,6 +110,7 @@ pub fn check(procfs: &Procfs, tmux: &Tmux, pane: &Pane, holder: Pid) -> Result<S
         holder: holder_stat,
         pane_process,
         pane_is_holders,
+        input_is_last: input_is_last(&screen),
         screen,
     };
     judge(&facts).map(|()| facts.screen).map_err(|e| match e {
@@ -112,7 +123,7 @@ pub fn check(procfs: &Procfs, tmux: &Tmux, pane: &Pane, holder: Pid) -> Result<S
 mod tests {
     use super::*;
 
-    fn stat(pid: Pid, state: char, pgrp: i64, tty: i64, tpgid: i64) -> Stat {
+    fn stat(pid: Pid, state: char, pgrp: Pid, tty: i64, tpgid: i64) -> Stat {
         Stat {
             pid,
             comm: "x".into(),
@@ -120,14 +131,9 @@ mod tests {
             ppid: 1,
             pgrp,
             tty_nr: tty,
-            tpgid,
+            tty_foreground_pgrp: Pid::try_from(tpgid).ok().filter(|&g| g > 0),
             start_ticks: 1,
         }
-    }
-
-    fn idle() -> String {
-        let rule = "─".repeat(40);
-        format!("{rule}\n❯ \u{a0}\n{rule}\n  ⏵⏵ auto mode on\n")
     }
 
     fn facts(holder: Stat, shell: Stat) -> FrontFacts {
@@ -135,7 +141,8 @@ mod tests {
             holder: Some(holder),
             pane_process: Some(shell),
             pane_is_holders: true,
-            screen: idle(),
+            screen: String::new(),
+            input_is_last: true,
         }
     }
 
@@ -179,7 +186,7 @@ mod tests {
     #[test]
     fn a_cli_in_front_but_an_old_frame_on_screen_is_refused() {
         let mut f = facts(stat(21, 'S', 20, 34816, 20), stat(10, 'S', 10, 34816, 20));
-        f.screen = format!("{}\n[1]+  Stopped    claude\n$ ", idle());
+        f.input_is_last = false;
         assert_eq!(judge(&f), Err(NotInFront::OldFrame));
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use crate::live::front;
 use crate::live::owner::Reach;
 use crate::live::proc::Procfs;
-use crate::live::screen::{self, Shows};
 use crate::live::tmux::{self, Tmux};
+use crate::provider::screen::{self, Shows};
 use crate::provider::{self, LiveContext};
 use crate::store::{Record, Schedule, StoreFile};
 
@@ -136,7 +136,33 @@ pub fn route_now(
         message: t.message.clone(),
         state: state.clone(),
     };
-    route::decide(&facts, now)
+    let route = route::decide(&facts, now);
+    // Whether the CLI is in front of its terminal says more than its
+    // screen: a suspended TUI shows an old frame, or the shell's screen.
+    if let (
+        Route::Type { .. } | Route::WaitForOwner { .. },
+        Holder::Live {
+            pid,
+            reach: Reach::Pane(p),
+            ..
+        },
+    ) = (&route, &facts.holder)
+    {
+        match front::check(&cx.procfs, &cx.tmux, p, *pid, screen::cli_input_is_last) {
+            Err(front::NotInFront::OldFrame) | Ok(_) => {}
+            Err(e) => {
+                return Route::WaitForOwner {
+                    recheck_at: now + chrono::Duration::seconds(route::FRONT_RECHECK_SECS),
+                    notify: !state.notified,
+                    why: format!(
+                        "not typing into {}: {e}; waiting for the CLI to be back in front (`fg`)",
+                        route::reach_name(&Reach::Pane(p.clone()))
+                    ),
+                }
+            }
+        }
+    }
+    route
 }
 
 /// The deferral of a route that waits: re-arm at its time, keep the state.
@@ -298,7 +324,7 @@ pub fn carry_type(
         .typed
         .as_ref()
         .is_some_and(|ty| !ty.entered && ty.text == *text);
-    let screen = match front::check(&procfs, &tmux, pane, *holder) {
+    let screen = match front::check(&procfs, &tmux, pane, *holder, screen::cli_input_is_last) {
         Ok(s) => s,
         Err(e) => return not_in_front(state, e),
     };
@@ -339,7 +365,7 @@ pub fn carry_type(
         std::thread::sleep(terminal::TYPE_PAUSE);
     }
     // Again before the Enter: in front, and the input holds our text alone.
-    let screen = match front::check(&procfs, &tmux, pane, *holder) {
+    let screen = match front::check(&procfs, &tmux, pane, *holder, screen::cli_input_is_last) {
         Ok(s) => s,
         Err(e) => return not_in_front(state, e),
     };

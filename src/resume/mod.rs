@@ -209,11 +209,12 @@ pub async fn deliver_live(
     };
     // A wait that went on too long gives up, told, instead of acting hours
     // after the reset (issue 21).
-    // From the reset, or from a later due time: a `retry` is due when the
-    // user asked for it, and gets its own six hours.
+    // From the reset (else the due time); a `retry` counts from when the
+    // user asked for it and gets its own six hours.
     let base = incident
-        .reset_at
-        .map_or(incident.when, |r| r.max(incident.when));
+        .wait_from
+        .or(incident.reset_at)
+        .unwrap_or(incident.when);
     if route::aged_out(base, now) {
         return Outcome::Failed {
             reason: format!(

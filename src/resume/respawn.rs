@@ -4,7 +4,7 @@
 //! ([`ProviderCli::resume_args`](crate::provider::ProviderCli::resume_args),
 //! pure and table-tested beside it) from an [`ArgvSpec`] with the guards
 //! here. No shell is involved: the program is executed directly with an argv
-//! vector. Every id is validated by [`validate_session_id`] before it is
+//! vector. Every id is validated by [`validate_session_id`](crate::provider::target::validate_session_id) before it is
 //! placed, and the message (which is user text and may start with `-`) is
 //! placed where the CLI's parser cannot take it for a flag.
 //!
@@ -17,58 +17,19 @@
 //! configured, at a wall-clock deadline.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::resolve::{validate_session_id, InvalidId};
 use crate::config::Binaries;
 use crate::detect::{Detection, Provider};
-
-/// What to put on the command line.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ArgvSpec {
-    /// The session to resume; `None` is a fresh run (Gemini, first turn).
-    pub session_id: Option<String>,
-    /// The text to send: the resume message, or Gemini's original prompt.
-    pub message: String,
-    pub model: Option<String>,
-    /// zag's auto-approve (Claude: skip permissions; Gemini: yolo;
-    /// Copilot: allow all).
-    pub auto_approve: bool,
-    /// Extra directories zag granted (absolute paths).
-    pub add_dirs: Vec<String>,
-    /// The session's recorded permission mode; each provider maps the
-    /// values its CLI accepts and drops the rest.
-    pub permission_mode: Option<String>,
-}
-
-/// Why a provider's argv could not be built; the Display text is the one
-/// incident reasons have always carried (after "refused to build the ...
-/// command: ").
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ArgvError {
-    #[error("model name {0:?} refused")]
-    Model(String),
-    #[error("add-dir {0:?} is not an absolute path")]
-    RelativeDir(String),
-    #[error("empty message")]
-    EmptyMessage,
-    #[error("message contains a NUL byte")]
-    NulInMessage,
-    /// Codex reads its prompt from stdin when the prompt is `-`.
-    #[error("a message of \"-\" makes Codex read the prompt from stdin")]
-    DashMessage,
-    #[error("{0} resume needs a session id")]
-    NoSessionId(Provider),
-    #[error(transparent)]
-    Id(#[from] InvalidId),
-}
+pub use crate::provider::argv::{build_args, ArgvError, ArgvSpec};
 
 /// Why the provider's binary was not found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -95,65 +56,6 @@ pub struct SpawnError {
     pub source: std::io::Error,
 }
 
-pub(crate) fn check_model(m: &str) -> Result<(), ArgvError> {
-    let ok = !m.is_empty()
-        && m.len() <= 128
-        && !m.starts_with('-')
-        && m.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '[' | ']')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ArgvError::Model(m.into()))
-    }
-}
-
-/// zag's size aliases are resolved per provider by zag's factory; we cannot
-/// reproduce that table, so they are left out (the session's own default
-/// model applies).
-pub(crate) fn usable_model(m: &Option<String>) -> Option<&str> {
-    m.as_deref().filter(|m| {
-        !m.is_empty() && !matches!(*m, "auto" | "small" | "medium" | "large" | "default")
-    })
-}
-
-pub(crate) fn check_dirs(dirs: &[String]) -> Result<(), ArgvError> {
-    match dirs.iter().find(|d| !d.starts_with('/')) {
-        Some(d) => Err(ArgvError::RelativeDir(d.clone())),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn check_message(msg: &str) -> Result<(), ArgvError> {
-    if msg.trim().is_empty() {
-        return Err(ArgvError::EmptyMessage);
-    }
-    if msg.contains('\0') {
-        return Err(ArgvError::NulInMessage);
-    }
-    Ok(())
-}
-
-pub(crate) fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, ArgvError> {
-    let id = spec
-        .session_id
-        .as_deref()
-        .ok_or(ArgvError::NoSessionId(p))?;
-    validate_session_id(id)?;
-    Ok(id)
-}
-
-/// The argv (without the program) for a provider.
-pub fn build_args(provider: Provider, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
-    crate::provider::of(provider).resume_args(spec)
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// The provider's binary: `[binaries].<provider>` if configured, else the
 /// first executable `<provider>` on `search_path` (or the process's PATH).
 pub fn find_binary(
@@ -162,8 +64,8 @@ pub fn find_binary(
     search_path: Option<&OsString>,
 ) -> Result<PathBuf, BinaryError> {
     let name = provider.as_str();
-    if let Some(p) = binaries.for_provider(provider) {
-        return if is_executable(p) {
+    if let Some(p) = binaries[provider].as_deref() {
+        return if crate::child::is_executable(p) {
             Ok(p.to_path_buf())
         } else {
             Err(BinaryError::NotExecutable {
@@ -172,19 +74,11 @@ pub fn find_binary(
             })
         };
     }
+    if let Some(found) = crate::child::which(name, search_path.map(OsString::as_os_str)) {
+        return Ok(found);
+    }
     let env_path = std::env::var_os("PATH");
     let path = search_path.or(env_path.as_ref());
-    if let Some(path) = path {
-        for dir in std::env::split_paths(path) {
-            if dir.as_os_str().is_empty() || !dir.is_absolute() {
-                continue;
-            }
-            let cand = dir.join(name);
-            if is_executable(&cand) {
-                return Ok(cand);
-            }
-        }
-    }
     let shown = path.map_or_else(|| "<unset>".into(), |p| p.to_string_lossy().into_owned());
     Err(BinaryError::NotOnPath { name, shown })
 }
@@ -352,13 +246,10 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
     cap
 }
 
-fn killpg(pgid: i32, sig: i32) {
-    if pgid > 0 {
-        // SAFETY: killpg has no memory-safety preconditions; a stale group
-        // id only yields ESRCH.
-        unsafe {
-            libc::killpg(pgid, sig);
-        }
+fn killpg(pgid: i32, sig: Signal) {
+    if let Some(pgid) = rustix::process::Pid::from_raw(pgid) {
+        // A stale group id only yields ESRCH.
+        let _ = rustix::process::kill_process_group(pgid, sig);
     }
 }
 
@@ -371,7 +262,7 @@ struct GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
-            killpg(self.pgid, libc::SIGKILL);
+            killpg(self.pgid, Signal::KILL);
         }
     }
 }
@@ -404,11 +295,11 @@ pub async fn run(
     // The daemon turns huge pages off for itself
     // (`daemon::use_small_pages`); the agent gets the system's default back.
     #[cfg(target_os = "linux")]
-    // SAFETY: between fork and exec only a prctl syscall runs: no
-    // allocation, no lock.
+    // SAFETY: between fork and exec only a prctl syscall runs (rustix's
+    // wrapper is a raw syscall): no allocation, no lock.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+            let _ = rustix::thread::disable_transparent_huge_pages(false);
             Ok(())
         });
     }
@@ -458,15 +349,15 @@ pub async fn run(
     let status = match status {
         Some(s) => Some(s),
         None => {
-            killpg(pgid, libc::SIGTERM);
+            killpg(pgid, Signal::TERM);
             match tokio::time::timeout(limits.kill_grace, child.wait()).await {
                 Ok(s) => {
                     // The leader is gone; stragglers in its group are not.
-                    killpg(pgid, libc::SIGKILL);
+                    killpg(pgid, Signal::KILL);
                     s.ok()
                 }
                 Err(_) => {
-                    killpg(pgid, libc::SIGKILL);
+                    killpg(pgid, Signal::KILL);
                     child.wait().await.ok()
                 }
             }
@@ -482,7 +373,7 @@ pub async fn run(
         if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), &mut h).await {
             return r.unwrap_or_default();
         }
-        killpg(pgid, libc::SIGKILL);
+        killpg(pgid, Signal::KILL);
         match tokio::time::timeout(Duration::from_secs(1), h).await {
             Ok(r) => r.unwrap_or_default(),
             Err(_) => {
@@ -586,10 +477,8 @@ mod tests {
         assert!(e.contains("`codex` not found on PATH"), "{e}");
         assert!(e.contains("systemd user service"), "{e}");
         assert!(e.contains("[binaries] codex"), "{e}");
-        let b = Binaries {
-            claude: Some(dir.path().join("nope")),
-            ..Binaries::default()
-        };
+        let mut b = Binaries::default();
+        b[Provider::Claude] = Some(dir.path().join("nope"));
         let e = find_binary(Provider::Claude, &b, None)
             .unwrap_err()
             .to_string();

@@ -137,6 +137,7 @@ struct Fields<'a> {
     when: Option<Option<chrono::DateTime<chrono::Utc>>>,
     reset_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     hit_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
+    wait_from: Option<Option<chrono::DateTime<chrono::Utc>>>,
     attempt: Option<Option<u32>>,
     fallback_used: Option<Option<bool>>,
     status: Option<Option<CompleteStatus>>,
@@ -235,6 +236,7 @@ impl<'a> Fields<'a> {
             "when" => once(&mut self.when, opt_time(v)?),
             "reset_at" => once(&mut self.reset_at, opt_time(v)?),
             "hit_at" => once(&mut self.hit_at, opt_time(v)?),
+            "wait_from" => once(&mut self.wait_from, opt_time(v)?),
             "attempt" => match v {
                 Value::Uint(n) => once(&mut self.attempt, Some(n)),
                 Value::Null => once(&mut self.attempt, None),
@@ -286,6 +288,7 @@ impl<'a> Fields<'a> {
             prompt,
             source_file,
             hit_at: self.hit_at.flatten(),
+            wait_from: self.wait_from.flatten(),
             chain_id,
             raw,
             permission_mode,

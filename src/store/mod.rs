@@ -160,6 +160,11 @@ pub struct Schedule {
     /// Ours only, like `cwd`: zag ignores keys it does not know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_mode: Option<String>,
+    /// When a wait for this incident's live session starts counting
+    /// (its six hours): a `retry` sets it to when the user asked; absent,
+    /// the reset. Ours only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_from: Option<DateTime<Utc>>,
     /// The identity of `cwd` when the limit was seen (device, inode,
     /// owner): a directory gone, replaced or owned by someone else at the
     /// reset is not entered. Ours only.
@@ -450,6 +455,8 @@ struct FlatRecord {
     raw: Option<String>,
     #[serde(default)]
     permission_mode: Option<String>,
+    #[serde(default, deserialize_with = "fast_time")]
+    wait_from: Option<DateTime<Utc>>,
     #[serde(default)]
     cwd_identity: Option<CwdIdentity>,
     #[serde(default)]
@@ -514,6 +521,7 @@ impl FlatRecord {
                 chain_id: self.chain_id,
                 raw: self.raw,
                 permission_mode: self.permission_mode,
+                wait_from: self.wait_from,
                 cwd_identity: self.cwd_identity,
                 live: self.live,
             }),

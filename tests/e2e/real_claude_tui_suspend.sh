@@ -177,6 +177,8 @@ check() { # check <scenario> <expected count> <expected who|-> <store status> <d
   if [ "$who" != - ] && [ "$n" -gt 0 ]; then
     printf '%s\n' "$got" | cut -f1 | grep -qx "$who" || { ok=0; why+=("not by $who"); }
   fi
+  # One incident: its `schedule` may be appended again (a typing intent,
+  # the one notification), never with another id.
   # A conversation fork: one entry with two user/assistant children (two
   # continuations). Claude's own bookkeeping (its exit warning beside the
   # `/exit` entries under the arm notice) is a system child and no fork.
@@ -188,7 +190,7 @@ for line in open(sys.argv[1]):
         if sum(1 for _, t in kids if t in ("user", "assistant")) > 1:
             sys.exit(1)
 PY
-  [ "$(grep -c '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
+  [ "$(grep '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null | grep -o '"incident_id":"[^"]*"' | sort -u | wc -l)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
   grep -q "\"status\":\"$st\"" "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/$st record"); }
   case $5 in
     must) grep -qE "$6" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$6/"); } ;;

@@ -9,24 +9,24 @@
 
 pub mod own_continue;
 pub mod registry;
+pub(crate) mod screen;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{
-    json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
-};
-use crate::resume::respawn::{
+use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
-use crate::resume::revalidate::after;
-use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::provider::events::{assistant, status, Event};
+use crate::provider::target::after;
+use crate::provider::target::{
+    json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
+};
+use crate::shared::{has_field, head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::shared::{Provider, SourceKind};
 
 /// Claude Code.
 #[derive(Clone, Copy, Debug)]
@@ -41,22 +41,8 @@ impl ProviderCli for Claude {
         SourceKind::ClaudeNative
     }
 
-    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
-        &paths.claude_dir
-    }
-
     fn session_files(&self) -> &'static str {
         "projects/*/*.jsonl"
-    }
-
-    fn watched(&self, cfg: &WatchConfig) -> bool {
-        cfg.claude
-    }
-
-    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
-        if let Some(d) = &dirs.claude {
-            paths.claude_dir = d.clone();
-        }
     }
 
     fn session_id_from_path(&self, path: &Path) -> Option<String> {
@@ -65,9 +51,9 @@ impl ProviderCli for Claude {
 
     fn observe(&self, line: &[u8], id: &mut SessionIdentity) {
         let wants_cwd = id.cwd.is_none() && head_has(line, r#""cwd""#);
-        let prompt = head_has(line, r#""type":"user""#) && !head_has(line, "tool_result");
+        let prompt = has_field(line, "type", "user") && !head_has(line, "tool_result");
         // 2.1.332 also notes a mode switch in an entry of its own.
-        let mode = head_has(line, r#""type":"permission-mode""#);
+        let mode = has_field(line, "type", "permission-mode");
         if wants_cwd || prompt || mode {
             observe_line(line, id);
         }
@@ -90,10 +76,6 @@ impl ProviderCli for Claude {
         args(spec)
     }
 
-    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
-        binaries.claude.as_deref()
-    }
-
     fn moved_on_rule(&self) -> Option<MovedOnRule> {
         Some(moved_on)
     }
@@ -104,9 +86,9 @@ impl ProviderCli for Claude {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        use crate::live::owner::{claude_holder, ClaudeHolder};
-        use crate::resume::route::Holder;
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
+        use crate::provider::claude::registry::{claude_holder, ClaudeHolder};
+        use crate::provider::Holder;
         let Some(id) = t.provider_session_id.as_deref() else {
             return Ok(Holder::Nobody);
         };
@@ -211,7 +193,13 @@ pub fn project_dir_name(cwd: &str) -> String {
 
 fn observe_line(line: &[u8], id: &mut SessionIdentity) {
     let Some(v) = parse(line) else { return };
-    set(&mut id.cwd, str_at(&v, &["cwd"]));
+    // The first cwd is the session's: the transcript lives under its
+    // project folder, while later entries follow the shell's `cd`s (a
+    // subdirectory there would name a folder with no transcript in it).
+    // The on-disk reader takes the first one too.
+    if id.cwd.is_none() {
+        set(&mut id.cwd, str_at(&v, &["cwd"]));
+    }
     set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
     if matches!(str_at(&v, &["type"]), Some("user" | "permission-mode")) {
         set(&mut id.permission_mode, str_at(&v, &["permissionMode"]));
@@ -247,7 +235,7 @@ fn resolve(
     // transcript says it, read back from the limit.
     if t.permission_mode.is_none() {
         if let Some(f) = t.native_file.as_deref() {
-            t.permission_mode = crate::resume::resolve::mode_at_limit(
+            t.permission_mode = crate::provider::mode::mode_at_limit(
                 f,
                 hit_at,
                 super::ModeRecord {
@@ -295,7 +283,7 @@ fn resolve_file(
     paths: &Paths,
     hit_at: Option<DateTime<Utc>>,
 ) -> Result<(), Unresolved> {
-    let projects = paths.claude_dir.join("projects");
+    let projects = paths.provider_home(Provider::Claude).join("projects");
     // A cwd-less record with a known id: find the transcript anywhere and
     // take its cwd.
     if t.cwd.is_none() {
