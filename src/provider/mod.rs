@@ -160,7 +160,7 @@ pub trait ProviderCli: Send + Sync {
 
     /// How its session file records the permission mode in force (Claude's
     /// `permissionMode`, Codex's `turn_context` sandbox), read back from a
-    /// limit by [`crate::resume::resolve::mode_at_limit`]. `None`: it
+    /// limit by [`mode::mode_at_limit`]. `None`: it
     /// records none (Gemini, Copilot).
     fn mode_record(&self) -> Option<ModeRecord> {
         None
