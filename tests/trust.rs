@@ -262,16 +262,14 @@ fn a_replaced_session_directory_is_not_entered_and_retry_takes_it() {
         claude_argvs(&env).is_empty(),
         "ran in the replaced directory"
     );
-    // visible: status and history say why
-    let status = env.status().unwrap();
-    assert!(
+    // visible: status and history say why (the event follows the record)
+    env.wait_status("the failed event in status", |status| {
         status["recent"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["event"] == "failed" && e["reason"].as_str().unwrap().contains("replaced")),
-        "{status}"
-    );
+            .any(|e| e["event"] == "failed" && e["reason"].as_str().unwrap().contains("replaced"))
+    });
     let (_, history, _) = env.run_cli(&["history"]);
     assert!(history.contains("was replaced"), "{history}");
     // the user says so: `retry` continues it in the directory as it is now
