@@ -168,6 +168,57 @@ impl Scope {
     }
 }
 
+/// A limit no wait can lift: the user must act (add credits, raise a cap,
+/// change the plan) before a resume can work, so none is scheduled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeedsUser {
+    /// Prepaid credits are used up (Codex's "Your workspace is out of
+    /// credits").
+    Credits,
+    /// A spending cap set in the workspace was reached (Codex's "You hit
+    /// your spend cap set …").
+    SpendCap,
+    /// The plan's or key's billing quota ("Quota exceeded. Check your plan
+    /// and billing details.").
+    Billing,
+    /// No quota on the account at all (Copilot's `402 You have no quota`,
+    /// `quota_exceeded`).
+    NoQuota,
+}
+
+impl NeedsUser {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NeedsUser::Credits => "credits",
+            NeedsUser::SpendCap => "spend_cap",
+            NeedsUser::Billing => "billing",
+            NeedsUser::NoQuota => "no_quota",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NeedsUser> {
+        [
+            NeedsUser::Credits,
+            NeedsUser::SpendCap,
+            NeedsUser::Billing,
+            NeedsUser::NoQuota,
+        ]
+        .into_iter()
+        .find(|n| n.as_str() == s)
+    }
+
+    /// What the user must do, in a few words for a notification.
+    pub fn what_to_do(self) -> &'static str {
+        match self {
+            NeedsUser::Credits => "out of credits: add credits to the workspace, then continue the session",
+            NeedsUser::SpendCap => "spend cap reached: raise the workspace's spend cap (or ask its owner), then continue the session",
+            NeedsUser::Billing => "billing quota exceeded: check the plan and billing details, then continue the session",
+            NeedsUser::NoQuota => "no quota left on the account: change the plan or enable paid usage, then continue the session",
+        }
+    }
+}
+
 /// Which kind of file a line came from; each has its own line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -269,6 +320,10 @@ pub struct Detection {
     /// already logged: who owns it is the caller's call (zag-contract §3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zag_hit: Option<ZagHit>,
+    /// Set when no wait lifts this limit (credits, a spend cap, billing):
+    /// nothing is scheduled; the user is told what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_user: Option<NeedsUser>,
 }
 
 /// The bookkeeping fields of a logged `usage_limit_hit`.
@@ -292,6 +347,7 @@ impl Default for Detection {
             cwd: None,
             line_ts: None,
             zag_hit: None,
+            needs_user: None,
         }
     }
 }
@@ -365,6 +421,7 @@ pub(crate) struct Hit {
     pub reset_at: Option<DateTime<Utc>>,
     pub raw: String,
     pub zag_hit: Option<ZagHit>,
+    pub needs_user: Option<NeedsUser>,
 }
 
 impl Hit {
@@ -380,6 +437,15 @@ impl Hit {
             reset_at,
             raw: clip(raw, MAX_RAW).to_string(),
             zag_hit: None,
+            needs_user: None,
+        }
+    }
+
+    /// A limit no wait lifts: no reset, the user must act.
+    pub fn needs_user(provider: Provider, why: NeedsUser, raw: &str) -> Hit {
+        Hit {
+            needs_user: Some(why),
+            ..Hit::new(provider, Scope::Unknown, None, raw)
         }
     }
 }

@@ -16,7 +16,9 @@
 //!   reset) chose "wait here": Claude armed its own continue (the footer
 //!   below appeared) and continued by itself about a minute later.
 //! - Claude's auto-continue footer: `Continuing automatically at 7:21pm ·
-//!   Esc to cancel`, after the reset `Continuing shortly · Esc to cancel`.
+//!   Esc to cancel`, after the reset `Continuing shortly · Esc to cancel`;
+//!   late 2026 (from the CLI's trackers, not captured here): `Usage limit
+//!   reached · continuing automatically at 7pm · esc or type to cancel`.
 //! - Claude's prompt: a `❯` line between two `─` rules (the prompt is
 //!   followed by a no-break space when empty).
 //! - Codex's composer: the last `›` line (`› Ask Codex to do anything` when
@@ -93,6 +95,28 @@ fn clean(s: &str) -> String {
     s.trim_matches(|c: char| c.is_whitespace()).to_string()
 }
 
+/// Claude's auto-continue countdown line: `Continuing automatically at
+/// 7:21pm · Esc to cancel` (2.1.332), `Usage limit reached · continuing
+/// automatically at 7pm · esc or type to cancel` (late 2026), `Continuing
+/// shortly · Esc to cancel`. `Some(at)` for one of them, the time when it
+/// names one.
+fn autocontinue_footer(line: &str) -> Option<Option<String>> {
+    let t = line.trim();
+    // ASCII lowering keeps byte offsets: positions in `folded` cut `t`.
+    let folded = t.to_ascii_lowercase();
+    let end = ["· esc to cancel", "· esc or type to cancel"]
+        .iter()
+        .find(|e| folded.ends_with(*e))
+        .map(|e| folded.len() - e.len())?;
+    const AT: &str = "continuing automatically at ";
+    if let Some(i) = folded[..end].find(AT) {
+        return Some(Some(clean(&t[i + AT.len()..end])));
+    }
+    let body = folded[..end].trim_end();
+    (body.ends_with("continuing shortly") || body.ends_with("continuing automatically"))
+        .then_some(None)
+}
+
 fn menu_entry(line: &str) -> Option<(bool, u8, String)> {
     let t = line.trim();
     let (cursor, t) = match t.strip_prefix('❯') {
@@ -136,14 +160,8 @@ pub fn read(screen: &str) -> ScreenView {
     }
 
     for l in &lines {
-        let t = l.trim();
-        if let Some(rest) = t.strip_suffix("· Esc to cancel") {
-            let rest = rest.trim();
-            if let Some(at) = rest.strip_prefix("Continuing automatically at ") {
-                v.claude_autocontinue_footer = Some(Some(clean(at)));
-            } else if rest == "Continuing shortly" {
-                v.claude_autocontinue_footer = Some(None);
-            }
+        if let Some(footer) = autocontinue_footer(l) {
+            v.claude_autocontinue_footer = Some(footer);
         }
     }
 
@@ -301,6 +319,44 @@ mod tests {
         assert_eq!(
             read(codex).shows(),
             Shows::CodexDraft("fix the tests please".into())
+        );
+    }
+
+    #[test]
+    fn late_2026_countdown_lines_are_read_as_the_older_ones() {
+        let table: &[(&str, Option<Option<&str>>)] = &[
+            ("  Continuing automatically at 7:21pm · Esc to cancel", Some(Some("7:21pm"))),
+            ("Continuing shortly · Esc to cancel", Some(None)),
+            (
+                "Usage limit reached · continuing automatically at 7pm · esc or type to cancel",
+                Some(Some("7pm")),
+            ),
+            (
+                "Usage limit reached again after you continued · continuing automatically at 8:05pm · esc or type to cancel",
+                Some(Some("8:05pm")),
+            ),
+            ("Usage limit reached · continuing shortly · esc or type to cancel", Some(None)),
+            // not a countdown
+            ("Usage limit reached · continuing automatically at 7pm", None),
+            ("Enter to confirm · Esc to cancel", None),
+            ("You've hit your 5-hour limit · resets 7pm (UTC)", None),
+        ];
+        for (line, want) in table {
+            assert_eq!(
+                autocontinue_footer(line),
+                want.map(|at| at.map(str::to_string)),
+                "{line}"
+            );
+        }
+        let rule = "─".repeat(40);
+        let screen = format!(
+            "You've hit your 5-hour limit · resets 7pm (UTC)\n{rule}\n❯ \u{a0}\n{rule}\n  Usage limit reached · continuing automatically at 7pm · esc or type to cancel\n"
+        );
+        assert_eq!(
+            read(&screen).shows(),
+            Shows::ClaudeAutoContinueWaiting {
+                at: Some("7pm".into())
+            }
         );
     }
 
