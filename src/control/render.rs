@@ -160,6 +160,13 @@ pub fn render_event(ev: &IncidentEvent) -> String {
             ..
         } => (at, "skipped", joined(provider, session_id, reason)),
         IncidentEvent::Cancelled { at, .. } => (at, "cancelled", String::new()),
+        IncidentEvent::NeedsUser {
+            provider,
+            session_id,
+            what,
+            at,
+            ..
+        } => (at, "needs you", joined(provider, session_id, what)),
         IncidentEvent::Routed {
             provider,
             session_id,
@@ -192,6 +199,7 @@ pub fn event_incident(ev: &IncidentEvent) -> &str {
         | IncidentEvent::Failed { incident_id, .. }
         | IncidentEvent::Skipped { incident_id, .. }
         | IncidentEvent::Cancelled { incident_id, .. }
+        | IncidentEvent::NeedsUser { incident_id, .. }
         | IncidentEvent::Routed { incident_id, .. } => incident_id,
     }
 }
@@ -551,6 +559,7 @@ abcdef01  codex     2030-01-02 09:30:05  1        s                  /h/.zag/sch
             reset_at: Some(t("2030-01-01T10:00:00Z")),
             file: "/f".into(),
             at: t("2030-01-01T08:00:00Z"),
+            needs_user: None,
         };
         assert_eq!(
             render_event(&ev),

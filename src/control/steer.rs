@@ -99,7 +99,7 @@ pub fn retry(zag_home: &Path, prefix: &str, now: DateTime<Utc>) -> Result<Steere
     let h = find(&all, prefix, zag_home)?;
     let short = h.short_id.clone();
     match h.state {
-        State::Failed | State::Skipped => {}
+        State::Failed | State::Skipped | State::NeedsUser => {}
         State::Pending => return Err(SteerError::StillPending { short }),
         other => {
             return Err(SteerError::NotFailed {

@@ -211,10 +211,12 @@ impl NeedsUser {
     /// What the user must do, in a few words for a notification.
     pub fn what_to_do(self) -> &'static str {
         match self {
-            NeedsUser::Credits => "out of credits: add credits to the workspace, then continue the session",
-            NeedsUser::SpendCap => "spend cap reached: raise the workspace's spend cap (or ask its owner), then continue the session",
-            NeedsUser::Billing => "billing quota exceeded: check the plan and billing details, then continue the session",
-            NeedsUser::NoQuota => "no quota left on the account: change the plan or enable paid usage, then continue the session",
+            NeedsUser::Credits => "out of credits: add credits to the workspace",
+            NeedsUser::SpendCap => {
+                "spend cap reached: raise the workspace's spend cap (or ask its owner to)"
+            }
+            NeedsUser::Billing => "billing quota exceeded: check the plan and billing details",
+            NeedsUser::NoQuota => "no quota left: change the plan or allow paid requests",
         }
     }
 }
