@@ -34,23 +34,37 @@
 //!   `message: '`); anywhere else in a line (prose, code, grep output) it is
 //!   ignored. Only fields a provider fills with errors (`result` with
 //!   `is_error`, `error.message`, `session.error`) match anywhere.
-//! - Warnings and retries in progress: Claude `rate_limit_event` with a
-//!   status other than `rejected`, Claude `system`/`api_retry` and the
-//!   TUI's `Usage limit reached · set to continue automatically` notice,
-//!   Codex `Reconnecting... n/5 (…429…)` and `stream error: … retrying
-//!   n/5 in 2.1s…` (only the final failure counts).
-//! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
-//!   and billing details`, `insufficient_quota`, Claude `billing_error`),
-//!   auth (401, `authentication`), `workspace routing discovery failed`,
-//!   network errors. They carry no limit wording and no 429 structure, or are
-//!   vetoed explicitly (Codex, Gemini).
+//! - Warnings and retries in progress (the CLI's own short retry is left to
+//!   it; only its final failure counts): Claude `rate_limit_event` with a
+//!   status other than `rejected` (an `overageStatus: "rejected"` or a
+//!   rejected `unifiedWindows` entry under an `allowed` status included),
+//!   Claude `system`/`api_retry` and the TUI's own-continue notices (`Usage
+//!   limit reached · set to continue automatically …`, `… continuing
+//!   automatically at 7pm · esc or type to cancel`, `Usage limit reset ·
+//!   continuing automatically`), Codex `Reconnecting... n/5 (…429…)` and
+//!   `stream error: … retrying n/5 in 2.1s…`, Gemini `Attempt n failed: …
+//!   Retrying after …`, a Copilot text whose own wait is a minute or less
+//!   (`… wait 6 seconds`).
+//! - The server's capacity: Gemini `MODEL_CAPACITY_EXHAUSTED`.
+//! - Failures a wait cannot fix and that are no limit: an API key's
+//!   `insufficient_quota`, Claude `billing_error`, auth (401,
+//!   `authentication`), `workspace routing discovery failed`, network
+//!   errors. They carry no limit wording and no 429 structure, or are vetoed
+//!   explicitly (Codex, Gemini).
+//!
+//! # Limits no wait lifts
+//! Codex `Your workspace is out of credits…`, `You hit your spend cap
+//! set…`, `Quota exceeded. Check your plan and billing details.`; Copilot
+//! `402 You have no quota`, `{"code":"quota_exceeded"}`. They are
+//! detections with [`Detection::needs_user`] set and no reset: the daemon
+//! records them as needing the user and schedules nothing.
 //!
 //! # Reset times
 //! Never early (see [`reset`]): exact epochs beside the text win; a time
 //! printed without seconds is rounded up to the end of its minute; an exact
 //! epoch already past on a line without its own timestamp is kept (the
-//! scheduler turns it into now + jitter). Gemini's `MODEL_CAPACITY_EXHAUSTED`
-//! is the server's capacity, reported as a transient rate limit.
+//! scheduler turns it into now + jitter). A daily quota that names no time
+//! (Gemini's) is due at the next midnight America/Los_Angeles.
 //!
 //! # Duplicates
 //! One incident often shows up on several lines (Claude's stream-json

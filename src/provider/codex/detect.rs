@@ -11,15 +11,22 @@
 //!   reports.
 //!
 //! Text rules: "You’ve hit your usage limit … try again at 3:35 AM." (either
-//! apostrophe, "you have", "reached", legacy "usage limit reset"): a session
-//! limit, reset read in the host zone. "exceeded retry limit, last status:
+//! apostrophe, "you have", "reached", legacy "usage limit reset"), with late
+//! 2026's "… usage limit for `<limit>`. Switch to another model now, or try
+//! again at …" and the plan variants: a session limit, the time (`%-I:%M
+//! %p` today, else `%b %-d{st|nd|rd|th}, %Y %-I:%M %p`) read in the host
+//! zone. The TUI's `■ ` error mark may open the line. "exceeded retry limit, last status:
 //! 429" and the API-key "Rate limit reached for …" are transient; a
 //! "Reconnecting... 3/5 (…429…)" progress line and a "stream error: Rate
 //! limit reached … retrying 1/5 in 2.1s…" line are retries in progress,
 //! not final, and never fire.
-//! Never limits: "Quota exceeded. Check your plan and billing details" (even
-//! though Codex 0.169 tags it `codex_error_info: usage_limit_exceeded`),
-//! `insufficient_quota`, "workspace routing discovery failed".
+//! Limits no wait lifts ([`NeedsUser`], never scheduled): "Your workspace
+//! is out of credits…", "You hit your spend cap set…", "Quota exceeded.
+//! Check your plan and billing details." (Codex 0.169 tags it
+//! `codex_error_info: usage_limit_exceeded` too; the wording wins).
+//! Never limits: `insufficient_quota` inside a transport error, "workspace
+//! routing discovery failed", Claude Code's own-continue notices ("Usage
+//! limit reset · continuing automatically") that share the legacy words.
 
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;

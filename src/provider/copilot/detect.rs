@@ -16,11 +16,20 @@
 //! [weekly|daily] rate limit", "exceeded your Copilot token usage", and
 //! today's "Failed to get response from the AI model; retried N times …
 //! 429". Newer wordings: "you've hit a rate limit that restricts the number
-//! of Copilot model requests … try again in 58 hours", "You've hit your
-//! global rate limit… wait 6 seconds", "exceeded your 5 hour session
-//! limits. Please retry after 840 seconds. (user_global_rate_limited:pro)".
-//! Reset: a relative "try again in 2 hours" / "retry after 840 seconds" /
-//! "wait 6 seconds" in the message.
+//! of Copilot model requests … try again in 58 hours" (the TUI's `✗ Sorry, `
+//! in front), "Sorry, you've exceeded your weekly rate limit …", "exceeded
+//! your 5 hour session limits. Please retry after 840 seconds.
+//! (user_global_rate_limited:pro)", and an error body quoted in an error
+//! text (`429 {"code":"rate_limited"}`). Reset: a relative "try again in 2
+//! hours" / "in 15 hours 23 minutes" / "retry after 840 seconds".
+//!
+//! Not an incident: a text whose own wait is a minute or less ("You've hit
+//! your global rate limit. Please upgrade your plan or wait 6 seconds …"):
+//! the CLI waits and retries by itself. Only its final `session.error`
+//! after the retries counts. No wait lifts `402 You have no quota` /
+//! `{"code":"quota_exceeded"}` ([`NeedsUser::NoQuota`]). Copilot's opt-in
+//! `continueOnAutoMode` switches to the auto model instead of pausing: that
+//! is its own continue, for the own-continue verdict, not a detection.
 
 use regex::Regex;
 use serde_json::Value;

@@ -8,7 +8,8 @@
 //!   "RESOURCE_EXHAUSTED","details":[… "retryDelay":"30s" …]}}`.
 //!
 //! Text rules (error fields, stderr lines): "You have exhausted your daily
-//! quota" (daily, no reset: the caller's fallback); the legacy
+//! quota" (daily: due at the next midnight America/Los_Angeles, when the
+//! quotas reset, unless the text names a time); the legacy
 //! "[API Error: … code: 429 / RESOURCE_EXHAUSTED / RATE_LIMIT_EXCEEDED …]";
 //! a stack dump's `status: 'RESOURCE_EXHAUSTED'` line. Scope: "per day" /
 //! `PerDay` quota names → daily, "per week" → weekly, else a `retryDelay`
@@ -18,9 +19,14 @@
 //! PM GMT-3." (daily; the offset printed is the zone), "TerminalQuotaError:
 //! You have exhausted your capacity on this model. Your quota will reset
 //! after 2h52m39s.", "You've hit the API rate limit. This is likely due to
-//! free tier limits." (transient), and a bare `RESOURCE_EXHAUSTED` error body
-//! logged as text. `MODEL_CAPACITY_EXHAUSTED` is the server's capacity, not
-//! the user's quota: transient.
+//! free tier limits." (after "Rate Limit Exceeded.": transient), "Your quota
+//! will reset after 2h52m39s." on its own, Google's "Resource has been
+//! exhausted (e.g. check quota).", and a bare `RESOURCE_EXHAUSTED` error
+//! body or status object (`{"code":429,"status":"RESOURCE_EXHAUSTED",…}`).
+//!
+//! Never an incident: `MODEL_CAPACITY_EXHAUSTED` (the server's capacity,
+//! not the user's quota; the CLI retries and switches models by itself) and
+//! the CLI's own retries ("Attempt 1 failed: … Retrying after 6173ms...").
 
 use regex::Regex;
 use serde_json::Value;
