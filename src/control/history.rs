@@ -159,7 +159,10 @@ impl IncidentHistory {
     fn finish(&mut self) {
         let base = self.reset_at.or(self.when);
         self.after_reset_secs = match (base, self.ended_at) {
-            (Some(b), Some(e)) if self.state != State::Cancelled => Some((e - b).num_seconds()),
+            // A limit no wait lifts had no resume time to be late for.
+            (Some(b), Some(e)) if !matches!(self.state, State::Cancelled | State::NeedsUser) => {
+                Some((e - b).num_seconds())
+            }
             _ => None,
         };
     }
