@@ -53,6 +53,8 @@ fn ours(i: usize, reset: DateTime<Utc>) -> Schedule {
             reset.timestamp()
         )),
         permission_mode: None,
+        custom_message: None,
+        force: None,
     }
 }
 

@@ -58,6 +58,7 @@ pub mod provider;
 pub mod resume;
 pub mod scan_files;
 pub mod schedule;
+pub mod service;
 pub mod session;
 pub mod store;
 pub mod systemd;

@@ -214,6 +214,49 @@ pub fn preview_one(
     p
 }
 
+/// What delivering a recorded incident would do now, as one sentence for a
+/// dry run's log ("would run …", "would type … into pane …", "would stand
+/// down for now: …", "would skip it: …"): the delivery's own steps (resolve,
+/// moved on, live owner, argv), run dry. Reads files, `/proc` and tmux
+/// panes; writes, types and starts nothing.
+pub fn would_deliver(s: &crate::store::Schedule, px: &PreviewEnv) -> String {
+    let t = match resume::resolve_target(s, &px.env) {
+        Ok(t) => t,
+        Err(why) => return format!("would do nothing: the session cannot be resolved: {why}"),
+    };
+    if !s.is_forced() {
+        if let Some(why) = resume::revalidate::moved_on(&t, s.hit_at) {
+            return format!("would skip it: the session moved on since the limit: {why}");
+        }
+    }
+    let mut p = Preview::default();
+    match &t.channel {
+        Channel::Fifo { path } => {
+            return format!(
+                "would write {:?} into zag's relay FIFO {}",
+                t.message,
+                path.display()
+            )
+        }
+        Channel::Respawn => how_respawn(&mut p, &t, s, px),
+    }
+    match p.channel {
+        "type" => format!(
+            "would {}",
+            p.how
+                .replacen("the message", &format!("{:?}", t.message), 1)
+        ),
+        "wait" => format!(
+            "would stand down for now: {}",
+            p.how.trim_start_matches("nothing now: ")
+        ),
+        _ => match p.how.strip_prefix("fails: ") {
+            Some(why) => format!("would fail: {why}"),
+            None => format!("would {}", p.how),
+        },
+    }
+}
+
 /// A respawned session: its live owner first (as at fire time), else the
 /// provider's resume command.
 fn how_respawn(p: &mut Preview, t: &ResolvedTarget, s: &crate::store::Schedule, px: &PreviewEnv) {

@@ -45,6 +45,7 @@
 
 pub mod plan;
 pub mod sessions;
+mod user;
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -79,6 +80,8 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// PATH for provider binaries (`None`: this process's PATH).
     pub search_path: Option<OsString>,
+    /// `run --dry-run`: decide and log, write and start nothing.
+    pub dry_run: bool,
 }
 
 /// Why the daemon could not run.
@@ -294,6 +297,8 @@ struct Core {
     cancelling: std::collections::HashSet<String>,
     /// `incidents` and `writing` by session: one live resume per session.
     sessions: sessions::SessionIndex,
+    /// Pause, held incidents, dry run (see [`user`]).
+    user: user::UserState,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -329,6 +334,7 @@ pub async fn run(
         config_path,
         clock,
         search_path,
+        dry_run,
     } = opts;
     crate::lock::ensure_private_dir(&paths.state_dir).map_err(|source| DaemonError::StateDir {
         path: paths.state_dir.clone(),
@@ -384,7 +390,13 @@ pub async fn run(
         writing: HashMap::new(),
         cancelling: Default::default(),
         sessions: Default::default(),
+        user: user::UserState::load(&paths.state_dir, dry_run, clock.now()),
     };
+    if dry_run {
+        tracing::info!(
+            "dry run: watching, detecting and planning; nothing will be written, typed or started"
+        );
+    }
 
     let notifications = crate::desktop::spawn_event_notifier(
         core.notifier.clone(),
@@ -408,7 +420,13 @@ pub async fn run(
     let ingest = ingest::start(
         ingest::IngestSetup {
             patterns: Patterns::for_daemon(&paths, &config.watch),
-            checkpoints_path: paths.state_dir.join("offsets.json"),
+            // A dry run keeps its own offsets: the real first start still
+            // catches up on what the dry run saw.
+            checkpoints_path: paths.state_dir.join(if dry_run {
+                "offsets.dry-run.json"
+            } else {
+                "offsets.json"
+            }),
             max_line: config.watch.max_line_bytes,
             clock: clock.clone(),
             detectors: Box::new(ProjectDetectors {
@@ -543,6 +561,10 @@ impl Core {
                                     key: TimerKey::Incident(s.incident_id.clone()),
                                 });
                                 inc.schedule = s;
+                            } else if !inc.in_flight && inc.schedule.message != s.message {
+                                // `zag-resumed message`: same time, new text.
+                                tracing::info!(incident = %s.incident_id, message = %s.message, "scheduled again in the store with the user's message");
+                                inc.schedule = s;
                             }
                         }
                     }
@@ -587,6 +609,7 @@ impl Core {
     /// Remove an incident and its session filing.
     fn untrack(&mut self, id: &str) -> Option<Incident> {
         let inc = self.incidents.remove(id)?;
+        self.user.held.remove(id);
         if !self.writing.contains_key(id) {
             self.sessions.remove(&inc.schedule);
         }
@@ -677,6 +700,9 @@ impl Core {
                 };
                 self.timer.arm(probe, at);
             }
+            Adoption::Adopt if self.user.dry_run => {
+                tracing::info!(zag_incident = %zag_id, "dry run: would adopt this stranded zag resume (its owner is gone)");
+            }
             Adoption::Adopt => match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
                 Ok(ours) => {
                     tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
@@ -690,6 +716,9 @@ impl Core {
     /// Compact a store in the background once it is mostly dead records.
     /// Compaction is safe against concurrent appenders (ours and zag's).
     fn maybe_compact(&self, path: &Path) {
+        if self.user.dry_run {
+            return;
+        }
         let Some(f) = self.stores.get(path) else {
             return;
         };
@@ -894,11 +923,17 @@ impl Core {
             (c.store.clone(), schedule.clone()),
         );
         let store = c.store;
+        let dry_run = self.user.dry_run;
         self.work.spawn_blocking(move || {
-            let durable = StoreFile::new(&store)
-                .append(&Record::Schedule((*schedule).clone()))
-                .map_err(|e| e.to_string());
-            append_lines(&lines);
+            let durable = if dry_run {
+                Err(user::DRY_RUN_NOT_WRITTEN.to_string())
+            } else {
+                let durable = StoreFile::new(&store)
+                    .append(&Record::Schedule((*schedule).clone()))
+                    .map_err(|e| e.to_string());
+                append_lines(&lines);
+                durable
+            };
             Done::Written {
                 schedule,
                 store,
@@ -928,11 +963,17 @@ impl Core {
             }
         }
         let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
-        if let Err(e) = &durable {
-            tracing::error!(
+        match &durable {
+            Err(e) if e == user::DRY_RUN_NOT_WRITTEN => tracing::info!(
+                incident = %id, %provider, session = %session_id, due = %schedule.when,
+                "dry run: would record this limit's resume in {} (and the hit in the session's zag log); kept in memory only",
+                store_path.display()
+            ),
+            Err(e) => tracing::error!(
                 "cannot write {}: {e}; the resume is armed but not durable",
                 store_path.display()
-            );
+            ),
+            Ok(()) => {}
         }
         if let Some(reason) = unresolvable {
             tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
@@ -1022,8 +1063,15 @@ impl Core {
         if inc.in_flight {
             return;
         }
-        // A cancel may have landed since the last file event: re-read first.
         let store = inc.store.clone();
+        if self.hold_if_paused(&id) {
+            return;
+        }
+        if self.user.dry_run {
+            self.dry_fire(&id);
+            return;
+        }
+        // A cancel may have landed since the last file event: re-read first.
         self.load_store(&store);
         let Some(inc) = self.incidents.get_mut(&id) else {
             return;
@@ -1057,6 +1105,10 @@ impl Core {
     /// then the lifecycle line in the zag log, both off the loop; the
     /// incident stays in flight (no cancel, no second fire) until then.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
+        if self.user.dry_run {
+            self.dry_outcome(id, outcome);
+            return;
+        }
         if let Outcome::Deferred { until, view, state } = outcome {
             self.on_deferred(id, until, view, state);
             return;
@@ -1242,7 +1294,21 @@ impl Core {
             DaemonRequest::List(reply) => {
                 let _ = reply.send(self.pending_views());
             }
+            DaemonRequest::Cancel { incident_id, reply } if self.user.dry_run => {
+                let _ = reply.send(Err(format!(
+                    "no pending incident {incident_id}: this daemon runs with --dry-run and writes nothing (its incidents live in memory and are never delivered)"
+                )));
+            }
             DaemonRequest::Cancel { incident_id, reply } => self.cancel(&incident_id, reply),
+            DaemonRequest::Pause { until, reply } => {
+                let _ = reply.send(self.pause(until));
+            }
+            DaemonRequest::Unpause(reply) => {
+                let _ = reply.send(self.unpause());
+            }
+            DaemonRequest::Binaries(reply) => {
+                let _ = reply.send(self.binaries());
+            }
             DaemonRequest::Reload(reply) => {
                 sd_notify(&crate::systemd::reloading_message());
                 let _ = reply.send(self.reload());
@@ -1388,7 +1454,23 @@ impl Core {
                     .map(move |s| PendingView::of(s, p))
             })
             .collect();
+        if self.user.dry_run {
+            // Its own incidents are in memory only.
+            let known: std::collections::HashSet<String> =
+                v.iter().map(|p| p.incident_id.clone()).collect();
+            v.extend(
+                self.incidents
+                    .values()
+                    .filter(|i| !known.contains(&i.schedule.incident_id))
+                    .map(|i| PendingView::of(&i.schedule, &i.store)),
+            );
+        }
         for p in &mut v {
+            if let Some((by, why)) = self.held_view(&p.incident_id) {
+                p.continued_by = Some(by);
+                p.continued_by_why = Some(why);
+                continue;
+            }
             let (by, why) = match self.incidents.get(&p.incident_id) {
                 Some(Incident { route: Some(r), .. }) => (r.by.describe(), r.why.clone()),
                 Some(_) => (
@@ -1432,6 +1514,8 @@ impl Core {
             watched,
             pending: self.pending_views(),
             recent: self.recent.iter().cloned().collect(),
+            paused: self.user.paused_at(self.clock.now()).cloned(),
+            dry_run: self.user.dry_run,
         }
     }
 

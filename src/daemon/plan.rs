@@ -234,6 +234,10 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
             .map(|c| c.chain_id.clone().unwrap_or_else(|| c.incident_id.clone())),
         raw: Some(truncate(&d.raw, 512)),
         permission_mode: session.permission_mode.clone(),
+        // The user's message and a forced retry are this incident's only:
+        // a new incident starts from the configured message and the checks.
+        custom_message: None,
+        force: None,
     };
     HitPlan::Candidate(Box::new(Candidate {
         schedule,

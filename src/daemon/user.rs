@@ -1,0 +1,244 @@
+//! The user's say over the core (issue 20): a pause that holds what falls
+//! due, the provider binaries as the daemon resolves them, and the dry run
+//! that decides and logs without doing.
+//!
+//! Kept apart from the core's loop: each is a hook the loop calls at one
+//! point (a fire, a request, an outcome), so the incident lifecycle stays
+//! in one place and these rules in another.
+//!
+//! - **Pause.** The core owns the pause file while it runs
+//!   ([`crate::control::pause`]). A fire while paused holds the incident
+//!   (no delivery, nothing written; a pause with an end re-arms it at the
+//!   end plus its stagger); `unpause` re-arms every held incident at now
+//!   plus its stagger, so a night's backlog goes out spread as usual, and
+//!   each delivery still makes its checks (a session that moved on is
+//!   skipped).
+//! - **Dry run.** Nothing is written or started: a new incident lives in
+//!   memory only (so `status` and `list` show it), a fire logs what the
+//!   delivery would do ("would run …", "would type into …", "would stand
+//!   down for …"), and an outcome is logged and published, not recorded.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{project_of_store, Core};
+use crate::control::pause::{self, PauseState};
+use crate::control::{BinaryView, IncidentEvent};
+use crate::resume::Outcome;
+use crate::schedule::stagger_offset;
+
+/// The `durable` error a dry run's new incident carries instead of a write.
+pub(super) const DRY_RUN_NOT_WRITTEN: &str = "dry run: not written";
+
+/// What the core keeps for the user's controls.
+#[derive(Debug, Default)]
+pub(super) struct UserState {
+    /// The pause in force (or run out), as on disk.
+    pub pause: Option<PauseState>,
+    /// Incidents that fell due while paused and wait for the end of it.
+    pub held: BTreeSet<String>,
+    /// `run --dry-run`.
+    pub dry_run: bool,
+}
+
+impl UserState {
+    /// Read the pause file at start. An unreadable one counts as a pause
+    /// (when unsure, wait and say so): `unpause` clears it.
+    pub fn load(state_dir: &std::path::Path, dry_run: bool, now: DateTime<Utc>) -> Self {
+        let pause = match pause::load(state_dir) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("{e}; holding every resume until `zag-resumed unpause`");
+                Some(PauseState {
+                    since: now,
+                    until: None,
+                })
+            }
+        };
+        if let Some(p) = pause.as_ref().filter(|p| p.active_at(now)) {
+            tracing::info!("{}", p.describe());
+        }
+        UserState {
+            pause,
+            held: BTreeSet::new(),
+            dry_run,
+        }
+    }
+
+    /// The pause, while in force at `now`.
+    pub fn paused_at(&self, now: DateTime<Utc>) -> Option<&PauseState> {
+        self.pause.as_ref().filter(|p| p.active_at(now))
+    }
+}
+
+impl Core {
+    /// The stagger of an incident in its project (`stagger_secs`).
+    fn stagger_of(&mut self, id: &str) -> chrono::Duration {
+        let Some(store) = self.incidents.get(id).map(|i| i.store.clone()) else {
+            return chrono::Duration::zero();
+        };
+        let (limits, _) = self.limits.get(&project_of_store(&self.paths, &store));
+        stagger_offset(id, limits.stagger_secs)
+    }
+
+    /// Called when an incident's timer fires: `true` when a pause holds it
+    /// (nothing delivered; re-armed at the pause's end, or at `unpause`).
+    pub(super) fn hold_if_paused(&mut self, id: &str) -> bool {
+        let now = self.clock.now();
+        let Some(p) = self.user.paused_at(now).cloned() else {
+            return false;
+        };
+        let first = self.user.held.insert(id.to_string());
+        if let Some(until) = p.until {
+            let at = until + self.stagger_of(id);
+            self.timer.arm(id.to_string(), at);
+        }
+        if first {
+            let Some(inc) = self.incidents.get(id) else {
+                return true;
+            };
+            let (provider, session_id) = (
+                inc.schedule.provider.clone(),
+                inc.schedule.session_id.clone(),
+            );
+            tracing::info!(incident = %id, "resume due, held: {}", p.describe());
+            self.publish(IncidentEvent::Routed {
+                incident_id: id.to_string(),
+                provider,
+                session_id,
+                continued_by: "nobody yet: zag-resumed is paused".into(),
+                why: p.describe(),
+                recheck_at: p.until,
+                notify: false,
+                at: now,
+            });
+        }
+        true
+    }
+
+    /// Who continues a held incident, for `list` and `status`.
+    pub(super) fn held_view(&self, id: &str) -> Option<(String, String)> {
+        if !self.user.held.contains(id) {
+            return None;
+        }
+        let now = self.clock.now();
+        let p = self.user.paused_at(now)?;
+        Some(("nobody yet: zag-resumed is paused".into(), p.describe()))
+    }
+
+    /// `pause`: written durably, then in force.
+    pub(super) fn pause(&mut self, until: Option<DateTime<Utc>>) -> Result<PauseState, String> {
+        let state = PauseState {
+            since: self.clock.now(),
+            until,
+        };
+        if let Some(u) = until.filter(|u| *u <= state.since) {
+            return Err(format!(
+                "--until {} has already passed",
+                crate::control::render::stamp(u)
+            ));
+        }
+        pause::save(&self.paths.state_dir, &state).map_err(|e| e.to_string())?;
+        tracing::info!("pause requested: {}", state.describe());
+        self.user.pause = Some(state.clone());
+        Ok(state)
+    }
+
+    /// `unpause`: the file removed, every held incident re-armed at now
+    /// plus its stagger. Answers how many were held.
+    pub(super) fn unpause(&mut self) -> Result<usize, String> {
+        pause::clear(&self.paths.state_dir).map_err(|e| e.to_string())?;
+        self.user.pause = None;
+        let now = self.clock.now();
+        let held = std::mem::take(&mut self.user.held);
+        let mut released = 0;
+        for id in held {
+            if !self.incidents.get(&id).is_some_and(|i| !i.in_flight) {
+                continue;
+            }
+            let at = now + self.stagger_of(&id);
+            tracing::debug!(incident = %id, due = %at, "unpaused: re-armed with its stagger");
+            self.timer.arm(id, at);
+            released += 1;
+        }
+        tracing::info!(
+            released,
+            "unpaused: held resumes go out, spread over the stagger"
+        );
+        Ok(released)
+    }
+
+    /// The provider CLIs as a delivery would find them now.
+    pub(super) fn binaries(&self) -> Vec<BinaryView> {
+        crate::detect::Provider::ALL
+            .into_iter()
+            .map(|p| {
+                let found = crate::resume::respawn::find_binary(
+                    p,
+                    &self.env.binaries,
+                    self.env.search_path.as_ref(),
+                );
+                BinaryView {
+                    provider: p.as_str().to_string(),
+                    path: found.as_ref().ok().map(|b| b.display().to_string()),
+                    error: found.err().map(|e| e.to_string()),
+                }
+            })
+            .collect()
+    }
+
+    /// A dry run's fire: what the delivery would do, decided by the
+    /// preview's dry functions off the loop and reported as an outcome
+    /// that [`Core::dry_outcome`] logs without recording.
+    pub(super) fn dry_fire(&mut self, id: &str) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        inc.in_flight = true;
+        let schedule = inc.schedule.clone();
+        let px = crate::preview::PreviewEnv {
+            paths: self.paths.clone(),
+            env: (*self.env).clone(),
+            now: self.clock.now(),
+        };
+        let tx = self.outcomes_tx.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let would = crate::preview::would_deliver(&schedule, &px);
+            let _ = tx.send((
+                id,
+                Outcome::Skipped {
+                    reason: format!("dry run: {would}"),
+                },
+            ));
+        });
+    }
+
+    /// A dry run's outcome: logged and published, nothing written; the
+    /// incident is forgotten.
+    pub(super) fn dry_outcome(&mut self, id: &str, outcome: Outcome) {
+        let Some(inc) = self.untrack(id) else {
+            return;
+        };
+        self.timer.disarm(id.to_string());
+        let (provider, session_id) = (
+            inc.schedule.provider.clone(),
+            inc.schedule.session_id.clone(),
+        );
+        let reason = match outcome {
+            Outcome::Skipped { reason } | Outcome::Failed { reason } => reason,
+            Outcome::Resumed { detail } => detail,
+            Outcome::LimitAgain { detail, .. } => detail,
+            Outcome::Deferred { view, .. } => view.why,
+        };
+        tracing::info!(incident = %id, %provider, session = %session_id, "{reason} (nothing recorded)");
+        self.publish(IncidentEvent::Skipped {
+            incident_id: id.to_string(),
+            provider,
+            session_id,
+            reason,
+            at: self.clock.now(),
+        });
+    }
+}
