@@ -371,7 +371,10 @@ fn unique_match<'a>(
             matches.push(id);
         }
     }
-    if !prefix.is_empty() && prefix.chars().count() < MIN_PREFIX {
+    // A short prefix that names something is refused, unique or not; one
+    // that names nothing is simply unknown (the daemon may know the exact
+    // id from a store it alone reads).
+    if !matches.is_empty() && prefix.chars().count() < MIN_PREFIX {
         return Err(IdError::TooShort {
             prefix: prefix.to_string(),
         });
@@ -586,7 +589,8 @@ mod tests {
         assert!(matches!(find(&h, "", home), Err(IdError::Unknown { .. })));
         assert_eq!(find(&h, "1234", home).unwrap().state, State::Cancelled);
         // Unique, but shorter than MIN_PREFIX: refused, whether it matches or not.
-        for short in ["1", "123", "843", "zz"] {
+        assert!(matches!(find(&h, "zz", home), Err(IdError::Unknown { .. })));
+        for short in ["1", "123", "843"] {
             let e = find(&h, short, home).unwrap_err();
             assert_eq!(
                 e,
