@@ -101,7 +101,7 @@ pub enum Command {
         incident_id: String,
         /// Send this instead of the configured message (one line, no
         /// control characters).
-        #[arg(long, value_name = "TEXT")]
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
         message: Option<String>,
         /// Print a JSON object (action, incident_id, when, store,
         /// daemon_running) instead of a sentence.
@@ -133,8 +133,9 @@ pub enum Command {
         /// least 4 characters.
         #[arg(value_name = "INCIDENT_ID")]
         incident_id: String,
-        /// The message: one line, no control characters, at most 2048 bytes.
-        #[arg(value_name = "TEXT")]
+        /// The message: one line, no control characters, at most 2048 bytes
+        /// (it may start with `-`: it is never read as an option).
+        #[arg(value_name = "TEXT", allow_hyphen_values = true)]
         text: String,
         /// Print a JSON object instead of a sentence.
         #[arg(long)]
