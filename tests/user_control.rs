@@ -102,8 +102,7 @@ fn a_custom_message_is_recorded_shown_and_passed_to_the_respawn() {
     // In the store as zag reads it: the schedule again, last one wins.
     let last = records(&env)
         .into_iter()
-        .filter(|r| r["action"] == "schedule" && r["incident_id"] == id.as_str())
-        .last()
+        .rfind(|r| r["action"] == "schedule" && r["incident_id"] == id.as_str())
         .unwrap();
     assert_eq!(last["message"], text);
     assert_eq!(last["custom_message"], true);
