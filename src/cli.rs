@@ -531,10 +531,20 @@ fn spawn_signal_handler(
 }
 
 fn scan_plan(paths: Paths, files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
-    let (px, note) = crate::preview::PreviewEnv::load(paths, SystemClock.now());
+    let (mut px, note) = crate::preview::PreviewEnv::load(paths.clone(), SystemClock.now());
     let mut err = std::io::stderr().lock();
     if let Some(note) = note {
         let _ = writeln!(err, "zag-resumed: {note}");
+    }
+    // The daemon runs the CLIs with its own PATH: ask it where they are.
+    match daemon_binaries(&paths) {
+        Ok(found) => px.daemon_binaries = Some(found),
+        Err(why) => {
+            let _ = writeln!(
+                err,
+                "zag-resumed: {why}: provider CLIs looked up with this shell's PATH (a service's PATH may differ)"
+            );
+        }
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -543,6 +553,30 @@ fn scan_plan(paths: Paths, files: &[PathBuf], json: bool) -> anyhow::Result<i32>
         let _ = writeln!(err, "zag-resumed: {line}");
     }
     Ok(summary.exit_code())
+}
+
+/// The provider CLIs as a running daemon resolves them, or why not.
+fn daemon_binaries(paths: &Paths) -> Result<Vec<crate::control::BinaryView>, String> {
+    use crate::control::protocol::{Op, Request};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut c = match crate::control::client::Client::connect_paths(
+            paths,
+            crate::control::commands::ROUND_TRIP,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) if e.is_not_running() => return Err("no daemon runs".to_string()),
+            Err(e) => return Err(format!("the daemon did not answer ({e})")),
+        };
+        c.call(&Request::new(Op::Binaries))
+            .await
+            .map_err(|e| format!("the daemon did not say where the CLIs are ({e})"))
+    })
 }
 
 fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {

@@ -46,6 +46,9 @@ pub struct Preview {
     /// The respawn's program and arguments, and its working directory.
     pub argv: Option<Vec<String>>,
     pub run_cwd: Option<PathBuf>,
+    /// The user's own message of the incident already pending for this
+    /// limit (`zag-resumed message`), which the delivery sends instead.
+    pub message: Option<String>,
 }
 
 /// Everything a preview looks things up with.
@@ -53,6 +56,9 @@ pub struct PreviewEnv {
     pub paths: Paths,
     pub env: ResumeEnv,
     pub now: DateTime<Utc>,
+    /// The provider CLIs as the running daemon resolves them (its PATH and
+    /// `[binaries]`); `None`: looked up here, with this process's PATH.
+    pub daemon_binaries: Option<Vec<crate::control::BinaryView>>,
 }
 
 impl PreviewEnv {
@@ -73,7 +79,15 @@ impl PreviewEnv {
             cfg.binaries.clone(),
             Detector::default(),
         );
-        (PreviewEnv { paths, env, now }, note)
+        (
+            PreviewEnv {
+                paths,
+                env,
+                now,
+                daemon_binaries: None,
+            },
+            note,
+        )
     }
 }
 
@@ -185,6 +199,17 @@ pub fn preview_one(
         }
         plan::HitPlan::Candidate(c) => *c,
     };
+    // The incident may be pending already, with the user's own message.
+    if let Some(pending) = crate::store::StoreFile::new(&c.store)
+        .load()
+        .ok()
+        .and_then(|r| r.pending.get(&c.schedule.incident_id).cloned())
+        .filter(|s| s.has_custom_message())
+    {
+        c.schedule.message.clone_from(&pending.message);
+        c.schedule.custom_message = Some(true);
+        p.message = Some(pending.message.clone());
+    }
     p.store = Some(c.store.clone());
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
@@ -303,7 +328,21 @@ fn how_respawn(p: &mut Preview, t: &ResolvedTarget, s: &crate::store::Schedule, 
             return;
         }
     };
-    let program = respawn::find_binary(t.provider, &px.env.binaries, px.env.search_path.as_ref());
+    let program = match &px.daemon_binaries {
+        Some(found) => found
+            .iter()
+            .find(|b| b.provider == t.provider.as_str())
+            .and_then(|b| b.path.clone().map(PathBuf::from))
+            .ok_or_else(|| {
+                found
+                    .iter()
+                    .find(|b| b.provider == t.provider.as_str())
+                    .and_then(|b| b.error.clone())
+                    .unwrap_or_else(|| format!("the daemon did not say where {} is", t.provider))
+            }),
+        None => respawn::find_binary(t.provider, &px.env.binaries, px.env.search_path.as_ref())
+            .map_err(|e| e.to_string()),
+    };
     let mut argv = vec![match &program {
         Ok(b) => b.display().to_string(),
         Err(_) => t.provider.as_str().to_string(),
@@ -359,6 +398,7 @@ pub fn plan_json(p: &Preview) -> Value {
         "fifo": p.fifo.as_ref().map(|f| f.display().to_string()),
         "argv": p.argv,
         "run_cwd": p.run_cwd.as_ref().map(|c| c.display().to_string()),
+        "message": p.message,
     })
 }
 
@@ -385,6 +425,11 @@ pub fn plan_text(p: &Preview) -> String {
     }
     if let Some(note) = &p.limits_note {
         s.push_str(&format!("  limits: {note}\n"));
+    }
+    if let Some(m) = &p.message {
+        s.push_str(&format!(
+            "  message: {m:?} (set with `zag-resumed message`)\n"
+        ));
     }
     s.push_str(&format!("  how: {}\n", p.how));
     s

@@ -551,3 +551,52 @@ fn service_install_is_idempotent_and_leaves_an_edited_unit_alone() {
     assert!(out.contains("removed"), "{out}");
     assert!(!unit.exists());
 }
+
+/// `scan --plan` run with a PATH that has no provider CLIs on it.
+fn plan_without_clis(env: &Env, file: &Path) -> (i32, Value, String) {
+    let out = env
+        .cmd(&["scan", "--plan", "--json", &file.display().to_string()])
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v: Value = serde_json::from_str(text.lines().next().unwrap_or("null")).unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scan_plan_asks_the_daemon_for_binaries_and_shows_the_users_message() {
+    let env = Env::new();
+    let transcript = limit_in_transcript(&env, 7200, &[]);
+    // No daemon: the client's PATH, and it says so.
+    let (code, v, err) = plan_without_clis(&env, &transcript);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("no daemon runs: provider CLIs looked up with this shell's PATH"),
+        "{err}"
+    );
+    assert!(
+        v["plan"]["how"].as_str().unwrap().starts_with("fails:"),
+        "{v}"
+    );
+
+    // A daemon whose PATH has `claude`: its answer is used.
+    let daemon = env.start();
+    env.wait_status("the pending incident", |s| pending_count(s) == 1);
+    let id = pending_id(&env);
+    let (code, _, err) = env.run_cli(&["message", &id[..8], "finish the refactor"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, v, err) = plan_without_clis(&env, &transcript);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("no daemon runs"), "{err}");
+    let argv: Vec<String> = serde_json::from_value(v["plan"]["argv"].clone()).unwrap();
+    assert_eq!(argv[0], env.bin.join("claude").display().to_string(), "{v}");
+    assert_eq!(argv.last().unwrap(), "finish the refactor", "{v}");
+    assert_eq!(v["plan"]["message"], "finish the refactor", "{v}");
+    assert!(env.calls().is_empty());
+    drop(daemon);
+}

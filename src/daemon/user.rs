@@ -201,6 +201,7 @@ impl Core {
             paths: self.paths.clone(),
             env: (*self.env).clone(),
             now: self.clock.now(),
+            daemon_binaries: None,
         };
         let tx = self.outcomes_tx.clone();
         let id = id.to_string();
