@@ -351,6 +351,10 @@ fn dry_run_decides_and_logs_but_writes_types_and_starts_nothing() {
         .find(|l| l.contains("dry run: would run "))
         .unwrap();
     assert!(would.contains(" --resume "), "{would}");
+    // Log fields print bare (issue 20, item 7).
+    assert!(log.contains("catching up on a limit"), "{log}");
+    assert!(log.contains(" reset_at=20"), "{log}");
+    assert!(!log.contains("Some("), "{log}");
     assert!(
         would.contains(&format!("in {}", env.dir.path().join("proj").display())),
         "{would}"
@@ -598,5 +602,95 @@ fn scan_plan_asks_the_daemon_for_binaries_and_shows_the_users_message() {
     assert_eq!(argv.last().unwrap(), "finish the refactor", "{v}");
     assert_eq!(v["plan"]["message"], "finish the refactor", "{v}");
     assert!(env.calls().is_empty());
+    drop(daemon);
+}
+
+/// Another limit entry of the same session, hit `hit_ago` seconds ago,
+/// with the reset at `reset` (epoch seconds).
+fn another_limit(env: &Env, reset: i64, hit_ago: i64) {
+    let work = env.dir.path().join("proj");
+    let dirname = work.display().to_string().replace(['/', '.'], "-");
+    let transcript = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{SID}.jsonl"));
+    let hit = chrono::Utc::now() - chrono::Duration::seconds(hit_ago);
+    let user = json!({"type":"user","message":{"role":"user","content":"try again"},"cwd":work,"sessionId":SID,"timestamp":(hit - chrono::Duration::seconds(2)).to_rfc3339()});
+    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 11:59pm (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true,"apiError":"usage_limit_reached","apiErrorStatus":429,"apiErrorParams":{"rate_limit_info":{"status":"rejected","resetsAt":reset,"rateLimitType":"five_hour"}},"sessionId":SID,"cwd":work,"timestamp":hit.to_rfc3339()});
+    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+}
+
+#[test]
+fn a_new_limit_in_a_cancelled_incidents_window_is_said_not_dropped() {
+    let env = Env::new();
+    let daemon = env.start();
+    limit_in_transcript(&env, 7200, &[]);
+    let s = wait_pending(&env, 1);
+    let id = pending_id(&env);
+    let reset = chrono::DateTime::parse_from_rfc3339(s["pending"][0]["when"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    let (code, _, err) = env.run_cli(&["cancel", &id[..8]]);
+    assert_eq!(code, 0, "{err}");
+    wait_pending(&env, 0);
+
+    // The user pokes the session: the same limit, the same reset.
+    another_limit(&env, reset, 10);
+    daemon.wait_log("in the same reset window");
+    let s = env.wait_status("the skipped event", |s| {
+        s["recent"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|e| e["event"] == "skipped"))
+    });
+    let ev = s["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "skipped")
+        .unwrap()
+        .clone();
+    assert_eq!(ev["incident_id"], id.as_str());
+    assert!(
+        ev["reason"].as_str().unwrap().contains("zag-resumed retry"),
+        "{ev}"
+    );
+    assert_eq!(
+        pending_count(&s),
+        0,
+        "still not scheduled: the tombstone is final"
+    );
+    drop(daemon);
+}
+
+#[test]
+fn stop_is_logged_and_recent_outcomes_survive_a_restart() {
+    let env = Env::new();
+    let daemon = env.start();
+    limit_in_transcript(&env, -30, &[]);
+    wait_for("the resume", || !completes(&env).is_empty());
+    let id = completes(&env)[0]["incident_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, out, err) = env.run_cli(&["stop"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("stop requested over the control socket"),
+        "{log}"
+    );
+    assert!(log.contains("zag-resumed stopped"), "{log}");
+    drop(daemon);
+
+    let daemon = env.start();
+    let s = env.wait_status("recent filled from the stores", |s| {
+        !util::recent_events(s).is_empty()
+    });
+    let recent = s["recent"].as_array().unwrap();
+    assert_eq!(recent.len(), 1, "{s}");
+    assert_eq!(recent[0]["event"], "resumed");
+    assert_eq!(recent[0]["incident_id"], id.as_str());
+    assert_eq!(env.calls().len(), 1, "not delivered again");
     drop(daemon);
 }

@@ -99,6 +99,15 @@ pub fn opt_stamp(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
+/// A time as a log field: RFC 3339 to the second (`2030-01-01T08:00:30Z`),
+/// or `unknown`; never `Some(…)`.
+pub fn log_time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "unknown".into(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
 /// A time to the second: "2030-01-01 08:00:30 UTC".
 pub fn stamp_secs(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -457,6 +466,15 @@ mod tests {
             message: None,
             force: false,
         }
+    }
+
+    #[test]
+    fn log_times_print_bare() {
+        assert_eq!(
+            log_time(Some(t("2026-12-04T15:28:00Z"))),
+            "2026-12-04T15:28:00Z"
+        );
+        assert_eq!(log_time(None), "unknown");
     }
 
     #[test]

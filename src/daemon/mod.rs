@@ -241,6 +241,9 @@ enum Done {
         written: Result<(), String>,
         reply: CancelReply,
     },
+    /// The last outcomes the stores know, read at start for `status`'s
+    /// "recent" (what `history` knows survives a restart).
+    Recent(Vec<IncidentEvent>),
     /// A delivery's `complete` (and its zag-log line) was written.
     OutcomeWritten {
         id: String,
@@ -415,6 +418,14 @@ pub async fn run(
         took_ms = started.elapsed().as_millis() as u64,
         "re-armed pending resumes from disk"
     );
+    // Off the loop and after the re-arm: it reads every store once more.
+    let zag_home = paths.zag_home.clone();
+    core.work.spawn_blocking(move || {
+        Done::Recent(user::recent_from_history(
+            crate::control::history::read_history(&zag_home),
+            RECENT,
+        ))
+    });
 
     let (ingest_tx, mut ingest_rx) = mpsc::unbounded_channel();
     let ingest = ingest::start(
@@ -450,7 +461,11 @@ pub async fn run(
             Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
             Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_done(done),
             Some(req) = requests.recv() => match req {
-                DaemonRequest::Stop(reply) => { let _ = reply.send(()); break; }
+                DaemonRequest::Stop(reply) => {
+                    tracing::info!("stop requested over the control socket");
+                    let _ = reply.send(());
+                    break;
+                }
                 req => core.on_request(req),
             },
         }
@@ -475,6 +490,7 @@ pub async fn run(
     if let Some(w) = watchdog {
         w.abort();
     }
+    tracing::info!(pid = std::process::id(), "zag-resumed stopped");
     Ok(())
 }
 
@@ -871,6 +887,7 @@ impl Core {
                 written,
                 reply,
             } => self.on_cancelled(id, store, *view, written, reply),
+            Done::Recent(events) => self.seed_recent(events),
         }
     }
 
@@ -908,7 +925,9 @@ impl Core {
         let writing = self.writing.values().map(|(_, s)| s.as_ref());
         let replays = self.stores.values().map(StoreFollower::replay);
         if let Some(existing) = plan::known(&c.schedule, c.slack, replays, writing) {
-            tracing::debug!(incident = %existing, file = %c.schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            if !self.tell_folded_into_ended(&existing, &c.schedule) {
+                tracing::debug!(incident = %existing, file = %c.schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            }
             send_ack(ack);
             return;
         }

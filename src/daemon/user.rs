@@ -28,6 +28,19 @@ use crate::control::{BinaryView, IncidentEvent};
 use crate::resume::Outcome;
 use crate::schedule::stagger_offset;
 
+/// An event's kind, for telling one already shown.
+fn kind(e: &IncidentEvent) -> &'static str {
+    match e {
+        IncidentEvent::Hit { .. } => "hit",
+        IncidentEvent::Scheduled { .. } => "scheduled",
+        IncidentEvent::Resumed { .. } => "resumed",
+        IncidentEvent::Failed { .. } => "failed",
+        IncidentEvent::Skipped { .. } => "skipped",
+        IncidentEvent::Cancelled { .. } => "cancelled",
+        IncidentEvent::Routed { .. } => "routed",
+    }
+}
+
 /// The `durable` error a dry run's new incident carries instead of a write.
 pub(super) const DRY_RUN_NOT_WRITTEN: &str = "dry run: not written";
 
@@ -72,7 +85,85 @@ impl UserState {
     }
 }
 
+/// The last `n` finished incidents of a history as `status`'s recent
+/// events, oldest first (pure). Pending ones are not outcomes; an incident
+/// without an end time sorts by its due time.
+pub(super) fn recent_from_history(
+    all: Vec<crate::control::history::IncidentHistory>,
+    n: usize,
+) -> Vec<IncidentEvent> {
+    use crate::control::history::State;
+    let mut ended: Vec<_> = all
+        .into_iter()
+        .filter(|h| h.state != State::Pending)
+        .filter_map(|h| Some((h.ended_at.or(h.when)?, h)))
+        .collect();
+    ended.sort_by_key(|e| e.0);
+    let skip = ended.len().saturating_sub(n);
+    ended
+        .into_iter()
+        .skip(skip)
+        .map(|(at, h)| {
+            let incident_id = h.incident_id;
+            let provider = h.provider.unwrap_or_default();
+            let session_id = h.session_id.unwrap_or_default();
+            let reason = h.reason.unwrap_or_default();
+            match h.state {
+                State::Resumed => IncidentEvent::Resumed {
+                    incident_id,
+                    provider,
+                    session_id,
+                    detail: reason,
+                    at,
+                },
+                State::Skipped => IncidentEvent::Skipped {
+                    incident_id,
+                    provider,
+                    session_id,
+                    reason,
+                    at,
+                },
+                State::Cancelled => IncidentEvent::Cancelled { incident_id, at },
+                State::Failed | State::Pending => IncidentEvent::Failed {
+                    incident_id,
+                    provider,
+                    session_id,
+                    reason,
+                    at,
+                },
+            }
+        })
+        .collect()
+}
+
 impl Core {
+    /// Put what the stores know before what happened since the start, up
+    /// to `status`'s limit (an event already recent is not repeated).
+    pub(super) fn seed_recent(&mut self, from_stores: Vec<IncidentEvent>) {
+        let since_start: Vec<IncidentEvent> = self.recent.drain(..).collect();
+        let seen: BTreeSet<(String, &'static str)> = since_start
+            .iter()
+            .map(|e| {
+                (
+                    crate::control::render::event_incident(e).to_string(),
+                    kind(e),
+                )
+            })
+            .collect();
+        let mut all: Vec<IncidentEvent> = from_stores
+            .into_iter()
+            .filter(|e| {
+                !seen.contains(&(
+                    crate::control::render::event_incident(e).to_string(),
+                    kind(e),
+                ))
+            })
+            .collect();
+        all.extend(since_start);
+        let skip = all.len().saturating_sub(super::RECENT);
+        self.recent.extend(all.into_iter().skip(skip));
+    }
+
     /// The stagger of an incident in its project (`stagger_secs`).
     fn stagger_of(&mut self, id: &str) -> chrono::Duration {
         let Some(store) = self.incidents.get(id).map(|i| i.store.clone()) else {
@@ -167,6 +258,49 @@ impl Core {
             "unpaused: held resumes go out, spread over the stagger"
         );
         Ok(released)
+    }
+
+    /// A new limit line deduped into an incident that already ended (its
+    /// reset window is the same: the same incident id): not scheduled, as
+    /// zag's rule says (a tombstone is final), but said out loud instead of
+    /// dropped: logged, and published as `skipped` (so `status`, `subscribe`
+    /// and the desktop tell it). `true` when told. A re-read of the same
+    /// line (its hit no later than the incident's) is not new: not told.
+    pub(super) fn tell_folded_into_ended(
+        &mut self,
+        existing: &str,
+        candidate: &crate::store::Schedule,
+    ) -> bool {
+        let ended = self.stores.values().find_map(|f| {
+            let r = f.replay();
+            r.tombstoned
+                .contains(existing)
+                .then(|| r.scheduled.get(existing).cloned())
+                .flatten()
+        });
+        let Some(ended) = ended else {
+            return false;
+        };
+        let newer = match (candidate.hit_at, ended.hit_at) {
+            (Some(new), Some(old)) => new > old + chrono::Duration::seconds(1),
+            _ => false,
+        };
+        if !newer {
+            return false;
+        }
+        let short = crate::control::history::short_id(existing).to_string();
+        let reason = format!(
+            "a new limit of this session in the same reset window, after {short} ended (cancelled or done): not scheduled again; `zag-resumed retry {short}` gives it one more delivery"
+        );
+        tracing::warn!(incident = %existing, hit_at = %crate::control::render::log_time(candidate.hit_at), "{reason}");
+        self.publish(IncidentEvent::Skipped {
+            incident_id: existing.to_string(),
+            provider: candidate.provider.clone(),
+            session_id: candidate.session_id.clone(),
+            reason,
+            at: self.clock.now(),
+        });
+        true
     }
 
     /// The provider CLIs as a delivery would find them now.
