@@ -328,7 +328,7 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
             Command::Cancel { incident_id, json } => write!(
                 out,
                 "{}",
-                commands::cancel(paths, &incident_id, json).await?
+                commands::cancel(paths, &incident_id, json, SystemClock.now()).await?
             )?,
             Command::ResumeNow {
                 incident_id,
@@ -341,7 +341,8 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
                     paths,
                     commands::Steer::ResumeNow { message },
                     &incident_id,
-                    json
+                    json,
+                    SystemClock.now()
                 )
                 .await?
             )?,
@@ -352,8 +353,14 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
             } => write!(
                 out,
                 "{}",
-                commands::steer(paths, commands::Steer::Retry { force }, &incident_id, json)
-                    .await?
+                commands::steer(
+                    paths,
+                    commands::Steer::Retry { force },
+                    &incident_id,
+                    json,
+                    SystemClock.now()
+                )
+                .await?
             )?,
             Command::Message {
                 incident_id,
@@ -362,13 +369,24 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
             } => write!(
                 out,
                 "{}",
-                commands::steer(paths, commands::Steer::Message(text), &incident_id, json).await?
+                commands::steer(
+                    paths,
+                    commands::Steer::Message(text),
+                    &incident_id,
+                    json,
+                    SystemClock.now()
+                )
+                .await?
             )?,
             Command::Pause { until, json } => {
                 let until = until
                     .map(|u| crate::control::pause::parse_until(&u, SystemClock.now()))
                     .transpose()?;
-                write!(out, "{}", commands::pause(paths, until, json).await?)?
+                write!(
+                    out,
+                    "{}",
+                    commands::pause(paths, until, json, SystemClock.now()).await?
+                )?
             }
             Command::Unpause { json } => write!(out, "{}", commands::unpause(paths, json).await?)?,
             Command::Status { json } => write!(out, "{}", commands::status(paths, json).await?)?,

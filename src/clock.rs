@@ -298,6 +298,46 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    /// Every `.rs` file under `dir`.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The wall clock is read here only: everything else takes `now` or a
+    /// [`Clock`], so tests move time by hand. Test modules may read it.
+    #[test]
+    fn no_wall_clock_read_outside_the_clock_module() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        assert!(files.len() > 20, "{files:?}");
+        let mut found = Vec::new();
+        for f in files {
+            if f.ends_with("src/clock.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                let line = line.split("//").next().unwrap_or("");
+                if ["Utc::now(", "Local::now(", "SystemTime::now("]
+                    .iter()
+                    .any(|r| line.contains(r))
+                {
+                    found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "wall-clock reads: {found:#?}");
+    }
+
     #[tokio::test]
     async fn system_clock_wakes_at_a_wall_deadline_within_tolerance() {
         let start = Instant::now();

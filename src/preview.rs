@@ -197,20 +197,21 @@ pub fn preview_one(
             );
             return p;
         }
-        plan::HitPlan::Candidate(c) => *c,
+        plan::HitPlan::Seen(c) => *c,
     };
     // The incident may be pending already, with the user's own message.
-    if let Some(pending) = crate::store::StoreFile::new(&c.store)
+    if let Some(pending) = crate::store::StoreFile::new(c.store.as_ref())
         .load()
         .ok()
         .and_then(|r| r.pending.get(&c.schedule.incident_id).cloned())
         .filter(|s| s.has_custom_message())
     {
-        c.schedule.message.clone_from(&pending.message);
-        c.schedule.custom_message = Some(true);
+        let s = std::sync::Arc::make_mut(&mut c.schedule);
+        s.message.clone_from(&pending.message);
+        s.custom_message = Some(true);
         p.message = Some(pending.message.clone());
     }
-    p.store = Some(c.store.clone());
+    p.store = Some(c.store.to_path_buf());
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
     let resolved = resume::resolve_target(&c.schedule, &px.env);

@@ -222,8 +222,8 @@ fn refused_text_and_dead_servers_are_clear_errors() {
 
 #[test]
 fn a_registered_claude_in_a_pane_is_found_with_its_pane() {
-    use zag_resumed::live::claude_registry::sessions_dir;
     use zag_resumed::live::owner::{claude_holder, ClaudeHolder, Reach};
+    use zag_resumed::provider::claude::registry::sessions_dir;
     if !tmux_available() {
         return;
     }

@@ -86,7 +86,7 @@ pub async fn list(paths: &Paths, json: bool) -> anyhow::Result<String> {
     if json {
         return Ok(pretty(&pending));
     }
-    let mut out = pause_note(paths, Utc::now());
+    let mut out = pause_note(paths, crate::clock::Clock::now(&crate::clock::SystemClock));
     out.push_str(&render_list(&pending));
     if !live {
         out.push_str("(zag-resumed is not running: read from the stores directly)\n");
@@ -98,7 +98,12 @@ pub async fn list(paths: &Paths, json: bool) -> anyhow::Result<String> {
 /// timer), or by appending a `cancel` record when none runs. `incident_id`
 /// may be any unique prefix; it is resolved against the stores first, so
 /// both paths refuse an unknown, ambiguous or finished id in the same words.
-pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Result<String> {
+pub async fn cancel(
+    paths: &Paths,
+    incident_id: &str,
+    json: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
     let view = match connect(paths).await {
         Ok(mut c) => match resolve_pending(&paths.zag_home, incident_id) {
             Ok(id) => c.call::<PendingView>(&Request::cancel(&id)).await?,
@@ -114,7 +119,7 @@ pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Res
             }
             Err(e) => return Err(e.into()),
         },
-        Err(e) if e.is_not_running() => cancel_in_stores(&paths.zag_home, incident_id)?,
+        Err(e) if e.is_not_running() => cancel_in_stores(&paths.zag_home, incident_id, now)?,
         Err(e) => return Err(e.into()),
     };
     Ok(if json {
@@ -165,10 +170,10 @@ pub async fn steer(
     what: Steer,
     incident_id: &str,
     json: bool,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<String> {
     let home = paths.zag_home.clone();
     let id = incident_id.to_string();
-    let now = chrono::Utc::now();
     let request = what.clone();
     let done = tokio::task::spawn_blocking(move || match &request {
         Steer::ResumeNow { message } => {
@@ -237,6 +242,7 @@ pub async fn pause(
     paths: &Paths,
     until: Option<DateTime<Utc>>,
     json: bool,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
     let (state, daemon) = match connect(paths).await {
         Ok(mut c) => (
@@ -245,10 +251,7 @@ pub async fn pause(
             true,
         ),
         Err(e) if e.is_not_running() => {
-            let state = super::pause::PauseState {
-                since: Utc::now(),
-                until,
-            };
+            let state = super::pause::PauseState { since: now, until };
             super::pause::save(&paths.state_dir, &state)?;
             (state, false)
         }

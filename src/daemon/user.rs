@@ -245,7 +245,11 @@ impl Core {
         let held = std::mem::take(&mut self.user.held);
         let mut released = 0;
         for id in held {
-            if !self.incidents.get(&id).is_some_and(|i| !i.in_flight) {
+            if !self
+                .incidents
+                .get(&id)
+                .is_some_and(|i| i.state.is_waiting())
+            {
                 continue;
             }
             let at = now + self.stagger_of(&id);
@@ -326,10 +330,11 @@ impl Core {
     /// preview's dry functions off the loop and reported as an outcome
     /// that [`Core::dry_outcome`] logs without recording.
     pub(super) fn dry_fire(&mut self, id: &str) {
+        let now = self.clock.now();
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
-        inc.in_flight = true;
+        inc.state = super::incident::State::Delivering { since: now };
         let schedule = inc.schedule.clone();
         let px = crate::preview::PreviewEnv {
             paths: self.paths.clone(),

@@ -378,3 +378,67 @@ pub fn zag_line(
     }
     format!("{v}\n")
 }
+
+/// The daemon run in this process on an injected clock (a test moves time
+/// by hand instead of waiting for it), on a runtime of its own; stopped
+/// when dropped. The CLI (`Env::run_cli`, `Env::status`) reaches it
+/// through its socket as it would the binary.
+pub struct InProcess {
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), zag_resumed::daemon::DaemonError>>>,
+    // Requests from outside the socket: none, kept open while it runs.
+    _extra: tokio::sync::mpsc::Sender<zag_resumed::control::DaemonRequest>,
+}
+
+impl Env {
+    /// Start the daemon in process on `clock` and wait until it answers
+    /// `status`. Desktop notifications are off.
+    pub fn start_in_process(
+        &self,
+        clock: std::sync::Arc<dyn zag_resumed::clock::Clock>,
+    ) -> InProcess {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = zag_resumed::config::DaemonConfig::default();
+        config.notify.desktop = false;
+        let opts = zag_resumed::daemon::Options {
+            paths: zag_resumed::paths::Paths::new(&self.home, None),
+            config,
+            config_path: None,
+            clock,
+            search_path: Some(self.path_var().into()),
+            dry_run: false,
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (extra_tx, extra) = tokio::sync::mpsc::channel(1);
+        let task = runtime.spawn(zag_resumed::daemon::run(opts, extra, shutdown.clone()));
+        wait_for("the in-process daemon to answer", || {
+            self.status().is_some()
+        });
+        InProcess {
+            runtime: Some(runtime),
+            shutdown,
+            task: Some(task),
+            _extra: extra_tx,
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let (Some(rt), Some(task)) = (self.runtime.take(), self.task.take()) {
+            let ended =
+                rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await });
+            if !std::thread::panicking() {
+                let ended = ended.expect("the in-process daemon stops on shutdown");
+                assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
+            }
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}

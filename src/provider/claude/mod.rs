@@ -7,6 +7,9 @@
 //! messages through a FIFO. Resumes run `claude --resume <id> -p` in the
 //! permission mode the user last chose (`permissionMode` on user entries).
 
+pub mod own_continue;
+pub mod registry;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -107,12 +110,12 @@ impl ProviderCli for Claude {
         let Some(id) = t.provider_session_id.as_deref() else {
             return Ok(Holder::Nobody);
         };
-        let what = |e: &crate::live::claude_registry::RegistryEntry| {
+        let what = |e: &crate::provider::claude::registry::RegistryEntry| {
             format!(
                 "claude {}{} (pid {})",
                 e.version.as_deref().unwrap_or("?"),
                 match e.entrypoint {
-                    Some(crate::live::claude_registry::Entrypoint::Tui) => " TUI",
+                    Some(crate::provider::claude::registry::Entrypoint::Tui) => " TUI",
                     _ => "",
                 },
                 e.pid
@@ -132,9 +135,9 @@ impl ProviderCli for Claude {
     fn own_continue(
         &self,
         session_file: &[u8],
-    ) -> Option<crate::live::claude_autocontinue::Verdict> {
+    ) -> Option<crate::provider::claude::own_continue::Verdict> {
         let text = String::from_utf8_lossy(session_file);
-        crate::live::claude_autocontinue::assess_transcript(text.lines())
+        crate::provider::claude::own_continue::assess_transcript(text.lines())
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
@@ -862,40 +865,40 @@ mod tests {
         let cases: [(&str, &str, bool); 7] = [
             (
                 "autocontinued",
-                include_str!("../../tests/fixtures/live/claude_after_limit_autocontinued.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_autocontinued.jsonl"),
                 true,
             ),
             (
                 "ctrl_c_then_exit",
-                include_str!("../../tests/fixtures/live/claude_after_limit_ctrl_c_then_exit.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_ctrl_c_then_exit.jsonl"),
                 false,
             ),
             (
                 "esc_then_typed",
-                include_str!("../../tests/fixtures/live/claude_after_limit_esc_then_typed.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_esc_then_typed.jsonl"),
                 true,
             ),
             (
                 "exit_while_armed",
-                include_str!("../../tests/fixtures/live/claude_after_limit_exit_while_armed.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_exit_while_armed.jsonl"),
                 false,
             ),
             (
                 "setting_off",
-                include_str!("../../tests/fixtures/live/claude_after_limit_setting_off.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_setting_off.jsonl"),
                 false,
             ),
             (
                 "setting_off_esc_then_typed",
                 include_str!(
-                    "../../tests/fixtures/live/claude_after_limit_setting_off_esc_then_typed.jsonl"
+                    "../../../tests/fixtures/live/claude_after_limit_setting_off_esc_then_typed.jsonl"
                 ),
                 true,
             ),
             (
                 "setting_off_menu_choice_2",
                 include_str!(
-                    "../../tests/fixtures/live/claude_after_limit_setting_off_menu_choice_2.jsonl"
+                    "../../../tests/fixtures/live/claude_after_limit_setting_off_menu_choice_2.jsonl"
                 ),
                 true,
             ),
