@@ -395,10 +395,12 @@ pub async fn run(
     );
     // Off the loop and after the re-arm: it reads every store once more.
     let zag_home = paths.zag_home.clone();
+    let before = core.started_at;
     core.work.spawn_blocking(move || {
         Disk::Recent(user::recent_from_history(
             crate::control::history::read_history(&zag_home),
             RECENT,
+            before,
         ))
     });
 

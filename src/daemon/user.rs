@@ -85,18 +85,21 @@ impl UserState {
     }
 }
 
-/// The last `n` finished incidents of a history as `status`'s recent
-/// events, oldest first (pure). Pending ones are not outcomes; an incident
-/// without an end time sorts by its due time.
+/// The last `n` incidents of a history that ended before `before` (the
+/// daemon's start: what ends later is published as it happens), as
+/// `status`'s recent events, oldest first (pure). Pending ones are not
+/// outcomes; an incident without an end time goes by its due time.
 pub(super) fn recent_from_history(
     all: Vec<crate::control::history::IncidentHistory>,
     n: usize,
+    before: DateTime<Utc>,
 ) -> Vec<IncidentEvent> {
     use crate::control::history::State;
     let mut ended: Vec<_> = all
         .into_iter()
         .filter(|h| h.state != State::Pending)
         .filter_map(|h| Some((h.ended_at.or(h.when)?, h)))
+        .filter(|(at, _)| *at < before)
         .collect();
     ended.sort_by_key(|e| e.0);
     let skip = ended.len().saturating_sub(n);
