@@ -395,7 +395,10 @@ pub async fn run(
     );
     // Off the loop and after the re-arm: it reads every store once more.
     let zag_home = paths.zag_home.clone();
-    let before = core.started_at;
+    // Whole seconds: a record's `at` is kept to the second, so one written
+    // in the start's own second may be this run's (its event comes live).
+    let before =
+        chrono::DateTime::from_timestamp(core.started_at.timestamp(), 0).unwrap_or(core.started_at);
     core.work.spawn_blocking(move || {
         Disk::Recent(user::recent_from_history(
             crate::control::history::read_history(&zag_home),
@@ -950,6 +953,12 @@ impl Core {
             // Read whatever else landed in the store meanwhile: a cancel
             // appended right after our schedule must win.
             self.load_store(&store);
+            if !self.incidents.contains_key(id) {
+                // That read saw the cancel, untracked the incident and said
+                // so ("cancelled in the store"): told once, not twice.
+                ack_all(acks);
+                return;
+            }
         }
         let cancelled = durable.is_ok()
             && self
