@@ -694,3 +694,54 @@ fn stop_is_logged_and_recent_outcomes_survive_a_restart() {
     assert_eq!(env.calls().len(), 1, "not delivered again");
     drop(daemon);
 }
+
+#[test]
+fn verbose_logs_every_decision_of_the_planner_and_the_router() {
+    let env = Env::new();
+    let no_rust_log = [("RUST_LOG", std::ffi::OsStr::new(""))];
+    let daemon = env.start_with(&["-v"], &no_rust_log);
+    limit_in_transcript(&env, -30, &[]);
+    wait_for("the resume", || !completes(&env).is_empty());
+    daemon.wait_log("planner: record ");
+    let log = daemon.log_text();
+    for decision in [
+        "planner: a limit to resume",
+        "planner: no live resume of this session stands in the way",
+        "planner: a new incident: writing its schedule",
+        "planner: deliver",
+        "router: ",
+        "planner: record {\"action\":\"complete\"",
+    ] {
+        assert!(log.contains(decision), "{decision}: {log}");
+    }
+    assert_eq!(daemon.terminate(), 0);
+
+    // Without -v: none of it.
+    let env = Env::new();
+    let daemon = env.start_with(&[], &no_rust_log);
+    limit_in_transcript(&env, -30, &[]);
+    wait_for("the resume", || !completes(&env).is_empty());
+    assert_eq!(daemon.terminate(), 0);
+    let log = daemon_log_of(&env);
+    assert!(
+        !log.contains("planner:") && !log.contains("router:"),
+        "{log}"
+    );
+}
+
+/// Every daemon log of an environment, concatenated.
+fn daemon_log_of(env: &Env) -> String {
+    let mut logs: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("daemon-"))
+        })
+        .collect();
+    logs.sort();
+    logs.iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
+}

@@ -758,6 +758,12 @@ impl Core {
                 ack_all(acks);
             }
             plan::HitPlan::Seen(mut incident) => {
+                tracing::debug!(
+                    incident = %incident.id(), provider = %facts.detection.provider,
+                    due = %incident.schedule.when, fallback_used = incident.schedule.fallback_used.unwrap_or(false),
+                    store = %incident.store.display(),
+                    "planner: a limit to resume (due by the project's [usage_limits]); resolving its session"
+                );
                 if let State::Seen { acks: waiting, .. } = &mut incident.state {
                     *waiting = acks;
                 }
@@ -829,6 +835,7 @@ impl Core {
             .collect();
         let known = match plan::plan_live(&schedule, &live) {
             plan::LivePlan::New => {
+                tracing::debug!(incident = %schedule.incident_id, "planner: no live resume of this session stands in the way; checking the stores for the same limit");
                 let (limits, _) = self
                     .limits
                     .get(&project_of_store(&self.paths, &incident.store));
@@ -869,6 +876,7 @@ impl Core {
             self.join(&existing, acks);
             return;
         }
+        tracing::debug!(incident = %schedule.incident_id, store = %incident.store.display(), "planner: a new incident: writing its schedule");
         // Once per incident, not per line that shows it (subscribers and
         // desktop notifications would see duplicates otherwise).
         self.publish(*hit_event);
@@ -1036,9 +1044,11 @@ impl Core {
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
+            tracing::debug!(incident = %id, "planner: not delivered: {reason}");
             self.on_outcome(&id, Outcome::Skipped { reason });
             return;
         }
+        tracing::debug!(incident = %id, "planner: deliver (no zag scheduler owns this limit, no cancel in the store)");
         if let Some(inc) = self.incidents.get_mut(&id) {
             inc.state = State::Delivering {
                 since: self.clock.now(),
@@ -1082,6 +1092,11 @@ impl Core {
             &outcome,
             self.clock.now(),
         ));
+        tracing::debug!(
+            incident = %id, again = plan.again.is_some(),
+            "planner: record {}",
+            plan.record.to_line().trim_end()
+        );
         // When and how it ended, in keys zag ignores (for `history`).
         let detail = match &outcome {
             Outcome::Resumed { detail } => Some(detail.as_str()),
@@ -1185,7 +1200,10 @@ impl Core {
         let project = project_of_store(&self.paths, store);
         let (limits, _) = self.limits.get(&project);
         match plan::plan_reschedule(running, detection, &limits, self.clock.now()) {
-            None => ack_all(acks),
+            None => {
+                tracing::debug!(incident = %running.incident_id, provider = %running.provider, "planner: no next attempt: unknown provider");
+                ack_all(acks)
+            }
             Some(plan::Reschedule::GiveUp { event }) => {
                 tracing::warn!(incident = %running.incident_id, "limit hit again; giving up after {} attempts (max_attempts)", running.attempt);
                 self.publish(event);
@@ -1268,10 +1286,12 @@ impl Core {
         let (path, view) = match plan::plan_cancel(id, found, state) {
             Ok(found) => found,
             Err(e) => {
+                tracing::debug!(incident = %id, "planner: cancel refused: {e}");
                 let _ = reply.send(Err(e));
                 return;
             }
         };
+        tracing::debug!(incident = %id, store = %path.display(), "planner: cancel: writing the tombstone");
         self.timer.disarm(id);
         if let Some(inc) = self.incidents.get_mut(id) {
             let before = std::mem::replace(&mut inc.state, State::Armed);

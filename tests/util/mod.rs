@@ -156,7 +156,8 @@ impl Env {
     }
 
     /// Start the daemon with more arguments after `run` and more
-    /// environment, and wait until it is watching.
+    /// environment (an empty value removes the variable), and wait until it
+    /// is watching.
     pub fn start_with(&self, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("daemon-{n}.log"));
@@ -164,7 +165,11 @@ impl Env {
         all.extend_from_slice(args);
         let mut cmd = self.cmd(&all);
         for (k, v) in envs {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let child = cmd
             .stdin(Stdio::null())
