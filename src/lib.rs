@@ -96,6 +96,7 @@
 //!     and, for a re-hit, plans the chain's next attempt
 //!     ([`daemon::plan::plan_reschedule`], back to 2).
 
+pub mod child;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -499,8 +499,14 @@ async fn a_codex_tui_holding_its_rollout_in_tmux_is_typed_into_once() {
         &pidf
     )
     .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
-    // the fd is opened right after the pid is written
-    std::thread::sleep(Duration::from_millis(300));
+    // the fd is opened right after the pid is written: wait until it is
+    let pid: u32 = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || Procfs::system()
+            .has_open(pid, &rollout)
+            == Some(true)),
+        "the stand-in TUI never opened the rollout"
+    );
     let env = env_for(&h, sockets.path());
     let o = deliver(&inc, &env, &LiveState::default()).await;
     match &o {

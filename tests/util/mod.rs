@@ -302,7 +302,8 @@ impl Daemon {
     /// SIGTERM, then wait: returns the exit code.
     pub fn terminate(mut self) -> i32 {
         let mut c = self.child.take().unwrap();
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let pid = rustix::process::Pid::from_child(&c);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let start = Instant::now();
         loop {
             if let Some(st) = c.try_wait().unwrap() {
@@ -333,12 +334,13 @@ impl Drop for Daemon {
     }
 }
 
-/// Poll a condition until it holds (15 s at most).
+/// Poll a condition until it holds (60 s at most: a deadline for a failing
+/// test, never a wait for a passing one, generous for a loaded machine).
 pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(
-            start.elapsed() < Duration::from_secs(15),
+            start.elapsed() < Duration::from_secs(60),
             "timed out waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(25));
@@ -446,4 +448,127 @@ impl Drop for InProcess {
             rt.shutdown_timeout(Duration::from_secs(1));
         }
     }
+}
+
+/// Where Claude keeps the transcript of session `sid` run in `cwd`
+/// (`~/.claude/projects/<cwd with / and . as ->/<sid>.jsonl`); nothing is
+/// created.
+pub fn claude_transcript_path(env: &Env, cwd: &Path, sid: &str) -> PathBuf {
+    env.home
+        .join(".claude/projects")
+        .join(cwd.display().to_string().replace(['/', '.'], "-"))
+        .join(format!("{sid}.jsonl"))
+}
+
+/// What Claude Code 2.1 shows at a session limit, the reset written with
+/// `fmt` (a chrono format: `%-I:%M%P`, `%-I%P`, `%b %-d, %-I:%M%P`).
+pub fn claude_limit_text(reset: chrono::DateTime<chrono::Utc>, fmt: &str) -> String {
+    format!(
+        "You've hit your session limit · resets {} (UTC)",
+        reset.format(fmt)
+    )
+}
+
+/// A Claude transcript entry of the user's prompt `text`, written at `ts`.
+pub fn claude_user(cwd: &Path, sid: &str, text: &str, ts: &str) -> serde_json::Value {
+    serde_json::json!({"type":"user","message":{"role":"user","content":text},"cwd":cwd,"sessionId":sid,"timestamp":ts})
+}
+
+/// Claude's synthetic limit entry showing `text`, written at `ts`, as the
+/// real CLI leaves it in its transcript.
+pub fn claude_limit(cwd: &Path, sid: &str, text: &str, ts: &str) -> serde_json::Value {
+    serde_json::json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":sid,"cwd":cwd,"timestamp":ts})
+}
+
+/// Append a turn that met a limit to a Claude transcript: the prompt five
+/// seconds before `hit`, then the limit entry (showing `text`) at `hit`.
+pub fn append_claude_limited_turn(
+    transcript: &Path,
+    cwd: &Path,
+    sid: &str,
+    prompt: &str,
+    text: &str,
+    hit: chrono::DateTime<chrono::Utc>,
+) {
+    let user = claude_user(
+        cwd,
+        sid,
+        prompt,
+        &(hit - chrono::Duration::seconds(5)).to_rfc3339(),
+    );
+    let limit = claude_limit(cwd, sid, text, &hit.to_rfc3339());
+    append(transcript, format!("{user}\n{limit}\n").as_bytes());
+}
+
+/// A zag session-log line of a Gemini session (zag's envelope, no provider
+/// session id).
+pub fn gemini_zag_line(seq: u64, wrapper: &str, kind: &str, fields: serde_json::Value) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&zag_line(seq, wrapper, None, kind, fields)).unwrap();
+    v["provider"] = serde_json::json!("gemini");
+    format!("{v}\n")
+}
+
+/// A Gemini zag session's log up to its prompt `prompt` (no limit yet):
+/// `session_started` in `work`, `filler` long assistant lines (2 KB each),
+/// then the user's prompt. Returns the log's path.
+pub fn gemini_zag_log(env: &Env, wrapper: &str, work: &Path, filler: u64, prompt: &str) -> PathBuf {
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    append(
+        &log,
+        gemini_zag_line(
+            1,
+            wrapper,
+            "session_started",
+            serde_json::json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    for seq in 2..2 + filler {
+        append(
+            &log,
+            gemini_zag_line(
+                seq,
+                wrapper,
+                "assistant_message",
+                serde_json::json!({"content": "x".repeat(2000), "message_id": null}),
+            )
+            .as_bytes(),
+        );
+    }
+    append(
+        &log,
+        gemini_zag_line(
+            2 + filler,
+            wrapper,
+            "user_message",
+            serde_json::json!({"role":"user","content":prompt}),
+        )
+        .as_bytes(),
+    );
+    log
+}
+
+/// What Gemini CLI prints at its daily quota, as zag's spawn log of
+/// `wrapper` keeps it.
+pub fn gemini_quota_in_spawn_log(env: &Env, wrapper: &str) {
+    let spawn_log = env.zag.join("logs/spawn").join(format!("{wrapper}.log"));
+    append(&spawn_log, b"Error when talking to Gemini API\n");
+    append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
+    append(&spawn_log, b"\n");
+}
+
+/// An environment whose zag falls back to a one-second wait for a limit
+/// with no reset time (Gemini's quota text names none).
+pub fn gemini_env() -> Env {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
+    )
+    .unwrap();
+    env
 }

@@ -26,7 +26,7 @@ use crate::resume::respawn::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
 use crate::resume::revalidate::after;
-use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::session::{has_field, head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 
 /// Claude Code.
 #[derive(Clone, Copy, Debug)]
@@ -65,9 +65,9 @@ impl ProviderCli for Claude {
 
     fn observe(&self, line: &[u8], id: &mut SessionIdentity) {
         let wants_cwd = id.cwd.is_none() && head_has(line, r#""cwd""#);
-        let prompt = head_has(line, r#""type":"user""#) && !head_has(line, "tool_result");
+        let prompt = has_field(line, "type", "user") && !head_has(line, "tool_result");
         // 2.1.332 also notes a mode switch in an entry of its own.
-        let mode = head_has(line, r#""type":"permission-mode""#);
+        let mode = has_field(line, "type", "permission-mode");
         if wants_cwd || prompt || mode {
             observe_line(line, id);
         }
@@ -180,7 +180,13 @@ pub fn project_dir_name(cwd: &str) -> String {
 
 fn observe_line(line: &[u8], id: &mut SessionIdentity) {
     let Some(v) = parse(line) else { return };
-    set(&mut id.cwd, str_at(&v, &["cwd"]));
+    // The first cwd is the session's: the transcript lives under its
+    // project folder, while later entries follow the shell's `cd`s (a
+    // subdirectory there would name a folder with no transcript in it).
+    // The on-disk reader takes the first one too.
+    if id.cwd.is_none() {
+        set(&mut id.cwd, str_at(&v, &["cwd"]));
+    }
     set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
     if matches!(str_at(&v, &["type"]), Some("user" | "permission-mode")) {
         set(&mut id.permission_mode, str_at(&v, &["permissionMode"]));
