@@ -274,7 +274,7 @@ impl Manager {
     /// `Err(why)` when no user manager answers.
     fn reachable(&self) -> Result<(), String> {
         if self.launchd {
-            let uid = unsafe { libc::getuid() };
+            let uid = rustix::process::getuid().as_raw();
             return self.run(&["print", &format!("gui/{uid}")]).map(|_| ());
         }
         self.run(&["show-environment"]).map(|_| ())
@@ -345,7 +345,7 @@ fn install(t: &Target, force: bool) -> anyhow::Result<i32> {
         return Ok(1);
     }
     let steps: Vec<Vec<String>> = if t.launchd {
-        let uid = unsafe { libc::getuid() };
+        let uid = rustix::process::getuid().as_raw();
         let file = t.file.display().to_string();
         let mut s = Vec::new();
         if changed {
@@ -413,7 +413,7 @@ fn uninstall(t: &Target, force: bool) -> anyhow::Result<i32> {
     let reachable = m.reachable();
     if reachable.is_ok() {
         let args: Vec<String> = if t.launchd {
-            let uid = unsafe { libc::getuid() };
+            let uid = rustix::process::getuid().as_raw();
             vec!["bootout".into(), format!("gui/{uid}/{LABEL}")]
         } else {
             vec!["disable".into(), "--now".into(), UNIT.into()]
@@ -460,7 +460,7 @@ fn status(t: &Target) -> anyhow::Result<i32> {
     match m.reachable() {
         Err(why) => println!("{} is not reachable: {why}", m.describe()),
         Ok(()) if t.launchd => {
-            let uid = unsafe { libc::getuid() };
+            let uid = rustix::process::getuid().as_raw();
             match m.run(&["print", &format!("gui/{uid}/{LABEL}")]) {
                 Ok(_) => println!("loaded in launchd"),
                 Err(_) => println!("not loaded in launchd"),

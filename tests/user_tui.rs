@@ -62,7 +62,7 @@ fn transcript(env: &Env) -> (PathBuf, PathBuf) {
 fn open_tui(env: &Env, tmux_tmpdir: &Path) -> Server {
     let (file, work) = transcript(env);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let sockets = tmux_tmpdir.join(format!("tmux-{uid}"));
     std::fs::create_dir_all(&sockets).unwrap();
     {
