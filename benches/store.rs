@@ -56,6 +56,9 @@ fn ours(i: usize, reset: DateTime<Utc>) -> Schedule {
         wait_from: None,
         cwd_identity: None,
         live: None,
+        needs_user: None,
+        custom_message: None,
+        force: None,
     }
 }
 

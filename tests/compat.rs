@@ -60,6 +60,9 @@ fn ours_full() -> Schedule {
         wait_from: None,
         cwd_identity: None,
         live: None,
+        needs_user: None,
+        custom_message: None,
+        force: None,
     }
 }
 

@@ -483,7 +483,7 @@ fn a_restart_between_typing_and_its_confirmation_types_once() {
     let (_server, pid, tmpdir) = claude_tui(env.dir.path(), &transcript, &keys, 6, "");
     register(&env, pid, &work, "cli", None);
     let vars = [("TMUX_TMPDIR", tmpdir.as_os_str())];
-    let daemon = env.start_with(&vars);
+    let daemon = env.start_with(&[], &vars);
     wait_for("the keystrokes", || !lines_of(&keys).is_empty());
     // killed while it waits for the turn to show
     daemon.kill9();
@@ -491,7 +491,7 @@ fn a_restart_between_typing_and_its_confirmation_types_once() {
         .into_iter()
         .filter(|r| r["action"] == "schedule" && r["live"]["typed"].is_object())
         .collect();
-    let daemon = env.start_with(&vars);
+    let daemon = env.start_with(&[], &vars);
     wait_long("the confirmed resume", Duration::from_secs(60), || {
         !completes(&env).is_empty()
     });
@@ -535,7 +535,7 @@ fn a_headless_claude_child_is_not_a_tui_and_its_parents_pane_gets_nothing() {
         .parse()
         .unwrap();
     register(&env, child, &work, "sdk-cli", None);
-    let daemon = env.start_with(&[("TMUX_TMPDIR", tmpdir.as_os_str())]);
+    let daemon = env.start_with(&[], &[("TMUX_TMPDIR", tmpdir.as_os_str())]);
     let t = now() - chrono::Duration::minutes(3);
     let mut text = user(&work, t, "default", "hi");
     text.push_str(&limit(

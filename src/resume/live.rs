@@ -137,6 +137,14 @@ pub fn route_now(
         state: state.clone(),
     };
     let route = route::decide(&facts, now);
+    // `-v`: every decision of the router, with its reason.
+    tracing::debug!(
+        provider = %t.provider,
+        session = %t.provider_session_id.as_deref().unwrap_or("unknown"),
+        continued_by = %route.continuer().describe(),
+        "router: {}",
+        route.why()
+    );
     // Whether the CLI is in front of its terminal says more than its
     // screen: a suspended TUI shows an old frame, or the shell's screen.
     if let (

@@ -177,6 +177,19 @@ pub struct Schedule {
     /// key (the last schedule wins, for zag too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveRecord>,
+    /// Set on a limit no wait lifts (`credits`, `spend_cap`, `billing`,
+    /// `no_quota`): never delivered, recorded as needing the user at once.
+    /// Ours only: zag ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_user: Option<String>,
+    /// `message` is the user's own (`zag-resumed message`, `resume-now
+    /// --message`), not the configured default; shown by `list`/`status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_message: Option<bool>,
+    /// `retry --force`: delivered even if the session moved on since the
+    /// limit, this incident only (a re-hit's next attempt does not inherit it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
 }
 
 /// A directory's identity: which file it is and who owns it.
@@ -255,6 +268,16 @@ impl Schedule {
     /// True when this daemon wrote the record.
     pub fn is_ours(&self) -> bool {
         self.origin.as_deref() == Some(ORIGIN)
+    }
+
+    /// The message is the user's own, not the configured default.
+    pub fn has_custom_message(&self) -> bool {
+        self.custom_message == Some(true)
+    }
+
+    /// `retry --force`: the "moved on" check is skipped for this incident.
+    pub fn is_forced(&self) -> bool {
+        self.force == Some(true)
     }
 }
 
@@ -461,6 +484,12 @@ struct FlatRecord {
     cwd_identity: Option<CwdIdentity>,
     #[serde(default)]
     live: Option<LiveRecord>,
+    #[serde(default)]
+    needs_user: Option<String>,
+    #[serde(default)]
+    custom_message: Option<bool>,
+    #[serde(default)]
+    force: Option<bool>,
     status: Option<CompleteStatus>,
     #[serde(default)]
     error: Option<String>,
@@ -524,6 +553,9 @@ impl FlatRecord {
                 wait_from: self.wait_from,
                 cwd_identity: self.cwd_identity,
                 live: self.live,
+                needs_user: self.needs_user,
+                custom_message: self.custom_message,
+                force: self.force,
             }),
         })
     }
