@@ -48,6 +48,7 @@ const LAYERS: &[&str] = &[
     // the core and the commands
     "daemon",
     "preview",
+    "service",
     "cli",
 ];
 
