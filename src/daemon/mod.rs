@@ -896,14 +896,9 @@ impl Core {
                 store.display()
             );
         }
-        if let Some(reason) = unresolvable {
-            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
-            self.on_outcome(
-                id,
-                Outcome::Failed {
-                    reason: format!("cannot resume: {reason}"),
-                },
-            );
+        if let Some(outcome) = plan::at_once(&schedule, unresolvable) {
+            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, not to be resumed: {outcome:?}");
+            self.on_outcome(id, outcome);
             ack_all(acks);
             return;
         }
@@ -919,14 +914,17 @@ impl Core {
                 .is_some_and(|f| f.replay().tombstoned.contains(id));
         if cancelled {
             // Told like any other cancel, so status and subscribers agree
-            // with the store.
-            self.untrack(id);
+            // with the store; told once: the re-read above may already have
+            // stopped and told it.
+            let still_tracked = self.untrack(id).is_some();
             ack_all(acks);
-            tracing::info!(incident = %id, "cancelled before its timer was armed");
-            self.publish(IncidentEvent::Cancelled {
-                incident_id: id.to_string(),
-                at: self.clock.now(),
-            });
+            if still_tracked {
+                tracing::info!(incident = %id, "cancelled before its timer was armed");
+                self.publish(IncidentEvent::Cancelled {
+                    incident_id: id.to_string(),
+                    at: self.clock.now(),
+                });
+            }
             return;
         }
         // Armed from the record (or, not durable, from memory so it still
@@ -1098,6 +1096,9 @@ impl Core {
         match outcome {
             Outcome::Resumed { detail } => tracing::info!(incident = %id, "resumed: {detail}"),
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
+            Outcome::NeedsUser { what } => {
+                tracing::warn!(incident = %id, "not resumed, no wait lifts this limit: {what}")
+            }
             Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")

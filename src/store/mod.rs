@@ -161,6 +161,11 @@ pub struct Schedule {
     /// Ours only, like `cwd`: zag ignores keys it does not know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_mode: Option<String>,
+    /// Set on a limit no wait lifts (`credits`, `spend_cap`, `billing`,
+    /// `no_quota`): never delivered, recorded as needing the user at once.
+    /// Ours only: zag ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_user: Option<String>,
 }
 
 impl Schedule {
@@ -367,6 +372,8 @@ struct FlatRecord {
     raw: Option<String>,
     #[serde(default)]
     permission_mode: Option<String>,
+    #[serde(default)]
+    needs_user: Option<String>,
     status: Option<CompleteStatus>,
     #[serde(default)]
     error: Option<String>,
@@ -427,6 +434,7 @@ impl FlatRecord {
                 chain_id: self.chain_id,
                 raw: self.raw,
                 permission_mode: self.permission_mode,
+                needs_user: self.needs_user,
             }),
         })
     }

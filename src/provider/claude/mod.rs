@@ -9,6 +9,7 @@
 
 pub mod own_continue;
 pub mod registry;
+pub(crate) mod screen;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -6,6 +6,7 @@
 //! otherwise run read-only: resumed, but unable to edit).
 
 pub mod live;
+pub(crate) mod screen;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
