@@ -54,6 +54,8 @@ fn ours(i: usize, reset: DateTime<Utc>) -> Schedule {
         )),
         permission_mode: None,
         needs_user: None,
+        custom_message: None,
+        force: None,
     }
 }
 

@@ -58,6 +58,8 @@ fn ours_full() -> Schedule {
         raw: Some("Usage limit reached for gemini-2.5-pro.".into()),
         permission_mode: None,
         needs_user: None,
+        custom_message: None,
+        force: None,
     }
 }
 

@@ -27,6 +27,10 @@ pub const NEEDS_USER_PREFIX: &str = "needs user: ";
 /// Length of the short incident id shown in tables (as git's short hashes).
 pub const SHORT_ID: usize = 8;
 
+/// The fewest characters a prefix must have to name an incident: `cancel 3`
+/// must not cancel whatever id happens to be the only one starting with 3.
+pub const MIN_PREFIX: usize = 4;
+
 /// The short form of an incident id: its first [`SHORT_ID`] characters.
 pub fn short_id(id: &str) -> &str {
     match id.char_indices().nth(SHORT_ID) {
@@ -92,6 +96,12 @@ pub struct IncidentHistory {
     pub requested: Option<String>,
     /// `zag-resumed`, or absent for zag's own records.
     pub origin: Option<String>,
+    /// The user's own message (`zag-resumed message`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `retry --force`: delivered even if the session had moved on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
     /// When it ended (absent while pending, or on a record that predates
     /// the `at` key).
     pub ended_at: Option<DateTime<Utc>>,
@@ -123,6 +133,8 @@ impl IncidentHistory {
             ended_at: None,
             reason: None,
             after_reset_secs: None,
+            message: None,
+            force: false,
         }
     }
 
@@ -154,6 +166,8 @@ impl IncidentHistory {
         self.attempt = Some(s.attempt);
         self.chain_id.clone_from(&s.chain_id);
         self.origin.clone_from(&s.origin);
+        self.message = s.has_custom_message().then(|| s.message.clone());
+        self.force = s.is_forced();
     }
 
     fn finish(&mut self) {
@@ -316,6 +330,8 @@ fn history_of_lines(
 pub enum IdError {
     #[error("no incident matches {prefix:?} in any store under {}", zag_home.display())]
     Unknown { prefix: String, zag_home: PathBuf },
+    #[error("{prefix:?} is too short: give at least {MIN_PREFIX} characters of the incident id (`status`, `list` and `history` show {SHORT_ID})")]
+    TooShort { prefix: String },
     #[error("{prefix:?} is ambiguous: it matches {} incidents ({}); give more characters", matches.len(), matches.join(", "))]
     Ambiguous {
         prefix: String,
@@ -378,6 +394,14 @@ fn unique_match<'a>(
         if !prefix.is_empty() && id.starts_with(prefix) {
             matches.push(id);
         }
+    }
+    // A short prefix that names something is refused, unique or not; one
+    // that names nothing is simply unknown (the daemon may know the exact
+    // id from a store it alone reads).
+    if !matches.is_empty() && prefix.chars().count() < MIN_PREFIX {
+        return Err(IdError::TooShort {
+            prefix: prefix.to_string(),
+        });
     }
     matches.sort_unstable();
     matches.dedup();
@@ -600,6 +624,18 @@ mod tests {
         ));
         assert!(matches!(find(&h, "", home), Err(IdError::Unknown { .. })));
         assert_eq!(find(&h, "1234", home).unwrap().state, State::Cancelled);
+        // Unique, but shorter than MIN_PREFIX: refused, whether it matches or not.
+        assert!(matches!(find(&h, "zz", home), Err(IdError::Unknown { .. })));
+        for short in ["1", "123", "843"] {
+            let e = find(&h, short, home).unwrap_err();
+            assert_eq!(
+                e,
+                IdError::TooShort {
+                    prefix: short.into()
+                }
+            );
+            assert!(e.to_string().contains("at least 4 characters"), "{e}");
+        }
     }
 
     #[test]

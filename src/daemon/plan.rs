@@ -236,6 +236,10 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
         raw: Some(truncate(&d.raw, 512)),
         permission_mode: session.permission_mode.clone(),
         needs_user: d.needs_user.map(|n| n.as_str().to_string()),
+        // The user's message and a forced retry are this incident's only:
+        // a new incident starts from the configured message and the checks.
+        custom_message: None,
+        force: None,
     };
     let store: std::sync::Arc<Path> = Paths::store_in(f.project).into();
     HitPlan::Seen(Box::new(Incident::new(

@@ -196,6 +196,9 @@ pub async fn deliver_live(
         // it and died before recording the outcome.
         let moved = match revalidate::already_delivered(&t) {
             Some(at) => Err(at),
+            // `retry --force`: the user said to deliver whatever the
+            // session did since; the other checks stand.
+            None if inc.is_forced() => Ok(None),
             None => Ok(revalidate::moved_on(&t, inc.hit_at)),
         };
         Ok::<_, resolve::Unresolved>((t, moved))
