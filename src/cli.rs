@@ -6,6 +6,7 @@
 //! error; errors are one clear line on stderr. `run` adds 3: another daemon
 //! already runs for this zag home (systemd's unit does not restart on it).
 
+pub use crate::service::ServiceAction;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use std::io::Write;
@@ -230,29 +231,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `service` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ServiceAction {
-    /// Write the unit with this binary's absolute path and your shell's
-    /// PATH, then enable and start it; says what it did.
-    Install {
-        /// Print the unit instead of writing it.
-        #[arg(long)]
-        print: bool,
-        /// Overwrite a unit that was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Stop and disable the service and remove its unit.
-    Uninstall {
-        /// Remove the unit even if it was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Whether the unit is installed (and edited), enabled and running.
-    Status,
 }
 
 /// Parse arguments, run the command, return the process exit code.
