@@ -6,6 +6,7 @@
 //! error; errors are one clear line on stderr. `run` adds 3: another daemon
 //! already runs for this zag home (systemd's unit does not restart on it).
 
+pub use crate::service::ServiceAction;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use std::io::Write;
