@@ -6,7 +6,6 @@
 //! error; errors are one clear line on stderr. `run` adds 3: another daemon
 //! already runs for this zag home (systemd's unit does not restart on it).
 
-pub use crate::service::ServiceAction;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use std::io::Write;
@@ -19,7 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::DaemonConfig;
 use crate::detect::Detector;
 use crate::paths::Paths;
-use crate::service::ServiceAction;
+pub use crate::service::ServiceAction;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -498,29 +498,6 @@ fn status(t: &Target) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `service` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ServiceAction {
-    /// Write the unit with this binary's absolute path and your shell's
-    /// PATH, then enable and start it; says what it did.
-    Install {
-        /// Print the unit instead of writing it.
-        #[arg(long)]
-        print: bool,
-        /// Overwrite a unit that was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Stop and disable the service and remove its unit.
-    Uninstall {
-        /// Remove the unit even if it was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Whether the unit is installed (and edited), enabled and running.
-    Status,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

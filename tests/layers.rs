@@ -53,12 +53,6 @@ const LAYERS: &[&str] = &[
     "cli",
 ];
 
-/// Upward imports known and named, each to be removed: `(from, to)`.
-/// The daemon's dry run (issue 20, `daemon/user.rs`) asks the `scan --plan`
-/// preview what a delivery would do, while the preview reads the daemon's
-/// pure planner: the planner (or the preview's core) belongs below both.
-const KNOWN_UPWARD: &[(&str, &str)] = &[("daemon", "preview")];
-
 /// One `crate::x` a file names.
 #[derive(Debug, PartialEq, Eq)]
 struct Import {
@@ -263,7 +257,6 @@ fn upward(files: &BTreeMap<PathBuf, String>, src: &Path) -> Vec<String> {
             }
             match rank(&i.to) {
                 Some(r) if r < me => {}
-                Some(_) if KNOWN_UPWARD.contains(&(top.as_str(), i.to.as_str())) => {}
                 Some(_) => bad.push(format!(
                     "src/{}:{}: `{}` (layer {}) imports `{}` (layer {})",
                     i.file,
