@@ -395,10 +395,9 @@ pub async fn run(
     );
     // Off the loop and after the re-arm: it reads every store once more.
     let zag_home = paths.zag_home.clone();
-    // Whole seconds: a record's `at` is kept to the second, so one written
-    // in the start's own second may be this run's (its event comes live).
-    let before =
-        chrono::DateTime::from_timestamp(core.started_at.timestamp(), 0).unwrap_or(core.started_at);
+    // A record's `at` is kept to the second: one of this run's own first
+    // second may be read here too; `publish` shows it once.
+    let before = core.started_at;
     core.work.spawn_blocking(move || {
         Disk::Recent(user::recent_from_history(
             crate::control::history::read_history(&zag_home),
@@ -1510,6 +1509,9 @@ impl Core {
             ev,
             IncidentEvent::Hit { .. } | IncidentEvent::Scheduled { .. }
         ) {
+            // The same outcome read from the stores at start (see
+            // `seed_recent`) is this one: shown once.
+            self.recent.retain(|e| !user::same_outcome(e, &ev));
             if self.recent.len() == RECENT {
                 self.recent.pop_front();
             }

@@ -28,6 +28,23 @@ use crate::control::{BinaryView, IncidentEvent};
 use crate::resume::Outcome;
 use crate::schedule::stagger_offset;
 
+/// The same end of the same incident (resumed, failed, skipped, cancelled;
+/// routed events are not ends and may repeat).
+pub(super) fn same_outcome(a: &IncidentEvent, b: &IncidentEvent) -> bool {
+    let end = |e: &IncidentEvent| {
+        !matches!(
+            e,
+            IncidentEvent::Hit { .. }
+                | IncidentEvent::Scheduled { .. }
+                | IncidentEvent::Routed { .. }
+        )
+    };
+    end(a)
+        && end(b)
+        && kind(a) == kind(b)
+        && crate::control::render::event_incident(a) == crate::control::render::event_incident(b)
+}
+
 /// An event's kind, for telling one already shown.
 fn kind(e: &IncidentEvent) -> &'static str {
     match e {
