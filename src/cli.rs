@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DaemonConfig, UsageLimits};
+use crate::config::DaemonConfig;
 use crate::detect::Detector;
 use crate::paths::Paths;
 
@@ -598,7 +598,7 @@ fn daemon_binaries(paths: &Paths) -> Result<Vec<crate::control::BinaryView>, Str
 }
 
 fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
-    let (detector, invalid) = Detector::new(&UsageLimits::default());
+    let (detector, invalid) = Detector::new([]);
     for bad in invalid {
         eprintln!("zag-resumed: invalid extra pattern skipped: {bad}");
     }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use crate::config::NotifyConfig;
 use crate::control::IncidentEvent;
+pub use crate::push_url::{HttpTarget, UrlError};
 
 /// How a desktop notification is shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,6 +205,11 @@ impl Notifier {
 pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
     use crate::control::render::short_session;
     match ev {
+        // The NeedsUser event that follows says what to do.
+        IncidentEvent::Hit {
+            needs_user: Some(_),
+            ..
+        } => None,
         IncidentEvent::Hit {
             provider,
             session_id,
@@ -235,6 +241,20 @@ pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
         } => Some((
             format!("{provider} resume failed"),
             format!("session {} · {reason}", short_session(session_id)),
+        )),
+        IncidentEvent::NeedsUser {
+            incident_id,
+            provider,
+            session_id,
+            what,
+            ..
+        } => Some((
+            format!("{provider} needs you: no wait lifts this limit"),
+            format!(
+                "session {} · {what}, then `zag-resumed retry {}`",
+                short_session(session_id),
+                crate::control::history::short_id(incident_id)
+            ),
         )),
         IncidentEvent::Routed {
             provider,
@@ -295,6 +315,7 @@ pub fn push_message(ev: &IncidentEvent) -> Option<PushMessage> {
     let (title, tags) = match ev {
         IncidentEvent::Hit { .. } => (title, "hourglass"),
         IncidentEvent::Resumed { .. } => (title, "white_check_mark"),
+        IncidentEvent::NeedsUser { .. } => (title, "warning"),
         IncidentEvent::Failed {
             provider, reason, ..
         } if reason.starts_with("gave up") => (format!("{provider} resume gave up"), "no_entry"),
@@ -354,23 +375,6 @@ impl Push {
     }
 }
 
-/// Why a push URL was refused; each text starts with the URL.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum UrlError {
-    #[error("{url}: expected an http:// or https:// URL")]
-    NotHttp { url: String },
-    #[error("{url}: expected http://host[:port]/topic")]
-    BadAuthority { url: String },
-    #[error("{url}: the path must not contain spaces")]
-    SpaceInPath { url: String },
-    #[error("{url}: bad port {port:?}")]
-    BadPort { url: String, port: String },
-    #[error("{url}: no host")]
-    NoHost { url: String },
-    #[error("{url}: not a valid URL ({reason})")]
-    Invalid { url: String, reason: String },
-}
-
 /// Why an ntfy POST did not go through.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -409,73 +413,7 @@ pub enum HookError {
     },
 }
 
-/// An `http://` or `https://` `host[:port]/path` URL, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpTarget {
-    pub url: String,
-    /// `host` or `host:port`, as the `Host` header carries it.
-    pub authority: String,
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-    /// `https://`: the POST goes over TLS, the server's certificate checked
-    /// against the bundled Mozilla roots.
-    pub tls: bool,
-}
-
 impl HttpTarget {
-    /// Parse a URL; anything but `http://` and `https://` is an error.
-    pub fn parse(url: &str) -> Result<Self, UrlError> {
-        let url_ = || url.to_string();
-        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("https://") {
-            (rest, true, 443)
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            (rest, false, 80)
-        } else {
-            return Err(UrlError::NotHttp { url: url_() });
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if authority.is_empty() || authority.contains('@') {
-            return Err(UrlError::BadAuthority { url: url_() });
-        }
-        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(UrlError::SpaceInPath { url: url_() });
-        }
-        // `[v6]:port`, `host:port` or `host`.
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !p.contains(']') => (
-                h,
-                p.parse::<u16>().map_err(|_| UrlError::BadPort {
-                    url: url_(),
-                    port: p.into(),
-                })?,
-            ),
-            _ => (authority, default_port),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(UrlError::NoHost { url: url_() });
-        }
-        // What the HTTP client will parse when sending: refuse it now.
-        if let Err(e) = url.parse::<ureq::http::Uri>() {
-            return Err(UrlError::Invalid {
-                url: url_(),
-                reason: e.to_string(),
-            });
-        }
-        Ok(HttpTarget {
-            url: url.to_string(),
-            authority: authority.to_string(),
-            host: host.to_string(),
-            port,
-            path: path.to_string(),
-            tls,
-        })
-    }
-
     /// POST the message (the text as the body, `Title` and `Tags` headers);
     /// a non-2xx status is an error.
     pub fn post(&self, msg: &PushMessage, deadline: Duration) -> Result<(), PushError> {
@@ -654,6 +592,7 @@ mod tests {
             reset_at: Some("2030-01-01T10:00:00Z".parse().unwrap()),
             file: "/f".into(),
             at,
+            needs_user: None,
         };
         assert_eq!(
             notification_for(&hit),
@@ -678,6 +617,40 @@ mod tests {
             at,
         };
         assert_eq!(notification_for(&cancelled), None);
+    }
+
+    #[test]
+    fn a_limit_no_wait_lifts_notifies_once_with_what_to_do() {
+        let at = "2030-01-01T08:00:00Z".parse().unwrap();
+        // Its hit stays quiet: the needs-you event says more.
+        let hit = IncidentEvent::Hit {
+            incident_id: "abcdef0123".into(),
+            provider: "codex".into(),
+            session_id: "t-1".into(),
+            scope: "unknown".into(),
+            reset_at: None,
+            file: "/f".into(),
+            at,
+            needs_user: Some("spend_cap".into()),
+        };
+        assert_eq!(notification_for(&hit), None);
+        let ev = IncidentEvent::NeedsUser {
+            incident_id: "abcdef0123".into(),
+            provider: "codex".into(),
+            session_id: "t-1".into(),
+            what: "spend cap reached: raise the workspace's spend cap".into(),
+            at,
+        };
+        assert_eq!(
+            notification_for(&ev),
+            Some((
+                "codex needs you: no wait lifts this limit".to_string(),
+                "session t-1 · spend cap reached: raise the workspace's spend cap, then `zag-resumed retry abcdef01`".to_string()
+            ))
+        );
+        let push = push_message(&ev).unwrap();
+        assert_eq!(push.tags, "warning");
+        assert!(push.body.starts_with("abcdef01 · "), "{}", push.body);
     }
 
     #[test]

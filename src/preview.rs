@@ -36,6 +36,9 @@ pub struct Preview {
     /// When the resume would fire, and whether the fallback wait set it.
     pub due: Option<DateTime<Utc>>,
     pub fallback_used: bool,
+    /// Set when no wait lifts the limit: what the user must do (nothing is
+    /// scheduled, `due` stays empty).
+    pub needs_user: Option<String>,
     /// A note on the limits used (a project config that failed to load).
     pub limits_note: Option<String>,
     /// `fifo`, `respawn`, `type`, `wait` or `none`.
@@ -129,7 +132,7 @@ pub fn preview_file(
     let paths = &px.paths;
     let project = plan::project_of(paths, &tracker.identity, |c| project_for_cwd(paths, c));
     let (limits, _) = limits_of(&project);
-    let (detector, _) = Detector::new(&limits);
+    let (detector, _) = Detector::new(limits.extra_patterns());
     let anchor: DateTime<Utc> = meta.modified().map(Into::into).unwrap_or(px.now);
     let ctx = LineContext {
         source,
@@ -212,6 +215,13 @@ pub fn preview_one(
         p.message = Some(pending.message.clone());
     }
     p.store = Some(c.store.to_path_buf());
+    if let Some(what) = resume::needs_user_what(&c.schedule) {
+        p.how = format!(
+            "nothing scheduled: no wait lifts this limit; recorded as needing you ({what}), then `zag-resumed retry <id>`"
+        );
+        p.needs_user = Some(what);
+        return p;
+    }
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
     let resolved = resume::resolve_target(&c.schedule, &px.env);
@@ -394,6 +404,7 @@ pub fn plan_json(p: &Preview) -> Value {
         "store": p.store.as_ref().map(|s| s.display().to_string()),
         "due": p.due.map(secs),
         "fallback_used": p.fallback_used,
+        "needs_user": p.needs_user,
         "limits_note": p.limits_note,
         "channel": p.channel,
         "how": p.how,
@@ -417,6 +428,11 @@ pub fn plan_text(p: &Preview) -> String {
         s.push_str(&format!(", store {}", store.display()));
     }
     s.push('\n');
+    if let Some(what) = &p.needs_user {
+        s.push_str(&format!(
+            "  when: never (no wait lifts this limit: {what})\n"
+        ));
+    }
     if let Some(due) = p.due {
         let why = if p.fallback_used {
             "no reset time: the fallback wait of [usage_limits]"

@@ -234,6 +234,7 @@ async fn subscribe_streams_events() {
             reset_at: None,
             file: "/f".into(),
             at: t("2030-01-01T08:00:00Z"),
+            needs_user: None,
         },
         IncidentEvent::Resumed {
             incident_id: "i1".into(),

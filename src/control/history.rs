@@ -21,6 +21,9 @@ use serde::Serialize;
 
 use crate::store::{discover_stores, Schedule};
 
+/// How the `complete` of an incident no wait lifts starts its `error`.
+pub const NEEDS_USER_PREFIX: &str = "needs user: ";
+
 /// Length of the short incident id shown in tables (as git's short hashes).
 pub const SHORT_ID: usize = 8;
 
@@ -48,6 +51,9 @@ pub enum State {
     /// session had moved on, or its CLI is gone): not delivered on purpose.
     Skipped,
     Cancelled,
+    /// Recorded as a failed `complete` whose error says `needs user: …`: a
+    /// limit no wait lifts (credits, a spend cap, billing), never resumed.
+    NeedsUser,
 }
 
 impl State {
@@ -58,6 +64,7 @@ impl State {
             State::Failed => "failed",
             State::Skipped => "skipped",
             State::Cancelled => "cancelled",
+            State::NeedsUser => "needs_user",
         }
     }
 }
@@ -166,7 +173,10 @@ impl IncidentHistory {
     fn finish(&mut self) {
         let base = self.reset_at.or(self.when);
         self.after_reset_secs = match (base, self.ended_at) {
-            (Some(b), Some(e)) if self.state != State::Cancelled => Some((e - b).num_seconds()),
+            // A limit no wait lifts had no resume time to be late for.
+            (Some(b), Some(e)) if !matches!(self.state, State::Cancelled | State::NeedsUser) => {
+                Some((e - b).num_seconds())
+            }
             _ => None,
         };
     }
@@ -284,12 +294,20 @@ fn history_of_lines(
                 h.reason = detail;
             }
             Some(crate::store::CompleteStatus::Failed) => {
-                match error.as_deref().and_then(|e| e.strip_prefix("skipped: ")) {
-                    Some(why) => {
+                let e = error.as_deref();
+                match (
+                    e.and_then(|e| e.strip_prefix("skipped: ")),
+                    e.and_then(|e| e.strip_prefix(NEEDS_USER_PREFIX)),
+                ) {
+                    (Some(why), _) => {
                         h.state = State::Skipped;
                         h.reason = Some(why.to_string());
                     }
-                    None => {
+                    (_, Some(what)) => {
+                        h.state = State::NeedsUser;
+                        h.reason = Some(what.to_string());
+                    }
+                    _ => {
                         h.state = State::Failed;
                         h.reason = error.or(detail);
                     }
@@ -332,6 +350,12 @@ pub enum IdError {
     },
     #[error("no pending incident {short}: it was skipped{when}{why}")]
     Skipped {
+        short: String,
+        when: String,
+        why: String,
+    },
+    #[error("no pending incident {short}: it needs you{when}{why}; once that is done, `zag-resumed retry {short}`")]
+    NeedsUser {
         short: String,
         when: String,
         why: String,
@@ -475,6 +499,7 @@ pub fn resolve_pending(zag_home: &Path, prefix: &str) -> Result<String, IdError>
         State::Resumed => Err(IdError::Resumed { short, when }),
         State::Failed => Err(IdError::Failed { short, when, why }),
         State::Skipped => Err(IdError::Skipped { short, when, why }),
+        State::NeedsUser => Err(IdError::NeedsUser { short, when, why }),
     }
 }
 
@@ -539,6 +564,8 @@ mod tests {
             r#"{"action":"complete","incident_id":"cccc3333-x","status":"failed","error":"skipped: session moved on"}"#.into(),
             r#"{"action":"cancel","incident_id":"dddd4444-x","at":"2030-01-01T09:00:00Z"}"#.into(),
             r#"{"action":"complete","incident_id":"dddd4444-x","status":"resumed"}"#.into(),
+            sched("ffff6666-x"),
+            r#"{"action":"complete","incident_id":"ffff6666-x","status":"failed","error":"needs user: out of credits: add credits to the workspace","at":"2030-01-01T09:30:00Z"}"#.into(),
         ]);
         let by = |id: &str| h.iter().find(|x| x.incident_id == id).unwrap();
         let a = by("aaaa1111-x");
@@ -558,6 +585,15 @@ mod tests {
             (c.state, c.reason.as_deref()),
             (State::Skipped, Some("session moved on"))
         );
+        let e = by("ffff6666-x");
+        assert_eq!(
+            (e.state, e.reason.as_deref()),
+            (
+                State::NeedsUser,
+                Some("out of credits: add credits to the workspace")
+            )
+        );
+        assert_eq!(e.state.as_str(), "needs_user");
         let d = by("dddd4444-x");
         assert_eq!(d.state, State::Cancelled, "the first tombstone decides");
         assert_eq!(d.ended_at, Some(t("2030-01-01T09:00:00Z")));

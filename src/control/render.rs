@@ -181,6 +181,13 @@ pub fn render_event(ev: &IncidentEvent) -> String {
             ..
         } => (at, "skipped", joined(provider, session_id, reason)),
         IncidentEvent::Cancelled { at, .. } => (at, "cancelled", String::new()),
+        IncidentEvent::NeedsUser {
+            provider,
+            session_id,
+            what,
+            at,
+            ..
+        } => (at, "needs you", joined(provider, session_id, what)),
         IncidentEvent::Routed {
             provider,
             session_id,
@@ -213,6 +220,7 @@ pub fn event_incident(ev: &IncidentEvent) -> &str {
         | IncidentEvent::Failed { incident_id, .. }
         | IncidentEvent::Skipped { incident_id, .. }
         | IncidentEvent::Cancelled { incident_id, .. }
+        | IncidentEvent::NeedsUser { incident_id, .. }
         | IncidentEvent::Routed { incident_id, .. } => incident_id,
     }
 }
@@ -391,7 +399,9 @@ pub fn render_history(all: &[IncidentHistory], now: DateTime<Utc>) -> String {
             }
             out.push('\n');
         }
-        if let Some(when) = h.when {
+        if h.state == State::NeedsUser {
+            let _ = writeln!(out, "  {:<9}  never: no wait lifts this limit", "scheduled");
+        } else if let Some(when) = h.when {
             // To the second: a due time is exact (reset + jitter + stagger).
             let _ = write!(out, "  {:<9}  for {}", "scheduled", stamp_secs(when));
             if let Some(a) = h.attempt {
@@ -605,6 +615,7 @@ abcdef01  codex     2030-01-02 09:30:05  1        s                  /h/.zag/sch
             reset_at: Some(t("2030-01-01T10:00:00Z")),
             file: "/f".into(),
             at: t("2030-01-01T08:00:00Z"),
+            needs_user: None,
         };
         assert_eq!(
             render_event(&ev),
@@ -646,6 +657,24 @@ abcdef01  codex     2030-01-02 09:30:05  1        s                  /h/.zag/sch
             render_history(&[], t("2030-01-01T10:00:00Z")),
             "No incidents in the stores.\n"
         );
+    }
+
+    #[test]
+    fn history_says_a_limit_no_wait_lifts_needs_the_user() {
+        use super::super::history::history_of_store;
+        let text = [
+            r#"{"action":"schedule","incident_id":"26cfe2ba-aaaa","session_id":"w-ck","provider":"codex","when":"2030-01-01T08:00:00Z","message":"Continue","attempt":1,"log_path":"","scope":"unknown","hit_at":"2030-01-01T08:00:00Z","source_file":"/w.jsonl","needs_user":"credits"}"#,
+            r#"{"action":"complete","incident_id":"26cfe2ba-aaaa","status":"failed","error":"needs user: out of credits: add credits to the workspace","at":"2030-01-01T08:00:01Z"}"#,
+        ]
+        .join("\n");
+        let all = history_of_store(text.as_bytes(), std::path::Path::new("/s"));
+        let want = "\
+26cfe2ba  codex · session w-ck · usage limit · needs_user
+  hit        2030-01-01 08:00 UTC · /w.jsonl
+  scheduled  never: no wait lifts this limit
+  needs_user  2030-01-01 08:00 UTC · out of credits: add credits to the workspace
+";
+        assert_eq!(render_history(&all, t("2030-01-01T10:00:00Z")), want);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   `when` set to now (zag's rule: the last schedule of an id wins). A
 //!   running daemon sees the store change and re-arms the incident's timer,
 //!   which fires at once; without a daemon, the next start delivers it.
-//! - `retry <id>` gives a failed (or skipped) incident one more delivery: a
+//! - `retry <id>` gives a failed, skipped or needs-you incident (the user
+//!   has added credits, raised a cap) one more delivery: a
 //!   new incident (a tombstoned id is hidden for good, so it needs a fresh
 //!   one) with the same session facts, chained to the failed one, due now.
 //!   A cancelled incident is restored the same way, due when it was due (or
@@ -180,7 +181,7 @@ pub fn retry(
     let short = h.short_id.clone();
     let restore = h.state == State::Cancelled;
     match h.state {
-        State::Failed | State::Skipped | State::Cancelled => {}
+        State::Failed | State::Skipped | State::NeedsUser | State::Cancelled => {}
         State::Pending => return Err(SteerError::StillPending { short }),
         other => {
             return Err(SteerError::NotFailed {
@@ -243,6 +244,9 @@ pub fn retry_of(failed: &Schedule, now: DateTime<Utc>) -> Schedule {
             .unwrap_or_else(|| failed.incident_id.clone()),
     );
     s.when = now;
+    // Retrying a limit no wait lifts says the user has done what it needed
+    // (added credits, raised the cap): this one is delivered.
+    s.needs_user = None;
     s.force = None;
     s
 }
@@ -297,5 +301,11 @@ mod tests {
             retry_of(&unchained, now).chain_id.as_deref(),
             Some(failed.incident_id.as_str())
         );
+        // A limit no wait lifts, retried once the user acted: delivered.
+        let needed = Schedule {
+            needs_user: Some("credits".into()),
+            ..failed.clone()
+        };
+        assert_eq!(retry_of(&needed, now).needs_user, None);
     }
 }

@@ -126,7 +126,7 @@ impl LimitsCache {
                     tracing::warn!("{e}; using zag's defaults for this project");
                     UsageLimits::default()
                 });
-                let (detector, invalid) = Detector::new(&limits);
+                let (detector, invalid) = Detector::new(limits.extra_patterns());
                 for bad in invalid {
                     tracing::warn!(
                         "{}: invalid extra_patterns entry skipped: {bad}",
@@ -340,7 +340,7 @@ pub async fn run(
         paths.clone(),
         config.resume.clone(),
         config.binaries.clone(),
-        Detector::new(&UsageLimits::default()).0,
+        Detector::new([]).0,
     );
     env.search_path = search_path;
     env.clock = clock.clone();
@@ -968,14 +968,9 @@ impl Core {
             ),
             Ok(()) => {}
         }
-        if let Some(reason) = unresolvable {
-            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
-            self.on_outcome(
-                id,
-                Outcome::Failed {
-                    reason: format!("cannot resume: {reason}"),
-                },
-            );
+        if let Some(outcome) = plan::at_once(&schedule, unresolvable) {
+            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, not to be resumed: {outcome:?}");
+            self.on_outcome(id, outcome);
             ack_all(acks);
             return;
         }
@@ -997,14 +992,17 @@ impl Core {
                 .is_some_and(|f| f.replay().tombstoned.contains(id));
         if cancelled {
             // Told like any other cancel, so status and subscribers agree
-            // with the store.
-            self.untrack(id);
+            // with the store; told once: the re-read above may already have
+            // stopped and told it.
+            let still_tracked = self.untrack(id).is_some();
             ack_all(acks);
-            tracing::info!(incident = %id, "cancelled before its timer was armed");
-            self.publish(IncidentEvent::Cancelled {
-                incident_id: id.to_string(),
-                at: self.clock.now(),
-            });
+            if still_tracked {
+                tracing::info!(incident = %id, "cancelled before its timer was armed");
+                self.publish(IncidentEvent::Cancelled {
+                    incident_id: id.to_string(),
+                    at: self.clock.now(),
+                });
+            }
             return;
         }
         // Armed from the record (or, not durable, from memory so it still
@@ -1194,6 +1192,9 @@ impl Core {
         match outcome {
             Outcome::Resumed { detail } => tracing::info!(incident = %id, "resumed: {detail}"),
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
+            Outcome::NeedsUser { what } => {
+                tracing::warn!(incident = %id, "not resumed, no wait lifts this limit: {what}")
+            }
             Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")

@@ -54,6 +54,7 @@ fn kind(e: &IncidentEvent) -> &'static str {
         IncidentEvent::Failed { .. } => "failed",
         IncidentEvent::Skipped { .. } => "skipped",
         IncidentEvent::Cancelled { .. } => "cancelled",
+        IncidentEvent::NeedsUser { .. } => "needs_user",
         IncidentEvent::Routed { .. } => "routed",
     }
 }
@@ -144,6 +145,13 @@ pub(super) fn recent_from_history(
                     at,
                 },
                 State::Cancelled => IncidentEvent::Cancelled { incident_id, at },
+                State::NeedsUser => IncidentEvent::NeedsUser {
+                    incident_id,
+                    provider,
+                    session_id,
+                    what: reason,
+                    at,
+                },
                 State::Failed | State::Pending => IncidentEvent::Failed {
                     incident_id,
                     provider,
@@ -389,6 +397,7 @@ impl Core {
         let reason = match outcome {
             Outcome::Skipped { reason } | Outcome::Failed { reason } => reason,
             Outcome::Resumed { detail } => detail,
+            Outcome::NeedsUser { what } => what,
             Outcome::LimitAgain { detail, .. } => detail,
             Outcome::Deferred { view, .. } => view.why,
         };

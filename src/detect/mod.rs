@@ -34,23 +34,37 @@
 //!   `message: '`); anywhere else in a line (prose, code, grep output) it is
 //!   ignored. Only fields a provider fills with errors (`result` with
 //!   `is_error`, `error.message`, `session.error`) match anywhere.
-//! - Warnings and retries in progress: Claude `rate_limit_event` with a
-//!   status other than `rejected`, Claude `system`/`api_retry` and the
-//!   TUI's `Usage limit reached · set to continue automatically` notice,
-//!   Codex `Reconnecting... n/5 (…429…)` and `stream error: … retrying
-//!   n/5 in 2.1s…` (only the final failure counts).
-//! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
-//!   and billing details`, `insufficient_quota`, Claude `billing_error`),
-//!   auth (401, `authentication`), `workspace routing discovery failed`,
-//!   network errors. They carry no limit wording and no 429 structure, or are
-//!   vetoed explicitly (Codex, Gemini).
+//! - Warnings and retries in progress (the CLI's own short retry is left to
+//!   it; only its final failure counts): Claude `rate_limit_event` with a
+//!   status other than `rejected` (an `overageStatus: "rejected"` or a
+//!   rejected `unifiedWindows` entry under an `allowed` status included),
+//!   Claude `system`/`api_retry` and the TUI's own-continue notices (`Usage
+//!   limit reached · set to continue automatically …`, `… continuing
+//!   automatically at 7pm · esc or type to cancel`, `Usage limit reset ·
+//!   continuing automatically`), Codex `Reconnecting... n/5 (…429…)` and
+//!   `stream error: … retrying n/5 in 2.1s…`, Gemini `Attempt n failed: …
+//!   Retrying after …`, a Copilot text whose own wait is a minute or less
+//!   (`… wait 6 seconds`).
+//! - The server's capacity: Gemini `MODEL_CAPACITY_EXHAUSTED`.
+//! - Failures a wait cannot fix and that are no limit: an API key's
+//!   `insufficient_quota`, Claude `billing_error`, auth (401,
+//!   `authentication`), `workspace routing discovery failed`, network
+//!   errors. They carry no limit wording and no 429 structure, or are vetoed
+//!   explicitly (Codex, Gemini).
+//!
+//! # Limits no wait lifts
+//! Codex `Your workspace is out of credits…`, `You hit your spend cap
+//! set…`, `Quota exceeded. Check your plan and billing details.`; Copilot
+//! `402 You have no quota`, `{"code":"quota_exceeded"}`. They are
+//! detections with [`Detection::needs_user`] set and no reset: the daemon
+//! records them as needing the user and schedules nothing.
 //!
 //! # Reset times
 //! Never early (see [`reset`]): exact epochs beside the text win; a time
 //! printed without seconds is rounded up to the end of its minute; an exact
 //! epoch already past on a line without its own timestamp is kept (the
-//! scheduler turns it into now + jitter). Gemini's `MODEL_CAPACITY_EXHAUSTED`
-//! is the server's capacity, reported as a transient rate limit.
+//! scheduler turns it into now + jitter). A daily quota that names no time
+//! (Gemini's) is due at the next midnight America/Los_Angeles.
 //!
 //! # Duplicates
 //! One incident often shows up on several lines (Claude's stream-json
@@ -61,8 +75,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-use crate::config::UsageLimits;
 
 #[path = "../provider/claude/detect.rs"]
 mod claude;
@@ -84,169 +96,59 @@ mod scan;
 mod testkit;
 mod zag;
 
+pub use crate::shared::{Provider, Scope, SourceKind};
 pub use reset::Zone;
 pub use scan::{infer_source, scan_reader, scan_reader_buf, ScanStats, StreamState, MAX_SCAN_LINE};
 
-/// The four provider CLIs zag drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Claude,
-    Codex,
-    Gemini,
-    Copilot,
-}
-
-impl Provider {
-    pub const ALL: [Provider; 4] = [
-        Provider::Claude,
-        Provider::Codex,
-        Provider::Gemini,
-        Provider::Copilot,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Claude => "claude",
-            Provider::Codex => "codex",
-            Provider::Gemini => "gemini",
-            Provider::Copilot => "copilot",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What kind of cap was hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// A rolling window (Claude's five hours, Codex's primary window).
-    Session,
-    Weekly,
-    Daily,
-    Global,
-    /// Requests-per-minute style: waiting `retryDelay` is enough.
-    Transient,
-    Unknown,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Session => "session",
-            Scope::Weekly => "weekly",
-            Scope::Daily => "daily",
-            Scope::Global => "global",
-            Scope::Transient => "transient",
-            Scope::Unknown => "unknown",
-        }
-    }
-
-    /// The value zag's `usage_limit_hit.scope` accepts (it has no `transient`).
-    pub fn zag_str(self) -> &'static str {
-        match self {
-            Scope::Transient => "unknown",
-            s => s.as_str(),
-        }
-    }
-
-    /// Human wording for status lines: "weekly limit", "rate limit".
-    /// [`Scope::describe`] in the words the provider's CLI uses: Claude's
-    /// and Codex's session window is five hours (Claude now prints "5-hour
-    /// limit" where it printed "session limit").
-    pub fn describe_for(self, provider: &str) -> &'static str {
-        match (self, provider) {
-            (Scope::Session, "claude" | "codex") => "5-hour limit",
-            (s, _) => s.describe(),
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Scope::Session => "session limit",
-            Scope::Weekly => "weekly limit",
-            Scope::Daily => "daily quota",
-            Scope::Global => "global limit",
-            Scope::Transient => "rate limit",
-            Scope::Unknown => "usage limit",
-        }
-    }
-}
-
-/// Which kind of file a line came from; each has its own line format.
+/// A limit no wait can lift: the user must act (add credits, raise a cap,
+/// change the plan) before a resume can work, so none is scheduled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    /// `P/logs/sessions/<wrapper-id>.jsonl`: zag's envelope (zag-contract §2).
-    ZagSession,
-    /// `B/logs/spawn/<wrapper-id>.log`: raw provider stdout/stderr, any format.
-    ZagSpawn,
-    /// `~/.claude/projects/<dir>/<session-id>.jsonl`
-    ClaudeNative,
-    /// `~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`
-    CodexNative,
-    /// `~/.copilot/session-state/<id>/events.jsonl`
-    CopilotNative,
-    /// `~/.gemini/tmp/<project>/chats/*.json[l]`: identity only, no errors.
-    GeminiNative,
-    /// Anything else (`scan` over an arbitrary file): every format is tried.
-    Unknown,
+pub enum NeedsUser {
+    /// Prepaid credits are used up (Codex's "Your workspace is out of
+    /// credits").
+    Credits,
+    /// A spending cap set in the workspace was reached (Codex's "You hit
+    /// your spend cap set …").
+    SpendCap,
+    /// The plan's or key's billing quota ("Quota exceeded. Check your plan
+    /// and billing details.").
+    Billing,
+    /// No quota on the account at all (Copilot's `402 You have no quota`,
+    /// `quota_exceeded`).
+    NoQuota,
 }
 
-impl SourceKind {
+impl NeedsUser {
     pub fn as_str(self) -> &'static str {
         match self {
-            SourceKind::ZagSession => "zag_session",
-            SourceKind::ZagSpawn => "zag_spawn",
-            SourceKind::ClaudeNative => "claude_native",
-            SourceKind::CodexNative => "codex_native",
-            SourceKind::CopilotNative => "copilot_native",
-            SourceKind::GeminiNative => "gemini_native",
-            SourceKind::Unknown => "unknown",
+            NeedsUser::Credits => "credits",
+            NeedsUser::SpendCap => "spend_cap",
+            NeedsUser::Billing => "billing",
+            NeedsUser::NoQuota => "no_quota",
         }
     }
 
-    /// Every kind, in [`SourceKind::index`] order.
-    pub const ALL: [SourceKind; 7] = [
-        SourceKind::ZagSession,
-        SourceKind::ZagSpawn,
-        SourceKind::ClaudeNative,
-        SourceKind::CodexNative,
-        SourceKind::CopilotNative,
-        SourceKind::GeminiNative,
-        SourceKind::Unknown,
-    ];
-
-    /// A dense index (`0..ALL.len()`) for per-kind counters.
-    pub fn index(self) -> usize {
-        match self {
-            SourceKind::ZagSession => 0,
-            SourceKind::ZagSpawn => 1,
-            SourceKind::ClaudeNative => 2,
-            SourceKind::CodexNative => 3,
-            SourceKind::CopilotNative => 4,
-            SourceKind::GeminiNative => 5,
-            SourceKind::Unknown => 6,
-        }
+    pub fn parse(s: &str) -> Option<NeedsUser> {
+        [
+            NeedsUser::Credits,
+            NeedsUser::SpendCap,
+            NeedsUser::Billing,
+            NeedsUser::NoQuota,
+        ]
+        .into_iter()
+        .find(|n| n.as_str() == s)
     }
 
-    /// The provider a native source belongs to.
-    pub fn native_provider(self) -> Option<Provider> {
+    /// What the user must do, in a few words for a notification.
+    pub fn what_to_do(self) -> &'static str {
         match self {
-            SourceKind::ClaudeNative => Some(Provider::Claude),
-            SourceKind::CodexNative => Some(Provider::Codex),
-            SourceKind::CopilotNative => Some(Provider::Copilot),
-            SourceKind::GeminiNative => Some(Provider::Gemini),
-            _ => None,
+            NeedsUser::Credits => "out of credits: add credits to the workspace",
+            NeedsUser::SpendCap => {
+                "spend cap reached: raise the workspace's spend cap (or ask its owner to)"
+            }
+            NeedsUser::Billing => "billing quota exceeded: check the plan and billing details",
+            NeedsUser::NoQuota => "no quota left: change the plan or allow paid requests",
         }
     }
 }
@@ -283,6 +185,10 @@ pub struct Detection {
     /// already logged: who owns it is the caller's call (zag-contract §3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zag_hit: Option<ZagHit>,
+    /// Set when no wait lifts this limit (credits, a spend cap, billing):
+    /// nothing is scheduled; the user is told what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_user: Option<NeedsUser>,
 }
 
 /// The bookkeeping fields of a logged `usage_limit_hit`.
@@ -306,6 +212,7 @@ impl Default for Detection {
             cwd: None,
             line_ts: None,
             zag_hit: None,
+            needs_user: None,
         }
     }
 }
@@ -379,6 +286,7 @@ pub(crate) struct Hit {
     pub reset_at: Option<DateTime<Utc>>,
     pub raw: String,
     pub zag_hit: Option<ZagHit>,
+    pub needs_user: Option<NeedsUser>,
 }
 
 impl Hit {
@@ -394,13 +302,24 @@ impl Hit {
             reset_at,
             raw: clip(raw, MAX_RAW).to_string(),
             zag_hit: None,
+            needs_user: None,
+        }
+    }
+
+    /// A limit no wait lifts: no reset, the user must act.
+    pub fn needs_user(provider: Provider, why: NeedsUser, raw: &str) -> Hit {
+        Hit {
+            needs_user: Some(why),
+            ..Hit::new(provider, Scope::Unknown, None, raw)
         }
     }
 }
 
-/// Detectors compiled for one `[usage_limits]` configuration.
+/// Detectors compiled for one set of user patterns (the `extra_patterns`
+/// of `[usage_limits]`, given by the caller: detection never reads the
+/// configuration itself).
 ///
-/// Build once per config load (it compiles `extra_patterns`), then call
+/// Build once per config load (it compiles the patterns), then call
 /// [`Detector::detect`] on every line. Cheap to share across threads.
 #[derive(Clone, Debug, Default)]
 pub struct Detector {
@@ -409,17 +328,18 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Compile detectors; invalid `extra_patterns` are skipped (zag logs and
-    /// skips them too) and returned so the caller can report them once.
-    pub fn new(limits: &UsageLimits) -> (Detector, Vec<String>) {
+    /// Compile detectors for `patterns` (provider, regex); invalid ones are
+    /// skipped (zag logs and skips them too) and returned so the caller can
+    /// report them once.
+    pub fn new<'a>(
+        patterns: impl IntoIterator<Item = (Provider, &'a str)>,
+    ) -> (Detector, Vec<String>) {
         let mut extra = Vec::new();
         let mut invalid = Vec::new();
-        for p in Provider::ALL {
-            for pat in limits.extra_patterns_for(p) {
-                match regex::Regex::new(pat) {
-                    Ok(re) => extra.push((p, re)),
-                    Err(e) => invalid.push(format!("{p}: {pat:?}: {e}")),
-                }
+        for (p, pat) in patterns {
+            match regex::Regex::new(pat) {
+                Ok(re) => extra.push((p, re)),
+                Err(e) => invalid.push(format!("{p}: {pat:?}: {e}")),
             }
         }
         (
@@ -490,13 +410,14 @@ impl Detector {
 mod tests {
     use super::testkit::*;
     use super::*;
+    use crate::config::UsageLimits;
 
     fn with_extra(provider: &str, pattern: &str) -> (Detector, Vec<String>) {
         let toml = format!(
             "[usage_limits.providers.{provider}]\nextra_patterns = [{pattern:?}, \"([\"]\n"
         );
         let limits = UsageLimits::from_zag_toml(&toml, std::path::Path::new("zag.toml")).unwrap();
-        let (det, invalid) = Detector::new(&limits);
+        let (det, invalid) = Detector::new(limits.extra_patterns());
         (det.with_zone(Zone::named("UTC").unwrap()), invalid)
     }
 

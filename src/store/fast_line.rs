@@ -145,7 +145,7 @@ struct Fields<'a> {
 }
 
 /// `FlatRecord`'s `Option<String>` fields, in the order of `Fields::strings`.
-const STRING_KEYS: [&str; 16] = [
+const STRING_KEYS: [&str; 17] = [
     "session_id",
     "provider",
     "model",
@@ -162,6 +162,7 @@ const STRING_KEYS: [&str; 16] = [
     "raw",
     "error",
     "permission_mode",
+    "needs_user",
 ];
 
 /// The index of `key` in [`STRING_KEYS`] (one `match`, not a search).
@@ -183,6 +184,7 @@ fn string_key(key: &str) -> Option<usize> {
         "raw" => 13,
         "error" => 14,
         "permission_mode" => 15,
+        "needs_user" => 16,
         _ => return None,
     })
 }
@@ -271,7 +273,7 @@ impl<'a> Fields<'a> {
     }
 
     fn finish(self) -> Option<FlatRecord> {
-        let [session_id, provider, model, root, message, origin, scope, provider_session_id, wrapper_session_id, cwd, prompt, source_file, chain_id, raw, error, permission_mode] =
+        let [session_id, provider, model, root, message, origin, scope, provider_session_id, wrapper_session_id, cwd, prompt, source_file, chain_id, raw, error, permission_mode, needs_user] =
             self.strings.map(|s| s.flatten().map(str::to_owned));
         Some(FlatRecord {
             action: self.action?,
@@ -299,6 +301,7 @@ impl<'a> Fields<'a> {
             chain_id,
             raw,
             permission_mode,
+            needs_user,
             status: self.status.flatten(),
             error,
         })

@@ -161,6 +161,11 @@ pub struct Schedule {
     /// Ours only, like `cwd`: zag ignores keys it does not know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_mode: Option<String>,
+    /// Set on a limit no wait lifts (`credits`, `spend_cap`, `billing`,
+    /// `no_quota`): never delivered, recorded as needing the user at once.
+    /// Ours only: zag ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_user: Option<String>,
     /// `message` is the user's own (`zag-resumed message`, `resume-now
     /// --message`), not the configured default; shown by `list`/`status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,6 +391,8 @@ struct FlatRecord {
     #[serde(default)]
     permission_mode: Option<String>,
     #[serde(default)]
+    needs_user: Option<String>,
+    #[serde(default)]
     custom_message: Option<bool>,
     #[serde(default)]
     force: Option<bool>,
@@ -449,6 +456,7 @@ impl FlatRecord {
                 chain_id: self.chain_id,
                 raw: self.raw,
                 permission_mode: self.permission_mode,
+                needs_user: self.needs_user,
                 custom_message: self.custom_message,
                 force: self.force,
             }),

@@ -154,7 +154,7 @@ exit "$(cat "$D/$N.code" 2>/dev/null || echo 0)"
     pub fn claude_transcript(&self, id: &str, lines: &[String]) -> PathBuf {
         let dir = self
             .paths
-            .claude_dir
+            .provider_home(Provider::Claude)
             .join("projects")
             .join(claude_project_dir_name(&self.work_str()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -260,6 +260,7 @@ pub fn fake_detect() -> DetectFn {
             cwd: None,
             line_ts: None,
             zag_hit: None,
+            needs_user: None,
         })
     })
 }

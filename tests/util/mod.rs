@@ -561,13 +561,14 @@ pub fn gemini_quota_in_spawn_log(env: &Env, wrapper: &str) {
     append(&spawn_log, b"\n");
 }
 
-/// An environment whose zag falls back to a one-second wait for a limit
-/// with no reset time (Gemini's quota text names none).
+/// An environment whose zag waits at most a second for a limit: one with no
+/// reset time falls back to one second, and Gemini's daily quota (due at
+/// the next midnight Pacific) is capped by `max_wait_secs`.
 pub fn gemini_env() -> Env {
     let env = Env::new();
     std::fs::write(
         env.zag.join("zag.toml"),
-        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\nmax_wait_secs = 1\n",
     )
     .unwrap();
     env
