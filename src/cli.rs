@@ -232,28 +232,7 @@ pub enum Command {
     },
 }
 
-/// `service` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ServiceAction {
-    /// Write the unit with this binary's absolute path and your shell's
-    /// PATH, then enable and start it; says what it did.
-    Install {
-        /// Print the unit instead of writing it.
-        #[arg(long)]
-        print: bool,
-        /// Overwrite a unit that was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Stop and disable the service and remove its unit.
-    Uninstall {
-        /// Remove the unit even if it was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Whether the unit is installed (and edited), enabled and running.
-    Status,
-}
+pub use crate::service::ServiceAction;
 
 /// Parse arguments, run the command, return the process exit code.
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {

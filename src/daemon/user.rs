@@ -364,16 +364,12 @@ impl Core {
         };
         inc.state = super::incident::State::Delivering { since: now };
         let schedule = inc.schedule.clone();
-        let px = crate::preview::PreviewEnv {
-            paths: self.paths.clone(),
-            env: (*self.env).clone(),
-            now: self.clock.now(),
-            daemon_binaries: None,
-        };
+        let env = self.env.clone();
+        let now = self.clock.now();
         let tx = self.outcomes_tx.clone();
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
-            let would = crate::preview::would_deliver(&schedule, &px);
+            let would = crate::resume::dry::would_deliver(&schedule, &env, now);
             let _ = tx.send((
                 id,
                 Outcome::Skipped {
