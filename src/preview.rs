@@ -7,7 +7,7 @@
 //! session facts from the same [`SessionTracker`], the project and its
 //! `[usage_limits]` by [`plan::project_of`], the incident by
 //! [`plan::plan_hit`] and [`plan::settle`], the channel by
-//! [`resume::resolve_target`], a live owner by [`live::route_now`] (reads
+//! [`resume::resolve_target`], a live owner by [`resume::live::route_now`] (through [`resume::dry`]) (reads
 //! `/proc` and tmux panes, types nothing) and the argv by the provider's
 //! own `resume_args`. Nothing is written: no store, no zag-log line, no
 //! process started.
