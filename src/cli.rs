@@ -475,17 +475,7 @@ fn run(mut paths: Paths, config: Option<PathBuf>, dry_run: bool) -> anyhow::Resu
             config_path: config,
             clock: Arc::new(SystemClock),
             search_path: None,
-            dry_run: dry_run.then(|| {
-                Arc::new(crate::daemon::DryRunFn(Box::new(|s, env, paths, now| {
-                    let px = crate::preview::PreviewEnv {
-                        paths: paths.clone(),
-                        env: env.clone(),
-                        now,
-                        daemon_binaries: None,
-                    };
-                    crate::preview::would_deliver(s, &px)
-                })))
-            }),
+            dry_run,
         };
         match crate::daemon::run(opts, req_rx, shutdown).await {
             Ok(()) => Ok(0),

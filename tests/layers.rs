@@ -49,6 +49,7 @@ const LAYERS: &[&str] = &[
     // the core and the commands
     "daemon",
     "preview",
+    // `service install`: the unit file and systemctl, nothing of the crate
     "service",
     "cli",
 ];
