@@ -83,6 +83,15 @@ impl PendingView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum IncidentEvent {
+    /// A store cannot be written (a full disk, a read-only remount, its
+    /// directory gone): sent once per outage. `incident_id` is empty.
+    StoreUnwritable {
+        #[serde(default)]
+        incident_id: String,
+        store: String,
+        error: String,
+        at: DateTime<Utc>,
+    },
     Hit {
         incident_id: String,
         provider: String,
@@ -156,6 +165,22 @@ pub struct StatusSnapshot {
     pub pending: Vec<PendingView>,
     /// The last few resumes, failures and skips, newest last.
     pub recent: Vec<IncidentEvent>,
+    /// Stores that cannot be written right now, and what waits on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unwritable: Vec<StoreOutage>,
+}
+
+/// A store the daemon cannot write: its records wait (hits unacknowledged,
+/// resumes armed from memory but not delivered) and are retried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoreOutage {
+    pub store: String,
+    /// When the first write failed.
+    pub since: DateTime<Utc>,
+    /// The last write's OS error.
+    pub error: String,
+    /// Records waiting to be written to it.
+    pub waiting: usize,
 }
 
 /// A request to the daemon core; the answer comes back on the oneshot.

@@ -188,6 +188,16 @@ fn project_of_store(paths: &Paths, store: &Path) -> PathBuf {
         .map_or_else(|| paths.zag_home.clone(), Path::to_path_buf)
 }
 
+/// The wait before retrying a write that failed `failures` times in a row:
+/// a quarter second, doubling, at most two seconds (a store that comes back
+/// is written within two seconds; a try is one small append).
+fn backoff(failures: u32) -> std::time::Duration {
+    if failures == 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::from_millis(250 << failures.saturating_sub(1).min(3))
+}
+
 /// The answer to a cancel request.
 type CancelReply = oneshot::Sender<Result<PendingView, String>>;
 
@@ -225,12 +235,22 @@ enum Disk {
         durable: Result<(), String>,
         /// Why the session can never be resumed, if the resolve said so.
         unresolvable: Option<String>,
+        /// Its zag-log lines, written once the schedule is (kept for the
+        /// retry when it is not).
+        lines: Vec<plan::LogLine>,
     },
-    /// An ended incident's `complete` (and its zag-log line) was written.
+    /// A due incident's claim was made (`Ok`) or could not be.
+    Claimed {
+        id: String,
+        written: Result<(), String>,
+    },
+    /// An ended incident's `complete` (and its zag-log line) was written
+    /// (`Ok`), or could not be.
     Completed {
         id: String,
         outcome: Box<Outcome>,
         plan: Box<plan::OutcomePlan>,
+        written: Result<(), String>,
     },
     /// A requested `cancel` was appended (fsync'd when `Ok`).
     Cancelled {
@@ -270,6 +290,8 @@ struct Core {
     work: tokio::task::JoinSet<Disk>,
     /// `incidents` by session: one live resume per session.
     sessions: sessions::SessionIndex,
+    /// Stores that cannot be written right now.
+    outages: HashMap<PathBuf, crate::control::StoreOutage>,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -359,6 +381,7 @@ pub async fn run(
         deliveries: tokio::task::JoinSet::new(),
         work: tokio::task::JoinSet::new(),
         sessions: Default::default(),
+        outages: HashMap::new(),
     };
 
     let notifications = crate::desktop::spawn_event_notifier(
@@ -762,8 +785,15 @@ impl Core {
                 id,
                 durable,
                 unresolvable,
-            } => self.on_schedule_written(&id, durable, unresolvable),
-            Disk::Completed { id, outcome, plan } => self.on_completed(&id, &outcome, *plan),
+                lines,
+            } => self.on_schedule_written(&id, durable, unresolvable, lines),
+            Disk::Claimed { id, written } => self.on_claimed(&id, written),
+            Disk::Completed {
+                id,
+                outcome,
+                plan,
+                written,
+            } => self.on_completed(&id, *outcome, *plan, written),
             Disk::Cancelled {
                 id,
                 store,
@@ -850,17 +880,90 @@ impl Core {
         self.sessions.add(&schedule);
         self.incidents.insert(id.clone(), incident);
         let unresolvable = resolved.err().map(|e| e.to_string());
-        self.work.spawn_blocking(move || {
+        self.write_schedule(id, store, schedule, unresolvable, lines, 0);
+    }
+
+    /// Append a new incident's `schedule` off the loop after `failures`
+    /// failed tries' backoff, then its zag-log lines.
+    fn write_schedule(
+        &mut self,
+        id: String,
+        store: Arc<Path>,
+        schedule: Arc<Schedule>,
+        unresolvable: Option<String>,
+        lines: Vec<plan::LogLine>,
+        failures: u32,
+    ) {
+        self.spawn_disk(backoff(failures), move || {
             let durable = StoreFile::new(store.as_ref())
                 .append(&Record::Schedule((*schedule).clone()))
                 .map_err(|e| e.to_string());
-            append_lines(&lines);
+            if durable.is_ok() {
+                append_lines(&lines);
+            }
             Disk::ScheduleWritten {
                 id,
                 durable,
                 unresolvable,
+                lines,
             }
         });
+    }
+
+    /// Run disk work on a blocking worker, after `delay` (a retry's
+    /// backoff; the wait itself holds no thread).
+    fn spawn_disk(
+        &mut self,
+        delay: std::time::Duration,
+        f: impl FnOnce() -> Disk + Send + 'static,
+    ) {
+        if delay.is_zero() {
+            self.work.spawn_blocking(f);
+            return;
+        }
+        self.work.spawn(async move {
+            tokio::time::sleep(delay).await;
+            match tokio::task::spawn_blocking(f).await {
+                Ok(done) => done,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("a disk task of the core was cancelled: {e}"),
+            }
+        });
+    }
+
+    /// A write to `store` succeeded or failed: its outage ends, or starts
+    /// (logged and told once, for `status` and a notification).
+    fn store_written(&mut self, store: &Path, result: &Result<(), String>) {
+        match result {
+            Ok(()) => {
+                if let Some(o) = self.outages.remove(store) {
+                    tracing::info!(store = %store.display(), since = %o.since, "the store can be written again");
+                }
+            }
+            Err(e) => {
+                if let Some(o) = self.outages.get_mut(store) {
+                    o.error = e.clone();
+                    return;
+                }
+                let at = self.clock.now();
+                tracing::error!(store = %store.display(), "cannot write the store: {e}; its records wait (hits unacknowledged, resumes armed from memory, none delivered) and are retried");
+                self.outages.insert(
+                    store.to_path_buf(),
+                    crate::control::StoreOutage {
+                        store: store.display().to_string(),
+                        since: at,
+                        error: e.clone(),
+                        waiting: 0,
+                    },
+                );
+                self.publish(IncidentEvent::StoreUnwritable {
+                    incident_id: String::new(),
+                    store: store.display().to_string(),
+                    error: e.clone(),
+                    at,
+                });
+            }
+        }
     }
 
     /// Sightings of an incident known already: they wait with it while it
@@ -874,32 +977,50 @@ impl Core {
         }
     }
 
-    /// A new incident's `schedule` is durable (or could not be written):
-    /// armed, its sightings acked; or recorded at once as failed when its
-    /// session can never be resumed; or gone when a cancel landed right
-    /// after it.
+    /// A new incident's `schedule` is durable: armed, its sightings acked;
+    /// or recorded at once as failed when its session can never be
+    /// resumed; or gone when a cancel landed right after it. Not durable:
+    /// its sightings stay unacknowledged (the ingest offset does not move
+    /// past them), it is armed from memory (a fire meanwhile waits for the
+    /// record), and the write is retried with backoff.
     fn on_schedule_written(
         &mut self,
         id: &str,
         durable: Result<(), String>,
         unresolvable: Option<String>,
+        lines: Vec<plan::LogLine>,
     ) {
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
-        let acks = inc.state.take_acks();
-        inc.state = State::Armed;
         let schedule = inc.schedule.clone();
         let store = inc.store.clone();
-        let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
         if let Err(e) = &durable {
-            tracing::error!(
-                "cannot write {}: {e}; the resume is armed but not durable",
-                store.display()
+            inc.failures += 1;
+            let failures = inc.failures;
+            if failures == 1 {
+                tracing::warn!(incident = %id, "cannot write its schedule to {}: {e}; not acknowledged, armed from memory, retrying", store.display());
+                self.timer.arm(id.to_string(), schedule.when);
+            }
+            self.store_written(&store, &durable);
+            self.write_schedule(
+                id.to_string(),
+                store,
+                schedule,
+                unresolvable,
+                lines,
+                failures,
             );
+            return;
         }
+        inc.failures = 0;
+        let acks = inc.state.take_acks();
+        inc.state = State::Armed;
+        self.store_written(&store, &durable);
+        let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
         if let Some(reason) = unresolvable {
             tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
+            self.timer.disarm(id.to_string());
             self.on_outcome(
                 id,
                 Outcome::Failed {
@@ -909,19 +1030,17 @@ impl Core {
             ack_all(acks);
             return;
         }
-        if durable.is_ok() {
-            // Read whatever else landed in the store meanwhile: a cancel
-            // appended right after our schedule must win.
-            self.load_store(&store);
-        }
-        let cancelled = durable.is_ok()
-            && self
-                .stores
-                .get(store.as_ref())
-                .is_some_and(|f| f.replay().tombstoned.contains(id));
+        // Read whatever else landed in the store meanwhile: a cancel
+        // appended right after our schedule must win.
+        self.load_store(&store);
+        let cancelled = self
+            .stores
+            .get(store.as_ref())
+            .is_some_and(|f| f.replay().tombstoned.contains(id));
         if cancelled {
             // Told like any other cancel, so status and subscribers agree
             // with the store.
+            self.timer.disarm(id.to_string());
             self.untrack(id);
             ack_all(acks);
             tracing::info!(incident = %id, "cancelled before its timer was armed");
@@ -931,8 +1050,8 @@ impl Core {
             });
             return;
         }
-        // Armed from the record (or, not durable, from memory so it still
-        // fires while we run).
+        // Armed from the durable record (a fire that came while it was not
+        // durable fires now: its time is past).
         self.timer.arm(id.to_string(), schedule.when);
         ack_all(acks);
         let (due, attempt) = (schedule.when, schedule.attempt);
@@ -981,18 +1100,58 @@ impl Core {
             return;
         }
         let schedule = inc.schedule.clone();
-        let live = inc.live.as_deref().cloned().unwrap_or_default();
-        let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
+        let (limits, _) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
             self.on_outcome(&id, Outcome::Skipped { reason });
             return;
         }
         if let Some(inc) = self.incidents.get_mut(&id) {
-            inc.state = State::Delivering {
-                since: self.clock.now(),
-            };
+            inc.state = State::Due;
         }
+        self.claim(id, store, 0);
+    }
+
+    /// Make a due incident's claim off the loop, after `failures` failed
+    /// tries' backoff.
+    fn claim(&mut self, id: String, store: Arc<Path>, failures: u32) {
+        self.spawn_disk(backoff(failures), move || Disk::Claimed {
+            written: StoreFile::new(store.as_ref())
+                .claim()
+                .map_err(|e| e.to_string()),
+            id,
+        });
+    }
+
+    /// A due incident's claim is made: delivered now. Not made: it waits,
+    /// retried with backoff (a delivery it could not record would be
+    /// delivered again after a crash).
+    fn on_claimed(&mut self, id: &str, written: Result<(), String>) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        if !matches!(inc.state, State::Due) {
+            return;
+        }
+        let store = inc.store.clone();
+        if let Err(e) = &written {
+            inc.failures += 1;
+            let failures = inc.failures;
+            if failures == 1 {
+                tracing::warn!(incident = %id, "due, but {} cannot be written: {e}; the delivery waits until it can", store.display());
+            }
+            self.store_written(&store, &written);
+            self.claim(id.to_string(), store, failures);
+            return;
+        }
+        inc.failures = 0;
+        inc.state = State::Delivering {
+            since: self.clock.now(),
+        };
+        let schedule = inc.schedule.clone();
+        let live = inc.live.as_deref().cloned().unwrap_or_default();
+        self.store_written(&store, &written);
+        let (_, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
         let tx = self.outcomes_tx.clone();
@@ -1033,18 +1192,34 @@ impl Core {
             _ => None,
         };
         let extra = crate::control::history::annotations(self.clock.now(), detail);
-        let outcome = Box::new(outcome);
         let store = inc.store.clone();
-        let id = id.to_string();
-        self.work.spawn_blocking(move || {
-            if let Err(e) = StoreFile::new(store.as_ref()).append_with(&plan.record, &extra) {
-                tracing::error!(
-                    "cannot record the outcome of {id} in {}: {e}",
-                    store.display()
-                );
+        self.write_complete(id.to_string(), store, Box::new(outcome), plan, extra, 0);
+    }
+
+    /// Append an ended incident's `complete` (then its zag-log line) off the
+    /// loop, after `failures` failed tries' backoff.
+    fn write_complete(
+        &mut self,
+        id: String,
+        store: Arc<Path>,
+        outcome: Box<Outcome>,
+        plan: Box<plan::OutcomePlan>,
+        extra: [(&'static str, serde_json::Value); 2],
+        failures: u32,
+    ) {
+        self.spawn_disk(backoff(failures), move || {
+            let written = StoreFile::new(store.as_ref())
+                .append_with(&plan.record, &extra)
+                .map_err(|e| e.to_string());
+            if written.is_ok() {
+                append_lines(plan.log.as_slice());
             }
-            append_lines(plan.log.as_slice());
-            Disk::Completed { id, outcome, plan }
+            Disk::Completed {
+                id,
+                outcome,
+                plan,
+                written,
+            }
         });
     }
 
@@ -1092,7 +1267,44 @@ impl Core {
 
     /// An ended incident's `complete` is written: it leaves the table; a
     /// re-hit of its resumed run becomes the chain's next attempt.
-    fn on_completed(&mut self, id: &str, outcome: &Outcome, plan: plan::OutcomePlan) {
+    /// Not written: the incident stays done (no cancel, no second fire) and
+    /// the write is retried with backoff.
+    fn on_completed(
+        &mut self,
+        id: &str,
+        outcome: Outcome,
+        plan: plan::OutcomePlan,
+        written: Result<(), String>,
+    ) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        let store = inc.store.clone();
+        if let Err(e) = &written {
+            inc.failures += 1;
+            let failures = inc.failures;
+            if failures == 1 {
+                tracing::warn!(incident = %id, "cannot record its outcome in {}: {e}; retrying", store.display());
+            }
+            self.store_written(&store, &written);
+            let extra = crate::control::history::annotations(
+                self.clock.now(),
+                match &outcome {
+                    Outcome::Resumed { detail } => Some(detail.as_str()),
+                    _ => None,
+                },
+            );
+            self.write_complete(
+                id.to_string(),
+                store,
+                Box::new(outcome),
+                Box::new(plan),
+                extra,
+                failures,
+            );
+            return;
+        }
+        self.store_written(&store, &written);
         let Some(inc) = self.untrack(id) else {
             return;
         };
@@ -1370,7 +1582,27 @@ impl Core {
             watched,
             pending: self.pending_views(),
             recent: self.recent.iter().cloned().collect(),
+            unwritable: self.outage_views(),
         }
+    }
+
+    /// The stores that cannot be written, each with the records waiting on
+    /// it (a schedule, claim or complete that failed and is retried).
+    fn outage_views(&self) -> Vec<crate::control::StoreOutage> {
+        let mut v: Vec<_> = self
+            .outages
+            .iter()
+            .map(|(path, o)| crate::control::StoreOutage {
+                waiting: self
+                    .incidents
+                    .values()
+                    .filter(|i| i.failures > 0 && i.store.as_ref() == path.as_path())
+                    .count(),
+                ..o.clone()
+            })
+            .collect();
+        v.sort_by(|a, b| a.store.cmp(&b.store));
+        v
     }
 
     fn publish(&mut self, ev: IncidentEvent) {
