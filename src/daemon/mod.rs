@@ -292,6 +292,9 @@ struct Core {
     sessions: sessions::SessionIndex,
     /// Stores that cannot be written right now.
     outages: HashMap<PathBuf, crate::control::StoreOutage>,
+    /// Shutting down: a failed write is not retried (its hit is read again,
+    /// its incident re-armed, on the next start).
+    stopping: bool,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -382,6 +385,7 @@ pub async fn run(
         work: tokio::task::JoinSet::new(),
         sessions: Default::default(),
         outages: HashMap::new(),
+        stopping: false,
     };
 
     let notifications = crate::desktop::spawn_event_notifier(
@@ -441,11 +445,12 @@ pub async fn run(
     sd_notify("STOPPING=1");
     tracing::info!("stopping: draining in-flight resumes");
     shutdown.cancel();
-    // Dropping the receiver drops any queued hit with its ack, which frees
-    // an ingest thread blocked waiting for one. A hit already taken in is
-    // finished first (resolved, written, acked): the ingest thread may be
-    // waiting for its ack, and only then can it be joined.
+    // Dropping the receiver drops any queued hit with its ack: its line is
+    // read again on the next start. A hit already taken in is finished
+    // first (resolved, written, acked) unless its store cannot be written:
+    // a stopping core retries nothing.
     drop(ingest_rx);
+    core.stopping = true;
     core.finish_work().await;
     ingest.stop();
     core.drain(&mut outcomes_rx).await;
@@ -1003,6 +1008,9 @@ impl Core {
                 self.timer.arm(id.to_string(), schedule.when);
             }
             self.store_written(&store, &durable);
+            if self.stopping {
+                return;
+            }
             self.write_schedule(
                 id.to_string(),
                 store,
@@ -1141,6 +1149,9 @@ impl Core {
                 tracing::warn!(incident = %id, "due, but {} cannot be written: {e}; the delivery waits until it can", store.display());
             }
             self.store_written(&store, &written);
+            if self.stopping {
+                return;
+            }
             self.claim(id.to_string(), store, failures);
             return;
         }
@@ -1287,6 +1298,10 @@ impl Core {
                 tracing::warn!(incident = %id, "cannot record its outcome in {}: {e}; retrying", store.display());
             }
             self.store_written(&store, &written);
+            if self.stopping {
+                tracing::error!(incident = %id, "stopping with its outcome unrecorded: the next start delivers it again");
+                return;
+            }
             let extra = crate::control::history::annotations(
                 self.clock.now(),
                 match &outcome {
