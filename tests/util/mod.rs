@@ -138,10 +138,15 @@ impl Env {
 
     /// Start the daemon and wait until it is watching.
     pub fn start(&self) -> Daemon {
+        self.start_cmd(self.cmd(&["run"]))
+    }
+
+    /// Start the daemon by `cmd` (the binary's `run`, maybe behind a
+    /// wrapper that execs it) and wait until it is watching.
+    pub fn start_cmd(&self, mut cmd: Command) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("daemon-{n}.log"));
-        let child = self
-            .cmd(&["run"])
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
