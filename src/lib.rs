@@ -96,6 +96,7 @@ pub mod control;
 pub mod daemon;
 pub mod desktop;
 pub mod detect;
+pub mod fault;
 pub mod ingest;
 pub mod live;
 pub mod lock;

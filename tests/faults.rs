@@ -366,3 +366,45 @@ fn the_store_directory_deleted_while_running_is_made_again() {
     assert!(unwritable(&st).is_none(), "{st}");
     drop(daemon);
 }
+
+/// A part of the daemon that dies (a panic injected into a debug build)
+/// ends the daemon with a clear error and a non-zero exit, instead of a
+/// daemon that answers `status` while nothing is watched or fired.
+fn a_panic_at(point: &str, reset_in_secs: i64) -> (i32, String) {
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut cmd = env.cmd(&["run"]);
+    cmd.env("ZAG_RESUMED_PANIC_AT", point);
+    let mut daemon = env.start_cmd(cmd);
+    claude_hit(
+        &env,
+        &work,
+        SID,
+        chrono::Utc::now() + chrono::Duration::seconds(reset_in_secs),
+    );
+    let code = daemon.wait_exit();
+    (code, daemon.log_text())
+}
+
+#[test]
+fn a_panicked_disk_worker_stops_the_daemon_with_an_error() {
+    let (code, log) = a_panic_at("disk", 3600);
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("a disk task of the core failed"), "{log}");
+    assert!(log.contains("restart replays"), "{log}");
+}
+
+#[test]
+fn a_dead_ingest_thread_stops_the_daemon_with_an_error() {
+    let (code, log) = a_panic_at("ingest", 3600);
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("the ingest thread stopped"), "{log}");
+}
+
+#[test]
+fn a_dead_timer_task_stops_the_daemon_with_an_error() {
+    let (code, log) = a_panic_at("timer", -30);
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("the timer task stopped"), "{log}");
+}

@@ -103,6 +103,13 @@ pub enum DaemonError {
     },
     #[error("cannot start the file watcher: {0}")]
     Watcher(std::io::Error),
+    /// A part of the daemon died (a panicked worker, the ingest thread, the
+    /// timer task): it stops rather than run on half blind. The service
+    /// manager restarts it, and the restart replays from disk.
+    #[error(
+        "{0}; stopped (a restart replays every pending resume and unacknowledged limit from disk)"
+    )]
+    Failed(String),
 }
 
 /// How many recent outcomes `status` shows.
@@ -295,6 +302,8 @@ struct Core {
     /// Shutting down: a failed write is not retried (its hit is read again,
     /// its incident re-armed, on the next start).
     stopping: bool,
+    /// Why the daemon must stop: a part of it died (see [`DaemonError::Failed`]).
+    failed: Option<String>,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -386,6 +395,7 @@ pub async fn run(
         sessions: Default::default(),
         outages: HashMap::new(),
         stopping: false,
+        failed: None,
     };
 
     let notifications = crate::desktop::spawn_event_notifier(
@@ -424,22 +434,54 @@ pub async fn run(
         ingest_tx,
     )
     .map_err(DaemonError::Watcher)?;
-    let watchdog = crate::systemd::spawn_watchdog(shutdown.clone());
+    // Fed from the core's own loop, and only while the ingest thread and
+    // the timer task are alive: a watchdog fed by a side task would keep
+    // a daemon that can no longer see or fire anything looking healthy.
+    let mut watchdog = crate::systemd::watchdog_interval().map(|p| {
+        let mut t = tokio::time::interval(p / 2);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     tracing::info!(zag_home = %paths.zag_home.display(), socket = %socket.display(), pid = std::process::id(), "zag-resumed started; scanning sources");
 
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            Some(ev) = ingest_rx.recv() => core.on_ingest(ev),
-            Some(entry) = fired_rx.recv() => core.on_fired(entry),
+            ev = ingest_rx.recv() => match ev {
+                Some(ev) => core.on_ingest(ev),
+                None => core.fail("the ingest thread stopped: no file is watched any more".into()),
+            },
+            entry = fired_rx.recv() => match entry {
+                Some(entry) => core.on_fired(entry),
+                None => core.fail("the timer task stopped: no resume would fire".into()),
+            },
             Some((id, outcome)) = outcomes_rx.recv() => core.on_outcome(&id, outcome),
-            Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
+            Some(ended) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {
+                if let Err(e) = ended {
+                    core.fail(format!("a delivery task failed: {e}"));
+                }
+            }
             Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_disk(done),
             Some(req) = requests.recv() => match req {
                 DaemonRequest::Stop(reply) => { let _ = reply.send(()); break; }
                 req => core.on_request(req),
             },
+            _ = async { watchdog.as_mut().expect("only when set").tick().await }, if watchdog.is_some() => {
+                if ingest.thread.is_finished() {
+                    core.fail("the ingest thread stopped: no file is watched any more".into());
+                } else if timer_task.is_finished() {
+                    core.fail("the timer task stopped: no resume would fire".into());
+                } else {
+                    sd_notify("WATCHDOG=1");
+                }
+            }
         }
+        if core.failed.is_some() {
+            break;
+        }
+    }
+    if let Some(why) = &core.failed {
+        tracing::error!("{why}; stopping");
     }
 
     sd_notify("STOPPING=1");
@@ -459,10 +501,10 @@ pub async fn run(
     let _ = server.await;
     forward.abort();
     let _ = notifications.await;
-    if let Some(w) = watchdog {
-        w.abort();
+    match core.failed {
+        Some(why) => Err(DaemonError::Failed(why)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 async fn forward_requests(
@@ -772,15 +814,22 @@ impl Core {
         }
     }
 
+    /// A part of the daemon died: the loop stops and the daemon exits with
+    /// `why` (the first reason kept).
+    fn fail(&mut self, why: String) {
+        tracing::error!("{why}");
+        self.failed.get_or_insert(why);
+    }
+
     /// Work done off the loop reports back here, to its handler.
     fn on_disk(&mut self, done: Result<Disk, tokio::task::JoinError>) {
         let done = match done {
             Ok(d) => d,
             Err(e) => {
-                // A panicked worker: the acks it held are dropped, which
-                // stops the ingest thread rather than let it move past a
-                // lost hit.
-                tracing::error!("a disk task of the core failed: {e}");
+                // A panicked worker: the acks it held are dropped (their
+                // lines are read again after the restart), and what it did
+                // is unknown: stop rather than run on.
+                self.fail(format!("a disk task of the core failed: {e}"));
                 return;
             }
         };
@@ -900,6 +949,7 @@ impl Core {
         failures: u32,
     ) {
         self.spawn_disk(backoff(failures), move || {
+            crate::fault::panic_point("disk");
             let durable = StoreFile::new(store.as_ref())
                 .append(&Record::Schedule((*schedule).clone()))
                 .map_err(|e| e.to_string());

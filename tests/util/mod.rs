@@ -274,6 +274,22 @@ impl Daemon {
         c.wait().unwrap();
     }
 
+    /// Wait for the daemon to exit on its own: its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let c = self.child.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the daemon did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, then wait: returns the exit code.
     pub fn terminate(mut self) -> i32 {
         let mut c = self.child.take().unwrap();
