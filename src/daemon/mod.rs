@@ -130,7 +130,7 @@ impl LimitsCache {
                     tracing::warn!("{e}; using zag's defaults for this project");
                     UsageLimits::default()
                 });
-                let (detector, invalid) = Detector::new(&limits);
+                let (detector, invalid) = Detector::new(limits.extra_patterns());
                 for bad in invalid {
                     tracing::warn!(
                         "{}: invalid extra_patterns entry skipped: {bad}",
@@ -316,10 +316,8 @@ struct Core {
 /// `resume::respawn`): the setting is inherited and is not theirs to carry.
 pub fn use_small_pages() {
     #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
+    // Only sets a flag on this process; a kernel without it changes nothing.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// Run the daemon until `shutdown` is cancelled or a `Stop` request comes.
@@ -367,7 +365,7 @@ pub async fn run(
         paths.clone(),
         config.resume.clone(),
         config.binaries.clone(),
-        Detector::new(&UsageLimits::default()).0,
+        Detector::new([]).0,
     );
     env.search_path = search_path;
     env.clock = clock.clone();
@@ -1050,6 +1048,21 @@ impl Core {
         };
         let schedule = inc.schedule.clone();
         let store = inc.store.clone();
+        // A cancel came while it was being written: durable, its sightings
+        // are settled; the cancel's own outcome decides the rest.
+        if let (
+            Ok(()),
+            State::Done {
+                cancel: Some(before),
+                ..
+            },
+        ) = (&durable, &mut inc.state)
+        {
+            inc.failures = 0;
+            ack_all(before.take_acks());
+            self.store_written(&store, &durable);
+            return;
+        }
         if let Err(e) = &durable {
             inc.failures += 1;
             let failures = inc.failures;
@@ -1097,15 +1110,18 @@ impl Core {
             .is_some_and(|f| f.replay().tombstoned.contains(id));
         if cancelled {
             // Told like any other cancel, so status and subscribers agree
-            // with the store.
+            // with the store; told once: the re-read above may already have
+            // stopped and told it.
             self.timer.disarm(id.to_string());
-            self.untrack(id);
+            let still_tracked = self.untrack(id).is_some();
             ack_all(acks);
-            tracing::info!(incident = %id, "cancelled before its timer was armed");
-            self.publish(IncidentEvent::Cancelled {
-                incident_id: id.to_string(),
-                at: self.clock.now(),
-            });
+            if still_tracked {
+                tracing::info!(incident = %id, "cancelled before its timer was armed");
+                self.publish(IncidentEvent::Cancelled {
+                    incident_id: id.to_string(),
+                    at: self.clock.now(),
+                });
+            }
             return;
         }
         // Armed from the durable record (a fire that came while it was not
@@ -1538,6 +1554,15 @@ impl Core {
             }
             let _ = reply.send(Err(e));
             return;
+        }
+        if let Some(State::Done {
+            cancel: Some(before),
+            ..
+        }) = self.incidents.get_mut(&id).map(|i| &mut i.state)
+        {
+            // Cancelled while its schedule was being written: nothing of
+            // its sightings is left to keep.
+            ack_all(before.take_acks());
         }
         self.untrack(&id);
         self.load_store(&store);

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::live::owner::Reach;
 use crate::live::proc::Procfs;
-use crate::live::screen;
 use crate::live::tmux::{self, Tmux};
+use crate::provider::screen;
 use crate::provider::{self, LiveContext};
 
 use super::resolve::ResolvedTarget;

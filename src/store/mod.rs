@@ -502,7 +502,7 @@ const CLAIM_BYTES: usize = 16 * 1024;
 
 impl StoreFile {
     /// The claim before a delivery: shows, durably, that the store's
-    /// directory can take a record right now (a file of [`CLAIM_BYTES`]
+    /// directory can take a record right now (a file of `CLAIM_BYTES`
     /// written, fsync'd and removed beside the store), so the `complete`
     /// after the delivery can be written. zag's format has no claim record
     /// (see "Delivery commit point" above); this writes none. A full disk,
