@@ -49,6 +49,7 @@
 pub mod incident;
 pub mod plan;
 pub mod sessions;
+mod user;
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -84,6 +85,8 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// PATH for provider binaries (`None`: this process's PATH).
     pub search_path: Option<OsString>,
+    /// `run --dry-run`: decide and log, write and start nothing.
+    pub dry_run: bool,
 }
 
 /// Why the daemon could not run.
@@ -259,6 +262,9 @@ enum Disk {
         plan: Box<plan::OutcomePlan>,
         written: Result<(), String>,
     },
+    /// The last outcomes the stores know, read at start for `status`'s
+    /// "recent" (what `history` knows survives a restart).
+    Recent(Vec<IncidentEvent>),
     /// A requested `cancel` was appended (fsync'd when `Ok`).
     Cancelled {
         id: String,
@@ -304,6 +310,8 @@ struct Core {
     stopping: bool,
     /// Why the daemon must stop: a part of it died (see [`DaemonError::Failed`]).
     failed: Option<String>,
+    /// Pause, held incidents, dry run (see [`user`]).
+    user: user::UserState,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -337,6 +345,7 @@ pub async fn run(
         config_path,
         clock,
         search_path,
+        dry_run,
     } = opts;
     crate::lock::ensure_private_dir(&paths.state_dir).map_err(|source| DaemonError::StateDir {
         path: paths.state_dir.clone(),
@@ -394,7 +403,13 @@ pub async fn run(
         outages: HashMap::new(),
         stopping: false,
         failed: None,
+        user: user::UserState::load(&paths.state_dir, dry_run, clock.now()),
     };
+    if dry_run {
+        tracing::info!(
+            "dry run: watching, detecting and planning; nothing will be written, typed or started"
+        );
+    }
 
     let notifications = crate::desktop::spawn_event_notifier(
         core.notifier.clone(),
@@ -415,12 +430,31 @@ pub async fn run(
         took_ms = started.elapsed().as_millis() as u64,
         "re-armed pending resumes from disk"
     );
+    // Off the loop and after the re-arm: it reads every store once more.
+    let zag_home = paths.zag_home.clone();
+    // Whole seconds: a record's `at` is kept to the second, so one written
+    // in the start's own second may be this run's (its event comes live).
+    let before =
+        chrono::DateTime::from_timestamp(core.started_at.timestamp(), 0).unwrap_or(core.started_at);
+    core.work.spawn_blocking(move || {
+        Disk::Recent(user::recent_from_history(
+            crate::control::history::read_history(&zag_home),
+            RECENT,
+            before,
+        ))
+    });
 
     let (ingest_tx, mut ingest_rx) = mpsc::unbounded_channel();
     let ingest = ingest::start(
         ingest::IngestSetup {
             patterns: Patterns::for_daemon(&paths, &config.watch),
-            checkpoints_path: paths.state_dir.join("offsets.json"),
+            // A dry run keeps its own offsets: the real first start still
+            // catches up on what the dry run saw.
+            checkpoints_path: paths.state_dir.join(if dry_run {
+                "offsets.dry-run.json"
+            } else {
+                "offsets.json"
+            }),
             max_line: config.watch.max_line_bytes,
             clock: clock.clone(),
             detectors: Box::new(ProjectDetectors {
@@ -461,7 +495,11 @@ pub async fn run(
             }
             Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_disk(done),
             Some(req) = requests.recv() => match req {
-                DaemonRequest::Stop(reply) => { let _ = reply.send(()); break; }
+                DaemonRequest::Stop(reply) => {
+                    tracing::info!("stop requested over the control socket");
+                    let _ = reply.send(());
+                    break;
+                }
                 req => core.on_request(req),
             },
             _ = async { watchdog.as_mut().expect("only when set").tick().await }, if watchdog.is_some() => {
@@ -501,7 +539,10 @@ pub async fn run(
     let _ = notifications.await;
     match core.failed {
         Some(why) => Err(DaemonError::Failed(why)),
-        None => Ok(()),
+        None => {
+            tracing::info!(pid = std::process::id(), "zag-resumed stopped");
+            Ok(())
+        }
     }
 }
 
@@ -610,6 +651,10 @@ impl Core {
                                 });
                                 inc.schedule = s;
                                 inc.state = State::Armed;
+                            } else if inc.state.is_waiting() && inc.schedule.message != s.message {
+                                // `zag-resumed message`: same time, new text.
+                                tracing::info!(incident = %s.incident_id, message = %s.message, "scheduled again in the store with the user's message");
+                                inc.schedule = s;
                             }
                         }
                     }
@@ -645,6 +690,7 @@ impl Core {
     /// Remove an incident and its session filing.
     fn untrack(&mut self, id: &str) -> Option<Incident> {
         let inc = self.incidents.remove(id)?;
+        self.user.held.remove(id);
         self.sessions.remove(&inc.schedule);
         Some(inc)
     }
@@ -708,6 +754,9 @@ impl Core {
                 };
                 self.timer.arm(probe, at);
             }
+            Adoption::Adopt if self.user.dry_run => {
+                tracing::info!(zag_incident = %zag_id, "dry run: would adopt this stranded zag resume (its owner is gone)");
+            }
             Adoption::Adopt => match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
                 Ok(ours) => {
                     tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
@@ -721,6 +770,9 @@ impl Core {
     /// Compact a store in the background once it is mostly dead records.
     /// Compaction is safe against concurrent appenders (ours and zag's).
     fn maybe_compact(&self, path: &Path) {
+        if self.user.dry_run {
+            return;
+        }
         let Some(f) = self.stores.get(path) else {
             return;
         };
@@ -800,6 +852,12 @@ impl Core {
                 ack_all(acks);
             }
             plan::HitPlan::Seen(mut incident) => {
+                tracing::debug!(
+                    incident = %incident.id(), provider = %facts.detection.provider,
+                    due = %incident.schedule.when, fallback_used = incident.schedule.fallback_used.unwrap_or(false),
+                    store = %incident.store.display(),
+                    "planner: a limit to resume (due by the project's [usage_limits]); resolving its session"
+                );
                 if let State::Seen { acks: waiting, .. } = &mut incident.state {
                     *waiting = acks;
                 }
@@ -853,6 +911,7 @@ impl Core {
                 written,
                 reply,
             } => self.on_cancelled(id, store, *view, written, reply),
+            Disk::Recent(events) => self.seed_recent(events),
         }
     }
 
@@ -885,6 +944,7 @@ impl Core {
             .collect();
         let known = match plan::plan_live(&schedule, &live) {
             plan::LivePlan::New => {
+                tracing::debug!(incident = %schedule.incident_id, "planner: no live resume of this session stands in the way; checking the stores for the same limit");
                 let (limits, _) = self
                     .limits
                     .get(&project_of_store(&self.paths, &incident.store));
@@ -918,11 +978,14 @@ impl Core {
                 .contains_key(&schedule.incident_id)
                 .then(|| schedule.incident_id.clone())
         }) {
-            tracing::debug!(incident = %existing, file = %schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            if !self.tell_folded_into_ended(&existing, &schedule) {
+                tracing::debug!(incident = %existing, file = %schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            }
             let acks = incident.state.take_acks();
             self.join(&existing, acks);
             return;
         }
+        tracing::debug!(incident = %schedule.incident_id, store = %incident.store.display(), "planner: a new incident: writing its schedule");
         // Once per incident, not per line that shows it (subscribers and
         // desktop notifications would see duplicates otherwise).
         self.publish(*hit_event);
@@ -936,7 +999,8 @@ impl Core {
     }
 
     /// Append a new incident's `schedule` off the loop after `failures`
-    /// failed tries' backoff, then its zag-log lines.
+    /// failed tries' backoff, then its zag-log lines (a dry run writes
+    /// nothing).
     fn write_schedule(
         &mut self,
         id: String,
@@ -946,11 +1010,16 @@ impl Core {
         lines: Vec<plan::LogLine>,
         failures: u32,
     ) {
+        let dry_run = self.user.dry_run;
         self.spawn_disk(backoff(failures), move || {
             crate::fault::panic_point("disk");
-            let durable = StoreFile::new(store.as_ref())
-                .append(&Record::Schedule((*schedule).clone()))
-                .map_err(|e| e.to_string());
+            let durable = if dry_run {
+                Err(user::DRY_RUN_NOT_WRITTEN.to_string())
+            } else {
+                StoreFile::new(store.as_ref())
+                    .append(&Record::Schedule((*schedule).clone()))
+                    .map_err(|e| e.to_string())
+            };
             if durable.is_ok() {
                 append_lines(&lines);
             }
@@ -1063,51 +1132,67 @@ impl Core {
             self.store_written(&store, &durable);
             return;
         }
-        if let Err(e) = &durable {
-            inc.failures += 1;
-            let failures = inc.failures;
-            if failures == 1 {
-                tracing::warn!(incident = %id, "cannot write its schedule to {}: {e}; not acknowledged, armed from memory, retrying", store.display());
-                self.timer.arm(id.to_string(), schedule.when);
-            }
-            self.store_written(&store, &durable);
-            if self.stopping {
+        let dry_run = matches!(&durable, Err(e) if e == user::DRY_RUN_NOT_WRITTEN);
+        match &durable {
+            Err(e) if !dry_run => {
+                inc.failures += 1;
+                let failures = inc.failures;
+                if failures == 1 {
+                    tracing::warn!(incident = %id, "cannot write its schedule to {}: {e}; not acknowledged, armed from memory, retrying", store.display());
+                    self.timer.arm(id.to_string(), schedule.when);
+                }
+                self.store_written(&store, &durable);
+                if self.stopping {
+                    return;
+                }
+                self.write_schedule(
+                    id.to_string(),
+                    store,
+                    schedule,
+                    unresolvable,
+                    lines,
+                    failures,
+                );
                 return;
             }
-            self.write_schedule(
-                id.to_string(),
-                store,
-                schedule,
-                unresolvable,
-                lines,
-                failures,
-            );
-            return;
+            _ => {}
         }
         inc.failures = 0;
         let acks = inc.state.take_acks();
         inc.state = State::Armed;
-        self.store_written(&store, &durable);
         let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
-        if let Some(reason) = unresolvable {
-            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
-            self.timer.disarm(id.to_string());
-            self.on_outcome(
-                id,
-                Outcome::Failed {
-                    reason: format!("cannot resume: {reason}"),
-                },
+        if dry_run {
+            tracing::info!(
+                incident = %id, %provider, session = %session_id, due = %schedule.when,
+                "dry run: would record this limit's resume in {} (and the hit in the session's zag log); kept in memory only",
+                store.display()
             );
+        } else {
+            self.store_written(&store, &durable);
+        }
+        if let Some(outcome) = plan::at_once(&schedule, unresolvable) {
+            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, not to be resumed: {outcome:?}");
+            self.timer.disarm(id.to_string());
+            self.on_outcome(id, outcome);
             ack_all(acks);
             return;
         }
-        // Read whatever else landed in the store meanwhile: a cancel
-        // appended right after our schedule must win.
-        self.load_store(&store);
-        let cancelled = self
-            .stores
-            .get(store.as_ref())
-            .is_some_and(|f| f.replay().tombstoned.contains(id));
+        if durable.is_ok() {
+            // Read whatever else landed in the store meanwhile: a cancel
+            // appended right after our schedule must win.
+            self.load_store(&store);
+            if !self.incidents.contains_key(id) {
+                // That read saw the cancel, untracked the incident and said
+                // so ("cancelled in the store"): told once, not twice.
+                ack_all(acks);
+                return;
+            }
+        }
+        let cancelled = durable.is_ok()
+            && self
+                .stores
+                .get(store.as_ref())
+                .is_some_and(|f| f.replay().tombstoned.contains(id));
         if cancelled {
             // Told like any other cancel, so status and subscribers agree
             // with the store; told once: the re-read above may already have
@@ -1166,6 +1251,13 @@ impl Core {
             return;
         }
         let store = inc.store.clone();
+        if self.hold_if_paused(&id) {
+            return;
+        }
+        if self.user.dry_run {
+            self.dry_fire(&id);
+            return;
+        }
         self.load_store(&store);
         let Some(inc) = self.incidents.get_mut(&id) else {
             return;
@@ -1177,9 +1269,11 @@ impl Core {
         let (limits, _) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
+            tracing::debug!(incident = %id, "planner: not delivered: {reason}");
             self.on_outcome(&id, Outcome::Skipped { reason });
             return;
         }
+        tracing::debug!(incident = %id, "planner: deliver (no zag scheduler owns this limit, no cancel in the store)");
         if let Some(inc) = self.incidents.get_mut(&id) {
             inc.state = State::Due;
         }
@@ -1247,6 +1341,10 @@ impl Core {
     /// lifecycle line in the zag log, both off the loop; until then no
     /// cancel and no second fire. A deferral goes back to waiting instead.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
+        if self.user.dry_run {
+            self.dry_outcome(id, outcome);
+            return;
+        }
         if let Outcome::Deferred { until, view, state } = outcome {
             self.on_deferred(id, until, view, state);
             return;
@@ -1263,6 +1361,11 @@ impl Core {
             &outcome,
             self.clock.now(),
         ));
+        tracing::debug!(
+            incident = %id, again = plan.again.is_some(),
+            "planner: record {}",
+            plan.record.to_line().trim_end()
+        );
         // When and how it ended, in keys zag ignores (for `history`).
         let detail = match &outcome {
             Outcome::Resumed { detail } => Some(detail.as_str()),
@@ -1393,6 +1496,9 @@ impl Core {
         match outcome {
             Outcome::Resumed { detail } => tracing::info!(incident = %id, "resumed: {detail}"),
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
+            Outcome::NeedsUser { what } => {
+                tracing::warn!(incident = %id, "not resumed, no wait lifts this limit: {what}")
+            }
             Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")
@@ -1423,7 +1529,10 @@ impl Core {
         let project = project_of_store(&self.paths, store);
         let (limits, _) = self.limits.get(&project);
         match plan::plan_reschedule(running, detection, &limits, self.clock.now()) {
-            None => ack_all(acks),
+            None => {
+                tracing::debug!(incident = %running.incident_id, provider = %running.provider, "planner: no next attempt: unknown provider");
+                ack_all(acks)
+            }
             Some(plan::Reschedule::GiveUp { event }) => {
                 tracing::warn!(incident = %running.incident_id, "limit hit again; giving up after {} attempts (max_attempts)", running.attempt);
                 self.publish(event);
@@ -1460,7 +1569,21 @@ impl Core {
             DaemonRequest::List(reply) => {
                 let _ = reply.send(self.pending_views());
             }
+            DaemonRequest::Cancel { incident_id, reply } if self.user.dry_run => {
+                let _ = reply.send(Err(format!(
+                    "no pending incident {incident_id}: this daemon runs with --dry-run and writes nothing (its incidents live in memory and are never delivered)"
+                )));
+            }
             DaemonRequest::Cancel { incident_id, reply } => self.cancel(&incident_id, reply),
+            DaemonRequest::Pause { until, reply } => {
+                let _ = reply.send(self.pause(until));
+            }
+            DaemonRequest::Unpause(reply) => {
+                let _ = reply.send(self.unpause());
+            }
+            DaemonRequest::Binaries(reply) => {
+                let _ = reply.send(self.binaries());
+            }
             DaemonRequest::Reload(reply) => {
                 sd_notify(&crate::systemd::reloading_message());
                 let _ = reply.send(self.reload());
@@ -1492,10 +1615,12 @@ impl Core {
         let (path, view) = match plan::plan_cancel(id, found, state) {
             Ok(found) => found,
             Err(e) => {
+                tracing::debug!(incident = %id, "planner: cancel refused: {e}");
                 let _ = reply.send(Err(e));
                 return;
             }
         };
+        tracing::debug!(incident = %id, store = %path.display(), "planner: cancel: writing the tombstone");
         self.timer.disarm(id);
         if let Some(inc) = self.incidents.get_mut(id) {
             let before = std::mem::replace(&mut inc.state, State::Armed);
@@ -1628,7 +1753,23 @@ impl Core {
                     .map(move |s| PendingView::of(s, p))
             })
             .collect();
+        if self.user.dry_run {
+            // Its own incidents are in memory only.
+            let known: std::collections::HashSet<String> =
+                v.iter().map(|p| p.incident_id.clone()).collect();
+            v.extend(
+                self.incidents
+                    .values()
+                    .filter(|i| i.state.is_waiting() && !known.contains(i.id()))
+                    .map(|i| PendingView::of(&i.schedule, &i.store)),
+            );
+        }
         for p in &mut v {
+            if let Some((by, why)) = self.held_view(&p.incident_id) {
+                p.continued_by = Some(by);
+                p.continued_by_why = Some(why);
+                continue;
+            }
             let (by, why) = match self.incidents.get(&p.incident_id) {
                 Some(Incident { route: Some(r), .. }) => (r.by.describe(), r.why.clone()),
                 Some(_) => (
@@ -1673,6 +1814,8 @@ impl Core {
             pending: self.pending_views(),
             recent: self.recent.iter().cloned().collect(),
             unwritable: self.outage_views(),
+            paused: self.user.paused_at(self.clock.now()).cloned(),
+            dry_run: self.user.dry_run,
         }
     }
 

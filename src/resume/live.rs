@@ -134,7 +134,16 @@ pub fn route_now(
         message: t.message.clone(),
         state: state.clone(),
     };
-    route::decide(&facts, now)
+    let route = route::decide(&facts, now);
+    // `-v`: every decision of the router, with its reason.
+    tracing::debug!(
+        provider = %t.provider,
+        session = %t.provider_session_id.as_deref().unwrap_or("unknown"),
+        continued_by = %route.continuer().describe(),
+        "router: {}",
+        route.why()
+    );
+    route
 }
 
 /// The deferral of a route that waits: re-arm at its time, keep the state.
