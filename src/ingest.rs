@@ -3,12 +3,16 @@
 //! One blocking thread owns the notify watcher, every [`TailedFile`], every
 //! [`SessionTracker`] and the offset checkpoints: file reading never stalls
 //! the async core, and no state is shared. Each detection goes to the core as
-//! a [`LimitSighting`] and the thread waits for the core's ack, which comes only once
-//! the incident is durable in a store; checkpoints are saved after that, so an
-//! offset on disk never runs ahead of the incidents found before it.
+//! a [`LimitSighting`], whose ack comes only once the incident is durable in a
+//! store. Until then that file's saved offset stays where the read that found
+//! it started (a crash re-reads the line; the core knows what it already
+//! has), while other files, whose limits may go to other stores, are read
+//! and saved as usual: a store that cannot be written holds back only its
+//! own hits.
 //!
 //! Idle means blocked in `recv()`: no timer, no polling. Only while a
-//! checkpoint is dirty does the loop wait with a timeout, to batch saves.
+//! checkpoint is dirty, or a hit waits for its ack, does the loop wait with
+//! a timeout, to batch saves and to see acks.
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -21,11 +25,13 @@ use tokio::sync::oneshot;
 use crate::clock::Clock;
 use crate::detect::{Detection, Detector, LineContext, SourceKind, StreamState};
 use crate::session::{SessionIdentity, SessionTracker};
-use crate::tail::{Checkpoints, FileChange, TailedFile};
+use crate::tail::{Checkpoints, FileChange, Position, TailedFile};
 use crate::watch::{explain_watch_error, FsEvent, Match, Patterns, Target, Watcher};
 
 /// How long a dirty checkpoint may wait before it is saved.
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(500);
+/// How often acks are looked for while hits wait for them.
+const ACK_POLL: Duration = Duration::from_millis(50);
 /// Identity facts are read from this much of a file's start when tailing
 /// begins mid-file (the `session_started` line is the first one).
 const IDENTITY_PREREAD: u64 = 256 * 1024;
@@ -167,6 +173,10 @@ struct State {
     dirty_since: Option<Instant>,
     /// Paths already reported as unreadable (each is logged once).
     reported: HashSet<PathBuf>,
+    /// Files with hits not yet durable: the position saved for each in the
+    /// meantime (where the read that found the first of them started) and
+    /// the acks awaited.
+    unacked: HashMap<PathBuf, (Option<Position>, Vec<oneshot::Receiver<()>>)>,
     closed: bool,
     /// This start follows no saved state, or state older than the
     /// catch-up window: the first reads of files found at start catch up.
@@ -216,6 +226,7 @@ impl State {
             saved,
             dirty_since: None,
             reported: HashSet::new(),
+            unacked: HashMap::new(),
             closed: false,
             catching_up,
         }
@@ -234,19 +245,26 @@ impl State {
 
     fn serve(&mut self, rx: mpsc::Receiver<FsEvent>) {
         loop {
-            let ev = match self.dirty_since {
+            let ack_wait = (!self.unacked.is_empty()).then_some(ACK_POLL);
+            let save_wait = self
+                .dirty_since
+                .map(|since| CHECKPOINT_DELAY.saturating_sub(since.elapsed()));
+            let ev = match ack_wait.into_iter().chain(save_wait).min() {
                 None => rx.recv().ok(),
-                Some(since) => {
-                    let wait = CHECKPOINT_DELAY.saturating_sub(since.elapsed());
-                    match rx.recv_timeout(wait) {
-                        Ok(ev) => Some(ev),
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                Some(wait) => match rx.recv_timeout(wait) {
+                    Ok(ev) => Some(ev),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.settle_acks();
+                        if self
+                            .dirty_since
+                            .is_some_and(|t| t.elapsed() >= CHECKPOINT_DELAY)
+                        {
                             self.save_checkpoints();
-                            continue;
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                        continue;
                     }
-                }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                },
             };
             let Some(ev) = ev else { break };
             // Coalesce a burst: one read per path per batch.
@@ -277,12 +295,28 @@ impl State {
                     return;
                 }
             }
+            self.settle_acks();
             if self
                 .dirty_since
                 .is_some_and(|t| t.elapsed() >= CHECKPOINT_DELAY)
             {
                 self.save_checkpoints();
             }
+        }
+    }
+
+    /// Drop the acks that came; a file whose hits are all durable now has
+    /// its offset saved again where reading is.
+    fn settle_acks(&mut self) {
+        let before = self.unacked.len();
+        self.unacked.retain(|_, (_, acks)| {
+            // A dropped sender is no ack: the daemon is stopping (or its
+            // core failed); the hit is read again on the next start.
+            acks.retain_mut(|a| !matches!(a.try_recv(), Ok(())));
+            !acks.is_empty()
+        });
+        if self.unacked.len() != before {
+            self.dirty_since.get_or_insert_with(Instant::now);
         }
     }
 
@@ -449,6 +483,9 @@ impl State {
         let Some(fs) = self.files.get_mut(path) else {
             return;
         };
+        // Saved in place of the file's offset while a hit of this read
+        // waits for its ack.
+        let read_from = fs.tail.position();
         let ctx = LineContext {
             source,
             provider_hint: spawn_identity
@@ -488,6 +525,7 @@ impl State {
         match result {
             Ok(FileChange::Gone) => {
                 self.files.remove(path);
+                self.unacked.remove(path);
                 self.zag_logs.retain(|_, p| p != path);
                 self.setup.stats.files[IngestStats::slot(source)].fetch_sub(1, Ordering::Relaxed);
                 self.dirty_since.get_or_insert_with(Instant::now);
@@ -508,6 +546,7 @@ impl State {
         }
         for (detection, line_no, identity) in hits {
             self.setup.stats.hits.fetch_add(1, Ordering::Relaxed);
+            crate::fault::panic_point("ingest");
             tracing::debug!(file = %path.display(), line = line_no, "limit seen; handed to the core");
             let (ack, acked) = oneshot::channel();
             let hit = LimitSighting {
@@ -519,11 +558,22 @@ impl State {
                 ack,
             };
             self.send(IngestEvent::Hit(Box::new(hit)));
-            // Wait until the incident is durable before any checkpoint moves.
-            if acked.blocking_recv().is_err() {
-                self.closed = true;
-                return;
-            }
+            let position = self.files.get(path).and_then(|f| f.tail.position());
+            let held = read_from
+                .filter(|p| position.is_some_and(|now| now.id == p.id))
+                // First read of the file, or it was replaced: from its start.
+                .or_else(|| {
+                    position.map(|p| Position {
+                        offset: 0,
+                        head: Default::default(),
+                        ..p
+                    })
+                });
+            self.unacked
+                .entry(path.to_path_buf())
+                .or_insert_with(|| (held, Vec::new()))
+                .1
+                .push(acked);
         }
     }
 
@@ -554,8 +604,17 @@ impl State {
         cps.saved_at = Some(self.setup.clock.now());
         cps.files.retain(|p, _| p.exists());
         for (p, f) in &self.files {
-            if let Some(pos) = f.tail.position() {
-                cps.files.insert(p.clone(), pos);
+            let pos = match self.unacked.get(p) {
+                Some((held, _)) => *held,
+                None => f.tail.position(),
+            };
+            match pos {
+                Some(pos) => {
+                    cps.files.insert(p.clone(), pos);
+                }
+                None => {
+                    cps.files.remove(p);
+                }
             }
         }
         match cps.save(&self.setup.checkpoints_path) {

@@ -26,7 +26,8 @@
 //!   [`shared::Scope`], [`shared::SessionIdentity`],
 //!   [`shared::IncidentEvent`] and per-provider tables; imports nothing of
 //!   the crate.
-//! - Primitives: [`clock`], [`child`] (finding and waiting on helper programs),
+//! - Primitives: [`clock`], [`fault`] (injected panics, debug builds),
+//!   [`child`] (finding and waiting on helper programs),
 //!   [`lock`], [`live`] (the one `/proc` reader, tmux and screen panes: how
 //!   a live process is reached), [`zag_process`] (is a zag process alive),
 //!   [`systemd`] (the service manager's notify protocol), [`tail`]
@@ -123,6 +124,7 @@ pub mod control;
 pub mod daemon;
 pub mod desktop;
 pub mod detect;
+pub mod fault;
 pub mod ingest;
 pub mod live;
 pub mod lock;

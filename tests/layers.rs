@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "shared",
     // primitives
     "clock",
+    "fault",
     "child",
     "lock",
     // processes (/proc), tmux and screen panes: how a live process is reached

@@ -56,6 +56,7 @@ fn kind(e: &IncidentEvent) -> &'static str {
         IncidentEvent::Cancelled { .. } => "cancelled",
         IncidentEvent::NeedsUser { .. } => "needs_user",
         IncidentEvent::Routed { .. } => "routed",
+        IncidentEvent::StoreUnwritable { .. } => "store_unwritable",
     }
 }
 

@@ -527,6 +527,41 @@ impl StoreFile {
     }
 }
 
+/// Room a claim proves: more than any record's line (a `complete` with its
+/// error text is well under a kilobyte; a schedule with a Gemini prompt may
+/// be more).
+const CLAIM_BYTES: usize = 16 * 1024;
+
+impl StoreFile {
+    /// The claim before a delivery: shows, durably, that the store's
+    /// directory can take a record right now (a file of `CLAIM_BYTES`
+    /// written, fsync'd and removed beside the store), so the `complete`
+    /// after the delivery can be written. zag's format has no claim record
+    /// (see "Delivery commit point" above); this writes none. A full disk,
+    /// a read-only remount or an I/O error fail it: the delivery then waits
+    /// instead of sending a turn it could not record, which a crash would
+    /// send again.
+    pub fn claim(&self) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = dir.join(format!(".zag-resumed-claim-{}-{n}", std::process::id()));
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&probe)?;
+            f.write_all(&[b'\n'; CLAIM_BYTES])?;
+            f.sync_data()
+        })();
+        let removed = std::fs::remove_file(&probe);
+        written?;
+        removed
+    }
+}
+
 fn ends_without_newline(f: &mut std::fs::File) -> std::io::Result<bool> {
     let len = f.metadata()?.len();
     if len == 0 {

@@ -138,10 +138,15 @@ impl Env {
 
     /// Start the daemon and wait until it is watching.
     pub fn start(&self) -> Daemon {
+        self.start_cmd(self.cmd(&["run"]))
+    }
+
+    /// Start the daemon by `cmd` (the binary's `run`, maybe behind a
+    /// wrapper that execs it) and wait until it is watching.
+    pub fn start_cmd(&self, mut cmd: Command) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("daemon-{n}.log"));
-        let child = self
-            .cmd(&["run"])
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -297,6 +302,22 @@ impl Daemon {
         let mut c = self.child.take().unwrap();
         c.kill().unwrap();
         c.wait().unwrap();
+    }
+
+    /// Wait for the daemon to exit on its own: its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let c = self.child.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the daemon did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then wait: returns the exit code.
