@@ -18,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::DaemonConfig;
 use crate::detect::Detector;
 use crate::paths::Paths;
+pub use crate::service::ServiceAction;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -231,8 +232,6 @@ pub enum Command {
         json: bool,
     },
 }
-
-pub use crate::service::ServiceAction;
 
 /// Parse arguments, run the command, return the process exit code.
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
@@ -476,7 +475,17 @@ fn run(mut paths: Paths, config: Option<PathBuf>, dry_run: bool) -> anyhow::Resu
             config_path: config,
             clock: Arc::new(SystemClock),
             search_path: None,
-            dry_run,
+            dry_run: dry_run.then(|| {
+                Arc::new(crate::daemon::DryRunFn(Box::new(|s, env, paths, now| {
+                    let px = crate::preview::PreviewEnv {
+                        paths: paths.clone(),
+                        env: env.clone(),
+                        now,
+                        daemon_binaries: None,
+                    };
+                    crate::preview::would_deliver(s, &px)
+                })))
+            }),
         };
         match crate::daemon::run(opts, req_rx, shutdown).await {
             Ok(()) => Ok(0),

@@ -32,29 +32,6 @@ pub const LABEL: &str = "com.github.zag-resumed";
 
 const MARK: &str = "zag-resumed-checksum:";
 
-/// `service` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ServiceAction {
-    /// Write the unit with this binary's absolute path and your shell's
-    /// PATH, then enable and start it; says what it did.
-    Install {
-        /// Print the unit instead of writing it.
-        #[arg(long)]
-        print: bool,
-        /// Overwrite a unit that was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Stop and disable the service and remove its unit.
-    Uninstall {
-        /// Remove the unit even if it was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Whether the unit is installed (and edited), enabled and running.
-    Status,
-}
-
 /// Why a service command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -310,6 +287,29 @@ impl Manager {
             format!("the user systemd ({} --user)", self.program)
         }
     }
+}
+
+/// `service` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write the unit with this binary's absolute path and your shell's
+    /// PATH, then enable and start it; says what it did.
+    Install {
+        /// Print the unit instead of writing it.
+        #[arg(long)]
+        print: bool,
+        /// Overwrite a unit that was edited since it was installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop and disable the service and remove its unit.
+    Uninstall {
+        /// Remove the unit even if it was edited since it was installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Whether the unit is installed (and edited), enabled and running.
+    Status,
 }
 
 /// Run a `service` subcommand; prints what it did, returns the exit code.

@@ -40,15 +40,15 @@ const LAYERS: &[&str] = &[
     "session",
     "watch",
     "scan_files",
-    "ingest",
     // delivery, the control surface, notifications
     "resume",
     "control",
+    // the one thread that owns watch, tail and the per-file facts
+    "ingest",
     "desktop",
     // the core and the commands
     "daemon",
     "preview",
-    // `service install`: the unit file and systemctl, nothing of the crate
     "service",
     "cli",
 ];

@@ -99,7 +99,7 @@ pub fn opt_stamp(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-pub use crate::clock::log_time;
+pub use crate::shared::log_time;
 
 /// A time to the second: "2030-01-01 08:00:30 UTC".
 pub fn stamp_secs(t: DateTime<Utc>) -> String {

@@ -28,23 +28,6 @@ use crate::control::{BinaryView, IncidentEvent};
 use crate::resume::Outcome;
 use crate::schedule::stagger_offset;
 
-/// The same end of the same incident (resumed, failed, skipped, cancelled;
-/// routed events are not ends and may repeat).
-pub(super) fn same_outcome(a: &IncidentEvent, b: &IncidentEvent) -> bool {
-    let end = |e: &IncidentEvent| {
-        !matches!(
-            e,
-            IncidentEvent::Hit { .. }
-                | IncidentEvent::Scheduled { .. }
-                | IncidentEvent::Routed { .. }
-        )
-    };
-    end(a)
-        && end(b)
-        && kind(a) == kind(b)
-        && crate::control::render::event_incident(a) == crate::control::render::event_incident(b)
-}
-
 /// An event's kind, for telling one already shown.
 fn kind(e: &IncidentEvent) -> &'static str {
     match e {
@@ -71,12 +54,23 @@ pub(super) struct UserState {
     pub held: BTreeSet<String>,
     /// `run --dry-run`.
     pub dry_run: bool,
+    /// In a dry run, what a delivery would do, in words.
+    pub would_deliver: Option<super::DryRun>,
+}
+impl std::fmt::Debug for super::DryRunFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DryRun")
+    }
 }
 
 impl UserState {
     /// Read the pause file at start. An unreadable one counts as a pause
     /// (when unsure, wait and say so): `unpause` clears it.
-    pub fn load(state_dir: &std::path::Path, dry_run: bool, now: DateTime<Utc>) -> Self {
+    pub fn load(
+        state_dir: &std::path::Path,
+        dry_run: Option<super::DryRun>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let pause = match pause::load(state_dir) {
             Ok(p) => p,
             Err(e) => {
@@ -93,7 +87,8 @@ impl UserState {
         UserState {
             pause,
             held: BTreeSet::new(),
-            dry_run,
+            dry_run: dry_run.is_some(),
+            would_deliver: dry_run,
         }
     }
 
@@ -364,12 +359,14 @@ impl Core {
         };
         inc.state = super::incident::State::Delivering { since: now };
         let schedule = inc.schedule.clone();
-        let env = self.env.clone();
-        let now = self.clock.now();
+        let Some(would_deliver) = self.user.would_deliver.clone() else {
+            return;
+        };
+        let (paths, env) = (self.paths.clone(), self.env.clone());
         let tx = self.outcomes_tx.clone();
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
-            let would = crate::resume::dry::would_deliver(&schedule, &env, now);
+            let would = (would_deliver.0)(&schedule, &env, &paths, now);
             let _ = tx.send((
                 id,
                 Outcome::Skipped {
