@@ -78,13 +78,20 @@ impl ProviderCli for Gemini {
                 "the prompt that hit the Gemini limit is unknown, and Gemini drops it from the session: a bare resume message would skip it".into(),
             ));
         }
-        require_cwd(t)?;
         if let Some(id) = &t.provider_session_id {
             match find_chat(&paths.gemini_dir.join("tmp"), id) {
                 Some(f) => t.native_file = Some(f),
                 None => t.provider_session_id = None,
             }
         }
+        // A chat names no directory; its project folder does.
+        if t.cwd.is_none() {
+            t.cwd = t
+                .native_file
+                .as_deref()
+                .and_then(super::gemini_tui::project_root);
+        }
+        require_cwd(t)?;
         Ok(())
     }
 
@@ -114,14 +121,19 @@ impl ProviderCli for Gemini {
         None
     }
 
-    /// A `gemini` process with the session's file open or its id on the
-    /// command line ([`crate::provider::holder_by_process`]).
+    /// A Gemini process in the session's directory or naming its id
+    /// ([`super::gemini_tui::holder`]): Gemini keeps no registry and holds
+    /// no file open.
     fn live_holder(
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        crate::provider::holder_by_process("gemini", t, cx)
+        super::gemini_tui::holder(t, cx)
+    }
+
+    fn read_screen(&self, screen: &str) -> crate::live::screen::Shows {
+        super::gemini_tui::read_screen(screen)
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {

@@ -36,7 +36,9 @@ use crate::session::SessionIdentity;
 pub mod claude;
 pub mod codex;
 pub mod copilot;
+pub mod copilot_tui;
 pub mod gemini;
+pub mod gemini_tui;
 
 /// A "moved on" rule: why the session no longer needs a resume, judged from
 /// the provider's own session file and the hit time (pure).
@@ -145,6 +147,20 @@ pub trait ProviderCli: Send + Sync {
     /// session file (pure). `None`: it has none (all but Claude).
     fn own_continue(&self, session_file: &[u8]) -> Option<Verdict> {
         let _ = session_file;
+        None
+    }
+
+    /// What a captured pane of its TUI shows (pure). The default reads
+    /// Claude's and Codex's screens.
+    fn read_screen(&self, screen: &str) -> crate::live::screen::Shows {
+        crate::live::screen::read(screen).shows()
+    }
+
+    /// Whether the CLI continues by itself at a limit in a way the daemon
+    /// should leave alone, as a reason (reads the CLI's settings under
+    /// `home`). The default: it does not.
+    fn continues_by_itself(&self, home: &Path) -> Option<String> {
+        let _ = home;
         None
     }
 
