@@ -44,6 +44,7 @@
 //! project, and loading a project's `zag.toml` on first use.
 
 pub mod plan;
+pub mod screen_watch;
 pub mod sessions;
 
 use chrono::{DateTime, Utc};
@@ -294,6 +295,10 @@ struct Core {
     cancelling: std::collections::HashSet<String>,
     /// `incidents` and `writing` by session: one live resume per session.
     sessions: sessions::SessionIndex,
+    /// The open-turn watches ([`screen_watch`]), one per session file.
+    screen_watches: HashMap<PathBuf, tokio::task::AbortHandle>,
+    /// Where a watch sends the limit it saw (read like ingest's events).
+    screen_tx: mpsc::UnboundedSender<IngestEvent>,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -353,6 +358,7 @@ pub async fn run(
     let (fired_tx, mut fired_rx) = mpsc::unbounded_channel();
     let (timer, timer_task) = timer::spawn(clock.clone(), fired_tx);
     let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel();
+    let (screen_tx, mut screen_rx) = mpsc::unbounded_channel();
     let mut env = ResumeEnv::new(
         paths.clone(),
         config.resume.clone(),
@@ -384,6 +390,8 @@ pub async fn run(
         writing: HashMap::new(),
         cancelling: Default::default(),
         sessions: Default::default(),
+        screen_watches: HashMap::new(),
+        screen_tx,
     };
 
     let notifications = crate::desktop::spawn_event_notifier(
@@ -427,6 +435,7 @@ pub async fn run(
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(ev) = ingest_rx.recv() => core.on_ingest(ev),
+            Some(ev) = screen_rx.recv() => core.on_ingest(ev),
             Some(entry) = fired_rx.recv() => core.on_fired(entry),
             Some((id, outcome)) = outcomes_rx.recv() => core.on_outcome(&id, outcome),
             Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
@@ -737,6 +746,7 @@ impl Core {
                     Some(hit.ack),
                 );
             }
+            IngestEvent::TurnOpen(open) => self.watch_screen(*open),
             IngestEvent::StoreChanged(path) => self.load_store(&path),
             IngestEvent::ConfigChanged(path) => self.limits.invalidate(&path),
             IngestEvent::Ready => {
@@ -744,6 +754,33 @@ impl Core {
                 tracing::info!(zag_home = %self.paths.zag_home.display(), pid = std::process::id(), "zag-resumed is watching");
             }
         }
+    }
+
+    /// Look at the pane of a TUI whose session file ends with an open
+    /// turn ([`screen_watch`]); a newer open turn of the file replaces the
+    /// watch of the older one.
+    fn watch_screen(&mut self, open: crate::ingest::TurnOpenSighting) {
+        if !self.env.live.enabled {
+            return;
+        }
+        let file = open.file.clone();
+        let home = open
+            .source
+            .native_provider()
+            .map(|p| crate::provider::of(p).home(&self.paths).to_path_buf())
+            .unwrap_or_default();
+        let task = tokio::spawn(screen_watch::watch(
+            open,
+            self.env.live.clone(),
+            home,
+            screen_watch::LOOKS.to_vec(),
+            self.clock.clone(),
+            self.screen_tx.clone(),
+        ));
+        if let Some(old) = self.screen_watches.insert(file, task.abort_handle()) {
+            old.abort();
+        }
+        self.screen_watches.retain(|_, h| !h.is_finished());
     }
 
     /// The project of a session, by the one rule of [`plan::project_of`].

@@ -136,6 +136,18 @@ impl ProviderCli for Gemini {
         super::gemini_tui::read_screen(screen)
     }
 
+    /// The limit dialog on the pane of a Gemini in `cwd` that is in its
+    /// terminal's foreground ([`super::gemini_tui::probe`]).
+    fn limit_on_screen(&self, cwd: &Path, cx: &crate::provider::LiveContext) -> Option<String> {
+        super::gemini_tui::probe(&cx.procfs, &cx.tmux, &cx.socket_dirs, cwd).map(|s| s.title)
+    }
+
+    /// The TUI's limit shows on screen only; an open turn is when to look.
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<super::gemini_tui::OpenTurn>) -> bool {
+        super::gemini_tui::fold_turn(line, open);
+        true
+    }
+
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
         let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
         match s("/type").unwrap_or("") {

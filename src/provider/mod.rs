@@ -156,6 +156,23 @@ pub trait ProviderCli: Send + Sync {
         crate::live::screen::read(screen).shows()
     }
 
+    /// Fold one line of its session file into the user turn still waiting
+    /// for an answer (pure); `false` when the CLI's limits reach its files
+    /// anyway and open turns need no watching (all but Gemini, whose TUI
+    /// shows its limit on screen only: see [`gemini_tui`]).
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<gemini_tui::OpenTurn>) -> bool {
+        let _ = (line, open);
+        false
+    }
+
+    /// The usage limit its open TUI in `cwd` shows on screen, as the text
+    /// shown (reads `/proc`, asks tmux: call it off any async loop). Only
+    /// for a CLI whose limit reaches no file ([`Self::fold_open_turn`]).
+    fn limit_on_screen(&self, cwd: &Path, cx: &LiveContext) -> Option<String> {
+        let _ = (cwd, cx);
+        None
+    }
+
     /// Whether the CLI continues by itself at a limit in a way the daemon
     /// should leave alone, as a reason (reads the CLI's settings under
     /// `home`). The default: it does not.
