@@ -240,17 +240,31 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
             Command::Cancel { incident_id, json } => write!(
                 out,
                 "{}",
-                commands::cancel(paths, &incident_id, json).await?
+                commands::cancel(paths, &incident_id, json, SystemClock.now()).await?
             )?,
             Command::ResumeNow { incident_id, json } => write!(
                 out,
                 "{}",
-                commands::steer(paths, commands::Steer::ResumeNow, &incident_id, json).await?
+                commands::steer(
+                    paths,
+                    commands::Steer::ResumeNow,
+                    &incident_id,
+                    json,
+                    SystemClock.now()
+                )
+                .await?
             )?,
             Command::Retry { incident_id, json } => write!(
                 out,
                 "{}",
-                commands::steer(paths, commands::Steer::Retry, &incident_id, json).await?
+                commands::steer(
+                    paths,
+                    commands::Steer::Retry,
+                    &incident_id,
+                    json,
+                    SystemClock.now()
+                )
+                .await?
             )?,
             Command::Status { json } => write!(out, "{}", commands::status(paths, json).await?)?,
             Command::Reload => writeln!(out, "{}", commands::reload(paths).await?)?,

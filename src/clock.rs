@@ -158,7 +158,7 @@ async fn sliced_sleep_until(deadline: DateTime<Utc>) {
 mod timerfd {
     use chrono::{DateTime, Utc};
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
 
@@ -169,15 +169,14 @@ mod timerfd {
 
     impl RealtimeTimer {
         pub(super) fn at(deadline: DateTime<Utc>) -> io::Result<Self> {
-            // SAFETY: plain syscall; the returned fd is owned below.
-            let raw = unsafe {
-                libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+            use rustix::time::{
+                timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags,
+                TimerfdTimerFlags, Timespec,
             };
-            if raw < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: `raw` is a fresh fd we own exclusively.
-            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+            let owned = timerfd_create(
+                TimerfdClockId::Realtime,
+                TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+            )?;
             let mut secs = deadline.timestamp();
             let mut nsecs = i64::from(deadline.timestamp_subsec_nanos());
             // An all-zero it_value would *disarm* the timer: use 1 ns instead.
@@ -185,28 +184,21 @@ mod timerfd {
                 secs = 0;
                 nsecs = 1;
             }
-            let spec = libc::itimerspec {
-                it_interval: libc::timespec {
+            let spec = Itimerspec {
+                it_interval: Timespec {
                     tv_sec: 0,
                     tv_nsec: 0,
                 },
-                it_value: libc::timespec {
-                    tv_sec: secs.max(0) as libc::time_t,
-                    tv_nsec: nsecs as libc::c_long,
+                it_value: Timespec {
+                    tv_sec: secs.max(0),
+                    tv_nsec: nsecs,
                 },
             };
-            // SAFETY: valid fd and pointers to initialised structs.
-            let rc = unsafe {
-                libc::timerfd_settime(
-                    owned.as_raw_fd(),
-                    libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET,
-                    &spec,
-                    std::ptr::null_mut(),
-                )
-            };
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            timerfd_settime(
+                &owned,
+                TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET,
+                &spec,
+            )?;
             // SAFETY: `owned` is a valid open fd that the AsyncFd owns (and
             // closes) for its whole lifetime.
             let fd = unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE)? };
@@ -224,19 +216,17 @@ mod timerfd {
                 };
                 let res = guard.try_io(|inner| {
                     let mut buf = [0u8; 8];
-                    // SAFETY: reading 8 bytes into an 8-byte buffer.
-                    let n = unsafe {
-                        libc::read(inner.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                    };
-                    if n < 0 {
-                        Err(io::Error::last_os_error())
-                    } else {
-                        Ok(())
-                    }
+                    rustix::io::read(inner, &mut buf)
+                        .map(drop)
+                        .map_err(io::Error::from)
                 });
                 match res {
-                    Ok(Ok(())) => return,                                              // expired
-                    Ok(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => return, // stepped
+                    Ok(Ok(())) => return, // expired
+                    Ok(Err(e))
+                        if e.raw_os_error() == Some(rustix::io::Errno::CANCELED.raw_os_error()) =>
+                    {
+                        return
+                    } // stepped
                     Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Ok(Err(_)) => return,
                     Err(_would_block) => continue, // spurious readiness
@@ -297,6 +287,46 @@ impl Clock for ManualClock {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    /// Every `.rs` file under `dir`.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The wall clock is read here only: everything else takes `now` or a
+    /// [`Clock`], so tests move time by hand. Test modules may read it.
+    #[test]
+    fn no_wall_clock_read_outside_the_clock_module() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        assert!(files.len() > 20, "{files:?}");
+        let mut found = Vec::new();
+        for f in files {
+            if f.ends_with("src/clock.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                let line = line.split("//").next().unwrap_or("");
+                if ["Utc::now(", "Local::now(", "SystemTime::now("]
+                    .iter()
+                    .any(|r| line.contains(r))
+                {
+                    found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "wall-clock reads: {found:#?}");
+    }
 
     #[tokio::test]
     async fn system_clock_wakes_at_a_wall_deadline_within_tolerance() {

@@ -256,8 +256,8 @@ impl Default for ResumeConfig {
 pub struct NotifyConfig {
     /// Notify when a desktop session exists.
     pub desktop: bool,
-    /// Push a one-line message to this ntfy topic URL (`http://` only: no
-    /// TLS in this build). Off when unset.
+    /// Push a one-line message to this ntfy topic URL (`http://` or
+    /// `https://`). Off when unset.
     pub ntfy_url: Option<String>,
     /// Run this program (no shell; argv as given) with the incident event as
     /// JSON on stdin. Off when unset.
@@ -435,8 +435,14 @@ extra_patterns = ["quota gone"]
             ok.notify.command,
             Some(vec!["/bin/hook".into(), "a".into()])
         );
+        // ntfy.sh speaks https only: accepted.
+        let tls = DaemonConfig::parse(
+            "[notify]\nntfy_url = \"https://ntfy.sh/t\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(tls.notify.ntfy_url.as_deref(), Some("https://ntfy.sh/t"));
         for (text, want) in [
-            ("ntfy_url = \"https://ntfy.sh/t\"", "https"),
             ("ntfy_url = \"ntfy.sh/t\"", "http://"),
             ("command = []", "must name a program"),
             ("command = [\"\"]", "empty string"),

@@ -10,22 +10,20 @@
 //! a one-line message to an ntfy topic (`notify.ntfy_url`), and a command
 //! hook (`notify.command`) given the event as JSON on stdin. Each runs on a
 //! thread of its own with a time bound, so neither can block the core; a
-//! failure is logged, never fatal. The POST is plain HTTP/1.1 over a
-//! `TcpStream`: no HTTP client or TLS crate is in the tree, and the daemon
-//! should not grow one for a one-line message, so `https://` is refused at
-//! config load with a clear error (point it at a self-hosted ntfy, or a
-//! local relay).
+//! failure is logged, never fatal. The POST goes through `ureq` (blocking,
+//! small) with rustls and the bundled Mozilla roots, so both `http://` (a
+//! self-hosted ntfy) and `https://` (ntfy.sh) topics work.
 //!
 //! The decision (which backend) is a pure function of the environment
 //! passed in, so it tests without a desktop. (Named `desktop`, not
 //! `notify`, so it does not shadow the `notify` crate the watcher uses.)
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::NotifyConfig;
 use crate::control::IncidentEvent;
@@ -61,15 +59,7 @@ pub fn pick_backend(
 
 /// The first executable `name` on `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    crate::child::which(name, None)
 }
 
 /// The command line that shows one notification.
@@ -367,12 +357,7 @@ impl Push {
 /// Why a push URL was refused; each text starts with the URL.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    #[error(
-        "{url}: https is not supported (this build has no TLS); use an http:// URL \
-         (a self-hosted ntfy, or a local relay to ntfy.sh)"
-    )]
-    Https { url: String },
-    #[error("{url}: expected an http:// URL")]
+    #[error("{url}: expected an http:// or https:// URL")]
     NotHttp { url: String },
     #[error("{url}: expected http://host[:port]/topic")]
     BadAuthority { url: String },
@@ -382,29 +367,17 @@ pub enum UrlError {
     BadPort { url: String, port: String },
     #[error("{url}: no host")]
     NoHost { url: String },
+    #[error("{url}: not a valid URL ({reason})")]
+    Invalid { url: String, reason: String },
 }
 
 /// Why an ntfy POST did not go through.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    #[error("cannot resolve {host}: {source}")]
-    Resolve {
-        host: String,
-        source: std::io::Error,
-    },
-    #[error("{host} has no address")]
-    NoAddress { host: String },
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    /// Writing the request or reading the answer failed.
-    #[error("{addr}: {source}")]
-    Io {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    /// Resolving, connecting, TLS, writing the request or reading the
+    /// answer failed.
+    #[error("{url}: {source}")]
+    Http { url: String, source: ureq::Error },
     /// The server answered, but not with a 2xx status.
     #[error("{url}: answered {status_line:?}")]
     Status { url: String, status_line: String },
@@ -436,7 +409,7 @@ pub enum HookError {
     },
 }
 
-/// An `http://host[:port]/path` URL, checked.
+/// An `http://` or `https://` `host[:port]/path` URL, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpTarget {
     pub url: String,
@@ -445,18 +418,22 @@ pub struct HttpTarget {
     pub host: String,
     pub port: u16,
     pub path: String,
+    /// `https://`: the POST goes over TLS, the server's certificate checked
+    /// against the bundled Mozilla roots.
+    pub tls: bool,
 }
 
 impl HttpTarget {
-    /// Parse a URL; `https://` and anything but `http://` are errors.
+    /// Parse a URL; anything but `http://` and `https://` is an error.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let url_ = || url.to_string();
-        if url.starts_with("https://") {
-            return Err(UrlError::Https { url: url_() });
-        }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| UrlError::NotHttp { url: url_() })?;
+        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true, 443)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false, 80)
+        } else {
+            return Err(UrlError::NotHttp { url: url_() });
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -476,11 +453,18 @@ impl HttpTarget {
                     port: p.into(),
                 })?,
             ),
-            _ => (authority, 80),
+            _ => (authority, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(UrlError::NoHost { url: url_() });
+        }
+        // What the HTTP client will parse when sending: refuse it now.
+        if let Err(e) = url.parse::<ureq::http::Uri>() {
+            return Err(UrlError::Invalid {
+                url: url_(),
+                reason: e.to_string(),
+            });
         }
         Ok(HttpTarget {
             url: url.to_string(),
@@ -488,12 +472,18 @@ impl HttpTarget {
             host: host.to_string(),
             port,
             path: path.to_string(),
+            tls,
         })
     }
 
-    /// The request bytes: HTTP/1.1, `Connection: close`, the message as a
-    /// UTF-8 text body; header values kept to printable ASCII.
-    pub fn request(&self, msg: &PushMessage) -> Vec<u8> {
+    /// POST the message (the text as the body, `Title` and `Tags` headers);
+    /// a non-2xx status is an error.
+    pub fn post(&self, msg: &PushMessage, deadline: Duration) -> Result<(), PushError> {
+        self.post_via(&push_agent(deadline, ureq::tls::RootCerts::WebPki), msg)
+    }
+
+    fn post_via(&self, agent: &ureq::Agent, msg: &PushMessage) -> Result<(), PushError> {
+        // Header values kept to printable ASCII.
         let header = |v: &str| -> String {
             v.chars()
                 .map(|c| {
@@ -505,70 +495,48 @@ impl HttpTarget {
                 })
                 .collect()
         };
-        let mut req = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: zag-resumed/{}\r\nTitle: {}\r\nTags: {}\r\n\
-             Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.path,
-            self.authority,
-            env!("CARGO_PKG_VERSION"),
-            header(&msg.title),
-            header(msg.tags),
-            msg.body.len()
-        )
-        .into_bytes();
-        req.extend_from_slice(msg.body.as_bytes());
-        req
-    }
-
-    /// POST the message; a non-2xx status is an error.
-    pub fn post(&self, msg: &PushMessage, deadline: Duration) -> Result<(), PushError> {
-        use std::io::{Read, Write};
-        use std::net::ToSocketAddrs;
-        let addrs = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|source| PushError::Resolve {
-                host: self.host.clone(),
+        let answer = agent
+            .post(&self.url)
+            .header("Title", header(&msg.title))
+            .header("Tags", header(msg.tags))
+            .content_type("text/plain; charset=utf-8")
+            .send(msg.body.as_bytes())
+            .map_err(|source| PushError::Http {
+                url: self.url.clone(),
                 source,
             })?;
-        let mut last = PushError::NoAddress {
-            host: self.host.clone(),
-        };
-        for addr in addrs {
-            let mut stream = match std::net::TcpStream::connect_timeout(&addr, deadline) {
-                Ok(s) => s,
-                Err(source) => {
-                    last = PushError::Connect { addr, source };
-                    continue;
-                }
-            };
-            let io = |source: std::io::Error| PushError::Io { addr, source };
-            stream.set_write_timeout(Some(deadline)).map_err(io)?;
-            stream.set_read_timeout(Some(deadline)).map_err(io)?;
-            stream.write_all(&self.request(msg)).map_err(io)?;
-            // The status line is all we need; read a little, not the body.
-            let mut head = [0u8; 256];
-            let mut got = 0;
-            while got < head.len() {
-                match stream.read(&mut head[got..]).map_err(io)? {
-                    0 => break,
-                    n => got += n,
-                }
-                if head[..got].contains(&b'\n') {
-                    break;
-                }
-            }
-            let status_line = String::from_utf8_lossy(&head[..got]);
-            let status_line = status_line.lines().next().unwrap_or("").trim();
-            return match status_line.split_whitespace().nth(1) {
-                Some(code) if code.starts_with('2') => Ok(()),
-                _ => Err(PushError::Status {
-                    url: self.url.clone(),
-                    status_line: status_line.to_string(),
-                }),
-            };
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(());
         }
-        Err(last)
+        Err(PushError::Status {
+            url: self.url.clone(),
+            status_line: format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_string(),
+        })
     }
+}
+
+/// The HTTP client of one push: the whole exchange bounded by `deadline`,
+/// no redirects (a POST is not replayed elsewhere), statuses returned
+/// rather than raised, `roots` trusted for `https://`.
+fn push_agent(deadline: Duration, roots: ureq::tls::RootCerts) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+    ureq::Agent::config_builder()
+        .timeout_global(Some(deadline))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        // Straight to the server, as the plain-TCP client always went.
+        .proxy(None)
+        .user_agent(concat!("zag-resumed/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls)
+        .build()
+        .new_agent()
 }
 
 /// Run the hook: no shell, the event as one JSON line on stdin, killed
@@ -592,32 +560,20 @@ fn run_hook(argv: &[String], ev: &IncidentEvent, deadline: Duration) -> Result<(
         // A hook that does not read its stdin is its own business.
         let _ = stdin.write_all(line.as_bytes());
     }
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => {
-                return Err(HookError::Exit {
-                    prog: prog.clone(),
-                    status,
-                })
-            }
-            Ok(None) if start.elapsed() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(HookError::Killed {
-                    prog: prog.clone(),
-                    deadline,
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(source) => {
-                return Err(HookError::Wait {
-                    prog: prog.clone(),
-                    source,
-                })
-            }
-        }
+    match crate::child::wait_deadline(&mut child, deadline) {
+        Ok(Some(status)) if status.success() => Ok(()),
+        Ok(Some(status)) => Err(HookError::Exit {
+            prog: prog.clone(),
+            status,
+        }),
+        Ok(None) => Err(HookError::Killed {
+            prog: prog.clone(),
+            deadline,
+        }),
+        Err(source) => Err(HookError::Wait {
+            prog: prog.clone(),
+            source,
+        }),
     }
 }
 
@@ -630,24 +586,14 @@ fn warn_once(warned: &AtomicBool, msg: std::fmt::Arguments<'_>) {
 }
 
 fn reap(mut child: std::process::Child, warned: &AtomicBool) {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return,
-            Ok(Some(status)) => {
-                return warn_once(warned, format_args!("notifier exited with {status}"));
-            }
-            Ok(None) if start.elapsed() > CHILD_DEADLINE => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return warn_once(
-                    warned,
-                    format_args!("notifier killed after {CHILD_DEADLINE:?}"),
-                );
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return warn_once(warned, format_args!("cannot wait for notifier: {e}")),
-        }
+    match crate::child::wait_deadline(&mut child, CHILD_DEADLINE) {
+        Ok(Some(status)) if status.success() => {}
+        Ok(Some(status)) => warn_once(warned, format_args!("notifier exited with {status}")),
+        Ok(None) => warn_once(
+            warned,
+            format_args!("notifier killed after {CHILD_DEADLINE:?}"),
+        ),
+        Err(e) => warn_once(warned, format_args!("cannot wait for notifier: {e}")),
     }
 }
 
@@ -735,7 +681,7 @@ mod tests {
     }
 
     #[test]
-    fn http_targets_parse_and_refuse_https() {
+    fn http_and_https_targets_parse() {
         let t = HttpTarget::parse("http://127.0.0.1:8080/my-topic").unwrap();
         assert_eq!(
             (
@@ -746,28 +692,35 @@ mod tests {
             ),
             ("127.0.0.1", 8080, "/my-topic", "127.0.0.1:8080")
         );
+        assert!(!t.tls);
         let t = HttpTarget::parse("http://ntfy.lan").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/"));
         let t = HttpTarget::parse("http://[::1]:9/t").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 9));
+        // ntfy.sh is https: accepted since the client speaks TLS.
+        let t = HttpTarget::parse("https://ntfy.sh/t").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str(), t.tls),
+            ("ntfy.sh", 443, "/t", true)
+        );
+        assert_eq!(HttpTarget::parse("https://h:8443/t").unwrap().port, 8443);
         for bad in [
-            "https://ntfy.sh/t",
             "ftp://x/t",
             "http:///t",
+            "https:///t",
             "http://h:99999/t",
             "http://u@h/t",
             "http://h/a b",
+            "http://a b/t",
         ] {
             assert!(HttpTarget::parse(bad).is_err(), "{bad}");
         }
-        // The texts config load has always shown.
+        // The texts config load shows.
         let shown = |u: &str| HttpTarget::parse(u).unwrap_err().to_string();
         assert_eq!(
-            shown("https://ntfy.sh/t"),
-            "https://ntfy.sh/t: https is not supported (this build has no TLS); use an http:// \
-             URL (a self-hosted ntfy, or a local relay to ntfy.sh)"
+            shown("ftp://x/t"),
+            "ftp://x/t: expected an http:// or https:// URL"
         );
-        assert_eq!(shown("ftp://x/t"), "ftp://x/t: expected an http:// URL");
         assert_eq!(
             shown("http://u@h/t"),
             "http://u@h/t: expected http://host[:port]/topic"
@@ -781,10 +734,157 @@ mod tests {
             r#"http://h:99999/t: bad port "99999""#
         );
         assert_eq!(shown("http://[]:1/t"), "http://[]:1/t: no host");
+        assert!(
+            shown("http://a b/t").starts_with("http://a b/t: not a valid URL ("),
+            "{}",
+            shown("http://a b/t")
+        );
+    }
+
+    /// A one-shot HTTP/1.1 server on 127.0.0.1: answers `status` to the
+    /// first request and hands back that request's text. `wrap` turns the
+    /// accepted TCP stream into the stream spoken on (TLS for https).
+    fn one_shot_server<S: std::io::Read + std::io::Write>(
+        status: &'static str,
+        wrap: impl FnOnce(std::net::TcpStream) -> S + Send + 'static,
+    ) -> (u16, std::thread::JoinHandle<String>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut stream = wrap(tcp);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then as many body bytes as it announces.
+            loop {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "client hung up mid-request");
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let len: usize = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= head_end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let answer =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            stream.write_all(answer.as_bytes()).unwrap();
+            stream.flush().unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        (port, server)
+    }
+
+    fn sample() -> PushMessage {
+        PushMessage {
+            title: "a · b".into(),
+            body: "x · y".into(),
+            tags: "x",
+        }
     }
 
     #[test]
-    fn push_messages_and_request_bytes() {
+    fn an_http_push_reaches_a_real_server_with_title_tags_and_body() {
+        let (port, server) = one_shot_server("200 OK", |tcp| tcp);
+        let t = HttpTarget::parse(&format!("http://127.0.0.1:{port}/topic")).unwrap();
+        t.post(&sample(), Duration::from_secs(30)).unwrap();
+        let req = server.join().unwrap();
+        let lower = req.to_ascii_lowercase();
+        assert!(req.starts_with("POST /topic HTTP/1.1\r\n"), "{req}");
+        assert!(
+            lower.contains(&format!("\r\nhost: 127.0.0.1:{port}\r\n")),
+            "{req}"
+        );
+        assert!(lower.contains("\r\ntitle: a ? b\r\n"), "{req}");
+        assert!(lower.contains("\r\ntags: x\r\n"), "{req}");
+        assert!(lower.contains("\r\ncontent-length: 6\r\n"), "{req}");
+        assert!(req.ends_with("\r\n\r\nx · y"), "{req}");
+    }
+
+    #[test]
+    fn a_non_2xx_answer_is_an_error_naming_the_status() {
+        let (port, server) = one_shot_server("403 Forbidden", |tcp| tcp);
+        let url = format!("http://127.0.0.1:{port}/t");
+        let e = HttpTarget::parse(&url)
+            .unwrap()
+            .post(&sample(), Duration::from_secs(30))
+            .unwrap_err();
+        server.join().unwrap();
+        assert_eq!(e.to_string(), format!("{url}: answered \"403 Forbidden\""));
+        // Nobody listening: a transport error naming the URL, not a panic.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/t", closed.local_addr().unwrap().port());
+        drop(closed);
+        let e = HttpTarget::parse(&url)
+            .unwrap()
+            .post(&sample(), Duration::from_secs(30))
+            .unwrap_err();
+        assert!(matches!(e, PushError::Http { .. }), "{e}");
+        assert!(e.to_string().starts_with(&url), "{e}");
+    }
+
+    #[test]
+    fn an_https_push_reaches_a_local_tls_server_and_checks_its_certificate() {
+        use std::sync::Arc;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert_der = key.cert.der().clone();
+        let key_der =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+        let config = Arc::new(
+            rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert_der.clone()], key_der)
+                .unwrap(),
+        );
+        let serve = |config: Arc<rustls::ServerConfig>| {
+            move |tcp| rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp)
+        };
+        let (port, server) = one_shot_server("200 OK", serve(config.clone()));
+        let t = HttpTarget::parse(&format!("https://127.0.0.1:{port}/topic")).unwrap();
+        let trusted = ureq::tls::RootCerts::new_with_certs(&[ureq::tls::Certificate::from_der(
+            cert_der.as_ref(),
+        )
+        .to_owned()]);
+        t.post_via(&push_agent(Duration::from_secs(30), trusted), &sample())
+            .unwrap();
+        let req = server.join().unwrap();
+        assert!(req.starts_with("POST /topic HTTP/1.1\r\n"), "{req}");
+        assert!(req.ends_with("\r\n\r\nx · y"), "{req}");
+
+        // The same server is refused under the public roots: its
+        // certificate is self-signed, and the push fails without a panic.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let refused = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut tls =
+                rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
+            let mut buf = [0u8; 64];
+            // The client aborts the handshake: an error or end of stream.
+            let _ = std::io::Read::read(&mut tls, &mut buf);
+        });
+        let e = HttpTarget::parse(&format!("https://127.0.0.1:{port}/topic"))
+            .unwrap()
+            .post(&sample(), Duration::from_secs(30))
+            .unwrap_err();
+        refused.join().unwrap();
+        assert!(matches!(e, PushError::Http { .. }), "{e}");
+    }
+
+    #[test]
+    fn push_messages_say_what_happened() {
         let at = "2030-01-01T08:00:00Z".parse().unwrap();
         let gave_up = IncidentEvent::Failed {
             incident_id: "8432fc05-x".into(),
@@ -805,20 +905,6 @@ mod tests {
             at,
         };
         assert_eq!(push_message(&cancelled), None);
-        let t = HttpTarget::parse("http://h:81/topic").unwrap();
-        let req = String::from_utf8(t.request(&PushMessage {
-            title: "a · b".into(),
-            body: "x · y".into(),
-            tags: "x",
-        }))
-        .unwrap();
-        assert!(
-            req.starts_with("POST /topic HTTP/1.1\r\nHost: h:81\r\n"),
-            "{req}"
-        );
-        assert!(req.contains("\r\nTitle: a ? b\r\nTags: x\r\n"), "{req}");
-        assert!(req.contains("\r\nContent-Length: 6\r\n"), "{req}");
-        assert!(req.ends_with("\r\n\r\nx · y"), "{req}");
     }
 
     #[test]
@@ -857,7 +943,7 @@ mod tests {
         // `true` stands in for notify-send: it must be spawned and reaped.
         let Some(t) = which("true") else { return };
         let n = Notifier::with_backend(Some(Backend::NotifySend(t)));
-        let start = Instant::now();
+        let start = std::time::Instant::now();
         n.notify("title", "body");
         assert!(start.elapsed() < Duration::from_secs(1));
         // A missing binary is logged, not returned.

@@ -549,6 +549,7 @@ impl State {
         }
         for (detection, line_no, identity) in hits {
             self.setup.stats.hits.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(file = %path.display(), line = line_no, "limit seen; handed to the core");
             let (ack, acked) = oneshot::channel();
             let hit = LimitSighting {
                 detection,

@@ -41,7 +41,54 @@
 //! The pure parts (detect, schedule, store replay, the line splitter, the
 //! core's decisions) take data and `now` and do no I/O; the [`clock`] is
 //! injected everywhere else.
+//!
+//! # From a limit line to a continued session
+//!
+//! One incident ([`daemon::incident::Incident`]) carries a limit from the
+//! line that shows it to its final record; its record is the store's
+//! `schedule` line, its view [`control::PendingView`], its events
+//! [`control::IncidentEvent`]. The hops, in order:
+//!
+//! 1. **Read.** The ingest thread tails the file (`ingest::State::read_file`,
+//!    [`tail::TailedFile`]) and [`detect::Detector::detect`] finds the limit
+//!    in a line: an [`ingest::LimitSighting`] goes to the core as
+//!    [`ingest::IngestEvent::Hit`]; the thread waits for its ack before its
+//!    offset may move.
+//! 2. **Seen.** The core (`daemon::Core::on_ingest`, `Core::see`) merges the
+//!    session ([`daemon::plan::session_of`]), finds its project
+//!    ([`daemon::plan::project_of`]) and plans it
+//!    ([`daemon::plan::plan_hit`]): an incident in state `Seen`, the ack in
+//!    it.
+//! 3. **Resolved.** Off the loop, [`resume::resolve_target`] finds the
+//!    session's ids and channel; `Core::on_resolved` completes the record
+//!    ([`daemon::plan::settle`]) and decides new or known
+//!    ([`daemon::plan::plan_live`], [`daemon::plan::known`]): known, the ack
+//!    joins that incident.
+//! 4. **Writing.** New: state `Writing`; off the loop its `schedule` is
+//!    appended and fsync'd ([`store::StoreFile::append`]), the hit lines go
+//!    to its zag log.
+//! 5. **Armed.** `Core::on_schedule_written`: the store re-read
+//!    (`Core::load_store`; a cancel right after wins), the timer armed
+//!    ([`timer::TimerHandle::arm`]), and only now the ack: the ingest thread
+//!    saves its offset.
+//! 6. **Due.** The timer fires; `Core::on_fired` re-reads the store (a
+//!    tombstone wins) and [`daemon::plan::plan_fire`] decides to deliver.
+//! 7. **Delivering.** State `Delivering`; [`resume::deliver_live`] resolves
+//!    again, revalidates ([`resume::revalidate`]) and asks who holds the
+//!    session ([`resume::live::step`]).
+//! 8. **Deferred** (when a live owner or the provider's own continue has it):
+//!    `Core::on_deferred` re-arms the timer for the re-check; back to 6.
+//! 9. **Continued.** Otherwise it types into the session's pane
+//!    ([`resume::live::carry_type`]), writes the relay's FIFO
+//!    ([`resume::fifo::send`]) or respawns the CLI with its resume syntax
+//!    ([`resume::respawn::run`]); an [`resume::Outcome`] comes back.
+//! 10. **Done.** `Core::on_outcome` plans the `complete`
+//!     ([`daemon::plan::plan_outcome`]), written off the loop: the commit
+//!     point. `Core::on_completed` drops the incident, publishes its event
+//!     and, for a re-hit, plans the chain's next attempt
+//!     ([`daemon::plan::plan_reschedule`], back to 2).
 
+pub mod child;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -18,9 +18,11 @@
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use rustix::fs::{flock, FlockOperation};
+use rustix::io::Errno;
 
 /// File name of the instance lock inside the state dir.
 pub const LOCK_FILE: &str = "daemon.lock";
@@ -163,13 +165,10 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
 pub(crate) fn lock_exclusive(path: &Path) -> io::Result<File> {
     let file = open_lock_file(path)?;
     loop {
-        // SAFETY: flock on a valid, open descriptor owned by `file`.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
+        match flock(&file, FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -177,16 +176,11 @@ pub(crate) fn lock_exclusive(path: &Path) -> io::Result<File> {
 /// `flock(LOCK_EX|LOCK_NB)`: `Ok(false)` when someone else holds it.
 fn try_flock(file: &File) -> io::Result<bool> {
     loop {
-        // SAFETY: flock on a valid, open descriptor owned by `file`.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            Some(libc::EINTR) => continue,
-            _ => return Err(e),
+        match flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(true),
+            Err(Errno::WOULDBLOCK) => return Ok(false),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -209,8 +203,7 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
         }
     }
     let meta = std::fs::metadata(dir)?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,

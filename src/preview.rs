@@ -183,9 +183,9 @@ pub fn preview_one(
             );
             return p;
         }
-        plan::HitPlan::Candidate(c) => *c,
+        plan::HitPlan::Seen(c) => *c,
     };
-    p.store = Some(c.store.clone());
+    p.store = Some(c.store.to_path_buf());
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
     let resolved = resume::resolve_target(&c.schedule, &px.env);
@@ -282,15 +282,16 @@ fn how_respawn(p: &mut Preview, t: &ResolvedTarget, s: &crate::store::Schedule, 
     p.argv = Some(argv);
 }
 
-/// An argv as one readable line (arguments with spaces quoted).
+/// An argv as one line a POSIX shell reads back as the same argv: every
+/// argument the shell would split, expand or act on (spaces, quotes, `$`,
+/// backticks, `;`, `|`, globs, …) is quoted by `shlex`. A NUL, which no
+/// shell argument can hold, is shown as `\0` (an argv never holds one).
 fn shell_words(argv: &[String]) -> String {
     argv.iter()
-        .map(|a| {
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            } else {
-                a.clone()
-            }
+        .map(|a| match shlex::try_quote(a) {
+            Ok(q) => q.into_owned(),
+            Err(_) => shlex::try_quote(&a.replace('\0', "\\0"))
+                .map_or_else(|_| String::from("''"), |q| q.into_owned()),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -405,8 +406,35 @@ mod tests {
             .to_vec();
         assert_eq!(
             shell_words(&argv),
-            r"claude -p -- 'Continue please' 'it'\''s' ''"
+            r#"claude -p -- 'Continue please' "it's" ''"#
         );
+        assert_eq!(shlex::split(&shell_words(&argv)).unwrap(), argv);
+    }
+
+    #[test]
+    fn shell_metacharacters_are_quoted_so_the_line_reads_back_as_the_argv() {
+        // The old quoting only looked for spaces and `'`: `$(...)`, backticks,
+        // `;` and `|` passed bare into a line shown as "run …".
+        let argv: Vec<String> = [
+            "codex",
+            "resume",
+            "$(rm -rf ~)",
+            "`id`",
+            "a;b",
+            "x|y",
+            "$HOME",
+            "*",
+            "plain-arg_1.2/x:y@z",
+        ]
+        .map(String::from)
+        .to_vec();
+        let line = shell_words(&argv);
+        assert_eq!(shlex::split(&line).unwrap(), argv, "{line}");
+        assert!(line.starts_with("codex resume "), "{line}");
+        assert!(line.ends_with(" plain-arg_1.2/x:y@z"), "{line}");
+        for bare in [" $(rm", " `id`", " a;b", " x|y", " $HOME", " * "] {
+            assert!(!line.contains(bare), "{bare:?} unquoted in {line}");
+        }
     }
 
     #[test]

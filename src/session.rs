@@ -19,8 +19,13 @@ use crate::detect::{Provider, SourceKind};
 
 /// The longest prompt kept (Gemini needs it re-sent after a limit).
 const MAX_PROMPT: usize = 64 * 1024;
-/// Identity markers sit near the start of a line.
-const HEAD: usize = 2048;
+/// A line up to this long is searched whole for a marker; a longer one
+/// (tool output, above all) only in its head, where envelopes put their
+/// type and ids. The on-disk readers ([`crate::resume::resolve`]) use the
+/// same rule, so a line one accepts the other accepts too.
+pub(crate) const SEARCH_WHOLE: usize = 64 * 1024;
+/// The head of a long line that is searched.
+pub(crate) const HEAD: usize = 4096;
 
 /// What is known about the session a file belongs to.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -117,10 +122,34 @@ pub(crate) fn stem(path: &Path) -> Option<String> {
     path.file_stem().map(|s| s.to_string_lossy().into_owned())
 }
 
-/// Does `needle` occur in the head of `line`, where identity markers sit?
+/// The part of a line searched for markers: all of it up to
+/// [`SEARCH_WHOLE`] bytes, else its first [`HEAD`] bytes.
+pub(crate) fn searched(line: &[u8]) -> &[u8] {
+    if line.len() <= SEARCH_WHOLE {
+        line
+    } else {
+        &line[..HEAD]
+    }
+}
+
+/// Does `needle` occur where markers are looked for ([`searched`])?
 pub(crate) fn head_has(line: &[u8], needle: &str) -> bool {
-    let head = &line[..line.len().min(HEAD)];
-    memchr::memmem::find(head, needle.as_bytes()).is_some()
+    memchr::memmem::find(searched(line), needle.as_bytes()).is_some()
+}
+
+/// Does the line hold `"key":"value"`, compact or spaced as a
+/// pretty-printer writes it (`"key": "value"`), where markers are looked
+/// for ([`searched`])? A pre-check that spares parsing lines that cannot
+/// matter; the parsed value decides.
+pub(crate) fn has_field(line: &[u8], key: &str, value: &str) -> bool {
+    let hay = searched(line);
+    let key = format!("\"{key}\"");
+    let value = format!("\"{value}\"");
+    memchr::memmem::find_iter(hay, key.as_bytes()).any(|at| {
+        let rest = hay[at + key.len()..].trim_ascii_start();
+        rest.strip_prefix(b":")
+            .is_some_and(|r| r.trim_ascii_start().starts_with(value.as_bytes()))
+    })
 }
 
 impl SessionTracker {
@@ -164,8 +193,8 @@ impl SessionTracker {
     pub fn observe(&mut self, line: &[u8]) {
         match self.source {
             SourceKind::ZagSession => {
-                if head_has(line, r#""type":"session_started""#)
-                    || head_has(line, r#""type":"user_message""#)
+                if has_field(line, "type", "session_started")
+                    || has_field(line, "type", "user_message")
                 {
                     self.observe_zag(line);
                 }

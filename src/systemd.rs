@@ -29,12 +29,7 @@ pub fn sd_notify(state: &str) -> io::Result<bool> {
 /// `MONOTONIC_USEC=` that systemd 253+ requires alongside it (older versions
 /// ignore it). Send `READY=1` once the reload is done.
 pub fn reloading_message() -> String {
-    // SAFETY: clock_gettime writes into the timespec we own.
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let usec = (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000;
     format!("RELOADING=1\nMONOTONIC_USEC={usec}")
 }

@@ -25,6 +25,8 @@ use serde_json::Value;
 use std::io;
 use std::path::Path;
 
+use crate::live::proc::Procfs;
+
 /// How much later than its recorded start a process may have started and
 /// still be the one recorded (zag writes `started_at` just after spawning).
 pub const START_SLACK: Duration = Duration::seconds(60);
@@ -75,69 +77,28 @@ pub fn pid_alive(pid: u32) -> bool {
 /// `pid` is alive, not a zombie, and (when `started` is known and `/proc`
 /// tells) did not start more than [`START_SLACK`] after `started`.
 pub fn pid_alive_since(pid: u32, started: Option<DateTime<Utc>>) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    // 0 and negatives name process groups for kill(2), not a process.
+    let Some(raw) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
-    if pid <= 0 {
-        // 0 and negatives name process groups for kill(2), not a process.
-        return false;
+    match rustix::process::test_kill_process(raw) {
+        Ok(()) | Err(rustix::io::Errno::PERM) => {}
+        Err(_) => return false,
     }
-    // SAFETY: signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(pid, 0) };
-    if rc != 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
-        return false;
-    }
-    let Some(stat) = proc_stat(pid) else {
+    let procfs = Procfs::system();
+    let Some(stat) = procfs.stat(pid) else {
         return true; // no /proc: kill(2) is all we can tell
     };
-    if stat.state == 'Z' {
+    if stat.state == 'Z' || stat.state == 'X' {
         return false;
     }
-    match (started, stat.started) {
+    match (started, procfs.start_time(pid)) {
         (Some(entry), Some(actual)) => actual <= entry + START_SLACK,
         _ => true,
     }
-}
-
-/// What `/proc/<pid>/stat` tells: the state letter and the start time.
-struct ProcStat {
-    state: char,
-    started: Option<DateTime<Utc>>,
-}
-
-#[cfg(target_os = "linux")]
-fn proc_stat(pid: libc::pid_t) -> Option<ProcStat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) S …": comm may hold spaces and parentheses, so the fields
-    // are counted after the last ')'.
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // starttime is field 22 of the line, the 20th after the state.
-    let started = fields
-        .nth(18)
-        .and_then(|t| t.parse::<i64>().ok())
-        .and_then(start_time_of_ticks);
-    Some(ProcStat { state, started })
-}
-
-#[cfg(not(target_os = "linux"))]
-fn proc_stat(_pid: libc::pid_t) -> Option<ProcStat> {
-    None
-}
-
-/// Wall time of a start given in clock ticks after boot.
-#[cfg(target_os = "linux")]
-fn start_time_of_ticks(ticks: i64) -> Option<DateTime<Utc>> {
-    let btime: i64 = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = i64::from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as i32).max(1);
-    DateTime::from_timestamp(btime, 0).map(|b| b + Duration::milliseconds(ticks * 1000 / hz))
 }
 
 #[cfg(test)]
@@ -165,7 +126,7 @@ mod tests {
         // Wait for it to exit without reaping it.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while cfg!(target_os = "linux")
-            && proc_stat(pid as libc::pid_t).is_some_and(|s| s.state != 'Z')
+            && Procfs::system().stat(pid).is_some_and(|s| s.state != 'Z')
         {
             assert!(std::time::Instant::now() < deadline, "child never exited");
             std::thread::sleep(std::time::Duration::from_millis(5));

@@ -184,7 +184,9 @@ async fn requests_round_trip_through_the_socket() {
     let table = commands::list(&h.paths, false).await.unwrap();
     assert!(table.starts_with("INCIDENT"), "{table}");
     assert_eq!(table.lines().count(), 3, "{table}");
-    let done = commands::cancel(&h.paths, "i1", true).await.unwrap();
+    let done = commands::cancel(&h.paths, "i1", true, chrono::Utc::now())
+        .await
+        .unwrap();
     assert!(done.contains("\"status\": \"ok\""), "{done}");
     assert!(commands::reload(&h.paths).await.unwrap().contains("→"));
 
@@ -552,7 +554,9 @@ async fn list_and_cancel_read_the_stores_when_no_daemon_runs() {
     let json = commands::list(&paths, true).await.unwrap();
     let v: Vec<PendingView> = serde_json::from_str(&json).unwrap();
     assert_eq!(v.len(), 1);
-    let msg = commands::cancel(&paths, "6f01", false).await.unwrap();
+    let msg = commands::cancel(&paths, "6f01", false, chrono::Utc::now())
+        .await
+        .unwrap();
     assert!(msg.starts_with("cancelled 6f01"), "{msg}");
     // zag's cancel shape, plus the `at` and `detail` keys zag ignores.
     let after = std::fs::read_to_string(&store).unwrap();
@@ -562,7 +566,9 @@ async fn list_and_cancel_read_the_stores_when_no_daemon_runs() {
             && after.ends_with("\"}\n"),
         "{after}"
     );
-    assert!(commands::cancel(&paths, "6f01", false).await.is_err());
+    assert!(commands::cancel(&paths, "6f01", false, chrono::Utc::now())
+        .await
+        .is_err());
     assert_eq!(
         commands::stop(&paths, T).await.unwrap(),
         StopOutcome::NotRunning

@@ -8,20 +8,19 @@ mod util;
 
 use serde_json::json;
 use std::path::PathBuf;
-use util::{append, now_epoch, pending_count, recent_events, wait_for, zag_line, Env};
+use util::{
+    append, append_claude_limited_turn, claude_limit, claude_limit_text, claude_transcript_path,
+    claude_user, gemini_env, gemini_quota_in_spawn_log, gemini_zag_log, now_epoch, pending_count,
+    recent_events, wait_for, zag_line, Env,
+};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
 /// Claude's own transcript of a session, as the real CLI leaves it.
 fn claude_transcript(env: &Env, cwd: &std::path::Path, sid: &str) -> PathBuf {
-    let dirname = cwd.display().to_string().replace(['/', '.'], "-");
-    let path = env
-        .home
-        .join(".claude/projects")
-        .join(dirname)
-        .join(format!("{sid}.jsonl"));
+    let path = claude_transcript_path(env, cwd, sid);
     let ts = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
-    let user = json!({"type":"user","message":{"role":"user","content":"refactor the parser"},"cwd":cwd,"sessionId":sid,"timestamp":ts});
+    let user = claude_user(cwd, sid, "refactor the parser", &ts);
     append(&path, format!("{user}\n").as_bytes());
     path
 }
@@ -201,25 +200,15 @@ fn native_claude_transcript_limit_is_resumed_in_its_cwd() {
     let work = env.dir.path().join("proj");
     std::fs::create_dir_all(&work).unwrap();
     let daemon = env.start();
-    let dirname = work.display().to_string().replace(['/', '.'], "-");
-    let transcript = env
-        .home
-        .join(".claude/projects")
-        .join(dirname)
-        .join(format!("{SID}.jsonl"));
+    let transcript = claude_transcript_path(&env, &work, SID);
     let now = chrono::Utc::now();
     let hit_ts = now - chrono::Duration::seconds(150);
     // A reset after the line's own time and already past now: due at once.
     // The text has minute precision and is read as the end of its minute,
     // so 90 s back keeps it in the past whatever second it is now.
     let reset = now - chrono::Duration::seconds(90);
-    let text = format!(
-        "You've hit your session limit · resets {} (UTC)",
-        reset.format("%-I:%M%P")
-    );
-    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":SID,"timestamp":(hit_ts - chrono::Duration::seconds(5)).to_rfc3339()});
-    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":work,"timestamp":hit_ts.to_rfc3339()});
-    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+    let text = claude_limit_text(reset, "%-I:%M%P");
+    append_claude_limited_turn(&transcript, &work, SID, "hi", &text, hit_ts);
 
     wait_for("the resume", || !env.calls().is_empty());
     wait_for("the complete record", || {
@@ -453,8 +442,16 @@ fn a_zag_resume_whose_owner_lives_is_left_alone() {
         .as_bytes(),
     );
     let daemon = env.start();
-    // Longer than the grace, with re-probes every grace.
-    std::thread::sleep(std::time::Duration::from_millis(3000));
+    // The daemon saw zag's record and asked about its owner, then asked
+    // again a grace later, finding it alive both times.
+    let probes = |d: &util::Daemon| {
+        d.log_text()
+            .matches("zag's own resume: left to its owner for now")
+            .count()
+    };
+    wait_for("the owner probed, then re-probed after the grace", || {
+        probes(&daemon) >= 2
+    });
     assert!(env.calls().is_empty(), "{:?}", env.calls());
     assert_eq!(
         actions(&env, &env.store()),
@@ -494,7 +491,9 @@ fn reading_a_store_does_not_trigger_reading_it_again() {
     let _ = child.kill();
     let _ = child.wait();
     // Start-up reads it once or twice (discovery, its file event); a loop
-    // reads it thousands of times a second.
+    // reads it thousands of times a second. (The second is a window to
+    // watch for a loop in, not a wait for something to happen.)
+    assert!(reads >= 1, "the daemon never read the store");
     assert!(reads <= 4, "the store was read {reads} times while idle");
 }
 
@@ -606,49 +605,13 @@ fn one_hit_event_per_incident_however_many_lines_show_it() {
 /// with the prompt that hit the limit.
 #[test]
 fn a_gemini_quota_in_a_spawn_log_is_resumed_with_the_original_prompt() {
-    let env = Env::new();
-    std::fs::write(
-        env.zag.join("zag.toml"),
-        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
-    )
-    .unwrap();
+    let env = gemini_env();
     let work = env.dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let wrapper = "5a1e0000-0000-4000-8000-000000000e2e";
-    let log = env
-        .zag
-        .join("logs/sessions")
-        .join(format!("{wrapper}.jsonl"));
-    let line = |seq: u64, kind: &str, fields: serde_json::Value| {
-        let mut v =
-            serde_json::from_str::<serde_json::Value>(&zag_line(seq, wrapper, None, kind, fields))
-                .unwrap();
-        v["provider"] = json!("gemini");
-        format!("{v}\n")
-    };
-    append(
-        &log,
-        line(
-            1,
-            "session_started",
-            json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
-        )
-        .as_bytes(),
-    );
-    append(
-        &log,
-        line(
-            2,
-            "user_message",
-            json!({"role":"user","content":"write the parser"}),
-        )
-        .as_bytes(),
-    );
+    gemini_zag_log(&env, wrapper, &work, 0, "write the parser");
     let daemon = env.start();
-    let spawn_log = env.zag.join("logs/spawn").join(format!("{wrapper}.log"));
-    append(&spawn_log, b"Error when talking to Gemini API\n");
-    append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
-    append(&spawn_log, b"\n");
+    gemini_quota_in_spawn_log(&env, wrapper);
     wait_for("the resume", || !env.calls().is_empty());
     let recs = env.records(&env.store());
     assert_eq!(recs[0]["prompt"], "write the parser", "{}", recs[0]);
@@ -904,6 +867,34 @@ async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
     );
 }
 
+/// What the daemons run inside this test process log (debug and up), for
+/// tests that wait on a step only the log shows.
+fn captured_log() -> String {
+    use std::sync::{Mutex, OnceLock};
+    static LOG: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+    struct Sink(&'static Mutex<Vec<u8>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = LOG.get_or_init(|| {
+        let buf: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("zag_resumed=debug")
+            .with_ansi(false)
+            .with_writer(move || Sink(buf))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        buf
+    });
+    String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
+}
+
 /// Regression: a shutdown while a hit is being resolved off the core's loop
 /// once hung, the ingest thread waiting for an ack nobody would send. The
 /// hit is finished (written, acked) and the daemon stops.
@@ -953,6 +944,7 @@ async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
         clock: std::sync::Arc::new(zag_resumed::clock::SystemClock),
         search_path: Some(env.path_var().into()),
     };
+    captured_log(); // the capture is in place before the daemon starts
     let shutdown = tokio_util::sync::CancellationToken::new();
     // On its own runtime and thread: a hang must fail this test, not block
     // this runtime's shutdown for ever.
@@ -994,8 +986,20 @@ async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
         )
         .as_bytes(),
     );
-    // Well inside the resolve's time: the hit is taken in, not yet written.
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // The hit is taken in (handed to the core, whose resolve of 200
+    // transcripts takes a while): not yet written. Stop now.
+    let file = format!("file={}", log.display());
+    let start = std::time::Instant::now();
+    while !captured_log()
+        .lines()
+        .any(|l| l.contains("limit seen; handed to the core") && l.contains(&file))
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the hit never reached the core"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     shutdown.cancel();
     let ended =
         tokio::task::spawn_blocking(move || ended.recv_timeout(std::time::Duration::from_secs(30)))
@@ -1020,13 +1024,10 @@ fn re_hitting_claude(
     transcript_first: bool,
 ) {
     let reset = chrono::Utc::now() + chrono::Duration::hours(2);
-    let text = format!(
-        "You've hit your session limit · resets {} (UTC)",
-        reset.format("%-I:%M%P")
-    );
+    let text = claude_limit_text(reset, "%-I:%M%P");
     let lines = env.dir.path().join("rehit.jsonl");
-    let user = json!({"type":"user","message":{"role":"user","content":"Continue"},"cwd":cwd,"sessionId":SID,"timestamp":"__TS__"});
-    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":cwd,"timestamp":"__TS__"});
+    let user = claude_user(cwd, SID, "Continue", "__TS__");
+    let limit = claude_limit(cwd, SID, &text, "__TS__");
     std::fs::write(&lines, format!("{user}\n{limit}\n")).unwrap();
     let result = json!({"type":"result","subtype":"success","is_error":true,"result":format!("Claude AI usage limit reached|{}", reset.timestamp())});
     let write_transcript = format!(
@@ -1063,12 +1064,7 @@ fn a_re_hit_seen_twice_is_one_pending_attempt(transcript_first: bool) {
     let env = Env::new();
     let work = env.dir.path().join("proj");
     std::fs::create_dir_all(&work).unwrap();
-    let dirname = work.display().to_string().replace(['/', '.'], "-");
-    let transcript = env
-        .home
-        .join(".claude/projects")
-        .join(dirname)
-        .join(format!("{SID}.jsonl"));
+    let transcript = claude_transcript_path(&env, &work, SID);
     re_hitting_claude(&env, &transcript, &work, transcript_first);
     let daemon = env.start();
     let now = chrono::Utc::now();
@@ -1076,13 +1072,8 @@ fn a_re_hit_seen_twice_is_one_pending_attempt(transcript_first: bool) {
     // Minute precision, read as the end of its minute: 90 s back keeps
     // the reset in the past whatever second it is now.
     let reset = now - chrono::Duration::seconds(90);
-    let text = format!(
-        "You've hit your session limit · resets {} (UTC)",
-        reset.format("%-I:%M%P")
-    );
-    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":SID,"timestamp":(hit_ts - chrono::Duration::seconds(5)).to_rfc3339()});
-    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":work,"timestamp":hit_ts.to_rfc3339()});
-    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+    let text = claude_limit_text(reset, "%-I:%M%P");
+    append_claude_limited_turn(&transcript, &work, SID, "hi", &text, hit_ts);
 
     wait_for("the first resume's outcome", || {
         actions(&env, &env.store()).contains(&"complete".to_string())
@@ -1186,58 +1177,11 @@ fn two_pending_for_one_session_in_the_store_fire_once() {
     assert_eq!(daemon.terminate(), 0);
 }
 
-/// A Gemini zag session's log up to its prompt (no limit yet).
+/// A Gemini zag session's log up to its prompt (no limit yet). A long
+/// session (800 KB): the prompt is far from the head the ingest pre-reads,
+/// and from the log's start.
 fn gemini_session_until_the_prompt(env: &Env, wrapper: &str, work: &std::path::Path) -> PathBuf {
-    let log = env
-        .zag
-        .join("logs/sessions")
-        .join(format!("{wrapper}.jsonl"));
-    let line = |seq: u64, kind: &str, fields: serde_json::Value| {
-        let mut v =
-            serde_json::from_str::<serde_json::Value>(&zag_line(seq, wrapper, None, kind, fields))
-                .unwrap();
-        v["provider"] = json!("gemini");
-        format!("{v}\n")
-    };
-    append(
-        &log,
-        line(
-            1,
-            "session_started",
-            json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
-        )
-        .as_bytes(),
-    );
-    // A long session (800 KB): the prompt is far from the head the ingest
-    // pre-reads, and from the log's start.
-    for seq in 2..400 {
-        append(
-            &log,
-            line(
-                seq,
-                "assistant_message",
-                json!({"content": "x".repeat(2000), "message_id": null}),
-            )
-            .as_bytes(),
-        );
-    }
-    append(
-        &log,
-        line(
-            400,
-            "user_message",
-            json!({"role":"user","content":"write the parser"}),
-        )
-        .as_bytes(),
-    );
-    log
-}
-
-fn gemini_quota_in_spawn_log(env: &Env, wrapper: &str) {
-    let spawn_log = env.zag.join("logs/spawn").join(format!("{wrapper}.log"));
-    append(&spawn_log, b"Error when talking to Gemini API\n");
-    append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
-    append(&spawn_log, b"\n");
+    gemini_zag_log(env, wrapper, work, 398, "write the parser")
 }
 
 fn assert_resumed_with_the_prompt(env: &Env, work: &std::path::Path) {
@@ -1251,16 +1195,6 @@ fn assert_resumed_with_the_prompt(env: &Env, work: &std::path::Path) {
         args.contains(&"--prompt=write the parser".to_string()),
         "the original prompt, not Continue: {args:?}"
     );
-}
-
-fn gemini_env() -> Env {
-    let env = Env::new();
-    std::fs::write(
-        env.zag.join("zag.toml"),
-        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
-    )
-    .unwrap();
-    env
 }
 
 /// Issue 12, item 3: the daemon restarts between the prompt and the limit;
@@ -1391,14 +1325,8 @@ fn a_tree_created_in_one_burst_after_start_loses_no_limit() {
         let work = env.dir.path().join(format!("proj{i}"));
         std::fs::create_dir_all(&work).unwrap();
         let sid = format!("6873a0e2-51d4-4c3e-9a55-{i:012}");
-        let dirname = work.display().to_string().replace(['/', '.'], "-");
-        let transcript = env
-            .home
-            .join(".claude/projects")
-            .join(dirname)
-            .join(format!("{sid}.jsonl"));
-        let ts = chrono::Utc::now().to_rfc3339();
-        let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":sid,"cwd":work,"timestamp":ts});
+        let transcript = claude_transcript_path(&env, &work, &sid);
+        let limit = claude_limit(&work, &sid, &text, &chrono::Utc::now().to_rfc3339());
         append(&transcript, format!("{limit}\n").as_bytes());
     }
     wait_for("every limit of the new tree pending", || {

@@ -99,6 +99,21 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Type a sentinel line and wait until the fake TUI has written it:
+/// keystrokes reach a pane in order, so whatever was typed before it (an
+/// extra Enter, a duplicate) is in the file by then.
+fn sentinel_through(t: &Tmux, pane: &tmux::Pane, out: &Path) {
+    const SENTINEL: &str = "zz-sentinel";
+    t.type_line(pane, SENTINEL, Duration::ZERO).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || lines_of(out)
+            .last()
+            .is_some_and(|l| l == SENTINEL)),
+        "the sentinel did not arrive: {:?}",
+        lines_of(out)
+    );
+}
+
 fn lines_of(p: &Path) -> Vec<String> {
     fs::read_to_string(p)
         .unwrap_or_default()
@@ -137,7 +152,7 @@ fn pane_by_ancestry_typing_once_and_confirmation_by_file_growth() {
     let procfs = Procfs::system();
     // Two servers in one socket dir, neither called `default`: a decoy and
     // the one the session lives in.
-    let (_decoy, decoy_out, _decoy_pid) = fake_tui(dir.path(), "decoy", "other");
+    let (_decoy, decoy_out, decoy_pid) = fake_tui(dir.path(), "decoy", "other");
     let (_server, out, pid) = fake_tui(dir.path(), "private", "work");
 
     let t = Tmux::default();
@@ -168,13 +183,19 @@ fn pane_by_ancestry_typing_once_and_confirmation_by_file_growth() {
         wait_until(Duration::from_secs(5), || lines_of(&out).len() > before),
         "the session file did not grow"
     );
-    // exactly one line, exactly the text; nothing reached the decoy
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(lines_of(&out), [text]);
-    assert!(lines_of(&decoy_out).is_empty());
+    // the screen shows it (read before the sentinel below scrolls it)
     let shown = t.capture(&pane).unwrap();
     assert!(shown.contains(text), "{shown}");
     assert_eq!(screen::read(&shown).shows(), screen::Shows::Unknown);
+    // exactly one line, exactly the text; nothing reached the decoy
+    sentinel_through(&t, &pane, &out);
+    assert_eq!(lines_of(&out), [text, "zz-sentinel"]);
+    let decoy = t
+        .find_pane(&procfs, decoy_pid, &[dir.path().to_path_buf()])
+        .unwrap()
+        .expect("the decoy's pane");
+    sentinel_through(&t, &decoy, &decoy_out);
+    assert_eq!(lines_of(&decoy_out), ["zz-sentinel"]);
 
     // the process still lives and is the same one
     let id = procfs.identity(pid).unwrap();
@@ -200,8 +221,8 @@ fn refused_text_and_dead_servers_are_clear_errors() {
             Err(TmuxError::Untypable(_))
         ));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(lines_of(&out).is_empty());
+    sentinel_through(&t, &pane, &out);
+    assert_eq!(lines_of(&out), ["zz-sentinel"], "only the sentinel arrived");
 
     // the server dies: its socket is stale, the error says so, discovery skips it
     drop(server);
@@ -222,8 +243,8 @@ fn refused_text_and_dead_servers_are_clear_errors() {
 
 #[test]
 fn a_registered_claude_in_a_pane_is_found_with_its_pane() {
-    use zag_resumed::live::claude_registry::sessions_dir;
     use zag_resumed::live::owner::{claude_holder, ClaudeHolder, Reach};
+    use zag_resumed::provider::claude::registry::sessions_dir;
     if !tmux_available() {
         return;
     }
@@ -345,10 +366,14 @@ fn gnu_screen_window_from_the_environment_and_literal_typing() {
         .type_line(&w, text, Duration::from_millis(300))
         .unwrap();
     assert!(wait_until(Duration::from_secs(5), || !lines_of(&out).is_empty()));
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(lines_of(&out), [text]);
     let shown = Screen::default()
         .capture(&w, &dir.path().join("hardcopy"))
         .unwrap();
     assert!(shown.contains(text), "{shown}");
+    // Exactly once: a sentinel typed after it arrives right behind it.
+    Screen::default()
+        .type_line(&w, "zz-sentinel", Duration::ZERO)
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || lines_of(&out).len() >= 2));
+    assert_eq!(lines_of(&out), [text, "zz-sentinel"]);
 }

@@ -5,12 +5,16 @@
 //! nothing is respawned, and `status`/`list`/`subscribe` say Claude Code's
 //! own continue has it. Once the process is gone, it is resumed headless
 //! exactly once.
+//!
+//! The daemon runs in this process on a manual clock: the 30 s until its
+//! next look pass in no time.
 
 mod util;
 
 use serde_json::json;
 use std::process::{Child, Command};
 use util::{append, wait_for, Env};
+use zag_resumed::clock::{Clock, ManualClock};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
@@ -58,14 +62,14 @@ fn armed_with_the_tui_open_the_daemon_stands_down_and_shows_who_continues() {
     )
     .unwrap();
 
-    let daemon = env.start();
+    let clock = ManualClock::new(chrono::Utc::now());
     let dirname = work.display().to_string().replace(['/', '.'], "-");
     let transcript = env
         .home
         .join(".claude/projects")
         .join(dirname)
         .join(format!("{SID}.jsonl"));
-    let now = chrono::Utc::now();
+    let now = clock.now();
     let hit_ts = now - chrono::Duration::seconds(150);
     // the reset is past: due at once, and still inside Claude's grace
     // (minute precision, read as the end of its minute: 90 s back keeps it
@@ -81,10 +85,14 @@ fn armed_with_the_tui_open_the_daemon_stands_down_and_shows_who_continues() {
     let armed = json!({"type":"system","subtype":"informational","level":"notice","isMeta":false,
         "content":format!("Usage limit reached · set to continue automatically at {}", reset.format("%-I:%M%P")),
         "sessionId":SID,"cwd":work,"timestamp":(hit_ts + chrono::Duration::milliseconds(5)).to_rfc3339()});
-    append(
-        &transcript,
-        format!("{user}\n{limit}\n{armed}\n").as_bytes(),
-    );
+    // The session's prompt is there before the daemon starts; the limit
+    // comes once its transcript is watched.
+    append(&transcript, format!("{user}\n").as_bytes());
+    let daemon = env.start_in_process(clock.clone());
+    env.wait_status("the transcript to be watched", |s| {
+        s["watched"]["claude_native"] == 1
+    });
+    append(&transcript, format!("{limit}\n{armed}\n").as_bytes());
 
     let status = env.wait_status("the stand-down", |s| {
         s["pending"].as_array().is_some_and(|p| {
@@ -128,6 +136,13 @@ fn armed_with_the_tui_open_the_daemon_stands_down_and_shows_who_continues() {
     // The TUI exits during the wait (killed: no warning written). The next
     // look (every 30 s) finds nobody and resumes it headless, once.
     drop(tui);
+    assert!(
+        env.calls().is_empty(),
+        "nothing before the next look, however long the test runs"
+    );
+    clock.advance(chrono::Duration::seconds(
+        zag_resumed::resume::route::RECHECK_SECS + 1,
+    ));
     let t0 = std::time::Instant::now();
     while env.calls().is_empty() {
         assert!(

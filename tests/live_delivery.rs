@@ -99,9 +99,9 @@ fn transcript_from_fixture(h: &Home, fixture: &str) -> (PathBuf, Schedule) {
     inc.cwd = Some(cwd);
     let hit: chrono::DateTime<chrono::Utc> = hit.parse().unwrap();
     inc.hit_at = Some(hit);
-    // The reset is a minute from now: decisions run on the real clock, and
-    // Claude's own continue gets until reset + its grace.
-    let reset = chrono::Utc::now() + chrono::Duration::minutes(1);
+    // The reset is a minute from now: Claude's own continue gets until
+    // reset + its grace.
+    let reset = now() + chrono::Duration::minutes(1);
     inc.reset_at = Some(reset);
     inc.when = reset;
     (file, inc)
@@ -143,8 +143,16 @@ impl Drop for Sleeper {
     }
 }
 
+/// The tests' now: decisions run on a manual clock that stands still at
+/// the moment the first test asked for it.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    static NOW: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    *NOW.get_or_init(chrono::Utc::now)
+}
+
 fn env_for(h: &Home, sockets: &Path) -> ResumeEnv {
     let mut env = h.env();
+    env.clock = zag_resumed::clock::ManualClock::new(now());
     env.live.socket_dirs = Some(vec![sockets.to_path_buf()]);
     env.live.confirm_timeout = Duration::from_secs(10);
     env
@@ -175,7 +183,7 @@ async fn armed_with_the_tui_open_stands_down_and_sends_nothing() {
         Outcome::Deferred { view, until, .. } => {
             assert_eq!(view.by, Continuer::ClaudeOwn);
             assert!(view.why.contains("armed"), "{}", view.why);
-            assert!(until > chrono::Utc::now());
+            assert!(until > now());
         }
         other => panic!("{other:?}"),
     }
@@ -296,7 +304,7 @@ async fn a_writer_conflict_is_retried_then_resumed_once_the_writer_is_free() {
             assert_eq!(view.by, Continuer::DaemonRespawn);
             assert!(view.why.contains("another writer"), "{}", view.why);
             assert_eq!(state.writer_retries, 1);
-            assert!(until > chrono::Utc::now());
+            assert!(until > now());
             state
         }
         other => panic!("{other:?}"),
@@ -491,8 +499,14 @@ async fn a_codex_tui_holding_its_rollout_in_tmux_is_typed_into_once() {
         &pidf
     )
     .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
-    // the fd is opened right after the pid is written
-    std::thread::sleep(Duration::from_millis(300));
+    // the fd is opened right after the pid is written: wait until it is
+    let pid: u32 = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || Procfs::system()
+            .has_open(pid, &rollout)
+            == Some(true)),
+        "the stand-in TUI never opened the rollout"
+    );
     let env = env_for(&h, sockets.path());
     let o = deliver(&inc, &env, &LiveState::default()).await;
     match &o {

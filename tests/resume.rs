@@ -1085,12 +1085,18 @@ async fn cancelling_a_running_respawn_kills_it() {
     inc.cwd = Some(h.work_str());
     let c = CancellationToken::new();
     let c2 = c.clone();
+    // Cancel once the CLI runs (its pid written after its child started):
+    // a cancel while running, not one before the spawn.
+    let started = h.bin.join("claude.pid");
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !started.exists() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         c2.cancel();
     });
     let o = tokio::time::timeout(
-        Duration::from_secs(5),
+        Duration::from_secs(20),
         deliver_with(&inc, &h.env(), &c, Some(fake_detect())),
     )
     .await

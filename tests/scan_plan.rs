@@ -6,7 +6,9 @@ mod util;
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use util::{append, zag_line, Env};
+use util::{
+    append, append_claude_limited_turn, claude_limit_text, claude_transcript_path, zag_line, Env,
+};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
@@ -14,21 +16,11 @@ const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 /// now; returns the reset as the daemon reads it (the end of the printed
 /// minute).
 fn limited_transcript(env: &Env, work: &Path) -> (PathBuf, chrono::DateTime<chrono::Utc>) {
-    let dirname = work.display().to_string().replace(['/', '.'], "-");
-    let path = env
-        .home
-        .join(".claude/projects")
-        .join(dirname)
-        .join(format!("{SID}.jsonl"));
+    let path = claude_transcript_path(env, work, SID);
     let now = chrono::Utc::now();
     let reset = now + chrono::Duration::hours(3);
-    let text = format!(
-        "You've hit your session limit · resets {} (UTC)",
-        reset.format("%b %-d, %-I:%M%P")
-    );
-    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":SID,"timestamp":(now - chrono::Duration::seconds(60)).to_rfc3339()});
-    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":SID,"cwd":work,"timestamp":now.to_rfc3339()});
-    append(&path, format!("{user}\n{limit}\n").as_bytes());
+    let text = claude_limit_text(reset, "%b %-d, %-I:%M%P");
+    append_claude_limited_turn(&path, work, SID, "hi", &text, now);
     let minute = reset.timestamp() - reset.timestamp().rem_euclid(60);
     (
         path,

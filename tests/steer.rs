@@ -6,7 +6,9 @@
 mod util;
 
 use serde_json::{json, Value};
-use util::{append, pending_count, wait_for, Env};
+use util::{
+    append, claude_limit, claude_transcript_path, claude_user, pending_count, wait_for, Env,
+};
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 
@@ -15,17 +17,26 @@ const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
 fn limit_in_transcript(env: &Env, reset_in: i64) -> std::path::PathBuf {
     let work = env.dir.path().join("proj");
     std::fs::create_dir_all(&work).unwrap();
-    let dirname = work.display().to_string().replace(['/', '.'], "-");
-    let transcript = env
-        .home
-        .join(".claude/projects")
-        .join(dirname)
-        .join(format!("{SID}.jsonl"));
+    let transcript = claude_transcript_path(env, &work, SID);
     // The limit was written 150 s ago (a reset just passed is after it).
     let now = chrono::Utc::now() - chrono::Duration::seconds(150);
     let reset = chrono::Utc::now().timestamp() + reset_in;
-    let user = json!({"type":"user","message":{"role":"user","content":"refactor the parser"},"cwd":work,"sessionId":SID,"timestamp":(now - chrono::Duration::seconds(5)).to_rfc3339()});
-    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 11:59pm (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true,"apiError":"usage_limit_reached","apiErrorStatus":429,"apiErrorParams":{"rate_limit_info":{"status":"rejected","resetsAt":reset,"rateLimitType":"five_hour"}},"sessionId":SID,"cwd":work,"timestamp":now.to_rfc3339()});
+    let user = claude_user(
+        &work,
+        SID,
+        "refactor the parser",
+        &(now - chrono::Duration::seconds(5)).to_rfc3339(),
+    );
+    let mut limit = claude_limit(
+        &work,
+        SID,
+        "You've hit your 5-hour limit · resets 11:59pm (UTC)",
+        &now.to_rfc3339(),
+    );
+    // The exact reset, as Claude Code 2.1.332 records it beside the text.
+    limit["apiError"] = json!("usage_limit_reached");
+    limit["apiErrorStatus"] = json!(429);
+    limit["apiErrorParams"] = json!({"rate_limit_info":{"status":"rejected","resetsAt":reset,"rateLimitType":"five_hour"}});
     append(&transcript, format!("{user}\n{limit}\n").as_bytes());
     transcript
 }

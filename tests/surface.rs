@@ -9,7 +9,9 @@ use std::process::Stdio;
 
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
-use util::{append, wait_for, Env};
+use util::{
+    append, append_claude_limited_turn, claude_limit_text, claude_transcript_path, wait_for, Env,
+};
 
 /// A pending record of ours, due in `in_secs`, each of its own session
 /// (one session has at most one pending resume).
@@ -398,13 +400,8 @@ fn a_newcomers_walk() {
     let now = Utc::now();
     let hit = now - Duration::seconds(20);
     let reset = now + Duration::hours(3);
-    let text = format!(
-        "You've hit your session limit · resets {} (UTC)",
-        reset.format("%-I%P")
-    );
-    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":sid,"timestamp":(hit - Duration::seconds(5)).to_rfc3339()});
-    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":sid,"cwd":work,"timestamp":hit.to_rfc3339()});
-    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+    let text = claude_limit_text(reset, "%-I%P");
+    append_claude_limited_turn(&transcript, &work, sid, "hi", &text, hit);
 
     wait_for("status to show the pending resume", || {
         env.run_cli(&["status"]).1.contains("session 5d0c…")
@@ -457,12 +454,9 @@ fn a_newcomers_walk() {
 /// sees `~/.claude` itself appear can miss a tree created in one burst:
 /// the folder is listed before its watch is in place; see the report.)
 fn transcript_path(env: &Env, work: &std::path::Path, sid: &str) -> std::path::PathBuf {
-    let dir = env
-        .home
-        .join(".claude/projects")
-        .join(work.display().to_string().replace(['/', '.'], "-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{sid}.jsonl"))
+    let path = claude_transcript_path(env, work, sid);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    path
 }
 
 /// A limit whose reset already passed: the daemon hits and resumes at once.
@@ -477,13 +471,8 @@ fn claude_limit_now(env: &Env, sid: &str) -> std::path::PathBuf {
     // precision, and a loaded machine may be slow to read the line.
     let hit = now - Duration::seconds(600);
     let reset = now - Duration::seconds(120);
-    let text = format!(
-        "You've hit your session limit · resets {} (UTC)",
-        reset.format("%-I:%M%P")
-    );
-    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":sid,"timestamp":(hit - Duration::seconds(5)).to_rfc3339()});
-    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":sid,"cwd":work,"timestamp":hit.to_rfc3339()});
-    append(&transcript, format!("{user}\n{limit}\n").as_bytes());
+    let text = claude_limit_text(reset, "%-I:%M%P");
+    append_claude_limited_turn(&transcript, &work, sid, "hi", &text, hit);
     transcript
 }
 
@@ -513,7 +502,13 @@ fn hits_and_resumes_reach_ntfy_and_the_command_hook() {
                 if let Some(i) = text.find("\r\n\r\n") {
                     let len: usize = text
                         .lines()
-                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        // header names are case-insensitive (the client
+                        // sends them lower-case)
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_string)
+                        })
                         .and_then(|v| v.trim().parse().ok())
                         .unwrap_or(0);
                     if req.len() >= i + 4 + len {
@@ -559,21 +554,20 @@ fn hits_and_resumes_reach_ntfy_and_the_command_hook() {
                 .unwrap_or_else(|_| panic!("ntfy got {got:?}\n{}", daemon.log_text())),
         );
     }
+    // Header names compared case-insensitively, as HTTP reads them.
+    let header = |r: &str, h: &str| r.to_ascii_lowercase().contains(&format!("\r\n{h}\r\n"));
     let hit = got
         .iter()
-        .find(|r| r.contains("Title: claude hit its usage limit"))
+        .find(|r| header(r, "title: claude hit its usage limit"))
         .unwrap_or_else(|| panic!("{got:?}"));
     assert!(hit.starts_with("POST /my-topic HTTP/1.1\r\n"), "{hit}");
-    assert!(hit.contains("\r\nTags: hourglass\r\n"), "{hit}");
+    assert!(header(hit, "tags: hourglass"), "{hit}");
     assert!(hit.contains("session 7e57…"), "{hit}");
     let resumed = got
         .iter()
-        .find(|r| r.contains("Title: claude session resumed"))
+        .find(|r| header(r, "title: claude session resumed"))
         .unwrap_or_else(|| panic!("{got:?}"));
-    assert!(
-        resumed.contains("\r\nTags: white_check_mark\r\n"),
-        "{resumed}"
-    );
+    assert!(header(resumed, "tags: white_check_mark"), "{resumed}");
 
     wait_for("the hook to see hit and resumed", || {
         let t = std::fs::read_to_string(&hook_out).unwrap_or_default();

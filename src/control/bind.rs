@@ -15,7 +15,6 @@
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 /// What is at a socket path.
@@ -53,43 +52,24 @@ pub fn probe(path: &Path) -> io::Result<Probe> {
     if bytes.len() > sun_path_max() {
         return Err(too_long(path));
     }
-    // SAFETY: as above.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: plain socket(2); the descriptor is owned by `fd` at once.
-    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: fcntl on our own descriptor.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
-    }
-    let rc = unsafe {
-        // SAFETY: `addr` is a valid sockaddr_un with a NUL-terminated path.
-        libc::connect(
-            fd.as_raw_fd(),
-            std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
-            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-        )
+    use rustix::io::Errno;
+    use rustix::net::{
+        connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
     };
-    if rc == 0 {
-        return Ok(Probe::Live);
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
+    let addr = SocketAddrUnix::new(path).map_err(|_| too_long(path))?;
+    let fd = socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    match connect(&fd, &addr) {
+        Ok(()) => Ok(Probe::Live),
         // Queued behind a full backlog: someone listens, just busily.
-        Some(libc::EINPROGRESS) | Some(libc::EAGAIN) => Ok(Probe::Live),
-        Some(libc::ECONNREFUSED) => Ok(Probe::Stale),
-        Some(libc::ENOENT) => Ok(Probe::Absent),
-        _ => Err(e),
+        Err(Errno::INPROGRESS) | Err(Errno::AGAIN) => Ok(Probe::Live),
+        Err(Errno::CONNREFUSED) => Ok(Probe::Stale),
+        Err(Errno::NOENT) => Ok(Probe::Absent),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -33,8 +33,7 @@ pub fn socket_path(paths: &Paths) -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     socket_path_for(&paths.state_dir, &paths.zag_home, xdg.as_deref(), uid)
 }
 

@@ -97,7 +97,12 @@ pub async fn list(paths: &Paths, json: bool) -> anyhow::Result<String> {
 /// timer), or by appending a `cancel` record when none runs. `incident_id`
 /// may be any unique prefix; it is resolved against the stores first, so
 /// both paths refuse an unknown, ambiguous or finished id in the same words.
-pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Result<String> {
+pub async fn cancel(
+    paths: &Paths,
+    incident_id: &str,
+    json: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
     let view = match connect(paths).await {
         Ok(mut c) => match resolve_pending(&paths.zag_home, incident_id) {
             Ok(id) => c.call::<PendingView>(&Request::cancel(&id)).await?,
@@ -113,7 +118,7 @@ pub async fn cancel(paths: &Paths, incident_id: &str, json: bool) -> anyhow::Res
             }
             Err(e) => return Err(e.into()),
         },
-        Err(e) if e.is_not_running() => cancel_in_stores(&paths.zag_home, incident_id)?,
+        Err(e) if e.is_not_running() => cancel_in_stores(&paths.zag_home, incident_id, now)?,
         Err(e) => return Err(e.into()),
     };
     Ok(if json {
@@ -158,10 +163,10 @@ pub async fn steer(
     what: Steer,
     incident_id: &str,
     json: bool,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<String> {
     let home = paths.zag_home.clone();
     let id = incident_id.to_string();
-    let now = chrono::Utc::now();
     let done = tokio::task::spawn_blocking(move || match what {
         Steer::ResumeNow => super::steer::resume_now(&home, &id, now),
         Steer::Retry => super::steer::retry(&home, &id, now),

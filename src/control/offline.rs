@@ -54,7 +54,11 @@ pub fn pending_from_stores(zag_home: &Path) -> Vec<PendingView> {
 /// Cancel a pending incident, named by its id or a unique prefix, by
 /// appending a `cancel` record to the store that holds it, as `zag usage
 /// cancel` does (plus the `at` and `detail` keys zag ignores).
-pub fn cancel_in_stores(zag_home: &Path, prefix: &str) -> Result<PendingView, CancelError> {
+pub fn cancel_in_stores(
+    zag_home: &Path,
+    prefix: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<PendingView, CancelError> {
     let incident_id = resolve_pending(zag_home, prefix)?;
     for store in discover_stores(zag_home) {
         let Ok(replay) = store.load() else { continue };
@@ -64,10 +68,7 @@ pub fn cancel_in_stores(zag_home: &Path, prefix: &str) -> Result<PendingView, Ca
                 incident_id: incident_id.clone(),
             };
             store
-                .append_with(
-                    &rec,
-                    &annotations(Utc::now(), Some(CANCELLED_WITHOUT_DAEMON)),
-                )
+                .append_with(&rec, &annotations(now, Some(CANCELLED_WITHOUT_DAEMON)))
                 .map_err(|source| CancelError::Append {
                     path: store.path.clone(),
                     source,
@@ -130,10 +131,10 @@ mod tests {
             .map(|p| p.incident_id)
             .collect();
         assert_eq!(ids, ["early", "late"]);
-        let v = cancel_in_stores(home, "lat").unwrap();
+        let v = cancel_in_stores(home, "lat", Utc::now()).unwrap();
         assert_eq!(v.store, global.path.display().to_string());
         assert!(global.load().unwrap().tombstoned.contains("late"));
-        assert!(cancel_in_stores(home, "late")
+        assert!(cancel_in_stores(home, "late", Utc::now())
             .unwrap_err()
             .to_string()
             .contains("no pending incident"));

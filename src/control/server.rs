@@ -58,8 +58,7 @@ impl Default for ServerOptions {
             reply_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(2),
             max_line: MAX_LINE,
-            // SAFETY: geteuid has no preconditions.
-            own_uid: unsafe { libc::geteuid() },
+            own_uid: rustix::process::geteuid().as_raw(),
             max_connections: 64,
         }
     }

@@ -5,29 +5,31 @@
 //!  ingest thread ──Hit/StoreChanged──▶ ┌──────────────┐ ──arm/disarm──▶ timer task
 //!  control socket ──DaemonRequest────▶ │  core (here) │ ◀──due─────────┘
 //!  resume tasks ──Outcome────────────▶ │   plan.rs    │ ──spawn──▶ resume::deliver
-//!  disk workers ──Done───────────────▶ └──────────────┘ ──spawn_blocking──▶ disk workers
+//!  disk workers ──Disk───────────────▶ └──────────────┘ ──spawn_blocking──▶ disk workers
 //! ```
 //!
 //! The core owns the incident table and the stores' replays; everything else
-//! talks to it over channels. What to do is decided by the pure functions of
-//! [`plan`]; the slow disk work a decision needs (resolving a session, which
-//! may read every transcript of a project; appending with fsync to a store
-//! and to a zag log) runs on blocking workers that report back with a
-//! `Done` message, so `status`, `cancel` and timer fires never queue behind
-//! it. Its rules:
-//! - a `schedule` is fsync'd before its timer is armed and before the ingest
-//!   thread is told to move on (so a crash never loses a limit); while it is
-//!   being written it is in `writing`, which the dedupe sees, so a second
-//!   source of the same limit is never scheduled twice;
-//! - the timer is armed by re-reading the store after that fsync: a cancel
-//!   appended right after our schedule wins;
+//! talks to it over channels, one handler per message. Each incident is an
+//! [`incident::Incident`] in one state (seen, writing, armed, delivering,
+//! deferred, done); what to do is decided by the pure functions of [`plan`],
+//! its transitions. The slow disk work a transition needs (resolving a
+//! session, which may read every transcript of a project; appending with
+//! fsync to a store and to a zag log) runs on blocking workers that report
+//! back with a `Disk` message, so `status`, `cancel` and timer fires never
+//! queue behind it. Its rules:
+//! - a hit is acked (the ingest thread then moves its offset) only once its
+//!   incident leaves `writing`, i.e. its `schedule` is fsync'd (or it is
+//!   found known: then it waits with the incident it is); while it is being
+//!   written the dedupe and the session index see it, so a second source of
+//!   the same limit is never scheduled twice;
+//! - the timer is armed after re-reading the store past that fsync: a
+//!   cancel appended right after our schedule wins;
 //! - right before delivery the store is re-read, and a tombstone (a cancel
 //!   by `zag usage cancel` or `zag-resumed cancel`) wins;
-//! - `complete` is appended after delivery, the incident staying in flight
-//!   (no cancel, no second fire) until it is written. The commit point of a
-//!   resume is that `complete` being durable: a crash between starting
-//!   delivery and that fsync repeats that one delivery on restart, never
-//!   loses it.
+//! - `complete` is appended after delivery, the incident `done` (no cancel,
+//!   no second fire) until it is written. The commit point of a resume is
+//!   that `complete` being durable: a crash between starting delivery and
+//!   that fsync repeats that one delivery on restart, never loses it.
 //! - on start every pending record we own is re-armed; past-due fires at once.
 //! - one pending-or-running resume per session ([`sessions`] indexes them,
 //!   [`plan::plan_live`] decides): a hit of a session with one is that
@@ -37,12 +39,14 @@
 //!   one session (a crash, an older version) keeps one
 //!   ([`plan::plan_supersede`]) and records the other as skipped.
 //!
-//! A requested cancel stops the timer at once and holds the incident while
-//! its `cancel` record is written off the loop; the reply waits for the
-//! fsync. Left on the loop: reading what was appended to a store (bounded,
-//! small), an adoption's append (rare), the `.git` look-up of a session's
-//! project, and loading a project's `zag.toml` on first use.
+//! A requested cancel stops the timer at once and makes the incident `done`
+//! while its `cancel` record is written off the loop; the reply waits for
+//! the fsync (a failed write puts it back as it was). Left on the loop:
+//! reading what was appended to a store (bounded, small), an adoption's
+//! append (rare), the `.git` look-up of a session's project, and loading a
+//! project's `zag.toml` on first use.
 
+pub mod incident;
 pub mod plan;
 pub mod screen_watch;
 pub mod sessions;
@@ -70,6 +74,7 @@ use crate::store::follow::StoreFollower;
 use crate::store::{Record, ReplayChange, Schedule, StoreFile};
 use crate::timer::{self, TimerEntry, TimerHandle, TimerKey};
 use crate::watch::Patterns;
+use incident::{ack_all, Ack, Incident, State};
 
 /// Everything the daemon is started with.
 pub struct Options {
@@ -184,17 +189,8 @@ fn project_of_store(paths: &Paths, store: &Path) -> PathBuf {
         .map_or_else(|| paths.zag_home.clone(), Path::to_path_buf)
 }
 
-/// The ingest thread's ack: sent once a hit is durable or ignored.
-type Ack = oneshot::Sender<()>;
-
 /// The answer to a cancel request.
 type CancelReply = oneshot::Sender<Result<PendingView, String>>;
-
-fn send_ack(ack: Option<Ack>) {
-    if let Some(a) = ack {
-        let _ = a.send(());
-    }
-}
 
 /// Append planned lines to zag session logs (off the loop); a failure is
 /// logged, not fatal.
@@ -213,23 +209,29 @@ fn append_lines(lines: &[plan::LogLine]) {
     }
 }
 
-/// What disk work done off the core's loop reports back.
-enum Done {
-    /// A candidate incident's session was resolved.
+/// What disk work done off the core's loop reports back: one handler each
+/// (`Core::on_resolved`, `on_schedule_written`, `on_completed`,
+/// `on_cancelled`). What waits on the work (a hit's ack) waits in the
+/// incident's state, not here.
+enum Disk {
+    /// A seen incident's session was resolved.
     Resolved {
-        candidate: Box<plan::Candidate>,
+        incident: Box<Incident>,
         resolved: Box<Result<resume::ResolvedTarget, resume::Unresolved>>,
-        ack: Option<Ack>,
     },
     /// A new incident's `schedule` was appended (and fsync'd when `Ok`),
     /// its zag-log lines too.
-    Written {
-        schedule: Arc<Schedule>,
-        store: PathBuf,
+    ScheduleWritten {
+        id: String,
         durable: Result<(), String>,
         /// Why the session can never be resumed, if the resolve said so.
         unresolvable: Option<String>,
-        ack: Option<Ack>,
+    },
+    /// An ended incident's `complete` (and its zag-log line) was written.
+    Completed {
+        id: String,
+        outcome: Box<Outcome>,
+        plan: Box<plan::OutcomePlan>,
     },
     /// A requested `cancel` was appended (fsync'd when `Ok`).
     Cancelled {
@@ -239,28 +241,6 @@ enum Done {
         written: Result<(), String>,
         reply: CancelReply,
     },
-    /// A delivery's `complete` (and its zag-log line) was written.
-    OutcomeWritten {
-        id: String,
-        outcome: Box<Outcome>,
-        plan: Box<plan::OutcomePlan>,
-        store: Arc<Path>,
-    },
-}
-
-struct Incident {
-    /// Shared by every incident of the store.
-    store: Arc<Path>,
-    /// Shared with the store's replay.
-    schedule: Arc<Schedule>,
-    in_flight: bool,
-    /// When its delivery started (the session's runs after it are its
-    /// resumed run's: see [`plan::plan_live`]).
-    fired_at: Option<DateTime<Utc>>,
-    /// What earlier fires did to its live session (typed, notified).
-    live: resume::route::LiveState,
-    /// Who will continue it and why, once a fire decided (issue 11).
-    route: Option<resume::live::RouteView>,
 }
 
 struct Core {
@@ -271,7 +251,8 @@ struct Core {
     started_at: DateTime<Utc>,
     /// Every store we know, followed from its last read offset.
     stores: HashMap<PathBuf, StoreFollower>,
-    /// Our pending incidents (armed or being delivered).
+    /// Our incidents from the moment one is known to be new (being
+    /// written) until its final record is durable, each in its state.
     incidents: crate::store::IdMap<Incident>,
     /// A compaction is running (see `maybe_compact`).
     compacting: Arc<std::sync::atomic::AtomicBool>,
@@ -287,13 +268,8 @@ struct Core {
     cancel_deliveries: CancellationToken,
     deliveries: tokio::task::JoinSet<()>,
     /// Disk work (resolve, appends with fsync) running off the loop.
-    work: tokio::task::JoinSet<Done>,
-    /// New incidents whose `schedule` is being written: the dedupe sees
-    /// them as known, so two sources of one limit never both slip through.
-    writing: HashMap<String, (PathBuf, Arc<Schedule>)>,
-    /// Incidents whose requested `cancel` is being written.
-    cancelling: std::collections::HashSet<String>,
-    /// `incidents` and `writing` by session: one live resume per session.
+    work: tokio::task::JoinSet<Disk>,
+    /// `incidents` by session: one live resume per session.
     sessions: sessions::SessionIndex,
     /// The open-turn watches ([`screen_watch`]), one per session file.
     screen_watches: HashMap<PathBuf, tokio::task::AbortHandle>,
@@ -366,6 +342,7 @@ pub async fn run(
         Detector::new(&UsageLimits::default()).0,
     );
     env.search_path = search_path;
+    env.clock = clock.clone();
     let stats = Arc::new(IngestStats::default());
     let mut core = Core {
         started_at: clock.now(),
@@ -387,8 +364,6 @@ pub async fn run(
         cancel_deliveries: CancellationToken::new(),
         deliveries: tokio::task::JoinSet::new(),
         work: tokio::task::JoinSet::new(),
-        writing: HashMap::new(),
-        cancelling: Default::default(),
         sessions: Default::default(),
         screen_watches: HashMap::new(),
         screen_tx,
@@ -439,7 +414,7 @@ pub async fn run(
             Some(entry) = fired_rx.recv() => core.on_fired(entry),
             Some((id, outcome)) = outcomes_rx.recv() => core.on_outcome(&id, outcome),
             Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
-            Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_done(done),
+            Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_disk(done),
             Some(req) = requests.recv() => match req {
                 DaemonRequest::Stop(reply) => { let _ = reply.send(()); break; }
                 req => core.on_request(req),
@@ -489,7 +464,8 @@ fn sd_notify(state: &str) {
 impl Core {
     /// Read what is new in a store: arm our pending records, stop timers of
     /// incidents tombstoned from outside, consider zag's own records for
-    /// adoption.
+    /// adoption. An incident of ours being written is left to
+    /// [`Self::on_schedule_written`], which reads the store itself.
     fn load_store(&mut self, path: &Path) {
         tracing::trace!(store = %path.display(), "reading store");
         let follower = self
@@ -523,6 +499,8 @@ impl Core {
                         continue;
                     }
                     match self.incidents.entry(s.incident_id.clone()) {
+                        // Ours from disk (a start, another run's record, an
+                        // adoption, a retry): armed.
                         std::collections::hash_map::Entry::Vacant(slot) => {
                             to_arm.push(TimerEntry {
                                 due: s.when,
@@ -531,27 +509,21 @@ impl Core {
                             if self.sessions.add(&s) {
                                 crowded.push(s.clone());
                             }
-                            slot.insert(Incident {
-                                store: store.clone(),
-                                schedule: s,
-                                in_flight: false,
-                                fired_at: None,
-                                live: Default::default(),
-                                route: None,
-                            });
+                            slot.insert(Incident::new(s, store.clone(), State::Armed));
                         }
                         // The same incident scheduled again (`resume-now`
                         // rewrites its `when`; zag's rule: the last schedule
-                        // wins): follow it, unless it is being delivered.
+                        // wins): follow it while it waits for its time.
                         std::collections::hash_map::Entry::Occupied(mut slot) => {
                             let inc = slot.get_mut();
-                            if !inc.in_flight && inc.schedule.when != s.when {
+                            if inc.state.is_waiting() && inc.schedule.when != s.when {
                                 tracing::info!(incident = %s.incident_id, when = %s.when, "scheduled again in the store; timer moved");
                                 to_arm.push(TimerEntry {
                                     due: s.when,
                                     key: TimerKey::Incident(s.incident_id.clone()),
                                 });
                                 inc.schedule = s;
+                                inc.state = State::Armed;
                             }
                         }
                     }
@@ -560,7 +532,7 @@ impl Core {
                     if self
                         .incidents
                         .get(&incident_id)
-                        .is_some_and(|i| !i.in_flight)
+                        .is_some_and(|i| i.state.is_waiting())
                     {
                         cancelled.push(incident_id);
                     }
@@ -587,40 +559,11 @@ impl Core {
         }
     }
 
-    /// Insert an incident, filed by session.
-    fn track(&mut self, id: String, inc: Incident) {
-        self.sessions.add(&inc.schedule);
-        self.incidents.insert(id, inc);
-    }
-
     /// Remove an incident and its session filing.
     fn untrack(&mut self, id: &str) -> Option<Incident> {
         let inc = self.incidents.remove(id)?;
-        if !self.writing.contains_key(id) {
-            self.sessions.remove(&inc.schedule);
-        }
+        self.sessions.remove(&inc.schedule);
         Some(inc)
-    }
-
-    /// The live incidents of `s`'s session, for [`plan::plan_live`]: ours
-    /// pending, being written or being delivered; not one going away (its
-    /// cancel, or an outcome that is no delivery, being written).
-    fn live_of(&self, s: &Schedule) -> Vec<(Arc<Schedule>, Option<DateTime<Utc>>)> {
-        self.sessions
-            .of(s)
-            .into_iter()
-            .filter(|x| !self.cancelling.contains(&x.incident_id))
-            .filter_map(|x| {
-                if self.writing.contains_key(&x.incident_id) {
-                    return Some((x, None));
-                }
-                let inc = self.incidents.get(&x.incident_id)?;
-                if inc.in_flight && inc.fired_at.is_none() {
-                    return None;
-                }
-                Some((x, inc.fired_at))
-            })
-            .collect()
     }
 
     /// Enforce one pending resume per session on what a store holds (two
@@ -637,8 +580,7 @@ impl Core {
             .filter(|x| {
                 self.incidents
                     .get(&x.incident_id)
-                    .is_some_and(|i| !i.in_flight)
-                    && !self.cancelling.contains(&x.incident_id)
+                    .is_some_and(|i| i.state.is_waiting())
             })
             .collect();
         let refs: Vec<&Schedule> = group.iter().map(AsRef::as_ref).collect();
@@ -650,9 +592,6 @@ impl Core {
         for id in rest {
             tracing::warn!(incident = %id, kept = %keep, "two pending resumes for one session: this one is superseded");
             self.timer.disarm(id.clone());
-            if let Some(inc) = self.incidents.get_mut(&id) {
-                inc.in_flight = true;
-            }
             self.on_outcome(
                 &id,
                 Outcome::Skipped {
@@ -727,7 +666,6 @@ impl Core {
             busy.store(false, std::sync::atomic::Ordering::Release);
         });
     }
-
     fn on_ingest(&mut self, ev: IngestEvent) {
         match ev {
             IngestEvent::Hit(hit) => {
@@ -735,16 +673,16 @@ impl Core {
                 let session =
                     plan::session_of(&hit.detection, &hit.file, hit.source, &hit.identity, None);
                 let project = self.project_of(&session);
-                self.on_hit(
-                    &hit.detection,
-                    &hit.file,
-                    hit.source,
-                    &session,
-                    &project,
-                    1,
-                    None,
-                    Some(hit.ack),
-                );
+                let facts = plan::HitFacts {
+                    detection: &hit.detection,
+                    file: &hit.file,
+                    source: hit.source,
+                    session: &session,
+                    project: &project,
+                    attempt: 1,
+                    chain: None,
+                };
+                self.see(&facts, vec![hit.ack]);
             }
             IngestEvent::TurnOpen(open) => self.watch_screen(*open),
             IngestEvent::StoreChanged(path) => self.load_store(&path),
@@ -790,89 +728,56 @@ impl Core {
         })
     }
 
-    /// A detected limit: planned here, resolved off the loop
-    /// ([`Done::Resolved`]), then deduped and written ([`Done::Written`]).
-    /// `ack` (the ingest thread's) is sent once the incident is durable or
-    /// deliberately ignored. `chain` is the incident a re-hit continues.
-    #[allow(clippy::too_many_arguments)]
-    fn on_hit(
-        &mut self,
-        d: &Detection,
-        file: &Path,
-        source: SourceKind,
-        session: &SessionIdentity,
-        project: &Path,
-        attempt: u32,
-        chain: Option<&Schedule>,
-        ack: Option<Ack>,
-    ) {
-        let (limits, _) = self.limits.get(project);
-        let facts = plan::HitFacts {
-            detection: d,
-            file,
-            source,
-            session,
-            project,
-            attempt,
-            chain,
-        };
-        match plan::plan_hit(&facts, &limits, self.clock.now()) {
+    /// A limit seen (in a watched line, or as a re-hit's next attempt):
+    /// planned by [`plan::plan_hit`]; a new incident is seen, `acks` (the
+    /// sightings) waiting in its state, and its session resolved off the
+    /// loop (it may read every transcript of a project).
+    fn see(&mut self, facts: &plan::HitFacts<'_>, acks: Vec<Ack>) {
+        let (limits, _) = self.limits.get(facts.project);
+        match plan::plan_hit(facts, &limits, self.clock.now()) {
             plan::HitPlan::OwnedByScheduler => {
-                tracing::debug!(file = %file.display(), "usage_limit_hit with a scheduled resume: owned by its scheduler");
-                send_ack(ack);
+                tracing::debug!(file = %facts.file.display(), "usage_limit_hit with a scheduled resume: owned by its scheduler");
+                ack_all(acks);
             }
             plan::HitPlan::Disabled { event } => {
-                tracing::info!(provider = %d.provider, session = %session.display_id().unwrap_or("unknown"), "usage limit seen; auto-resume is disabled for it in zag.toml");
+                tracing::info!(provider = %facts.detection.provider, session = %facts.session.display_id().unwrap_or("unknown"), "usage limit seen; auto-resume is disabled for it in zag.toml");
                 self.publish(event);
-                send_ack(ack);
+                ack_all(acks);
             }
-            plan::HitPlan::Candidate(candidate) => {
-                // Resolve the session off the loop: it may read every
-                // transcript of a project.
+            plan::HitPlan::Seen(mut incident) => {
+                if let State::Seen { acks: waiting, .. } = &mut incident.state {
+                    *waiting = acks;
+                }
                 let env = self.env.clone();
                 self.work.spawn_blocking(move || {
-                    let resolved = Box::new(resume::resolve_target(&candidate.schedule, &env));
-                    Done::Resolved {
-                        candidate,
-                        resolved,
-                        ack,
-                    }
+                    let resolved = Box::new(resume::resolve_target(&incident.schedule, &env));
+                    Disk::Resolved { incident, resolved }
                 });
             }
         }
     }
 
-    /// Work done off the loop reports back here.
-    fn on_done(&mut self, done: Result<Done, tokio::task::JoinError>) {
+    /// Work done off the loop reports back here, to its handler.
+    fn on_disk(&mut self, done: Result<Disk, tokio::task::JoinError>) {
         let done = match done {
             Ok(d) => d,
             Err(e) => {
-                // A panicked worker: its ack is dropped, which stops the
-                // ingest thread rather than let it move past a lost hit.
+                // A panicked worker: the acks it held are dropped, which
+                // stops the ingest thread rather than let it move past a
+                // lost hit.
                 tracing::error!("a disk task of the core failed: {e}");
                 return;
             }
         };
         match done {
-            Done::Resolved {
-                candidate,
-                resolved,
-                ack,
-            } => self.on_resolved(*candidate, *resolved, ack),
-            Done::Written {
-                schedule,
-                store,
+            Disk::Resolved { incident, resolved } => self.on_resolved(*incident, *resolved),
+            Disk::ScheduleWritten {
+                id,
                 durable,
                 unresolvable,
-                ack,
-            } => self.on_written(schedule, store, durable, unresolvable, ack),
-            Done::OutcomeWritten {
-                id,
-                outcome,
-                plan,
-                store,
-            } => self.on_outcome_written(&id, &outcome, *plan, &store),
-            Done::Cancelled {
+            } => self.on_schedule_written(&id, durable, unresolvable),
+            Disk::Completed { id, outcome, plan } => self.on_completed(&id, &outcome, *plan),
+            Disk::Cancelled {
                 id,
                 store,
                 view,
@@ -882,168 +787,186 @@ impl Core {
         }
     }
 
-    /// A candidate's session is resolved: dedupe it against every incident
-    /// recorded or still being written, then write it off the loop.
+    /// A seen incident's session is resolved: it is its session's live
+    /// incident ([`plan::plan_live`]), a limit already known
+    /// ([`plan::known`]), or new: then it is written off the loop.
     fn on_resolved(
         &mut self,
-        mut c: plan::Candidate,
+        mut incident: Incident,
         resolved: Result<resume::ResolvedTarget, resume::Unresolved>,
-        ack: Option<Ack>,
     ) {
-        plan::settle(&mut c, resolved.as_ref().ok());
+        plan::settle(&mut incident, resolved.as_ref().ok());
+        let acks = incident.state.take_acks();
+        let State::Seen {
+            detection,
+            hit_event,
+            ..
+        } = std::mem::replace(&mut incident.state, State::Writing { acks })
+        else {
+            return;
+        };
+        let schedule = incident.schedule.clone();
         // One live resume per session, before the dedupe: a second sighting
         // of a re-hit is the chain's incident, whatever its attempt says.
-        let live = self.live_of(&c.schedule);
-        let views: Vec<plan::Live<'_>> = live
+        let filed = self.sessions.of(&schedule);
+        let live: Vec<&Incident> = filed
             .iter()
-            .map(|(s, fired_at)| plan::Live {
-                schedule: s,
-                fired_at: *fired_at,
-            })
+            .filter_map(|x| self.incidents.get(&x.incident_id))
             .collect();
-        match plan::plan_live(&c.schedule, &views) {
-            plan::LivePlan::New => {}
+        let known = match plan::plan_live(&schedule, &live) {
+            plan::LivePlan::New => {
+                let (limits, _) = self
+                    .limits
+                    .get(&project_of_store(&self.paths, &incident.store));
+                let writing = live
+                    .iter()
+                    .filter(|i| matches!(i.state, State::Writing { .. }))
+                    .map(|i| i.schedule.as_ref());
+                let replays = self.stores.values().map(StoreFollower::replay);
+                plan::known(&schedule, plan::slack(&limits), replays, writing)
+            }
             plan::LivePlan::Is(existing) => {
-                tracing::debug!(incident = %existing, file = %c.schedule.source_file.as_deref().unwrap_or(""), "limit of a session with a live resume: that resume");
-                send_ack(ack);
-                return;
+                tracing::debug!(incident = %existing, file = %schedule.source_file.as_deref().unwrap_or(""), "limit of a session with a live resume: that resume");
+                Some(existing)
             }
             plan::LivePlan::NextAttempt(running) => {
-                self.promote(&running, c.detection, ack);
+                let acks = incident.state.take_acks();
+                let Some(store) = self
+                    .incidents
+                    .get(&running.incident_id)
+                    .map(|i| i.store.clone())
+                else {
+                    ack_all(acks);
+                    return;
+                };
+                self.next_attempt(&running, &store, *detection, acks);
                 return;
             }
-        }
-        let writing = self.writing.values().map(|(_, s)| s.as_ref());
-        let replays = self.stores.values().map(StoreFollower::replay);
-        if let Some(existing) = plan::known(&c.schedule, c.slack, replays, writing) {
-            tracing::debug!(incident = %existing, file = %c.schedule.source_file.as_deref().unwrap_or(""), "limit already known");
-            send_ack(ack);
+        };
+        if let Some(existing) = known.or_else(|| {
+            self.incidents
+                .contains_key(&schedule.incident_id)
+                .then(|| schedule.incident_id.clone())
+        }) {
+            tracing::debug!(incident = %existing, file = %schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            let acks = incident.state.take_acks();
+            self.join(&existing, acks);
             return;
         }
         // Once per incident, not per line that shows it (subscribers and
         // desktop notifications would see duplicates otherwise).
-        self.publish(c.hit_event.clone());
-        let schedule = Arc::new(c.schedule);
-        let lines = plan::hit_log_lines(&schedule, &c.detection, self.clock.now());
+        self.publish(*hit_event);
+        let lines = plan::hit_log_lines(&schedule, &detection, self.clock.now());
+        let store = incident.store.clone();
+        let id = schedule.incident_id.clone();
         self.sessions.add(&schedule);
-        self.writing.insert(
-            schedule.incident_id.clone(),
-            (c.store.clone(), schedule.clone()),
-        );
-        let store = c.store;
+        self.incidents.insert(id.clone(), incident);
+        let unresolvable = resolved.err().map(|e| e.to_string());
         self.work.spawn_blocking(move || {
-            let durable = StoreFile::new(&store)
+            let durable = StoreFile::new(store.as_ref())
                 .append(&Record::Schedule((*schedule).clone()))
                 .map_err(|e| e.to_string());
             append_lines(&lines);
-            Done::Written {
-                schedule,
-                store,
+            Disk::ScheduleWritten {
+                id,
                 durable,
-                unresolvable: resolved.err().map(|e| e.to_string()),
-                ack,
+                unresolvable,
             }
         });
     }
 
+    /// Sightings of an incident known already: they wait with it while it
+    /// is not yet durable, else they are settled now.
+    fn join(&mut self, id: &str, acks: Vec<Ack>) {
+        match self.incidents.get_mut(id).map(|i| &mut i.state) {
+            Some(State::Writing { acks: waiting } | State::Seen { acks: waiting, .. }) => {
+                waiting.extend(acks)
+            }
+            _ => ack_all(acks),
+        }
+    }
+
     /// A new incident's `schedule` is durable (or could not be written):
-    /// arm it, or record at once why it can never be delivered.
-    fn on_written(
+    /// armed, its sightings acked; or recorded at once as failed when its
+    /// session can never be resumed; or gone when a cancel landed right
+    /// after it.
+    fn on_schedule_written(
         &mut self,
-        schedule: Arc<Schedule>,
-        store_path: PathBuf,
+        id: &str,
         durable: Result<(), String>,
         unresolvable: Option<String>,
-        ack: Option<Ack>,
     ) {
-        let id = schedule.incident_id.clone();
-        if let Some((_, s)) = self.writing.remove(&id) {
-            // A store event may have read the record in already: then it
-            // stays filed as the incident it now is.
-            if !self.incidents.contains_key(&id) {
-                self.sessions.remove(&s);
-            }
-        }
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        let acks = inc.state.take_acks();
+        inc.state = State::Armed;
+        let schedule = inc.schedule.clone();
+        let store = inc.store.clone();
         let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
         if let Err(e) = &durable {
             tracing::error!(
                 "cannot write {}: {e}; the resume is armed but not durable",
-                store_path.display()
+                store.display()
             );
         }
         if let Some(reason) = unresolvable {
             tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
-            self.track(
-                id.clone(),
-                Incident {
-                    store: Arc::from(store_path.as_path()),
-                    schedule,
-                    in_flight: true,
-                    fired_at: None,
-                    live: Default::default(),
-                    route: None,
-                },
-            );
             self.on_outcome(
-                &id,
+                id,
                 Outcome::Failed {
                     reason: format!("cannot resume: {reason}"),
                 },
             );
-            send_ack(ack);
+            ack_all(acks);
             return;
         }
-        let (due, attempt) = (schedule.when, schedule.attempt);
-        let scope = schedule.scope.clone().unwrap_or_default();
-        let reset_at = schedule.reset_at;
-        match durable {
-            // Arm from the durable record, reading whatever else landed in
-            // the store meanwhile: a cancel appended right after our
-            // schedule must win.
-            Ok(()) => self.load_store(&store_path),
-            Err(_) => {
-                // Keep it armed in memory so it still fires while we run.
-                self.timer.arm(id.clone(), due);
-                self.track(
-                    id.clone(),
-                    Incident {
-                        store: Arc::from(store_path.as_path()),
-                        schedule,
-                        in_flight: false,
-                        fired_at: None,
-                        live: Default::default(),
-                        route: None,
-                    },
-                );
-            }
+        if durable.is_ok() {
+            // Read whatever else landed in the store meanwhile: a cancel
+            // appended right after our schedule must win.
+            self.load_store(&store);
         }
-        send_ack(ack);
-        if !self.incidents.contains_key(&id) {
-            // A cancel landed right after our schedule: the store read saw
-            // both at once. Told like any other cancel, so status and
-            // subscribers agree with the store.
+        let cancelled = durable.is_ok()
+            && self
+                .stores
+                .get(store.as_ref())
+                .is_some_and(|f| f.replay().tombstoned.contains(id));
+        if cancelled {
+            // Told like any other cancel, so status and subscribers agree
+            // with the store.
+            self.untrack(id);
+            ack_all(acks);
             tracing::info!(incident = %id, "cancelled before its timer was armed");
             self.publish(IncidentEvent::Cancelled {
-                incident_id: id,
+                incident_id: id.to_string(),
                 at: self.clock.now(),
             });
             return;
         }
+        // Armed from the record (or, not durable, from memory so it still
+        // fires while we run).
+        self.timer.arm(id.to_string(), schedule.when);
+        ack_all(acks);
+        let (due, attempt) = (schedule.when, schedule.attempt);
+        let scope = schedule.scope.clone().unwrap_or_default();
         tracing::info!(
             incident = %id, %provider, session = %session_id, scope = %scope,
-            reset_at = %crate::control::render::opt_stamp(reset_at), resumes_at = %due, attempt, "usage limit: resume scheduled"
+            reset_at = %crate::control::render::opt_stamp(schedule.reset_at), resumes_at = %due, attempt, "usage limit: resume scheduled"
         );
         self.publish(IncidentEvent::Scheduled {
-            incident_id: id,
+            incident_id: id.to_string(),
             provider,
             session_id,
             when: due,
             attempt,
-            store: store_path.display().to_string(),
+            store: store.display().to_string(),
             at: self.clock.now(),
         });
     }
 
+    /// A timer is due: an adoption probe, or an incident waiting for its
+    /// time. The store is re-read first (a cancel that landed since the
+    /// last file event wins), then [`plan::plan_fire`] decides.
     fn on_fired(&mut self, entry: TimerEntry) {
         let id = match entry.key {
             TimerKey::AdoptionProbe { store, zag_id } => {
@@ -1056,16 +979,17 @@ impl Core {
         let Some(inc) = self.incidents.get(&id) else {
             return;
         };
-        if inc.in_flight {
+        if !inc.state.is_waiting() {
             return;
         }
-        // A cancel may have landed since the last file event: re-read first.
         let store = inc.store.clone();
         self.load_store(&store);
         let Some(inc) = self.incidents.get_mut(&id) else {
             return;
         };
-        inc.in_flight = true;
+        if !inc.state.is_waiting() {
+            return;
+        }
         let schedule = inc.schedule.clone();
         let live = inc.live.clone();
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
@@ -1075,7 +999,9 @@ impl Core {
             return;
         }
         if let Some(inc) = self.incidents.get_mut(&id) {
-            inc.fired_at = Some(self.clock.now());
+            inc.state = State::Delivering {
+                since: self.clock.now(),
+            };
         }
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
@@ -1090,9 +1016,10 @@ impl Core {
         });
     }
 
-    /// Record how a delivery ended: `complete` durably (the commit point),
-    /// then the lifecycle line in the zag log, both off the loop; the
-    /// incident stays in flight (no cancel, no second fire) until then.
+    /// How a delivery ended (or why an incident ends without one): done,
+    /// its `complete` written durably (the commit point), then the
+    /// lifecycle line in the zag log, both off the loop; until then no
+    /// cancel and no second fire. A deferral goes back to waiting instead.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
         if let Outcome::Deferred { until, view, state } = outcome {
             self.on_deferred(id, until, view, state);
@@ -1101,7 +1028,10 @@ impl Core {
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
-        inc.in_flight = true;
+        inc.state = State::Done {
+            fired_at: inc.state.running_since(),
+            cancel: None,
+        };
         let plan = Box::new(plan::plan_outcome(
             &inc.schedule,
             &outcome,
@@ -1124,12 +1054,7 @@ impl Core {
                 );
             }
             append_lines(plan.log.as_slice());
-            Done::OutcomeWritten {
-                id,
-                outcome,
-                plan,
-                store,
-            }
+            Disk::Completed { id, outcome, plan }
         });
     }
 
@@ -1146,10 +1071,9 @@ impl Core {
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
-        inc.in_flight = false;
         // Nothing was delivered: later lines of the session are not its
         // resumed run's (see `plan::plan_live`).
-        inc.fired_at = None;
+        inc.state = State::Deferred { until };
         inc.live = state;
         // Told once per change: a stand-down re-checked every 30 s would
         // otherwise fill `recent` and every subscriber with the same line.
@@ -1176,17 +1100,13 @@ impl Core {
         });
     }
 
-    fn on_outcome_written(
-        &mut self,
-        id: &str,
-        outcome: &Outcome,
-        plan: plan::OutcomePlan,
-        store: &Path,
-    ) {
+    /// An ended incident's `complete` is written: it leaves the table; a
+    /// re-hit of its resumed run becomes the chain's next attempt.
+    fn on_completed(&mut self, id: &str, outcome: &Outcome, plan: plan::OutcomePlan) {
         let Some(inc) = self.untrack(id) else {
             return;
         };
-        self.load_store(store);
+        self.load_store(&inc.store);
         match outcome {
             Outcome::Resumed { detail } => tracing::info!(incident = %id, "resumed: {detail}"),
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
@@ -1200,53 +1120,31 @@ impl Core {
         }
         self.publish(plan.event);
         if let Some(detection) = plan.again {
-            self.reschedule(&inc, detection);
+            self.next_attempt(&inc.schedule, &inc.store, detection, Vec::new());
         }
-        self.maybe_compact(store);
+        self.maybe_compact(&inc.store);
     }
 
-    /// A resumed run hit the limit again (the delivery's `LimitAgain`).
-    fn reschedule(&mut self, inc: &Incident, detection: Detection) {
-        let store = inc.store.clone();
-        self.next_attempt(&inc.schedule, &store, detection, None);
-    }
-
-    /// The resumed run of `running` (being delivered) hit the limit again,
-    /// seen in the session's own files before the delivery ended (or the
-    /// session, waiting on a live owner, met a new limit after its reset):
-    /// the chain's next attempt, planned as the delivery's `LimitAgain`
-    /// would be, so whichever shows it first makes it and the other joins it.
-    fn promote(&mut self, running: &Schedule, detection: Detection, ack: Option<Ack>) {
-        let Some(store) = self
-            .incidents
-            .get(&running.incident_id)
-            .map(|i| i.store.clone())
-        else {
-            send_ack(ack);
-            return;
-        };
-        self.next_attempt(running, &store, detection, ack);
-    }
-
-    /// The chain's next attempt after `running`, planned by
-    /// [`plan::plan_reschedule`] in its own project: a new incident (through
-    /// [`Self::on_hit`], which sends `ack` once it is durable), or giving
-    /// up at `max_attempts`.
+    /// The chain's next attempt after `running` (its resumed run hit the
+    /// limit again: the delivery's `LimitAgain`, or a line of the session
+    /// seen first), planned by [`plan::plan_reschedule`] in its own
+    /// project: a new incident seen (through [`Self::see`], `acks` waiting
+    /// with it), or giving up at `max_attempts`.
     fn next_attempt(
         &mut self,
         running: &Schedule,
         store: &Path,
         detection: Detection,
-        ack: Option<Ack>,
+        acks: Vec<Ack>,
     ) {
         let project = project_of_store(&self.paths, store);
         let (limits, _) = self.limits.get(&project);
         match plan::plan_reschedule(running, detection, &limits, self.clock.now()) {
-            None => send_ack(ack),
+            None => ack_all(acks),
             Some(plan::Reschedule::GiveUp { event }) => {
                 tracing::warn!(incident = %running.incident_id, "limit hit again; giving up after {} attempts (max_attempts)", running.attempt);
                 self.publish(event);
-                send_ack(ack);
+                ack_all(acks);
             }
             Some(plan::Reschedule::Retry {
                 detection,
@@ -1257,16 +1155,16 @@ impl Core {
             }) => {
                 tracing::info!(incident = %running.incident_id, attempt, "limit hit again: the chain's next attempt");
                 let session = plan::session_of(&detection, &file, source, &session, None);
-                self.on_hit(
-                    &detection,
-                    &file,
+                let facts = plan::HitFacts {
+                    detection: &detection,
+                    file: &file,
                     source,
-                    &session,
-                    &project,
+                    session: &session,
+                    project: &project,
                     attempt,
-                    Some(running),
-                    ack,
-                );
+                    chain: Some(running),
+                };
+                self.see(&facts, acks);
             }
         }
     }
@@ -1297,7 +1195,9 @@ impl Core {
 
     /// A cancel by request: the timer stops at once and the incident is
     /// held (no fire, no second cancel) while the `cancel` record is
-    /// appended off the loop; the reply comes once it is durable.
+    /// A cancel by request: the timer stops at once and the incident is
+    /// done, its `cancel` record appended off the loop (no fire, no second
+    /// cancel meanwhile); the reply comes once it is durable.
     fn cancel(&mut self, id: &str, reply: CancelReply) {
         let found = self.stores.iter().find_map(|(p, f)| {
             f.replay()
@@ -1305,20 +1205,22 @@ impl Core {
                 .get(id)
                 .map(|s| (p.clone(), PendingView::of(s, p)))
         });
-        let in_flight = self.incidents.get(id).is_some_and(|i| i.in_flight);
-        let (path, view) =
-            match plan::plan_cancel(id, found, in_flight, self.cancelling.contains(id)) {
-                Ok(found) => found,
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                    return;
-                }
-            };
+        let state = self.incidents.get(id).map(|i| &i.state);
+        let (path, view) = match plan::plan_cancel(id, found, state) {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
         self.timer.disarm(id);
         if let Some(inc) = self.incidents.get_mut(id) {
-            inc.in_flight = true;
+            let before = std::mem::replace(&mut inc.state, State::Armed);
+            inc.state = State::Done {
+                fired_at: None,
+                cancel: Some(Box::new(before)),
+            };
         }
-        self.cancelling.insert(id.to_string());
         let id = id.to_string();
         let extra = crate::control::history::annotations(
             self.clock.now(),
@@ -1333,7 +1235,7 @@ impl Core {
                     &extra,
                 )
                 .map_err(|e| format!("cannot write {}: {e}", path.display()));
-            Done::Cancelled {
+            Disk::Cancelled {
                 id,
                 store: path,
                 view: Box::new(view),
@@ -1351,12 +1253,21 @@ impl Core {
         written: Result<(), String>,
         reply: CancelReply,
     ) {
-        self.cancelling.remove(&id);
         if let Err(e) = written {
-            // Not cancelled after all: armed again as it was.
+            // Not cancelled after all: waiting again as it was.
             if let Some(inc) = self.incidents.get_mut(&id) {
-                inc.in_flight = false;
-                self.timer.arm(id.clone(), inc.schedule.when);
+                if let State::Done {
+                    cancel: Some(before),
+                    ..
+                } = std::mem::replace(&mut inc.state, State::Armed)
+                {
+                    inc.state = *before;
+                }
+                let due = match inc.state {
+                    State::Deferred { until } => until,
+                    _ => inc.schedule.when,
+                };
+                self.timer.arm(id.clone(), due);
             }
             let _ = reply.send(Err(e));
             return;
@@ -1501,7 +1412,7 @@ impl Core {
                 }
                 Some((id, outcome)) = outcomes.recv() => self.on_outcome(&id, outcome),
                 Some(_) = self.deliveries.join_next() => {}
-                Some(done) = self.work.join_next(), if !self.work.is_empty() => self.on_done(done),
+                Some(done) = self.work.join_next(), if !self.work.is_empty() => self.on_disk(done),
             }
         }
         while let Ok((id, outcome)) = outcomes.try_recv() {
@@ -1515,7 +1426,7 @@ impl Core {
     /// after its resolve, a re-hit) is finished too.
     async fn finish_work(&mut self) {
         while let Some(done) = self.work.join_next().await {
-            self.on_done(done);
+            self.on_disk(done);
         }
     }
 }

@@ -7,16 +7,21 @@
 //! here lets them be tested in microseconds on an injected `now`, and keeps
 //! the core's loop to bookkeeping while the disk work runs elsewhere.
 //!
-//! A hit is decided in two steps, because a resolve (disk work) sits
-//! between them: [`plan_hit`] turns the line into a candidate incident, and
-//! once the session is resolved, [`settle`] completes it and [`known`]
-//! checks it against every incident already recorded or still being
-//! written.
+//! These functions are the transitions of an [`Incident`]'s life
+//! ([`super::incident`]): [`plan_hit`] turns a line into a seen incident;
+//! once its session is resolved (disk work, off the loop), [`settle`]
+//! completes it and [`plan_live`] and [`known`] tell whether it is new or
+//! one already live, recorded or being written; [`plan_fire`] decides a due
+//! one, [`plan_outcome`] how a delivery's end is recorded,
+//! [`plan_reschedule`] a re-hit's next attempt, [`plan_supersede`] which of
+//! two pending ones of a session stays, and [`plan_cancel`] whether a cancel
+//! may go ahead.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
+use super::incident::{Incident, State};
 use crate::config::UsageLimits;
 use crate::control::IncidentEvent;
 use crate::detect::{Detection, Provider, SourceKind};
@@ -64,30 +69,16 @@ impl LogLine {
 }
 
 /// What a hit is, before its session is resolved.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum HitPlan {
     /// A `usage_limit_hit` that names its scheduled resume: the scheduler
     /// that wrote it owns it (zag-contract §3.3).
     OwnedByScheduler,
     /// Auto-resume is off for this provider: only tell subscribers.
     Disabled { event: IncidentEvent },
-    /// A new incident, unless [`known`] finds it after resolving.
-    Candidate(Box<Candidate>),
-}
-
-/// An incident planned from a hit, to be resolved, deduped and written.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Candidate {
-    pub schedule: Schedule,
-    /// The store it goes to (the project's), also the project at fire time
-    /// and for a re-hit.
-    pub store: PathBuf,
-    /// Published once the incident is known to be new.
-    pub hit_event: IncidentEvent,
-    /// Slack when comparing with other records of the same limit.
-    pub slack: Duration,
-    /// The detection, for the zag-log lines.
-    pub detection: Detection,
+    /// An incident in [`State::Seen`], in its project's store: new unless
+    /// [`plan_live`] or [`known`] find it after resolving.
+    Seen(Box<Incident>),
 }
 
 /// Everything [`plan_hit`] decides from.
@@ -235,20 +226,23 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
         raw: Some(truncate(&d.raw, 512)),
         permission_mode: session.permission_mode.clone(),
     };
-    HitPlan::Candidate(Box::new(Candidate {
-        schedule,
-        store: Paths::store_in(f.project),
-        hit_event: hit_event(incident_id),
-        slack: slack(limits),
-        detection: d.clone(),
-    }))
+    let store: std::sync::Arc<Path> = Paths::store_in(f.project).into();
+    HitPlan::Seen(Box::new(Incident::new(
+        std::sync::Arc::new(schedule),
+        store,
+        State::Seen {
+            detection: Box::new(d.clone()),
+            hit_event: Box::new(hit_event(incident_id)),
+            acks: Vec::new(),
+        },
+    )))
 }
 
-/// Complete a candidate with what the resolve found: every source of one
-/// limit then carries the same provider session id (a relay's log never
+/// Complete a seen incident with what the resolve found: every source of
+/// one limit then carries the same provider session id (a relay's log never
 /// names Claude's), so [`known`] can see they are one.
-pub fn settle(c: &mut Candidate, resolved: Option<&ResolvedTarget>) {
-    let s = &mut c.schedule;
+pub fn settle(c: &mut Incident, resolved: Option<&ResolvedTarget>) {
+    let s = std::sync::Arc::make_mut(&mut c.schedule);
     if let Some(t) = resolved {
         fill(&mut s.provider_session_id, t.provider_session_id.clone());
         fill(&mut s.cwd, t.cwd.as_ref().map(|p| p.display().to_string()));
@@ -285,14 +279,6 @@ pub fn known<'a>(
         }
         find_same_incident(replay, candidate, slack)
     })
-}
-
-/// A live incident of a candidate's session, as the core knows it.
-#[derive(Clone, Copy, Debug)]
-pub struct Live<'a> {
-    pub schedule: &'a Schedule,
-    /// When its delivery started; `None` while pending or being written.
-    pub fired_at: Option<DateTime<Utc>>,
 }
 
 /// What a candidate is, given the live incidents of its session.
@@ -333,13 +319,16 @@ pub fn chain_of(s: &Schedule) -> &str {
 ///   joins it by the rule above.
 /// - `e` being delivered, the hit older than that: the limit `e` is
 ///   resuming from, seen again.
-pub fn plan_live(candidate: &Schedule, live: &[Live<'_>]) -> LivePlan {
-    let others = live
-        .iter()
-        .filter(|l| l.schedule.provider == candidate.provider && l.schedule.is_ours());
+///
+/// `live` is what the core files under the session (an incident going away,
+/// cancelled or ended without a delivery, does not count).
+pub fn plan_live(candidate: &Schedule, live: &[&Incident]) -> LivePlan {
+    let others = live.iter().filter(|l| {
+        l.state.is_live() && l.schedule.provider == candidate.provider && l.schedule.is_ours()
+    });
     let mut running = None;
     for l in others {
-        let e = l.schedule;
+        let e = &*l.schedule;
         if e.incident_id == candidate.incident_id {
             return LivePlan::Is(e.incident_id.clone());
         }
@@ -348,7 +337,7 @@ pub fn plan_live(candidate: &Schedule, live: &[Live<'_>]) -> LivePlan {
         if candidate.chain_id.as_deref() == Some(chain_of(e)) && candidate.attempt > e.attempt {
             continue;
         }
-        match l.fired_at {
+        match l.state.running_since() {
             None => {
                 // A limit met after `e`'s reset: the session ran in between
                 // (its provider's own continue, or its user in the live TUI
@@ -604,23 +593,24 @@ pub fn plan_reschedule(
     })
 }
 
-/// A cancel by request of what `pending` found: refused while the incident
-/// is being delivered (the turn may already be sent; its outcome will be
-/// recorded instead) or while an earlier cancel of it is being written.
-pub fn plan_cancel<T>(
-    id: &str,
-    pending: Option<T>,
-    in_flight: bool,
-    cancelling: bool,
-) -> Result<T, String> {
+/// A cancel by request of what `pending` found (in a store), our incident
+/// being in `state` (`None`: not ours, zag's own record): refused while the
+/// incident is being delivered or its outcome recorded (the turn may
+/// already be sent; its outcome will be recorded instead), while an earlier
+/// cancel of it is being written, or in the moment its `schedule` is.
+pub fn plan_cancel<T>(id: &str, pending: Option<T>, state: Option<&State>) -> Result<T, String> {
     let found = pending.ok_or_else(|| format!("no pending resume with incident id {id}"))?;
-    if cancelling {
-        return Err(format!("{id} is being cancelled already"));
+    match state {
+        None => Ok(found),
+        Some(s) if s.is_waiting() => Ok(found),
+        Some(State::Done {
+            cancel: Some(_), ..
+        }) => Err(format!("{id} is being cancelled already")),
+        Some(State::Seen { .. } | State::Writing { .. }) => Err(format!(
+            "{id} is being recorded right now; try again in a moment"
+        )),
+        Some(_) => Err(format!("{id} is being delivered right now")),
     }
-    if in_flight {
-        return Err(format!("{id} is being delivered right now"));
-    }
-    Ok(found)
 }
 
 pub(crate) fn secs(s: u64) -> Duration {
@@ -703,11 +693,35 @@ mod tests {
         plan_hit(&facts, limits, now())
     }
 
-    fn candidate(p: HitPlan) -> Candidate {
+    fn candidate(p: HitPlan) -> Incident {
         match p {
-            HitPlan::Candidate(c) => *c,
+            HitPlan::Seen(c) => *c,
             other => panic!("not a candidate: {other:?}"),
         }
+    }
+
+    fn schedule_of(p: HitPlan) -> Schedule {
+        (*candidate(p).schedule).clone()
+    }
+
+    fn detection_of(c: &Incident) -> &Detection {
+        match &c.state {
+            State::Seen { detection, .. } => detection,
+            other => panic!("not seen: {other:?}"),
+        }
+    }
+
+    /// `s` as the core files it: pending (`None`) or being delivered since.
+    fn filed(s: &Schedule, fired_at: Option<DateTime<Utc>>) -> Incident {
+        let state = match fired_at {
+            Some(since) => State::Delivering { since },
+            None => State::Armed,
+        };
+        Incident::new(
+            std::sync::Arc::new(s.clone()),
+            Path::new("/h/.zag/scheduled_resumes.jsonl").into(),
+            state,
+        )
     }
 
     fn replay_of(records: &[Schedule]) -> Replay {
@@ -771,10 +785,8 @@ mod tests {
             ..ZagHit::default()
         });
         let (s, log) = relay();
-        assert_eq!(
-            plan(&d, log, SourceKind::ZagSession, &s),
-            HitPlan::OwnedByScheduler
-        );
+        let owned = plan(&d, log, SourceKind::ZagSession, &s);
+        assert!(matches!(owned, HitPlan::OwnedByScheduler), "{owned:?}");
         // Logged by zag without a scheduled resume: an orphan, ours.
         d.zag_hit = Some(ZagHit::default());
         candidate(plan(&d, log, SourceKind::ZagSession, &s));
@@ -821,10 +833,10 @@ mod tests {
         assert_eq!(c.schedule.session_id, "w1");
         assert_eq!(c.schedule.log_path, log);
         assert_eq!(c.schedule.origin.as_deref(), Some(ORIGIN));
-        assert_eq!(c.store, PathBuf::from("/h/.zag/scheduled_resumes.jsonl"));
-        assert_eq!(c.slack, Duration::seconds(300));
+        assert_eq!(&*c.store, Path::new("/h/.zag/scheduled_resumes.jsonl"));
+        assert_eq!(slack(&limits()), Duration::seconds(300));
         // Its zag log gets the hit and the companion user_event.
-        let kinds: Vec<_> = hit_log_lines(&c.schedule, &c.detection, now())
+        let kinds: Vec<_> = hit_log_lines(&c.schedule, detection_of(&c), now())
             .into_iter()
             .map(|l| (l.kind, l.wrapper))
             .collect();
@@ -861,14 +873,14 @@ mod tests {
         let none: [&Replay; 0] = [];
         // Still being written: the dedupe sees it.
         assert_eq!(
-            known(&second.schedule, second.slack, none, [&first.schedule]),
+            known(&second.schedule, slack(&limits()), none, [&*first.schedule]),
             Some(first.schedule.incident_id.clone())
         );
         // Durable in a store: the same.
-        let replay = replay_of(&[first.schedule.clone()]);
+        let replay = replay_of(&[(*first.schedule).clone()]);
         let nothing: [&Schedule; 0] = [];
         assert_eq!(
-            known(&second.schedule, second.slack, [&replay], nothing),
+            known(&second.schedule, slack(&limits()), [&replay], nothing),
             Some(first.schedule.incident_id.clone())
         );
         // Another limit of the same session (a reset a day later) is new.
@@ -880,7 +892,12 @@ mod tests {
         ));
         settle(&mut later, None);
         assert_eq!(
-            known(&later.schedule, later.slack, [&replay], [&first.schedule]),
+            known(
+                &later.schedule,
+                slack(&limits()),
+                [&replay],
+                [&*first.schedule]
+            ),
             None
         );
     }
@@ -900,13 +917,12 @@ mod tests {
     #[test]
     fn a_limit_zag_recorded_too_is_skipped_at_fire_time() {
         let (s, log) = relay();
-        let mut ours = candidate(plan(
+        let mut ours = schedule_of(plan(
             &detection(Some(3600)),
             log,
             SourceKind::ZagSession,
             &s,
-        ))
-        .schedule;
+        ));
         ours.provider_session_id = Some("claude-1".into());
         let zags = Schedule {
             incident_id: "zag-1".into(),
@@ -933,7 +949,7 @@ mod tests {
     #[test]
     fn a_re_hit_backs_off_and_stops_at_max_attempts() {
         let (s, log) = relay();
-        let first = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        let first = schedule_of(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s));
         // Attempt 1 hit again without a reset: fallback doubled for attempt 2.
         match plan_reschedule(&first, detection(None), &limits(), now()) {
             Some(Reschedule::Retry {
@@ -981,7 +997,7 @@ mod tests {
     #[test]
     fn a_re_hits_incident_is_new_and_chained() {
         let (s, log) = relay();
-        let first = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        let first = schedule_of(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s));
         let Some(Reschedule::Retry {
             detection,
             file,
@@ -1002,7 +1018,7 @@ mod tests {
             attempt,
             chain: Some(&first),
         };
-        let next = candidate(plan_hit(&facts, &limits(), now())).schedule;
+        let next = schedule_of(plan_hit(&facts, &limits(), now()));
         assert_ne!(next.incident_id, first.incident_id, "attempt is in the id");
         assert_eq!(next.attempt, 2);
         assert_eq!(next.chain_id.as_deref(), Some(first.incident_id.as_str()));
@@ -1016,26 +1032,21 @@ mod tests {
     fn one_live_resume_per_session_whichever_source_shows_a_re_hit_first() {
         let (s, file) = native();
         // E: attempt 1, being delivered since `now`.
-        let e = candidate(plan(
+        let e = schedule_of(plan(
             &detection(Some(60)),
             file,
             SourceKind::ClaudeNative,
             &s,
-        ))
-        .schedule;
+        ));
         let fired = Some(now());
-        let running = [Live {
-            schedule: &e,
-            fired_at: fired,
-        }];
-        let pending = [Live {
-            schedule: &e,
-            fired_at: None,
-        }];
+        let running_filed = filed(&e, fired);
+        let running = [&running_filed];
+        let pending_filed = filed(&e, None);
+        let pending = [&pending_filed];
         // The resumed run's transcript line: a later reset, a later time.
         let mut re_hit = detection(Some(7200));
         re_hit.line_ts = Some(now() + Duration::seconds(5));
-        let x = candidate(plan(&re_hit, file, SourceKind::ClaudeNative, &s)).schedule;
+        let x = schedule_of(plan(&re_hit, file, SourceKind::ClaudeNative, &s));
         assert_eq!(x.attempt, 1, "a watched line knows no chain");
         // The chain's next attempt of the running incident, from its files.
         let next = match plan_live(&x, &running) {
@@ -1068,16 +1079,14 @@ mod tests {
             attempt,
             chain: Some(&e),
         };
-        let c = candidate(plan_hit(&facts, &limits(), now())).schedule;
+        let c = schedule_of(plan_hit(&facts, &limits(), now()));
         assert_eq!(c.attempt, 2);
         // That attempt is new while E still runs: once.
         assert_eq!(plan_live(&c, &running), LivePlan::New);
         // Then E's own LimitAgain (attempt 2 again, maybe another window:
         // no reset in the output) is C, pending.
-        let c_live = [Live {
-            schedule: &c,
-            fired_at: None,
-        }];
+        let c_live_filed = filed(&c, None);
+        let c_live = [&c_live_filed];
         let mut from_stdout = c.clone();
         from_stdout.incident_id = "other-window".into();
         from_stdout.reset_at = None;
@@ -1092,19 +1101,19 @@ mod tests {
         // A poke while E is pending: E.
         let mut poke = detection(Some(60));
         poke.line_ts = Some(now() + Duration::seconds(1));
-        let p = candidate(plan(&poke, file, SourceKind::ClaudeNative, &s)).schedule;
+        let p = schedule_of(plan(&poke, file, SourceKind::ClaudeNative, &s));
         assert_eq!(plan_live(&p, &pending), LivePlan::Is(e.incident_id.clone()));
         // E's own limit line re-read while it is delivered: E, not a re-hit.
         let mut old = detection(Some(60));
         old.line_ts = Some(now() - Duration::seconds(60));
-        let o = candidate(plan(&old, file, SourceKind::ClaudeNative, &s)).schedule;
+        let o = schedule_of(plan(&old, file, SourceKind::ClaudeNative, &s));
         assert_eq!(plan_live(&o, &running), LivePlan::Is(e.incident_id.clone()));
         // A limit met after E's reset while E waits (Claude's own continue
         // or the user ran the session meanwhile and it hit a limit again):
         // a new limit, the chain's next attempt, not E.
         let mut later = detection(Some(7200));
         later.line_ts = Some(now() + Duration::seconds(120));
-        let l = candidate(plan(&later, file, SourceKind::ClaudeNative, &s)).schedule;
+        let l = schedule_of(plan(&later, file, SourceKind::ClaudeNative, &s));
         match plan_live(&l, &pending) {
             LivePlan::NextAttempt(r) => assert_eq!(r.incident_id, e.incident_id),
             other => panic!("{other:?}"),
@@ -1121,28 +1130,18 @@ mod tests {
         // Only ours, only the same provider.
         let mut zags = e.clone();
         zags.origin = None;
-        assert_eq!(
-            plan_live(
-                &x,
-                &[Live {
-                    schedule: &zags,
-                    fired_at: None
-                }]
-            ),
-            LivePlan::New
-        );
+        assert_eq!(plan_live(&x, &[&filed(&zags, None)]), LivePlan::New);
     }
 
     #[test]
     fn two_pending_for_one_session_keep_the_furthest_down_the_chain() {
         let (s, file) = native();
-        let a = candidate(plan(
+        let a = schedule_of(plan(
             &detection(Some(60)),
             file,
             SourceKind::ClaudeNative,
             &s,
-        ))
-        .schedule;
+        ));
         let b = Schedule {
             incident_id: "b".into(),
             hit_at: Some(now() + Duration::seconds(10)),
@@ -1212,7 +1211,7 @@ mod tests {
     #[test]
     fn outcomes_plan_their_record_log_line_and_event() {
         let (s, log) = relay();
-        let sched = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        let sched = schedule_of(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s));
         let table = [
             (
                 Outcome::Resumed {
@@ -1283,17 +1282,22 @@ mod tests {
 
     #[test]
     fn a_cancel_is_refused_while_delivering_or_for_nothing() {
-        assert_eq!(plan_cancel("a", Some(1), false, false), Ok(1));
+        assert_eq!(plan_cancel("a", Some(1), Some(&State::Armed)), Ok(1));
+        assert_eq!(plan_cancel("a", Some(1), None), Ok(1), "zag's own record");
         assert_eq!(
-            plan_cancel("a", Some(1), true, false),
+            plan_cancel("a", Some(1), Some(&State::Delivering { since: now() })),
             Err("a is being delivered right now".into())
         );
+        let cancelling = State::Done {
+            fired_at: None,
+            cancel: Some(Box::new(State::Armed)),
+        };
         assert_eq!(
-            plan_cancel("a", Some(1), true, true),
+            plan_cancel("a", Some(1), Some(&cancelling)),
             Err("a is being cancelled already".into())
         );
         assert_eq!(
-            plan_cancel::<u8>("a", None, false, false),
+            plan_cancel::<u8>("a", None, None),
             Err("no pending resume with incident id a".into())
         );
     }
@@ -1302,7 +1306,7 @@ mod tests {
     fn adoption_timing_of_zags_own_record() {
         use crate::store::adopt::{adoption_decision, Adoption, OwnerState};
         let (s, log) = relay();
-        let ours = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s)).schedule;
+        let ours = schedule_of(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s));
         let zags = Schedule {
             origin: None,
             when: now(),

@@ -64,9 +64,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::UsageLimits;
 
+#[path = "../provider/claude/detect.rs"]
 mod claude;
+#[path = "../provider/codex/detect.rs"]
 mod codex;
+#[path = "../provider/copilot/detect.rs"]
 mod copilot;
+#[path = "../provider/gemini/detect.rs"]
 mod gemini;
 pub mod json;
 mod line;

@@ -9,12 +9,9 @@
 //!
 //! - [`proc`]: process facts from `/proc` (start time, ancestry, cmdline,
 //!   cwd, open files) and the pid-reuse guard.
-//! - [`claude_registry`]: Claude Code's `~/.claude/sessions/<pid>.json`,
-//!   the live owner of a session id.
-//! - [`claude_autocontinue`]: what Claude Code's own auto-continue is doing,
-//!   read from the transcript lines after a limit.
-//! - [`codex`]: Codex's writer-conflict failure and the processes that hold
-//!   a thread.
+//! - Claude Code's registry (`~/.claude/sessions/<pid>.json`) and its own
+//!   auto-continue live in [`crate::provider::claude`]; Codex's
+//!   writer-conflict failure and thread holders in [`crate::provider::codex`].
 //! - [`tmux`]: every tmux server of the user, the pane a process runs in,
 //!   capturing a pane, typing into it.
 //! - [`owner`]: the questions the integration step asks: who holds a
@@ -25,13 +22,10 @@
 //!   footer, idle prompt, Codex composer, Codex limit line).
 //!
 //! I/O stays at the edges (`proc`, `tmux`, `gnu_screen`, `owner`,
-//! `codex::snapshot`, the directory read of `claude_registry`); the
+//! the providers' `/proc` and registry reads); the
 //! decisions are pure and table-tested with lines and screens captured from
 //! the real TUIs (`tests/fixtures/live/`).
 
-pub mod claude_autocontinue;
-pub mod claude_registry;
-pub mod codex;
 pub mod gnu_screen;
 pub mod owner;
 pub mod proc;

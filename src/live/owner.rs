@@ -10,11 +10,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::claude_registry::{self, OwnerVerdict, RegistryEntry, RegistryError};
-use super::codex::{self, Owner as CodexOwner};
 use super::gnu_screen::{self, Window};
 use super::proc::{Pid, Procfs};
 use super::tmux::{self, Multiplexer, Pane, Tmux, TmuxError};
+use crate::provider::claude::registry::{self, OwnerVerdict, RegistryEntry, RegistryError};
+use crate::provider::codex::live::{self as codex, Owner as CodexOwner};
 
 /// Why an owner question could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ pub fn claude_holder(
     tmux: &Tmux,
     socket_dirs: &[PathBuf],
 ) -> Result<ClaudeHolder, LiveError> {
-    match claude_registry::find_owner(claude_dir, session_id, procfs)? {
+    match registry::find_owner(claude_dir, session_id, procfs)? {
         OwnerVerdict::Live(entry) => {
             let reach = reach_of(procfs, tmux, entry.pid, socket_dirs)?;
             let pane_mismatch = match (&reach, &entry.tmux) {
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn a_live_claude_outside_tmux_is_unreachable_not_an_error() {
         let d = tempfile::tempdir().unwrap();
-        let s = claude_registry::sessions_dir(d.path());
+        let s = registry::sessions_dir(d.path());
         fs::create_dir_all(&s).unwrap();
         let procfs = Procfs::system();
         let me = procfs.identity(std::process::id()).unwrap();

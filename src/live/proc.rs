@@ -39,8 +39,21 @@ pub struct Stat {
     pub state: char,
     /// Field 4.
     pub ppid: Pid,
+    /// Field 5: the process group.
+    pub pgrp: Pid,
+    /// Field 8 (`tpgid`): the foreground process group of the terminal the
+    /// process runs on; `None` when it has no terminal (the kernel prints -1).
+    pub tty_foreground_pgrp: Option<Pid>,
     /// Field 22: start time in clock ticks after boot.
     pub start_ticks: u64,
+}
+
+impl Stat {
+    /// The process's group is its terminal's foreground group: what the
+    /// user types reaches it, and it is not stopped for reading the tty.
+    pub fn in_foreground(&self) -> bool {
+        self.tty_foreground_pgrp == Some(self.pgrp)
+    }
 }
 
 /// Parses the text of `/proc/<pid>/stat`. The command name is found by the
@@ -57,12 +70,16 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
     let state = rest.first()?.chars().next()?;
     let ppid = rest.get(1)?.parse().ok()?;
+    let pgrp = rest.get(2)?.parse().ok()?;
+    let tpgid: i64 = rest.get(5)?.parse().ok()?;
     let start_ticks = rest.get(19)?.parse().ok()?;
     Some(Stat {
         pid,
         comm,
         state,
         ppid,
+        pgrp,
+        tty_foreground_pgrp: Pid::try_from(tpgid).ok().filter(|&g| g > 0),
         start_ticks,
     })
 }
@@ -197,6 +214,43 @@ impl Procfs {
         }
     }
 
+    /// The foreground process group of the terminal `pid` runs on (for a
+    /// pane, ask about its shell, `pane_pid`): the group a keystroke typed
+    /// into that terminal reaches. `None` when the process is gone or has no
+    /// terminal. Read from `/proc` (`tpgid`) rather than `tcgetpgrp(3)`,
+    /// which answers only for the caller's own controlling terminal.
+    pub fn foreground_pgrp(&self, pid: Pid) -> Option<Pid> {
+        self.stat(pid)?.tty_foreground_pgrp
+    }
+
+    /// How many open descriptors, in every process whose fds we may read,
+    /// refer to the file with this (device, inode), not counting descriptor
+    /// `except.1` of process `except.0`. `None` when the root is unreadable
+    /// (no `/proc`).
+    pub fn open_count_of_inode(&self, dev: u64, ino: u64, except: (Pid, u32)) -> Option<usize> {
+        use std::os::unix::fs::MetadataExt;
+        fs::read_dir(&self.root).ok()?;
+        let mut n = 0;
+        for pid in self.pids() {
+            let Ok(fds) = fs::read_dir(self.pid_path(pid, "fd")) else {
+                continue; // not ours to look at, or gone
+            };
+            for fd in fds.flatten() {
+                if pid == except.0 && pid_of_name(&fd.file_name()) == Some(except.1) {
+                    continue;
+                }
+                // `metadata` follows the magic link to the open file itself,
+                // unlinked or not.
+                if let Ok(m) = fs::metadata(fd.path()) {
+                    if m.dev() == dev && m.ino() == ino {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        Some(n)
+    }
+
     /// The parent pid.
     pub fn ppid(&self, pid: Pid) -> Option<Pid> {
         self.stat(pid).map(|s| s.ppid)
@@ -306,9 +360,9 @@ fn pid_of_name(name: &OsStr) -> Option<Pid> {
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on every Linux seen).
 pub fn ticks_per_sec() -> u64 {
-    // SAFETY: sysconf has no preconditions; it returns -1 on an unknown name.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(t).ok().filter(|t| *t > 0).unwrap_or(100)
+    Some(rustix::param::clock_ticks_per_second())
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
 }
 
 #[cfg(test)]
@@ -327,6 +381,8 @@ mod tests {
                 comm: "claude".into(),
                 state: 'S',
                 ppid: 8624,
+                pgrp: 8625,
+                tty_foreground_pgrp: Some(8625),
                 start_ticks: 48288
             }
         );
@@ -348,6 +404,9 @@ mod tests {
             (s.comm.as_str(), s.ppid, s.start_ticks),
             ("tmux: server", 1, 202370)
         );
+        // a daemon has no terminal: tpgid is -1
+        assert_eq!((s.pgrp, s.tty_foreground_pgrp), (22409, None));
+        assert!(!s.in_foreground());
     }
 
     #[test]
@@ -465,5 +524,46 @@ mod tests {
         assert_eq!(p.has_open(me, f.path()), Some(true));
         let started = p.start_time(me).unwrap();
         assert!((Utc::now() - started).num_seconds() < 3600);
+    }
+
+    #[test]
+    fn the_foreground_group_comes_from_tpgid() {
+        let (d, p) = fake(&[(1, 0, 1, 'S')]);
+        // a shell (pgrp 40) on a terminal whose foreground job is group 55
+        let shell = d.path().join("40");
+        fs::create_dir_all(&shell).unwrap();
+        fs::write(
+            shell.join("stat"),
+            format!("40 (bash) S 1 40 40 34816 55{} 77 0 0\n", " 0".repeat(13)),
+        )
+        .unwrap();
+        let st = p.stat(40).unwrap();
+        assert_eq!((st.pgrp, st.start_ticks), (40, 77));
+        assert_eq!(p.foreground_pgrp(40), Some(55));
+        assert!(!st.in_foreground());
+        assert_eq!(p.foreground_pgrp(1), None, "no terminal");
+        assert_eq!(p.foreground_pgrp(999), None, "no such pid");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn open_descriptors_of_an_inode_are_counted_but_the_excepted_one() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let p = Procfs::system();
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let meta = f.as_file().metadata().unwrap();
+        let me = std::process::id();
+        let ours = (me, f.as_file().as_raw_fd() as u32);
+        assert_eq!(p.open_count_of_inode(meta.dev(), meta.ino(), ours), Some(0));
+        let second = fs::File::open(f.path()).unwrap();
+        assert_eq!(p.open_count_of_inode(meta.dev(), meta.ino(), ours), Some(1));
+        drop(second);
+        assert_eq!(p.open_count_of_inode(meta.dev(), meta.ino(), ours), Some(0));
+        let missing = Procfs::at("/nonexistent-proc-root");
+        assert_eq!(
+            missing.open_count_of_inode(meta.dev(), meta.ino(), ours),
+            None
+        );
     }
 }

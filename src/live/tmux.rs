@@ -37,7 +37,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::proc::{Pid, Procfs};
 
@@ -156,8 +156,7 @@ pub fn socket_dir(tmux_tmpdir: Option<&OsStr>, uid: u32) -> PathBuf {
 
 /// The socket directory of the user running this process.
 pub fn user_socket_dir() -> PathBuf {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     socket_dir(std::env::var_os("TMUX_TMPDIR").as_deref(), uid)
 }
 
@@ -412,17 +411,9 @@ pub(crate) fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Ru
             .take()
             .map(|s| Box::new(s) as Box<dyn Read + Send>),
     );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait().map_err(RunError::Io)? {
-            Some(st) => break st,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(RunError::Timeout);
-            }
-            None => std::thread::sleep(Duration::from_millis(10)),
-        }
+    let Some(status) = crate::child::wait_deadline(&mut child, timeout).map_err(RunError::Io)?
+    else {
+        return Err(RunError::Timeout);
     };
     Ok(RunOutput {
         success: status.success(),
@@ -524,7 +515,7 @@ mod tests {
     fn a_hung_command_times_out() {
         let mut cmd = Command::new("sleep");
         cmd.arg("5");
-        let start = Instant::now();
+        let start = std::time::Instant::now();
         let got = run_with_timeout(cmd, Duration::from_millis(100));
         assert!(matches!(got, Err(RunError::Timeout)));
         assert!(start.elapsed() < Duration::from_secs(3));

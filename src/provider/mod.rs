@@ -22,11 +22,11 @@ use std::path::Path;
 
 use crate::config::{Binaries, DirsConfig, WatchConfig};
 use crate::detect::{Provider, SourceKind};
-use crate::live::claude_autocontinue::Verdict;
 use crate::live::owner::{reach_of, LiveError};
 use crate::live::proc::Procfs;
 use crate::live::tmux::Tmux;
 use crate::paths::Paths;
+use crate::provider::claude::own_continue::Verdict;
 use crate::resume::events::Event;
 use crate::resume::resolve::{ResolvedTarget, Unresolved};
 use crate::resume::respawn::{ArgvError, ArgvSpec};

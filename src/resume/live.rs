@@ -316,6 +316,7 @@ pub async fn step(
     reset_at: Option<DateTime<Utc>>,
     due: DateTime<Utc>,
     state: &LiveState,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
 ) -> Step {
     let (t2, env2, state2) = (t.clone(), env.clone(), state.clone());
     let r = tokio::task::spawn_blocking(move || {
@@ -329,7 +330,7 @@ pub async fn step(
             reset_at,
             due,
             &state2,
-            Utc::now(),
+            clock.now(),
         ))
     })
     .await;

@@ -45,7 +45,7 @@ pub use resolve::{validate_session_id, Channel, InvalidId, ResolvedTarget, Unres
 pub type DetectFn = Arc<dyn Fn(&[u8], &LineContext) -> Option<Detection> + Send + Sync>;
 
 /// What delivery needs besides the incident.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ResumeEnv {
     pub paths: Paths,
     pub config: ResumeConfig,
@@ -58,6 +58,22 @@ pub struct ResumeEnv {
     pub detector: Detector,
     /// Live sessions: where to look for their owners (issue 11).
     pub live: live::LiveEnv,
+    /// The daemon's clock: every "now" of a delivery (a route's re-check
+    /// time, a line's time) comes from it, so tests can move time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ResumeEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResumeEnv")
+            .field("paths", &self.paths)
+            .field("config", &self.config)
+            .field("binaries", &self.binaries)
+            .field("search_path", &self.search_path)
+            .field("live", &self.live)
+            .field("now", &self.clock.now())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResumeEnv {
@@ -73,6 +89,7 @@ impl ResumeEnv {
             limiter: Arc::new(tokio::sync::Semaphore::new(permits)),
             detector,
             live: live::LiveEnv::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -204,6 +221,7 @@ pub async fn deliver_live(
             incident.reset_at,
             incident.when,
             state,
+            env.clock.clone(),
         )
         .await;
         match step {
@@ -219,8 +237,9 @@ pub async fn deliver_live(
                     };
                 }
                 let (t, l, s) = (target.clone(), env.live.clone(), state.clone());
+                let now = env.clock.now();
                 return tokio::task::spawn_blocking(move || {
-                    live::carry_type(&t, &l, &route, s, chrono::Utc::now())
+                    live::carry_type(&t, &l, &route, s, now)
                 })
                 .await
                 .unwrap_or_else(|e| Outcome::Failed {
@@ -237,7 +256,7 @@ pub async fn deliver_live(
     match &target.channel {
         Channel::Respawn => {
             let o = respawn_target(&target, env, cancel, detect, &live_note).await;
-            writer_conflict_retry(&target, o, state)
+            writer_conflict_retry(&target, o, state, env.clock.now())
         }
         Channel::Fifo { path } => deliver_fifo(&target, path, env, cancel, detect).await,
     }
@@ -246,7 +265,12 @@ pub async fn deliver_live(
 /// A respawn that failed because another process holds the session's
 /// writer (Codex's app-server lingering after its TUI quit) is a wait,
 /// never a final failure: retried with backoff until the writer is free.
-fn writer_conflict_retry(t: &ResolvedTarget, o: Outcome, state: &route::LiveState) -> Outcome {
+fn writer_conflict_retry(
+    t: &ResolvedTarget,
+    o: Outcome,
+    state: &route::LiveState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Outcome {
     let Outcome::Failed { reason } = &o else {
         return o;
     };
@@ -254,7 +278,7 @@ fn writer_conflict_retry(t: &ResolvedTarget, o: Outcome, state: &route::LiveStat
         return o;
     }
     let r = route::Route::RetryWriter {
-        recheck_at: chrono::Utc::now() + route::writer_backoff(state.writer_retries),
+        recheck_at: now + route::writer_backoff(state.writer_retries),
         why: format!("the resume found another writer on the session, retrying: {reason}"),
     };
     live::deferred(&r, state.clone()).unwrap_or(o)
@@ -396,7 +420,7 @@ async fn respawn_target(
             // incident's resume.
             f.insert("origin".into(), json!(crate::store::ORIGIN));
             f.insert("incident_id".into(), json!(t.incident_id));
-            prepare(t, log, ("user_message", f)).await
+            prepare(t, env, log, ("user_message", f)).await
         }
         None => None,
     };
@@ -423,7 +447,7 @@ async fn respawn_target(
                 let mut end = Map::new();
                 end.insert("success".into(), json!(false));
                 end.insert("error".into(), json!(reason));
-                append(t, log, vec![("session_ended", end)]).await;
+                append(t, env, log, vec![("session_ended", end)]).await;
             }
             return outcome;
         }
@@ -494,7 +518,7 @@ async fn respawn_target(
         };
         end.insert("error".into(), json!(error));
         evs.push(("session_ended", end));
-        append(t, log, evs).await;
+        append(t, env, log, evs).await;
     }
     outcome
 }
@@ -539,10 +563,11 @@ fn line_detector(
     p: crate::detect::Provider,
 ) -> respawn::LineDetect {
     // Output is read as it is printed: now is the line's time.
+    let clock = env.clock.clone();
     let ctx = move || LineContext {
         source: SourceKind::ZagSpawn,
         provider_hint: Some(p),
-        anchor: SystemClock.now(),
+        anchor: clock.now(),
     };
     match detect {
         Some(f) => Arc::new(move |line: &[u8]| f(line, &ctx())),
@@ -555,16 +580,24 @@ fn line_detector(
 
 /// The envelope facts of our events in a target's zag log: provider and
 /// wrapper id (fallbacks for a log that names neither), and now.
-fn envelope(t: &ResolvedTarget) -> (String, String, chrono::DateTime<chrono::Utc>) {
+fn envelope(
+    t: &ResolvedTarget,
+    env: &ResumeEnv,
+) -> (String, String, chrono::DateTime<chrono::Utc>) {
     let provider = t.provider.as_str().to_string();
     let wrapper = t.wrapper_session_id.clone().unwrap_or_default();
-    (provider, wrapper, SystemClock.now())
+    (provider, wrapper, env.clock.now())
 }
 
 /// Append events to a zag session log; a failure is logged, not fatal.
-async fn append(t: &ResolvedTarget, log: &std::path::Path, evs: Vec<events::Event>) {
+async fn append(
+    t: &ResolvedTarget,
+    env: &ResumeEnv,
+    log: &std::path::Path,
+    evs: Vec<events::Event>,
+) {
     let log = log.to_path_buf();
-    let (provider, wrapper, ts) = envelope(t);
+    let (provider, wrapper, ts) = envelope(t, env);
     let r = tokio::task::spawn_blocking(move || {
         for (kind, fields) in evs {
             zaglog::append_event(&log, &provider, &wrapper, ts, kind, fields)?;
@@ -582,11 +615,12 @@ async fn append(t: &ResolvedTarget, log: &std::path::Path, evs: Vec<events::Even
 /// cannot be read.
 async fn prepare(
     t: &ResolvedTarget,
+    env: &ResumeEnv,
     log: &std::path::Path,
     (kind, fields): events::Event,
 ) -> Option<(PathBuf, String)> {
     let log = log.to_path_buf();
-    let (provider, wrapper, ts) = envelope(t);
+    let (provider, wrapper, ts) = envelope(t, env);
     let r = tokio::task::spawn_blocking(move || {
         let line = zaglog::prepare_event(&log, &provider, &wrapper, ts, kind, fields)?;
         Ok::<_, std::io::Error>((log, line))

@@ -235,10 +235,10 @@ pub(crate) fn json_lines(bytes: &[u8]) -> impl Iterator<Item = Value> + '_ {
 }
 
 /// [`json_lines`] for zag session logs, parsing only lines that can be one
-/// of `types`: a long line (tool output, above all) is rejected by looking
-/// for `"type":"<t>"` in its head, where zag's envelope puts it, without
-/// being parsed. Short lines (our own appends sort `type` late) are searched
-/// whole.
+/// of `types`: a line is first checked for `"type":"<t>"` (compact or
+/// spaced) by the live tracker's rule ([`crate::session::has_field`]: a
+/// long line, tool output above all, only in its head, where zag's envelope
+/// puts it), so both read the same lines; the parsed `type` decides.
 pub(crate) fn zag_lines_of<'a>(
     bytes: &'a [u8],
     types: &'a [&'a str],
@@ -251,20 +251,19 @@ pub(crate) fn zag_raw_lines_of<'a>(
     bytes: &'a [u8],
     types: &'a [&'a str],
 ) -> impl Iterator<Item = (&'a [u8], Value)> + 'a {
-    const HEAD: usize = 4096;
-    const SHORT: usize = 64 * 1024;
-    let needles: Vec<memchr::memmem::Finder<'static>> = types
-        .iter()
-        .map(|t| memchr::memmem::Finder::new(format!("\"type\":\"{t}\"").as_bytes()).into_owned())
-        .collect();
     bytes
         .split(|&b| b == b'\n')
         .filter(move |l| {
-            let hay = if l.len() <= SHORT { l } else { &l[..HEAD] };
-            needles.iter().any(|n| n.find(hay).is_some())
+            types
+                .iter()
+                .any(|t| crate::session::has_field(l, "type", t))
         })
         .filter_map(|l| Some((l, serde_json::from_slice::<Value>(l).ok()?)))
-        .filter(|(_, v)| v.is_object())
+        .filter(move |(_, v)| {
+            v.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| types.contains(&t))
+        })
 }
 
 /// An RFC 3339 timestamp at `key`.

@@ -17,12 +17,13 @@
 //! configured, at a wall-clock deadline.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -149,11 +150,6 @@ pub fn build_args(provider: Provider, spec: &ArgvSpec) -> Result<Vec<String>, Ar
     crate::provider::of(provider).resume_args(spec)
 }
 
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// The provider's binary: `[binaries].<provider>` if configured, else the
 /// first executable `<provider>` on `search_path` (or the process's PATH).
 pub fn find_binary(
@@ -163,7 +159,7 @@ pub fn find_binary(
 ) -> Result<PathBuf, BinaryError> {
     let name = provider.as_str();
     if let Some(p) = binaries.for_provider(provider) {
-        return if is_executable(p) {
+        return if crate::child::is_executable(p) {
             Ok(p.to_path_buf())
         } else {
             Err(BinaryError::NotExecutable {
@@ -172,19 +168,11 @@ pub fn find_binary(
             })
         };
     }
+    if let Some(found) = crate::child::which(name, search_path.map(OsString::as_os_str)) {
+        return Ok(found);
+    }
     let env_path = std::env::var_os("PATH");
     let path = search_path.or(env_path.as_ref());
-    if let Some(path) = path {
-        for dir in std::env::split_paths(path) {
-            if dir.as_os_str().is_empty() || !dir.is_absolute() {
-                continue;
-            }
-            let cand = dir.join(name);
-            if is_executable(&cand) {
-                return Ok(cand);
-            }
-        }
-    }
     let shown = path.map_or_else(|| "<unset>".into(), |p| p.to_string_lossy().into_owned());
     Err(BinaryError::NotOnPath { name, shown })
 }
@@ -352,13 +340,10 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
     cap
 }
 
-fn killpg(pgid: i32, sig: i32) {
-    if pgid > 0 {
-        // SAFETY: killpg has no memory-safety preconditions; a stale group
-        // id only yields ESRCH.
-        unsafe {
-            libc::killpg(pgid, sig);
-        }
+fn killpg(pgid: i32, sig: Signal) {
+    if let Some(pgid) = rustix::process::Pid::from_raw(pgid) {
+        // A stale group id only yields ESRCH.
+        let _ = rustix::process::kill_process_group(pgid, sig);
     }
 }
 
@@ -371,7 +356,7 @@ struct GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
-            killpg(self.pgid, libc::SIGKILL);
+            killpg(self.pgid, Signal::KILL);
         }
     }
 }
@@ -404,11 +389,11 @@ pub async fn run(
     // The daemon turns huge pages off for itself
     // (`daemon::use_small_pages`); the agent gets the system's default back.
     #[cfg(target_os = "linux")]
-    // SAFETY: between fork and exec only a prctl syscall runs: no
-    // allocation, no lock.
+    // SAFETY: between fork and exec only a prctl syscall runs (rustix's
+    // wrapper is a raw syscall): no allocation, no lock.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+            let _ = rustix::thread::disable_transparent_huge_pages(false);
             Ok(())
         });
     }
@@ -458,15 +443,15 @@ pub async fn run(
     let status = match status {
         Some(s) => Some(s),
         None => {
-            killpg(pgid, libc::SIGTERM);
+            killpg(pgid, Signal::TERM);
             match tokio::time::timeout(limits.kill_grace, child.wait()).await {
                 Ok(s) => {
                     // The leader is gone; stragglers in its group are not.
-                    killpg(pgid, libc::SIGKILL);
+                    killpg(pgid, Signal::KILL);
                     s.ok()
                 }
                 Err(_) => {
-                    killpg(pgid, libc::SIGKILL);
+                    killpg(pgid, Signal::KILL);
                     child.wait().await.ok()
                 }
             }
@@ -482,7 +467,7 @@ pub async fn run(
         if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), &mut h).await {
             return r.unwrap_or_default();
         }
-        killpg(pgid, libc::SIGKILL);
+        killpg(pgid, Signal::KILL);
         match tokio::time::timeout(Duration::from_secs(1), h).await {
             Ok(r) => r.unwrap_or_default(),
             Err(_) => {

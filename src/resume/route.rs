@@ -12,10 +12,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::live::claude_autocontinue::{cancel_was_exit, AutoContinue, Verdict};
 use crate::live::owner::Reach;
 use crate::live::proc::Pid;
 use crate::live::screen::Shows;
+use crate::provider::claude::own_continue::{cancel_was_exit, AutoContinue, Verdict};
 
 /// How long after the reset Claude Code's own continue gets before the
 /// daemon takes over. Captured with the real 2.1.332 TUI: it continued at
@@ -465,9 +465,9 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::claude_autocontinue::assess;
     use crate::live::screen::{self, LimitMenu};
     use crate::live::tmux::Pane;
+    use crate::provider::claude::own_continue::assess;
     use std::path::PathBuf;
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -506,7 +506,7 @@ mod tests {
     /// The verdict of a captured transcript (limit entry first).
     fn verdict(name: &str) -> Verdict {
         let text = fixture(name);
-        crate::live::claude_autocontinue::assess_transcript(text.lines())
+        crate::provider::claude::own_continue::assess_transcript(text.lines())
             .unwrap_or_else(|| assess(text.lines()))
     }
 

@@ -413,41 +413,10 @@ fn wait_for_other_holders(ours: &File, dev: u64, ino: u64, max: std::time::Durat
 
 /// How many open fds (in any process we can see) refer to (dev, ino),
 /// excluding our own `ours`. `None` when `/proc` is unavailable.
-#[cfg(target_os = "linux")]
 fn other_holders(ours: &File, dev: u64, ino: u64) -> Option<usize> {
     use std::os::fd::AsRawFd;
-    let me = std::process::id().to_string();
-    let our_fd = ours.as_raw_fd().to_string();
-    let procs = std::fs::read_dir("/proc").ok()?;
-    let mut n = 0;
-    for p in procs.flatten() {
-        let name = p.file_name();
-        let name = name.to_string_lossy();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue; // not ours to look at, or gone
-        };
-        for fd in fds.flatten() {
-            if name == me && fd.file_name().to_string_lossy() == our_fd {
-                continue;
-            }
-            // `metadata` follows the magic link to the open file itself,
-            // unlinked or not.
-            if let Ok(m) = std::fs::metadata(fd.path()) {
-                if m.dev() == dev && m.ino() == ino {
-                    n += 1;
-                }
-            }
-        }
-    }
-    Some(n)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn other_holders(_ours: &File, _dev: u64, _ino: u64) -> Option<usize> {
-    None
+    let fd = u32::try_from(ours.as_raw_fd()).ok()?;
+    crate::live::proc::Procfs::system().open_count_of_inode(dev, ino, (std::process::id(), fd))
 }
 
 #[cfg(test)]

@@ -303,12 +303,13 @@ impl Drop for Daemon {
     }
 }
 
-/// Poll a condition until it holds (15 s at most).
+/// Poll a condition until it holds (60 s at most: a deadline for a failing
+/// test, never a wait for a passing one, generous for a loaded machine).
 pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(
-            start.elapsed() < Duration::from_secs(15),
+            start.elapsed() < Duration::from_secs(60),
             "timed out waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(25));
@@ -352,4 +353,190 @@ pub fn zag_line(
         v[k] = val.clone();
     }
     format!("{v}\n")
+}
+
+/// The daemon run in this process on an injected clock (a test moves time
+/// by hand instead of waiting for it), on a runtime of its own; stopped
+/// when dropped. The CLI (`Env::run_cli`, `Env::status`) reaches it
+/// through its socket as it would the binary.
+pub struct InProcess {
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), zag_resumed::daemon::DaemonError>>>,
+    // Requests from outside the socket: none, kept open while it runs.
+    _extra: tokio::sync::mpsc::Sender<zag_resumed::control::DaemonRequest>,
+}
+
+impl Env {
+    /// Start the daemon in process on `clock` and wait until it answers
+    /// `status`. Desktop notifications are off.
+    pub fn start_in_process(
+        &self,
+        clock: std::sync::Arc<dyn zag_resumed::clock::Clock>,
+    ) -> InProcess {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = zag_resumed::config::DaemonConfig::default();
+        config.notify.desktop = false;
+        let opts = zag_resumed::daemon::Options {
+            paths: zag_resumed::paths::Paths::new(&self.home, None),
+            config,
+            config_path: None,
+            clock,
+            search_path: Some(self.path_var().into()),
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (extra_tx, extra) = tokio::sync::mpsc::channel(1);
+        let task = runtime.spawn(zag_resumed::daemon::run(opts, extra, shutdown.clone()));
+        wait_for("the in-process daemon to answer", || {
+            self.status().is_some()
+        });
+        InProcess {
+            runtime: Some(runtime),
+            shutdown,
+            task: Some(task),
+            _extra: extra_tx,
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let (Some(rt), Some(task)) = (self.runtime.take(), self.task.take()) {
+            let ended =
+                rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await });
+            if !std::thread::panicking() {
+                let ended = ended.expect("the in-process daemon stops on shutdown");
+                assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
+            }
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Where Claude keeps the transcript of session `sid` run in `cwd`
+/// (`~/.claude/projects/<cwd with / and . as ->/<sid>.jsonl`); nothing is
+/// created.
+pub fn claude_transcript_path(env: &Env, cwd: &Path, sid: &str) -> PathBuf {
+    env.home
+        .join(".claude/projects")
+        .join(cwd.display().to_string().replace(['/', '.'], "-"))
+        .join(format!("{sid}.jsonl"))
+}
+
+/// What Claude Code 2.1 shows at a session limit, the reset written with
+/// `fmt` (a chrono format: `%-I:%M%P`, `%-I%P`, `%b %-d, %-I:%M%P`).
+pub fn claude_limit_text(reset: chrono::DateTime<chrono::Utc>, fmt: &str) -> String {
+    format!(
+        "You've hit your session limit · resets {} (UTC)",
+        reset.format(fmt)
+    )
+}
+
+/// A Claude transcript entry of the user's prompt `text`, written at `ts`.
+pub fn claude_user(cwd: &Path, sid: &str, text: &str, ts: &str) -> serde_json::Value {
+    serde_json::json!({"type":"user","message":{"role":"user","content":text},"cwd":cwd,"sessionId":sid,"timestamp":ts})
+}
+
+/// Claude's synthetic limit entry showing `text`, written at `ts`, as the
+/// real CLI leaves it in its transcript.
+pub fn claude_limit(cwd: &Path, sid: &str, text: &str, ts: &str) -> serde_json::Value {
+    serde_json::json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":text}]},"error":"rate_limit","isApiErrorMessage":true,"sessionId":sid,"cwd":cwd,"timestamp":ts})
+}
+
+/// Append a turn that met a limit to a Claude transcript: the prompt five
+/// seconds before `hit`, then the limit entry (showing `text`) at `hit`.
+pub fn append_claude_limited_turn(
+    transcript: &Path,
+    cwd: &Path,
+    sid: &str,
+    prompt: &str,
+    text: &str,
+    hit: chrono::DateTime<chrono::Utc>,
+) {
+    let user = claude_user(
+        cwd,
+        sid,
+        prompt,
+        &(hit - chrono::Duration::seconds(5)).to_rfc3339(),
+    );
+    let limit = claude_limit(cwd, sid, text, &hit.to_rfc3339());
+    append(transcript, format!("{user}\n{limit}\n").as_bytes());
+}
+
+/// A zag session-log line of a Gemini session (zag's envelope, no provider
+/// session id).
+pub fn gemini_zag_line(seq: u64, wrapper: &str, kind: &str, fields: serde_json::Value) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&zag_line(seq, wrapper, None, kind, fields)).unwrap();
+    v["provider"] = serde_json::json!("gemini");
+    format!("{v}\n")
+}
+
+/// A Gemini zag session's log up to its prompt `prompt` (no limit yet):
+/// `session_started` in `work`, `filler` long assistant lines (2 KB each),
+/// then the user's prompt. Returns the log's path.
+pub fn gemini_zag_log(env: &Env, wrapper: &str, work: &Path, filler: u64, prompt: &str) -> PathBuf {
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    append(
+        &log,
+        gemini_zag_line(
+            1,
+            wrapper,
+            "session_started",
+            serde_json::json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    for seq in 2..2 + filler {
+        append(
+            &log,
+            gemini_zag_line(
+                seq,
+                wrapper,
+                "assistant_message",
+                serde_json::json!({"content": "x".repeat(2000), "message_id": null}),
+            )
+            .as_bytes(),
+        );
+    }
+    append(
+        &log,
+        gemini_zag_line(
+            2 + filler,
+            wrapper,
+            "user_message",
+            serde_json::json!({"role":"user","content":prompt}),
+        )
+        .as_bytes(),
+    );
+    log
+}
+
+/// What Gemini CLI prints at its daily quota, as zag's spawn log of
+/// `wrapper` keeps it.
+pub fn gemini_quota_in_spawn_log(env: &Env, wrapper: &str) {
+    let spawn_log = env.zag.join("logs/spawn").join(format!("{wrapper}.log"));
+    append(&spawn_log, b"Error when talking to Gemini API\n");
+    append(&spawn_log, br#"{"error":{"type":"Error","message":"You have exhausted your daily quota on this model.","code":429}}"#);
+    append(&spawn_log, b"\n");
+}
+
+/// An environment whose zag falls back to a one-second wait for a limit
+/// with no reset time (Gemini's quota text names none).
+pub fn gemini_env() -> Env {
+    let env = Env::new();
+    std::fs::write(
+        env.zag.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
+    )
+    .unwrap();
+    env
 }

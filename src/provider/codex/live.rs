@@ -28,7 +28,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::proc::{Pid, Procfs};
+use crate::live::proc::{Pid, Procfs};
 
 /// The thread id in a writer-conflict failure, if `text` is one. Both forms
 /// seen on stderr match: `thread-store conflict: thread <id> already has an
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn the_captured_conflict_texts_name_the_thread() {
-        let stderr = include_str!("../../tests/fixtures/live/codex_resume_while_open.stderr");
+        let stderr = include_str!("../../../tests/fixtures/live/codex_resume_while_open.stderr");
         assert_eq!(writer_conflict_thread(stderr), Some(THREAD));
         assert!(is_writer_conflict(
             "Error: thread/resume: thread/resume failed: thread 0abc already has an active writer (code -32600)"

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::proc::{Liveness, Pid, Procfs};
+use crate::live::proc::{Liveness, Pid, Procfs};
 
 /// Why a registry file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -295,8 +295,9 @@ pub fn find_owner(
 mod tests {
     use super::*;
 
-    const TUI: &str = include_str!("../../tests/fixtures/live/claude_registry_tui.json");
-    const DIALOG: &str = include_str!("../../tests/fixtures/live/claude_registry_dialog_open.json");
+    const TUI: &str = include_str!("../../../tests/fixtures/live/claude_registry_tui.json");
+    const DIALOG: &str =
+        include_str!("../../../tests/fixtures/live/claude_registry_dialog_open.json");
     const HEADLESS: &str = r#"{"pid":9001,"sessionId":"s-1","cwd":"/p","startedAt":1,"procStart":"777","version":"2.1.332","kind":"interactive","entrypoint":"sdk-cli","status":"busy"}"#;
 
     #[test]

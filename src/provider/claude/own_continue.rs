@@ -298,7 +298,7 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_str!(concat!("../../tests/fixtures/live/", $name))
+            include_str!(concat!("../../../tests/fixtures/live/", $name))
         };
     }
 

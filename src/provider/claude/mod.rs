@@ -7,6 +7,9 @@
 //! messages through a FIFO. Resumes run `claude --resume <id> -p` in the
 //! permission mode the user last chose (`permissionMode` on user entries).
 
+pub mod own_continue;
+pub mod registry;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -23,7 +26,7 @@ use crate::resume::respawn::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
 use crate::resume::revalidate::after;
-use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::session::{has_field, head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 
 /// Claude Code.
 #[derive(Clone, Copy, Debug)]
@@ -62,9 +65,9 @@ impl ProviderCli for Claude {
 
     fn observe(&self, line: &[u8], id: &mut SessionIdentity) {
         let wants_cwd = id.cwd.is_none() && head_has(line, r#""cwd""#);
-        let prompt = head_has(line, r#""type":"user""#) && !head_has(line, "tool_result");
+        let prompt = has_field(line, "type", "user") && !head_has(line, "tool_result");
         // 2.1.332 also notes a mode switch in an entry of its own.
-        let mode = head_has(line, r#""type":"permission-mode""#);
+        let mode = has_field(line, "type", "permission-mode");
         if wants_cwd || prompt || mode {
             observe_line(line, id);
         }
@@ -107,12 +110,12 @@ impl ProviderCli for Claude {
         let Some(id) = t.provider_session_id.as_deref() else {
             return Ok(Holder::Nobody);
         };
-        let what = |e: &crate::live::claude_registry::RegistryEntry| {
+        let what = |e: &crate::provider::claude::registry::RegistryEntry| {
             format!(
                 "claude {}{} (pid {})",
                 e.version.as_deref().unwrap_or("?"),
                 match e.entrypoint {
-                    Some(crate::live::claude_registry::Entrypoint::Tui) => " TUI",
+                    Some(crate::provider::claude::registry::Entrypoint::Tui) => " TUI",
                     _ => "",
                 },
                 e.pid
@@ -132,9 +135,9 @@ impl ProviderCli for Claude {
     fn own_continue(
         &self,
         session_file: &[u8],
-    ) -> Option<crate::live::claude_autocontinue::Verdict> {
+    ) -> Option<crate::provider::claude::own_continue::Verdict> {
         let text = String::from_utf8_lossy(session_file);
-        crate::live::claude_autocontinue::assess_transcript(text.lines())
+        crate::provider::claude::own_continue::assess_transcript(text.lines())
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
@@ -177,7 +180,13 @@ pub fn project_dir_name(cwd: &str) -> String {
 
 fn observe_line(line: &[u8], id: &mut SessionIdentity) {
     let Some(v) = parse(line) else { return };
-    set(&mut id.cwd, str_at(&v, &["cwd"]));
+    // The first cwd is the session's: the transcript lives under its
+    // project folder, while later entries follow the shell's `cd`s (a
+    // subdirectory there would name a folder with no transcript in it).
+    // The on-disk reader takes the first one too.
+    if id.cwd.is_none() {
+        set(&mut id.cwd, str_at(&v, &["cwd"]));
+    }
     set(&mut id.provider_session_id, str_at(&v, &["sessionId"]));
     if matches!(str_at(&v, &["type"]), Some("user" | "permission-mode")) {
         set(&mut id.permission_mode, str_at(&v, &["permissionMode"]));
@@ -862,40 +871,40 @@ mod tests {
         let cases: [(&str, &str, bool); 7] = [
             (
                 "autocontinued",
-                include_str!("../../tests/fixtures/live/claude_after_limit_autocontinued.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_autocontinued.jsonl"),
                 true,
             ),
             (
                 "ctrl_c_then_exit",
-                include_str!("../../tests/fixtures/live/claude_after_limit_ctrl_c_then_exit.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_ctrl_c_then_exit.jsonl"),
                 false,
             ),
             (
                 "esc_then_typed",
-                include_str!("../../tests/fixtures/live/claude_after_limit_esc_then_typed.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_esc_then_typed.jsonl"),
                 true,
             ),
             (
                 "exit_while_armed",
-                include_str!("../../tests/fixtures/live/claude_after_limit_exit_while_armed.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_exit_while_armed.jsonl"),
                 false,
             ),
             (
                 "setting_off",
-                include_str!("../../tests/fixtures/live/claude_after_limit_setting_off.jsonl"),
+                include_str!("../../../tests/fixtures/live/claude_after_limit_setting_off.jsonl"),
                 false,
             ),
             (
                 "setting_off_esc_then_typed",
                 include_str!(
-                    "../../tests/fixtures/live/claude_after_limit_setting_off_esc_then_typed.jsonl"
+                    "../../../tests/fixtures/live/claude_after_limit_setting_off_esc_then_typed.jsonl"
                 ),
                 true,
             ),
             (
                 "setting_off_menu_choice_2",
                 include_str!(
-                    "../../tests/fixtures/live/claude_after_limit_setting_off_menu_choice_2.jsonl"
+                    "../../../tests/fixtures/live/claude_after_limit_setting_off_menu_choice_2.jsonl"
                 ),
                 true,
             ),

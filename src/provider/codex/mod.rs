@@ -5,6 +5,8 @@
 //! in the sandbox its last `turn_context` records (a headless `exec` would
 //! otherwise run read-only: resumed, but unable to edit).
 
+pub mod live;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -133,8 +135,8 @@ impl ProviderCli for Codex {
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        use crate::live::codex::{Evidence, Owner};
         use crate::live::owner::codex_holder;
+        use crate::provider::codex::live::{Evidence, Owner};
         use crate::resume::route::Holder;
         let (Some(id), Some(rollout)) =
             (t.provider_session_id.as_deref(), t.native_file.as_deref())
@@ -176,7 +178,7 @@ impl ProviderCli for Codex {
     }
 
     fn is_writer_conflict(&self, output: &str) -> bool {
-        crate::live::codex::is_writer_conflict(output)
+        crate::provider::codex::live::is_writer_conflict(output)
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
