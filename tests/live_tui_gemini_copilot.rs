@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use util::*;
 use zag_resumed::ingest::{IngestEvent, TurnOpenSighting};
-use zag_resumed::provider::gemini_tui;
+use zag_resumed::provider::gemini::tui;
 use zag_resumed::resume::route::LiveState;
 use zag_resumed::resume::{deliver_live, Outcome, ResumeEnv};
 use zag_resumed::session::SessionIdentity;
@@ -99,15 +99,32 @@ fn stand_in(
     let st = Command::new("tmux")
         .arg("-S")
         .arg(&socket)
-        .args(["-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", "160", "-y", "45", "-c"])
+        .args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "tui",
+            "-x",
+            "160",
+            "-y",
+            "45",
+            "-c",
+        ])
         .arg(cwd)
-        .arg(format!("bash -c 'exec -a {name} bash {}'", script.display()))
+        .arg(format!(
+            "bash -c 'exec -a {name} bash {}'",
+            script.display()
+        ))
         .status()
         .unwrap();
     assert!(st.success());
     let server = Server(socket);
-    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(&pidf)
-        .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
+    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
+        &pidf
+    )
+    .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
     let pid = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
     (server, pid)
 }
@@ -120,14 +137,22 @@ fn env_for(h: &Home, sockets: &Path) -> ResumeEnv {
 }
 
 async fn deliver(inc: &Schedule, env: &ResumeEnv) -> Outcome {
-    deliver_live(inc, env, &CancellationToken::new(), None, &LiveState::default()).await
+    deliver_live(
+        inc,
+        env,
+        &CancellationToken::new(),
+        None,
+        &LiveState::default(),
+    )
+    .await
 }
 
 /// Copilot's session folder with the events captured at the limit.
 fn copilot_session(h: &Home) -> PathBuf {
     let dir = h.paths.copilot_dir.join("session-state").join(ID);
     fs::create_dir_all(&dir).unwrap();
-    let events = fs::read_to_string(format!("{REAL}/copilot-1.0.102/events_at_limit.jsonl")).unwrap();
+    let events =
+        fs::read_to_string(format!("{REAL}/copilot-1.0.102/events_at_limit.jsonl")).unwrap();
     fs::write(dir.join("events.jsonl"), events).unwrap();
     dir
 }
@@ -150,7 +175,8 @@ async fn an_open_copilot_tui_is_typed_into_once_and_never_resumed_headless_besid
         "echo $$ > '{d}/inuse.'$$'.lock'\nexec 3>'{d}/inuse.'$$'.hold'",
         d = dir.display()
     );
-    let screen = fs::read_to_string(format!("{REAL}/copilot-1.0.102/screen_after_limit.txt")).unwrap();
+    let screen =
+        fs::read_to_string(format!("{REAL}/copilot-1.0.102/screen_after_limit.txt")).unwrap();
     let (_server, pid) = stand_in(
         sockets.path(),
         "copilot",
@@ -171,7 +197,10 @@ async fn an_open_copilot_tui_is_typed_into_once_and_never_resumed_headless_besid
     }
     let text = fs::read_to_string(&events).unwrap();
     assert_eq!(text.matches(r#""content":"Continue""#).count(), 1, "{text}");
-    assert!(!h.ran("copilot"), "no headless `copilot --resume` beside the open TUI");
+    assert!(
+        !h.ran("copilot"),
+        "no headless `copilot --resume` beside the open TUI"
+    );
 }
 
 #[tokio::test]
@@ -257,18 +286,16 @@ async fn an_open_gemini_tui_at_its_dialog_gets_keep_trying_once_and_no_headless_
     // "1" once (its Enter reaches the stand-in as an empty line, as it
     // reaches the real TUI's empty input box)
     assert_eq!(text.matches(r#""id":"a-1""#).count(), 1, "{text}");
-    assert!(!h.ran("gemini"), "no headless `gemini --resume` beside the open TUI");
+    assert!(
+        !h.ran("gemini"),
+        "no headless `gemini --resume` beside the open TUI"
+    );
 }
 
 #[tokio::test]
 async fn a_gemini_tui_gone_before_the_reset_is_respawned_with_the_prompt() {
     let h = Home::new();
-    h.script(
-        "gemini",
-        r#"{"type":"result","status":"success"}"#,
-        "",
-        0,
-    );
+    h.script("gemini", r#"{"type":"result","status":"success"}"#, "", 0);
     gemini_chat(&h, &h.work);
     // no cwd on the incident: the chat's project folder names it
     let inc = gemini_incident();
@@ -292,7 +319,15 @@ async fn a_gemini_dialog_on_screen_becomes_one_limit_sighting_a_quiet_answer_non
     let sockets = tempfile::tempdir().unwrap();
     let screen =
         fs::read_to_string(format!("{REAL}/gemini-0.61.0/screen_limit_dialog_pro.txt")).unwrap();
-    let (_server, _pid) = stand_in(sockets.path(), "gemini", &h.work, "", &screen, &chat, GEMINI_ANSWER);
+    let (_server, _pid) = stand_in(
+        sockets.path(),
+        "gemini",
+        &h.work,
+        "",
+        &screen,
+        &chat,
+        GEMINI_ANSWER,
+    );
     let env = env_for(&h, sockets.path());
     let chat_bytes = fs::read(&chat).unwrap();
     let open = || TurnOpenSighting {
@@ -302,7 +337,7 @@ async fn a_gemini_dialog_on_screen_becomes_one_limit_sighting_a_quiet_answer_non
             provider_session_id: Some(GEMINI_ID.into()),
             ..Default::default()
         },
-        turn: gemini_tui::open_turn(&chat_bytes).expect("the captured chat ends with an open turn"),
+        turn: tui::open_turn(&chat_bytes).expect("the captured chat ends with an open turn"),
         len: chat_bytes.len() as u64,
     };
     let clock: std::sync::Arc<dyn zag_resumed::clock::Clock> =

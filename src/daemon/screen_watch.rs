@@ -2,7 +2,7 @@
 //! file ends with a user turn that stays unanswered.
 //!
 //! Why: Gemini CLI's TUI at a quota opens a dialog and writes nothing of
-//! the limit to its files (see [`crate::provider::gemini_tui`]). The only
+//! the limit to its files (see [`crate::provider::gemini::tui`]). The only
 //! trace on disk is the user turn at the end of the chat, with no answer
 //! after it. So the ingest thread reports such a turn
 //! ([`IngestEvent::TurnOpen`]), and this task looks at the pane of the
@@ -57,7 +57,7 @@ pub async fn watch(
         .cwd
         .clone()
         .map(PathBuf::from)
-        .or_else(|| crate::provider::gemini_tui::project_root(&open.file));
+        .or_else(|| crate::provider::gemini::tui::project_root(&open.file));
     let Some(cwd) = cwd else {
         tracing::debug!(file = %open.file.display(), "an open turn without a known directory: not looking");
         return;

@@ -82,7 +82,7 @@ pub enum Shows {
     CodexReady,
     /// Gemini CLI's usage-limit dialog (`Usage limit reached for …`, then
     /// numbered choices such as `1. Keep trying` / `2. Stop`); read by
-    /// [`crate::provider::gemini_tui`].
+    /// [`crate::provider::gemini::tui`].
     GeminiLimitDialog(LimitMenu),
     /// Gemini CLI's input box with the user's unsent draft in it.
     GeminiDraft(String),

@@ -36,9 +36,7 @@ use crate::session::SessionIdentity;
 pub mod claude;
 pub mod codex;
 pub mod copilot;
-pub mod copilot_tui;
 pub mod gemini;
-pub mod gemini_tui;
 
 /// A "moved on" rule: why the session no longer needs a resume, judged from
 /// the provider's own session file and the hit time (pure).
@@ -159,8 +157,8 @@ pub trait ProviderCli: Send + Sync {
     /// Fold one line of its session file into the user turn still waiting
     /// for an answer (pure); `false` when the CLI's limits reach its files
     /// anyway and open turns need no watching (all but Gemini, whose TUI
-    /// shows its limit on screen only: see [`gemini_tui`]).
-    fn fold_open_turn(&self, line: &[u8], open: &mut Option<gemini_tui::OpenTurn>) -> bool {
+    /// shows its limit on screen only: see [`gemini::tui`]).
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<gemini::tui::OpenTurn>) -> bool {
         let _ = (line, open);
         false
     }

@@ -423,7 +423,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                     }
                 }
                 Some(Shows::GeminiLimitDialog(menu)) => {
-                    match crate::provider::gemini_tui::choice(menu) {
+                    match crate::provider::gemini::tui::choice(menu) {
                         Some((n, label)) => typed(
                             n.to_string(),
                             Expect::GeminiAnswer,
@@ -713,9 +713,10 @@ mod tests {
 
     #[test]
     fn gemini_dialog_gets_keep_trying_copilot_prompt_gets_the_message_a_busy_tui_nothing() {
-        use crate::provider::gemini_tui;
         let now = t("2026-11-30T19:21:05Z");
-        let dialog = gemini_tui::read_screen(&real("gemini-0.61.0/screen_limit_dialog_pro.txt"));
+        let dialog = crate::provider::gemini::tui::read_screen(&real(
+            "gemini-0.61.0/screen_limit_dialog_pro.txt",
+        ));
         let mut f = facts(live(pane()), None, Some(dialog));
         f.message = "please refactor the parser".into();
         match decide(&f, now) {
@@ -729,32 +730,39 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // the router's dialog offers a model switch: never chosen, "Stop" is
-        let router = gemini_tui::read_screen(&real("gemini-0.61.0/screen_limit_dialog_router.txt"));
+        let router = crate::provider::gemini::tui::read_screen(&real(
+            "gemini-0.61.0/screen_limit_dialog_router.txt",
+        ));
         let f = facts(live(pane()), None, Some(router));
         assert!(matches!(decide(&f, now), Route::Type { text, .. } if text == "2"));
         // dismissed (Stop): the prompt was dropped, the input is empty: the prompt again
-        let idle = gemini_tui::read_screen(&real("gemini-0.61.0/screen_after_stop.txt"));
+        let idle =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_after_stop.txt"));
         let mut f = facts(live(pane()), None, Some(idle));
         f.message = "please refactor the parser".into();
         assert!(
             matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "please refactor the parser")
         );
-        let draft = gemini_tui::read_screen(&real("gemini-0.61.0/screen_draft.txt"));
+        let draft =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_draft.txt"));
         let f = facts(live(pane()), None, Some(draft));
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
-        let busy = gemini_tui::read_screen(&real("gemini-0.61.0/screen_thinking.txt"));
+        let busy =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_thinking.txt"));
         let f = facts(live(pane()), None, Some(busy));
         let r = decide(&f, now);
         assert!(matches!(r, Route::Busy { .. }), "{r:?}");
         assert_eq!(r.continuer(), Continuer::CliWorking);
         // Copilot: back at its prompt after the retries; working while retrying
-        use crate::provider::copilot_tui;
-        let idle = copilot_tui::read_screen(&real("copilot-1.0.102/screen_after_limit.txt"));
+        let idle = crate::provider::copilot::tui::read_screen(&real(
+            "copilot-1.0.102/screen_after_limit.txt",
+        ));
         let f = facts(live(pane()), None, Some(idle));
         assert!(
             matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "Continue")
         );
-        let working = copilot_tui::read_screen(&real("copilot-1.0.102/screen_working.txt"));
+        let working =
+            crate::provider::copilot::tui::read_screen(&real("copilot-1.0.102/screen_working.txt"));
         let f = facts(live(pane()), None, Some(working));
         assert!(matches!(decide(&f, now), Route::Busy { .. }));
     }

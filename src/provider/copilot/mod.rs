@@ -4,6 +4,8 @@
 //! with `--allow-all` (zag-contract §7), so a resume of a zag session does
 //! too. Resumes run `copilot --resume <id> -p <msg>`.
 
+pub mod tui;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -109,22 +111,22 @@ impl ProviderCli for Copilot {
 
     /// The process its `inuse.<pid>.lock` names, else a `copilot` process
     /// with the session's file open or its id on the command line
-    /// ([`super::copilot_tui::holder`]).
+    /// ([`tui::holder`]).
     fn live_holder(
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        super::copilot_tui::holder(t, cx)
+        tui::holder(t, cx)
     }
 
     fn read_screen(&self, screen: &str) -> crate::live::screen::Shows {
-        super::copilot_tui::read_screen(screen)
+        tui::read_screen(screen)
     }
 
     /// `continueOnAutoMode` on: Copilot switches to the auto model itself.
     fn continues_by_itself(&self, home: &Path) -> Option<String> {
-        super::copilot_tui::continues_on_auto_mode(home).then(|| {
+        tui::continues_on_auto_mode(home).then(|| {
             "Copilot's continueOnAutoMode is on (it switches to the auto model instead of pausing)"
                 .to_string()
         })

@@ -6,6 +6,8 @@
 //! the first turn) becomes a fresh run with that prompt. For the same reason
 //! its chat cannot tell whether the session moved on; only the zag log can.
 
+pub mod tui;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -86,10 +88,7 @@ impl ProviderCli for Gemini {
         }
         // A chat names no directory; its project folder does.
         if t.cwd.is_none() {
-            t.cwd = t
-                .native_file
-                .as_deref()
-                .and_then(super::gemini_tui::project_root);
+            t.cwd = t.native_file.as_deref().and_then(tui::project_root);
         }
         require_cwd(t)?;
         Ok(())
@@ -122,29 +121,29 @@ impl ProviderCli for Gemini {
     }
 
     /// A Gemini process in the session's directory or naming its id
-    /// ([`super::gemini_tui::holder`]): Gemini keeps no registry and holds
+    /// ([`tui::holder`]): Gemini keeps no registry and holds
     /// no file open.
     fn live_holder(
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        super::gemini_tui::holder(t, cx)
+        tui::holder(t, cx)
     }
 
     fn read_screen(&self, screen: &str) -> crate::live::screen::Shows {
-        super::gemini_tui::read_screen(screen)
+        tui::read_screen(screen)
     }
 
     /// The limit dialog on the pane of a Gemini in `cwd` that is in its
-    /// terminal's foreground ([`super::gemini_tui::probe`]).
+    /// terminal's foreground ([`tui::probe`]).
     fn limit_on_screen(&self, cwd: &Path, cx: &crate::provider::LiveContext) -> Option<String> {
-        super::gemini_tui::probe(&cx.procfs, &cx.tmux, &cx.socket_dirs, cwd).map(|s| s.title)
+        tui::probe(&cx.procfs, &cx.tmux, &cx.socket_dirs, cwd).map(|s| s.title)
     }
 
     /// The TUI's limit shows on screen only; an open turn is when to look.
-    fn fold_open_turn(&self, line: &[u8], open: &mut Option<super::gemini_tui::OpenTurn>) -> bool {
-        super::gemini_tui::fold_turn(line, open);
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<tui::OpenTurn>) -> bool {
+        tui::fold_turn(line, open);
         true
     }
 

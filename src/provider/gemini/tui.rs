@@ -342,7 +342,10 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_str!(concat!("../../tests/fixtures/real/gemini-0.61.0/", $name))
+            include_str!(concat!(
+                "../../../tests/fixtures/real/gemini-0.61.0/",
+                $name
+            ))
         };
     }
 

@@ -135,7 +135,10 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_str!(concat!("../../tests/fixtures/real/copilot-1.0.102/", $name))
+            include_str!(concat!(
+                "../../../tests/fixtures/real/copilot-1.0.102/",
+                $name
+            ))
         };
     }
 
