@@ -126,6 +126,22 @@ fn stand_in(
     )
     .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
     let pid = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    // the screen is drawn before anything looks at it
+    let last = screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    assert!(wait_until(Duration::from_secs(10), || {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&server.0)
+            .args(["capture-pane", "-p", "-t", "tui"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&last))
+    }));
     (server, pid)
 }
 
