@@ -19,7 +19,10 @@
 //! - [`gnu_screen`]: the same for GNU screen (window from the process's
 //!   environment, escaped `stuff`). Zellij: see [`tmux`] for why not.
 //! - [`screen`]: what a captured pane shows (limit menu, auto-continue
-//!   footer, idle prompt, Codex composer, Codex limit line).
+//!   footer, idle prompt, Codex composer, Codex limit line). Gemini's and
+//!   Copilot's screens, holders and Gemini's on-screen-only limit are read
+//!   beside their providers (`crate::provider::gemini::tui`,
+//!   `crate::provider::copilot::tui`).
 //!
 //! I/O stays at the edges (`proc`, `tmux`, `gnu_screen`, `owner`,
 //! the providers' `/proc` and registry reads); the
