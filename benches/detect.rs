@@ -139,7 +139,7 @@ fn main() {
     // Child mode: scan one file in a fresh process and report its peak RSS.
     if let Some(i) = args.iter().position(|a| a == "--rss-child") {
         let path = PathBuf::from(&args[i + 1]);
-        let (det, _) = Detector::new(&UsageLimits::default());
+        let (det, _) = Detector::new([]);
         let (bytes, found) = scan(&path, &det);
         println!("{} {} {}", vm_hwm_kb(), bytes, found.len());
         return;
@@ -170,8 +170,8 @@ fn main() {
     );
 
     let gb = |secs: f64| size as f64 / secs / 1e9;
-    let (det, _) = Detector::new(&UsageLimits::default());
-    let (det_x, invalid) = Detector::new(&extra_limits());
+    let (det, _) = Detector::new([]);
+    let (det_x, invalid) = Detector::new(extra_limits().extra_patterns());
     assert!(invalid.is_empty());
     // Interleave the three measurements and keep each one's best run, so
     // that load from other processes hits all three alike.

@@ -31,6 +31,14 @@ pub fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Make a FIFO at `path` (mode 0600), as zag makes its relays': unit tests
+/// stand relays in with it.
+#[cfg(test)]
+pub(crate) fn mkfifo(path: &Path) -> io::Result<()> {
+    use rustix::fs::{mknodat, FileType, Mode, CWD};
+    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).map_err(io::Error::from)
+}
+
 /// Wait for `child` to end, at most `deadline`. `Ok(None)`: it was still
 /// running, so it was killed and reaped. Blocking: call it off any async
 /// loop.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DaemonConfig, UsageLimits};
+use crate::config::DaemonConfig;
 use crate::detect::Detector;
 use crate::paths::Paths;
 
@@ -438,7 +438,7 @@ fn scan_plan(paths: Paths, files: &[PathBuf], json: bool) -> anyhow::Result<i32>
 }
 
 fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
-    let (detector, invalid) = Detector::new(&UsageLimits::default());
+    let (detector, invalid) = Detector::new([]);
     for bad in invalid {
         eprintln!("zag-resumed: invalid extra pattern skipped: {bad}");
     }

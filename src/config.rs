@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::detect::Provider;
+use crate::shared::{keys_after, provider_key, PerProvider, Provider};
 
 /// Why a config file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +126,16 @@ impl UsageLimits {
             .map_or(&[], |x| x.extra_patterns.as_slice())
     }
 
+    /// Every provider's `extra_patterns`, each with its provider, in
+    /// [`Provider::ALL`] order: what `detect::Detector::new` compiles.
+    pub fn extra_patterns(&self) -> impl Iterator<Item = (Provider, &str)> {
+        Provider::ALL.into_iter().flat_map(move |p| {
+            self.extra_patterns_for(p)
+                .iter()
+                .map(move |pat| (p, pat.as_str()))
+        })
+    }
+
     /// Parse the `[usage_limits]` table out of a whole `zag.toml` text.
     pub fn from_zag_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
         #[derive(Deserialize, Default)]
@@ -165,31 +175,17 @@ pub struct DaemonConfig {
     pub dirs: DirsConfig,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Binaries {
-    pub claude: Option<PathBuf>,
-    pub codex: Option<PathBuf>,
-    pub gemini: Option<PathBuf>,
-    pub copilot: Option<PathBuf>,
-}
+/// `[binaries]`: a provider's binary (`claude = "/opt/claude"`); unset
+/// means "find it on PATH".
+pub type Binaries = PerProvider<Option<PathBuf>>;
 
-impl Binaries {
-    /// The binary configured for a provider (each provider names its key).
-    pub fn for_provider(&self, p: Provider) -> Option<&Path> {
-        crate::provider::of(p).configured_binary(self)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// `[watch]`: which sources are tailed, and the longest line kept whole.
+#[derive(Clone, Debug, PartialEq)]
 pub struct WatchConfig {
     pub zag_sessions: bool,
     pub zag_spawn_logs: bool,
-    pub claude: bool,
-    pub codex: bool,
-    pub copilot: bool,
-    pub gemini: bool,
+    /// A provider's own session files (`claude = false` turns them off).
+    pub providers: PerProvider<bool>,
     /// Longest line kept whole; longer lines are scanned in a bounded prefix.
     pub max_line_bytes: usize,
 }
@@ -199,12 +195,55 @@ impl Default for WatchConfig {
         WatchConfig {
             zag_sessions: true,
             zag_spawn_logs: true,
-            claude: true,
-            codex: true,
-            copilot: true,
-            gemini: true,
+            providers: PerProvider::from_fn(|_| true),
             max_line_bytes: 1 << 20,
         }
+    }
+}
+
+impl WatchConfig {
+    /// Whether `[watch]` asks for provider `p`'s own session files.
+    pub fn provider(&self, p: Provider) -> bool {
+        self.providers[p]
+    }
+}
+
+/// Every key `[watch]` takes: its own, then one per provider.
+const WATCH_KEYS: &[&str] = &keys_after::<3, { 3 + Provider::ALL.len() }>([
+    "zag_sessions",
+    "zag_spawn_logs",
+    "max_line_bytes",
+]);
+
+/// `[watch]` by hand: its own keys and a provider key each in one flat
+/// table, an unknown key an error as with every other table.
+impl<'de> Deserialize<'de> for WatchConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = WatchConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the [watch] table")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<WatchConfig, A::Error> {
+                let mut w = WatchConfig::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "zag_sessions" => w.zag_sessions = map.next_value()?,
+                        "zag_spawn_logs" => w.zag_spawn_logs = map.next_value()?,
+                        "max_line_bytes" => w.max_line_bytes = map.next_value()?,
+                        other => {
+                            w.providers[provider_key(other, WATCH_KEYS)?] = map.next_value()?
+                        }
+                    }
+                }
+                Ok(w)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -278,7 +317,7 @@ impl NotifyConfig {
     /// Why these settings cannot work, before anything is sent.
     fn problem(&self) -> Option<String> {
         if let Some(url) = &self.ntfy_url {
-            if let Err(e) = crate::desktop::HttpTarget::parse(url) {
+            if let Err(e) = crate::push_url::HttpTarget::parse(url) {
                 return Some(format!("notify.ntfy_url: {e}"));
             }
         }
@@ -294,14 +333,9 @@ impl NotifyConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DirsConfig {
-    pub claude: Option<PathBuf>,
-    pub codex: Option<PathBuf>,
-    pub gemini: Option<PathBuf>,
-    pub copilot: Option<PathBuf>,
-}
+/// `[dirs]`: a provider's home dir when not the default under `$HOME`
+/// (`codex = "/srv/codex"`).
+pub type DirsConfig = PerProvider<Option<PathBuf>>;
 
 impl DaemonConfig {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -347,8 +381,10 @@ impl DaemonConfig {
 
     /// Apply `[dirs]` overrides to derived paths (each provider its own).
     pub fn apply_dirs(&self, paths: &mut crate::paths::Paths) {
-        for cli in crate::provider::all() {
-            cli.apply_dir_override(&self.dirs, paths);
+        for (p, dir) in self.dirs.iter() {
+            if let Some(d) = dir {
+                paths.set_provider_home(p, d.clone());
+            }
         }
     }
 }
@@ -410,6 +446,41 @@ extra_patterns = ["quota gone"]
         let e = DaemonConfig::parse("[resume]\nmax_concurrent = 0\n", Path::new("c.toml"));
         assert!(e.unwrap_err().to_string().contains("max_concurrent"));
         let e = DaemonConfig::parse("[nope]\n", Path::new("c.toml"));
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn per_provider_tables_keep_their_keys_and_refuse_unknown_ones() {
+        let text = "binaries.claude = \"/opt/claude\"\ndirs.codex = \"/srv/codex\"\n\
+                    [watch]\ngemini = false\nzag_spawn_logs = false\nmax_line_bytes = 8192\n";
+        let cfg = DaemonConfig::parse(text, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            cfg.binaries[Provider::Claude].as_deref(),
+            Some(Path::new("/opt/claude"))
+        );
+        assert_eq!(cfg.binaries[Provider::Codex], None);
+        assert_eq!(
+            cfg.dirs[Provider::Codex].as_deref(),
+            Some(Path::new("/srv/codex"))
+        );
+        let watched: Vec<bool> = Provider::ALL.map(|p| cfg.watch.provider(p)).to_vec();
+        assert_eq!(watched, [true, true, false, true]);
+        assert!(cfg.watch.zag_sessions && !cfg.watch.zag_spawn_logs);
+        assert_eq!(cfg.watch.max_line_bytes, 8192);
+        for bad in [
+            "[binaries]\ncursor = \"/x\"\n",
+            "[dirs]\nzag = \"/x\"\n",
+            "[watch]\ncursor = true\n",
+        ] {
+            let e = DaemonConfig::parse(bad, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("unknown field") && e.contains("c.toml"),
+                "{bad}: {e}"
+            );
+        }
+        let e = DaemonConfig::parse("[watch]\ngemini = 1\n", Path::new("c.toml"));
         assert!(e.is_err());
     }
 

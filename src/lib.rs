@@ -1,8 +1,8 @@
 //! zag-resumed: a daemon that resumes AI coding-agent sessions after usage limits.
 //!
 //! Data flows through one module per stage; everything that differs between
-//! provider CLIs lives in one module per provider ([`provider`]), and the
-//! limit detectors in [`detect`].
+//! provider CLIs lives in one directory per provider under [`provider`]
+//! (its limit detector included, compiled into [`detect`]).
 //!
 //! ```text
 //!  watch ─paths─▶ tail ─lines─▶ ingest ─┬─▶ detect (pure) ─Detection─┐
@@ -17,26 +17,44 @@
 //!         (cancels by `zag usage cancel`, zag's own schedules)
 //! ```
 //!
-//! - [`paths`], [`config`]: where things live and what the user configured.
-//! - [`watch`]: notify directory watches over every source, new dirs included.
-//! - [`tail`]: append-only reading by device+inode+offset, persisted offsets.
-//! - [`ingest`]: the one thread that owns watch, tail and the per-file facts.
-//! - [`detect`]: pure per-provider limit detectors; [`scan_files`]: the
-//!   `scan` command over many files.
-//! - [`provider`]: one module per provider CLI: its files, facts, resume
-//!   command, "moved on" rule and output events, behind one trait.
-//! - [`session`]: what is known of a session, merged by one rule.
-//! - [`store`]: zag's `scheduled_resumes.jsonl`: replay, dedupe, durable
-//!   append, compaction, adoption of zag's stranded records.
-//! - [`schedule`]: resume-time arithmetic; [`timer`]: the one central timer.
-//! - [`daemon`]: the wiring and the core, which carries out the decisions of
-//!   [`daemon::plan`] with its disk work off its loop.
-//! - [`resume`]: delivery (FIFO, respawn), revalidation, zag-log events.
-//! - [`live`]: who holds a session now (processes, Claude's registry, tmux
-//!   and screen panes) and what the provider's own continue is doing.
-//! - [`control`]: the socket protocol, server, client commands and rendering.
-//! - [`desktop`], [`systemd`]: desktop notifications; the service manager's
-//!   notify protocol. [`zag_process`]: is a zag process alive.
+//! # Layers
+//!
+//! Top-level modules import only modules below them; `tests/layers.rs`
+//! holds the order and fails on an upward import. From the floor up:
+//!
+//! - [`shared`]: the floor: [`shared::Provider`], [`shared::SourceKind`],
+//!   [`shared::Scope`], [`shared::SessionIdentity`],
+//!   [`shared::IncidentEvent`] and per-provider tables; imports nothing of
+//!   the crate.
+//! - Primitives: [`clock`], [`child`] (finding and waiting on helper programs),
+//!   [`lock`], [`live`] (the one `/proc` reader, tmux and screen panes: how
+//!   a live process is reached), [`zag_process`] (is a zag process alive),
+//!   [`systemd`] (the service manager's notify protocol), [`tail`]
+//!   (append-only reading by device+inode+offset), [`paths`] (where things
+//!   live), [`push_url`] (the ntfy URL).
+//! - [`detect`]: the pure detector core (line sniffing, fast paths, reset
+//!   times, zag's envelope) with each provider's detector compiled in from
+//!   its room; it is given its user patterns, never the config.
+//! - [`config`]: what the user configured, as plain data; per-provider
+//!   tables keyed by [`shared::Provider`].
+//! - [`schedule`] (resume-time arithmetic), [`store`] (zag's
+//!   `scheduled_resumes.jsonl`: replay, dedupe, durable append, compaction,
+//!   adoption), [`timer`] (the one central timer).
+//! - [`provider`]: one room per provider CLI (`provider/<name>/`): its
+//!   detector, files, facts, resume command and modes, "moved on" rule,
+//!   output events, registry and own-continue reading, behind one trait
+//!   whose vocabulary ([`provider::ResolvedTarget`],
+//!   [`provider::ArgvSpec`], [`provider::Holder`], [`provider::Event`],
+//!   [`provider::screen`]) lives beside it.
+//! - [`session`] (the per-file fact tracker), [`watch`] (notify watches
+//!   over every source), [`scan_files`] (the `scan` command), [`ingest`]
+//!   (the one thread that owns watch, tail and the per-file facts).
+//! - [`resume`] (delivery: FIFO, respawn, typing into a pane; revalidation,
+//!   zag-log events), [`control`] (socket protocol, server, client
+//!   commands, rendering), [`desktop`] (notifications and pushes).
+//! - [`daemon`] (the wiring and the core, which carries out the decisions
+//!   of [`daemon::plan`] with its disk work off its loop), [`preview`]
+//!   (`scan --plan`), [`cli`].
 //!
 //! The pure parts (detect, schedule, store replay, the line splitter, the
 //! core's decisions) take data and `now` and do no I/O; the [`clock`] is
@@ -102,10 +120,12 @@ pub mod lock;
 pub mod paths;
 pub mod preview;
 pub mod provider;
+pub mod push_url;
 pub mod resume;
 pub mod scan_files;
 pub mod schedule;
 pub mod session;
+pub mod shared;
 pub mod store;
 pub mod systemd;
 pub mod tail;

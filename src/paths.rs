@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::shared::{PerProvider, Provider};
+
 /// All directories the daemon reads or writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paths {
@@ -14,14 +16,8 @@ pub struct Paths {
     pub zag_home: PathBuf,
     /// The user's home: the root for provider dirs.
     pub home: PathBuf,
-    /// `~/.claude`
-    pub claude_dir: PathBuf,
-    /// `~/.codex`
-    pub codex_dir: PathBuf,
-    /// `~/.gemini`
-    pub gemini_dir: PathBuf,
-    /// `~/.copilot`
-    pub copilot_dir: PathBuf,
+    /// Each provider CLI's home dir (`~/.<name>`, or the `[dirs]` override).
+    provider_homes: PerProvider<PathBuf>,
     /// `<zag-home>/resumed`: offsets, lock, socket, the daemon's own files.
     pub state_dir: PathBuf,
 }
@@ -34,11 +30,18 @@ impl Paths {
             state_dir: zag_home.join("resumed"),
             zag_home,
             home: home.to_path_buf(),
-            claude_dir: home.join(".claude"),
-            codex_dir: home.join(".codex"),
-            gemini_dir: home.join(".gemini"),
-            copilot_dir: home.join(".copilot"),
+            provider_homes: PerProvider::from_fn(|p| home.join(p.default_home())),
         }
+    }
+
+    /// Provider `p`'s home dir (`~/.claude`, or its `[dirs]` override).
+    pub fn provider_home(&self, p: Provider) -> &Path {
+        &self.provider_homes[p]
+    }
+
+    /// Move provider `p`'s home dir (a `[dirs]` override).
+    pub fn set_provider_home(&mut self, p: Provider, dir: PathBuf) {
+        self.provider_homes[p] = dir;
     }
 
     /// `$HOME`, or the current dir when unset (zag's own fallback is `./.zag`).
@@ -117,6 +120,6 @@ mod tests {
         let p = Paths::new(Path::new("/h"), None);
         assert_eq!(p.zag_home, Path::new("/h/.zag"));
         assert_eq!(p.state_dir, Path::new("/h/.zag/resumed"));
-        assert_eq!(p.claude_dir, Path::new("/h/.claude"));
+        assert_eq!(p.provider_home(Provider::Claude), Path::new("/h/.claude"));
     }
 }

@@ -115,7 +115,7 @@ pub fn preview_file(
     let paths = &px.paths;
     let project = plan::project_of(paths, &tracker.identity, |c| project_for_cwd(paths, c));
     let (limits, _) = limits_of(&project);
-    let (detector, _) = Detector::new(&limits);
+    let (detector, _) = Detector::new(limits.extra_patterns());
     let anchor: DateTime<Utc> = meta.modified().map(Into::into).unwrap_or(px.now);
     let ctx = LineContext {
         source,

@@ -491,8 +491,7 @@ mod tests {
     fn a_fifo_named_like_a_log_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.jsonl");
-        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::child::mkfifo(&p).unwrap();
         let mut t = TailedFile::new(p.clone(), None, 64);
         assert!(t.read_new(|_| {}).is_err());
         assert!(TailedFile::at_end(p, 64).is_err());

@@ -448,9 +448,13 @@ mod tests {
         rx.try_recv().is_err()
     }
 
-    async fn settle() {
-        // Let the timer task run to its next await point.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    /// Two round trips through the timer task: the second is answered on
+    /// a pass whose head (fire what is due at the clock's now) ran after
+    /// the first was answered, so whatever the task would fire at the
+    /// clock's present time has been sent by then.
+    async fn settle(h: &TimerHandle) {
+        h.stats().await;
+        h.stats().await;
     }
 
     #[test]
@@ -630,7 +634,7 @@ mod tests {
             got.push(e.key.incident_id().unwrap().to_string());
         }
         assert_eq!(got, ["a", "b", "c"]);
-        settle().await;
+        settle(&h).await;
         assert!(quiet(&mut rx));
         let left = h.snapshot().await;
         assert_eq!(left.len(), 1);
@@ -646,10 +650,10 @@ mod tests {
         h.snapshot().await;
         clock.advance(Duration::minutes(9));
         clock.set(t0() - Duration::hours(1)); // stepped back an hour
-        settle().await;
+        settle(&h).await;
         assert!(quiet(&mut rx));
         clock.set(t0() + Duration::minutes(9) + Duration::seconds(59));
-        settle().await;
+        settle(&h).await;
         assert!(quiet(&mut rx), "one second early is still early");
         clock.set(t0() + Duration::minutes(10));
         let e = tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv())
@@ -676,7 +680,7 @@ mod tests {
         h.arm("past", t0());
         let e = rx.recv().await.unwrap();
         assert_eq!(e.key, "past");
-        settle().await;
+        settle(&h).await;
         assert!(quiet(&mut rx));
     }
 

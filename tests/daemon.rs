@@ -311,8 +311,14 @@ fn hostile_input_never_stops_the_daemon() {
     std::fs::write(env.zag.join("projects/not-a-dir"), "x").unwrap();
     let daemon = env.start();
     let fifo = env.zag.join("logs/sessions/fifo.jsonl");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
     append(&log, b"this is not json\n");
     append(&log, b"\xff\xfe{\"type\":\x80\n");
     std::fs::remove_file(&doomed).unwrap();

@@ -167,7 +167,10 @@ fn claude_transcript_facts_agree() {
                 ),
             ];
             let text = file_of(&lines, style);
-            let dir = paths.claude_dir.join("projects").join("-w-proj");
+            let dir = paths
+                .provider_home(zag_resumed::shared::Provider::Claude)
+                .join("projects")
+                .join("-w-proj");
             std::fs::create_dir_all(&dir).unwrap();
             let file = dir.join(format!("{ID}.jsonl"));
             std::fs::write(&file, &text).unwrap();
@@ -248,7 +251,9 @@ fn codex_rollout_facts_agree() {
                 ]),
             ];
             let text = file_of(&lines, style);
-            let dir = paths.codex_dir.join("sessions/2026/12/04");
+            let dir = paths
+                .provider_home(zag_resumed::shared::Provider::Codex)
+                .join("sessions/2026/12/04");
             std::fs::create_dir_all(&dir).unwrap();
             let file = dir.join(format!("rollout-2026-12-04T10-00-00-{ID}.jsonl"));
             std::fs::write(&file, &text).unwrap();

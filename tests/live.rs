@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use zag_resumed::live::proc::{Liveness, Procfs};
-use zag_resumed::live::screen;
 use zag_resumed::live::tmux::{self, Tmux, TmuxError};
+use zag_resumed::provider::screen;
 
 const FAKE_TUI: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -243,8 +243,9 @@ fn refused_text_and_dead_servers_are_clear_errors() {
 
 #[test]
 fn a_registered_claude_in_a_pane_is_found_with_its_pane() {
-    use zag_resumed::live::owner::{claude_holder, ClaudeHolder, Reach};
+    use zag_resumed::live::owner::Reach;
     use zag_resumed::provider::claude::registry::sessions_dir;
+    use zag_resumed::provider::claude::registry::{claude_holder, ClaudeHolder};
     if !tmux_available() {
         return;
     }

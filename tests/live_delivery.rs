@@ -33,7 +33,10 @@ const CODEX_OK: &str = concat!(
 
 /// A Codex rollout whose last turn hit the limit at [`HIT`].
 fn codex_rollout(h: &Home) -> PathBuf {
-    let day = h.paths.codex_dir.join("sessions/2030/01/01");
+    let day = h
+        .paths
+        .provider_home(zag_resumed::shared::Provider::Codex)
+        .join("sessions/2030/01/01");
     fs::create_dir_all(&day).unwrap();
     let p = day.join(format!("rollout-2030-01-01T09-00-00-{ID}.jsonl"));
     fs::write(
@@ -109,7 +112,10 @@ fn transcript_from_fixture(h: &Home, fixture: &str) -> (PathBuf, Schedule) {
 
 /// A Claude registry entry for `pid` (with its real `procStart`).
 fn register(h: &Home, pid: u32) {
-    let dir = h.paths.claude_dir.join("sessions");
+    let dir = h
+        .paths
+        .provider_home(zag_resumed::shared::Provider::Claude)
+        .join("sessions");
     fs::create_dir_all(&dir).unwrap();
     let start = Procfs::system().identity(pid).unwrap().start_ticks;
     let cwd = h.work_str();

@@ -165,7 +165,11 @@ async fn deliver(inc: &Schedule, env: &ResumeEnv) -> Outcome {
 
 /// Copilot's session folder with the events captured at the limit.
 fn copilot_session(h: &Home) -> PathBuf {
-    let dir = h.paths.copilot_dir.join("session-state").join(ID);
+    let dir = h
+        .paths
+        .provider_home(zag_resumed::detect::Provider::Copilot)
+        .join("session-state")
+        .join(ID);
     fs::create_dir_all(&dir).unwrap();
     let events =
         fs::read_to_string(format!("{REAL}/copilot-1.0.102/events_at_limit.jsonl")).unwrap();
@@ -247,7 +251,10 @@ async fn a_copilot_lock_left_by_a_dead_tui_is_not_a_holder_the_session_is_respaw
 /// Gemini's chat as captured while its dialog was up, in its project folder
 /// (whose `.project_root` names `cwd`).
 fn gemini_chat(h: &Home, cwd: &Path) -> PathBuf {
-    let proj = h.paths.gemini_dir.join("tmp/proj");
+    let proj = h
+        .paths
+        .provider_home(zag_resumed::detect::Provider::Gemini)
+        .join("tmp/proj");
     fs::create_dir_all(proj.join("chats")).unwrap();
     fs::write(proj.join(".project_root"), cwd.to_string_lossy().as_bytes()).unwrap();
     let chat = proj.join("chats/session-2026-12-04T16-26-d2523caa.jsonl");
@@ -362,7 +369,9 @@ async fn a_gemini_dialog_on_screen_becomes_one_limit_sighting_a_quiet_answer_non
     zag_resumed::daemon::screen_watch::watch(
         open(),
         env.live.clone(),
-        h.paths.gemini_dir.clone(),
+        h.paths
+            .provider_home(zag_resumed::detect::Provider::Gemini)
+            .to_path_buf(),
         vec![Duration::from_millis(50), Duration::from_millis(50)],
         clock.clone(),
         tx,
@@ -387,7 +396,9 @@ async fn a_gemini_dialog_on_screen_becomes_one_limit_sighting_a_quiet_answer_non
     zag_resumed::daemon::screen_watch::watch(
         open(),
         env.live.clone(),
-        h.paths.gemini_dir.clone(),
+        h.paths
+            .provider_home(zag_resumed::detect::Provider::Gemini)
+            .to_path_buf(),
         vec![Duration::from_millis(50)],
         clock,
         tx,

@@ -742,7 +742,10 @@ async fn an_oversized_fifo_message_is_refused_not_split() {
 #[tokio::test]
 async fn codex_respawns_with_the_exec_resume_subcommand_in_the_rollout_cwd() {
     let h = Home::new();
-    let day = h.paths.codex_dir.join("sessions/2030/01/01");
+    let day = h
+        .paths
+        .provider_home(zag_resumed::shared::Provider::Codex)
+        .join("sessions/2030/01/01");
     std::fs::create_dir_all(&day).unwrap();
     std::fs::write(
         day.join(format!("rollout-2030-01-01T09-00-00-{ID}.jsonl")),
@@ -799,7 +802,10 @@ async fn codex_respawns_with_the_exec_resume_subcommand_in_the_rollout_cwd() {
 #[tokio::test]
 async fn codex_resumes_in_the_sandbox_its_rollout_records() {
     let h = Home::new();
-    let day = h.paths.codex_dir.join("sessions/2030/01/01");
+    let day = h
+        .paths
+        .provider_home(zag_resumed::shared::Provider::Codex)
+        .join("sessions/2030/01/01");
     std::fs::create_dir_all(&day).unwrap();
     let lines = [
         format!(
@@ -859,7 +865,10 @@ async fn codex_thread_without_a_rollout_is_skipped_as_deleted() {
 }
 
 fn gemini_chat(h: &Home, id: &str) {
-    let chats = h.paths.gemini_dir.join("tmp/3f2a9c/chats");
+    let chats = h
+        .paths
+        .provider_home(zag_resumed::shared::Provider::Gemini)
+        .join("tmp/3f2a9c/chats");
     std::fs::create_dir_all(&chats).unwrap();
     std::fs::write(
         chats.join("session-2030-01-01T09-00-0f8fad5b.jsonl"),
@@ -1011,7 +1020,11 @@ async fn gemini_quota_again_on_stderr_is_limit_again() {
 #[tokio::test]
 async fn copilot_resumes_with_the_explicit_id() {
     let h = Home::new();
-    let state = h.paths.copilot_dir.join("session-state").join(ID);
+    let state = h
+        .paths
+        .provider_home(zag_resumed::shared::Provider::Copilot)
+        .join("session-state")
+        .join(ID);
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(
         state.join("events.jsonl"),

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tokio::sync::{broadcast, oneshot};
 
+pub use crate::shared::IncidentEvent;
+
 /// A pending resume as shown by `list` and `status`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PendingView {
@@ -77,71 +79,6 @@ impl PendingView {
     pub fn sort(views: &mut [Self]) {
         views.sort_by(Self::by_wake_time);
     }
-}
-
-/// Something that happened to an incident; streamed to subscribers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum IncidentEvent {
-    Hit {
-        incident_id: String,
-        provider: String,
-        session_id: String,
-        scope: String,
-        reset_at: Option<DateTime<Utc>>,
-        file: String,
-        at: DateTime<Utc>,
-    },
-    Scheduled {
-        incident_id: String,
-        provider: String,
-        session_id: String,
-        when: DateTime<Utc>,
-        attempt: u32,
-        store: String,
-        at: DateTime<Utc>,
-    },
-    Resumed {
-        incident_id: String,
-        provider: String,
-        session_id: String,
-        detail: String,
-        at: DateTime<Utc>,
-    },
-    Failed {
-        incident_id: String,
-        provider: String,
-        session_id: String,
-        reason: String,
-        at: DateTime<Utc>,
-    },
-    Skipped {
-        incident_id: String,
-        provider: String,
-        session_id: String,
-        reason: String,
-        at: DateTime<Utc>,
-    },
-    Cancelled {
-        incident_id: String,
-        at: DateTime<Utc>,
-    },
-    /// Who will continue an incident was decided (or changed) without
-    /// ending it: standing down for Claude Code's own continue, waiting for
-    /// the session's owner to exit, retrying a busy writer.
-    Routed {
-        incident_id: String,
-        provider: String,
-        session_id: String,
-        continued_by: String,
-        why: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        recheck_at: Option<DateTime<Utc>>,
-        /// The user was told on the desktop (once per incident).
-        #[serde(default)]
-        notify: bool,
-        at: DateTime<Utc>,
-    },
 }
 
 /// What `status` reports.

@@ -46,10 +46,12 @@ pub struct Incident {
     /// re-hit. Shared by every incident of the store.
     pub store: Arc<Path>,
     pub state: State,
-    /// What earlier fires did to its live session (typed, notified).
-    pub live: LiveState,
+    /// What earlier fires did to its live session (typed, notified), once
+    /// one did something (boxed: a start-up holds 100,000 incidents, few
+    /// of which ever meet a live session).
+    pub live: Option<Box<LiveState>>,
     /// Who will continue it and why, once a fire decided (issue 11).
-    pub route: Option<RouteView>,
+    pub route: Option<Box<RouteView>>,
 }
 
 /// Where an incident is in its life (see the module's diagram).
@@ -97,7 +99,7 @@ impl Incident {
             schedule,
             store,
             state,
-            live: LiveState::default(),
+            live: None,
             route: None,
         }
     }

@@ -124,7 +124,7 @@ impl LimitsCache {
                     tracing::warn!("{e}; using zag's defaults for this project");
                     UsageLimits::default()
                 });
-                let (detector, invalid) = Detector::new(&limits);
+                let (detector, invalid) = Detector::new(limits.extra_patterns());
                 for bad in invalid {
                     tracing::warn!(
                         "{}: invalid extra_patterns entry skipped: {bad}",
@@ -287,10 +287,8 @@ struct Core {
 /// `resume::respawn`): the setting is inherited and is not theirs to carry.
 pub fn use_small_pages() {
     #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
+    // Only sets a flag on this process; a kernel without it changes nothing.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// Run the daemon until `shutdown` is cancelled or a `Stop` request comes.
@@ -339,7 +337,7 @@ pub async fn run(
         paths.clone(),
         config.resume.clone(),
         config.binaries.clone(),
-        Detector::new(&UsageLimits::default()).0,
+        Detector::new([]).0,
     );
     env.search_path = search_path;
     env.clock = clock.clone();
@@ -375,10 +373,12 @@ pub async fn run(
         shutdown.clone(),
     );
 
-    // Re-arm everything pending before any new line is read.
+    // Re-arm everything pending before any new line is read; filing them
+    // by session waits for the first hit, fire or store change (see
+    // `Core::file_sessions`).
     let started = std::time::Instant::now();
     for store in crate::store::discover_stores(&paths.zag_home) {
-        core.load_store(&store.path);
+        core.read_store(&store.path);
         core.maybe_compact(&store.path);
     }
     tracing::info!(
@@ -462,11 +462,41 @@ fn sd_notify(state: &str) {
 }
 
 impl Core {
+    /// Read what is new in a store ([`Self::read_store`]) and file its
+    /// incidents by session at once (two pending of one session: one is
+    /// superseded).
+    fn load_store(&mut self, path: &Path) {
+        self.read_store(path);
+        self.file_sessions();
+    }
+
+    /// File the incidents a read handed over by session (see
+    /// [`sessions::SessionIndex::file_later`]); those found beside another
+    /// pending incident of their session are superseded. Called before
+    /// anything looks the index up: a hit, a fire, a store read.
+    fn file_sessions(&mut self) {
+        if !self.sessions.has_unfiled() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let crowded = self.sessions.file_waiting();
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            crowded = crowded.len(),
+            "pending resumes filed by session"
+        );
+        for s in crowded {
+            self.supersede(&s);
+        }
+    }
+
     /// Read what is new in a store: arm our pending records, stop timers of
     /// incidents tombstoned from outside, consider zag's own records for
     /// adoption. An incident of ours being written is left to
-    /// [`Self::on_schedule_written`], which reads the store itself.
-    fn load_store(&mut self, path: &Path) {
+    /// [`Self::on_schedule_written`], which reads the store itself. Its new
+    /// incidents are handed to the session index to be filed by the next
+    /// [`Self::file_sessions`] (a start-up files them when first needed).
+    fn read_store(&mut self, path: &Path) {
         tracing::trace!(store = %path.display(), "reading store");
         let follower = self
             .stores
@@ -480,13 +510,10 @@ impl Core {
             }
         };
         self.incidents.reserve(records.len());
-        self.sessions.reserve(records.len());
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
         // Armed in one message: a start-up re-arm can be 100,000 entries.
         let mut to_arm = Vec::new();
-        // Ours that found another pending incident of their session.
-        let mut crowded = Vec::new();
         let store: Arc<Path> = Arc::from(path);
         for change in records {
             match change {
@@ -506,9 +533,7 @@ impl Core {
                                 due: s.when,
                                 key: TimerKey::Incident(s.incident_id.clone()),
                             });
-                            if self.sessions.add(&s) {
-                                crowded.push(s.clone());
-                            }
+                            self.sessions.file_later(s.clone());
                             slot.insert(Incident::new(s, store.clone(), State::Armed));
                         }
                         // The same incident scheduled again (`resume-now`
@@ -541,9 +566,6 @@ impl Core {
         }
         if !to_arm.is_empty() {
             self.timer.arm_many(to_arm);
-        }
-        for s in crowded {
-            self.supersede(&s);
         }
         for id in cancelled {
             self.timer.disarm(id.clone());
@@ -795,6 +817,7 @@ impl Core {
         mut incident: Incident,
         resolved: Result<resume::ResolvedTarget, resume::Unresolved>,
     ) {
+        self.file_sessions();
         plan::settle(&mut incident, resolved.as_ref().ok());
         let acks = incident.state.take_acks();
         let State::Seen {
@@ -976,6 +999,8 @@ impl Core {
             }
             TimerKey::Incident(id) => id,
         };
+        // Two pending of one session are one before either fires.
+        self.file_sessions();
         let Some(inc) = self.incidents.get(&id) else {
             return;
         };
@@ -991,7 +1016,7 @@ impl Core {
             return;
         }
         let schedule = inc.schedule.clone();
-        let live = inc.live.clone();
+        let live = inc.live.as_deref().cloned().unwrap_or_default();
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
@@ -1074,11 +1099,11 @@ impl Core {
         // Nothing was delivered: later lines of the session are not its
         // resumed run's (see `plan::plan_live`).
         inc.state = State::Deferred { until };
-        inc.live = state;
+        inc.live = Some(Box::new(state));
         // Told once per change: a stand-down re-checked every 30 s would
         // otherwise fill `recent` and every subscriber with the same line.
-        let changed = inc.route.as_ref() != Some(&view);
-        inc.route = Some(view.clone());
+        let changed = inc.route.as_deref() != Some(&view);
+        inc.route = Some(Box::new(view.clone()));
         let (provider, session_id) = (
             inc.schedule.provider.clone(),
             inc.schedule.session_id.clone(),

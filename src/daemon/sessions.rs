@@ -11,6 +11,11 @@
 //! hashed to a `u64`; a collision only adds a candidate, which the caller
 //! checks by id against its own table, and the rules in
 //! [`super::plan::plan_live`] compare sessions again.
+//!
+//! A start-up's re-arm hands its incidents over unfiled
+//! ([`SessionIndex::file_later`]): filing 100,000 records costs a third of
+//! the re-arm, and nothing needs the index before the first hit, fire or
+//! store change, which file them ([`SessionIndex::file_waiting`]) first.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -23,6 +28,8 @@ use crate::store::Schedule;
 #[derive(Default)]
 pub struct SessionIndex {
     by_key: HashMap<u64, Slot, rustc_hash::FxBuildHasher>,
+    /// Incidents handed over to be filed before the next look-up.
+    unfiled: Vec<Arc<Schedule>>,
 }
 
 /// The incidents filed under one key: almost always one (the invariant),
@@ -89,15 +96,42 @@ impl SessionIndex {
         crowded
     }
 
-    /// Room for `incidents` more (a start-up's re-arm files them all at
-    /// once; growing the table step by step would rehash it each time).
-    pub fn reserve(&mut self, incidents: usize) {
+    /// Room for `incidents` more (filing them all at once; growing the
+    /// table step by step would rehash it each time).
+    fn reserve(&mut self, incidents: usize) {
         // A record has two or three keys (its ids, its log).
         self.by_key.reserve(incidents.saturating_mul(3));
     }
 
+    /// Hand an incident over to be filed by the next [`Self::file_waiting`].
+    pub fn file_later(&mut self, s: Arc<Schedule>) {
+        self.unfiled.push(s);
+    }
+
+    /// Whether incidents wait to be filed.
+    pub fn has_unfiled(&self) -> bool {
+        !self.unfiled.is_empty()
+    }
+
+    /// File every incident handed over; returns those that found another
+    /// incident under one of their keys (as [`Self::add`] tells).
+    pub fn file_waiting(&mut self) -> Vec<Arc<Schedule>> {
+        let unfiled = std::mem::take(&mut self.unfiled);
+        self.reserve(unfiled.len());
+        let mut crowded = Vec::new();
+        for s in unfiled {
+            if self.add(&s) {
+                crowded.push(s);
+            }
+        }
+        crowded
+    }
+
     /// Forget an incident (done, cancelled, written and re-filed).
     pub fn remove(&mut self, s: &Schedule) {
+        if !self.unfiled.is_empty() {
+            self.unfiled.retain(|x| x.incident_id != s.incident_id);
+        }
         for h in hashes(s) {
             let empty = match self.by_key.get_mut(&h) {
                 None => false,
@@ -117,6 +151,7 @@ impl SessionIndex {
     /// included if filed), each once, smallest id first (a stable answer
     /// whatever the map's order).
     pub fn of(&self, s: &Schedule) -> Vec<Arc<Schedule>> {
+        debug_assert!(self.unfiled.is_empty(), "look-up before filing");
         let mut out: Vec<Arc<Schedule>> = Vec::new();
         for h in hashes(s) {
             for x in self.by_key.get(&h).map_or(&[][..], Slot::as_slice) {
@@ -130,7 +165,7 @@ impl SessionIndex {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.by_key.is_empty() && self.unfiled.is_empty()
     }
 }
 
@@ -179,5 +214,33 @@ mod tests {
         assert!(ix.of(&rec("x", "w1", None)).is_empty());
         ix.remove(&rec("u", "unknown", None));
         assert!(ix.is_empty());
+    }
+
+    #[test]
+    fn incidents_handed_over_are_filed_when_needed_and_crowding_is_told_then() {
+        let mut ix = SessionIndex::default();
+        let (a, b, c) = (
+            rec("a", "w1", None),
+            rec("b", "w1", None),
+            rec("c", "w2", None),
+        );
+        for s in [&a, &b, &c] {
+            ix.file_later(s.clone());
+        }
+        assert!(ix.has_unfiled() && !ix.is_empty());
+        let crowded: Vec<_> = ix
+            .file_waiting()
+            .iter()
+            .map(|s| s.incident_id.clone())
+            .collect();
+        assert_eq!(crowded, ["b"], "the second of w1's two");
+        assert!(!ix.has_unfiled());
+        assert_eq!(ix.of(&rec("x", "w1", None)).len(), 2);
+        // One removed before it was filed is never filed.
+        let d = rec("d", "w2", None);
+        ix.file_later(d.clone());
+        ix.remove(&d);
+        assert!(ix.file_waiting().is_empty(), "c is alone again");
+        assert_eq!(ix.of(&rec("x", "w2", None)).len(), 1);
     }
 }

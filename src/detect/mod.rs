@@ -62,8 +62,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::UsageLimits;
-
 #[path = "../provider/claude/detect.rs"]
 mod claude;
 #[path = "../provider/codex/detect.rs"]
@@ -84,162 +82,9 @@ mod scan;
 mod testkit;
 mod zag;
 
+pub use crate::shared::{Provider, Scope, SourceKind};
 pub use reset::Zone;
 pub use scan::{infer_source, scan_reader, scan_reader_buf, ScanStats, StreamState, MAX_SCAN_LINE};
-
-/// The four provider CLIs zag drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Claude,
-    Codex,
-    Gemini,
-    Copilot,
-}
-
-impl Provider {
-    pub const ALL: [Provider; 4] = [
-        Provider::Claude,
-        Provider::Codex,
-        Provider::Gemini,
-        Provider::Copilot,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Claude => "claude",
-            Provider::Codex => "codex",
-            Provider::Gemini => "gemini",
-            Provider::Copilot => "copilot",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What kind of cap was hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// A rolling window (Claude's five hours, Codex's primary window).
-    Session,
-    Weekly,
-    Daily,
-    Global,
-    /// Requests-per-minute style: waiting `retryDelay` is enough.
-    Transient,
-    Unknown,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Session => "session",
-            Scope::Weekly => "weekly",
-            Scope::Daily => "daily",
-            Scope::Global => "global",
-            Scope::Transient => "transient",
-            Scope::Unknown => "unknown",
-        }
-    }
-
-    /// The value zag's `usage_limit_hit.scope` accepts (it has no `transient`).
-    pub fn zag_str(self) -> &'static str {
-        match self {
-            Scope::Transient => "unknown",
-            s => s.as_str(),
-        }
-    }
-
-    /// Human wording for status lines: "weekly limit", "rate limit".
-    pub fn describe(self) -> &'static str {
-        match self {
-            Scope::Session => "session limit",
-            Scope::Weekly => "weekly limit",
-            Scope::Daily => "daily quota",
-            Scope::Global => "global limit",
-            Scope::Transient => "rate limit",
-            Scope::Unknown => "usage limit",
-        }
-    }
-}
-
-/// Which kind of file a line came from; each has its own line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    /// `P/logs/sessions/<wrapper-id>.jsonl`: zag's envelope (zag-contract §2).
-    ZagSession,
-    /// `B/logs/spawn/<wrapper-id>.log`: raw provider stdout/stderr, any format.
-    ZagSpawn,
-    /// `~/.claude/projects/<dir>/<session-id>.jsonl`
-    ClaudeNative,
-    /// `~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`
-    CodexNative,
-    /// `~/.copilot/session-state/<id>/events.jsonl`
-    CopilotNative,
-    /// `~/.gemini/tmp/<project>/chats/*.json[l]`: identity only, no errors.
-    GeminiNative,
-    /// Anything else (`scan` over an arbitrary file): every format is tried.
-    Unknown,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::ZagSession => "zag_session",
-            SourceKind::ZagSpawn => "zag_spawn",
-            SourceKind::ClaudeNative => "claude_native",
-            SourceKind::CodexNative => "codex_native",
-            SourceKind::CopilotNative => "copilot_native",
-            SourceKind::GeminiNative => "gemini_native",
-            SourceKind::Unknown => "unknown",
-        }
-    }
-
-    /// Every kind, in [`SourceKind::index`] order.
-    pub const ALL: [SourceKind; 7] = [
-        SourceKind::ZagSession,
-        SourceKind::ZagSpawn,
-        SourceKind::ClaudeNative,
-        SourceKind::CodexNative,
-        SourceKind::CopilotNative,
-        SourceKind::GeminiNative,
-        SourceKind::Unknown,
-    ];
-
-    /// A dense index (`0..ALL.len()`) for per-kind counters.
-    pub fn index(self) -> usize {
-        match self {
-            SourceKind::ZagSession => 0,
-            SourceKind::ZagSpawn => 1,
-            SourceKind::ClaudeNative => 2,
-            SourceKind::CodexNative => 3,
-            SourceKind::CopilotNative => 4,
-            SourceKind::GeminiNative => 5,
-            SourceKind::Unknown => 6,
-        }
-    }
-
-    /// The provider a native source belongs to.
-    pub fn native_provider(self) -> Option<Provider> {
-        match self {
-            SourceKind::ClaudeNative => Some(Provider::Claude),
-            SourceKind::CodexNative => Some(Provider::Codex),
-            SourceKind::CopilotNative => Some(Provider::Copilot),
-            SourceKind::GeminiNative => Some(Provider::Gemini),
-            _ => None,
-        }
-    }
-}
 
 /// What the caller knows about a line besides its bytes.
 #[derive(Clone, Debug)]
@@ -388,9 +233,11 @@ impl Hit {
     }
 }
 
-/// Detectors compiled for one `[usage_limits]` configuration.
+/// Detectors compiled for one set of user patterns (the `extra_patterns`
+/// of `[usage_limits]`, given by the caller: detection never reads the
+/// configuration itself).
 ///
-/// Build once per config load (it compiles `extra_patterns`), then call
+/// Build once per config load (it compiles the patterns), then call
 /// [`Detector::detect`] on every line. Cheap to share across threads.
 #[derive(Clone, Debug, Default)]
 pub struct Detector {
@@ -399,17 +246,18 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Compile detectors; invalid `extra_patterns` are skipped (zag logs and
-    /// skips them too) and returned so the caller can report them once.
-    pub fn new(limits: &UsageLimits) -> (Detector, Vec<String>) {
+    /// Compile detectors for `patterns` (provider, regex); invalid ones are
+    /// skipped (zag logs and skips them too) and returned so the caller can
+    /// report them once.
+    pub fn new<'a>(
+        patterns: impl IntoIterator<Item = (Provider, &'a str)>,
+    ) -> (Detector, Vec<String>) {
         let mut extra = Vec::new();
         let mut invalid = Vec::new();
-        for p in Provider::ALL {
-            for pat in limits.extra_patterns_for(p) {
-                match regex::Regex::new(pat) {
-                    Ok(re) => extra.push((p, re)),
-                    Err(e) => invalid.push(format!("{p}: {pat:?}: {e}")),
-                }
+        for (p, pat) in patterns {
+            match regex::Regex::new(pat) {
+                Ok(re) => extra.push((p, re)),
+                Err(e) => invalid.push(format!("{p}: {pat:?}: {e}")),
             }
         }
         (
@@ -480,13 +328,14 @@ impl Detector {
 mod tests {
     use super::testkit::*;
     use super::*;
+    use crate::config::UsageLimits;
 
     fn with_extra(provider: &str, pattern: &str) -> (Detector, Vec<String>) {
         let toml = format!(
             "[usage_limits.providers.{provider}]\nextra_patterns = [{pattern:?}, \"([\"]\n"
         );
         let limits = UsageLimits::from_zag_toml(&toml, std::path::Path::new("zag.toml")).unwrap();
-        let (det, invalid) = Detector::new(&limits);
+        let (det, invalid) = Detector::new(limits.extra_patterns());
         (det.with_zone(Zone::named("UTC").unwrap()), invalid)
     }
 

@@ -14,15 +14,13 @@
 //!   writer-conflict failure and thread holders in [`crate::provider::codex`].
 //! - [`tmux`]: every tmux server of the user, the pane a process runs in,
 //!   capturing a pane, typing into it.
-//! - [`owner`]: the questions the integration step asks: who holds a
-//!   Claude session or a Codex thread now, and its [`owner::Reach`] (pane).
+//! - [`owner`]: how a live process is reached: its [`owner::Reach`]
+//!   (tmux pane, GNU screen window), once a provider found the process.
 //! - [`gnu_screen`]: the same for GNU screen (window from the process's
 //!   environment, escaped `stuff`). Zellij: see [`tmux`] for why not.
-//! - [`screen`]: what a captured pane shows (limit menu, auto-continue
-//!   footer, idle prompt, Codex composer, Codex limit line). Gemini's and
-//!   Copilot's screens, holders and Gemini's on-screen-only limit are read
-//!   beside their providers (`crate::provider::gemini::tui`,
-//!   `crate::provider::copilot::tui`).
+//! - What a captured pane shows is read in the providers' layer
+//!   ([`crate::provider::screen`]; Gemini's and Copilot's
+//!   in `crate::provider::gemini::tui` and `crate::provider::copilot::tui`).
 //!
 //! I/O stays at the edges (`proc`, `tmux`, `gnu_screen`, `owner`,
 //! the providers' `/proc` and registry reads); the
@@ -32,5 +30,4 @@
 pub mod gnu_screen;
 pub mod owner;
 pub mod proc;
-pub mod screen;
 pub mod tmux;

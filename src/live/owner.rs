@@ -1,27 +1,24 @@
-//! The questions the integration step asks, answered from the primitives:
-//! who holds this session now, and how can it be reached.
+//! How a live process can be reached, answered from the primitives.
 //!
-//! Why: callers should not re-derive the order of evidence. For Claude the
-//! registry names the process (pid-reuse guarded by `procStart`); for Codex
-//! the rollout's fd holder and its ancestry do. Either way the terminal is the
+//! Why: callers should not re-derive the order of evidence. Each provider
+//! finds the process that holds its session in its own room (a registry, an
+//! open file and its ancestry); from that process on the terminal is the
 //! tmux pane found by ancestry on any of the user's tmux servers, else the
 //! GNU screen window its environment names; a process in Zellij is reported
 //! as unreachable with that hint (see [`super::tmux`] for why).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::gnu_screen::{self, Window};
 use super::proc::{Pid, Procfs};
 use super::tmux::{self, Multiplexer, Pane, Tmux, TmuxError};
-use crate::provider::claude::registry::{self, OwnerVerdict, RegistryEntry, RegistryError};
-use crate::provider::codex::live::{self as codex, Owner as CodexOwner};
 
 /// Why an owner question could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    /// Claude's registry could not be read.
+    /// A provider's registry of live sessions could not be read.
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(Box<dyn std::error::Error + Send + Sync>),
     /// tmux failed in a way that is not "no such server".
     #[error(transparent)]
     Tmux(#[from] TmuxError),
@@ -67,130 +64,18 @@ pub fn reach_of(
     }
 }
 
-/// The live holder of a Claude session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClaudeHolder {
-    /// A live Claude process holds it.
-    Live {
-        /// Its registry entry (TUI or headless, version, cwd, …).
-        entry: RegistryEntry,
-        /// How to reach it.
-        reach: Reach,
-        /// The registry's `tmux` pane id disagrees with the pane found by
-        /// ancestry (the ancestry pane is the one in `reach`).
-        pane_mismatch: bool,
-    },
-    /// A registry entry names it but liveness cannot be told.
-    Unknown(RegistryEntry),
-    /// No live process holds it (no entry, or only stale ones).
-    Nobody,
-}
-
-/// Who holds Claude session `session_id` now (`claude_dir` is `~/.claude`).
-pub fn claude_holder(
-    claude_dir: &Path,
-    session_id: &str,
-    procfs: &Procfs,
-    tmux: &Tmux,
-    socket_dirs: &[PathBuf],
-) -> Result<ClaudeHolder, LiveError> {
-    match registry::find_owner(claude_dir, session_id, procfs)? {
-        OwnerVerdict::Live(entry) => {
-            let reach = reach_of(procfs, tmux, entry.pid, socket_dirs)?;
-            let pane_mismatch = match (&reach, &entry.tmux) {
-                (Reach::Pane(p), Some(loc)) => p.pane_id != loc.pane_id,
-                _ => false,
-            };
-            Ok(ClaudeHolder::Live {
-                entry,
-                reach,
-                pane_mismatch,
-            })
-        }
-        OwnerVerdict::Unknown(e) => Ok(ClaudeHolder::Unknown(e)),
-        OwnerVerdict::Stale | OwnerVerdict::None => Ok(ClaudeHolder::Nobody),
-    }
-}
-
-/// The live holder of a Codex thread.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CodexHolder {
-    /// What holds it.
-    pub owner: CodexOwner,
-    /// How to reach its TUI, when a TUI holds it.
-    pub reach: Option<Reach>,
-}
-
-/// Who holds Codex thread `thread_id` (rollout `rollout`, run in `cwd`) now.
-pub fn codex_holder(
-    procfs: &Procfs,
-    tmux: &Tmux,
-    rollout: &Path,
-    thread_id: &str,
-    cwd: Option<&Path>,
-    socket_dirs: &[PathBuf],
-) -> Result<CodexHolder, LiveError> {
-    let owner = codex::find_owner(procfs, rollout, thread_id, cwd);
-    let reach = match &owner {
-        CodexOwner::Tui { tui, .. } => Some(reach_of(procfs, tmux, tui.pid, socket_dirs)?),
-        _ => None,
-    };
-    Ok(CodexHolder { owner, reach })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
 
     #[test]
-    fn nobody_holds_a_session_without_a_registry_entry() {
+    fn a_process_outside_any_multiplexer_is_unreachable() {
         let d = tempfile::tempdir().unwrap();
         let t = Tmux::new("/nonexistent/tmux");
-        let got = claude_holder(d.path(), "s", &Procfs::system(), &t, &[]).unwrap();
-        assert_eq!(got, ClaudeHolder::Nobody);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_live_claude_outside_tmux_is_unreachable_not_an_error() {
-        let d = tempfile::tempdir().unwrap();
-        let s = registry::sessions_dir(d.path());
-        fs::create_dir_all(&s).unwrap();
-        let procfs = Procfs::system();
-        let me = procfs.identity(std::process::id()).unwrap();
-        let json = format!(
-            r#"{{"pid":{},"sessionId":"s","procStart":"{}","entrypoint":"cli","tmux":"x:@0.%9"}}"#,
-            me.pid, me.start_ticks
-        );
-        fs::write(s.join(format!("{}.json", me.pid)), json).unwrap();
-        // no tmux binary, no sockets: reported as unreachable, with the env hint
-        let t = Tmux::new("/nonexistent/tmux");
-        match claude_holder(d.path(), "s", &procfs, &t, &[d.path().to_path_buf()]).unwrap() {
-            ClaudeHolder::Live {
-                entry,
-                reach: Reach::Unreachable { .. },
-                pane_mismatch,
-            } => {
-                assert_eq!(entry.pid, me.pid);
-                assert!(!pane_mismatch);
-            }
-            other => panic!("{other:?}"),
+        let me = std::process::id();
+        let reach = reach_of(&Procfs::system(), &t, me, &[d.path().to_path_buf()]);
+        if std::env::var_os("TMUX").is_none() && std::env::var_os("STY").is_none() {
+            assert!(matches!(reach.unwrap(), Reach::Unreachable { .. }));
         }
-    }
-
-    #[test]
-    fn a_codex_thread_nobody_holds() {
-        let d = tempfile::tempdir().unwrap();
-        let rollout = d.path().join("rollout-none.jsonl");
-        let t = Tmux::new("/nonexistent/tmux");
-        let got = codex_holder(&Procfs::at(d.path()), &t, &rollout, "t", None, &[]).unwrap();
-        assert_eq!(
-            got,
-            CodexHolder {
-                owner: CodexOwner::None,
-                reach: None
-            }
-        );
     }
 }

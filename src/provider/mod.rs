@@ -20,18 +20,24 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::Path;
 
-use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
+use crate::config::{Binaries, WatchConfig};
 use crate::live::owner::{reach_of, LiveError};
 use crate::live::proc::Procfs;
 use crate::live::tmux::Tmux;
 use crate::paths::Paths;
 use crate::provider::claude::own_continue::Verdict;
-use crate::resume::events::Event;
-use crate::resume::resolve::{ResolvedTarget, Unresolved};
-use crate::resume::respawn::{ArgvError, ArgvSpec};
-use crate::resume::route::Holder;
-use crate::session::SessionIdentity;
+pub mod argv;
+pub mod events;
+mod holder;
+pub mod screen;
+pub mod target;
+
+use crate::shared::SessionIdentity;
+use crate::shared::{Provider, SourceKind};
+pub use argv::{ArgvError, ArgvSpec};
+pub use events::Event;
+pub use holder::Holder;
+pub use target::{Channel, ResolvedTarget, Unresolved};
 
 pub mod claude;
 pub mod codex;
@@ -55,17 +61,18 @@ pub trait ProviderCli: Send + Sync {
     // --- Where its session files live -----------------------------------
 
     /// The CLI's home dir (`~/.claude`, or the `[dirs]` override).
-    fn home<'a>(&self, paths: &'a Paths) -> &'a Path;
+    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
+        paths.provider_home(self.provider())
+    }
 
     /// Its session files under [`Self::home`], as a watch pattern
     /// (`/`-separated segments, each a literal or a one-`*` glob).
     fn session_files(&self) -> &'static str;
 
     /// Whether `[watch]` asks for its session files.
-    fn watched(&self, cfg: &WatchConfig) -> bool;
-
-    /// Point [`Self::home`] at its `[dirs]` override, when there is one.
-    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths);
+    fn watched(&self, cfg: &WatchConfig) -> bool {
+        cfg.provider(self.provider())
+    }
 
     /// The session id a session file's path names, when it names one (pure).
     fn session_id_from_path(&self, path: &Path) -> Option<String>;
@@ -117,7 +124,9 @@ pub trait ProviderCli: Send + Sync {
     }
 
     /// The binary configured in `[binaries]`, if any.
-    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path>;
+    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
+        binaries[self.provider()].as_deref()
+    }
 
     // --- Did the session move on; what did the resumed run say -----------
 
@@ -150,8 +159,8 @@ pub trait ProviderCli: Send + Sync {
 
     /// What a captured pane of its TUI shows (pure). The default reads
     /// Claude's and Codex's screens.
-    fn read_screen(&self, screen: &str) -> crate::live::screen::Shows {
-        crate::live::screen::read(screen).shows()
+    fn read_screen(&self, screen: &str) -> crate::provider::screen::Shows {
+        crate::provider::screen::read(screen).shows()
     }
 
     /// Fold one line of its session file into the user turn still waiting

@@ -10,51 +10,10 @@
 //! this module bounds the whole. Pure: bytes in, events out, bounded in count
 //! and size.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::detect::Provider;
-
-/// At most this many events per run, and this many bytes of text per event.
-pub const MAX_EVENTS: usize = 200;
-pub const MAX_TEXT: usize = 8 * 1024;
-
-/// One event to append: its `type` and its variant fields.
-pub type Event = (&'static str, Map<String, Value>);
-
-/// Cut a text to [`MAX_TEXT`] bytes (on a char boundary), marking the cut.
-pub(crate) fn clip(s: &str) -> String {
-    if s.len() <= MAX_TEXT {
-        return s.to_string();
-    }
-    let mut end = MAX_TEXT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), v.clone()))
-        .collect()
-}
-
-/// An `assistant_message` event.
-pub(crate) fn assistant(text: &str, id: Option<&str>) -> Event {
-    (
-        "assistant_message",
-        fields(&[("content", json!(clip(text))), ("message_id", json!(id))]),
-    )
-}
-
-/// A `provider_status` event.
-pub(crate) fn status(message: &str, data: Value) -> Event {
-    (
-        "provider_status",
-        fields(&[("message", json!(clip(message))), ("data", data)]),
-    )
-}
+pub use crate::provider::events::{Event, MAX_EVENTS, MAX_TEXT};
 
 /// The events for a run's stdout (JSONL; other lines are ignored).
 pub fn from_output(p: Provider, stdout: &[u8]) -> Vec<Event> {
@@ -75,6 +34,7 @@ pub fn from_output(p: Provider, stdout: &[u8]) -> Vec<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::events::clip;
 
     #[test]
     fn output_is_bounded() {

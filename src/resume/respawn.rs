@@ -4,7 +4,7 @@
 //! ([`ProviderCli::resume_args`](crate::provider::ProviderCli::resume_args),
 //! pure and table-tested beside it) from an [`ArgvSpec`] with the guards
 //! here. No shell is involved: the program is executed directly with an argv
-//! vector. Every id is validated by [`validate_session_id`] before it is
+//! vector. Every id is validated by [`validate_session_id`](crate::provider::target::validate_session_id) before it is
 //! placed, and the message (which is user text and may start with `-`) is
 //! placed where the CLI's parser cannot take it for a flag.
 //!
@@ -27,49 +27,9 @@ use rustix::process::Signal;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::resolve::{validate_session_id, InvalidId};
 use crate::config::Binaries;
 use crate::detect::{Detection, Provider};
-
-/// What to put on the command line.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ArgvSpec {
-    /// The session to resume; `None` is a fresh run (Gemini, first turn).
-    pub session_id: Option<String>,
-    /// The text to send: the resume message, or Gemini's original prompt.
-    pub message: String,
-    pub model: Option<String>,
-    /// zag's auto-approve (Claude: skip permissions; Gemini: yolo;
-    /// Copilot: allow all).
-    pub auto_approve: bool,
-    /// Extra directories zag granted (absolute paths).
-    pub add_dirs: Vec<String>,
-    /// The session's recorded permission mode; each provider maps the
-    /// values its CLI accepts and drops the rest.
-    pub permission_mode: Option<String>,
-}
-
-/// Why a provider's argv could not be built; the Display text is the one
-/// incident reasons have always carried (after "refused to build the ...
-/// command: ").
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ArgvError {
-    #[error("model name {0:?} refused")]
-    Model(String),
-    #[error("add-dir {0:?} is not an absolute path")]
-    RelativeDir(String),
-    #[error("empty message")]
-    EmptyMessage,
-    #[error("message contains a NUL byte")]
-    NulInMessage,
-    /// Codex reads its prompt from stdin when the prompt is `-`.
-    #[error("a message of \"-\" makes Codex read the prompt from stdin")]
-    DashMessage,
-    #[error("{0} resume needs a session id")]
-    NoSessionId(Provider),
-    #[error(transparent)]
-    Id(#[from] InvalidId),
-}
+pub use crate::provider::argv::{build_args, ArgvError, ArgvSpec};
 
 /// Why the provider's binary was not found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -96,60 +56,6 @@ pub struct SpawnError {
     pub source: std::io::Error,
 }
 
-pub(crate) fn check_model(m: &str) -> Result<(), ArgvError> {
-    let ok = !m.is_empty()
-        && m.len() <= 128
-        && !m.starts_with('-')
-        && m.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '[' | ']')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ArgvError::Model(m.into()))
-    }
-}
-
-/// zag's size aliases are resolved per provider by zag's factory; we cannot
-/// reproduce that table, so they are left out (the session's own default
-/// model applies).
-pub(crate) fn usable_model(m: &Option<String>) -> Option<&str> {
-    m.as_deref().filter(|m| {
-        !m.is_empty() && !matches!(*m, "auto" | "small" | "medium" | "large" | "default")
-    })
-}
-
-pub(crate) fn check_dirs(dirs: &[String]) -> Result<(), ArgvError> {
-    match dirs.iter().find(|d| !d.starts_with('/')) {
-        Some(d) => Err(ArgvError::RelativeDir(d.clone())),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn check_message(msg: &str) -> Result<(), ArgvError> {
-    if msg.trim().is_empty() {
-        return Err(ArgvError::EmptyMessage);
-    }
-    if msg.contains('\0') {
-        return Err(ArgvError::NulInMessage);
-    }
-    Ok(())
-}
-
-pub(crate) fn required_id(spec: &ArgvSpec, p: Provider) -> Result<&str, ArgvError> {
-    let id = spec
-        .session_id
-        .as_deref()
-        .ok_or(ArgvError::NoSessionId(p))?;
-    validate_session_id(id)?;
-    Ok(id)
-}
-
-/// The argv (without the program) for a provider.
-pub fn build_args(provider: Provider, spec: &ArgvSpec) -> Result<Vec<String>, ArgvError> {
-    crate::provider::of(provider).resume_args(spec)
-}
-
 /// The provider's binary: `[binaries].<provider>` if configured, else the
 /// first executable `<provider>` on `search_path` (or the process's PATH).
 pub fn find_binary(
@@ -158,7 +64,7 @@ pub fn find_binary(
     search_path: Option<&OsString>,
 ) -> Result<PathBuf, BinaryError> {
     let name = provider.as_str();
-    if let Some(p) = binaries.for_provider(provider) {
+    if let Some(p) = binaries[provider].as_deref() {
         return if crate::child::is_executable(p) {
             Ok(p.to_path_buf())
         } else {
@@ -571,10 +477,8 @@ mod tests {
         assert!(e.contains("`codex` not found on PATH"), "{e}");
         assert!(e.contains("systemd user service"), "{e}");
         assert!(e.contains("[binaries] codex"), "{e}");
-        let b = Binaries {
-            claude: Some(dir.path().join("nope")),
-            ..Binaries::default()
-        };
+        let mut b = Binaries::default();
+        b[Provider::Claude] = Some(dir.path().join("nope"));
         let e = find_binary(Provider::Claude, &b, None)
             .unwrap_err()
             .to_string();

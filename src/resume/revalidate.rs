@@ -11,12 +11,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::resolve::{line_ts, zag_lines_of, zag_raw_lines_of, ResolvedTarget};
-
-/// The timestamp at `key`, when it is after the hit.
-pub(crate) fn after(v: &Value, key: &str, hit: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    line_ts(v, key).filter(|t| *t > hit)
-}
+use super::resolve::{zag_lines_of, zag_raw_lines_of, ResolvedTarget};
+use crate::provider::target::after;
 
 /// A zag session log: after the hit, a successful `session_ended`, a
 /// `usage_limit_resumed` (zag resumed it itself), or a `user_message` or

@@ -13,9 +13,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::live::owner::Reach;
-use crate::live::proc::Pid;
-use crate::live::screen::Shows;
 use crate::provider::claude::own_continue::{cancel_was_exit, AutoContinue, Verdict};
+use crate::provider::screen::Shows;
+pub use crate::provider::Holder;
 
 /// How long after the reset Claude Code's own continue gets before the
 /// daemon takes over. Captured with the real 2.1.332 TUI: it continued at
@@ -43,42 +43,6 @@ pub const WRITER_RETRY_CAP_SECS: i64 = 300;
 /// The reason of a respawn of a session nobody holds: the case of every
 /// dead session, told apart so its outcome reads as before.
 pub const NOBODY_HOLDS_IT: &str = "no live process holds the session";
-
-/// Who holds the session now, as the provider found it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Holder {
-    /// No live process holds it.
-    Nobody,
-    /// A live interactive process holds it (a TUI), reachable or not.
-    Live {
-        /// The process.
-        pid: Pid,
-        /// How to type to it.
-        reach: Reach,
-        /// For humans: what it is (`claude 2.1.332 TUI`).
-        what: String,
-    },
-    /// A process holds the session's writer but has no terminal to type
-    /// into (Codex's app-server after the TUI quit, a headless exec).
-    Writer {
-        /// The process.
-        pid: Pid,
-        /// For humans.
-        what: String,
-    },
-    /// Something names the session but whether it lives cannot be told.
-    Unknown {
-        /// For humans.
-        what: String,
-    },
-}
-
-impl Holder {
-    /// Whether a process may still hold the session (never respawn then).
-    pub fn may_live(&self) -> bool {
-        !matches!(self, Holder::Nobody)
-    }
-}
 
 /// What the daemon did to this incident so far, kept by the core across
 /// deferrals (an incident is typed into once, notified about once).
@@ -465,9 +429,9 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::screen::{self, LimitMenu};
     use crate::live::tmux::Pane;
     use crate::provider::claude::own_continue::assess;
+    use crate::provider::screen::{self, LimitMenu};
     use std::path::PathBuf;
 
     fn t(s: &str) -> DateTime<Utc> {

@@ -437,9 +437,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("fifo");
         assert!(!fifo_has_reader(&p), "missing");
-        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-        // SAFETY: valid C string.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::child::mkfifo(&p).unwrap();
         assert!(!fifo_has_reader(&p), "no reader: ENXIO");
         use std::os::unix::fs::OpenOptionsExt;
         let _reader = std::fs::OpenOptions::new()

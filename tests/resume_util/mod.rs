@@ -154,7 +154,7 @@ exit "$(cat "$D/$N.code" 2>/dev/null || echo 0)"
     pub fn claude_transcript(&self, id: &str, lines: &[String]) -> PathBuf {
         let dir = self
             .paths
-            .claude_dir
+            .provider_home(Provider::Claude)
             .join("projects")
             .join(claude_project_dir_name(&self.work_str()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -293,10 +293,9 @@ pub fn pid_gone(pid: i32) -> bool {
 /// `mkfifo` at the relay's path (`B/fifos/<wrapper>`), mode 0600 like zag.
 pub fn mkfifo(p: &Path) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    let r = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-    assert_eq!(r, 0, "mkfifo {}", p.display());
+    use rustix::fs::{mknodat, FileType, Mode, CWD};
+    mknodat(CWD, p, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", p.display()));
 }
 
 /// Open a FIFO the way zag's relay does: read-write, so it never sees EOF.

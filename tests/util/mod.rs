@@ -272,7 +272,8 @@ impl Daemon {
     /// SIGTERM, then wait: returns the exit code.
     pub fn terminate(mut self) -> i32 {
         let mut c = self.child.take().unwrap();
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let pid = rustix::process::Pid::from_child(&c);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let start = Instant::now();
         loop {
             if let Some(st) = c.try_wait().unwrap() {

@@ -9,24 +9,24 @@
 
 pub mod own_continue;
 pub mod registry;
+pub(crate) mod screen;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{
-    json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
-};
-use crate::resume::respawn::{
+use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
-use crate::resume::revalidate::after;
-use crate::session::{has_field, head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::provider::events::{assistant, status, Event};
+use crate::provider::target::after;
+use crate::provider::target::{
+    json_lines, line_ts, require_cwd, validate_session_id, ResolvedTarget, Unresolved,
+};
+use crate::shared::{has_field, head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::shared::{Provider, SourceKind};
 
 /// Claude Code.
 #[derive(Clone, Copy, Debug)]
@@ -41,22 +41,8 @@ impl ProviderCli for Claude {
         SourceKind::ClaudeNative
     }
 
-    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
-        &paths.claude_dir
-    }
-
     fn session_files(&self) -> &'static str {
         "projects/*/*.jsonl"
-    }
-
-    fn watched(&self, cfg: &WatchConfig) -> bool {
-        cfg.claude
-    }
-
-    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
-        if let Some(d) = &dirs.claude {
-            paths.claude_dir = d.clone();
-        }
     }
 
     fn session_id_from_path(&self, path: &Path) -> Option<String> {
@@ -90,10 +76,6 @@ impl ProviderCli for Claude {
         args(spec)
     }
 
-    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
-        binaries.claude.as_deref()
-    }
-
     fn moved_on_rule(&self) -> Option<MovedOnRule> {
         Some(moved_on)
     }
@@ -104,9 +86,9 @@ impl ProviderCli for Claude {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        use crate::live::owner::{claude_holder, ClaudeHolder};
-        use crate::resume::route::Holder;
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
+        use crate::provider::claude::registry::{claude_holder, ClaudeHolder};
+        use crate::provider::Holder;
         let Some(id) = t.provider_session_id.as_deref() else {
             return Ok(Holder::Nobody);
         };
@@ -252,7 +234,7 @@ fn resolve_file(
     paths: &Paths,
     hit_at: Option<DateTime<Utc>>,
 ) -> Result<(), Unresolved> {
-    let projects = paths.claude_dir.join("projects");
+    let projects = paths.provider_home(Provider::Claude).join("projects");
     // A cwd-less record with a known id: find the transcript anywhere and
     // take its cwd.
     if t.cwd.is_none() {

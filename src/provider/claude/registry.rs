@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::live::owner::{reach_of, LiveError, Reach};
 use crate::live::proc::{Liveness, Pid, Procfs};
+use crate::live::tmux::Tmux;
 
 /// Why a registry file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +293,57 @@ pub fn find_owner(
     ))
 }
 
+/// The live holder of a Claude session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaudeHolder {
+    /// A live Claude process holds it.
+    Live {
+        /// Its registry entry (TUI or headless, version, cwd, …).
+        entry: RegistryEntry,
+        /// How to reach it.
+        reach: Reach,
+        /// The registry's `tmux` pane id disagrees with the pane found by
+        /// ancestry (the ancestry pane is the one in `reach`).
+        pane_mismatch: bool,
+    },
+    /// A registry entry names it but liveness cannot be told.
+    Unknown(RegistryEntry),
+    /// No live process holds it (no entry, or only stale ones).
+    Nobody,
+}
+
+/// Who holds Claude session `session_id` now (`claude_dir` is `~/.claude`).
+pub fn claude_holder(
+    claude_dir: &Path,
+    session_id: &str,
+    procfs: &Procfs,
+    tmux: &Tmux,
+    socket_dirs: &[PathBuf],
+) -> Result<ClaudeHolder, LiveError> {
+    match find_owner(claude_dir, session_id, procfs)? {
+        OwnerVerdict::Live(entry) => {
+            let reach = reach_of(procfs, tmux, entry.pid, socket_dirs)?;
+            let pane_mismatch = match (&reach, &entry.tmux) {
+                (Reach::Pane(p), Some(loc)) => p.pane_id != loc.pane_id,
+                _ => false,
+            };
+            Ok(ClaudeHolder::Live {
+                entry,
+                reach,
+                pane_mismatch,
+            })
+        }
+        OwnerVerdict::Unknown(e) => Ok(ClaudeHolder::Unknown(e)),
+        OwnerVerdict::Stale | OwnerVerdict::None => Ok(ClaudeHolder::Nobody),
+    }
+}
+
+impl From<RegistryError> for LiveError {
+    fn from(e: RegistryError) -> Self {
+        LiveError::Registry(Box::new(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,5 +509,41 @@ mod tests {
             find_owner(d.path(), "old-1", &procfs).unwrap(),
             OwnerVerdict::Stale
         );
+    }
+
+    #[test]
+    fn nobody_holds_a_session_without_a_registry_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Tmux::new("/nonexistent/tmux");
+        let got = claude_holder(d.path(), "s", &Procfs::system(), &t, &[]).unwrap();
+        assert_eq!(got, ClaudeHolder::Nobody);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_live_claude_outside_tmux_is_unreachable_not_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let s = sessions_dir(d.path());
+        fs::create_dir_all(&s).unwrap();
+        let procfs = Procfs::system();
+        let me = procfs.identity(std::process::id()).unwrap();
+        let json = format!(
+            r#"{{"pid":{},"sessionId":"s","procStart":"{}","entrypoint":"cli","tmux":"x:@0.%9"}}"#,
+            me.pid, me.start_ticks
+        );
+        fs::write(s.join(format!("{}.json", me.pid)), json).unwrap();
+        // no tmux binary, no sockets: reported as unreachable, with the env hint
+        let t = Tmux::new("/nonexistent/tmux");
+        match claude_holder(d.path(), "s", &procfs, &t, &[d.path().to_path_buf()]).unwrap() {
+            ClaudeHolder::Live {
+                entry,
+                reach: Reach::Unreachable { .. },
+                pane_mismatch,
+            } => {
+                assert_eq!(entry.pid, me.pid);
+                assert!(!pane_mismatch);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

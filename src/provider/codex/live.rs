@@ -28,7 +28,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::live::owner::{reach_of, LiveError, Reach};
 use crate::live::proc::{Pid, Procfs};
+use crate::live::tmux::Tmux;
 
 /// The thread id in a writer-conflict failure, if `text` is one. Both forms
 /// seen on stderr match: `thread-store conflict: thread <id> already has an
@@ -265,6 +267,32 @@ pub fn find_owner(procfs: &Procfs, rollout: &Path, thread_id: &str, cwd: Option<
     owner_from(&snapshot(procfs, rollout), thread_id, cwd)
 }
 
+/// The live holder of a Codex thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodexHolder {
+    /// What holds it.
+    pub owner: Owner,
+    /// How to reach its TUI, when a TUI holds it.
+    pub reach: Option<Reach>,
+}
+
+/// Who holds Codex thread `thread_id` (rollout `rollout`, run in `cwd`) now.
+pub fn codex_holder(
+    procfs: &Procfs,
+    tmux: &Tmux,
+    rollout: &Path,
+    thread_id: &str,
+    cwd: Option<&Path>,
+    socket_dirs: &[PathBuf],
+) -> Result<CodexHolder, LiveError> {
+    let owner = find_owner(procfs, rollout, thread_id, cwd);
+    let reach = match &owner {
+        Owner::Tui { tui, .. } => Some(reach_of(procfs, tmux, tui.pid, socket_dirs)?),
+        _ => None,
+    };
+    Ok(CodexHolder { owner, reach })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,5 +445,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_codex_thread_nobody_holds() {
+        let d = tempfile::tempdir().unwrap();
+        let rollout = d.path().join("rollout-none.jsonl");
+        let t = Tmux::new("/nonexistent/tmux");
+        let got = codex_holder(&Procfs::at(d.path()), &t, &rollout, "t", None, &[]).unwrap();
+        assert_eq!(
+            got,
+            CodexHolder {
+                owner: Owner::None,
+                reach: None
+            }
+        );
     }
 }

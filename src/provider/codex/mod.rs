@@ -6,20 +6,20 @@
 //! otherwise run read-only: resumed, but unable to edit).
 
 pub mod live;
+pub(crate) mod screen;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{json_lines, line_ts, require_cwd, ResolvedTarget, Unresolved};
-use crate::resume::respawn::{check_message, required_id, ArgvError, ArgvSpec};
-use crate::resume::revalidate::after;
-use crate::session::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::provider::argv::{check_message, required_id, ArgvError, ArgvSpec};
+use crate::provider::events::{assistant, status, Event};
+use crate::provider::target::after;
+use crate::provider::target::{json_lines, line_ts, require_cwd, ResolvedTarget, Unresolved};
+use crate::shared::{head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
+use crate::shared::{Provider, SourceKind};
 
 /// Codex CLI.
 #[derive(Clone, Copy, Debug)]
@@ -34,22 +34,8 @@ impl ProviderCli for Codex {
         SourceKind::CodexNative
     }
 
-    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
-        &paths.codex_dir
-    }
-
     fn session_files(&self) -> &'static str {
         "sessions/*/*/*/rollout-*.jsonl"
-    }
-
-    fn watched(&self, cfg: &WatchConfig) -> bool {
-        cfg.codex
-    }
-
-    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
-        if let Some(d) = &dirs.codex {
-            paths.codex_dir = d.clone();
-        }
     }
 
     fn session_id_from_path(&self, path: &Path) -> Option<String> {
@@ -90,7 +76,7 @@ impl ProviderCli for Codex {
             .provider_session_id
             .clone()
             .ok_or_else(|| Unresolved::Invalid("the Codex thread id is unknown".into()))?;
-        let root = paths.codex_dir.join("sessions");
+        let root = paths.provider_home(Provider::Codex).join("sessions");
         let Some(file) = find_rollout(&root, &id) else {
             return Err(Unresolved::Deleted(format!(
                 "Codex thread {id} has no rollout file under {} (deleted?)",
@@ -118,10 +104,6 @@ impl ProviderCli for Codex {
         args(spec)
     }
 
-    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
-        binaries.codex.as_deref()
-    }
-
     fn moved_on_rule(&self) -> Option<MovedOnRule> {
         Some(moved_on)
     }
@@ -134,10 +116,10 @@ impl ProviderCli for Codex {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
-        use crate::live::owner::codex_holder;
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
+        use crate::provider::codex::live::codex_holder;
         use crate::provider::codex::live::{Evidence, Owner};
-        use crate::resume::route::Holder;
+        use crate::provider::Holder;
         let (Some(id), Some(rollout)) =
             (t.provider_session_id.as_deref(), t.native_file.as_deref())
         else {

@@ -11,16 +11,15 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, status, Event};
-use crate::resume::resolve::{json_lines, require_cwd, ResolvedTarget, Unresolved};
-use crate::resume::respawn::{
+use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
-use crate::resume::revalidate::after;
-use crate::session::SessionIdentity;
+use crate::provider::events::{assistant, status, Event};
+use crate::provider::target::after;
+use crate::provider::target::{json_lines, require_cwd, ResolvedTarget, Unresolved};
+use crate::shared::SessionIdentity;
+use crate::shared::{Provider, SourceKind};
 
 /// GitHub Copilot CLI.
 #[derive(Clone, Copy, Debug)]
@@ -35,22 +34,8 @@ impl ProviderCli for Copilot {
         SourceKind::CopilotNative
     }
 
-    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
-        &paths.copilot_dir
-    }
-
     fn session_files(&self) -> &'static str {
         "session-state/*/events.jsonl"
-    }
-
-    fn watched(&self, cfg: &WatchConfig) -> bool {
-        cfg.copilot
-    }
-
-    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
-        if let Some(d) = &dirs.copilot {
-            paths.copilot_dir = d.clone();
-        }
     }
 
     /// The state folder's name.
@@ -74,7 +59,10 @@ impl ProviderCli for Copilot {
             .provider_session_id
             .clone()
             .ok_or_else(|| Unresolved::Invalid("the Copilot session id is unknown".into()))?;
-        let dir = paths.copilot_dir.join("session-state").join(&id);
+        let dir = paths
+            .provider_home(Provider::Copilot)
+            .join("session-state")
+            .join(&id);
         if !dir.is_dir() {
             return Err(Unresolved::Deleted(format!(
                 "Copilot session {id} has no state at {} (deleted?)",
@@ -101,10 +89,6 @@ impl ProviderCli for Copilot {
         t.auto_approve || t.is_zag()
     }
 
-    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
-        binaries.copilot.as_deref()
-    }
-
     fn moved_on_rule(&self) -> Option<MovedOnRule> {
         Some(moved_on)
     }
@@ -116,11 +100,11 @@ impl ProviderCli for Copilot {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
         tui::holder(t, cx)
     }
 
-    fn read_screen(&self, screen: &str) -> crate::live::screen::Shows {
+    fn read_screen(&self, screen: &str) -> crate::provider::screen::Shows {
         tui::read_screen(screen)
     }
 
@@ -285,7 +269,7 @@ mod tests {
         let mut t = ResolvedTarget {
             incident_id: "i".into(),
             provider: Provider::Copilot,
-            channel: crate::resume::Channel::Respawn,
+            channel: crate::provider::Channel::Respawn,
             wrapper_session_id: None,
             provider_session_id: Some(ID.into()),
             cwd: None,

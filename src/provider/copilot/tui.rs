@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 
 use crate::live::owner::{reach_of, LiveError};
 use crate::live::proc::{Pid, Procfs};
-use crate::live::screen::{self, clean, Shows};
+use crate::provider::screen::{self, clean, Shows};
+use crate::provider::Holder;
 use crate::provider::LiveContext;
 use crate::resume::resolve::ResolvedTarget;
-use crate::resume::route::Holder;
 
 /// The pids named by a session folder's `inuse.<pid>.lock` files, ascending.
 pub fn lock_pids(session_dir: &Path) -> Vec<Pid> {

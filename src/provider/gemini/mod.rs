@@ -13,15 +13,14 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::{MovedOnRule, ProviderCli};
-use crate::config::{Binaries, DirsConfig, WatchConfig};
-use crate::detect::{Provider, SourceKind};
 use crate::paths::Paths;
-use crate::resume::events::{assistant, clip, status, Event};
-use crate::resume::resolve::{require_cwd, ResolvedTarget, Unresolved};
-use crate::resume::respawn::{
+use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
 };
-use crate::session::{head_has, parse, set, str_at, SessionIdentity};
+use crate::provider::events::{assistant, clip, status, Event};
+use crate::provider::target::{require_cwd, ResolvedTarget, Unresolved};
+use crate::shared::{head_has, parse, set, str_at, SessionIdentity};
+use crate::shared::{Provider, SourceKind};
 
 /// Gemini CLI.
 #[derive(Clone, Copy, Debug)]
@@ -36,22 +35,8 @@ impl ProviderCli for Gemini {
         SourceKind::GeminiNative
     }
 
-    fn home<'a>(&self, paths: &'a Paths) -> &'a Path {
-        &paths.gemini_dir
-    }
-
     fn session_files(&self) -> &'static str {
         "tmp/*/chats/session-*"
-    }
-
-    fn watched(&self, cfg: &WatchConfig) -> bool {
-        cfg.gemini
-    }
-
-    fn apply_dir_override(&self, dirs: &DirsConfig, paths: &mut Paths) {
-        if let Some(d) = &dirs.gemini {
-            paths.gemini_dir = d.clone();
-        }
     }
 
     /// A chat's name is not its session id; the id is inside.
@@ -81,7 +66,7 @@ impl ProviderCli for Gemini {
             ));
         }
         if let Some(id) = &t.provider_session_id {
-            match find_chat(&paths.gemini_dir.join("tmp"), id) {
+            match find_chat(&paths.provider_home(Provider::Gemini).join("tmp"), id) {
                 Some(f) => t.native_file = Some(f),
                 None => t.provider_session_id = None,
             }
@@ -111,10 +96,6 @@ impl ProviderCli for Gemini {
         &[("GEMINI_CLI_TRUST_WORKSPACE", "true")]
     }
 
-    fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
-        binaries.gemini.as_deref()
-    }
-
     /// Gemini's chat rolls failed turns back: it cannot tell.
     fn moved_on_rule(&self) -> Option<MovedOnRule> {
         None
@@ -127,11 +108,11 @@ impl ProviderCli for Gemini {
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
-    ) -> Result<crate::resume::route::Holder, crate::live::owner::LiveError> {
+    ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
         tui::holder(t, cx)
     }
 
-    fn read_screen(&self, screen: &str) -> crate::live::screen::Shows {
+    fn read_screen(&self, screen: &str) -> crate::provider::screen::Shows {
         tui::read_screen(screen)
     }
 

@@ -35,11 +35,11 @@ use std::path::{Path, PathBuf};
 
 use crate::live::owner::{reach_of, LiveError, Reach};
 use crate::live::proc::{Pid, Procfs};
-use crate::live::screen::{clean, is_rule, LimitMenu, Shows};
 use crate::live::tmux::{Pane, Tmux};
+use crate::provider::screen::{clean, is_rule, LimitMenu, Shows};
+use crate::provider::Holder;
 use crate::provider::LiveContext;
 use crate::resume::resolve::ResolvedTarget;
-use crate::resume::route::Holder;
 
 /// The first words of the dialog's title line.
 pub const DIALOG_TITLE: &str = "Usage limit reached for ";

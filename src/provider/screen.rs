@@ -1,5 +1,7 @@
 //! What a captured TUI pane shows, read from `tmux capture-pane -p` text.
-//! Pure.
+//! Pure. Each provider reads its own screens in its room
+//! (`provider/claude/screen.rs`, `provider/codex/screen.rs`); this module
+//! holds what they fill and what it means for delivery.
 //!
 //! Why: before typing into a live session the daemon must know what is on
 //! screen. Typing into Claude's `/rate-limit-options` menu would pick a menu
@@ -99,24 +101,15 @@ pub enum Shows {
     Unknown,
 }
 
+/// A horizontal rule (`─` only, ten or more): what TUIs draw around their input.
 pub(crate) fn is_rule(line: &str) -> bool {
     let t = line.trim();
     t.chars().count() >= 10 && t.chars().all(|c| c == '─')
 }
 
+/// A captured text without its surrounding blanks.
 pub(crate) fn clean(s: &str) -> String {
     s.trim_matches(|c: char| c.is_whitespace()).to_string()
-}
-
-fn menu_entry(line: &str) -> Option<(bool, u8, String)> {
-    let t = line.trim();
-    let (cursor, t) = match t.strip_prefix('❯') {
-        Some(rest) => (true, rest.trim_start()),
-        None => (false, t),
-    };
-    let (num, label) = t.split_once(". ")?;
-    let n: u8 = num.parse().ok()?;
-    Some((cursor, n, clean(label)))
 }
 
 /// Reads a captured screen.
@@ -124,83 +117,8 @@ pub fn read(screen: &str) -> ScreenView {
     let lines: Vec<&str> = screen.lines().collect();
     let mut v = ScreenView::default();
 
-    // Claude's limit menu: the question, numbered entries, the confirm line.
-    if let Some(q) = lines
-        .iter()
-        .rposition(|l| l.trim() == "What do you want to do?")
-    {
-        let has_wait = lines[q..]
-            .iter()
-            .any(|l| l.contains("Stop and wait for limit to reset"));
-        let has_confirm = lines[q..]
-            .iter()
-            .any(|l| l.trim().starts_with("Enter to confirm · Esc to cancel"));
-        if has_wait && has_confirm {
-            let mut menu = LimitMenu {
-                options: Vec::new(),
-                selected: None,
-            };
-            for (cursor, n, label) in lines[q + 1..].iter().filter_map(|l| menu_entry(l)) {
-                if cursor {
-                    menu.selected = Some(n);
-                }
-                menu.options.push((n, label));
-            }
-            v.claude_limit_menu = Some(menu);
-        }
-    }
-
-    for l in &lines {
-        let t = l.trim();
-        if let Some(rest) = t.strip_suffix("· Esc to cancel") {
-            let rest = rest.trim();
-            if let Some(at) = rest.strip_prefix("Continuing automatically at ") {
-                v.claude_autocontinue_footer = Some(Some(clean(at)));
-            } else if rest == "Continuing shortly" {
-                v.claude_autocontinue_footer = Some(None);
-            }
-        }
-    }
-
-    // Claude's prompt: a `❯` line right after a rule, with a rule after it.
-    for i in 1..lines.len().saturating_sub(1) {
-        if is_rule(lines[i - 1]) && is_rule(lines[i + 1]) {
-            if let Some(rest) = lines[i].trim_start().strip_prefix('❯') {
-                v.claude_prompt = Some(clean(rest));
-            }
-        }
-    }
-
-    // Codex: the last `›` line is the composer; earlier ones are turns.
-    let codex_lines: Vec<(usize, String)> = lines
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| l.trim_start().strip_prefix('›').map(|r| (i, clean(r))))
-        .collect();
-    let limit = lines.iter().rposition(|l| {
-        let t = l.trim_start();
-        t.starts_with('■')
-            && (t.contains("You’ve hit your usage limit")
-                || t.contains("You've hit your usage limit"))
-    });
-    if let Some(li) = limit {
-        let text = lines[li];
-        v.codex_limit_retry_at = text.rfind("try again at ").map(|p| {
-            clean(
-                text[p + "try again at ".len()..]
-                    .trim_end()
-                    .trim_end_matches('.'),
-            )
-        });
-    }
-    if let Some((ci, text)) = codex_lines.last() {
-        // The composer is the last `›` line, with nothing but blank lines and
-        // the status/footer below it (it is not a `›` turn in the history).
-        v.codex_composer = Some(text.clone());
-        if let Some(li) = limit {
-            v.codex_turn_after_limit = codex_lines.iter().any(|(i, _)| *i > li && i < ci);
-        }
-    }
+    crate::provider::claude::screen::read_into(&lines, &mut v);
+    crate::provider::codex::screen::read_into(&lines, &mut v);
     v
 }
 

@@ -1,0 +1,70 @@
+//! Claude Code's screens: its limit menu, its auto-continue footer and its
+//! prompt (wordings in [`crate::provider::screen`]). Pure.
+
+use crate::provider::screen::{clean, LimitMenu, ScreenView};
+
+fn is_rule(line: &str) -> bool {
+    let t = line.trim();
+    t.chars().count() >= 10 && t.chars().all(|c| c == '─')
+}
+
+fn menu_entry(line: &str) -> Option<(bool, u8, String)> {
+    let t = line.trim();
+    let (cursor, t) = match t.strip_prefix('❯') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, t),
+    };
+    let (num, label) = t.split_once(". ")?;
+    let n: u8 = num.parse().ok()?;
+    Some((cursor, n, clean(label)))
+}
+
+/// Fill what Claude's screens show into `v`.
+pub(crate) fn read_into(lines: &[&str], v: &mut ScreenView) {
+    // Claude's limit menu: the question, numbered entries, the confirm line.
+    if let Some(q) = lines
+        .iter()
+        .rposition(|l| l.trim() == "What do you want to do?")
+    {
+        let has_wait = lines[q..]
+            .iter()
+            .any(|l| l.contains("Stop and wait for limit to reset"));
+        let has_confirm = lines[q..]
+            .iter()
+            .any(|l| l.trim().starts_with("Enter to confirm · Esc to cancel"));
+        if has_wait && has_confirm {
+            let mut menu = LimitMenu {
+                options: Vec::new(),
+                selected: None,
+            };
+            for (cursor, n, label) in lines[q + 1..].iter().filter_map(|l| menu_entry(l)) {
+                if cursor {
+                    menu.selected = Some(n);
+                }
+                menu.options.push((n, label));
+            }
+            v.claude_limit_menu = Some(menu);
+        }
+    }
+
+    for l in lines {
+        let t = l.trim();
+        if let Some(rest) = t.strip_suffix("· Esc to cancel") {
+            let rest = rest.trim();
+            if let Some(at) = rest.strip_prefix("Continuing automatically at ") {
+                v.claude_autocontinue_footer = Some(Some(clean(at)));
+            } else if rest == "Continuing shortly" {
+                v.claude_autocontinue_footer = Some(None);
+            }
+        }
+    }
+
+    // Claude's prompt: a `❯` line right after a rule, with a rule after it.
+    for i in 1..lines.len().saturating_sub(1) {
+        if is_rule(lines[i - 1]) && is_rule(lines[i + 1]) {
+            if let Some(rest) = lines[i].trim_start().strip_prefix('❯') {
+                v.claude_prompt = Some(clean(rest));
+            }
+        }
+    }
+}
