@@ -25,7 +25,7 @@ use crate::live::proc::{Pid, Procfs};
 use crate::provider::screen::{self, clean, Shows};
 use crate::provider::Holder;
 use crate::provider::LiveContext;
-use crate::resume::resolve::ResolvedTarget;
+use crate::provider::ResolvedTarget;
 
 /// The pids named by a session folder's `inuse.<pid>.lock` files, ascending.
 pub fn lock_pids(session_dir: &Path) -> Vec<Pid> {

@@ -39,7 +39,7 @@ use crate::live::tmux::{Pane, Tmux};
 use crate::provider::screen::{clean, is_rule, LimitMenu, Shows};
 use crate::provider::Holder;
 use crate::provider::LiveContext;
-use crate::resume::resolve::ResolvedTarget;
+use crate::provider::ResolvedTarget;
 
 /// The first words of the dialog's title line.
 pub const DIALOG_TITLE: &str = "Usage limit reached for ";
@@ -255,9 +255,11 @@ fn same_dir(a: &Path, b: &Path) -> bool {
         )
 }
 
-/// The Gemini processes that may hold a session run in `cwd` (or name
-/// `session_id` on their command line), ascending by pid: the npm launcher
-/// first, its relaunched child after it (both in the same pane).
+/// The Gemini processes that may hold a session: those running in `cwd`
+/// (Gemini finds a session by its project directory), or with no `cwd`
+/// known, those naming `session_id` on their command line; ascending by
+/// pid: the npm launcher first, its relaunched child after it (both in the
+/// same pane).
 pub fn processes(procfs: &Procfs, cwd: Option<&Path>, session_id: Option<&str>) -> Vec<Pid> {
     let me = std::process::id();
     procfs
@@ -271,9 +273,12 @@ pub fn processes(procfs: &Procfs, cwd: Option<&Path>, session_id: Option<&str>) 
             if !is_gemini(&argv) {
                 return false;
             }
-            let names_id = session_id.is_some_and(|id| argv.iter().any(|a| a == id));
-            let in_cwd = cwd.is_some_and(|c| procfs.cwd(pid).is_some_and(|p| same_dir(&p, c)));
-            names_id || in_cwd
+            // Gemini finds a session by its project directory: a process
+            // elsewhere cannot hold it, whatever its command line names.
+            match cwd {
+                Some(c) => procfs.cwd(pid).is_some_and(|p| same_dir(&p, c)),
+                None => session_id.is_some_and(|id| argv.iter().any(|a| a == id)),
+            }
         })
         .collect()
 }
