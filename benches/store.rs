@@ -53,6 +53,9 @@ fn ours(i: usize, reset: DateTime<Utc>) -> Schedule {
             reset.timestamp()
         )),
         permission_mode: None,
+        needs_user: None,
+        custom_message: None,
+        force: None,
     }
 }
 

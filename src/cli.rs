@@ -51,6 +51,11 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon in the foreground.
+    ///
+    /// It acts on the real ~/.claude, ~/.codex, ~/.gemini, ~/.copilot and
+    /// ~/.zag of the user who runs it: at a reset it continues those
+    /// sessions for real. `--dry-run` watches the same files and logs what
+    /// it would do, doing none of it.
     Run {
         #[arg(
             long,
@@ -58,6 +63,12 @@ pub enum Command {
             help = "The daemon's config file (default: <zag-home>/resumed/config.toml, optional)"
         )]
         config: Option<PathBuf>,
+        /// Watch, detect, plan and log each decision ("would type into
+        /// pane …", "would run …", "would stand down for …") and answer
+        /// `status`/`list`, but write no store record, type nothing and
+        /// start nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Pending resumes across every store, soonest first.
     List {
@@ -66,9 +77,12 @@ pub enum Command {
         json: bool,
     },
     /// Cancel a pending resume (through the daemon, or in its store).
+    ///
+    /// `retry <INCIDENT_ID>` undoes it.
     Cancel {
-        /// The incident to cancel: its id, or any unique prefix of it (the
-        /// short id `status`, `list` and `history` show).
+        /// The incident to cancel: its id as `status`, `list` and `history`
+        /// show it (8 characters), or any unique prefix of at least 4
+        /// characters.
         #[arg(value_name = "INCIDENT_ID")]
         incident_id: String,
         /// Print zag's JSON confirmation instead of a sentence.
@@ -80,26 +94,76 @@ pub enum Command {
     /// delivers it).
     #[command(name = "resume-now")]
     ResumeNow {
-        /// The pending incident: its id, or any unique prefix of it (the
-        /// short id `status`, `list` and `history` show).
+        /// The pending incident: its id, or any unique prefix of it of at
+        /// least 4 characters (the short id `status`, `list` and `history`
+        /// show).
         #[arg(value_name = "INCIDENT_ID")]
         incident_id: String,
+        /// Send this instead of the configured message (one line, no
+        /// control characters).
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+        message: Option<String>,
         /// Print a JSON object (action, incident_id, when, store,
         /// daemon_running) instead of a sentence.
         #[arg(long)]
         json: bool,
     },
     /// Give a failed (or skipped) incident one more delivery, as a new
-    /// incident chained to it, due now (refused while its session already
-    /// has a pending resume).
+    /// incident chained to it, due now; or restore a cancelled one, due
+    /// when it was due (refused while its session already has a pending
+    /// resume).
     Retry {
-        /// The failed incident: its id, or any unique prefix of it.
+        /// The failed, skipped or cancelled incident: its id, or any unique
+        /// prefix of it of at least 4 characters.
         #[arg(value_name = "INCIDENT_ID")]
         incident_id: String,
+        /// Deliver even if the session moved on since the limit (this
+        /// retry only; recorded as forced). The other checks still apply.
+        #[arg(long)]
+        force: bool,
         /// Print a JSON object (action, incident_id of the new incident,
         /// retry_of, when, store, daemon_running) instead of a sentence.
         #[arg(long)]
         json: bool,
+    },
+    /// Say what a pending incident sends at its resume, instead of the
+    /// configured message (recorded in the store, where zag reads it too).
+    Message {
+        /// The pending incident: its id, or any unique prefix of it of at
+        /// least 4 characters.
+        #[arg(value_name = "INCIDENT_ID")]
+        incident_id: String,
+        /// The message: one line, no control characters, at most 2048 bytes
+        /// (it may start with `-`: it is never read as an option).
+        #[arg(value_name = "TEXT", allow_hyphen_values = true)]
+        text: String,
+        /// Print a JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver no resume until `unpause` (or until WHEN); detection and
+    /// scheduling go on, and what falls due waits. Survives restarts.
+    Pause {
+        /// When the pause ends by itself: an RFC 3339 time
+        /// (2030-01-06T08:00:00Z) or a span ahead (90m, 8h, 2d, 1w).
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// Print a JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a pause: held resumes go out with the usual stagger (a session
+    /// that moved on meanwhile is skipped).
+    Unpause {
+        /// Print a JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install, remove or check the zag-resumed user service (systemd; a
+    /// launchd agent on macOS).
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
     },
     /// What happened to each incident: hit, schedule, outcome (from the stores).
     History {
@@ -168,6 +232,29 @@ pub enum Command {
     },
 }
 
+/// `service` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write the unit with this binary's absolute path and your shell's
+    /// PATH, then enable and start it; says what it did.
+    Install {
+        /// Print the unit instead of writing it.
+        #[arg(long)]
+        print: bool,
+        /// Overwrite a unit that was edited since it was installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop and disable the service and remove its unit.
+    Uninstall {
+        /// Remove the unit even if it was edited since it was installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Whether the unit is installed (and edited), enabled and running.
+    Status,
+}
+
 /// Parse arguments, run the command, return the process exit code.
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
@@ -182,7 +269,8 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     let zag_home = cli.zag_home.map(absolute);
     let paths = Paths::from_env(zag_home.as_deref());
     let result = match cli.command {
-        Command::Run { config } => run(paths, config),
+        Command::Run { config, dry_run } => run(paths, config, dry_run),
+        Command::Service { action } => crate::service::main(&action),
         Command::Scan { json, plan, files } => {
             if plan {
                 scan_plan(paths, &files, json)
@@ -242,30 +330,65 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
                 "{}",
                 commands::cancel(paths, &incident_id, json, SystemClock.now()).await?
             )?,
-            Command::ResumeNow { incident_id, json } => write!(
+            Command::ResumeNow {
+                incident_id,
+                message,
+                json,
+            } => write!(
                 out,
                 "{}",
                 commands::steer(
                     paths,
-                    commands::Steer::ResumeNow,
+                    commands::Steer::ResumeNow { message },
                     &incident_id,
                     json,
                     SystemClock.now()
                 )
                 .await?
             )?,
-            Command::Retry { incident_id, json } => write!(
+            Command::Retry {
+                incident_id,
+                force,
+                json,
+            } => write!(
                 out,
                 "{}",
                 commands::steer(
                     paths,
-                    commands::Steer::Retry,
+                    commands::Steer::Retry { force },
                     &incident_id,
                     json,
                     SystemClock.now()
                 )
                 .await?
             )?,
+            Command::Message {
+                incident_id,
+                text,
+                json,
+            } => write!(
+                out,
+                "{}",
+                commands::steer(
+                    paths,
+                    commands::Steer::Message(text),
+                    &incident_id,
+                    json,
+                    SystemClock.now()
+                )
+                .await?
+            )?,
+            Command::Pause { until, json } => {
+                let until = until
+                    .map(|u| crate::control::pause::parse_until(&u, SystemClock.now()))
+                    .transpose()?;
+                write!(
+                    out,
+                    "{}",
+                    commands::pause(paths, until, json, SystemClock.now()).await?
+                )?
+            }
+            Command::Unpause { json } => write!(out, "{}", commands::unpause(paths, json).await?)?,
             Command::Status { json } => write!(out, "{}", commands::status(paths, json).await?)?,
             Command::Reload => writeln!(out, "{}", commands::reload(paths).await?)?,
             Command::Subscribe { json } => {
@@ -325,7 +448,9 @@ fn client(paths: &Paths, zag_home: Option<&Path>, command: Command) -> anyhow::R
                     }
                 }
             }
-            Command::Run { .. } | Command::Scan { .. } => unreachable!("handled by main_with"),
+            Command::Run { .. } | Command::Scan { .. } | Command::Service { .. } => {
+                unreachable!("handled by main_with")
+            }
         }
         Ok(0)
     })
@@ -354,7 +479,7 @@ fn init_tracing(verbose: u8, format: LogFormat) {
     };
 }
 
-fn run(mut paths: Paths, config: Option<PathBuf>) -> anyhow::Result<i32> {
+fn run(mut paths: Paths, config: Option<PathBuf>, dry_run: bool) -> anyhow::Result<i32> {
     crate::daemon::use_small_pages();
     let cfg = DaemonConfig::load(config.as_deref(), &paths.state_dir.join("config.toml"))?;
     cfg.apply_dirs(&mut paths);
@@ -372,6 +497,7 @@ fn run(mut paths: Paths, config: Option<PathBuf>) -> anyhow::Result<i32> {
             config_path: config,
             clock: Arc::new(SystemClock),
             search_path: None,
+            dry_run,
         };
         match crate::daemon::run(opts, req_rx, shutdown).await {
             Ok(()) => Ok(0),
@@ -423,10 +549,20 @@ fn spawn_signal_handler(
 }
 
 fn scan_plan(paths: Paths, files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
-    let (px, note) = crate::preview::PreviewEnv::load(paths, SystemClock.now());
+    let (mut px, note) = crate::preview::PreviewEnv::load(paths.clone(), SystemClock.now());
     let mut err = std::io::stderr().lock();
     if let Some(note) = note {
         let _ = writeln!(err, "zag-resumed: {note}");
+    }
+    // The daemon runs the CLIs with its own PATH: ask it where they are.
+    match daemon_binaries(&paths) {
+        Ok(found) => px.daemon_binaries = Some(found),
+        Err(why) => {
+            let _ = writeln!(
+                err,
+                "zag-resumed: {why}: provider CLIs looked up with this shell's PATH (a service's PATH may differ)"
+            );
+        }
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -435,6 +571,30 @@ fn scan_plan(paths: Paths, files: &[PathBuf], json: bool) -> anyhow::Result<i32>
         let _ = writeln!(err, "zag-resumed: {line}");
     }
     Ok(summary.exit_code())
+}
+
+/// The provider CLIs as a running daemon resolves them, or why not.
+fn daemon_binaries(paths: &Paths) -> Result<Vec<crate::control::BinaryView>, String> {
+    use crate::control::protocol::{Op, Request};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut c = match crate::control::client::Client::connect_paths(
+            paths,
+            crate::control::commands::ROUND_TRIP,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) if e.is_not_running() => return Err("no daemon runs".to_string()),
+            Err(e) => return Err(format!("the daemon did not answer ({e})")),
+        };
+        c.call(&Request::new(Op::Binaries))
+            .await
+            .map_err(|e| format!("the daemon did not say where the CLIs are ({e})"))
+    })
 }
 
 fn scan(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {

@@ -39,7 +39,14 @@ impl ConfigError {
     /// A `toml` error of `text` (read from `path`), with the file, line and
     /// column its span points at when it has one.
     fn toml(e: &toml::de::Error, text: &str, path: &Path) -> Self {
-        let message = e.message().trim().to_string();
+        // One line, whatever the parser says: a log line per error.
+        let message = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         let Some(start) = e.span().map(|s| s.start.min(text.len())) else {
             return ConfigError::Parse {
                 path: path.to_path_buf(),
@@ -392,6 +399,28 @@ impl DaemonConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_config_error_is_one_line() {
+        let bad = [
+            "[resume\n",
+            "[resume]\nmax_concurrent = \"two\"\n",
+            "[resume]\nnope = 1\n",
+            "[notify]\ncommand = [1, 2]\n",
+            "x = \"\"\"\nunterminated\n",
+            "[resume]\n[resume]\n",
+            "a = 1\na = 2\n",
+        ];
+        for text in bad {
+            let e = DaemonConfig::parse(text, Path::new("/c/config.toml")).unwrap_err();
+            assert!(!e.to_string().contains('\n'), "{text:?}: {e}");
+            let e =
+                UsageLimits::from_zag_toml(&format!("[usage_limits]\n{text}"), Path::new("z.toml"));
+            if let Err(e) = e {
+                assert!(!e.to_string().contains('\n'), "{text:?}: {e}");
+            }
+        }
+    }
 
     #[test]
     fn syntax_errors_name_file_line_and_column() {

@@ -205,6 +205,11 @@ impl Notifier {
 pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
     use crate::control::render::short_session;
     match ev {
+        // The NeedsUser event that follows says what to do.
+        IncidentEvent::Hit {
+            needs_user: Some(_),
+            ..
+        } => None,
         IncidentEvent::Hit {
             provider,
             session_id,
@@ -236,6 +241,20 @@ pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
         } => Some((
             format!("{provider} resume failed"),
             format!("session {} · {reason}", short_session(session_id)),
+        )),
+        IncidentEvent::NeedsUser {
+            incident_id,
+            provider,
+            session_id,
+            what,
+            ..
+        } => Some((
+            format!("{provider} needs you: no wait lifts this limit"),
+            format!(
+                "session {} · {what}, then `zag-resumed retry {}`",
+                short_session(session_id),
+                crate::control::history::short_id(incident_id)
+            ),
         )),
         IncidentEvent::Routed {
             provider,
@@ -296,6 +315,7 @@ pub fn push_message(ev: &IncidentEvent) -> Option<PushMessage> {
     let (title, tags) = match ev {
         IncidentEvent::Hit { .. } => (title, "hourglass"),
         IncidentEvent::Resumed { .. } => (title, "white_check_mark"),
+        IncidentEvent::NeedsUser { .. } => (title, "warning"),
         IncidentEvent::Failed {
             provider, reason, ..
         } if reason.starts_with("gave up") => (format!("{provider} resume gave up"), "no_entry"),
@@ -572,6 +592,7 @@ mod tests {
             reset_at: Some("2030-01-01T10:00:00Z".parse().unwrap()),
             file: "/f".into(),
             at,
+            needs_user: None,
         };
         assert_eq!(
             notification_for(&hit),
@@ -596,6 +617,40 @@ mod tests {
             at,
         };
         assert_eq!(notification_for(&cancelled), None);
+    }
+
+    #[test]
+    fn a_limit_no_wait_lifts_notifies_once_with_what_to_do() {
+        let at = "2030-01-01T08:00:00Z".parse().unwrap();
+        // Its hit stays quiet: the needs-you event says more.
+        let hit = IncidentEvent::Hit {
+            incident_id: "abcdef0123".into(),
+            provider: "codex".into(),
+            session_id: "t-1".into(),
+            scope: "unknown".into(),
+            reset_at: None,
+            file: "/f".into(),
+            at,
+            needs_user: Some("spend_cap".into()),
+        };
+        assert_eq!(notification_for(&hit), None);
+        let ev = IncidentEvent::NeedsUser {
+            incident_id: "abcdef0123".into(),
+            provider: "codex".into(),
+            session_id: "t-1".into(),
+            what: "spend cap reached: raise the workspace's spend cap".into(),
+            at,
+        };
+        assert_eq!(
+            notification_for(&ev),
+            Some((
+                "codex needs you: no wait lifts this limit".to_string(),
+                "session t-1 · spend cap reached: raise the workspace's spend cap, then `zag-resumed retry abcdef01`".to_string()
+            ))
+        );
+        let push = push_message(&ev).unwrap();
+        assert_eq!(push.tags, "warning");
+        assert!(push.body.starts_with("abcdef01 · "), "{}", push.body);
     }
 
     #[test]

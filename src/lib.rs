@@ -55,6 +55,11 @@
 //! - [`daemon`] (the wiring and the core, which carries out the decisions
 //!   of [`daemon::plan`] with its disk work off its loop), [`preview`]
 //!   (`scan --plan`), [`cli`].
+//! - [`service`]: `service install | uninstall | status`, the user unit (or
+//!   launchd agent) with this binary and the shell's PATH filled in.
+//! - The user's say: [`control::pause`] (the pause file),
+//!   [`control::steer`] (`message`, `resume-now`, `retry`), and the core's
+//!   hooks for them and for `run --dry-run` (`daemon::user`).
 //!
 //! The pure parts (detect, schedule, store replay, the line splitter, the
 //! core's decisions) take data and `now` and do no I/O; the [`clock`] is
@@ -89,8 +94,11 @@
 //!    (`Core::load_store`; a cancel right after wins), the timer armed
 //!    ([`timer::TimerHandle::arm`]), and only now the ack: the ingest thread
 //!    saves its offset.
-//! 6. **Due.** The timer fires; `Core::on_fired` re-reads the store (a
-//!    tombstone wins) and [`daemon::plan::plan_fire`] decides to deliver.
+//! 6. **Due.** The timer fires; a `pause` holds it here (re-armed at the
+//!    pause's end or at `unpause`, with its stagger), a dry run reports what
+//!    the delivery would do and ends it unrecorded; else `Core::on_fired`
+//!    re-reads the store (a tombstone wins) and [`daemon::plan::plan_fire`]
+//!    decides to deliver.
 //! 7. **Delivering.** State `Delivering`; [`resume::deliver_live`] resolves
 //!    again, revalidates ([`resume::revalidate`]) and asks who holds the
 //!    session ([`resume::live::step`]).
@@ -124,6 +132,7 @@ pub mod push_url;
 pub mod resume;
 pub mod scan_files;
 pub mod schedule;
+pub mod service;
 pub mod session;
 pub mod shared;
 pub mod store;

@@ -36,6 +36,9 @@ pub struct Preview {
     /// When the resume would fire, and whether the fallback wait set it.
     pub due: Option<DateTime<Utc>>,
     pub fallback_used: bool,
+    /// Set when no wait lifts the limit: what the user must do (nothing is
+    /// scheduled, `due` stays empty).
+    pub needs_user: Option<String>,
     /// A note on the limits used (a project config that failed to load).
     pub limits_note: Option<String>,
     /// `fifo`, `respawn`, `type`, `wait` or `none`.
@@ -46,6 +49,9 @@ pub struct Preview {
     /// The respawn's program and arguments, and its working directory.
     pub argv: Option<Vec<String>>,
     pub run_cwd: Option<PathBuf>,
+    /// The user's own message of the incident already pending for this
+    /// limit (`zag-resumed message`), which the delivery sends instead.
+    pub message: Option<String>,
 }
 
 /// Everything a preview looks things up with.
@@ -53,6 +59,9 @@ pub struct PreviewEnv {
     pub paths: Paths,
     pub env: ResumeEnv,
     pub now: DateTime<Utc>,
+    /// The provider CLIs as the running daemon resolves them (its PATH and
+    /// `[binaries]`); `None`: looked up here, with this process's PATH.
+    pub daemon_binaries: Option<Vec<crate::control::BinaryView>>,
 }
 
 impl PreviewEnv {
@@ -73,7 +82,15 @@ impl PreviewEnv {
             cfg.binaries.clone(),
             Detector::default(),
         );
-        (PreviewEnv { paths, env, now }, note)
+        (
+            PreviewEnv {
+                paths,
+                env,
+                now,
+                daemon_binaries: None,
+            },
+            note,
+        )
     }
 }
 
@@ -185,7 +202,26 @@ pub fn preview_one(
         }
         plan::HitPlan::Seen(c) => *c,
     };
+    // The incident may be pending already, with the user's own message.
+    if let Some(pending) = crate::store::StoreFile::new(c.store.as_ref())
+        .load()
+        .ok()
+        .and_then(|r| r.pending.get(&c.schedule.incident_id).cloned())
+        .filter(|s| s.has_custom_message())
+    {
+        let s = std::sync::Arc::make_mut(&mut c.schedule);
+        s.message.clone_from(&pending.message);
+        s.custom_message = Some(true);
+        p.message = Some(pending.message.clone());
+    }
     p.store = Some(c.store.to_path_buf());
+    if let Some(what) = resume::needs_user_what(&c.schedule) {
+        p.how = format!(
+            "nothing scheduled: no wait lifts this limit; recorded as needing you ({what}), then `zag-resumed retry <id>`"
+        );
+        p.needs_user = Some(what);
+        return p;
+    }
     p.due = Some(c.schedule.when);
     p.fallback_used = c.schedule.fallback_used.unwrap_or(false);
     let resolved = resume::resolve_target(&c.schedule, &px.env);
@@ -212,6 +248,49 @@ pub fn preview_one(
         Channel::Respawn => how_respawn(&mut p, &t, &c.schedule, px),
     }
     p
+}
+
+/// What delivering a recorded incident would do now, as one sentence for a
+/// dry run's log ("would run …", "would type … into pane …", "would stand
+/// down for now: …", "would skip it: …"): the delivery's own steps (resolve,
+/// moved on, live owner, argv), run dry. Reads files, `/proc` and tmux
+/// panes; writes, types and starts nothing.
+pub fn would_deliver(s: &crate::store::Schedule, px: &PreviewEnv) -> String {
+    let t = match resume::resolve_target(s, &px.env) {
+        Ok(t) => t,
+        Err(why) => return format!("would do nothing: the session cannot be resolved: {why}"),
+    };
+    if !s.is_forced() {
+        if let Some(why) = resume::revalidate::moved_on(&t, s.hit_at) {
+            return format!("would skip it: the session moved on since the limit: {why}");
+        }
+    }
+    let mut p = Preview::default();
+    match &t.channel {
+        Channel::Fifo { path } => {
+            return format!(
+                "would write {:?} into zag's relay FIFO {}",
+                t.message,
+                path.display()
+            )
+        }
+        Channel::Respawn => how_respawn(&mut p, &t, s, px),
+    }
+    match p.channel {
+        "type" => format!(
+            "would {}",
+            p.how
+                .replacen("the message", &format!("{:?}", t.message), 1)
+        ),
+        "wait" => format!(
+            "would stand down for now: {}",
+            p.how.trim_start_matches("nothing now: ")
+        ),
+        _ => match p.how.strip_prefix("fails: ") {
+            Some(why) => format!("would fail: {why}"),
+            None => format!("would {}", p.how),
+        },
+    }
 }
 
 /// A respawned session: its live owner first (as at fire time), else the
@@ -260,7 +339,21 @@ fn how_respawn(p: &mut Preview, t: &ResolvedTarget, s: &crate::store::Schedule, 
             return;
         }
     };
-    let program = respawn::find_binary(t.provider, &px.env.binaries, px.env.search_path.as_ref());
+    let program = match &px.daemon_binaries {
+        Some(found) => found
+            .iter()
+            .find(|b| b.provider == t.provider.as_str())
+            .and_then(|b| b.path.clone().map(PathBuf::from))
+            .ok_or_else(|| {
+                found
+                    .iter()
+                    .find(|b| b.provider == t.provider.as_str())
+                    .and_then(|b| b.error.clone())
+                    .unwrap_or_else(|| format!("the daemon did not say where {} is", t.provider))
+            }),
+        None => respawn::find_binary(t.provider, &px.env.binaries, px.env.search_path.as_ref())
+            .map_err(|e| e.to_string()),
+    };
     let mut argv = vec![match &program {
         Ok(b) => b.display().to_string(),
         Err(_) => t.provider.as_str().to_string(),
@@ -311,12 +404,14 @@ pub fn plan_json(p: &Preview) -> Value {
         "store": p.store.as_ref().map(|s| s.display().to_string()),
         "due": p.due.map(secs),
         "fallback_used": p.fallback_used,
+        "needs_user": p.needs_user,
         "limits_note": p.limits_note,
         "channel": p.channel,
         "how": p.how,
         "fifo": p.fifo.as_ref().map(|f| f.display().to_string()),
         "argv": p.argv,
         "run_cwd": p.run_cwd.as_ref().map(|c| c.display().to_string()),
+        "message": p.message,
     })
 }
 
@@ -333,6 +428,11 @@ pub fn plan_text(p: &Preview) -> String {
         s.push_str(&format!(", store {}", store.display()));
     }
     s.push('\n');
+    if let Some(what) = &p.needs_user {
+        s.push_str(&format!(
+            "  when: never (no wait lifts this limit: {what})\n"
+        ));
+    }
     if let Some(due) = p.due {
         let why = if p.fallback_used {
             "no reset time: the fallback wait of [usage_limits]"
@@ -343,6 +443,11 @@ pub fn plan_text(p: &Preview) -> String {
     }
     if let Some(note) = &p.limits_note {
         s.push_str(&format!("  limits: {note}\n"));
+    }
+    if let Some(m) = &p.message {
+        s.push_str(&format!(
+            "  message: {m:?} (set with `zag-resumed message`)\n"
+        ));
     }
     s.push_str(&format!("  how: {}\n", p.how));
     s

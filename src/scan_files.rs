@@ -267,6 +267,7 @@ pub(crate) fn fields(
         "wrapper_session_id": d.wrapper_session_id,
         "cwd": d.cwd,
         "line_ts": d.line_ts.map(secs),
+        "needs_user": d.needs_user,
     })
 }
 
@@ -283,10 +284,11 @@ pub(crate) fn render(
     let _ = if json {
         writeln!(out, "{}", fields(file, line, source, d))
     } else {
-        let reset = d.reset_at.map_or_else(
-            || "no reset time".to_string(),
-            |t| format!("resets {}", secs(t)),
-        );
+        let reset = match (d.needs_user, d.reset_at) {
+            (Some(n), _) => format!("no wait lifts it: {}", n.what_to_do()),
+            (None, Some(t)) => format!("resets {}", secs(t)),
+            (None, None) => "no reset time".to_string(),
+        };
         writeln!(
             out,
             "{file}:{line}: {} {} ({reset}): {}",

@@ -57,6 +57,9 @@ fn ours_full() -> Schedule {
         chain_id: None,
         raw: Some("Usage limit reached for gemini-2.5-pro.".into()),
         permission_mode: None,
+        needs_user: None,
+        custom_message: None,
+        force: None,
     }
 }
 

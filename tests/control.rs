@@ -52,6 +52,8 @@ fn view(id: &str) -> PendingView {
         origin: Some("zag-resumed".into()),
         continued_by: None,
         continued_by_why: None,
+        message: None,
+        force: false,
     }
 }
 
@@ -64,6 +66,8 @@ fn snapshot(pid: u32) -> StatusSnapshot {
         watched: BTreeMap::from([("claude".into(), 2)]),
         pending: vec![view("i1")],
         recent: vec![],
+        paused: None,
+        dry_run: false,
     }
 }
 
@@ -97,6 +101,18 @@ async fn fake_core(
             }
             DaemonRequest::Subscribe(r) => {
                 let _ = r.send(events.subscribe());
+            }
+            DaemonRequest::Pause { until, reply } => {
+                let _ = reply.send(Ok(zag_resumed::control::pause::PauseState {
+                    since: t("2030-01-01T08:00:00Z"),
+                    until,
+                }));
+            }
+            DaemonRequest::Unpause(r) => {
+                let _ = r.send(Ok(0));
+            }
+            DaemonRequest::Binaries(r) => {
+                let _ = r.send(Vec::new());
             }
         }
     }
@@ -218,6 +234,7 @@ async fn subscribe_streams_events() {
             reset_at: None,
             file: "/f".into(),
             at: t("2030-01-01T08:00:00Z"),
+            needs_user: None,
         },
         IncidentEvent::Resumed {
             incident_id: "i1".into(),

@@ -421,10 +421,22 @@ fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
     assert_eq!(daemon.terminate(), 0);
     let daemon = env.start();
     // Start-up adopts while it re-reads the stores, before it answers: an
-    // adoption would show as pending (or, delivered, in recent).
+    // adoption would show as pending (or, delivered, in recent). Recent
+    // also holds what the stores tell of the run before (issue 20): only
+    // events from before this start, none of this run's.
     let st = env.status().unwrap();
     assert_eq!(pending_count(&st), 0, "{st}");
-    assert!(recent_events(&st).is_empty(), "{st}");
+    let time =
+        |v: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let started = time(&st["started_at"]);
+    assert!(
+        st["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| time(&e["at"]) < started),
+        "{st}"
+    );
     assert_eq!(env.calls().len(), 1);
     assert_eq!(daemon.terminate(), 0);
 }
@@ -763,6 +775,7 @@ async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
         config_path: None,
         clock: clock.clone(),
         search_path: Some(env.path_var().into()),
+        dry_run: false,
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (_requests, extra) = tokio::sync::mpsc::channel(1);
@@ -949,6 +962,7 @@ async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
         config_path: None,
         clock: std::sync::Arc::new(zag_resumed::clock::SystemClock),
         search_path: Some(env.path_var().into()),
+        dry_run: false,
     };
     captured_log(); // the capture is in place before the daemon starts
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -1339,4 +1353,63 @@ fn a_tree_created_in_one_burst_after_start_loses_no_limit() {
         env.status().is_some_and(|s| pending_count(&s) == SESSIONS)
     });
     drop(daemon);
+}
+
+/// Issue 19, item 3: a limit no wait lifts (here Codex's spend cap) is
+/// recorded as needing the user at once: no timed resume, no resumed run,
+/// `status` and `history` say what to do.
+#[test]
+fn a_limit_no_wait_lifts_is_recorded_as_needing_the_user_and_never_resumed() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let log = env.zag.join("logs/sessions/w-cap.jsonl");
+    let line = |seq: u64, kind: &str, fields: serde_json::Value| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&zag_line(seq, "w-cap", Some("t-cap"), kind, fields)).unwrap();
+        v["provider"] = json!("codex");
+        format!("{v}\n")
+    };
+    append(
+        &log,
+        line(
+            1,
+            "session_started",
+            json!({"command":"exec","cwd":work,"resumed":false,"backfilled":false}),
+        )
+        .as_bytes(),
+    );
+    let daemon = env.start();
+    append(
+        &log,
+        line(
+            2,
+            "session_ended",
+            json!({"success": false, "error": "ERROR: You hit your spend cap set in your workspace. Increase your spend cap to continue.\n"}),
+        )
+        .as_bytes(),
+    );
+    wait_for("the incident, ended at once", || {
+        actions(&env, &env.store()) == ["schedule", "complete"]
+    });
+    let recs = env.records(&env.store());
+    assert_eq!(recs[0]["needs_user"], "spend_cap", "{}", recs[0]);
+    assert_eq!(recs[1]["status"], "failed");
+    let error = recs[1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("needs user: spend cap reached"),
+        "{error}"
+    );
+    let status = env.wait_status("the needs-you event", |s| {
+        recent_events(s).contains(&"needs_user".to_string())
+    });
+    assert_eq!(pending_count(&status), 0, "{status}");
+    let (code, out, _) = env.run_cli(&["history"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("needs_user"), "{out}");
+    assert!(out.contains("spend cap reached"), "{out}");
+    // Ended by its `complete`: nothing was run for it, nothing can be.
+    assert!(env.calls().is_empty(), "{:?}", env.calls());
+    assert_eq!(actions(&env, &env.store()), ["schedule", "complete"]);
+    assert_eq!(daemon.terminate(), 0);
 }

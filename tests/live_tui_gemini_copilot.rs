@@ -382,6 +382,13 @@ async fn a_gemini_dialog_on_screen_becomes_one_limit_sighting_a_quiet_answer_non
     match &hits[0] {
         IngestEvent::Hit(s) => {
             assert_eq!(s.detection.raw, "Usage limit reached for all Pro models.");
+            // a daily quota: due at the next midnight Pacific after the turn
+            // (captured at 16:27:07Z on 2026-12-04, PST)
+            assert_eq!(s.detection.scope, zag_resumed::detect::Scope::Daily);
+            assert_eq!(
+                s.detection.reset_at.map(|t| t.to_rfc3339()),
+                Some("2026-12-05T08:00:00+00:00".to_string())
+            );
             assert_eq!(s.identity.last_prompt.as_deref(), Some(PROMPT));
             assert_eq!(s.identity.cwd.as_deref(), Some(h.work_str().as_str()));
             assert_eq!(s.detection.provider_session_id.as_deref(), Some(GEMINI_ID));

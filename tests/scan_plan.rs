@@ -183,3 +183,46 @@ fn plan_of_a_zag_exec_log_respawns_in_its_cwd_and_leaves_a_scheduled_hit_to_zag(
     assert!(!env.store().exists());
     assert!(env.calls().is_empty());
 }
+
+/// Issue 19, item 3: a limit no wait lifts (Codex's out-of-credits line in
+/// a spawn log) is planned as needing the user: no due time, what to do
+/// instead, nothing written.
+#[test]
+fn plan_of_a_limit_no_wait_lifts_says_what_to_do_instead_of_a_time() {
+    let env = Env::new();
+    let log = env.zag.join("logs/spawn/w-credits.log");
+    append(
+        &log,
+        b"OpenAI Codex v0.171.0\nERROR: Your workspace is out of credits. Add credits to continue.\n",
+    );
+    let file = log.display().to_string();
+    let (code, out, err) = env.run_cli(&["scan", "--plan", "--json", &file]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["provider"], "codex", "{v}");
+    assert_eq!(v["needs_user"], "credits", "{v}");
+    assert_eq!(v["reset_at"], serde_json::Value::Null, "{v}");
+    let plan = &v["plan"];
+    assert_eq!(plan["due"], serde_json::Value::Null, "{v}");
+    assert_eq!(plan["channel"], "none", "{v}");
+    assert!(
+        plan["needs_user"]
+            .as_str()
+            .is_some_and(|w| w.contains("add credits")),
+        "{v}"
+    );
+    let (code, text, _) = env.run_cli(&["scan", "--plan", &file]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains(
+            "when: never (no wait lifts this limit: out of credits: add credits to the workspace)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("nothing scheduled"), "{text}");
+    // A scan without --plan says the same in its own line.
+    let (_, text, _) = env.run_cli(&["scan", &file]);
+    assert!(text.contains("no wait lifts it: out of credits"), "{text}");
+    assert!(!env.store().exists(), "nothing written");
+    assert!(env.calls().is_empty());
+}

@@ -419,7 +419,7 @@ fn a_newcomers_walk() {
     let (_, history, _) = env.run_cli(&["history"]);
     assert!(
         history.contains(&format!(
-            "{short}  claude · session 5d0c… · session limit · pending"
+            "{short}  claude · session 5d0c… · 5-hour limit · pending"
         )),
         "{history}"
     );
@@ -437,7 +437,7 @@ fn a_newcomers_walk() {
     let (_, history, _) = env.run_cli(&["history"]);
     assert!(
         history.contains(&format!(
-            "{short}  claude · session 5d0c… · session limit · cancelled"
+            "{short}  claude · session 5d0c… · 5-hour limit · cancelled"
         )),
         "{history}"
     );

@@ -217,10 +217,19 @@ pub fn generate(path: &Path, bytes: u64, seed: u64) -> BTreeSet<u64> {
             r#""type":"session_started","command":"exec","model":null,"cwd":"/home/u/proj","resumed":false,"backfilled":false"#.to_string()
         } else if lines_left == 0 {
             match rng.below(4) {
-                0 => format!(
-                    r#""type":"session_ended","success":false,"error":{}"#,
-                    esc(rng.pick(&non_limits))
-                ),
+                0 => {
+                    let error = rng.pick(&non_limits);
+                    // Codex's billing failure is a limit that needs the user
+                    // (issue 19): reported, never scheduled. Counted with the
+                    // planted limits; the same bytes as before are written.
+                    if provider == "codex" && error.starts_with("Quota exceeded") {
+                        planted.insert(line_no);
+                    }
+                    format!(
+                        r#""type":"session_ended","success":false,"error":{}"#,
+                        esc(error)
+                    )
+                }
                 _ => r#""type":"session_ended","success":true,"error":null"#.to_string(),
             }
         } else if rng.below(1500) == 0 {

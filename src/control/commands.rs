@@ -86,7 +86,8 @@ pub async fn list(paths: &Paths, json: bool) -> anyhow::Result<String> {
     if json {
         return Ok(pretty(&pending));
     }
-    let mut out = render_list(&pending);
+    let mut out = pause_note(paths, crate::clock::Clock::now(&crate::clock::SystemClock));
+    out.push_str(&render_list(&pending));
     if !live {
         out.push_str("(zag-resumed is not running: read from the stores directly)\n");
     }
@@ -139,25 +140,31 @@ pub async fn cancel(
     })
 }
 
-/// Which steering request (`resume-now` or `retry`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which steering request (`resume-now`, `retry` or `message`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Steer {
-    ResumeNow,
-    Retry,
+    /// Deliver now, with the user's message when given.
+    ResumeNow { message: Option<String> },
+    /// One more delivery of a failed or skipped incident, or a cancelled
+    /// one restored; `force` skips the "moved on" check once.
+    Retry { force: bool },
+    /// What the incident sends at its resume.
+    Message(String),
 }
 
 impl Steer {
-    fn as_str(self) -> &'static str {
+    fn as_str(&self) -> &'static str {
         match self {
-            Steer::ResumeNow => "resume-now",
-            Steer::Retry => "retry",
+            Steer::ResumeNow { .. } => "resume-now",
+            Steer::Retry { .. } => "retry",
+            Steer::Message(_) => "message",
         }
     }
 }
 
-/// `zag-resumed resume-now <id>` / `retry <id>`: recorded in the store (see
-/// [`super::steer`]); a running daemon delivers it at once through its
-/// normal path, else the next start does.
+/// `zag-resumed resume-now <id>` / `retry <id>` / `message <id> TEXT`:
+/// recorded in the store (see [`super::steer`]); a running daemon follows
+/// the store at once through its normal path, else the next start does.
 pub async fn steer(
     paths: &Paths,
     what: Steer,
@@ -167,9 +174,13 @@ pub async fn steer(
 ) -> anyhow::Result<String> {
     let home = paths.zag_home.clone();
     let id = incident_id.to_string();
-    let done = tokio::task::spawn_blocking(move || match what {
-        Steer::ResumeNow => super::steer::resume_now(&home, &id, now),
-        Steer::Retry => super::steer::retry(&home, &id, now),
+    let request = what.clone();
+    let done = tokio::task::spawn_blocking(move || match &request {
+        Steer::ResumeNow { message } => {
+            super::steer::resume_now(&home, &id, message.as_deref(), now)
+        }
+        Steer::Retry { force } => super::steer::retry(&home, &id, *force, now),
+        Steer::Message(text) => super::steer::set_message(&home, &id, text, now),
     })
     .await??;
     let daemon = match connect(paths).await {
@@ -179,36 +190,117 @@ pub async fn steer(
     };
     let v = &done.view;
     Ok(if json {
-        pretty(&serde_json::json!({
+        let mut reply = serde_json::json!({
             "action": what.as_str(),
             "incident_id": v.incident_id,
             "retry_of": done.retry_of,
             "when": v.when,
             "store": v.store,
             "daemon_running": daemon,
-        }))
+        });
+        if let Some(m) = &v.message {
+            reply["message"] = m.clone().into();
+        }
+        if let Steer::Retry { force: true } = what {
+            reply["force"] = true.into();
+        }
+        pretty(&reply)
     } else {
-        let what_line = match &done.retry_of {
-            Some(old) => format!(
-                "retrying {} as {} ({} · session {})",
+        let who = format!("{} · session {}", v.provider, short_session(&v.session_id));
+        let mut what_line = match (&what, &done.retry_of) {
+            (_, Some(old)) => format!(
+                "retrying {} as {} ({who}), due {}",
                 short_id(old),
                 short_id(&v.incident_id),
-                v.provider,
-                short_session(&v.session_id)
+                super::render::stamp(v.when)
             ),
-            None => format!(
-                "resuming {} now ({} · session {})",
-                short_id(&v.incident_id),
-                v.provider,
-                short_session(&v.session_id)
+            (Steer::Message(_), None) => format!(
+                "{} will send your message at its resume ({who})",
+                short_id(&v.incident_id)
             ),
+            (_, None) => format!("resuming {} now ({who})", short_id(&v.incident_id)),
         };
+        if let Steer::Retry { force: true } = what {
+            what_line.push_str("; forced: delivered even if the session moved on since the limit");
+        }
+        if let Some(m) = &v.message {
+            what_line.push_str(&format!("\nmessage: {m:?}"));
+        }
         let how = if daemon {
             "the daemon delivers it through its normal checks; follow it with `zag-resumed subscribe` or `zag-resumed history`"
         } else {
             "recorded in the store; no daemon runs, so it is delivered when one starts (`zag-resumed ensure`)"
         };
         format!("{what_line}\n{how}\n")
+    })
+}
+
+/// `zag-resumed pause [--until WHEN]`: through the daemon (which owns the
+/// pause file and holds what falls due), or in the pause file when none
+/// runs (see [`super::pause`]).
+pub async fn pause(
+    paths: &Paths,
+    until: Option<DateTime<Utc>>,
+    json: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let (state, daemon) = match connect(paths).await {
+        Ok(mut c) => (
+            c.call::<super::pause::PauseState>(&Request::pause(until))
+                .await?,
+            true,
+        ),
+        Err(e) if e.is_not_running() => {
+            let state = super::pause::PauseState { since: now, until };
+            super::pause::save(&paths.state_dir, &state)?;
+            (state, false)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(if json {
+        pretty(&serde_json::json!({
+            "action": "pause",
+            "since": state.since,
+            "until": state.until,
+            "daemon_running": daemon,
+        }))
+    } else {
+        let how = if daemon {
+            "the daemon goes on detecting and scheduling; what falls due waits"
+        } else {
+            "no daemon runs: recorded, and a daemon started later holds what falls due"
+        };
+        format!("{}\n{how}\n", state.describe())
+    })
+}
+
+/// `zag-resumed unpause`: held resumes go out (through the daemon, with
+/// the usual stagger), or the pause file is removed when none runs.
+pub async fn unpause(paths: &Paths, json: bool) -> anyhow::Result<String> {
+    let (was_paused, released, daemon) = match connect(paths).await {
+        Ok(mut c) => {
+            let before: StatusSnapshot = c.call(&Request::new(Op::Status)).await?;
+            let released: usize = c.call(&Request::new(Op::Unpause)).await?;
+            (before.paused.is_some(), released, true)
+        }
+        Err(e) if e.is_not_running() => (super::pause::clear(&paths.state_dir)?, 0, false),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(if json {
+        pretty(&serde_json::json!({
+            "action": "unpause",
+            "was_paused": was_paused,
+            "released": released,
+            "daemon_running": daemon,
+        }))
+    } else if !was_paused && released == 0 {
+        "zag-resumed was not paused\n".to_string()
+    } else if daemon {
+        format!(
+            "unpaused: {released} held resume(s) go out now, spread over the usual stagger (a session that moved on is skipped)\n"
+        )
+    } else {
+        "unpaused (no daemon runs: a daemon started later delivers what is due)\n".to_string()
     })
 }
 
@@ -317,6 +409,18 @@ pub fn history(
     Ok(if json {
         pretty(&all)
     } else {
-        render_history(&all, now)
+        let mut out = pause_note(paths, now);
+        out.push_str(&render_history(&all, now));
+        out
     })
+}
+
+/// The pause in force, as a line for `list` and `history` (from the pause
+/// file, the truth with or without a daemon); empty when not paused.
+pub fn pause_note(paths: &Paths, now: DateTime<Utc>) -> String {
+    match super::pause::load(&paths.state_dir) {
+        Ok(Some(p)) if p.active_at(now) => format!("{}\n", p.describe()),
+        Ok(_) => String::new(),
+        Err(e) => format!("{e}\n"),
+    }
 }

@@ -21,8 +21,15 @@ use serde::Serialize;
 
 use crate::store::{discover_stores, Schedule};
 
+/// How the `complete` of an incident no wait lifts starts its `error`.
+pub const NEEDS_USER_PREFIX: &str = "needs user: ";
+
 /// Length of the short incident id shown in tables (as git's short hashes).
 pub const SHORT_ID: usize = 8;
+
+/// The fewest characters a prefix must have to name an incident: `cancel 3`
+/// must not cancel whatever id happens to be the only one starting with 3.
+pub const MIN_PREFIX: usize = 4;
 
 /// The short form of an incident id: its first [`SHORT_ID`] characters.
 pub fn short_id(id: &str) -> &str {
@@ -44,6 +51,9 @@ pub enum State {
     /// session had moved on, or its CLI is gone): not delivered on purpose.
     Skipped,
     Cancelled,
+    /// Recorded as a failed `complete` whose error says `needs user: …`: a
+    /// limit no wait lifts (credits, a spend cap, billing), never resumed.
+    NeedsUser,
 }
 
 impl State {
@@ -54,6 +64,7 @@ impl State {
             State::Failed => "failed",
             State::Skipped => "skipped",
             State::Cancelled => "cancelled",
+            State::NeedsUser => "needs_user",
         }
     }
 }
@@ -85,6 +96,12 @@ pub struct IncidentHistory {
     pub requested: Option<String>,
     /// `zag-resumed`, or absent for zag's own records.
     pub origin: Option<String>,
+    /// The user's own message (`zag-resumed message`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `retry --force`: delivered even if the session had moved on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
     /// When it ended (absent while pending, or on a record that predates
     /// the `at` key).
     pub ended_at: Option<DateTime<Utc>>,
@@ -116,6 +133,8 @@ impl IncidentHistory {
             ended_at: None,
             reason: None,
             after_reset_secs: None,
+            message: None,
+            force: false,
         }
     }
 
@@ -147,12 +166,17 @@ impl IncidentHistory {
         self.attempt = Some(s.attempt);
         self.chain_id.clone_from(&s.chain_id);
         self.origin.clone_from(&s.origin);
+        self.message = s.has_custom_message().then(|| s.message.clone());
+        self.force = s.is_forced();
     }
 
     fn finish(&mut self) {
         let base = self.reset_at.or(self.when);
         self.after_reset_secs = match (base, self.ended_at) {
-            (Some(b), Some(e)) if self.state != State::Cancelled => Some((e - b).num_seconds()),
+            // A limit no wait lifts had no resume time to be late for.
+            (Some(b), Some(e)) if !matches!(self.state, State::Cancelled | State::NeedsUser) => {
+                Some((e - b).num_seconds())
+            }
             _ => None,
         };
     }
@@ -270,12 +294,20 @@ fn history_of_lines(
                 h.reason = detail;
             }
             Some(crate::store::CompleteStatus::Failed) => {
-                match error.as_deref().and_then(|e| e.strip_prefix("skipped: ")) {
-                    Some(why) => {
+                let e = error.as_deref();
+                match (
+                    e.and_then(|e| e.strip_prefix("skipped: ")),
+                    e.and_then(|e| e.strip_prefix(NEEDS_USER_PREFIX)),
+                ) {
+                    (Some(why), _) => {
                         h.state = State::Skipped;
                         h.reason = Some(why.to_string());
                     }
-                    None => {
+                    (_, Some(what)) => {
+                        h.state = State::NeedsUser;
+                        h.reason = Some(what.to_string());
+                    }
+                    _ => {
                         h.state = State::Failed;
                         h.reason = error.or(detail);
                     }
@@ -298,6 +330,8 @@ fn history_of_lines(
 pub enum IdError {
     #[error("no incident matches {prefix:?} in any store under {}", zag_home.display())]
     Unknown { prefix: String, zag_home: PathBuf },
+    #[error("{prefix:?} is too short: give at least {MIN_PREFIX} characters of the incident id (`status`, `list` and `history` show {SHORT_ID})")]
+    TooShort { prefix: String },
     #[error("{prefix:?} is ambiguous: it matches {} incidents ({}); give more characters", matches.len(), matches.join(", "))]
     Ambiguous {
         prefix: String,
@@ -316,6 +350,12 @@ pub enum IdError {
     },
     #[error("no pending incident {short}: it was skipped{when}{why}")]
     Skipped {
+        short: String,
+        when: String,
+        why: String,
+    },
+    #[error("no pending incident {short}: it needs you{when}{why}; once that is done, `zag-resumed retry {short}`")]
+    NeedsUser {
         short: String,
         when: String,
         why: String,
@@ -354,6 +394,14 @@ fn unique_match<'a>(
         if !prefix.is_empty() && id.starts_with(prefix) {
             matches.push(id);
         }
+    }
+    // A short prefix that names something is refused, unique or not; one
+    // that names nothing is simply unknown (the daemon may know the exact
+    // id from a store it alone reads).
+    if !matches.is_empty() && prefix.chars().count() < MIN_PREFIX {
+        return Err(IdError::TooShort {
+            prefix: prefix.to_string(),
+        });
     }
     matches.sort_unstable();
     matches.dedup();
@@ -451,6 +499,7 @@ pub fn resolve_pending(zag_home: &Path, prefix: &str) -> Result<String, IdError>
         State::Resumed => Err(IdError::Resumed { short, when }),
         State::Failed => Err(IdError::Failed { short, when, why }),
         State::Skipped => Err(IdError::Skipped { short, when, why }),
+        State::NeedsUser => Err(IdError::NeedsUser { short, when, why }),
     }
 }
 
@@ -515,6 +564,8 @@ mod tests {
             r#"{"action":"complete","incident_id":"cccc3333-x","status":"failed","error":"skipped: session moved on"}"#.into(),
             r#"{"action":"cancel","incident_id":"dddd4444-x","at":"2030-01-01T09:00:00Z"}"#.into(),
             r#"{"action":"complete","incident_id":"dddd4444-x","status":"resumed"}"#.into(),
+            sched("ffff6666-x"),
+            r#"{"action":"complete","incident_id":"ffff6666-x","status":"failed","error":"needs user: out of credits: add credits to the workspace","at":"2030-01-01T09:30:00Z"}"#.into(),
         ]);
         let by = |id: &str| h.iter().find(|x| x.incident_id == id).unwrap();
         let a = by("aaaa1111-x");
@@ -534,6 +585,15 @@ mod tests {
             (c.state, c.reason.as_deref()),
             (State::Skipped, Some("session moved on"))
         );
+        let e = by("ffff6666-x");
+        assert_eq!(
+            (e.state, e.reason.as_deref()),
+            (
+                State::NeedsUser,
+                Some("out of credits: add credits to the workspace")
+            )
+        );
+        assert_eq!(e.state.as_str(), "needs_user");
         let d = by("dddd4444-x");
         assert_eq!(d.state, State::Cancelled, "the first tombstone decides");
         assert_eq!(d.ended_at, Some(t("2030-01-01T09:00:00Z")));
@@ -564,6 +624,18 @@ mod tests {
         ));
         assert!(matches!(find(&h, "", home), Err(IdError::Unknown { .. })));
         assert_eq!(find(&h, "1234", home).unwrap().state, State::Cancelled);
+        // Unique, but shorter than MIN_PREFIX: refused, whether it matches or not.
+        assert!(matches!(find(&h, "zz", home), Err(IdError::Unknown { .. })));
+        for short in ["1", "123", "843"] {
+            let e = find(&h, short, home).unwrap_err();
+            assert_eq!(
+                e,
+                IdError::TooShort {
+                    prefix: short.into()
+                }
+            );
+            assert!(e.to_string().contains("at least 4 characters"), "{e}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod ensure;
 pub mod history;
 pub mod offline;
+pub mod pause;
 pub mod protocol;
 pub mod render;
 pub mod server;
@@ -47,6 +48,13 @@ pub struct PendingView {
     /// Why [`Self::continued_by`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continued_by_why: Option<String>,
+    /// The user's own message for this incident (`zag-resumed message`),
+    /// absent when it sends the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `retry --force`: delivered even if the session moved on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 impl PendingView {
@@ -64,6 +72,8 @@ impl PendingView {
             origin: s.origin.clone(),
             continued_by: None,
             continued_by_why: None,
+            message: s.has_custom_message().then(|| s.message.clone()),
+            force: s.is_forced(),
         }
     }
 
@@ -93,6 +103,25 @@ pub struct StatusSnapshot {
     pub pending: Vec<PendingView>,
     /// The last few resumes, failures and skips, newest last.
     pub recent: Vec<IncidentEvent>,
+    /// The user's pause, while one is in force: due resumes wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<pause::PauseState>,
+    /// `run --dry-run`: the daemon decides and logs, and does nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// A provider CLI as the daemon would run it (`scan --plan` asks for these,
+/// so its preview uses the daemon's PATH and `[binaries]`, not the shell's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinaryView {
+    pub provider: String,
+    /// The absolute path, when found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why not, when not found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A request to the daemon core; the answer comes back on the oneshot.
@@ -110,5 +139,16 @@ pub enum DaemonRequest {
     Reload(oneshot::Sender<Result<String, crate::config::ConfigError>>),
     /// Graceful stop.
     Stop(oneshot::Sender<()>),
+    /// Pause deliveries (until a time, or until `Unpause`): the daemon
+    /// writes the pause file and holds what falls due.
+    Pause {
+        until: Option<DateTime<Utc>>,
+        reply: oneshot::Sender<Result<pause::PauseState, String>>,
+    },
+    /// End a pause: held resumes go out with the usual stagger. The answer
+    /// is how many were held.
+    Unpause(oneshot::Sender<Result<usize, String>>),
+    /// The provider CLIs as the daemon resolves them.
+    Binaries(oneshot::Sender<Vec<BinaryView>>),
     Subscribe(oneshot::Sender<broadcast::Receiver<IncidentEvent>>),
 }

@@ -116,7 +116,9 @@ mod tests {
         };
         let global = StoreFile::new(home.join("scheduled_resumes.jsonl"));
         let project = StoreFile::new(home.join("projects/p/scheduled_resumes.jsonl"));
-        global.append(&mk("late", "2030-01-02T00:00:00Z")).unwrap();
+        global
+            .append(&mk("late-one", "2030-01-02T00:00:00Z"))
+            .unwrap();
         project
             .append(&mk("early", "2030-01-01T00:00:00Z"))
             .unwrap();
@@ -130,11 +132,16 @@ mod tests {
             .into_iter()
             .map(|p| p.incident_id)
             .collect();
-        assert_eq!(ids, ["early", "late"]);
-        let v = cancel_in_stores(home, "lat", Utc::now()).unwrap();
+        assert_eq!(ids, ["early", "late-one"]);
+        // Three characters are too few to name an incident, even a unique one.
+        assert!(cancel_in_stores(home, "lat", Utc::now())
+            .unwrap_err()
+            .to_string()
+            .contains("too short"));
+        let v = cancel_in_stores(home, "late", Utc::now()).unwrap();
         assert_eq!(v.store, global.path.display().to_string());
-        assert!(global.load().unwrap().tombstoned.contains("late"));
-        assert!(cancel_in_stores(home, "late", Utc::now())
+        assert!(global.load().unwrap().tombstoned.contains("late-one"));
+        assert!(cancel_in_stores(home, "late-one", Utc::now())
             .unwrap_err()
             .to_string()
             .contains("no pending incident"));

@@ -13,6 +13,10 @@
 //! `list` → `[PendingView]`, `cancel` (needs `incident_id`) → the cancelled
 //! [`PendingView`](super::PendingView), `reload` → a string saying what
 //! changed, `stop` → `null` (sent before the daemon starts draining),
+//! `pause` (optional `until`, RFC 3339) → the [`PauseState`](super::pause::PauseState)
+//! now in force, `unpause` → how many held resumes were released,
+//! `binaries` → the provider CLIs as the daemon resolves them
+//! ([`BinaryView`](super::BinaryView) per provider),
 //! `subscribe` → `"subscribed"`, after which the connection carries one
 //! [`IncidentEvent`](super::IncidentEvent) JSON object per line until either
 //! side closes it. A subscriber that falls further behind than the daemon's
@@ -43,6 +47,9 @@ pub enum Op {
     Reload,
     Stop,
     Subscribe,
+    Pause,
+    Unpause,
+    Binaries,
 }
 
 impl Op {
@@ -55,6 +62,9 @@ impl Op {
             Op::Reload => "reload",
             Op::Stop => "stop",
             Op::Subscribe => "subscribe",
+            Op::Pause => "pause",
+            Op::Unpause => "unpause",
+            Op::Binaries => "binaries",
         }
     }
 
@@ -66,6 +76,9 @@ impl Op {
             "reload" => Op::Reload,
             "stop" => Op::Stop,
             "subscribe" => Op::Subscribe,
+            "pause" => Op::Pause,
+            "unpause" => Op::Unpause,
+            "binaries" => Op::Binaries,
             _ => return None,
         })
     }
@@ -78,6 +91,9 @@ pub struct Request {
     pub op: Op,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident_id: Option<String>,
+    /// `pause`: until when (absent: until `unpause`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Request {
@@ -87,6 +103,15 @@ impl Request {
             v: VERSION,
             op,
             incident_id: None,
+            until: None,
+        }
+    }
+
+    /// `pause`, until `until` or until `unpause`.
+    pub fn pause(until: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        Request {
+            until,
+            ..Request::new(Op::Pause)
         }
     }
 
@@ -182,10 +207,12 @@ pub enum ProtocolError {
     NotAnObject,
     #[error("unsupported protocol version {got} (this daemon speaks {VERSION})")]
     Version { got: String },
-    #[error("unknown op {0:?} (expected status, list, cancel, reload, stop or subscribe)")]
+    #[error("unknown op {0:?} (expected status, list, cancel, reload, stop, subscribe, pause, unpause or binaries)")]
     UnknownOp(String),
     #[error("cancel needs a non-empty \"incident_id\"")]
     MissingIncident,
+    #[error("pause: \"until\" must be an RFC 3339 time ({0})")]
+    BadUntil(String),
 }
 
 /// Parse one request line (without its newline). Pure; never panics.
@@ -214,10 +241,18 @@ pub fn parse_request(line: &[u8]) -> Result<Request, ProtocolError> {
     if op == Op::Cancel && incident_id.as_deref().map_or(true, str::is_empty) {
         return Err(ProtocolError::MissingIncident);
     }
+    let until = match obj.get("until") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|e: serde_json::Error| ProtocolError::BadUntil(e.to_string()))?,
+        ),
+    };
     Ok(Request {
         v: VERSION,
         op,
         incident_id,
+        until,
     })
 }
 
@@ -227,7 +262,15 @@ mod tests {
 
     #[test]
     fn requests_round_trip() {
-        for op in [Op::Status, Op::List, Op::Reload, Op::Stop, Op::Subscribe] {
+        for op in [
+            Op::Status,
+            Op::List,
+            Op::Reload,
+            Op::Stop,
+            Op::Subscribe,
+            Op::Unpause,
+            Op::Binaries,
+        ] {
             let r = Request::new(op);
             let line = r.to_line();
             assert_eq!(line, format!("{{\"v\":1,\"op\":\"{}\"}}\n", op.as_str()));
@@ -235,6 +278,13 @@ mod tests {
         }
         let c = Request::cancel("abc");
         assert_eq!(parse_request(c.to_line().trim_end().as_bytes()), Ok(c));
+        let until = "2030-01-01T08:00:00Z".parse().unwrap();
+        let p = Request::pause(Some(until));
+        assert_eq!(
+            p.to_line(),
+            "{\"v\":1,\"op\":\"pause\",\"until\":\"2030-01-01T08:00:00Z\"}\n"
+        );
+        assert_eq!(parse_request(p.to_line().trim_end().as_bytes()), Ok(p));
     }
 
     #[test]
@@ -253,6 +303,11 @@ mod tests {
                 "{\"v\":1,\"op\":\"cancel\",\"incident_id\":\"\"}",
                 "incident_id",
             ),
+            (
+                "{\"v\":1,\"op\":\"pause\",\"until\":\"monday\"}",
+                "RFC 3339",
+            ),
+            ("{\"v\":1,\"op\":\"pause\",\"until\":7}", "RFC 3339"),
         ];
         for (line, want) in cases {
             let e = parse_request(line.as_bytes()).unwrap_err().to_string();

@@ -56,10 +56,11 @@ pub fn short_session(id: &str) -> String {
     }
 }
 
-/// "weekly limit" for a stored scope name; the name itself for others.
-fn describe_scope(scope: &str) -> String {
+/// "weekly limit" for a stored scope name ("5-hour limit" for Claude's and
+/// Codex's session window); the name itself for others.
+fn describe_scope(scope: &str, provider: &str) -> String {
     match serde_json::from_value::<Scope>(serde_json::Value::String(scope.to_string())) {
-        Ok(s) => s.describe().to_string(),
+        Ok(s) => s.describe_for(provider).to_string(),
         Err(_) => format!("{scope} limit"),
     }
 }
@@ -73,10 +74,16 @@ pub fn render_pending(p: &PendingView, now: DateTime<Utc>) -> String {
         countdown(p.when, now)
     );
     if let Some(scope) = &p.scope {
-        let _ = write!(s, " · {}", describe_scope(scope));
+        let _ = write!(s, " · {}", describe_scope(scope, &p.provider));
     }
     if p.attempt > 1 {
         let _ = write!(s, " · attempt {}", p.attempt);
+    }
+    if let Some(m) = &p.message {
+        let _ = write!(s, " · sends {m:?}");
+    }
+    if p.force {
+        s.push_str(" · forced");
     }
     if let Some(by) = &p.continued_by {
         let _ = write!(s, " · continued by {by}");
@@ -90,6 +97,20 @@ pub fn opt_stamp(t: Option<DateTime<Utc>>) -> String {
         || "unknown".into(),
         |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     )
+}
+
+/// A time as a log field: RFC 3339 to the second (`2030-01-01T08:00:30Z`),
+/// or `unknown`; never `Some(…)`.
+pub fn log_time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "unknown".into(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// A time to the second: "2030-01-01 08:00:30 UTC".
+pub fn stamp_secs(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// A time for people: "2030-01-01 08:00 UTC".
@@ -118,7 +139,7 @@ pub fn render_event(ev: &IncidentEvent) -> String {
                 format!(
                     "{provider} · session {} · {} · {resets}",
                     short_session(session_id),
-                    describe_scope(scope)
+                    describe_scope(scope, provider)
                 ),
             )
         }
@@ -160,6 +181,13 @@ pub fn render_event(ev: &IncidentEvent) -> String {
             ..
         } => (at, "skipped", joined(provider, session_id, reason)),
         IncidentEvent::Cancelled { at, .. } => (at, "cancelled", String::new()),
+        IncidentEvent::NeedsUser {
+            provider,
+            session_id,
+            what,
+            at,
+            ..
+        } => (at, "needs you", joined(provider, session_id, what)),
         IncidentEvent::Routed {
             provider,
             session_id,
@@ -192,6 +220,7 @@ pub fn event_incident(ev: &IncidentEvent) -> &str {
         | IncidentEvent::Failed { incident_id, .. }
         | IncidentEvent::Skipped { incident_id, .. }
         | IncidentEvent::Cancelled { incident_id, .. }
+        | IncidentEvent::NeedsUser { incident_id, .. }
         | IncidentEvent::Routed { incident_id, .. } => incident_id,
     }
 }
@@ -215,6 +244,12 @@ pub fn render_status(s: &StatusSnapshot) -> String {
         human_duration(s.now - s.started_at),
         stamp(s.started_at)
     );
+    if s.dry_run {
+        out.push_str("DRY RUN: decides and logs only; writes no store record, types nothing, starts nothing\n");
+    }
+    if let Some(p) = &s.paused {
+        let _ = writeln!(out, "{}", p.describe());
+    }
     let total: usize = s.watched.values().sum();
     if total == 0 {
         out.push_str("watching no files yet\n");
@@ -310,6 +345,12 @@ pub fn render_list(v: &[PendingView]) -> String {
     let mut out = line(header);
     for (r, p) in rows.iter().zip(v) {
         out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+        if let Some(m) = &p.message {
+            let _ = writeln!(out, "  sends {m:?} (set with `zag-resumed message`)");
+        }
+        if p.force {
+            out.push_str("  forced: delivered even if the session moved on\n");
+        }
         // who will continue it, under its row (a column could not hold the why)
         if let Some(by) = &p.continued_by {
             let _ = match &p.continued_by_why {
@@ -347,7 +388,8 @@ pub fn render_history(all: &[IncidentHistory], now: DateTime<Utc>) -> String {
             short_session(h.session_id.as_deref().unwrap_or(""))
         );
         if let Some(scope) = &h.scope {
-            let _ = write!(head, " · {}", describe_scope(scope));
+            let provider = h.provider.as_deref().unwrap_or("");
+            let _ = write!(head, " · {}", describe_scope(scope, provider));
         }
         let _ = writeln!(out, "{head} · {}", h.state.as_str());
         if let Some(hit) = h.hit_at {
@@ -357,8 +399,11 @@ pub fn render_history(all: &[IncidentHistory], now: DateTime<Utc>) -> String {
             }
             out.push('\n');
         }
-        if let Some(when) = h.when {
-            let _ = write!(out, "  {:<9}  for {}", "scheduled", stamp(when));
+        if h.state == State::NeedsUser {
+            let _ = writeln!(out, "  {:<9}  never: no wait lifts this limit", "scheduled");
+        } else if let Some(when) = h.when {
+            // To the second: a due time is exact (reset + jitter + stagger).
+            let _ = write!(out, "  {:<9}  for {}", "scheduled", stamp_secs(when));
             if let Some(a) = h.attempt {
                 let _ = write!(out, " · attempt {a}");
             }
@@ -370,6 +415,12 @@ pub fn render_history(all: &[IncidentHistory], now: DateTime<Utc>) -> String {
             }
             if let Some(req) = &h.requested {
                 let _ = write!(out, " · {req} requested");
+            }
+            if h.force {
+                let _ = write!(out, " · forced (delivered even if the session moved on)");
+            }
+            if let Some(m) = &h.message {
+                let _ = write!(out, " · message {m:?}");
             }
             out.push('\n');
         }
@@ -422,7 +473,18 @@ mod tests {
             origin: Some("zag-resumed".into()),
             continued_by: None,
             continued_by_why: None,
+            message: None,
+            force: false,
         }
+    }
+
+    #[test]
+    fn log_times_print_bare() {
+        assert_eq!(
+            log_time(Some(t("2026-12-04T15:28:00Z"))),
+            "2026-12-04T15:28:00Z"
+        );
+        assert_eq!(log_time(None), "unknown");
     }
 
     #[test]
@@ -484,6 +546,8 @@ mod tests {
                 pending("i2", "9c1f0000", "2030-01-01T12:00:00Z", Some("session")),
                 pending("i1", "6873abcd", "2030-01-01T10:14:00Z", Some("weekly")),
             ],
+            paused: None,
+            dry_run: false,
             recent: vec![
                 IncidentEvent::Resumed {
                     incident_id: "i0".into(),
@@ -506,7 +570,7 @@ zag-resumed 0.1.0 · pid 4242 · up 2h 30m (since 2030-01-01 05:30 UTC)
 watching 15 files: claude 12 · codex 3
 pending resumes (2):
   i1  claude · session 6873… · resumes in 2h 14m · weekly limit
-  i2  claude · session 9c1f… · resumes in 4h 0m · session limit
+  i2  claude · session 9c1f… · resumes in 4h 0m · 5-hour limit
 recent:
   2030-01-01 07:00 UTC  resumed    i0  codex · session abcd… · via fifo
   2030-01-01 07:30 UTC  failed     i9  gemini · session zz · exit 1
@@ -551,6 +615,7 @@ abcdef01  codex     2030-01-02 09:30:05  1        s                  /h/.zag/sch
             reset_at: Some(t("2030-01-01T10:00:00Z")),
             file: "/f".into(),
             at: t("2030-01-01T08:00:00Z"),
+            needs_user: None,
         };
         assert_eq!(
             render_event(&ev),
@@ -578,13 +643,13 @@ abcdef01  codex     2030-01-02 09:30:05  1        s                  /h/.zag/sch
         let want = "\
 8432fc05  claude · session 6873… · weekly limit · resumed
   hit        2030-01-01 08:00 UTC · /t.jsonl
-  scheduled  for 2030-01-01 10:00 UTC · attempt 2 · resets 2030-01-01 10:00 UTC · chain 11112222
+  scheduled  for 2030-01-01 10:00:30 UTC · attempt 2 · resets 2030-01-01 10:00 UTC · chain 11112222
   resumed    2030-01-01 10:01 UTC · 1m after the reset · via fifo
 99990000  codex · session zz · pending
-  scheduled  for 2030-01-01 12:00 UTC · attempt 1
+  scheduled  for 2030-01-01 12:00:00 UTC · attempt 1
   pending    resumes in 2h 0m
 77770000  gemini · session yy · failed
-  scheduled  for 2030-01-01 09:00 UTC · attempt 1
+  scheduled  for 2030-01-01 09:00:00 UTC · attempt 1
   failed     time not recorded · exit 1
 ";
         assert_eq!(render_history(&all, t("2030-01-01T10:00:00Z")), want);
@@ -592,6 +657,24 @@ abcdef01  codex     2030-01-02 09:30:05  1        s                  /h/.zag/sch
             render_history(&[], t("2030-01-01T10:00:00Z")),
             "No incidents in the stores.\n"
         );
+    }
+
+    #[test]
+    fn history_says_a_limit_no_wait_lifts_needs_the_user() {
+        use super::super::history::history_of_store;
+        let text = [
+            r#"{"action":"schedule","incident_id":"26cfe2ba-aaaa","session_id":"w-ck","provider":"codex","when":"2030-01-01T08:00:00Z","message":"Continue","attempt":1,"log_path":"","scope":"unknown","hit_at":"2030-01-01T08:00:00Z","source_file":"/w.jsonl","needs_user":"credits"}"#,
+            r#"{"action":"complete","incident_id":"26cfe2ba-aaaa","status":"failed","error":"needs user: out of credits: add credits to the workspace","at":"2030-01-01T08:00:01Z"}"#,
+        ]
+        .join("\n");
+        let all = history_of_store(text.as_bytes(), std::path::Path::new("/s"));
+        let want = "\
+26cfe2ba  codex · session w-ck · usage limit · needs_user
+  hit        2030-01-01 08:00 UTC · /w.jsonl
+  scheduled  never: no wait lifts this limit
+  needs_user  2030-01-01 08:00 UTC · out of credits: add credits to the workspace
+";
+        assert_eq!(render_history(&all, t("2030-01-01T10:00:00Z")), want);
     }
 
     #[test]

@@ -333,6 +333,18 @@ async fn answer(req: Request, requests: &mpsc::Sender<DaemonRequest>, limit: Dur
                 Ok(r.map_or_else(|e| Response::err(e.to_string()), Response::ok))
             }
             Op::Stop => ask(requests, DaemonRequest::Stop).await.map(Response::ok),
+            Op::Pause => {
+                let until = req.until;
+                let r = ask(requests, |reply| DaemonRequest::Pause { until, reply }).await?;
+                Ok(r.map_or_else(Response::err, Response::ok))
+            }
+            Op::Unpause => {
+                let r = ask(requests, DaemonRequest::Unpause).await?;
+                Ok(r.map_or_else(Response::err, Response::ok))
+            }
+            Op::Binaries => ask(requests, DaemonRequest::Binaries)
+                .await
+                .map(Response::ok),
             // Handled by the caller: it turns the connection into a stream.
             Op::Subscribe => Ok(Response::err("subscribe cannot be answered here")),
         }

@@ -7,14 +7,24 @@
 //!   `when` set to now (zag's rule: the last schedule of an id wins). A
 //!   running daemon sees the store change and re-arms the incident's timer,
 //!   which fires at once; without a daemon, the next start delivers it.
-//! - `retry <id>` gives a failed (or skipped) incident one more delivery: a
+//! - `retry <id>` gives a failed, skipped or needs-you incident (the user
+//!   has added credits, raised a cap) one more delivery: a
 //!   new incident (a tombstoned id is hidden for good, so it needs a fresh
 //!   one) with the same session facts, chained to the failed one, due now.
+//!   A cancelled incident is restored the same way, due when it was due (or
+//!   now, if that has passed): the undo of a `cancel`. `--force` marks the
+//!   new incident `force`: its delivery skips the "moved on" check, once.
 //!   It is refused while the session already has a pending resume: one
 //!   pending-or-running resume per session.
+//! - `message <id> TEXT` (and `resume-now --message`) appends the pending
+//!   incident's `schedule` again with `message` set to the user's text and
+//!   `custom_message`: zag reads the same `message` key, and the last
+//!   schedule wins. The text is checked as the daemon checks a message
+//!   before typing or passing it (no control characters, not empty).
 //!
-//! Both records carry `requested` (`"resume-now"` / `"retry"`, and for a
-//! retry `retry_of`), keys zag ignores, so `history` can tell them apart.
+//! The records carry `requested` (`"resume-now"` / `"retry"` / `"message"`,
+//! and for a retry `retry_of`), keys zag ignores, so `history` can tell them
+//! apart.
 
 use std::path::{Path, PathBuf};
 
@@ -34,8 +44,10 @@ pub enum SteerError {
     NotOurs { short: String },
     #[error("{short} is still pending: use `zag-resumed resume-now {short}` to deliver it now")]
     StillPending { short: String },
-    #[error("{short} was {state}: only a failed or skipped incident can be retried")]
+    #[error("{short} was {state}: only a failed or skipped incident (or a cancelled one, to undo the cancel) can be retried")]
     NotFailed { short: String, state: &'static str },
+    #[error("message refused: {0}")]
+    BadMessage(&'static str),
     #[error("the session of {short} already has a pending resume ({pending}): use `zag-resumed resume-now {pending}`")]
     SessionPending { short: String, pending: String },
     #[error("the schedule of {short} is no longer in its store (compacted away?)")]
@@ -56,11 +68,76 @@ pub struct Steered {
     pub retry_of: Option<String>,
 }
 
-/// Deliver a pending incident now (see the module docs).
+/// The longest message accepted, in bytes: it must fit, with its JSON
+/// envelope, in one atomic write to a zag relay's FIFO (4096 bytes).
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// Check a user's message as the delivery would: typed into a TUI (where a
+/// control character such as a newline would submit early or do worse) or
+/// passed as one argument. `Ok` is the text as it will be sent.
+pub fn check_message(text: &str) -> Result<&str, SteerError> {
+    if text.trim().is_empty() {
+        return Err(SteerError::BadMessage("it is empty"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(SteerError::BadMessage(
+            "it contains control characters (a newline would send it early in a TUI); give it on one line",
+        ));
+    }
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(SteerError::BadMessage(
+            "it is longer than 2048 bytes (a zag relay takes one 4096-byte write)",
+        ));
+    }
+    if text.trim() == "-" {
+        return Err(SteerError::BadMessage(
+            "\"-\" alone would be read as \"standard input\" by a CLI",
+        ));
+    }
+    Ok(text)
+}
+
+/// Deliver a pending incident now (see the module docs), with the user's
+/// own message when `message` is given.
 pub fn resume_now(
     zag_home: &Path,
     prefix: &str,
+    message: Option<&str>,
     now: DateTime<Utc>,
+) -> Result<Steered, SteerError> {
+    let message = message.map(check_message).transpose()?;
+    reschedule_pending(zag_home, prefix, now, |s| {
+        s.when = now;
+        if let Some(m) = message {
+            s.message = m.to_string();
+            s.custom_message = Some(true);
+        }
+        "resume-now"
+    })
+}
+
+/// Set what a pending incident sends at its resume (see the module docs).
+pub fn set_message(
+    zag_home: &Path,
+    prefix: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Steered, SteerError> {
+    let message = check_message(message)?;
+    reschedule_pending(zag_home, prefix, now, |s| {
+        s.message = message.to_string();
+        s.custom_message = Some(true);
+        "message"
+    })
+}
+
+/// Append a pending incident's `schedule` again, changed by `change`
+/// (which returns what was requested, for `requested`).
+fn reschedule_pending(
+    zag_home: &Path,
+    prefix: &str,
+    now: DateTime<Utc>,
+    change: impl FnOnce(&mut Schedule) -> &'static str,
 ) -> Result<Steered, SteerError> {
     let id = resolve_pending(zag_home, prefix)?;
     for store in discover_stores(zag_home) {
@@ -74,14 +151,11 @@ pub fn resume_now(
             });
         }
         let mut again = (**s).clone();
-        again.when = now;
+        let requested = change(&mut again);
         append(
             &store.path,
             &again,
-            &[
-                ("requested", "resume-now".into()),
-                ("at", stamp(now).into()),
-            ],
+            &[("requested", requested.into()), ("at", stamp(now).into())],
         )?;
         return Ok(Steered {
             view: PendingView::of(&again, &store.path),
@@ -93,13 +167,21 @@ pub fn resume_now(
     })
 }
 
-/// Retry a failed or skipped incident once more (see the module docs).
-pub fn retry(zag_home: &Path, prefix: &str, now: DateTime<Utc>) -> Result<Steered, SteerError> {
+/// Retry a failed or skipped incident once more, or restore a cancelled
+/// one; `force` skips the "moved on" check of that one delivery (see the
+/// module docs).
+pub fn retry(
+    zag_home: &Path,
+    prefix: &str,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Result<Steered, SteerError> {
     let all = read_history(zag_home);
     let h = find(&all, prefix, zag_home)?;
     let short = h.short_id.clone();
+    let restore = h.state == State::Cancelled;
     match h.state {
-        State::Failed | State::Skipped => {}
+        State::Failed | State::Skipped | State::NeedsUser | State::Cancelled => {}
         State::Pending => return Err(SteerError::StillPending { short }),
         other => {
             return Err(SteerError::NotFailed {
@@ -129,7 +211,12 @@ pub fn retry(zag_home: &Path, prefix: &str, now: DateTime<Utc>) -> Result<Steere
             pending: short_id(&pending.incident_id).to_string(),
         });
     }
-    let retried = retry_of(failed, now);
+    let mut retried = retry_of(failed, now);
+    if restore {
+        // The undo of a cancel: due when it was due, unless that has passed.
+        retried.when = failed.when.max(now);
+    }
+    retried.force = force.then_some(true);
     append(
         &store_path,
         &retried,
@@ -157,6 +244,10 @@ pub fn retry_of(failed: &Schedule, now: DateTime<Utc>) -> Schedule {
             .unwrap_or_else(|| failed.incident_id.clone()),
     );
     s.when = now;
+    // Retrying a limit no wait lifts says the user has done what it needed
+    // (added credits, raised the cap): this one is delivered.
+    s.needs_user = None;
+    s.force = None;
     s
 }
 
@@ -210,5 +301,11 @@ mod tests {
             retry_of(&unchained, now).chain_id.as_deref(),
             Some(failed.incident_id.as_str())
         );
+        // A limit no wait lifts, retried once the user acted: delivered.
+        let needed = Schedule {
+            needs_user: Some("credits".into()),
+            ..failed.clone()
+        };
+        assert_eq!(retry_of(&needed, now).needs_user, None);
     }
 }

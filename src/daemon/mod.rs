@@ -50,6 +50,7 @@ pub mod incident;
 pub mod plan;
 pub mod screen_watch;
 pub mod sessions;
+mod user;
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -85,6 +86,8 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// PATH for provider binaries (`None`: this process's PATH).
     pub search_path: Option<OsString>,
+    /// `run --dry-run`: decide and log, write and start nothing.
+    pub dry_run: bool,
 }
 
 /// Why the daemon could not run.
@@ -233,6 +236,9 @@ enum Disk {
         outcome: Box<Outcome>,
         plan: Box<plan::OutcomePlan>,
     },
+    /// The last outcomes the stores know, read at start for `status`'s
+    /// "recent" (what `history` knows survives a restart).
+    Recent(Vec<IncidentEvent>),
     /// A requested `cancel` was appended (fsync'd when `Ok`).
     Cancelled {
         id: String,
@@ -275,6 +281,8 @@ struct Core {
     screen_watches: HashMap<PathBuf, tokio::task::AbortHandle>,
     /// Where a watch sends the limit it saw (read like ingest's events).
     screen_tx: mpsc::UnboundedSender<IngestEvent>,
+    /// Pause, held incidents, dry run (see [`user`]).
+    user: user::UserState,
 }
 
 /// Turn transparent huge pages off for this process (Linux; elsewhere a
@@ -308,6 +316,7 @@ pub async fn run(
         config_path,
         clock,
         search_path,
+        dry_run,
     } = opts;
     crate::lock::ensure_private_dir(&paths.state_dir).map_err(|source| DaemonError::StateDir {
         path: paths.state_dir.clone(),
@@ -365,7 +374,13 @@ pub async fn run(
         sessions: Default::default(),
         screen_watches: HashMap::new(),
         screen_tx,
+        user: user::UserState::load(&paths.state_dir, dry_run, clock.now()),
     };
+    if dry_run {
+        tracing::info!(
+            "dry run: watching, detecting and planning; nothing will be written, typed or started"
+        );
+    }
 
     let notifications = crate::desktop::spawn_event_notifier(
         core.notifier.clone(),
@@ -386,12 +401,31 @@ pub async fn run(
         took_ms = started.elapsed().as_millis() as u64,
         "re-armed pending resumes from disk"
     );
+    // Off the loop and after the re-arm: it reads every store once more.
+    let zag_home = paths.zag_home.clone();
+    // Whole seconds: a record's `at` is kept to the second, so one written
+    // in the start's own second may be this run's (its event comes live).
+    let before =
+        chrono::DateTime::from_timestamp(core.started_at.timestamp(), 0).unwrap_or(core.started_at);
+    core.work.spawn_blocking(move || {
+        Disk::Recent(user::recent_from_history(
+            crate::control::history::read_history(&zag_home),
+            RECENT,
+            before,
+        ))
+    });
 
     let (ingest_tx, mut ingest_rx) = mpsc::unbounded_channel();
     let ingest = ingest::start(
         ingest::IngestSetup {
             patterns: Patterns::for_daemon(&paths, &config.watch),
-            checkpoints_path: paths.state_dir.join("offsets.json"),
+            // A dry run keeps its own offsets: the real first start still
+            // catches up on what the dry run saw.
+            checkpoints_path: paths.state_dir.join(if dry_run {
+                "offsets.dry-run.json"
+            } else {
+                "offsets.json"
+            }),
             max_line: config.watch.max_line_bytes,
             clock: clock.clone(),
             detectors: Box::new(ProjectDetectors {
@@ -416,7 +450,11 @@ pub async fn run(
             Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
             Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_disk(done),
             Some(req) = requests.recv() => match req {
-                DaemonRequest::Stop(reply) => { let _ = reply.send(()); break; }
+                DaemonRequest::Stop(reply) => {
+                    tracing::info!("stop requested over the control socket");
+                    let _ = reply.send(());
+                    break;
+                }
                 req => core.on_request(req),
             },
         }
@@ -441,6 +479,7 @@ pub async fn run(
     if let Some(w) = watchdog {
         w.abort();
     }
+    tracing::info!(pid = std::process::id(), "zag-resumed stopped");
     Ok(())
 }
 
@@ -549,6 +588,10 @@ impl Core {
                                 });
                                 inc.schedule = s;
                                 inc.state = State::Armed;
+                            } else if inc.state.is_waiting() && inc.schedule.message != s.message {
+                                // `zag-resumed message`: same time, new text.
+                                tracing::info!(incident = %s.incident_id, message = %s.message, "scheduled again in the store with the user's message");
+                                inc.schedule = s;
                             }
                         }
                     }
@@ -584,6 +627,7 @@ impl Core {
     /// Remove an incident and its session filing.
     fn untrack(&mut self, id: &str) -> Option<Incident> {
         let inc = self.incidents.remove(id)?;
+        self.user.held.remove(id);
         self.sessions.remove(&inc.schedule);
         Some(inc)
     }
@@ -647,6 +691,9 @@ impl Core {
                 };
                 self.timer.arm(probe, at);
             }
+            Adoption::Adopt if self.user.dry_run => {
+                tracing::info!(zag_incident = %zag_id, "dry run: would adopt this stranded zag resume (its owner is gone)");
+            }
             Adoption::Adopt => match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
                 Ok(ours) => {
                     tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
@@ -660,6 +707,9 @@ impl Core {
     /// Compact a store in the background once it is mostly dead records.
     /// Compaction is safe against concurrent appenders (ours and zag's).
     fn maybe_compact(&self, path: &Path) {
+        if self.user.dry_run {
+            return;
+        }
         let Some(f) = self.stores.get(path) else {
             return;
         };
@@ -767,6 +817,12 @@ impl Core {
                 ack_all(acks);
             }
             plan::HitPlan::Seen(mut incident) => {
+                tracing::debug!(
+                    incident = %incident.id(), provider = %facts.detection.provider,
+                    due = %incident.schedule.when, fallback_used = incident.schedule.fallback_used.unwrap_or(false),
+                    store = %incident.store.display(),
+                    "planner: a limit to resume (due by the project's [usage_limits]); resolving its session"
+                );
                 if let State::Seen { acks: waiting, .. } = &mut incident.state {
                     *waiting = acks;
                 }
@@ -806,6 +862,7 @@ impl Core {
                 written,
                 reply,
             } => self.on_cancelled(id, store, *view, written, reply),
+            Disk::Recent(events) => self.seed_recent(events),
         }
     }
 
@@ -838,6 +895,7 @@ impl Core {
             .collect();
         let known = match plan::plan_live(&schedule, &live) {
             plan::LivePlan::New => {
+                tracing::debug!(incident = %schedule.incident_id, "planner: no live resume of this session stands in the way; checking the stores for the same limit");
                 let (limits, _) = self
                     .limits
                     .get(&project_of_store(&self.paths, &incident.store));
@@ -871,11 +929,14 @@ impl Core {
                 .contains_key(&schedule.incident_id)
                 .then(|| schedule.incident_id.clone())
         }) {
-            tracing::debug!(incident = %existing, file = %schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            if !self.tell_folded_into_ended(&existing, &schedule) {
+                tracing::debug!(incident = %existing, file = %schedule.source_file.as_deref().unwrap_or(""), "limit already known");
+            }
             let acks = incident.state.take_acks();
             self.join(&existing, acks);
             return;
         }
+        tracing::debug!(incident = %schedule.incident_id, store = %incident.store.display(), "planner: a new incident: writing its schedule");
         // Once per incident, not per line that shows it (subscribers and
         // desktop notifications would see duplicates otherwise).
         self.publish(*hit_event);
@@ -885,11 +946,17 @@ impl Core {
         self.sessions.add(&schedule);
         self.incidents.insert(id.clone(), incident);
         let unresolvable = resolved.err().map(|e| e.to_string());
+        let dry_run = self.user.dry_run;
         self.work.spawn_blocking(move || {
-            let durable = StoreFile::new(store.as_ref())
-                .append(&Record::Schedule((*schedule).clone()))
-                .map_err(|e| e.to_string());
-            append_lines(&lines);
+            let durable = if dry_run {
+                Err(user::DRY_RUN_NOT_WRITTEN.to_string())
+            } else {
+                let durable = StoreFile::new(store.as_ref())
+                    .append(&Record::Schedule((*schedule).clone()))
+                    .map_err(|e| e.to_string());
+                append_lines(&lines);
+                durable
+            };
             Disk::ScheduleWritten {
                 id,
                 durable,
@@ -927,20 +994,21 @@ impl Core {
         let schedule = inc.schedule.clone();
         let store = inc.store.clone();
         let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
-        if let Err(e) = &durable {
-            tracing::error!(
+        match &durable {
+            Err(e) if e == user::DRY_RUN_NOT_WRITTEN => tracing::info!(
+                incident = %id, %provider, session = %session_id, due = %schedule.when,
+                "dry run: would record this limit's resume in {} (and the hit in the session's zag log); kept in memory only",
+                store.display()
+            ),
+            Err(e) => tracing::error!(
                 "cannot write {}: {e}; the resume is armed but not durable",
                 store.display()
-            );
+            ),
+            Ok(()) => {}
         }
-        if let Some(reason) = unresolvable {
-            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, but the session cannot be resumed: {reason}");
-            self.on_outcome(
-                id,
-                Outcome::Failed {
-                    reason: format!("cannot resume: {reason}"),
-                },
-            );
+        if let Some(outcome) = plan::at_once(&schedule, unresolvable) {
+            tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, not to be resumed: {outcome:?}");
+            self.on_outcome(id, outcome);
             ack_all(acks);
             return;
         }
@@ -948,6 +1016,12 @@ impl Core {
             // Read whatever else landed in the store meanwhile: a cancel
             // appended right after our schedule must win.
             self.load_store(&store);
+            if !self.incidents.contains_key(id) {
+                // That read saw the cancel, untracked the incident and said
+                // so ("cancelled in the store"): told once, not twice.
+                ack_all(acks);
+                return;
+            }
         }
         let cancelled = durable.is_ok()
             && self
@@ -956,14 +1030,17 @@ impl Core {
                 .is_some_and(|f| f.replay().tombstoned.contains(id));
         if cancelled {
             // Told like any other cancel, so status and subscribers agree
-            // with the store.
-            self.untrack(id);
+            // with the store; told once: the re-read above may already have
+            // stopped and told it.
+            let still_tracked = self.untrack(id).is_some();
             ack_all(acks);
-            tracing::info!(incident = %id, "cancelled before its timer was armed");
-            self.publish(IncidentEvent::Cancelled {
-                incident_id: id.to_string(),
-                at: self.clock.now(),
-            });
+            if still_tracked {
+                tracing::info!(incident = %id, "cancelled before its timer was armed");
+                self.publish(IncidentEvent::Cancelled {
+                    incident_id: id.to_string(),
+                    at: self.clock.now(),
+                });
+            }
             return;
         }
         // Armed from the record (or, not durable, from memory so it still
@@ -1008,6 +1085,13 @@ impl Core {
             return;
         }
         let store = inc.store.clone();
+        if self.hold_if_paused(&id) {
+            return;
+        }
+        if self.user.dry_run {
+            self.dry_fire(&id);
+            return;
+        }
         self.load_store(&store);
         let Some(inc) = self.incidents.get_mut(&id) else {
             return;
@@ -1020,9 +1104,11 @@ impl Core {
         let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
+            tracing::debug!(incident = %id, "planner: not delivered: {reason}");
             self.on_outcome(&id, Outcome::Skipped { reason });
             return;
         }
+        tracing::debug!(incident = %id, "planner: deliver (no zag scheduler owns this limit, no cancel in the store)");
         if let Some(inc) = self.incidents.get_mut(&id) {
             inc.state = State::Delivering {
                 since: self.clock.now(),
@@ -1046,6 +1132,10 @@ impl Core {
     /// lifecycle line in the zag log, both off the loop; until then no
     /// cancel and no second fire. A deferral goes back to waiting instead.
     fn on_outcome(&mut self, id: &str, outcome: Outcome) {
+        if self.user.dry_run {
+            self.dry_outcome(id, outcome);
+            return;
+        }
         if let Outcome::Deferred { until, view, state } = outcome {
             self.on_deferred(id, until, view, state);
             return;
@@ -1062,6 +1152,11 @@ impl Core {
             &outcome,
             self.clock.now(),
         ));
+        tracing::debug!(
+            incident = %id, again = plan.again.is_some(),
+            "planner: record {}",
+            plan.record.to_line().trim_end()
+        );
         // When and how it ended, in keys zag ignores (for `history`).
         let detail = match &outcome {
             Outcome::Resumed { detail } => Some(detail.as_str()),
@@ -1135,6 +1230,9 @@ impl Core {
         match outcome {
             Outcome::Resumed { detail } => tracing::info!(incident = %id, "resumed: {detail}"),
             Outcome::Skipped { reason } => tracing::info!(incident = %id, "not resumed: {reason}"),
+            Outcome::NeedsUser { what } => {
+                tracing::warn!(incident = %id, "not resumed, no wait lifts this limit: {what}")
+            }
             Outcome::Failed { reason } => tracing::warn!(incident = %id, "resume failed: {reason}"),
             Outcome::LimitAgain { detail, .. } => {
                 tracing::warn!(incident = %id, "limit hit again: {detail}")
@@ -1165,7 +1263,10 @@ impl Core {
         let project = project_of_store(&self.paths, store);
         let (limits, _) = self.limits.get(&project);
         match plan::plan_reschedule(running, detection, &limits, self.clock.now()) {
-            None => ack_all(acks),
+            None => {
+                tracing::debug!(incident = %running.incident_id, provider = %running.provider, "planner: no next attempt: unknown provider");
+                ack_all(acks)
+            }
             Some(plan::Reschedule::GiveUp { event }) => {
                 tracing::warn!(incident = %running.incident_id, "limit hit again; giving up after {} attempts (max_attempts)", running.attempt);
                 self.publish(event);
@@ -1202,7 +1303,21 @@ impl Core {
             DaemonRequest::List(reply) => {
                 let _ = reply.send(self.pending_views());
             }
+            DaemonRequest::Cancel { incident_id, reply } if self.user.dry_run => {
+                let _ = reply.send(Err(format!(
+                    "no pending incident {incident_id}: this daemon runs with --dry-run and writes nothing (its incidents live in memory and are never delivered)"
+                )));
+            }
             DaemonRequest::Cancel { incident_id, reply } => self.cancel(&incident_id, reply),
+            DaemonRequest::Pause { until, reply } => {
+                let _ = reply.send(self.pause(until));
+            }
+            DaemonRequest::Unpause(reply) => {
+                let _ = reply.send(self.unpause());
+            }
+            DaemonRequest::Binaries(reply) => {
+                let _ = reply.send(self.binaries());
+            }
             DaemonRequest::Reload(reply) => {
                 sd_notify(&crate::systemd::reloading_message());
                 let _ = reply.send(self.reload());
@@ -1234,10 +1349,12 @@ impl Core {
         let (path, view) = match plan::plan_cancel(id, found, state) {
             Ok(found) => found,
             Err(e) => {
+                tracing::debug!(incident = %id, "planner: cancel refused: {e}");
                 let _ = reply.send(Err(e));
                 return;
             }
         };
+        tracing::debug!(incident = %id, store = %path.display(), "planner: cancel: writing the tombstone");
         self.timer.disarm(id);
         if let Some(inc) = self.incidents.get_mut(id) {
             let before = std::mem::replace(&mut inc.state, State::Armed);
@@ -1361,7 +1478,23 @@ impl Core {
                     .map(move |s| PendingView::of(s, p))
             })
             .collect();
+        if self.user.dry_run {
+            // Its own incidents are in memory only.
+            let known: std::collections::HashSet<String> =
+                v.iter().map(|p| p.incident_id.clone()).collect();
+            v.extend(
+                self.incidents
+                    .values()
+                    .filter(|i| i.state.is_waiting() && !known.contains(i.id()))
+                    .map(|i| PendingView::of(&i.schedule, &i.store)),
+            );
+        }
         for p in &mut v {
+            if let Some((by, why)) = self.held_view(&p.incident_id) {
+                p.continued_by = Some(by);
+                p.continued_by_why = Some(why);
+                continue;
+            }
             let (by, why) = match self.incidents.get(&p.incident_id) {
                 Some(Incident { route: Some(r), .. }) => (r.by.describe(), r.why.clone()),
                 Some(_) => (
@@ -1405,6 +1538,8 @@ impl Core {
             watched,
             pending: self.pending_views(),
             recent: self.recent.iter().cloned().collect(),
+            paused: self.user.paused_at(self.clock.now()).cloned(),
+            dry_run: self.user.dry_run,
         }
     }
 

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::incident::{Incident, State};
 use crate::config::UsageLimits;
+use crate::control::history::NEEDS_USER_PREFIX;
 use crate::control::IncidentEvent;
 use crate::detect::{Detection, Provider, SourceKind};
 use crate::paths::Paths;
@@ -181,6 +182,7 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
         reset_at: d.reset_at,
         file: f.file.display().to_string(),
         at: now,
+        needs_user: d.needs_user.map(|n| n.as_str().to_string()),
     };
     if !limits.enabled_for(provider) {
         return HitPlan::Disabled {
@@ -195,7 +197,15 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
         .reset_at
         .map_or(ResetWindow::Hit(hit_at), ResetWindow::Reset);
     let incident_id = incident_id_for(provider.as_str(), &session_key, window, f.attempt);
-    let (due, fallback_used) = due_time(d.reset_at, provider, limits, now, &incident_id);
+    // A limit no wait lifts gets no resume time: it is recorded as needing
+    // the user at once (see [`at_once`]); `when` is only the record's now.
+    let (due, fallback_used) = match d.needs_user {
+        Some(_) => (now, None),
+        None => {
+            let (due, fallback) = due_time(d.reset_at, provider, limits, now, &incident_id);
+            (due, Some(fallback))
+        }
+    };
     let schedule = Schedule {
         incident_id: incident_id.clone(),
         session_id: session_id.clone(),
@@ -213,7 +223,7 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
         origin: Some(ORIGIN.into()),
         scope: Some(d.scope.as_str().into()),
         reset_at: d.reset_at,
-        fallback_used: Some(fallback_used),
+        fallback_used,
         provider_session_id: session.provider_session_id.clone(),
         wrapper_session_id: session.wrapper_session_id.clone(),
         cwd: session.cwd.clone(),
@@ -225,6 +235,11 @@ pub fn plan_hit(f: &HitFacts<'_>, limits: &UsageLimits, now: DateTime<Utc>) -> H
             .map(|c| c.chain_id.clone().unwrap_or_else(|| c.incident_id.clone())),
         raw: Some(truncate(&d.raw, 512)),
         permission_mode: session.permission_mode.clone(),
+        needs_user: d.needs_user.map(|n| n.as_str().to_string()),
+        // The user's message and a forced retry are this incident's only:
+        // a new incident starts from the configured message and the checks.
+        custom_message: None,
+        force: None,
     };
     let store: std::sync::Arc<Path> = Paths::store_in(f.project).into();
     HitPlan::Seen(Box::new(Incident::new(
@@ -399,22 +414,43 @@ pub fn hit_log_lines(s: &Schedule, d: &Detection, now: DateTime<Utc>) -> Vec<Log
     );
     f.insert("incident_id".into(), json!(s.incident_id));
     f.insert("raw".into(), json!(truncate(&d.raw, 512)));
-    let mut u = Map::new();
-    u.insert("level".into(), json!("warn"));
-    u.insert(
-        "message".into(),
-        json!(format!(
+    // `scheduled_resume_at` stays (our own line read back is then known as
+    // owned); its `complete` follows at once and says it needs the user.
+    let message = match resume::needs_user_what(s) {
+        Some(what) => {
+            f.insert("needs_user".into(), json!(s.needs_user));
+            format!(
+                "zag-resumed: {} limit no wait lifts, not resumed: {what}",
+                s.provider
+            )
+        }
+        None => format!(
             "zag-resumed: {} {}; resume scheduled at {}",
             s.provider,
             d.scope.describe(),
             s.when.to_rfc3339()
-        )),
-    );
+        ),
+    };
+    let mut u = Map::new();
+    u.insert("level".into(), json!("warn"));
+    u.insert("message".into(), json!(message));
     u.insert("data".into(), json!({"incident_id": s.incident_id, "scheduled_resume_at": s.when.to_rfc3339(), "attempt": s.attempt, "origin": ORIGIN}));
     vec![
         LogLine::new(&log, s, now, "usage_limit_hit", f),
         LogLine::new(&log, s, now, "user_event", u),
     ]
+}
+
+/// What a newly written incident becomes at once, without a timer: one no
+/// wait lifts needs the user; one whose session cannot be resolved
+/// (`unresolvable`, the resolve's reason) fails. `None`: arm it.
+pub fn at_once(s: &Schedule, unresolvable: Option<String>) -> Option<Outcome> {
+    if let Some(what) = resume::needs_user_what(s) {
+        return Some(Outcome::NeedsUser { what });
+    }
+    unresolvable.map(|reason| Outcome::Failed {
+        reason: format!("cannot resume: {reason}"),
+    })
 }
 
 /// What to do when an incident's timer fires (after the store is re-read).
@@ -466,6 +502,10 @@ pub fn plan_outcome(s: &Schedule, outcome: &Outcome, now: DateTime<Utc>) -> Outc
         Outcome::Resumed { .. } => (CompleteStatus::Resumed, None),
         Outcome::Failed { reason } => (CompleteStatus::Failed, Some(reason.clone())),
         Outcome::Skipped { reason } => (CompleteStatus::Failed, Some(format!("skipped: {reason}"))),
+        Outcome::NeedsUser { what } => (
+            CompleteStatus::Failed,
+            Some(format!("{NEEDS_USER_PREFIX}{what}")),
+        ),
         Outcome::LimitAgain { detail, .. } => (
             CompleteStatus::Failed,
             Some(format!("limit hit again: {detail}")),
@@ -492,6 +532,13 @@ pub fn plan_outcome(s: &Schedule, outcome: &Outcome, now: DateTime<Utc>) -> Outc
             provider,
             session_id,
             reason: reason.clone(),
+            at,
+        },
+        Outcome::NeedsUser { what } => IncidentEvent::NeedsUser {
+            incident_id,
+            provider,
+            session_id,
+            what: what.clone(),
             at,
         },
         Outcome::Failed { .. } | Outcome::LimitAgain { .. } | Outcome::Deferred { .. } => {
@@ -571,7 +618,8 @@ pub fn plan_reschedule(
             },
         });
     }
-    if detection.reset_at.is_none() {
+    // A limit no wait lifts gets no made-up reset: it needs the user.
+    if detection.reset_at.is_none() && detection.needs_user.is_none() {
         let wait = resume::backoff_fallback(limits.fallback_secs_for(provider), next);
         detection.reset_at = Some(now + secs(wait));
     }
@@ -1363,5 +1411,78 @@ mod tests {
             project_of(&p, &SessionIdentity::default(), |_| unreachable!()),
             p.zag_home
         );
+    }
+
+    /// Issue 19, item 3: a limit no wait lifts gets no resume time, is
+    /// ended at once as needing the user, and says what to do everywhere.
+    #[test]
+    fn a_limit_no_wait_lifts_is_never_timed_and_needs_the_user() {
+        let (s, log) = relay();
+        let mut d = detection(None);
+        d.needs_user = Some(crate::detect::NeedsUser::Credits);
+        let c = candidate(plan(&d, log, SourceKind::ZagSession, &s));
+        // No fallback wait, no reset: recorded now, marked.
+        assert_eq!(c.schedule.when, now());
+        assert_eq!(c.schedule.fallback_used, None);
+        assert_eq!(c.schedule.reset_at, None);
+        assert_eq!(c.schedule.needs_user.as_deref(), Some("credits"));
+        match &c.state {
+            State::Seen { hit_event, .. } => match hit_event.as_ref() {
+                IncidentEvent::Hit { needs_user, .. } => {
+                    assert_eq!(needs_user.as_deref(), Some("credits"))
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        // Ended at once, before any timer, even when the session resolved.
+        let outcome = at_once(&c.schedule, None).expect("ended at once");
+        let what = crate::detect::NeedsUser::Credits.what_to_do();
+        assert_eq!(
+            outcome,
+            Outcome::NeedsUser {
+                what: what.to_string()
+            }
+        );
+        let ended = plan_outcome(&c.schedule, &outcome, now());
+        assert_eq!(
+            ended.record,
+            Record::Complete {
+                incident_id: c.schedule.incident_id.clone(),
+                status: CompleteStatus::Failed,
+                error: Some(format!("needs user: {what}")),
+            }
+        );
+        assert!(matches!(&ended.event, IncidentEvent::NeedsUser { what: w, .. } if w == what));
+        let log_line = ended.log.expect("a zag-log line");
+        assert_eq!(log_line.kind, "usage_limit_resume_failed");
+        // The hit line tells zag's reader it needs the user.
+        let lines = hit_log_lines(&c.schedule, detection_of(&c), now());
+        assert_eq!(lines[0].fields["needs_user"], "credits");
+        let said = lines[1].fields["message"].as_str().unwrap();
+        assert!(
+            said.contains("not resumed") && said.contains(what),
+            "{said}"
+        );
+        // An ordinary limit is armed; an unresolvable one fails as before.
+        let plain = candidate(plan(&detection(Some(60)), log, SourceKind::ZagSession, &s));
+        assert_eq!(at_once(&plain.schedule, None), None);
+        assert_eq!(
+            at_once(&plain.schedule, Some("gone".into())),
+            Some(Outcome::Failed {
+                reason: "cannot resume: gone".into()
+            })
+        );
+        // A resumed run that met it again: no made-up reset for the retry.
+        match plan_reschedule(&plain.schedule, d, &limits(), now()) {
+            Some(Reschedule::Retry { detection, .. }) => {
+                assert_eq!(detection.reset_at, None);
+                assert_eq!(
+                    detection.needs_user,
+                    Some(crate::detect::NeedsUser::Credits)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::detect::{Detection, Scope};
+use crate::detect::{Detection, Detector, LineContext, Scope, SourceKind};
 use crate::ingest::{IngestEvent, LimitSighting, TurnOpenSighting};
 use crate::live::proc::Procfs;
 use crate::live::tmux::{self, Tmux};
@@ -96,16 +96,29 @@ pub async fn watch(
         identity.provider = Some(cli.provider());
         identity.cwd = Some(cwd.to_string_lossy().into_owned());
         identity.last_prompt = Some(open.turn.text.clone());
+        // The text shown, read by the provider's own wording rules (its
+        // scope and reset: Gemini's daily quota is due at the next midnight
+        // Pacific); a wording they miss is still a limit seen on screen.
+        let at = open.turn.at.unwrap_or_else(|| clock.now());
+        let read = Detector::default().detect(
+            title.as_bytes(),
+            &LineContext {
+                source: SourceKind::Unknown,
+                provider_hint: Some(cli.provider()),
+                anchor: at,
+            },
+        );
         let detection = Detection {
             provider: cli.provider(),
-            scope: Scope::Daily,
-            reset_at: None,
+            scope: read.as_ref().map_or(Scope::Daily, |d| d.scope),
+            reset_at: read.as_ref().and_then(|d| d.reset_at),
             raw: title,
             provider_session_id: identity.provider_session_id.clone(),
             wrapper_session_id: None,
             cwd: identity.cwd.clone(),
-            line_ts: open.turn.at.or_else(|| Some(clock.now())),
+            line_ts: Some(at),
             zag_hit: None,
+            needs_user: read.as_ref().and_then(|d| d.needs_user),
         };
         let (ack, _acked) = oneshot::channel();
         let _ = to.send(IngestEvent::Hit(Box::new(LimitSighting {

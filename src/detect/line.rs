@@ -53,6 +53,9 @@ const NEEDLES: &[&str] = &[
     "limit will reset",
     "limit reached",
     "CAPACITY_EXHAUSTED",
+    "of credits",
+    "extra usage",
+    "blocking_limit",
 ];
 
 static FINDER: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -186,6 +189,7 @@ impl Identity {
             cwd: self.cwd,
             line_ts: self.ts,
             zag_hit: hit.zag_hit,
+            needs_user: hit.needs_user,
         }
     }
 }
@@ -348,7 +352,9 @@ fn structurally_possible(top: &Top<'_>) -> bool {
     match ty {
         // Claude's result must say is_error; Gemini's must say status error.
         b"\"result\"" => {
-            top.get(b"is_error") == Some(b"true") || top.get(b"status") == Some(b"\"error\"")
+            top.get(b"is_error") == Some(b"true")
+                || top.get(b"status") == Some(b"\"error\"")
+                || top.get(b"terminal_reason") == Some(b"\"blocking_limit\"")
         }
         // Only the CLI's synthetic API-error turns.
         b"\"assistant\"" => {
@@ -433,7 +439,8 @@ pub(crate) fn output_text(
 /// when the phrase at `pos` is preceded by anything else (prose, code).
 pub(crate) fn error_prefixed(line: &str, pos: usize) -> bool {
     let prefix = line[..pos].trim();
-    if prefix.is_empty() {
+    // A TUI's error mark opens the line: Codex's `■`, Copilot's `✗`.
+    if prefix.is_empty() || prefix == "■" || prefix == "✗" {
         return true;
     }
     if prefix.len() > 300 {

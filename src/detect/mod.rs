@@ -34,23 +34,37 @@
 //!   `message: '`); anywhere else in a line (prose, code, grep output) it is
 //!   ignored. Only fields a provider fills with errors (`result` with
 //!   `is_error`, `error.message`, `session.error`) match anywhere.
-//! - Warnings and retries in progress: Claude `rate_limit_event` with a
-//!   status other than `rejected`, Claude `system`/`api_retry` and the
-//!   TUI's `Usage limit reached · set to continue automatically` notice,
-//!   Codex `Reconnecting... n/5 (…429…)` and `stream error: … retrying
-//!   n/5 in 2.1s…` (only the final failure counts).
-//! - Failures a wait cannot fix: billing (`Quota exceeded. Check your plan
-//!   and billing details`, `insufficient_quota`, Claude `billing_error`),
-//!   auth (401, `authentication`), `workspace routing discovery failed`,
-//!   network errors. They carry no limit wording and no 429 structure, or are
-//!   vetoed explicitly (Codex, Gemini).
+//! - Warnings and retries in progress (the CLI's own short retry is left to
+//!   it; only its final failure counts): Claude `rate_limit_event` with a
+//!   status other than `rejected` (an `overageStatus: "rejected"` or a
+//!   rejected `unifiedWindows` entry under an `allowed` status included),
+//!   Claude `system`/`api_retry` and the TUI's own-continue notices (`Usage
+//!   limit reached · set to continue automatically …`, `… continuing
+//!   automatically at 7pm · esc or type to cancel`, `Usage limit reset ·
+//!   continuing automatically`), Codex `Reconnecting... n/5 (…429…)` and
+//!   `stream error: … retrying n/5 in 2.1s…`, Gemini `Attempt n failed: …
+//!   Retrying after …`, a Copilot text whose own wait is a minute or less
+//!   (`… wait 6 seconds`).
+//! - The server's capacity: Gemini `MODEL_CAPACITY_EXHAUSTED`.
+//! - Failures a wait cannot fix and that are no limit: an API key's
+//!   `insufficient_quota`, Claude `billing_error`, auth (401,
+//!   `authentication`), `workspace routing discovery failed`, network
+//!   errors. They carry no limit wording and no 429 structure, or are vetoed
+//!   explicitly (Codex, Gemini).
+//!
+//! # Limits no wait lifts
+//! Codex `Your workspace is out of credits…`, `You hit your spend cap
+//! set…`, `Quota exceeded. Check your plan and billing details.`; Copilot
+//! `402 You have no quota`, `{"code":"quota_exceeded"}`. They are
+//! detections with [`Detection::needs_user`] set and no reset: the daemon
+//! records them as needing the user and schedules nothing.
 //!
 //! # Reset times
 //! Never early (see [`reset`]): exact epochs beside the text win; a time
 //! printed without seconds is rounded up to the end of its minute; an exact
 //! epoch already past on a line without its own timestamp is kept (the
-//! scheduler turns it into now + jitter). Gemini's `MODEL_CAPACITY_EXHAUSTED`
-//! is the server's capacity, reported as a transient rate limit.
+//! scheduler turns it into now + jitter). A daily quota that names no time
+//! (Gemini's) is due at the next midnight America/Los_Angeles.
 //!
 //! # Duplicates
 //! One incident often shows up on several lines (Claude's stream-json
@@ -86,6 +100,59 @@ pub use crate::shared::{Provider, Scope, SourceKind};
 pub use reset::Zone;
 pub use scan::{infer_source, scan_reader, scan_reader_buf, ScanStats, StreamState, MAX_SCAN_LINE};
 
+/// A limit no wait can lift: the user must act (add credits, raise a cap,
+/// change the plan) before a resume can work, so none is scheduled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeedsUser {
+    /// Prepaid credits are used up (Codex's "Your workspace is out of
+    /// credits").
+    Credits,
+    /// A spending cap set in the workspace was reached (Codex's "You hit
+    /// your spend cap set …").
+    SpendCap,
+    /// The plan's or key's billing quota ("Quota exceeded. Check your plan
+    /// and billing details.").
+    Billing,
+    /// No quota on the account at all (Copilot's `402 You have no quota`,
+    /// `quota_exceeded`).
+    NoQuota,
+}
+
+impl NeedsUser {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NeedsUser::Credits => "credits",
+            NeedsUser::SpendCap => "spend_cap",
+            NeedsUser::Billing => "billing",
+            NeedsUser::NoQuota => "no_quota",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NeedsUser> {
+        [
+            NeedsUser::Credits,
+            NeedsUser::SpendCap,
+            NeedsUser::Billing,
+            NeedsUser::NoQuota,
+        ]
+        .into_iter()
+        .find(|n| n.as_str() == s)
+    }
+
+    /// What the user must do, in a few words for a notification.
+    pub fn what_to_do(self) -> &'static str {
+        match self {
+            NeedsUser::Credits => "out of credits: add credits to the workspace",
+            NeedsUser::SpendCap => {
+                "spend cap reached: raise the workspace's spend cap (or ask its owner to)"
+            }
+            NeedsUser::Billing => "billing quota exceeded: check the plan and billing details",
+            NeedsUser::NoQuota => "no quota left: change the plan or allow paid requests",
+        }
+    }
+}
+
 /// What the caller knows about a line besides its bytes.
 #[derive(Clone, Debug)]
 pub struct LineContext {
@@ -118,6 +185,10 @@ pub struct Detection {
     /// already logged: who owns it is the caller's call (zag-contract §3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zag_hit: Option<ZagHit>,
+    /// Set when no wait lifts this limit (credits, a spend cap, billing):
+    /// nothing is scheduled; the user is told what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_user: Option<NeedsUser>,
 }
 
 /// The bookkeeping fields of a logged `usage_limit_hit`.
@@ -141,6 +212,7 @@ impl Default for Detection {
             cwd: None,
             line_ts: None,
             zag_hit: None,
+            needs_user: None,
         }
     }
 }
@@ -214,6 +286,7 @@ pub(crate) struct Hit {
     pub reset_at: Option<DateTime<Utc>>,
     pub raw: String,
     pub zag_hit: Option<ZagHit>,
+    pub needs_user: Option<NeedsUser>,
 }
 
 impl Hit {
@@ -229,6 +302,15 @@ impl Hit {
             reset_at,
             raw: clip(raw, MAX_RAW).to_string(),
             zag_hit: None,
+            needs_user: None,
+        }
+    }
+
+    /// A limit no wait lifts: no reset, the user must act.
+    pub fn needs_user(provider: Provider, why: NeedsUser, raw: &str) -> Hit {
+        Hit {
+            needs_user: Some(why),
+            ..Hit::new(provider, Scope::Unknown, None, raw)
         }
     }
 }

@@ -29,6 +29,10 @@ const SPAWN: SourceKind = SourceKind::ZagSpawn;
 /// epoch beside it the exact second.
 const NEW_ANCHOR: &str = "2026-11-30T19:39:00Z";
 
+/// Gemini's daily quota resets at midnight Pacific: for the captures of
+/// 2026-11-24T02:26Z (18:26 PST the day before), 08:00Z.
+const PT_MIDNIGHT: Option<&str> = Some("2026-11-24T08:00:00Z");
+
 /// When the Codex 0.171.0 captures were made (`TZ=UTC`).
 const CODEX_ANCHOR: &str = "2026-11-30T19:40:26Z";
 
@@ -292,11 +296,13 @@ const FILES: &[Expect] = &[
             (9, X, Scope::Transient, None),
         ],
     ),
+    // "Quota exceeded. Check your plan and billing details.": a limit no
+    // wait lifts (needs the user, see `real_billing_captures_need_the_user`).
     (
         "codex/apikey_insufficient_quota_json.jsonl",
         SPAWN,
         "2026-11-24T02:26:00Z",
-        &[],
+        &[(3, X, Scope::Unknown, None), (4, X, Scope::Unknown, None)],
     ),
     (
         // token_count (line 10) gives the exact reset of the failed turn
@@ -316,22 +322,23 @@ const FILES: &[Expect] = &[
         "codex/rollout_insufficient_quota.jsonl",
         SourceKind::CodexNative,
         "2030-01-01T00:00:00Z",
-        &[],
+        &[(10, X, Scope::Unknown, None)],
     ),
     // Gemini: stdout then stderr, as a spawn log holds them. Each stack
     // trace header ("… TerminalQuotaError: You have exhausted …", "[Routing]
     // … failed: Error: …") and the pretty-printed JSON's "message" line are
     // the CLI's own error reports; the JS dump's "billing details" cause and
-    // "code: 429" lines alone are not. No reset: daily quotas use the fallback.
+    // "code: 429" lines alone are not. No reset printed: daily quotas are due at
+    // the next midnight Pacific.
     (
         "gemini/limit_json.log",
         SPAWN,
         "2026-11-24T02:26:16Z",
         &[
-            (3, G, Scope::Daily, None),
-            (25, G, Scope::Daily, None),
-            (35, G, Scope::Daily, None),
-            (61, G, Scope::Daily, None),
+            (3, G, Scope::Daily, PT_MIDNIGHT),
+            (25, G, Scope::Daily, PT_MIDNIGHT),
+            (35, G, Scope::Daily, PT_MIDNIGHT),
+            (61, G, Scope::Daily, PT_MIDNIGHT),
         ],
     ),
     (
@@ -339,10 +346,10 @@ const FILES: &[Expect] = &[
         SPAWN,
         "2026-11-24T02:26:18Z",
         &[
-            (3, G, Scope::Daily, None),
-            (7, G, Scope::Daily, None),
-            (29, G, Scope::Daily, None),
-            (40, G, Scope::Daily, None),
+            (3, G, Scope::Daily, PT_MIDNIGHT),
+            (7, G, Scope::Daily, PT_MIDNIGHT),
+            (29, G, Scope::Daily, PT_MIDNIGHT),
+            (40, G, Scope::Daily, PT_MIDNIGHT),
         ],
     ),
     (
@@ -350,9 +357,9 @@ const FILES: &[Expect] = &[
         SPAWN,
         "2026-11-24T02:26:20Z",
         &[
-            (3, G, Scope::Daily, None),
-            (25, G, Scope::Daily, None),
-            (35, G, Scope::Daily, None),
+            (3, G, Scope::Daily, PT_MIDNIGHT),
+            (25, G, Scope::Daily, PT_MIDNIGHT),
+            (35, G, Scope::Daily, PT_MIDNIGHT),
         ],
     ),
     (
@@ -360,10 +367,10 @@ const FILES: &[Expect] = &[
         SPAWN,
         "2026-11-24T02:26:33Z",
         &[
-            (3, G, Scope::Daily, None),
-            (6, G, Scope::Daily, None),
-            (28, G, Scope::Daily, None),
-            (38, G, Scope::Daily, None),
+            (3, G, Scope::Daily, PT_MIDNIGHT),
+            (6, G, Scope::Daily, PT_MIDNIGHT),
+            (28, G, Scope::Daily, PT_MIDNIGHT),
+            (38, G, Scope::Daily, PT_MIDNIGHT),
         ],
     ),
     (
@@ -447,6 +454,31 @@ fn real_captures_fire_exactly_where_the_cli_reported_a_limit() {
 }
 
 #[test]
+fn real_billing_captures_need_the_user() {
+    let det = detector();
+    for (file, source) in [
+        ("codex/apikey_insufficient_quota_json.jsonl", SPAWN),
+        (
+            "codex/rollout_insufficient_quota.jsonl",
+            SourceKind::CodexNative,
+        ),
+    ] {
+        let ctx = LineContext {
+            source,
+            provider_hint: None,
+            anchor: "2030-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+        };
+        let mut got = Vec::new();
+        scan_reader(&read(file)[..], &ctx, &det, |_, d| got.push(d.needs_user)).unwrap();
+        assert!(!got.is_empty(), "{file}");
+        assert!(
+            got.iter().all(|n| *n == Some(super::NeedsUser::Billing)),
+            "{file}: {got:?}"
+        );
+    }
+}
+
+#[test]
 fn real_gemini_stderr_in_a_zag_session_ended_error() {
     // What zag writes when Gemini exits 173: its whole stderr in `error`.
     let stderr = String::from_utf8(read("gemini/limit_text.log")).unwrap();
@@ -461,7 +493,11 @@ fn real_gemini_stderr_in_a_zag_session_ended_error() {
         .unwrap();
     assert_eq!(
         (d.provider, d.scope, d.reset_at),
-        (Provider::Gemini, Scope::Daily, None)
+        (
+            Provider::Gemini,
+            Scope::Daily,
+            Some(at("2026-11-24T08:00:00Z"))
+        )
     );
     assert_eq!(d.wrapper_session_id.as_deref(), Some("w-9"));
     assert!(

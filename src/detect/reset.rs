@@ -138,6 +138,14 @@ pub fn exact_epoch(secs: f64, anchor: DateTime<Utc>, own_ts: bool) -> Option<Dat
     ((t - anchor).num_seconds().abs() <= MAX_AHEAD_SECS).then_some(t)
 }
 
+/// The first midnight in `tz` strictly after `anchor` (a DST change at
+/// midnight takes the first moment of that day that exists). Gemini's daily
+/// quotas reset at midnight Pacific time.
+pub fn next_midnight(tz: chrono_tz::Tz, anchor: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let day = anchor.with_timezone(&tz).date_naive().succ_opt()?;
+    Zone::Named(tz).to_utc(day.and_time(NaiveTime::MIN))
+}
+
 /// A relative phrase: "in 20s", "in 2 hours", "in 3 days 4 hours",
 /// "in 1h 30m", "in 45 minutes and 10 seconds", "retry after 840 seconds",
 /// "wait 6 seconds". The first `in|after|wait <amount>` wins.

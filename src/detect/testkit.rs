@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Detection, Detector, LineContext, Provider, Scope, SourceKind, Zone};
+use super::{Detection, Detector, LineContext, NeedsUser, Provider, Scope, SourceKind, Zone};
 
 /// (name, source, line, expected scope and reset — `None` for no limit).
 pub type Case = (
@@ -58,5 +58,88 @@ pub fn run_cases(provider: Provider, cases: &[Case]) {
         for cut in 0..line.len() {
             let _ = det.detect(&line.as_bytes()[..cut], &ctx(*source, None));
         }
+    }
+}
+
+/// (name, source, line, what the user must do): a limit no wait lifts.
+pub type NeedsCase = (&'static str, SourceKind, &'static str, NeedsUser);
+
+/// Each line must be a limit of `provider` that needs the user: no reset,
+/// whatever the provider hint.
+pub fn run_needs_user(provider: Provider, cases: &[NeedsCase]) {
+    let det = detector();
+    for (name, source, line, want) in cases {
+        for hint in [None, Some(provider)] {
+            let d = det
+                .detect(line.as_bytes(), &ctx(*source, hint))
+                .unwrap_or_else(|| panic!("{name} (hint {hint:?}): no detection"));
+            assert_eq!(d.provider, provider, "{name} (hint {hint:?})");
+            assert_eq!(d.needs_user, Some(*want), "{name} (hint {hint:?})");
+            assert_eq!(d.reset_at, None, "{name} (hint {hint:?})");
+        }
+    }
+}
+
+/// The places one output line of `provider` can land, besides the raw
+/// line itself: a spawn log line after the CLI's `Error: ` prefix, zag's
+/// `session_ended.error` (the whole stderr, among other lines), zag's
+/// `stderr` event, a relay's `provider_status` message.
+pub fn places(provider: Provider, text: &str) -> Vec<(&'static str, SourceKind, String)> {
+    let zag = |ty: &str, field: &str, value: &str| {
+        serde_json::json!({
+            "seq": 4, "ts": "2026-11-24T02:00:00+00:00", "provider": provider.as_str(),
+            "wrapper_session_id": "w-1", "provider_session_id": null,
+            "source_kind": "wrapper", "completeness": "full", "type": ty, field: value,
+        })
+        .to_string()
+    };
+    let stderr = format!("Loading…\n{text}\n    at main (file:///cli.js:1:2)\n");
+    vec![
+        ("raw output line", SourceKind::ZagSpawn, text.to_string()),
+        (
+            "scan of an unknown file",
+            SourceKind::Unknown,
+            text.to_string(),
+        ),
+        (
+            "stderr after Error:",
+            SourceKind::ZagSpawn,
+            format!("Error: {text}"),
+        ),
+        (
+            "zag session_ended.error",
+            SourceKind::ZagSession,
+            zag("session_ended", "error", &stderr),
+        ),
+        (
+            "zag stderr event",
+            SourceKind::ZagSession,
+            zag("stderr", "message", text),
+        ),
+        (
+            "zag provider_status",
+            SourceKind::ZagSession,
+            zag("provider_status", "message", text),
+        ),
+    ]
+}
+
+/// What a line should give in every place: `None` for no limit, else
+/// (scope, reset, needs_user).
+pub type PlaceWant = Option<(Scope, Option<&'static str>, Option<NeedsUser>)>;
+
+/// (text, what every place of it must give).
+pub type PlaceCase = (&'static str, PlaceWant);
+
+/// Every place of [`places`] must give `want` (`None`: no limit), as
+/// (scope, reset, needs_user).
+pub fn run_places(provider: Provider, text: &str, want: PlaceWant) {
+    let det = detector();
+    for (place, source, line) in places(provider, text) {
+        let got = det
+            .detect(line.as_bytes(), &ctx(source, None))
+            .map(|d| (d.provider, d.scope, d.reset_at, d.needs_user));
+        let want = want.map(|(s, r, n)| (provider, s, r.map(at), n));
+        assert_eq!(got, want, "{text:?} as {place}: {line}");
     }
 }

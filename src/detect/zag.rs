@@ -111,6 +111,9 @@ fn usage_limit_hit(top: &Top<'_>, provider: Option<Provider>, env: &Env) -> Opti
     let reset_at = time(b"reset_at").and_then(|t| reset::plausible(t, env.anchor));
     let raw = top.str(b"raw").map(|r| r.into_owned()).unwrap_or_default();
     let mut hit = Hit::new(provider, scope, reset_at, &raw);
+    hit.needs_user = top
+        .str(b"needs_user")
+        .and_then(|n| super::NeedsUser::parse(&n));
     hit.zag_hit = Some(ZagHit {
         incident_id: top.str(b"incident_id").map(|s| s.into_owned()),
         scheduled_resume_at: time(b"scheduled_resume_at"),

@@ -18,7 +18,9 @@
 //!   reset) chose "wait here": Claude armed its own continue (the footer
 //!   below appeared) and continued by itself about a minute later.
 //! - Claude's auto-continue footer: `Continuing automatically at 7:21pm ·
-//!   Esc to cancel`, after the reset `Continuing shortly · Esc to cancel`.
+//!   Esc to cancel`, after the reset `Continuing shortly · Esc to cancel`;
+//!   late 2026 (from the CLI's trackers, not captured here): `Usage limit
+//!   reached · continuing automatically at 7pm · esc or type to cancel`.
 //! - Claude's prompt: a `❯` line between two `─` rules (the prompt is
 //!   followed by a no-break space when empty).
 //! - Codex's composer: the last `›` line (`› Ask Codex to do anything` when
@@ -234,6 +236,44 @@ mod tests {
         assert_eq!(
             read(codex).shows(),
             Shows::CodexDraft("fix the tests please".into())
+        );
+    }
+
+    #[test]
+    fn late_2026_countdown_lines_are_read_as_the_older_ones() {
+        let table: &[(&str, Option<Option<&str>>)] = &[
+            ("  Continuing automatically at 7:21pm · Esc to cancel", Some(Some("7:21pm"))),
+            ("Continuing shortly · Esc to cancel", Some(None)),
+            (
+                "Usage limit reached · continuing automatically at 7pm · esc or type to cancel",
+                Some(Some("7pm")),
+            ),
+            (
+                "Usage limit reached again after you continued · continuing automatically at 8:05pm · esc or type to cancel",
+                Some(Some("8:05pm")),
+            ),
+            ("Usage limit reached · continuing shortly · esc or type to cancel", Some(None)),
+            // not a countdown
+            ("Usage limit reached · continuing automatically at 7pm", None),
+            ("Enter to confirm · Esc to cancel", None),
+            ("You've hit your 5-hour limit · resets 7pm (UTC)", None),
+        ];
+        for (line, want) in table {
+            assert_eq!(
+                crate::provider::claude::screen::autocontinue_footer(line),
+                want.map(|at| at.map(str::to_string)),
+                "{line}"
+            );
+        }
+        let rule = "─".repeat(40);
+        let screen = format!(
+            "You've hit your 5-hour limit · resets 7pm (UTC)\n{rule}\n❯ \u{a0}\n{rule}\n  Usage limit reached · continuing automatically at 7pm · esc or type to cancel\n"
+        );
+        assert_eq!(
+            read(&screen).shows(),
+            Shows::ClaudeAutoContinueWaiting {
+                at: Some("7pm".into())
+            }
         );
     }
 

@@ -143,7 +143,7 @@ pub fn route_now(
     let route = route::decide(&facts, now);
     // A CLI that continues by itself (Copilot's continueOnAutoMode): say so
     // in what is shown; its answered turn ends the incident as moved on.
-    match (cli.continues_by_itself(&cx.home), route) {
+    let route = match (cli.continues_by_itself(&cx.home), route) {
         (
             Some(own),
             Route::Type {
@@ -159,7 +159,16 @@ pub fn route_now(
             why: format!("{why}; {own}, so the moved-on check runs first"),
         },
         (_, route) => route,
-    }
+    };
+    // `-v`: every decision of the router, with its reason.
+    tracing::debug!(
+        provider = %t.provider,
+        session = %t.provider_session_id.as_deref().unwrap_or("unknown"),
+        continued_by = %route.continuer().describe(),
+        "router: {}",
+        route.why()
+    );
+    route
 }
 
 /// The deferral of a route that waits: re-arm at its time, keep the state.

@@ -104,6 +104,9 @@ pub enum Outcome {
     /// Deliberately not sent (session moved on, deleted, cancelled, relay
     /// gone with no way to respawn).
     Skipped { reason: String },
+    /// Never sent: no wait lifts this limit (credits, a spend cap, billing);
+    /// `what` says what the user must do.
+    NeedsUser { what: String },
     /// The resumed run hit a limit again: a new incident with attempt + 1.
     LimitAgain {
         detection: Detection,
@@ -117,6 +120,15 @@ pub enum Outcome {
         view: live::RouteView,
         state: route::LiveState,
     },
+}
+
+/// What the user must do about an incident no wait lifts, if it is one.
+pub fn needs_user_what(s: &Schedule) -> Option<String> {
+    let why = s.needs_user.as_deref()?;
+    Some(match crate::detect::NeedsUser::parse(why) {
+        Some(n) => n.what_to_do().to_string(),
+        None => format!("{why}: no wait lifts this limit"),
+    })
 }
 
 /// The fallback wait for a re-hit chain: `base` doubled for each attempt
@@ -171,6 +183,11 @@ pub async fn deliver_live(
             reason: "cancelled before delivery".into(),
         };
     }
+    // A limit no wait lifts is never sent (a record re-armed after a crash
+    // between its `schedule` and its `complete` lands here).
+    if let Some(what) = needs_user_what(incident) {
+        return Outcome::NeedsUser { what };
+    }
     let (inc, paths) = (incident.clone(), env.paths.clone());
     let resolved = tokio::task::spawn_blocking(move || {
         let t = resolve::resolve(&inc, &paths)?;
@@ -179,6 +196,9 @@ pub async fn deliver_live(
         // it and died before recording the outcome.
         let moved = match revalidate::already_delivered(&t) {
             Some(at) => Err(at),
+            // `retry --force`: the user said to deliver whatever the
+            // session did since; the other checks stand.
+            None if inc.is_forced() => Ok(None),
             None => Ok(revalidate::moved_on(&t, inc.hit_at)),
         };
         Ok::<_, resolve::Unresolved>((t, moved))
@@ -513,6 +533,7 @@ async fn respawn_target(
         let error = match &outcome {
             Outcome::Resumed { .. } => None,
             Outcome::Failed { reason } | Outcome::Skipped { reason } => Some(reason.clone()),
+            Outcome::NeedsUser { what } => Some(what.clone()),
             Outcome::LimitAgain { detail, .. } => Some(detail.clone()),
             Outcome::Deferred { view, .. } => Some(view.why.clone()),
         };

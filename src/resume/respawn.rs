@@ -506,6 +506,7 @@ mod tests {
                 cwd: None,
                 line_ts: None,
                 zag_hit: None,
+                needs_user: None,
             })
         });
         let c = drain(&data[..], 6, detect, Activity::new()).await;

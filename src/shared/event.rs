@@ -16,6 +16,10 @@ pub enum IncidentEvent {
         reset_at: Option<DateTime<Utc>>,
         file: String,
         at: DateTime<Utc>,
+        /// Set when no wait lifts this limit (`credits`, `spend_cap`,
+        /// `billing`, `no_quota`): a [`IncidentEvent::NeedsUser`] follows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        needs_user: Option<String>,
     },
     Scheduled {
         incident_id: String,
@@ -49,6 +53,15 @@ pub enum IncidentEvent {
     },
     Cancelled {
         incident_id: String,
+        at: DateTime<Utc>,
+    },
+    /// A limit no wait lifts (credits, a spend cap, billing): recorded
+    /// without a resume; `what` says what the user must do.
+    NeedsUser {
+        incident_id: String,
+        provider: String,
+        session_id: String,
+        what: String,
         at: DateTime<Utc>,
     },
     /// Who will continue an incident was decided (or changed) without

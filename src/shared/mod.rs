@@ -106,6 +106,16 @@ impl Scope {
         }
     }
 
+    /// [`Scope::describe`] in the words the provider's CLI uses: Claude's
+    /// and Codex's session window is five hours (Claude now prints "5-hour
+    /// limit" where it printed "session limit").
+    pub fn describe_for(self, provider: &str) -> &'static str {
+        match (self, provider) {
+            (Scope::Session, "claude" | "codex") => "5-hour limit",
+            (s, _) => s.describe(),
+        }
+    }
+
     /// Human wording for status lines: "weekly limit", "rate limit".
     pub fn describe(self) -> &'static str {
         match self {

@@ -122,12 +122,21 @@ pub(crate) fn head_has(line: &[u8], needle: &str) -> bool {
 /// matter; the parsed value decides.
 pub(crate) fn has_field(line: &[u8], key: &str, value: &str) -> bool {
     let hay = searched(line);
-    let key = format!("\"{key}\"");
-    let value = format!("\"{value}\"");
-    memchr::memmem::find_iter(hay, key.as_bytes()).any(|at| {
-        let rest = hay[at + key.len()..].trim_ascii_start();
-        rest.strip_prefix(b":")
-            .is_some_and(|r| r.trim_ascii_start().starts_with(value.as_bytes()))
+    let (key, value) = (key.as_bytes(), value.as_bytes());
+    // No allocation: this runs on every line of every tailed file.
+    memchr::memmem::find_iter(hay, key).any(|at| {
+        let quoted = at > 0 && hay[at - 1] == b'"' && hay.get(at + key.len()) == Some(&b'"');
+        if !quoted {
+            return false;
+        }
+        let rest = hay[at + key.len() + 1..].trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b":") else {
+            return false;
+        };
+        let rest = rest.trim_ascii_start();
+        rest.first() == Some(&b'"')
+            && rest[1..].starts_with(value)
+            && rest.get(1 + value.len()) == Some(&b'"')
     })
 }
 
@@ -156,5 +165,54 @@ pub(crate) fn set_prompt(id: &mut SessionIdentity, text: Option<&str>) {
             end -= 1;
         }
         id.last_prompt = Some(t[..end].to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_is_found_compact_or_spaced_and_only_whole() {
+        let yes: [&[u8]; 4] = [
+            br#"{"type":"user","x":1}"#,
+            br#"{"type": "user", "x": 1}"#,
+            br#"{"a":{"b":2},  "type" :	"user"}"#,
+            br#"{"message":"hi","type":"user"}"#,
+        ];
+        for l in yes {
+            assert!(
+                has_field(l, "type", "user"),
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
+        let no: [&[u8]; 5] = [
+            br#"{"type":"user_message"}"#,
+            br#"{"subtype":"user"}"#,
+            br#"{"type":"assistant","text":"type user"}"#,
+            br#"{"type":["user"]}"#,
+            br#"{"type":"use"#,
+        ];
+        for l in no {
+            assert!(
+                !has_field(l, "type", "user"),
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
+        // Up to SEARCH_WHOLE a line is searched whole; past it, its head.
+        let late = format!(r#"{{"content":"{}","type":"user"}}"#, "x".repeat(10_000));
+        assert!(has_field(late.as_bytes(), "type", "user"));
+        let too_late = format!(
+            r#"{{"content":"{}","type":"user"}}"#,
+            "x".repeat(SEARCH_WHOLE)
+        );
+        assert!(!has_field(too_late.as_bytes(), "type", "user"));
+        let early = format!(
+            r#"{{"type":"user","content":"{}"}}"#,
+            "x".repeat(SEARCH_WHOLE)
+        );
+        assert!(has_field(early.as_bytes(), "type", "user"));
     }
 }

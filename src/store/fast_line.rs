@@ -139,11 +139,13 @@ struct Fields<'a> {
     hit_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
     attempt: Option<Option<u32>>,
     fallback_used: Option<Option<bool>>,
+    custom_message: Option<Option<bool>>,
+    force: Option<Option<bool>>,
     status: Option<Option<CompleteStatus>>,
 }
 
 /// `FlatRecord`'s `Option<String>` fields, in the order of `Fields::strings`.
-const STRING_KEYS: [&str; 16] = [
+const STRING_KEYS: [&str; 17] = [
     "session_id",
     "provider",
     "model",
@@ -160,6 +162,7 @@ const STRING_KEYS: [&str; 16] = [
     "raw",
     "error",
     "permission_mode",
+    "needs_user",
 ];
 
 /// The index of `key` in [`STRING_KEYS`] (one `match`, not a search).
@@ -181,6 +184,7 @@ fn string_key(key: &str) -> Option<usize> {
         "raw" => 13,
         "error" => 14,
         "permission_mode" => 15,
+        "needs_user" => 16,
         _ => return None,
     })
 }
@@ -199,6 +203,14 @@ fn once<T>(slot: &mut Option<T>, v: T) -> Option<()> {
 fn opt_str(v: Value<'_>) -> Option<Option<&str>> {
     match v {
         Value::Str(s) => Some(Some(s)),
+        Value::Null => Some(None),
+        _ => None,
+    }
+}
+
+fn opt_bool(v: Value<'_>) -> Option<Option<bool>> {
+    match v {
+        Value::Bool(b) => Some(Some(b)),
         Value::Null => Some(None),
         _ => None,
     }
@@ -240,11 +252,9 @@ impl<'a> Fields<'a> {
                 Value::Null => once(&mut self.attempt, None),
                 _ => None,
             },
-            "fallback_used" => match v {
-                Value::Bool(b) => once(&mut self.fallback_used, Some(b)),
-                Value::Null => once(&mut self.fallback_used, None),
-                _ => None,
-            },
+            "fallback_used" => once(&mut self.fallback_used, opt_bool(v)?),
+            "custom_message" => once(&mut self.custom_message, opt_bool(v)?),
+            "force" => once(&mut self.force, opt_bool(v)?),
             "status" => {
                 let st = match v {
                     Value::Str("resumed") => Some(CompleteStatus::Resumed),
@@ -263,7 +273,7 @@ impl<'a> Fields<'a> {
     }
 
     fn finish(self) -> Option<FlatRecord> {
-        let [session_id, provider, model, root, message, origin, scope, provider_session_id, wrapper_session_id, cwd, prompt, source_file, chain_id, raw, error, permission_mode] =
+        let [session_id, provider, model, root, message, origin, scope, provider_session_id, wrapper_session_id, cwd, prompt, source_file, chain_id, raw, error, permission_mode, needs_user] =
             self.strings.map(|s| s.flatten().map(str::to_owned));
         Some(FlatRecord {
             action: self.action?,
@@ -280,6 +290,8 @@ impl<'a> Fields<'a> {
             scope,
             reset_at: self.reset_at.flatten(),
             fallback_used: self.fallback_used.flatten(),
+            custom_message: self.custom_message.flatten(),
+            force: self.force.flatten(),
             provider_session_id,
             wrapper_session_id,
             cwd,
@@ -289,6 +301,7 @@ impl<'a> Fields<'a> {
             chain_id,
             raw,
             permission_mode,
+            needs_user,
             status: self.status.flatten(),
             error,
         })
@@ -308,7 +321,7 @@ mod tests {
     fn base_lines() -> Vec<String> {
         vec![
             r#"{"action":"schedule","incident_id":"3f0c8c38-6a1e-5b8e-9d55-0c7e1c1f2a10","session_id":"w-1","provider":"claude","model":"claude-sonnet-4","when":"2030-01-01T08:00:00.250+02:00","message":"Continue","attempt":1,"log_path":"/home/u/.zag/logs/sessions/w-1.jsonl","origin":"zag-resumed","scope":"session","reset_at":"2030-01-01T06:00:00Z","fallback_used":false,"provider_session_id":"6873a0e2","wrapper_session_id":"w-1","cwd":"/home/u/src/p","prompt":"café ☕ 3:35am","source_file":"/x.jsonl","hit_at":"2030-01-01T01:00:00Z","chain_id":null,"raw":"You've hit your limit · resets 3:35am (UTC)"}"#.to_string(),
-            r#"{"action":"schedule","incident_id":"a","session_id":"s","provider":"gemini","root":null,"when":"2030-01-01T08:00:00Z","message":"Go","attempt":3,"log_path":"","extra":"kept out","n":null,"flag":true}"#.to_string(),
+            r#"{"action":"schedule","incident_id":"a","session_id":"s","provider":"gemini","root":null,"when":"2030-01-01T08:00:00Z","message":"Go","attempt":3,"log_path":"","extra":"kept out","n":null,"flag":true,"custom_message":true,"force":null}"#.to_string(),
             r#"{"action":"complete","incident_id":"a","status":"resumed"}"#.to_string(),
             r#"{"action":"complete","incident_id":"a","status":"failed","error":"boom"}"#.to_string(),
             r#"{"action":"cancel","incident_id":"b"}"#.to_string(),

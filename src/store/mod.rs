@@ -161,12 +161,35 @@ pub struct Schedule {
     /// Ours only, like `cwd`: zag ignores keys it does not know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_mode: Option<String>,
+    /// Set on a limit no wait lifts (`credits`, `spend_cap`, `billing`,
+    /// `no_quota`): never delivered, recorded as needing the user at once.
+    /// Ours only: zag ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_user: Option<String>,
+    /// `message` is the user's own (`zag-resumed message`, `resume-now
+    /// --message`), not the configured default; shown by `list`/`status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_message: Option<bool>,
+    /// `retry --force`: delivered even if the session moved on since the
+    /// limit, this incident only (a re-hit's next attempt does not inherit it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
 }
 
 impl Schedule {
     /// True when this daemon wrote the record.
     pub fn is_ours(&self) -> bool {
         self.origin.as_deref() == Some(ORIGIN)
+    }
+
+    /// The message is the user's own, not the configured default.
+    pub fn has_custom_message(&self) -> bool {
+        self.custom_message == Some(true)
+    }
+
+    /// `retry --force`: the "moved on" check is skipped for this incident.
+    pub fn is_forced(&self) -> bool {
+        self.force == Some(true)
     }
 }
 
@@ -367,6 +390,12 @@ struct FlatRecord {
     raw: Option<String>,
     #[serde(default)]
     permission_mode: Option<String>,
+    #[serde(default)]
+    needs_user: Option<String>,
+    #[serde(default)]
+    custom_message: Option<bool>,
+    #[serde(default)]
+    force: Option<bool>,
     status: Option<CompleteStatus>,
     #[serde(default)]
     error: Option<String>,
@@ -427,6 +456,9 @@ impl FlatRecord {
                 chain_id: self.chain_id,
                 raw: self.raw,
                 permission_mode: self.permission_mode,
+                needs_user: self.needs_user,
+                custom_message: self.custom_message,
+                force: self.force,
             }),
         })
     }

@@ -260,6 +260,7 @@ pub fn fake_detect() -> DetectFn {
             cwd: None,
             line_ts: None,
             zag_hit: None,
+            needs_user: None,
         })
     })
 }

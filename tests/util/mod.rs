@@ -155,6 +155,36 @@ impl Env {
         d
     }
 
+    /// Start the daemon with more arguments after `run` and more
+    /// environment (an empty value removes the variable), and wait until it
+    /// is watching.
+    pub fn start_with(&self, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let log = self.dir.path().join(format!("daemon-{n}.log"));
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let mut cmd = self.cmd(&all);
+        for (k, v) in envs {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child: Some(child),
+            log,
+        };
+        d.wait_log("zag-resumed is watching");
+        d
+    }
+
     pub fn store(&self) -> PathBuf {
         self.zag.join("scheduled_resumes.jsonl")
     }
@@ -388,6 +418,7 @@ impl Env {
             config_path: None,
             clock,
             search_path: Some(self.path_var().into()),
+            dry_run: false,
         };
         let shutdown = tokio_util::sync::CancellationToken::new();
         let (extra_tx, extra) = tokio::sync::mpsc::channel(1);
@@ -530,13 +561,14 @@ pub fn gemini_quota_in_spawn_log(env: &Env, wrapper: &str) {
     append(&spawn_log, b"\n");
 }
 
-/// An environment whose zag falls back to a one-second wait for a limit
-/// with no reset time (Gemini's quota text names none).
+/// An environment whose zag waits at most a second for a limit: one with no
+/// reset time falls back to one second, and Gemini's daily quota (due at
+/// the next midnight Pacific) is capped by `max_wait_secs`.
 pub fn gemini_env() -> Env {
     let env = Env::new();
     std::fs::write(
         env.zag.join("zag.toml"),
-        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\n",
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\ndefault_fallback_secs = 1\nmax_wait_secs = 1\n",
     )
     .unwrap();
     env

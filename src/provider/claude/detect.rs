@@ -41,10 +41,11 @@ static TODAY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-/// 2.1.332's paid-overage form: "You're out of usage credits · resets …".
+/// 2.1.332's paid-overage form: "You're out of usage credits · resets …",
+/// and late 2026's "You're out of extra usage · resets …".
 static OUT_OF_CREDITS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)you(?:'|’| a)re out of usage credits(?:\s*[·•∙|]\s*resets?\s+(?:at\s+)?([^\n·•∙]{1,80}))?",
+        r"(?i)you(?:'|’| a)re out of (?:usage credits|extra usage)(?:\s*[·•∙|]\s*resets?\s+(?:at\s+)?([^\n·•∙]{1,80}))?",
     )
     .expect("static regex")
 });
@@ -53,7 +54,7 @@ static OUT_OF_CREDITS: LazyLock<Regex> = LazyLock::new(|| {
 /// "Your limit will reset at 5pm (Europe/London)".
 static OLDER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^(?:(5-hour|weekly|opus|sonnet) )?limit reached\s*[·•∙|]\s*resets?\s+(?:at\s+)?([^\n·•∙]{1,80})|^your limit will reset at\s+([^\n·•∙]{1,80})",
+        r"(?i)\b(?:(5-hour|weekly|opus|sonnet) )?limit reached\s*[·•∙|]\s*resets?\s+(?:at\s+)?([^\n·•∙]{1,80})|\byour limit will reset at\s+([^\n·•∙]{1,80})",
     )
     .expect("static regex")
 });
@@ -85,7 +86,7 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     }
     if let Some(c) = TODAY.captures(t) {
         let m = c.get(0)?;
-        let whole = m.start() == 0 && t[m.end()..].trim().is_empty();
+        let whole = field.allows(t, m.start()) && t[m.end()..].trim().is_empty();
         if field != Field::Error && !whole {
             return None;
         }
@@ -100,7 +101,8 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     }
     if let Some(c) = OUT_OF_CREDITS.captures(t) {
         let m = c.get(0)?;
-        if field != Field::Error && !(m.start() == 0 && t[m.end()..].trim().is_empty()) {
+        if field != Field::Error && !(field.allows(t, m.start()) && t[m.end()..].trim().is_empty())
+        {
             return None;
         }
         let reset_at = c.get(1).and_then(|r| text_reset(r.as_str(), env));
@@ -113,7 +115,8 @@ pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     }
     if let Some(c) = OLDER.captures(t) {
         let m = c.get(0)?;
-        if field != Field::Error && !t[m.end()..].trim().is_empty() {
+        if !field.allows(t, m.start()) || (field != Field::Error && !t[m.end()..].trim().is_empty())
+        {
             return None;
         }
         let kind = c.get(1).map_or("", |m| m.as_str()).to_ascii_lowercase();
@@ -168,6 +171,18 @@ fn exact_reset(v: &Value, env: &Env) -> Option<chrono::DateTime<chrono::Utc>> {
         .and_then(|e| env.epoch(e))
 }
 
+/// The window a rejected `rate_limit_event` names in `unifiedWindows`
+/// (`five_hour`, `seven_day`) when `rateLimitType` is absent: the rejected
+/// one with the latest reset, as (scope, reset epoch).
+fn rejected_window(info: &Value) -> Option<(Scope, Option<f64>)> {
+    let windows = info.get("unifiedWindows")?.as_object()?;
+    windows
+        .iter()
+        .filter(|(_, w)| w.get("status").and_then(Value::as_str) == Some("rejected"))
+        .map(|(k, w)| (window_scope(k), w.get("resetsAt").and_then(Value::as_f64)))
+        .max_by(|a, b| a.1.unwrap_or(0.0).total_cmp(&b.1.unwrap_or(0.0)))
+}
+
 /// The reset of a rejected `rate_limit_event`'s `rate_limit_info`.
 ///
 /// `resetsAt` is the reset of the window that rejected. When the paid
@@ -208,15 +223,20 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
     match v.get("type")?.as_str()? {
         "rate_limit_event" => {
             let info = v.get("rate_limit_info")?;
+            // Only the event's own status blocks. A window rejected while the
+            // event is `allowed` is being covered by paid overage, and an
+            // `overageStatus: "rejected"` alone says the overage is spent,
+            // not that requests fail: both are information.
             if info.get("status")?.as_str()? != "rejected" {
                 return None;
             }
-            let scope = window_scope(
-                info.get("rateLimitType")
-                    .and_then(Value::as_str)
-                    .unwrap_or(""),
-            );
-            let reset_at = event_reset(info, env);
+            let window = rejected_window(info);
+            let scope = match info.get("rateLimitType").and_then(Value::as_str) {
+                Some(kind) => window_scope(kind),
+                None => window.map_or(Scope::Unknown, |(scope, _)| scope),
+            };
+            let reset_at =
+                event_reset(info, env).or_else(|| window.and_then(|(_, e)| env.epoch(e?)));
             Some(Hit::new(
                 Provider::Claude,
                 scope,
@@ -225,7 +245,11 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
             ))
         }
         "result" => {
-            if v.get("is_error").and_then(Value::as_bool) != Some(true) {
+            // `terminal_reason: "blocking_limit"`: the run ended on a usage
+            // limit, whatever its text says.
+            let blocking =
+                v.get("terminal_reason").and_then(Value::as_str) == Some("blocking_limit");
+            if v.get("is_error").and_then(Value::as_bool) != Some(true) && !blocking {
                 return None;
             }
             let status = v.get("api_error_status").and_then(Value::as_u64);
@@ -235,6 +259,19 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
                     hit.reset_at = Some(t);
                 }
                 return Some(hit);
+            }
+            if blocking {
+                let raw = if msg.trim().is_empty() {
+                    "blocking_limit"
+                } else {
+                    truncate(msg.trim(), 300)
+                };
+                return Some(Hit::new(
+                    Provider::Claude,
+                    Scope::Unknown,
+                    exact_reset(v, env),
+                    raw,
+                ));
             }
             (status == Some(429)).then(|| {
                 Hit::new(
@@ -595,9 +632,207 @@ mod tests {
         ),
     ];
 
+    /// Late-2026 forms (issue 19), by structure.
+    const LATE_2026: &[Case] = &[
+        (
+            "curly apostrophe",
+            SourceKind::ZagSpawn,
+            "You’ve hit your 5-hour limit · resets 7:11pm (UTC)",
+            Some((Scope::Session, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "no kind word",
+            SourceKind::ZagSpawn,
+            "You've hit your limit · resets 1:30am (Asia/Dhaka)",
+            // 01:30 in Dhaka (UTC+6) is 19:30Z, the next after 02:00Z.
+            Some((Scope::Session, Some("2026-11-24T19:31:00Z"))),
+        ),
+        (
+            "out of extra usage",
+            SourceKind::ZagSpawn,
+            "You're out of extra usage · resets 7:11pm (UTC)",
+            Some((Scope::Unknown, Some("2026-11-24T19:12:00Z"))),
+        ),
+        (
+            "out of extra usage, curly, in a result",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You’re out of extra usage · resets Dec 3, 5:32pm (UTC)","session_id":"s-1"}"#,
+            Some((Scope::Unknown, Some("2026-12-03T17:33:00Z"))),
+        ),
+        (
+            "5-hour limit reached with U+2219 and minutes",
+            SourceKind::ZagSpawn,
+            "5-hour limit reached ∙ resets 5:30am",
+            Some((Scope::Session, Some("2026-11-24T05:31:00Z"))),
+        ),
+        (
+            "5-hour limit reached after an error prefix",
+            SourceKind::ZagSpawn,
+            "Error: 5-hour limit reached ∙ resets 5:30am",
+            Some((Scope::Session, Some("2026-11-24T05:31:00Z"))),
+        ),
+        (
+            "result ended by blocking_limit, text known, epoch beside it",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":true,"terminal_reason":"blocking_limit","api_error_status":429,"api_error_params":{"rate_limit_info":{"status":"rejected","resetsAt":1795500033,"rateLimitType":"five_hour"}},"result":"You've hit your 5-hour limit · resets 6:00am (UTC)","session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "result ended by blocking_limit, wording unknown: still a limit",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","terminal_reason":"blocking_limit","result":"Some future wording","session_id":"s-1"}"#,
+            Some((Scope::Unknown, None)),
+        ),
+        (
+            "result ended by blocking_limit with its exact reset",
+            SourceKind::Unknown,
+            r#"{"session_id":"s-1","result":"","api_error_params":{"rate_limit_info":{"status":"rejected","resetsAt":1795500033}},"terminal_reason":"blocking_limit","is_error":true,"type":"result"}"#,
+            Some((Scope::Unknown, Some("2026-11-24T06:00:33Z"))),
+        ),
+        (
+            "near miss: a successful result whose terminal_reason is another",
+            SourceKind::ZagSpawn,
+            r#"{"type":"result","subtype":"success","is_error":false,"terminal_reason":"completed","result":"You've hit your 5-hour limit · resets 6:00am (UTC)","session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "rate_limit_event: unifiedWindows name the window when rateLimitType is absent",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","unifiedWindows":{"five_hour":{"utilization":0.4,"resetsAt":1795490000,"status":"allowed"},"seven_day":{"utilization":1,"resetsAt":1795900000,"status":"rejected"}}},"session_id":"s-1"}"#,
+            Some((Scope::Weekly, Some("2026-11-28T21:06:40Z"))),
+        ),
+        (
+            "rate_limit_event: five_hour window rejected",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795500000,"rateLimitType":"five_hour","unifiedWindows":{"five_hour":{"utilization":1,"resetsAt":1795500000,"status":"rejected"},"seven_day":{"utilization":0.41,"resetsAt":1795900000,"status":"allowed"}}},"session_id":"s-1"}"#,
+            Some((Scope::Session, Some("2026-11-24T06:00:00Z"))),
+        ),
+        (
+            "near miss: a window rejected while the event is allowed (overage covers it)",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed","isUsingOverage":true,"unifiedWindows":{"five_hour":{"utilization":1,"resetsAt":1795500000,"status":"rejected"},"seven_day":{"utilization":0.41,"resetsAt":1795900000,"status":"allowed"}}},"session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "near miss: overageStatus rejected alone is information",
+            SourceKind::ZagSpawn,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed","overageStatus":"rejected","overageResetsAt":1795490000,"overageDisabledReason":"out_of_credits","unifiedWindows":{"five_hour":{"utilization":0.2,"resetsAt":1795500000,"status":"allowed"}}},"session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "near miss: overageStatus rejected with an allowed_warning",
+            SourceKind::ClaudeNative,
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed_warning","overageStatus":"rejected","resetsAt":1795500000},"session_id":"s-1"}"#,
+            None,
+        ),
+        (
+            "near miss: the new arm line as text",
+            SourceKind::ZagSpawn,
+            "Usage limit reached · continuing automatically at 7pm · esc or type to cancel",
+            None,
+        ),
+        (
+            "near miss: the new arm record in the transcript",
+            SourceKind::ClaudeNative,
+            r#"{"type":"system","subtype":"informational","level":"notice","content":"Usage limit reached · continuing automatically at 7pm · esc or type to cancel","timestamp":"2026-11-24T02:00:00Z","sessionId":"abc"}"#,
+            None,
+        ),
+        (
+            "near miss: the re-arm after a continuation met the limit again",
+            SourceKind::ZagSpawn,
+            "Usage limit reached again after you continued · continuing automatically at 8pm · esc or type to cancel",
+            None,
+        ),
+        (
+            "near miss: the reset notice",
+            SourceKind::ZagSpawn,
+            "Usage limit reset · continuing automatically",
+            None,
+        ),
+        (
+            "near miss: the reset notice in the transcript",
+            SourceKind::ClaudeNative,
+            r#"{"type":"system","subtype":"informational","level":"notice","content":"Usage limit reset · continuing automatically","timestamp":"2026-11-24T02:00:00Z","sessionId":"abc"}"#,
+            None,
+        ),
+        (
+            "near miss: prose quoting out of extra usage",
+            SourceKind::ZagSpawn,
+            "When you see You're out of extra usage · resets 7pm, buy more.",
+            None,
+        ),
+        (
+            "near miss: a user entry quoting the 5-hour form with U+2219",
+            SourceKind::ClaudeNative,
+            r#"{"type":"user","timestamp":"2026-11-24T02:00:00Z","message":{"role":"user","content":"5-hour limit reached ∙ resets 5:30am"},"sessionId":"abc"}"#,
+            None,
+        ),
+    ];
+
     #[test]
     fn table() {
         run_cases(Provider::Claude, CASES);
+        run_cases(Provider::Claude, LATE_2026);
+    }
+
+    #[test]
+    fn late_2026_wordings_in_every_place_they_land() {
+        let table: &[PlaceCase] = &[
+            (
+                "You've hit your 5-hour limit · resets 7:11pm (UTC)",
+                Some((Scope::Session, Some("2026-11-24T19:12:00Z"), None)),
+            ),
+            (
+                "You’ve hit your weekly limit · resets Dec 3, 5:32pm (UTC)",
+                Some((Scope::Weekly, Some("2026-12-03T17:33:00Z"), None)),
+            ),
+            (
+                "You're out of extra usage · resets 7:11pm (UTC)",
+                Some((Scope::Unknown, Some("2026-11-24T19:12:00Z"), None)),
+            ),
+            (
+                "5-hour limit reached ∙ resets 5:30am",
+                Some((Scope::Session, Some("2026-11-24T05:31:00Z"), None)),
+            ),
+            (
+                "Usage limit reached · continuing automatically at 7pm · esc or type to cancel",
+                None,
+            ),
+            (
+                "Usage limit reached again after you continued · continuing automatically at 8pm",
+                None,
+            ),
+            ("Usage limit reset · continuing automatically", None),
+            (
+                "Usage limit reached · set to continue automatically at 5:15pm",
+                None,
+            ),
+        ];
+        for (text, want) in table {
+            run_places(Provider::Claude, text, *want);
+        }
+    }
+
+    #[test]
+    fn a_reset_that_moves_on_each_blocked_retry_is_read_from_each_line() {
+        // Each blocked retry prints the reset it was told: the later line's
+        // reset is the later one, never the first line's.
+        let det = detector();
+        let line = |ts: &str, reset: &str| {
+            format!(
+                r#"{{"type":"assistant","timestamp":"{ts}","message":{{"model":"<synthetic>","content":[{{"type":"text","text":"You've hit your 5-hour limit · resets {reset} (UTC)"}}]}},"error":"rate_limit","isApiErrorMessage":true,"sessionId":"abc"}}"#
+            )
+        };
+        let c = ctx(SourceKind::ClaudeNative, None);
+        let first = det
+            .detect(line("2026-11-24T02:00:00Z", "7pm").as_bytes(), &c)
+            .unwrap();
+        let retry = det
+            .detect(line("2026-11-24T19:01:30Z", "7:30pm").as_bytes(), &c)
+            .unwrap();
+        assert_eq!(first.reset_at, Some(at("2026-11-24T19:01:00Z")));
+        assert_eq!(retry.reset_at, Some(at("2026-11-24T19:31:00Z")));
+        assert_eq!(first.provider_session_id, retry.provider_session_id);
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! Records, as written by the real TUI (`tests/fixtures/live/`):
 //! - armed: `{"type":"system","subtype":"informational","level":"notice",
 //!   "content":"Usage limit reached · set to continue automatically at 7:21pm"}`
-//! - continued: the notice `Usage limit reset · Continuing automatically`,
+//!   (late 2026: `Usage limit reached · continuing automatically at 7pm · esc
+//!   or type to cancel`, and after a continuation met the limit again `Usage
+//!   limit reached again after you continued · continuing automatically at …`);
+//! - continued: the notice `Usage limit reset · Continuing automatically`
+//!   (late 2026: lower-case `continuing`),
 //!   then a user entry with `isMeta:true`, `origin.kind:"auto-continuation"`,
 //!   `turnOrigin:"auto_continuation"`;
 //! - cancelled by the user (Esc, or the first Ctrl-C): the notice
@@ -199,14 +203,26 @@ fn classify_notice(e: &Value) -> Option<AutoContinue> {
     }
     let level = e.get("level").and_then(Value::as_str).unwrap_or("");
     let text = e.get("content").and_then(Value::as_str)?;
-    if let Some(rest) = text.strip_prefix("Usage limit reached · set to continue automatically") {
-        let at = rest
+    // ASCII lowering keeps byte offsets, so `rest` can be cut from `text`.
+    let folded = text.to_ascii_lowercase();
+    if folded.starts_with("usage limit reached") {
+        // "· set to continue automatically at 5:15pm" (2.1.332), "·
+        // continuing automatically at 7pm · esc or type to cancel", and
+        // after a continuation met the limit again "Usage limit reached
+        // again after you continued · continuing automatically at 8pm".
+        // Any other "Usage limit reached …" notice arms nothing.
+        let arm = ["continue automatically", "continuing automatically"]
+            .iter()
+            .find_map(|w| folded.find(w).map(|i| i + w.len()))?;
+        let at = text[arm..]
             .trim()
             .strip_prefix("at ")
-            .map(|t| t.trim().to_string());
+            .and_then(|t| t.split('·').next())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
         return Some(AutoContinue::Armed { at });
     }
-    if text.starts_with("Usage limit reset · Continuing automatically") {
+    if folded.starts_with("usage limit reset · continuing automatically") {
         return Some(AutoContinue::Continued);
     }
     if !text.starts_with("Automatic continue") {
@@ -527,6 +543,78 @@ mod tests {
         // /exit bookkeeping is not a turn
         let exit = r#"{"type":"user","turnOrigin":"human","origin":{"kind":"human"},"message":{"content":"<command-name>/exit</command-name>"}}"#;
         assert_eq!(classify(&serde_json::from_str(exit).unwrap()), None);
+    }
+
+    #[test]
+    fn late_2026_notices_read_as_the_older_ones() {
+        let table: &[(&str, Option<AutoContinue>)] = &[
+            (
+                "Usage limit reached · continuing automatically at 7pm · esc or type to cancel",
+                Some(AutoContinue::Armed {
+                    at: Some("7pm".into()),
+                }),
+            ),
+            (
+                "Usage limit reached again after you continued · continuing automatically at 8:05pm · esc or type to cancel",
+                Some(AutoContinue::Armed {
+                    at: Some("8:05pm".into()),
+                }),
+            ),
+            (
+                "Usage limit reached · set to continue automatically at 5:15pm",
+                Some(AutoContinue::Armed {
+                    at: Some("5:15pm".into()),
+                }),
+            ),
+            (
+                "Usage limit reached · continuing automatically · esc or type to cancel",
+                Some(AutoContinue::Armed { at: None }),
+            ),
+            (
+                "Usage limit reset · continuing automatically",
+                Some(AutoContinue::Continued),
+            ),
+            (
+                "Usage limit reset · Continuing automatically",
+                Some(AutoContinue::Continued),
+            ),
+            // A limit notice that arms nothing is no verdict.
+            ("Usage limit reached again after you continued", None),
+            ("Usage limit reached · /rate-limit-options to choose", None),
+        ];
+        for (text, want) in table {
+            let e: Value = serde_json::from_str(&notice("notice", text)).unwrap();
+            assert_eq!(&classify(&e), want, "{text}");
+        }
+        // The new arm, then the new continuation: continued, as before.
+        let arm = notice(
+            "notice",
+            "Usage limit reached · continuing automatically at 7pm · esc or type to cancel",
+        );
+        let cont = notice("notice", "Usage limit reset · continuing automatically");
+        let cancel = notice(
+            "notice",
+            "Automatic continue cancelled · /rate-limit-options to wait again",
+        );
+        assert_eq!(
+            assess([arm.as_str(), cont.as_str()]).state,
+            AutoContinue::Continued
+        );
+        assert_eq!(
+            assess([arm.as_str(), cancel.as_str()]).state,
+            AutoContinue::CancelledByUser
+        );
+        // A continuation that hit the limit again re-arms: the later arm wins.
+        let again = notice(
+            "notice",
+            "Usage limit reached again after you continued · continuing automatically at 8pm · esc or type to cancel",
+        );
+        assert_eq!(
+            assess([arm.as_str(), cancel.as_str(), again.as_str()]).state,
+            AutoContinue::Armed {
+                at: Some("8pm".into())
+            }
+        );
     }
 
     #[test]

@@ -19,6 +19,28 @@ fn menu_entry(line: &str) -> Option<(bool, u8, String)> {
     Some((cursor, n, clean(label)))
 }
 
+/// Claude's auto-continue countdown line: `Continuing automatically at
+/// 7:21pm · Esc to cancel` (2.1.332), `Usage limit reached · continuing
+/// automatically at 7pm · esc or type to cancel` (late 2026), `Continuing
+/// shortly · Esc to cancel`. `Some(at)` for one of them, the time when it
+/// names one.
+pub(crate) fn autocontinue_footer(line: &str) -> Option<Option<String>> {
+    let t = line.trim();
+    // ASCII lowering keeps byte offsets: positions in `folded` cut `t`.
+    let folded = t.to_ascii_lowercase();
+    let end = ["· esc to cancel", "· esc or type to cancel"]
+        .iter()
+        .find(|e| folded.ends_with(*e))
+        .map(|e| folded.len() - e.len())?;
+    const AT: &str = "continuing automatically at ";
+    if let Some(i) = folded[..end].find(AT) {
+        return Some(Some(clean(&t[i + AT.len()..end])));
+    }
+    let body = folded[..end].trim_end();
+    (body.ends_with("continuing shortly") || body.ends_with("continuing automatically"))
+        .then_some(None)
+}
+
 /// Fill what Claude's screens show into `v`.
 pub(crate) fn read_into(lines: &[&str], v: &mut ScreenView) {
     // Claude's limit menu: the question, numbered entries, the confirm line.
@@ -48,14 +70,8 @@ pub(crate) fn read_into(lines: &[&str], v: &mut ScreenView) {
     }
 
     for l in lines {
-        let t = l.trim();
-        if let Some(rest) = t.strip_suffix("· Esc to cancel") {
-            let rest = rest.trim();
-            if let Some(at) = rest.strip_prefix("Continuing automatically at ") {
-                v.claude_autocontinue_footer = Some(Some(clean(at)));
-            } else if rest == "Continuing shortly" {
-                v.claude_autocontinue_footer = Some(None);
-            }
+        if let Some(footer) = autocontinue_footer(l) {
+            v.claude_autocontinue_footer = Some(footer);
         }
     }
 

@@ -11,15 +11,22 @@
 //!   reports.
 //!
 //! Text rules: "You’ve hit your usage limit … try again at 3:35 AM." (either
-//! apostrophe, "you have", "reached", legacy "usage limit reset"): a session
-//! limit, reset read in the host zone. "exceeded retry limit, last status:
+//! apostrophe, "you have", "reached", legacy "usage limit reset"), with late
+//! 2026's "… usage limit for `<limit>`. Switch to another model now, or try
+//! again at …" and the plan variants: a session limit, the time (`%-I:%M
+//! %p` today, else `%b %-d{st|nd|rd|th}, %Y %-I:%M %p`) read in the host
+//! zone. The TUI's `■ ` error mark may open the line. "exceeded retry limit, last status:
 //! 429" and the API-key "Rate limit reached for …" are transient; a
 //! "Reconnecting... 3/5 (…429…)" progress line and a "stream error: Rate
 //! limit reached … retrying 1/5 in 2.1s…" line are retries in progress,
 //! not final, and never fire.
-//! Never limits: "Quota exceeded. Check your plan and billing details" (even
-//! though Codex 0.169 tags it `codex_error_info: usage_limit_exceeded`),
-//! `insufficient_quota`, "workspace routing discovery failed".
+//! Limits no wait lifts ([`NeedsUser`], never scheduled): "Your workspace
+//! is out of credits…", "You hit your spend cap set…", "Quota exceeded.
+//! Check your plan and billing details." (Codex 0.169 tags it
+//! `codex_error_info: usage_limit_exceeded` too; the wording wins).
+//! Never limits: `insufficient_quota` inside a transport error, "workspace
+//! routing discovery failed", Claude Code's own-continue notices ("Usage
+//! limit reset · continuing automatically") that share the legacy words.
 
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
@@ -27,7 +34,7 @@ use serde_json::Value;
 use std::sync::LazyLock;
 
 use super::line::parse_ts;
-use super::{reset, Env, Field, Hit, Provider, Scope};
+use super::{reset, Env, Field, Hit, NeedsUser, Provider, Scope};
 
 static USAGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -41,12 +48,34 @@ static TRANSIENT: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
-/// Failures that look like limits but that no wait can fix.
+/// Failures that are no limit at all (routing, an API key's
+/// `insufficient_quota` inside a transport error).
 fn not_a_limit(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
-    l.contains("workspace routing discovery failed")
-        || l.contains("check your plan and billing")
-        || l.contains("insufficient_quota")
+    l.contains("workspace routing discovery failed") || l.contains("insufficient_quota")
+}
+
+/// Limits no wait lifts, by their sentence: "Your workspace is out of
+/// credits. Add credits to continue.", "You hit your spend cap set in your
+/// workspace …" / "… set by the owner of your workspace …", "Quota
+/// exceeded. Check your plan and billing details.". The match offset is
+/// returned so the caller can apply its field rule.
+fn needs_user(s: &str) -> Option<(usize, NeedsUser)> {
+    static RE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)(your workspace is out of credits)|(you hit your spend cap)|(quota exceeded\.\s*check your plan and billing)",
+        )
+        .expect("static regex")
+    });
+    let c = RE.captures(s)?;
+    let why = if c.get(1).is_some() {
+        NeedsUser::Credits
+    } else if c.get(2).is_some() {
+        NeedsUser::SpendCap
+    } else {
+        NeedsUser::Billing
+    };
+    Some((c.get(0)?.start(), why))
 }
 
 /// "stream error: Rate limit reached … try again in 1.86s …; retrying 1/5
@@ -57,11 +86,25 @@ fn retrying(s: &str) -> bool {
     RE.is_match(s)
 }
 
+/// Claude Code's own-continue notices ("Usage limit reset · continuing
+/// automatically", "Usage limit reached · continuing automatically at
+/// 7pm · esc or type to cancel") share Codex's legacy "usage limit reset"
+/// words; they are notices, not limits.
+fn claude_notice(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.contains("usage limit re") && l.contains("automatically")
+}
+
 pub(crate) fn text(s: &str, field: Field, env: &Env) -> Option<Hit> {
     let t = s.trim();
+    if let Some((at, why)) = needs_user(t) {
+        return field
+            .allows(t, at)
+            .then(|| Hit::needs_user(Provider::Codex, why, t));
+    }
     // "Reconnecting... 3/5 (exceeded retry limit, last status: 429 …)" is a
     // retry in progress (exec --json prints it as an `error` event too).
-    if not_a_limit(t) || t.starts_with("Reconnecting...") || retrying(t) {
+    if not_a_limit(t) || t.starts_with("Reconnecting...") || retrying(t) || claude_notice(t) {
         return None;
     }
     if let Some(m) = USAGE.find(t) {
@@ -109,7 +152,10 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
             let message = s(err.get("message"));
             // Real Codex 0.169 tags the billing error ("Quota exceeded.
             // Check your plan and billing details.") `usage_limit_exceeded`
-            // too: the wording vetoes the tag.
+            // too: the wording says no wait lifts it.
+            if let Some((_, why)) = needs_user(&message) {
+                return Some(Hit::needs_user(Provider::Codex, why, &message));
+            }
             if not_a_limit(&message) {
                 return None;
             }
@@ -222,7 +268,7 @@ pub(crate) fn token_count_windows(line: &[u8]) -> Option<Windows> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use super::super::{Provider, Scope, SourceKind, StreamState};
+    use super::super::{NeedsUser, Provider, Scope, SourceKind, StreamState};
 
     const CASES: &[Case] = &[
         (
@@ -286,12 +332,6 @@ mod tests {
             Some((Scope::Session, None)),
         ),
         (
-            "near miss: billing error tagged usage_limit_exceeded (real 0.169)",
-            SourceKind::CodexNative,
-            r#"{"timestamp":"2026-11-24T02:26:00.000Z","type":"event_msg","payload":{"type":"task_complete","last_agent_message":null,"error":{"message":"Quota exceeded. Check your plan and billing details.","codex_error_info":"usage_limit_exceeded"}}}"#,
-            None,
-        ),
-        (
             "near miss: progress event in exec --json",
             SourceKind::ZagSpawn,
             r#"{"type":"error","message":"Reconnecting... 1/5 (exceeded retry limit, last status: 429 Too Many Requests, request id: req_x)"}"#,
@@ -301,12 +341,6 @@ mod tests {
             "near miss: progress line before retries run out",
             SourceKind::ZagSpawn,
             "Reconnecting... 3/5 (exceeded retry limit, last status: 429 Too Many Requests, request id: abc)",
-            None,
-        ),
-        (
-            "near miss: billing",
-            SourceKind::ZagSpawn,
-            r#"{"type":"error","message":"Quota exceeded. Check your plan and billing details."}"#,
             None,
         ),
         (
@@ -378,9 +412,190 @@ mod tests {
         ),
     ];
 
+    /// Late-2026 wordings (codex-rs `protocol/src/error.rs`).
+    const LATE_2026: &[Case] = &[
+        (
+            "usage limit for a named limit, same-day time",
+            SourceKind::ZagSpawn,
+            "ERROR: You've hit your usage limit for GPT-5.3-Codex-Spark. Switch to another model now, or try again at 10:29 PM.",
+            Some((Scope::Session, Some("2026-11-24T22:30:00Z"))),
+        ),
+        (
+            "usage limit for a named limit, dated, exec --json",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","message":"You’ve hit your usage limit for gpt-5-codex. Switch to another model now, or try again at Dec 1st, 2026 10:31 AM."}"#,
+            Some((Scope::Session, Some("2026-12-01T10:32:00Z"))),
+        ),
+        (
+            "ordinal nd",
+            SourceKind::ZagSpawn,
+            r#"{"type":"turn.failed","error":{"message":"You’ve hit your usage limit for gpt-5-codex. Switch to another model now, or try again at Dec 2nd, 2026 12:05 AM."}}"#,
+            Some((Scope::Session, Some("2026-12-02T00:06:00Z"))),
+        ),
+        (
+            "ordinal th in the rollout",
+            SourceKind::CodexNative,
+            r#"{"timestamp":"2026-11-24T02:00:00.000Z","type":"event_msg","payload":{"type":"task_complete","error":{"message":"You’ve hit your usage limit for gpt-5-codex. Switch to another model now, or try again at Dec 4th, 2026 1:07 PM.","codex_error_info":"usage_limit_exceeded"}}}"#,
+            Some((Scope::Session, Some("2026-12-04T13:08:00Z"))),
+        ),
+        (
+            "plan variant: ask your admin",
+            SourceKind::ZagSpawn,
+            "ERROR: You've hit your usage limit. To get more access now, send a request to your admin or try again at 3:35 AM.",
+            Some((Scope::Session, Some("2026-11-24T03:36:00Z"))),
+        ),
+        (
+            "plan variant: upgrade to Plus",
+            SourceKind::ZagSpawn,
+            "ERROR: You’ve hit your usage limit. Upgrade to Plus to continue using Codex (https://chatgpt.com/explore/plus), or try again at 9:01 PM.",
+            Some((Scope::Session, Some("2026-11-24T21:02:00Z"))),
+        ),
+        (
+            "the TUI's error line",
+            SourceKind::Unknown,
+            "■ You’ve hit your usage limit for gpt-5-codex. Switch to another model now, or try again at 4:10 PM.",
+            Some((Scope::Session, Some("2026-11-24T16:11:00Z"))),
+        ),
+        (
+            "no time given: the fallback decides",
+            SourceKind::ZagSpawn,
+            "ERROR: You've hit your usage limit. Try again later.",
+            Some((Scope::Session, None)),
+        ),
+        (
+            "near miss: the named-limit sentence quoted in prose",
+            SourceKind::ZagSpawn,
+            "Our runner stops when it sees You've hit your usage limit for gpt-5-codex. Switch to another model now, or try again at 4:10 PM.",
+            None,
+        ),
+        (
+            "near miss: a retry in progress after a disconnect",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","message":"Reconnecting... 2/5 (stream disconnected before completion: Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM). Please try again in 1.2s.)"}"#,
+            None,
+        ),
+        (
+            "near miss: the same retry as a text line",
+            SourceKind::ZagSpawn,
+            "Reconnecting... 2/5 (stream disconnected before completion: Rate limit reached for gpt-5. Please try again in 1.2s.)",
+            None,
+        ),
+        (
+            "near miss: a spend-cap sentence in an agent message",
+            SourceKind::ZagSpawn,
+            r#"{"type":"item.completed","item":{"id":"i","type":"agent_message","text":"You hit your spend cap set in your workspace. Increase your spend cap to continue."}}"#,
+            None,
+        ),
+        (
+            "near miss: prose about credits",
+            SourceKind::ZagSpawn,
+            "The docs say: Your workspace is out of credits. Add credits to continue.",
+            None,
+        ),
+    ];
+
+    /// Limits no wait lifts.
+    const NEEDS_USER: &[NeedsCase] = &[
+        (
+            "workspace out of credits, exec --json",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","message":"Your workspace is out of credits. Add credits to continue."}"#,
+            NeedsUser::Credits,
+        ),
+        (
+            "workspace out of credits, TUI line",
+            SourceKind::Unknown,
+            "■ Your workspace is out of credits. Add credits to continue.",
+            NeedsUser::Credits,
+        ),
+        (
+            "spend cap set in the workspace (owner)",
+            SourceKind::ZagSpawn,
+            r#"{"type":"turn.failed","error":{"message":"You hit your spend cap set in your workspace. Increase your spend cap to continue."}}"#,
+            NeedsUser::SpendCap,
+        ),
+        (
+            "spend cap set by the owner (member), text mode",
+            SourceKind::ZagSpawn,
+            "ERROR: You hit your spend cap set by the owner of your workspace. Ask an owner to increase your spend cap to continue.",
+            NeedsUser::SpendCap,
+        ),
+        (
+            "spend cap in the rollout, tagged usage_limit_exceeded",
+            SourceKind::CodexNative,
+            r#"{"timestamp":"2026-11-24T02:00:00.000Z","type":"event_msg","payload":{"type":"task_complete","error":{"message":"You hit your spend cap set in your workspace. Increase your spend cap to continue.","codex_error_info":"usage_limit_exceeded"}}}"#,
+            NeedsUser::SpendCap,
+        ),
+        (
+            "billing error tagged usage_limit_exceeded (real 0.169)",
+            SourceKind::CodexNative,
+            r#"{"timestamp":"2026-11-24T02:26:00.000Z","type":"event_msg","payload":{"type":"task_complete","last_agent_message":null,"error":{"message":"Quota exceeded. Check your plan and billing details.","codex_error_info":"usage_limit_exceeded"}}}"#,
+            NeedsUser::Billing,
+        ),
+        (
+            "billing, exec --json",
+            SourceKind::ZagSpawn,
+            r#"{"type":"error","message":"Quota exceeded. Check your plan and billing details."}"#,
+            NeedsUser::Billing,
+        ),
+    ];
+
     #[test]
     fn table() {
         run_cases(Provider::Codex, CASES);
+        run_cases(Provider::Codex, LATE_2026);
+        run_needs_user(Provider::Codex, NEEDS_USER);
+    }
+
+    #[test]
+    fn late_2026_wordings_in_every_place_they_land() {
+        let n = |w| -> PlaceWant { Some((Scope::Unknown, None, Some(w))) };
+        let table: &[PlaceCase] = &[
+            (
+                "You've hit your usage limit for GPT-5.3-Codex-Spark. Switch to another model now, or try again at 10:29 PM.",
+                Some((Scope::Session, Some("2026-11-24T22:30:00Z"), None)),
+            ),
+            (
+                "You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at Dec 3rd, 2026 5:34 PM.",
+                Some((Scope::Session, Some("2026-12-03T17:35:00Z"), None)),
+            ),
+            ("Your workspace is out of credits. Add credits to continue.", n(NeedsUser::Credits)),
+            (
+                "You hit your spend cap set in your workspace. Increase your spend cap to continue.",
+                n(NeedsUser::SpendCap),
+            ),
+            ("Quota exceeded. Check your plan and billing details.", n(NeedsUser::Billing)),
+            (
+                "Reconnecting... 3/5 (exceeded retry limit, last status: 429 Too Many Requests, request id: abc)",
+                None,
+            ),
+        ];
+        for (text, want) in table {
+            run_places(Provider::Codex, text, *want);
+        }
+    }
+
+    #[test]
+    fn times_without_a_zone_are_read_in_local_time() {
+        // Codex prints `%-I:%M %p` (today) or `%b %-d{st|nd|rd|th}, %Y
+        // %-I:%M %p` in the local zone of the machine it ran on.
+        let det = detector().with_zone(crate::detect::Zone::named("Europe/Stockholm").unwrap());
+        let c = ctx(SourceKind::ZagSpawn, None);
+        let read = |line: &str| det.detect(line.as_bytes(), &c).unwrap().reset_at;
+        // 02:00Z is 03:00 in Stockholm: 10:29 PM is 22:29 CET, 21:29Z.
+        assert_eq!(
+            read("ERROR: You've hit your usage limit for gpt-5-codex. Switch to another model now, or try again at 10:29 PM."),
+            Some(at("2026-11-24T21:30:00Z"))
+        );
+        // 2:15 AM local is already past (03:00 local): tomorrow's.
+        assert_eq!(
+            read("ERROR: You've hit your usage limit. Try again at 2:15 AM."),
+            Some(at("2026-11-25T01:16:00Z"))
+        );
+        assert_eq!(
+            read("ERROR: You've hit your usage limit. Try again at Dec 1st, 2026 10:31 AM."),
+            Some(at("2026-12-01T09:32:00Z"))
+        );
     }
 
     #[test]

@@ -1,0 +1,211 @@
+//! The user's message and the dry run with a session open in a TUI, on
+//! the real binary: a fake Claude TUI in a real tmux pane (on a private
+//! tmux socket dir, found through `TMUX_TMPDIR`), named by a fake Claude
+//! registry entry. `message` is what gets typed into the pane; a dry run
+//! says it would type and types nothing.
+//!
+//! Needs `tmux` on PATH (skipped with one line without it, unless `CI` is
+//! set).
+
+mod util;
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use util::{append, pending_count, wait_for, Env};
+
+const SID: &str = "9b54cadf-3a50-40e4-a805-7ee4d2b7cf27";
+
+fn tmux_available() -> bool {
+    let found = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is not installed, and CI is set"
+        );
+        eprintln!("SKIP user TUI tests: no tmux");
+    }
+    found
+}
+
+/// A tmux server on a socket in `dir`; killed on drop.
+struct Server(PathBuf);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.0)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+/// The session's transcript path and its working directory.
+fn transcript(env: &Env) -> (PathBuf, PathBuf) {
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+    let dirname = work.display().to_string().replace(['/', '.'], "-");
+    let t = env
+        .home
+        .join(".claude/projects")
+        .join(dirname)
+        .join(format!("{SID}.jsonl"));
+    (t, work)
+}
+
+/// A fake Claude TUI idle at its prompt in a tmux pane under
+/// `tmux_tmpdir/tmux-<uid>/`, registered in `~/.claude/sessions/`; each
+/// line typed into it is appended to the transcript as a user entry.
+fn open_tui(env: &Env, tmux_tmpdir: &Path) -> Server {
+    let (file, work) = transcript(env);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let uid = rustix::process::getuid().as_raw();
+    let sockets = tmux_tmpdir.join(format!("tmux-{uid}"));
+    std::fs::create_dir_all(&sockets).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let dir = env.dir.path();
+    let pidf = dir.join("tui.pid");
+    let screen = dir.join("screen.txt");
+    let rule = "─".repeat(40);
+    std::fs::write(&screen, format!("{rule}\n❯ \u{a0}\n{rule}\n")).unwrap();
+    let script = dir.join("tui.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ > '{pid}'\ncat '{screen}'\nwhile IFS= read -r line; do\n  printf '{{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"%s\"}},\"sessionId\":\"{SID}\"}}\\n' \"$line\" >> '{file}'\ndone\n",
+            pid = pidf.display(),
+            screen = screen.display(),
+            file = file.display()
+        ),
+    )
+    .unwrap();
+    let socket = sockets.join("default");
+    let st = Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .args(["-f", "/dev/null", "new-session", "-d", "-s", "agents"])
+        .args(["-x", "150", "-y", "40"])
+        .arg(format!("sh -c 'sh {}; true'", script.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let server = Server(socket);
+    wait_for("the TUI's pid", || {
+        std::fs::read_to_string(&pidf).is_ok_and(|s| s.trim().parse::<u32>().is_ok())
+    });
+    let pid: u32 = std::fs::read_to_string(&pidf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let start = zag_resumed::live::proc::Procfs::system()
+        .identity(pid)
+        .unwrap()
+        .start_ticks;
+    let reg = env.home.join(".claude/sessions");
+    std::fs::create_dir_all(&reg).unwrap();
+    std::fs::write(
+        reg.join(format!("{pid}.json")),
+        json!({"pid":pid,"sessionId":SID,"cwd":work,"procStart":start.to_string(),
+               "version":"2.1.332","kind":"interactive","entrypoint":"cli","status":"idle"})
+        .to_string(),
+    )
+    .unwrap();
+    server
+}
+
+/// The limit entry (written 150 s ago), reset `reset_in` seconds from now.
+fn limit(env: &Env, reset_in: i64) {
+    let (file, work) = transcript(env);
+    let hit = chrono::Utc::now() - chrono::Duration::seconds(150);
+    let reset = chrono::Utc::now().timestamp() + reset_in;
+    let user = json!({"type":"user","message":{"role":"user","content":"hi"},"cwd":work,"sessionId":SID,"timestamp":(hit - chrono::Duration::seconds(5)).to_rfc3339()});
+    let limit = json!({"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"You've hit your 5-hour limit · resets 11:59pm (UTC)"}]},"error":"rate_limit","isApiErrorMessage":true,"apiError":"usage_limit_reached","apiErrorStatus":429,"apiErrorParams":{"rate_limit_info":{"status":"rejected","resetsAt":reset,"rateLimitType":"five_hour"}},"sessionId":SID,"cwd":work,"timestamp":hit.to_rfc3339()});
+    append(&file, format!("{user}\n{limit}\n").as_bytes());
+}
+
+#[test]
+fn a_custom_message_is_typed_into_the_open_tui_once() {
+    if !tmux_available() {
+        return;
+    }
+    let env = Env::new();
+    let tmux_dir = env.dir.path().join("t");
+    let _server = open_tui(&env, &tmux_dir);
+    let daemon = env.start_with(&[], &[("TMUX_TMPDIR", tmux_dir.as_os_str())]);
+    limit(&env, 7200);
+    env.wait_status("the pending incident", |s| pending_count(s) == 1);
+    let id = env.status().unwrap()["pending"][0]["incident_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = "now run the tests and commit";
+    let (code, out, err) = env.run_cli(&["message", &id[..8], text]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = env.run_cli(&["resume-now", &id[..8]]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let done = || {
+        env.records(&env.store())
+            .into_iter()
+            .find(|r| r["action"] == "complete")
+    };
+    wait_for("the typed delivery", || done().is_some());
+    let rec = done().unwrap();
+    assert_eq!(rec["status"], "resumed", "{rec}");
+    assert!(
+        rec["detail"].as_str().unwrap().contains("typed into pane"),
+        "{rec}"
+    );
+    let (file, _) = transcript(&env);
+    let t = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        t.matches(&format!("\"content\":\"{text}\"")).count(),
+        1,
+        "{t}"
+    );
+    assert!(!t.contains("\"content\":\"Continue\""), "{t}");
+    assert!(env.calls().is_empty(), "no respawn while the TUI is open");
+    drop(daemon);
+}
+
+#[test]
+fn a_dry_run_says_it_would_type_into_the_pane_and_types_nothing() {
+    if !tmux_available() {
+        return;
+    }
+    let env = Env::new();
+    let tmux_dir = env.dir.path().join("t");
+    let _server = open_tui(&env, &tmux_dir);
+    // Due now, already in the HOME when the dry run starts.
+    limit(&env, -30);
+    let (file, _) = transcript(&env);
+    let before = std::fs::read_to_string(&file).unwrap();
+    let daemon = env.start_with(&["--dry-run"], &[("TMUX_TMPDIR", tmux_dir.as_os_str())]);
+    daemon.wait_log("dry run: would type ");
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("dry run: would type "))
+        .unwrap();
+    assert!(
+        line.contains("would type \"Continue\" once into agents:0.0"),
+        "{line}"
+    );
+    // The incident's end: decided, logged, and nothing else.
+    daemon.wait_log("(nothing recorded)");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "no keystroke"
+    );
+    assert!(!env.store().exists(), "no store record");
+    assert!(env.calls().is_empty(), "no process started");
+    drop(daemon);
+}
