@@ -18,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::DaemonConfig;
 use crate::detect::Detector;
 use crate::paths::Paths;
+pub use crate::service::ServiceAction;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -230,29 +231,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `service` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ServiceAction {
-    /// Write the unit with this binary's absolute path and your shell's
-    /// PATH, then enable and start it; says what it did.
-    Install {
-        /// Print the unit instead of writing it.
-        #[arg(long)]
-        print: bool,
-        /// Overwrite a unit that was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Stop and disable the service and remove its unit.
-    Uninstall {
-        /// Remove the unit even if it was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Whether the unit is installed (and edited), enabled and running.
-    Status,
 }
 
 /// Parse arguments, run the command, return the process exit code.
@@ -497,7 +475,17 @@ fn run(mut paths: Paths, config: Option<PathBuf>, dry_run: bool) -> anyhow::Resu
             config_path: config,
             clock: Arc::new(SystemClock),
             search_path: None,
-            dry_run,
+            dry_run: dry_run.then(|| {
+                Arc::new(crate::daemon::DryRunFn(Box::new(|s, env, paths, now| {
+                    let px = crate::preview::PreviewEnv {
+                        paths: paths.clone(),
+                        env: env.clone(),
+                        now,
+                        daemon_binaries: None,
+                    };
+                    crate::preview::would_deliver(s, &px)
+                })))
+            }),
         };
         match crate::daemon::run(opts, req_rx, shutdown).await {
             Ok(()) => Ok(0),

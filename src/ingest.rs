@@ -624,10 +624,10 @@ fn catch_up<T>(
         tracing::debug!(file = %file.display(), older = hits.len(), "catch-up: earlier limits in this file left alone");
     }
     if still_on(&last.0, now) {
-        tracing::info!(file = %file.display(), provider = %last.0.provider, reset_at = %crate::control::render::log_time(last.0.reset_at), "catching up on a limit from before this start that is still on");
+        tracing::info!(file = %file.display(), provider = %last.0.provider, reset_at = %crate::shared::log_time(last.0.reset_at), "catching up on a limit from before this start that is still on");
         vec![last]
     } else {
-        tracing::info!(file = %file.display(), reset_at = %crate::control::render::log_time(last.0.reset_at), "catch-up: the last limit in this file is over by more than {} s: left alone", CATCH_UP_WINDOW_SECS);
+        tracing::info!(file = %file.display(), reset_at = %crate::shared::log_time(last.0.reset_at), "catch-up: the last limit in this file is over by more than {} s: left alone", CATCH_UP_WINDOW_SECS);
         Vec::new()
     }
 }

@@ -775,7 +775,7 @@ async fn the_daemon_runs_in_process_on_an_injected_clock_and_shutdown() {
         config_path: None,
         clock: clock.clone(),
         search_path: Some(env.path_var().into()),
-        dry_run: false,
+        dry_run: None,
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (_requests, extra) = tokio::sync::mpsc::channel(1);
@@ -962,7 +962,7 @@ async fn a_shutdown_during_a_slow_resolve_finishes_the_hit_and_stops() {
         config_path: None,
         clock: std::sync::Arc::new(zag_resumed::clock::SystemClock),
         search_path: Some(env.path_var().into()),
-        dry_run: false,
+        dry_run: None,
     };
     captured_log(); // the capture is in place before the daemon starts
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -40,14 +40,16 @@ const LAYERS: &[&str] = &[
     "session",
     "watch",
     "scan_files",
-    "ingest",
     // delivery, the control surface, notifications
     "resume",
     "control",
+    // the one thread that owns watch, tail and the per-file facts
+    "ingest",
     "desktop",
     // the core and the commands
     "daemon",
     "preview",
+    "service",
     "cli",
 ];
 

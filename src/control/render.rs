@@ -99,14 +99,7 @@ pub fn opt_stamp(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-/// A time as a log field: RFC 3339 to the second (`2030-01-01T08:00:30Z`),
-/// or `unknown`; never `Some(…)`.
-pub fn log_time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(
-        || "unknown".into(),
-        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    )
-}
+pub use crate::shared::log_time;
 
 /// A time to the second: "2030-01-01 08:00:30 UTC".
 pub fn stamp_secs(t: DateTime<Utc>) -> String {

@@ -86,9 +86,20 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// PATH for provider binaries (`None`: this process's PATH).
     pub search_path: Option<OsString>,
-    /// `run --dry-run`: decide and log, write and start nothing.
-    pub dry_run: bool,
+    /// `run --dry-run`: decide and log, write and start nothing; a
+    /// delivery says what it would do with this (the binary passes the
+    /// preview's `would_deliver`, which sits above the core).
+    pub dry_run: Option<DryRun>,
 }
+
+/// What a delivery would do, in words: the dry run's stand-in for it.
+pub struct DryRunFn(
+    #[allow(clippy::type_complexity)]
+    pub  Box<dyn Fn(&Schedule, &ResumeEnv, &Paths, DateTime<Utc>) -> String + Send + Sync>,
+);
+
+/// A shared [`DryRunFn`].
+pub type DryRun = Arc<DryRunFn>;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -376,7 +387,7 @@ pub async fn run(
         screen_tx,
         user: user::UserState::load(&paths.state_dir, dry_run, clock.now()),
     };
-    if dry_run {
+    if core.user.dry_run {
         tracing::info!(
             "dry run: watching, detecting and planning; nothing will be written, typed or started"
         );
@@ -403,10 +414,12 @@ pub async fn run(
     );
     // Off the loop and after the re-arm: it reads every store once more.
     let zag_home = paths.zag_home.clone();
-    // Whole seconds: a record's `at` is kept to the second, so one written
-    // in the start's own second may be this run's (its event comes live).
-    let before =
-        chrono::DateTime::from_timestamp(core.started_at.timestamp(), 0).unwrap_or(core.started_at);
+    // A record's `at` is kept to the second: the start's own second is
+    // included, since a stop and a start often share one (the last run's
+    // outcome is then in it). An event this run already published is not
+    // shown twice (`seed_recent` keeps one per incident and kind).
+    let before = chrono::DateTime::from_timestamp(core.started_at.timestamp() + 1, 0)
+        .unwrap_or(core.started_at);
     core.work.spawn_blocking(move || {
         Disk::Recent(user::recent_from_history(
             crate::control::history::read_history(&zag_home),
@@ -421,7 +434,7 @@ pub async fn run(
             patterns: Patterns::for_daemon(&paths, &config.watch),
             // A dry run keeps its own offsets: the real first start still
             // catches up on what the dry run saw.
-            checkpoints_path: paths.state_dir.join(if dry_run {
+            checkpoints_path: paths.state_dir.join(if core.user.dry_run {
                 "offsets.dry-run.json"
             } else {
                 "offsets.json"

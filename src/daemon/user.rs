@@ -54,12 +54,23 @@ pub(super) struct UserState {
     pub held: BTreeSet<String>,
     /// `run --dry-run`.
     pub dry_run: bool,
+    /// In a dry run, what a delivery would do, in words.
+    pub would_deliver: Option<super::DryRun>,
+}
+impl std::fmt::Debug for super::DryRunFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DryRun")
+    }
 }
 
 impl UserState {
     /// Read the pause file at start. An unreadable one counts as a pause
     /// (when unsure, wait and say so): `unpause` clears it.
-    pub fn load(state_dir: &std::path::Path, dry_run: bool, now: DateTime<Utc>) -> Self {
+    pub fn load(
+        state_dir: &std::path::Path,
+        dry_run: Option<super::DryRun>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let pause = match pause::load(state_dir) {
             Ok(p) => p,
             Err(e) => {
@@ -76,7 +87,8 @@ impl UserState {
         UserState {
             pause,
             held: BTreeSet::new(),
-            dry_run,
+            dry_run: dry_run.is_some(),
+            would_deliver: dry_run,
         }
     }
 
@@ -347,16 +359,14 @@ impl Core {
         };
         inc.state = super::incident::State::Delivering { since: now };
         let schedule = inc.schedule.clone();
-        let px = crate::preview::PreviewEnv {
-            paths: self.paths.clone(),
-            env: (*self.env).clone(),
-            now: self.clock.now(),
-            daemon_binaries: None,
+        let Some(would_deliver) = self.user.would_deliver.clone() else {
+            return;
         };
+        let (paths, env) = (self.paths.clone(), self.env.clone());
         let tx = self.outcomes_tx.clone();
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
-            let would = crate::preview::would_deliver(&schedule, &px);
+            let would = (would_deliver.0)(&schedule, &env, &paths, now);
             let _ = tx.send((
                 id,
                 Outcome::Skipped {

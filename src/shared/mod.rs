@@ -197,3 +197,12 @@ impl SourceKind {
         }
     }
 }
+
+/// A time as a log field: RFC 3339 to the second (`2030-01-01T08:00:30Z`),
+/// or `unknown`; never `Some(…)`.
+pub fn log_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "unknown".into(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}

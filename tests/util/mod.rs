@@ -418,7 +418,7 @@ impl Env {
             config_path: None,
             clock,
             search_path: Some(self.path_var().into()),
-            dry_run: false,
+            dry_run: None,
         };
         let shutdown = tokio_util::sync::CancellationToken::new();
         let (extra_tx, extra) = tokio::sync::mpsc::channel(1);
