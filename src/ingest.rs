@@ -71,8 +71,24 @@ pub enum IngestEvent {
     StoreChanged(PathBuf),
     /// A `zag.toml` changed: drop cached limits for its project.
     ConfigChanged(PathBuf),
+    /// A session file ends with a user turn still waiting for its answer,
+    /// for a CLI whose TUI shows its limit on screen only (Gemini): the
+    /// core looks at its pane once the file stays quiet.
+    TurnOpen(Box<TurnOpenSighting>),
     /// The initial scan is done: every source is watched.
     Ready,
+}
+
+/// A user turn left open at the end of a session file.
+#[derive(Debug)]
+pub struct TurnOpenSighting {
+    pub file: PathBuf,
+    pub source: SourceKind,
+    pub identity: SessionIdentity,
+    pub turn: crate::provider::gemini::tui::OpenTurn,
+    /// The file's length after the read that saw it: the file is quiet
+    /// while it stays this long.
+    pub len: u64,
 }
 
 /// Chooses the detector for a file (extra patterns come per project).
@@ -160,6 +176,9 @@ struct FileState {
     /// The next read is a catch-up read (a first start, a long downtime):
     /// only its last limit counts, and only if [`still_on`].
     catch_up: bool,
+    /// The user turn still waiting for an answer, for a CLI that tracks
+    /// them ([`crate::provider::ProviderCli::fold_open_turn`]).
+    open_turn: Option<crate::provider::gemini::tui::OpenTurn>,
 }
 
 struct State {
@@ -460,6 +479,7 @@ impl State {
                     lines: 0,
                     warned_truncated: false,
                     catch_up: at_start && self.catching_up,
+                    open_turn: None,
                 },
             );
             self.setup.stats.files[IngestStats::slot(source)].fetch_add(1, Ordering::Relaxed);
@@ -497,11 +517,16 @@ impl State {
         let mut hits = Vec::new();
         let mut lines = 0usize;
         let mut truncated = false;
+        let cli = crate::provider::for_source(source);
+        let mut tracks_turns = false;
         let result = fs.tail.read_new(|line| {
             lines += 1;
             fs.lines += 1;
             truncated |= line.truncated;
             fs.tracker.observe(line.bytes);
+            if let Some(cli) = cli {
+                tracks_turns |= cli.fold_open_turn(line.bytes, &mut fs.open_turn);
+            }
             if let Some(d) = detector.detect_in_stream(line.bytes, &ctx, &mut fs.stream) {
                 let mut identity = fs.tracker.identity.clone();
                 if let Some(si) = &spawn_identity {
@@ -510,9 +535,22 @@ impl State {
                 hits.push((d, fs.lines, identity));
             }
         });
-        if std::mem::take(&mut fs.catch_up) {
+        let caught_up = std::mem::take(&mut fs.catch_up);
+        if caught_up {
             hits = catch_up(path, hits, anchor);
         }
+        // A turn that opened (or stayed open) in what was just read; a
+        // catch-up read is history, not something on screen now.
+        let open_turn = (tracks_turns && !caught_up)
+            .then(|| fs.open_turn.clone())
+            .flatten()
+            .map(|turn| TurnOpenSighting {
+                file: path.to_path_buf(),
+                source,
+                identity: fs.tracker.identity.clone(),
+                turn,
+                len: fs.tail.position().map_or(0, |p| p.offset),
+            });
         if truncated && !fs.warned_truncated {
             fs.warned_truncated = true;
             tracing::warn!(
@@ -543,6 +581,9 @@ impl State {
                     tracing::warn!("cannot read {}: {e}", path.display());
                 }
             }
+        }
+        if let Some(t) = open_turn {
+            self.send(IngestEvent::TurnOpen(Box::new(t)));
         }
         for (detection, line_no, identity) in hits {
             self.setup.stats.hits.fetch_add(1, Ordering::Relaxed);

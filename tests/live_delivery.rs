@@ -344,7 +344,7 @@ fn fake_tui(dir: &Path, screen: &str, session_file: &Path, line_json: &str) -> (
     fs::write(
         &script,
         format!(
-            "echo $$ > '{pid}'\ncat '{screen}'\nwhile IFS= read -r line; do\n  printf '{json}\\n' \"$line\" >> '{file}'\ndone\n",
+            "cat '{screen}'\necho $$ > '{pid}'\nwhile IFS= read -r line; do\n  printf '{json}\\n' \"$line\" >> '{file}'\ndone\n",
             pid = pidf.display(),
             screen = screen_file.display(),
             json = line_json,

@@ -48,6 +48,7 @@
 
 pub mod incident;
 pub mod plan;
+pub mod screen_watch;
 pub mod sessions;
 mod user;
 
@@ -310,6 +311,10 @@ struct Core {
     stopping: bool,
     /// Why the daemon must stop: a part of it died (see [`DaemonError::Failed`]).
     failed: Option<String>,
+    /// The open-turn watches ([`screen_watch`]), one per session file.
+    screen_watches: HashMap<PathBuf, tokio::task::AbortHandle>,
+    /// Where a watch sends the limit it saw (read like ingest's events).
+    screen_tx: mpsc::UnboundedSender<IngestEvent>,
     /// Pause, held incidents, dry run (see [`user`]).
     user: user::UserState,
 }
@@ -370,6 +375,7 @@ pub async fn run(
     let (fired_tx, mut fired_rx) = mpsc::unbounded_channel();
     let (timer, timer_task) = timer::spawn(clock.clone(), fired_tx);
     let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel();
+    let (screen_tx, mut screen_rx) = mpsc::unbounded_channel();
     let mut env = ResumeEnv::new(
         paths.clone(),
         config.resume.clone(),
@@ -403,6 +409,8 @@ pub async fn run(
         outages: HashMap::new(),
         stopping: false,
         failed: None,
+        screen_watches: HashMap::new(),
+        screen_tx,
         user: user::UserState::load(&paths.state_dir, dry_run, clock.now()),
     };
     if dry_run {
@@ -482,6 +490,8 @@ pub async fn run(
                 Some(ev) => core.on_ingest(ev),
                 None => core.fail("the ingest thread stopped: no file is watched any more".into()),
             },
+            // The screen watches' senders live in the core: never closed.
+            Some(ev) = screen_rx.recv() => core.on_ingest(ev),
             entry = fired_rx.recv() => match entry {
                 Some(entry) => core.on_fired(entry),
                 None => core.fail("the timer task stopped: no resume would fire".into()),
@@ -818,6 +828,7 @@ impl Core {
                 };
                 self.see(&facts, vec![hit.ack]);
             }
+            IngestEvent::TurnOpen(open) => self.watch_screen(*open),
             IngestEvent::StoreChanged(path) => self.load_store(&path),
             IngestEvent::ConfigChanged(path) => self.limits.invalidate(&path),
             IngestEvent::Ready => {
@@ -825,6 +836,33 @@ impl Core {
                 tracing::info!(zag_home = %self.paths.zag_home.display(), pid = std::process::id(), "zag-resumed is watching");
             }
         }
+    }
+
+    /// Look at the pane of a TUI whose session file ends with an open
+    /// turn ([`screen_watch`]); a newer open turn of the file replaces the
+    /// watch of the older one.
+    fn watch_screen(&mut self, open: crate::ingest::TurnOpenSighting) {
+        if !self.env.live.enabled {
+            return;
+        }
+        let file = open.file.clone();
+        let home = open
+            .source
+            .native_provider()
+            .map(|p| crate::provider::of(p).home(&self.paths).to_path_buf())
+            .unwrap_or_default();
+        let task = tokio::spawn(screen_watch::watch(
+            open,
+            self.env.live.clone(),
+            home,
+            screen_watch::LOOKS.to_vec(),
+            self.clock.clone(),
+            self.screen_tx.clone(),
+        ));
+        if let Some(old) = self.screen_watches.insert(file, task.abort_handle()) {
+            old.abort();
+        }
+        self.screen_watches.retain(|_, h| !h.is_finished());
     }
 
     /// The project of a session, by the one rule of [`plan::project_of`].

@@ -19,7 +19,8 @@
 //! - [`gnu_screen`]: the same for GNU screen (window from the process's
 //!   environment, escaped `stuff`). Zellij: see [`tmux`] for why not.
 //! - What a captured pane shows is read in the providers' layer
-//!   ([`crate::provider::screen`]).
+//!   ([`crate::provider::screen`]; Gemini's and Copilot's
+//!   in `crate::provider::gemini::tui` and `crate::provider::copilot::tui`).
 //!
 //! I/O stays at the edges (`proc`, `tmux`, `gnu_screen`, `owner`,
 //! the providers' `/proc` and registry reads); the

@@ -84,8 +84,29 @@ pub enum Shows {
     CodexDraft(String),
     /// Codex's empty composer: ready to type into.
     CodexReady,
+    /// Gemini CLI's usage-limit dialog (`Usage limit reached for …`, then
+    /// numbered choices such as `1. Keep trying` / `2. Stop`); read by
+    /// [`crate::provider::gemini::tui`].
+    GeminiLimitDialog(LimitMenu),
+    /// Gemini CLI's input box with the user's unsent draft in it.
+    GeminiDraft(String),
+    /// Gemini CLI's empty input box: ready to type into.
+    GeminiIdle,
+    /// Copilot CLI's prompt with the user's unsent draft in it.
+    CopilotDraft(String),
+    /// Copilot CLI's empty prompt: ready to type into.
+    CopilotIdle,
+    /// The CLI is working on a turn (Gemini's `Thinking…`, Copilot's
+    /// `Working` while it retries): typing now would queue behind it.
+    Busy(String),
     /// Nothing recognised (a shell, a pager, a dialog we do not know).
     Unknown,
+}
+
+/// A horizontal rule (`─` only, ten or more): what TUIs draw around their input.
+pub(crate) fn is_rule(line: &str) -> bool {
+    let t = line.trim();
+    t.chars().count() >= 10 && t.chars().all(|c| c == '─')
 }
 
 /// A captured text without its surrounding blanks.

@@ -16,7 +16,6 @@ use std::time::Duration;
 use crate::live::owner::Reach;
 use crate::live::proc::Procfs;
 use crate::live::tmux::{self, Tmux};
-use crate::provider::screen;
 use crate::provider::{self, LiveContext};
 
 use super::resolve::ResolvedTarget;
@@ -121,9 +120,12 @@ pub fn route_now(
         Holder::Live {
             reach: Reach::Pane(p),
             ..
-        } => cx.tmux.capture(p).ok().map(|s| screen::read(&s).shows()),
+        } => cx.tmux.capture(p).ok().map(|s| cli.read_screen(&s)),
         _ => None,
     };
+    // What the respawn would send is what is typed: for a CLI that drops
+    // the limited prompt (Gemini), that prompt again.
+    let message = super::resume_spec(t).message;
     let facts = Facts {
         holder,
         own,
@@ -131,10 +133,33 @@ pub fn route_now(
         shows,
         reset_at,
         due,
-        message: t.message.clone(),
+        message: if message.trim().is_empty() {
+            t.message.clone()
+        } else {
+            message
+        },
         state: state.clone(),
     };
     let route = route::decide(&facts, now);
+    // A CLI that continues by itself (Copilot's continueOnAutoMode): say so
+    // in what is shown; its answered turn ends the incident as moved on.
+    let route = match (cli.continues_by_itself(&cx.home), route) {
+        (
+            Some(own),
+            Route::Type {
+                reach,
+                text,
+                expect,
+                why,
+            },
+        ) => Route::Type {
+            reach,
+            text,
+            expect,
+            why: format!("{why}; {own}, so the moved-on check runs first"),
+        },
+        (_, route) => route,
+    };
     // `-v`: every decision of the router, with its reason.
     tracing::debug!(
         provider = %t.provider,
@@ -149,7 +174,9 @@ pub fn route_now(
 /// The deferral of a route that waits: re-arm at its time, keep the state.
 pub fn deferred(route: &Route, mut state: LiveState) -> Option<Outcome> {
     let (until, notify) = match route {
-        Route::StandDown { recheck_at, .. } => (*recheck_at, false),
+        Route::StandDown { recheck_at, .. } | Route::Busy { recheck_at, .. } => {
+            (*recheck_at, false)
+        }
         Route::WaitForOwner {
             recheck_at, notify, ..
         } => (*recheck_at, *notify),
@@ -191,7 +218,7 @@ pub fn settled(route: &Route) -> Option<Outcome> {
 pub fn late_confirmation(t: &ResolvedTarget, state: &LiveState) -> Option<Outcome> {
     let typed = state.typed.as_ref()?;
     let file = t.native_file.as_ref()?;
-    terminal::took(file, typed.len_before, &typed.text, &Expect::Turn).then(|| Outcome::Resumed {
+    terminal::took(file, typed.len_before, &typed.text, &typed.expect).then(|| Outcome::Resumed {
         detail: format!(
             "typed into pane {} and confirmed later: the session's file grew with that turn",
             typed.place
@@ -246,6 +273,7 @@ pub fn carry_type(
         len_before,
         text: text.clone(),
         place: place.clone(),
+        expect: expect.clone(),
     });
     let ok = terminal::confirm(
         &file,
@@ -256,7 +284,7 @@ pub fn carry_type(
         Duration::from_millis(250),
     );
     match (ok, expect) {
-        (true, Expect::Turn) => Outcome::Resumed {
+        (true, Expect::Turn | Expect::GeminiAnswer) => Outcome::Resumed {
             detail: format!(
                 "typed into pane {place} and confirmed: the session's file grew with that turn ({why})"
             ),

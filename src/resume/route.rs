@@ -65,6 +65,8 @@ pub struct Typed {
     pub text: String,
     /// Where (a pane's human name).
     pub place: String,
+    /// What confirms it.
+    pub expect: Expect,
 }
 
 /// Who will continue (or continued) an incident: shown by `status`, `list`
@@ -87,6 +89,8 @@ pub enum Continuer {
     User,
     /// Nobody yet: waiting for the session's process to exit.
     WaitingForOwner,
+    /// Nobody yet: the open CLI is working on a turn (its own retry).
+    CliWorking,
 }
 
 impl Continuer {
@@ -99,6 +103,7 @@ impl Continuer {
             Continuer::ZagRelay => "zag's relay".into(),
             Continuer::User => "the user".into(),
             Continuer::WaitingForOwner => "waiting for the owner to exit".into(),
+            Continuer::CliWorking => "waiting while the open CLI works on a turn".into(),
         }
     }
 }
@@ -112,6 +117,9 @@ pub enum Expect {
     /// `continue automatically` output in the transcript; Claude's own
     /// continue then has the incident.
     ClaudeArmed,
+    /// A choice in Gemini's limit dialog ("Keep trying", or "Stop"): an
+    /// answer record in its chat shows the request went through.
+    GeminiAnswer,
 }
 
 /// The decision for a due incident.
@@ -162,6 +170,14 @@ pub enum Route {
         /// Why.
         why: String,
     },
+    /// The open TUI is working on a turn (its own retry, a turn the user
+    /// started): look again at `recheck_at`, typing nothing meanwhile.
+    Busy {
+        /// When to look again.
+        recheck_at: DateTime<Utc>,
+        /// Why.
+        why: String,
+    },
     /// A writer without a terminal holds the session (Codex): retry later.
     RetryWriter {
         /// When to try again.
@@ -183,6 +199,7 @@ impl Route {
                 pane: reach_name(reach),
             },
             Route::WaitForOwner { .. } => Continuer::WaitingForOwner,
+            Route::Busy { .. } => Continuer::CliWorking,
         }
     }
 
@@ -195,6 +212,7 @@ impl Route {
             | Route::CancelledByUser { why }
             | Route::Type { why, .. }
             | Route::WaitForOwner { why, .. }
+            | Route::Busy { why, .. }
             | Route::RetryWriter { why, .. } => why,
         }
     }
@@ -368,12 +386,36 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                             .into(),
                     }
                 }
-                Some(Shows::ClaudeIdle) | Some(Shows::CodexReady) => typed(
+                Some(Shows::GeminiLimitDialog(menu)) => {
+                    match crate::provider::gemini::tui::choice(menu) {
+                        Some((n, label)) => typed(
+                            n.to_string(),
+                            Expect::GeminiAnswer,
+                            format!("{what} shows its usage-limit dialog: choosing {n} ({label})"),
+                        ),
+                        None => wait(format!(
+                            "{what} shows a usage-limit dialog without \"Keep trying\" or \"Stop\": leaving the choice to the user"
+                        )),
+                    }
+                }
+                Some(Shows::ClaudeIdle)
+                | Some(Shows::CodexReady)
+                | Some(Shows::GeminiIdle)
+                | Some(Shows::CopilotIdle) => typed(
                     f.message.clone(),
                     Expect::Turn,
                     format!("{what} is open at an empty prompt: typing the resume message"),
                 ),
-                Some(Shows::ClaudeDraft(_)) | Some(Shows::CodexDraft(_)) => wait(format!(
+                Some(Shows::Busy(doing)) => Route::Busy {
+                    recheck_at: recheck,
+                    why: format!(
+                        "{note}{what} is working on a turn ({doing}): looking again shortly"
+                    ),
+                },
+                Some(Shows::ClaudeDraft(_))
+                | Some(Shows::CodexDraft(_))
+                | Some(Shows::GeminiDraft(_))
+                | Some(Shows::CopilotDraft(_)) => wait(format!(
                     "{what} has the user's unsent draft in its prompt: not typing over it"
                 )),
                 Some(_) | None => wait(format!(
@@ -625,6 +667,70 @@ mod tests {
         );
     }
 
+    fn real(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/real/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn gemini_dialog_gets_keep_trying_copilot_prompt_gets_the_message_a_busy_tui_nothing() {
+        let now = t("2026-11-30T19:21:05Z");
+        let dialog = crate::provider::gemini::tui::read_screen(&real(
+            "gemini-0.61.0/screen_limit_dialog_pro.txt",
+        ));
+        let mut f = facts(live(pane()), None, Some(dialog));
+        f.message = "please refactor the parser".into();
+        match decide(&f, now) {
+            Route::Type {
+                text, expect, why, ..
+            } => {
+                assert_eq!(text, "1");
+                assert_eq!(expect, Expect::GeminiAnswer);
+                assert!(why.contains("Keep trying"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // the router's dialog offers a model switch: never chosen, "Stop" is
+        let router = crate::provider::gemini::tui::read_screen(&real(
+            "gemini-0.61.0/screen_limit_dialog_router.txt",
+        ));
+        let f = facts(live(pane()), None, Some(router));
+        assert!(matches!(decide(&f, now), Route::Type { text, .. } if text == "2"));
+        // dismissed (Stop): the prompt was dropped, the input is empty: the prompt again
+        let idle =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_after_stop.txt"));
+        let mut f = facts(live(pane()), None, Some(idle));
+        f.message = "please refactor the parser".into();
+        assert!(
+            matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "please refactor the parser")
+        );
+        let draft =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_draft.txt"));
+        let f = facts(live(pane()), None, Some(draft));
+        assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
+        let busy =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_thinking.txt"));
+        let f = facts(live(pane()), None, Some(busy));
+        let r = decide(&f, now);
+        assert!(matches!(r, Route::Busy { .. }), "{r:?}");
+        assert_eq!(r.continuer(), Continuer::CliWorking);
+        // Copilot: back at its prompt after the retries; working while retrying
+        let idle = crate::provider::copilot::tui::read_screen(&real(
+            "copilot-1.0.102/screen_after_limit.txt",
+        ));
+        let f = facts(live(pane()), None, Some(idle));
+        assert!(
+            matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "Continue")
+        );
+        let working =
+            crate::provider::copilot::tui::read_screen(&real("copilot-1.0.102/screen_working.txt"));
+        let f = facts(live(pane()), None, Some(working));
+        assert!(matches!(decide(&f, now), Route::Busy { .. }));
+    }
+
     #[test]
     fn unreachable_owner_is_waited_for_with_one_notification_and_typing_happens_once() {
         let now = t("2026-11-30T19:21:05Z");
@@ -643,6 +749,7 @@ mod tests {
             len_before: 10,
             text: "Continue".into(),
             place: "agents:0.1".into(),
+            expect: Expect::Turn,
         });
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
         // typed, then the owner went: respawn
