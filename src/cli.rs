@@ -18,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::DaemonConfig;
 use crate::detect::Detector;
 use crate::paths::Paths;
+pub use crate::service::ServiceAction;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -230,29 +231,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `service` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ServiceAction {
-    /// Write the unit with this binary's absolute path and your shell's
-    /// PATH, then enable and start it; says what it did.
-    Install {
-        /// Print the unit instead of writing it.
-        #[arg(long)]
-        print: bool,
-        /// Overwrite a unit that was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Stop and disable the service and remove its unit.
-    Uninstall {
-        /// Remove the unit even if it was edited since it was installed.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Whether the unit is installed (and edited), enabled and running.
-    Status,
 }
 
 /// Parse arguments, run the command, return the process exit code.

@@ -283,6 +283,15 @@ impl Clock for ManualClock {
     }
 }
 
+/// A time as a log field: RFC 3339 to the second (`2030-01-01T08:00:30Z`),
+/// or `unknown`; never `Some(…)`.
+pub fn log_time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "unknown".into(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

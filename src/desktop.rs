@@ -246,6 +246,10 @@ pub fn notification_for(ev: &IncidentEvent) -> Option<(String, String)> {
             format!("{provider} resume failed"),
             format!("session {} · {reason}", short_session(session_id)),
         )),
+        IncidentEvent::StoreUnwritable { store, error, .. } => Some((
+            "zag-resumed cannot write its store".to_string(),
+            format!("{store}: {error} · limits wait unacknowledged and are retried"),
+        )),
         IncidentEvent::NeedsUser {
             incident_id,
             provider,

@@ -3,12 +3,16 @@
 //! One blocking thread owns the notify watcher, every [`TailedFile`], every
 //! [`SessionTracker`] and the offset checkpoints: file reading never stalls
 //! the async core, and no state is shared. Each detection goes to the core as
-//! a [`LimitSighting`] and the thread waits for the core's ack, which comes only once
-//! the incident is durable in a store; checkpoints are saved after that, so an
-//! offset on disk never runs ahead of the incidents found before it.
+//! a [`LimitSighting`], whose ack comes only once the incident is durable in a
+//! store. Until then that file's saved offset stays where the read that found
+//! it started (a crash re-reads the line; the core knows what it already
+//! has), while other files, whose limits may go to other stores, are read
+//! and saved as usual: a store that cannot be written holds back only its
+//! own hits.
 //!
 //! Idle means blocked in `recv()`: no timer, no polling. Only while a
-//! checkpoint is dirty does the loop wait with a timeout, to batch saves.
+//! checkpoint is dirty, or a hit waits for its ack, does the loop wait with
+//! a timeout, to batch saves and to see acks.
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -21,11 +25,13 @@ use tokio::sync::oneshot;
 use crate::clock::Clock;
 use crate::detect::{Detection, Detector, LineContext, SourceKind, StreamState};
 use crate::session::{SessionIdentity, SessionTracker};
-use crate::tail::{Checkpoints, FileChange, TailedFile};
+use crate::tail::{Checkpoints, FileChange, Position, TailedFile};
 use crate::watch::{explain_watch_error, FsEvent, Match, Patterns, Target, Watcher};
 
 /// How long a dirty checkpoint may wait before it is saved.
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(500);
+/// How often acks are looked for while hits wait for them.
+const ACK_POLL: Duration = Duration::from_millis(50);
 /// Identity facts are read from this much of a file's start when tailing
 /// begins mid-file (the `session_started` line is the first one).
 const IDENTITY_PREREAD: u64 = 256 * 1024;
@@ -65,8 +71,24 @@ pub enum IngestEvent {
     StoreChanged(PathBuf),
     /// A `zag.toml` changed: drop cached limits for its project.
     ConfigChanged(PathBuf),
+    /// A session file ends with a user turn still waiting for its answer,
+    /// for a CLI whose TUI shows its limit on screen only (Gemini): the
+    /// core looks at its pane once the file stays quiet.
+    TurnOpen(Box<TurnOpenSighting>),
     /// The initial scan is done: every source is watched.
     Ready,
+}
+
+/// A user turn left open at the end of a session file.
+#[derive(Debug)]
+pub struct TurnOpenSighting {
+    pub file: PathBuf,
+    pub source: SourceKind,
+    pub identity: SessionIdentity,
+    pub turn: crate::provider::gemini::tui::OpenTurn,
+    /// The file's length after the read that saw it: the file is quiet
+    /// while it stays this long.
+    pub len: u64,
 }
 
 /// Chooses the detector for a file (extra patterns come per project).
@@ -154,6 +176,9 @@ struct FileState {
     /// The next read is a catch-up read (a first start, a long downtime):
     /// only its last limit counts, and only if [`still_on`].
     catch_up: bool,
+    /// The user turn still waiting for an answer, for a CLI that tracks
+    /// them ([`crate::provider::ProviderCli::fold_open_turn`]).
+    open_turn: Option<crate::provider::gemini::tui::OpenTurn>,
 }
 
 struct State {
@@ -167,6 +192,10 @@ struct State {
     dirty_since: Option<Instant>,
     /// Paths already reported as unreadable (each is logged once).
     reported: HashSet<PathBuf>,
+    /// Files with hits not yet durable: the position saved for each in the
+    /// meantime (where the read that found the first of them started) and
+    /// the acks awaited.
+    unacked: HashMap<PathBuf, (Option<Position>, Vec<oneshot::Receiver<()>>)>,
     closed: bool,
     /// This start follows no saved state, or state older than the
     /// catch-up window: the first reads of files found at start catch up.
@@ -216,6 +245,7 @@ impl State {
             saved,
             dirty_since: None,
             reported: HashSet::new(),
+            unacked: HashMap::new(),
             closed: false,
             catching_up,
         }
@@ -234,19 +264,26 @@ impl State {
 
     fn serve(&mut self, rx: mpsc::Receiver<FsEvent>) {
         loop {
-            let ev = match self.dirty_since {
+            let ack_wait = (!self.unacked.is_empty()).then_some(ACK_POLL);
+            let save_wait = self
+                .dirty_since
+                .map(|since| CHECKPOINT_DELAY.saturating_sub(since.elapsed()));
+            let ev = match ack_wait.into_iter().chain(save_wait).min() {
                 None => rx.recv().ok(),
-                Some(since) => {
-                    let wait = CHECKPOINT_DELAY.saturating_sub(since.elapsed());
-                    match rx.recv_timeout(wait) {
-                        Ok(ev) => Some(ev),
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                Some(wait) => match rx.recv_timeout(wait) {
+                    Ok(ev) => Some(ev),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.settle_acks();
+                        if self
+                            .dirty_since
+                            .is_some_and(|t| t.elapsed() >= CHECKPOINT_DELAY)
+                        {
                             self.save_checkpoints();
-                            continue;
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                        continue;
                     }
-                }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                },
             };
             let Some(ev) = ev else { break };
             // Coalesce a burst: one read per path per batch.
@@ -277,12 +314,28 @@ impl State {
                     return;
                 }
             }
+            self.settle_acks();
             if self
                 .dirty_since
                 .is_some_and(|t| t.elapsed() >= CHECKPOINT_DELAY)
             {
                 self.save_checkpoints();
             }
+        }
+    }
+
+    /// Drop the acks that came; a file whose hits are all durable now has
+    /// its offset saved again where reading is.
+    fn settle_acks(&mut self) {
+        let before = self.unacked.len();
+        self.unacked.retain(|_, (_, acks)| {
+            // A dropped sender is no ack: the daemon is stopping (or its
+            // core failed); the hit is read again on the next start.
+            acks.retain_mut(|a| !matches!(a.try_recv(), Ok(())));
+            !acks.is_empty()
+        });
+        if self.unacked.len() != before {
+            self.dirty_since.get_or_insert_with(Instant::now);
         }
     }
 
@@ -426,6 +479,7 @@ impl State {
                     lines: 0,
                     warned_truncated: false,
                     catch_up: at_start && self.catching_up,
+                    open_turn: None,
                 },
             );
             self.setup.stats.files[IngestStats::slot(source)].fetch_add(1, Ordering::Relaxed);
@@ -449,6 +503,9 @@ impl State {
         let Some(fs) = self.files.get_mut(path) else {
             return;
         };
+        // Saved in place of the file's offset while a hit of this read
+        // waits for its ack.
+        let read_from = fs.tail.position();
         let ctx = LineContext {
             source,
             provider_hint: spawn_identity
@@ -460,11 +517,16 @@ impl State {
         let mut hits = Vec::new();
         let mut lines = 0usize;
         let mut truncated = false;
+        let cli = crate::provider::for_source(source);
+        let mut tracks_turns = false;
         let result = fs.tail.read_new(|line| {
             lines += 1;
             fs.lines += 1;
             truncated |= line.truncated;
             fs.tracker.observe(line.bytes);
+            if let Some(cli) = cli {
+                tracks_turns |= cli.fold_open_turn(line.bytes, &mut fs.open_turn);
+            }
             if let Some(d) = detector.detect_in_stream(line.bytes, &ctx, &mut fs.stream) {
                 let mut identity = fs.tracker.identity.clone();
                 if let Some(si) = &spawn_identity {
@@ -473,9 +535,22 @@ impl State {
                 hits.push((d, fs.lines, identity));
             }
         });
-        if std::mem::take(&mut fs.catch_up) {
+        let caught_up = std::mem::take(&mut fs.catch_up);
+        if caught_up {
             hits = catch_up(path, hits, anchor);
         }
+        // A turn that opened (or stayed open) in what was just read; a
+        // catch-up read is history, not something on screen now.
+        let open_turn = (tracks_turns && !caught_up)
+            .then(|| fs.open_turn.clone())
+            .flatten()
+            .map(|turn| TurnOpenSighting {
+                file: path.to_path_buf(),
+                source,
+                identity: fs.tracker.identity.clone(),
+                turn,
+                len: fs.tail.position().map_or(0, |p| p.offset),
+            });
         if truncated && !fs.warned_truncated {
             fs.warned_truncated = true;
             tracing::warn!(
@@ -488,6 +563,7 @@ impl State {
         match result {
             Ok(FileChange::Gone) => {
                 self.files.remove(path);
+                self.unacked.remove(path);
                 self.zag_logs.retain(|_, p| p != path);
                 self.setup.stats.files[IngestStats::slot(source)].fetch_sub(1, Ordering::Relaxed);
                 self.dirty_since.get_or_insert_with(Instant::now);
@@ -506,8 +582,12 @@ impl State {
                 }
             }
         }
+        if let Some(t) = open_turn {
+            self.send(IngestEvent::TurnOpen(Box::new(t)));
+        }
         for (detection, line_no, identity) in hits {
             self.setup.stats.hits.fetch_add(1, Ordering::Relaxed);
+            crate::fault::panic_point("ingest");
             tracing::debug!(file = %path.display(), line = line_no, "limit seen; handed to the core");
             let (ack, acked) = oneshot::channel();
             let hit = LimitSighting {
@@ -519,11 +599,22 @@ impl State {
                 ack,
             };
             self.send(IngestEvent::Hit(Box::new(hit)));
-            // Wait until the incident is durable before any checkpoint moves.
-            if acked.blocking_recv().is_err() {
-                self.closed = true;
-                return;
-            }
+            let position = self.files.get(path).and_then(|f| f.tail.position());
+            let held = read_from
+                .filter(|p| position.is_some_and(|now| now.id == p.id))
+                // First read of the file, or it was replaced: from its start.
+                .or_else(|| {
+                    position.map(|p| Position {
+                        offset: 0,
+                        head: Default::default(),
+                        ..p
+                    })
+                });
+            self.unacked
+                .entry(path.to_path_buf())
+                .or_insert_with(|| (held, Vec::new()))
+                .1
+                .push(acked);
         }
     }
 
@@ -554,8 +645,17 @@ impl State {
         cps.saved_at = Some(self.setup.clock.now());
         cps.files.retain(|p, _| p.exists());
         for (p, f) in &self.files {
-            if let Some(pos) = f.tail.position() {
-                cps.files.insert(p.clone(), pos);
+            let pos = match self.unacked.get(p) {
+                Some((held, _)) => *held,
+                None => f.tail.position(),
+            };
+            match pos {
+                Some(pos) => {
+                    cps.files.insert(p.clone(), pos);
+                }
+                None => {
+                    cps.files.remove(p);
+                }
             }
         }
         match cps.save(&self.setup.checkpoints_path) {
@@ -583,10 +683,10 @@ fn catch_up<T>(
         tracing::debug!(file = %file.display(), older = hits.len(), "catch-up: earlier limits in this file left alone");
     }
     if still_on(&last.0, now) {
-        tracing::info!(file = %file.display(), provider = %last.0.provider, reset_at = %crate::control::render::log_time(last.0.reset_at), "catching up on a limit from before this start that is still on");
+        tracing::info!(file = %file.display(), provider = %last.0.provider, reset_at = %crate::clock::log_time(last.0.reset_at), "catching up on a limit from before this start that is still on");
         vec![last]
     } else {
-        tracing::info!(file = %file.display(), reset_at = %crate::control::render::log_time(last.0.reset_at), "catch-up: the last limit in this file is over by more than {} s: left alone", CATCH_UP_WINDOW_SECS);
+        tracing::info!(file = %file.display(), reset_at = %crate::clock::log_time(last.0.reset_at), "catch-up: the last limit in this file is over by more than {} s: left alone", CATCH_UP_WINDOW_SECS);
         Vec::new()
     }
 }

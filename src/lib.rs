@@ -26,8 +26,9 @@
 //!   [`shared::Scope`], [`shared::SessionIdentity`],
 //!   [`shared::IncidentEvent`] and per-provider tables; imports nothing of
 //!   the crate.
-//! - Primitives: [`clock`], [`private`] (files `0600` and folders `0700`,
-//!   created so), [`child`] (finding and waiting on helper programs),
+//! - Primitives: [`clock`], [`fault`] (injected panics, debug builds),
+//!   [`private`] (files `0600` and folders `0700`, created so), [`child`]
+//!   (finding and waiting on helper programs),
 //!   [`lock`], [`live`] (the one `/proc` reader, tmux and screen panes: how
 //!   a live process is reached), [`zag_process`] (is a zag process alive),
 //!   [`systemd`] (the service manager's notify protocol), [`tail`]
@@ -48,14 +49,15 @@
 //!   [`provider::ArgvSpec`], [`provider::Holder`], [`provider::Event`],
 //!   [`provider::screen`]) lives beside it.
 //! - [`session`] (the per-file fact tracker), [`watch`] (notify watches
-//!   over every source), [`scan_files`] (the `scan` command), [`ingest`]
-//!   (the one thread that owns watch, tail and the per-file facts).
+//!   over every source), [`scan_files`] (the `scan` command).
 //! - [`resume`] (delivery: FIFO, respawn, typing into a pane; revalidation,
 //!   zag-log events), [`control`] (socket protocol, server, client
-//!   commands, rendering), [`desktop`] (notifications and pushes).
+//!   commands, rendering), [`ingest`] (the one thread that owns watch,
+//!   tail and the per-file facts), [`desktop`] (notifications and pushes).
 //! - [`daemon`] (the wiring and the core, which carries out the decisions
 //!   of [`daemon::plan`] with its disk work off its loop), [`preview`]
-//!   (`scan --plan`), [`cli`].
+//!   (`scan --plan`), [`service`], [`cli`]. One upward import is known and
+//!   named in `tests/layers.rs`: the daemon's dry run asks the preview.
 //! - [`service`]: `service install | uninstall | status`, the user unit (or
 //!   launchd agent) with this binary and the shell's PATH filled in.
 //! - The user's say: [`control::pause`] (the pause file),
@@ -123,6 +125,7 @@ pub mod control;
 pub mod daemon;
 pub mod desktop;
 pub mod detect;
+pub mod fault;
 pub mod ingest;
 pub mod live;
 pub mod lock;

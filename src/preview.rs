@@ -7,7 +7,7 @@
 //! session facts from the same [`SessionTracker`], the project and its
 //! `[usage_limits]` by [`plan::project_of`], the incident by
 //! [`plan::plan_hit`] and [`plan::settle`], the channel by
-//! [`resume::resolve_target`], a live owner by [`live::route_now`] (reads
+//! [`resume::resolve_target`], a live owner by [`resume::live::route_now`] (through [`resume::dry`]) (reads
 //! `/proc` and tmux panes, types nothing) and the argv by the provider's
 //! own `resume_args`. Nothing is written: no store, no zag-log line, no
 //! process started.
@@ -22,7 +22,7 @@ use crate::config::{DaemonConfig, UsageLimits};
 use crate::daemon::{plan, project_for_cwd};
 use crate::detect::{infer_source, scan_reader_buf, Detection, Detector, LineContext, SourceKind};
 use crate::paths::Paths;
-use crate::resume::{self, live, respawn, route, Channel, ResolvedTarget, ResumeEnv};
+use crate::resume::{self, respawn, Channel, ResumeEnv};
 use crate::session::SessionTracker;
 
 /// What the daemon would do with one detection.
@@ -252,149 +252,32 @@ pub fn preview_one(
             p.fifo = Some(path.clone());
             p.how = format!("write the message into zag's relay FIFO {}", path.display());
         }
-        Channel::Respawn => how_respawn(&mut p, &t, &c.schedule, px),
+        Channel::Respawn => {
+            let find = |provider| program_for(provider, px);
+            let d = resume::dry::how_respawn(&t, &c.schedule, &px.env, px.now, &find);
+            p.channel = d.channel;
+            p.how = d.how;
+            p.argv = d.argv;
+            p.run_cwd = d.run_cwd;
+        }
     }
     p
 }
 
-/// What delivering a recorded incident would do now, as one sentence for a
-/// dry run's log ("would run …", "would type … into pane …", "would stand
-/// down for now: …", "would skip it: …"): the delivery's own steps (resolve,
-/// moved on, live owner, argv), run dry. Reads files, `/proc` and tmux
-/// panes; writes, types and starts nothing.
-pub fn would_deliver(s: &crate::store::Schedule, px: &PreviewEnv) -> String {
-    let t = match resume::resolve_target(s, &px.env) {
-        Ok(t) => t,
-        Err(why) => return format!("would do nothing: the session cannot be resolved: {why}"),
-    };
-    if !s.is_forced() {
-        if let Some(why) = resume::revalidate::moved_on(&t, s.hit_at) {
-            return format!("would skip it: the session moved on since the limit: {why}");
+/// Where a provider CLI is: as the running daemon said, else looked up here.
+fn program_for(provider: crate::detect::Provider, px: &PreviewEnv) -> Result<PathBuf, String> {
+    match &px.daemon_binaries {
+        Some(found) => {
+            let said = found.iter().find(|b| b.provider == provider.as_str());
+            said.and_then(|b| b.path.clone().map(PathBuf::from))
+                .ok_or_else(|| {
+                    said.and_then(|b| b.error.clone())
+                        .unwrap_or_else(|| format!("the daemon did not say where {provider} is"))
+                })
         }
-    }
-    let mut p = Preview::default();
-    match &t.channel {
-        Channel::Fifo { path } => {
-            return format!(
-                "would write {:?} into zag's relay FIFO {}",
-                t.message,
-                path.display()
-            )
-        }
-        Channel::Respawn => how_respawn(&mut p, &t, s, px),
-    }
-    match p.channel {
-        "type" => format!(
-            "would {}",
-            p.how
-                .replacen("the message", &format!("{:?}", t.message), 1)
-        ),
-        "wait" => format!(
-            "would stand down for now: {}",
-            p.how.trim_start_matches("nothing now: ")
-        ),
-        _ => match p.how.strip_prefix("fails: ") {
-            Some(why) => format!("would fail: {why}"),
-            None => format!("would {}", p.how),
-        },
-    }
-}
-
-/// A respawned session: its live owner first (as at fire time), else the
-/// provider's resume command.
-fn how_respawn(p: &mut Preview, t: &ResolvedTarget, s: &crate::store::Schedule, px: &PreviewEnv) {
-    let live_env = &px.env.live;
-    if live_env.enabled {
-        let home = crate::provider::of(t.provider)
-            .home(&px.paths)
-            .to_path_buf();
-        let r = live::route_now(
-            t,
-            live_env,
-            home,
-            s.reset_at,
-            s.when,
-            &route::LiveState::default(),
-            px.now,
-        );
-        match &r {
-            route::Route::Respawn { .. } => {}
-            route::Route::Type { reach, .. } => {
-                p.channel = "type";
-                p.how = format!(
-                    "type the message once into {} ({})",
-                    route::reach_name(reach),
-                    r.why()
-                );
-                return;
-            }
-            _ => {
-                // Standing down for the provider's own continue, waiting
-                // for the owner, or already continued: nothing is sent now.
-                p.channel = "wait";
-                p.how = format!("nothing now: {}", r.why());
-                return;
-            }
-        }
-    }
-    p.channel = "respawn";
-    let spec = crate::resume::resume_spec(t);
-    let args = match respawn::build_args(t.provider, &spec) {
-        Ok(a) => a,
-        Err(e) => {
-            p.how = format!("fails: refused to build the {} command: {e}", t.provider);
-            return;
-        }
-    };
-    let program = match &px.daemon_binaries {
-        Some(found) => found
-            .iter()
-            .find(|b| b.provider == t.provider.as_str())
-            .and_then(|b| b.path.clone().map(PathBuf::from))
-            .ok_or_else(|| {
-                found
-                    .iter()
-                    .find(|b| b.provider == t.provider.as_str())
-                    .and_then(|b| b.error.clone())
-                    .unwrap_or_else(|| format!("the daemon did not say where {} is", t.provider))
-            }),
-        None => respawn::find_binary(t.provider, &px.env.binaries, px.env.search_path.as_ref())
+        None => respawn::find_binary(provider, &px.env.binaries, px.env.search_path.as_ref())
             .map_err(|e| e.to_string()),
-    };
-    let mut argv = vec![match &program {
-        Ok(b) => b.display().to_string(),
-        Err(_) => t.provider.as_str().to_string(),
-    }];
-    argv.extend(args);
-    p.run_cwd = t.cwd.clone();
-    p.how = match (&program, &t.cwd) {
-        (Err(e), _) => format!("fails: {e}"),
-        (_, None) => format!(
-            "fails: the {} session's working directory is unknown",
-            t.provider
-        ),
-        (_, Some(cwd)) if !cwd.is_dir() => format!(
-            "fails: the session's working directory {} does not exist",
-            cwd.display()
-        ),
-        (Ok(_), Some(cwd)) => format!("run {} in {}", shell_words(&argv), cwd.display()),
-    };
-    p.argv = Some(argv);
-}
-
-/// An argv as one line a POSIX shell reads back as the same argv: every
-/// argument the shell would split, expand or act on (spaces, quotes, `$`,
-/// backticks, `;`, `|`, globs, …) is quoted by `shlex`. A NUL, which no
-/// shell argument can hold, is shown as `\0` (an argv never holds one).
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| match shlex::try_quote(a) {
-            Ok(q) => q.into_owned(),
-            Err(_) => shlex::try_quote(&a.replace('\0', "\\0"))
-                .map_or_else(|_| String::from("''"), |q| q.into_owned()),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    }
 }
 
 fn secs(t: DateTime<Utc>) -> String {
@@ -520,6 +403,7 @@ pub fn plan_inputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resume::dry::shell_words;
 
     #[test]
     fn arguments_with_spaces_or_quotes_are_quoted_once() {

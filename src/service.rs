@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cli::ServiceAction;
+use clap::Subcommand;
 
 /// The shipped systemd user unit.
 pub const SYSTEMD_TEMPLATE: &str = include_str!("../systemd/zag-resumed.service");
@@ -31,6 +31,29 @@ pub const UNIT: &str = "zag-resumed.service";
 pub const LABEL: &str = "com.github.zag-resumed";
 
 const MARK: &str = "zag-resumed-checksum:";
+
+/// `service` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write the unit with this binary's absolute path and your shell's
+    /// PATH, then enable and start it; says what it did.
+    Install {
+        /// Print the unit instead of writing it.
+        #[arg(long)]
+        print: bool,
+        /// Overwrite a unit that was edited since it was installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop and disable the service and remove its unit.
+    Uninstall {
+        /// Remove the unit even if it was edited since it was installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Whether the unit is installed (and edited), enabled and running.
+    Status,
+}
 
 /// Why a service command failed.
 #[derive(Debug, thiserror::Error)]

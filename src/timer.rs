@@ -372,6 +372,7 @@ async fn run(
     let mut sleep: Option<(DateTime<Utc>, BoxFuture<()>)> = None;
     loop {
         for e in deadlines.pop_due(clock.now()) {
+            crate::fault::panic_point("timer");
             stats.fired += 1;
             if fired.send(e).is_err() {
                 return;

@@ -60,6 +60,7 @@ fn view(id: &str) -> PendingView {
 
 fn snapshot(pid: u32) -> StatusSnapshot {
     StatusSnapshot {
+        unwritable: Vec::new(),
         pid,
         version: "9.9.9".into(),
         started_at: t("2030-01-01T07:00:00Z"),

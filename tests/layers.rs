@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "shared",
     // primitives
     "clock",
+    "fault",
     "private",
     "child",
     "lock",
@@ -50,6 +51,7 @@ const LAYERS: &[&str] = &[
     // the core and the commands
     "daemon",
     "preview",
+    // `service install`: the unit file and systemctl, nothing of the crate
     "service",
     "cli",
 ];

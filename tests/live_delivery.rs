@@ -334,14 +334,14 @@ impl Drop for Server {
     }
 }
 
-/// The body of a fake TUI (bash): writes its pid to `pidf`, draws
-/// `screen` with `@INPUT@` replaced by what was typed so far (`empty` when
-/// nothing was: a TUI draws its input as a real one does), one keystroke at
-/// a time, and on Enter writes `line_json` (`%s`: the input) with `out`
+/// The body of a fake TUI (bash): draws `screen` with `@INPUT@` replaced
+/// by what was typed so far (`empty` when nothing was: a TUI draws its
+/// input as a real one does), then writes its pid to `pidf` (once it is
+/// there, the screen is up), redraws at each keystroke, and on Enter writes `line_json` (`%s`: the input) with `out`
 /// (`>> 'file'`, or `>&3`).
 fn redraw_script(pidf: &Path, screen: &str, empty: &str, line_json: &str, out: &str) -> String {
     format!(
-        "echo $$ > '{pid}'\nscreen=$(cat <<'__SCREEN__'\n{screen}\n__SCREEN__\n)\nbuf=''\ndraw() {{ local b=\"${{buf:-{empty}}}\"; printf '\\033[H\\033[2J%s\\n' \"${{screen//@INPUT@/$b}}\"; }}\ndraw\nwhile IFS= read -rsn1 c; do\n  if [ -z \"$c\" ]; then printf '{json}\\n' \"$buf\" {out}; buf=''; else buf=\"$buf$c\"; fi\n  draw\ndone\n",
+        "screen=$(cat <<'__SCREEN__'\n{screen}\n__SCREEN__\n)\nbuf=''\ndraw() {{ local b=\"${{buf:-{empty}}}\"; printf '\\033[H\\033[2J%s\\n' \"${{screen//@INPUT@/$b}}\"; }}\ndraw\necho $$ > '{pid}'\nwhile IFS= read -rsn1 c; do\n  if [ -z \"$c\" ]; then printf '{json}\\n' \"$buf\" {out}; buf=''; else buf=\"$buf$c\"; fi\n  draw\ndone\n",
         pid = pidf.display(),
         json = line_json,
     )
@@ -606,8 +606,8 @@ impl ShellPane {
             &format!(">> '{}'", session_file.display()),
         )
         .replace(
-            "draw\nwhile",
-            "trap 'stty -icanon -echo; draw' CONT\ndraw\nwhile",
+            "draw\necho $$",
+            "trap 'stty -icanon -echo; draw' CONT\ndraw\necho $$",
         );
         fs::write(dir.join("tui.sh"), body).unwrap();
         let socket = dir.join("sock");

@@ -993,8 +993,12 @@ async fn gemini_without_its_prompt_fails_at_schedule_time() {
 
 #[tokio::test]
 async fn gemini_quota_again_on_stderr_is_limit_again() {
+    // A session id of its own: the live check finds a `gemini` by the id on
+    // its command line, and the other Gemini tests of this binary run their
+    // fake `gemini --resume ID` at the same time.
+    const QUOTA_ID: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
     let h = Home::new();
-    gemini_chat(&h, ID);
+    gemini_chat(&h, QUOTA_ID);
     h.script(
         "gemini",
         "",
@@ -1002,6 +1006,8 @@ async fn gemini_quota_again_on_stderr_is_limit_again() {
         173,
     );
     let mut inc = incident("gemini");
+    inc.session_id = QUOTA_ID.into();
+    inc.provider_session_id = Some(QUOTA_ID.into());
     inc.cwd = Some(h.work_str());
     inc.prompt = Some("write the parser".into());
     let o = deliver_with(

@@ -71,16 +71,16 @@ fn open_tui(env: &Env, tmux_tmpdir: &Path) -> Server {
     }
     let dir = env.dir.path();
     let pidf = dir.join("tui.pid");
-    let screen = dir.join("screen.txt");
     let rule = "─".repeat(40);
-    std::fs::write(&screen, format!("{rule}\n❯ \u{a0}\n{rule}\n")).unwrap();
     let script = dir.join("tui.sh");
+    // It draws its input box as the real TUI does (what was typed so far
+    // inside it, redrawn at each keystroke), then writes its pid; on
+    // Enter the input becomes a user entry.
     std::fs::write(
         &script,
         format!(
-            "echo $$ > '{pid}'\ncat '{screen}'\nwhile IFS= read -r line; do\n  printf '{{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"%s\"}},\"sessionId\":\"{SID}\"}}\\n' \"$line\" >> '{file}'\ndone\n",
+            "buf=''\ndraw() {{ printf '\\033[H\\033[2J{rule}\\n❯ %s\\n{rule}\\n' \"${{buf:-\u{a0}}}\"; }}\ndraw\necho $$ > '{pid}'\nwhile IFS= read -rsn1 c; do\n  if [ -z \"$c\" ]; then printf '{{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"%s\"}},\"sessionId\":\"{SID}\"}}\\n' \"$buf\" >> '{file}'; buf=''; else buf=\"$buf$c\"; fi\n  draw\ndone\n",
             pid = pidf.display(),
-            screen = screen.display(),
             file = file.display()
         ),
     )
@@ -91,7 +91,7 @@ fn open_tui(env: &Env, tmux_tmpdir: &Path) -> Server {
         .arg(&socket)
         .args(["-f", "/dev/null", "new-session", "-d", "-s", "agents"])
         .args(["-x", "150", "-y", "40"])
-        .arg(format!("sh -c 'sh {}; true'", script.display()))
+        .arg(format!("sh -c 'bash {}; true'", script.display()))
         .status()
         .unwrap();
     assert!(st.success());

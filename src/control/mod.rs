@@ -114,6 +114,22 @@ pub struct StatusSnapshot {
     /// `run --dry-run`: the daemon decides and logs, and does nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Stores that cannot be written right now, and what waits on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unwritable: Vec<StoreOutage>,
+}
+
+/// A store the daemon cannot write: its records wait (hits unacknowledged,
+/// resumes armed from memory but not delivered) and are retried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoreOutage {
+    pub store: String,
+    /// When the first write failed.
+    pub since: DateTime<Utc>,
+    /// The last write's OS error.
+    pub error: String,
+    /// Records waiting to be written to it.
+    pub waiting: usize,
 }
 
 /// A provider CLI as the daemon would run it (`scan --plan` asks for these,

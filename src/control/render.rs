@@ -117,14 +117,7 @@ pub fn opt_stamp(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-/// A time as a log field: RFC 3339 to the second (`2030-01-01T08:00:30Z`),
-/// or `unknown`; never `Some(…)`.
-pub fn log_time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(
-        || "unknown".into(),
-        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    )
-}
+pub use crate::clock::log_time;
 
 /// A time to the second: "2030-01-01 08:00:30 UTC".
 pub fn stamp_secs(t: DateTime<Utc>) -> String {
@@ -206,6 +199,13 @@ pub fn render_event(ev: &IncidentEvent) -> String {
             at,
             ..
         } => (at, "needs you", joined(provider, session_id, what)),
+        IncidentEvent::StoreUnwritable {
+            store, error, at, ..
+        } => (
+            at,
+            "unwritable",
+            format!("cannot write {store}: {error}; records wait and are retried"),
+        ),
         IncidentEvent::Routed {
             provider,
             session_id,
@@ -239,7 +239,8 @@ pub fn event_incident(ev: &IncidentEvent) -> &str {
         | IncidentEvent::Skipped { incident_id, .. }
         | IncidentEvent::Cancelled { incident_id, .. }
         | IncidentEvent::NeedsUser { incident_id, .. }
-        | IncidentEvent::Routed { incident_id, .. } => incident_id,
+        | IncidentEvent::Routed { incident_id, .. }
+        | IncidentEvent::StoreUnwritable { incident_id, .. } => incident_id,
     }
 }
 
@@ -283,6 +284,18 @@ pub fn render_status(s: &StatusSnapshot) -> String {
             "watching {total} file{}: {}",
             plural(total),
             per.join(" · ")
+        );
+    }
+    for o in &s.unwritable {
+        let _ = writeln!(
+            out,
+            "CANNOT WRITE {} since {} ({}): {}; {} record{} waiting, retried",
+            o.store,
+            stamp(o.since),
+            human_duration(s.now - o.since),
+            o.error,
+            o.waiting,
+            plural(o.waiting)
         );
     }
     if s.pending.is_empty() {
@@ -559,6 +572,7 @@ mod tests {
     fn status_rendering() {
         let now = t("2030-01-01T08:00:00Z");
         let snap = StatusSnapshot {
+            unwritable: Vec::new(),
             pid: 4242,
             version: "0.1.0".into(),
             started_at: t("2030-01-01T05:30:00Z"),

@@ -2,7 +2,7 @@
 //! record in the store.
 //!
 //! ```text
-//!  seen ──▶ writing ──▶ armed ──▶ delivering ──▶ done
+//!  seen ──▶ writing ──▶ armed ──▶ due ──▶ delivering ──▶ done
 //!   │ (resolve)  (append      ▲  (timer due,      │ (`complete`/`cancel`
 //!   │             + fsync)    │   store re-read)  │  being written; gone
 //!   │                         │                   ▼  once durable)
@@ -52,6 +52,9 @@ pub struct Incident {
     pub live: Option<Box<LiveState>>,
     /// Who will continue it and why, once a fire decided (issue 11).
     pub route: Option<Box<RouteView>>,
+    /// Writes of its current record (schedule, claim or complete) that
+    /// failed in a row: the retry's backoff.
+    pub failures: u32,
 }
 
 /// Where an incident is in its life (see the module's diagram).
@@ -73,6 +76,11 @@ pub enum State {
     /// Durable (or held in memory when its write failed); its timer armed at
     /// `schedule.when`.
     Armed,
+    /// Its time came: the claim (its store shown writable right now,
+    /// see [`crate::store::StoreFile::claim`]) is being made before it is
+    /// delivered. A delivery that cannot be claimed waits: delivered and
+    /// then unable to record it, a crash would deliver it twice.
+    Due,
     /// Its delivery started at `since`: the session's runs after it are
     /// its resumed run's (see [`super::plan::plan_live`]).
     Delivering { since: DateTime<Utc> },
@@ -106,6 +114,7 @@ impl Incident {
             store,
             state,
             route: None,
+            failures: 0,
         }
     }
 

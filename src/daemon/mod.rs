@@ -48,6 +48,7 @@
 
 pub mod incident;
 pub mod plan;
+pub mod screen_watch;
 pub mod sessions;
 mod user;
 
@@ -106,6 +107,13 @@ pub enum DaemonError {
     },
     #[error("cannot start the file watcher: {0}")]
     Watcher(std::io::Error),
+    /// A part of the daemon died (a panicked worker, the ingest thread, the
+    /// timer task): it stops rather than run on half blind. The service
+    /// manager restarts it, and the restart replays from disk.
+    #[error(
+        "{0}; stopped (a restart replays every pending resume and unacknowledged limit from disk)"
+    )]
+    Failed(String),
 }
 
 /// How many recent outcomes `status` shows.
@@ -191,6 +199,16 @@ fn project_of_store(paths: &Paths, store: &Path) -> PathBuf {
         .map_or_else(|| paths.zag_home.clone(), Path::to_path_buf)
 }
 
+/// The wait before retrying a write that failed `failures` times in a row:
+/// a quarter second, doubling, at most two seconds (a store that comes back
+/// is written within two seconds; a try is one small append).
+fn backoff(failures: u32) -> std::time::Duration {
+    if failures == 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::from_millis(250 << failures.saturating_sub(1).min(3))
+}
+
 /// The answer to a cancel request.
 type CancelReply = oneshot::Sender<Result<PendingView, String>>;
 
@@ -228,12 +246,22 @@ enum Disk {
         durable: Result<(), String>,
         /// Why the session can never be resumed, if the resolve said so.
         unresolvable: Option<String>,
+        /// Its zag-log lines, written once the schedule is (kept for the
+        /// retry when it is not).
+        lines: Vec<plan::LogLine>,
     },
-    /// An ended incident's `complete` (and its zag-log line) was written.
+    /// A due incident's claim was made (`Ok`) or could not be.
+    Claimed {
+        id: String,
+        written: Result<(), String>,
+    },
+    /// An ended incident's `complete` (and its zag-log line) was written
+    /// (`Ok`), or could not be.
     Completed {
         id: String,
         outcome: Box<Outcome>,
         plan: Box<plan::OutcomePlan>,
+        written: Result<(), String>,
     },
     /// The last outcomes the stores know, read at start for `status`'s
     /// "recent" (what `history` knows survives a restart).
@@ -276,6 +304,17 @@ struct Core {
     work: tokio::task::JoinSet<Disk>,
     /// `incidents` by session: one live resume per session.
     sessions: sessions::SessionIndex,
+    /// Stores that cannot be written right now.
+    outages: HashMap<PathBuf, crate::control::StoreOutage>,
+    /// Shutting down: a failed write is not retried (its hit is read again,
+    /// its incident re-armed, on the next start).
+    stopping: bool,
+    /// Why the daemon must stop: a part of it died (see [`DaemonError::Failed`]).
+    failed: Option<String>,
+    /// The open-turn watches ([`screen_watch`]), one per session file.
+    screen_watches: HashMap<PathBuf, tokio::task::AbortHandle>,
+    /// Where a watch sends the limit it saw (read like ingest's events).
+    screen_tx: mpsc::UnboundedSender<IngestEvent>,
     /// Pause, held incidents, dry run (see [`user`]).
     user: user::UserState,
 }
@@ -336,6 +375,7 @@ pub async fn run(
     let (fired_tx, mut fired_rx) = mpsc::unbounded_channel();
     let (timer, timer_task) = timer::spawn(clock.clone(), fired_tx);
     let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel();
+    let (screen_tx, mut screen_rx) = mpsc::unbounded_channel();
     let mut env = ResumeEnv::new(
         paths.clone(),
         config.resume.clone(),
@@ -366,6 +406,11 @@ pub async fn run(
         deliveries: tokio::task::JoinSet::new(),
         work: tokio::task::JoinSet::new(),
         sessions: Default::default(),
+        outages: HashMap::new(),
+        stopping: false,
+        failed: None,
+        screen_watches: HashMap::new(),
+        screen_tx,
         user: user::UserState::load(&paths.state_dir, dry_run, clock.now()),
     };
     if dry_run {
@@ -395,10 +440,9 @@ pub async fn run(
     );
     // Off the loop and after the re-arm: it reads every store once more.
     let zag_home = paths.zag_home.clone();
-    // Whole seconds: a record's `at` is kept to the second, so one written
-    // in the start's own second may be this run's (its event comes live).
-    let before =
-        chrono::DateTime::from_timestamp(core.started_at.timestamp(), 0).unwrap_or(core.started_at);
+    // A record's `at` is kept to the second: one of this run's own first
+    // second may be read here too; `publish` shows it once.
+    let before = core.started_at;
     core.work.spawn_blocking(move || {
         Disk::Recent(user::recent_from_history(
             crate::control::history::read_history(&zag_home),
@@ -413,7 +457,7 @@ pub async fn run(
             patterns: Patterns::for_daemon(&paths, &config.watch),
             // A dry run keeps its own offsets: the real first start still
             // catches up on what the dry run saw.
-            checkpoints_path: paths.state_dir.join(if dry_run {
+            checkpoints_path: paths.state_dir.join(if core.user.dry_run {
                 "offsets.dry-run.json"
             } else {
                 "offsets.json"
@@ -429,16 +473,35 @@ pub async fn run(
         ingest_tx,
     )
     .map_err(DaemonError::Watcher)?;
-    let watchdog = crate::systemd::spawn_watchdog(shutdown.clone());
+    // Fed from the core's own loop, and only while the ingest thread and
+    // the timer task are alive: a watchdog fed by a side task would keep
+    // a daemon that can no longer see or fire anything looking healthy.
+    let mut watchdog = crate::systemd::watchdog_interval().map(|p| {
+        let mut t = tokio::time::interval(p / 2);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     tracing::info!(zag_home = %paths.zag_home.display(), socket = %socket.display(), pid = std::process::id(), "zag-resumed started; scanning sources");
 
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            Some(ev) = ingest_rx.recv() => core.on_ingest(ev),
-            Some(entry) = fired_rx.recv() => core.on_fired(entry),
+            ev = ingest_rx.recv() => match ev {
+                Some(ev) => core.on_ingest(ev),
+                None => core.fail("the ingest thread stopped: no file is watched any more".into()),
+            },
+            // The screen watches' senders live in the core: never closed.
+            Some(ev) = screen_rx.recv() => core.on_ingest(ev),
+            entry = fired_rx.recv() => match entry {
+                Some(entry) => core.on_fired(entry),
+                None => core.fail("the timer task stopped: no resume would fire".into()),
+            },
             Some((id, outcome)) = outcomes_rx.recv() => core.on_outcome(&id, outcome),
-            Some(_) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {}
+            Some(ended) = core.deliveries.join_next(), if !core.deliveries.is_empty() => {
+                if let Err(e) = ended {
+                    core.fail(format!("a delivery task failed: {e}"));
+                }
+            }
             Some(done) = core.work.join_next(), if !core.work.is_empty() => core.on_disk(done),
             Some(req) = requests.recv() => match req {
                 DaemonRequest::Stop(reply) => {
@@ -448,17 +511,33 @@ pub async fn run(
                 }
                 req => core.on_request(req),
             },
+            _ = async { watchdog.as_mut().expect("only when set").tick().await }, if watchdog.is_some() => {
+                if ingest.thread.is_finished() {
+                    core.fail("the ingest thread stopped: no file is watched any more".into());
+                } else if timer_task.is_finished() {
+                    core.fail("the timer task stopped: no resume would fire".into());
+                } else {
+                    sd_notify("WATCHDOG=1");
+                }
+            }
         }
+        if core.failed.is_some() {
+            break;
+        }
+    }
+    if let Some(why) = &core.failed {
+        tracing::error!("{why}; stopping");
     }
 
     sd_notify("STOPPING=1");
     tracing::info!("stopping: draining in-flight resumes");
     shutdown.cancel();
-    // Dropping the receiver drops any queued hit with its ack, which frees
-    // an ingest thread blocked waiting for one. A hit already taken in is
-    // finished first (resolved, written, acked): the ingest thread may be
-    // waiting for its ack, and only then can it be joined.
+    // Dropping the receiver drops any queued hit with its ack: its line is
+    // read again on the next start. A hit already taken in is finished
+    // first (resolved, written, acked) unless its store cannot be written:
+    // a stopping core retries nothing.
     drop(ingest_rx);
+    core.stopping = true;
     core.finish_work().await;
     ingest.stop();
     core.drain(&mut outcomes_rx).await;
@@ -467,11 +546,13 @@ pub async fn run(
     let _ = server.await;
     forward.abort();
     let _ = notifications.await;
-    if let Some(w) = watchdog {
-        w.abort();
+    match core.failed {
+        Some(why) => Err(DaemonError::Failed(why)),
+        None => {
+            tracing::info!(pid = std::process::id(), "zag-resumed stopped");
+            Ok(())
+        }
     }
-    tracing::info!(pid = std::process::id(), "zag-resumed stopped");
-    Ok(())
 }
 
 async fn forward_requests(
@@ -747,6 +828,7 @@ impl Core {
                 };
                 self.see(&facts, vec![hit.ack]);
             }
+            IngestEvent::TurnOpen(open) => self.watch_screen(*open),
             IngestEvent::StoreChanged(path) => self.load_store(&path),
             IngestEvent::ConfigChanged(path) => self.limits.invalidate(&path),
             IngestEvent::Ready => {
@@ -754,6 +836,33 @@ impl Core {
                 tracing::info!(zag_home = %self.paths.zag_home.display(), pid = std::process::id(), "zag-resumed is watching");
             }
         }
+    }
+
+    /// Look at the pane of a TUI whose session file ends with an open
+    /// turn ([`screen_watch`]); a newer open turn of the file replaces the
+    /// watch of the older one.
+    fn watch_screen(&mut self, open: crate::ingest::TurnOpenSighting) {
+        if !self.env.live.enabled {
+            return;
+        }
+        let file = open.file.clone();
+        let home = open
+            .source
+            .native_provider()
+            .map(|p| crate::provider::of(p).home(&self.paths).to_path_buf())
+            .unwrap_or_default();
+        let task = tokio::spawn(screen_watch::watch(
+            open,
+            self.env.live.clone(),
+            home,
+            screen_watch::LOOKS.to_vec(),
+            self.clock.clone(),
+            self.screen_tx.clone(),
+        ));
+        if let Some(old) = self.screen_watches.insert(file, task.abort_handle()) {
+            old.abort();
+        }
+        self.screen_watches.retain(|_, h| !h.is_finished());
     }
 
     /// The project of a session, by the one rule of [`plan::project_of`].
@@ -798,15 +907,22 @@ impl Core {
         }
     }
 
+    /// A part of the daemon died: the loop stops and the daemon exits with
+    /// `why` (the first reason kept).
+    fn fail(&mut self, why: String) {
+        tracing::error!("{why}");
+        self.failed.get_or_insert(why);
+    }
+
     /// Work done off the loop reports back here, to its handler.
     fn on_disk(&mut self, done: Result<Disk, tokio::task::JoinError>) {
         let done = match done {
             Ok(d) => d,
             Err(e) => {
-                // A panicked worker: the acks it held are dropped, which
-                // stops the ingest thread rather than let it move past a
-                // lost hit.
-                tracing::error!("a disk task of the core failed: {e}");
+                // A panicked worker: the acks it held are dropped (their
+                // lines are read again after the restart), and what it did
+                // is unknown: stop rather than run on.
+                self.fail(format!("a disk task of the core failed: {e}"));
                 return;
             }
         };
@@ -816,8 +932,15 @@ impl Core {
                 id,
                 durable,
                 unresolvable,
-            } => self.on_schedule_written(&id, durable, unresolvable),
-            Disk::Completed { id, outcome, plan } => self.on_completed(&id, &outcome, *plan),
+                lines,
+            } => self.on_schedule_written(&id, durable, unresolvable, lines),
+            Disk::Claimed { id, written } => self.on_claimed(&id, written),
+            Disk::Completed {
+                id,
+                outcome,
+                plan,
+                written,
+            } => self.on_completed(&id, *outcome, *plan, written),
             Disk::Cancelled {
                 id,
                 store,
@@ -909,23 +1032,97 @@ impl Core {
         self.sessions.add(&schedule);
         self.incidents.insert(id.clone(), incident);
         let unresolvable = resolved.err().map(|e| e.to_string());
+        self.write_schedule(id, store, schedule, unresolvable, lines, 0);
+    }
+
+    /// Append a new incident's `schedule` off the loop after `failures`
+    /// failed tries' backoff, then its zag-log lines (a dry run writes
+    /// nothing).
+    fn write_schedule(
+        &mut self,
+        id: String,
+        store: Arc<Path>,
+        schedule: Arc<Schedule>,
+        unresolvable: Option<String>,
+        lines: Vec<plan::LogLine>,
+        failures: u32,
+    ) {
         let dry_run = self.user.dry_run;
-        self.work.spawn_blocking(move || {
+        self.spawn_disk(backoff(failures), move || {
+            crate::fault::panic_point("disk");
             let durable = if dry_run {
                 Err(user::DRY_RUN_NOT_WRITTEN.to_string())
             } else {
-                let durable = StoreFile::new(store.as_ref())
+                StoreFile::new(store.as_ref())
                     .append(&Record::Schedule((*schedule).clone()))
-                    .map_err(|e| e.to_string());
-                append_lines(&lines);
-                durable
+                    .map_err(|e| e.to_string())
             };
+            if durable.is_ok() {
+                append_lines(&lines);
+            }
             Disk::ScheduleWritten {
                 id,
                 durable,
                 unresolvable,
+                lines,
             }
         });
+    }
+
+    /// Run disk work on a blocking worker, after `delay` (a retry's
+    /// backoff; the wait itself holds no thread).
+    fn spawn_disk(
+        &mut self,
+        delay: std::time::Duration,
+        f: impl FnOnce() -> Disk + Send + 'static,
+    ) {
+        if delay.is_zero() {
+            self.work.spawn_blocking(f);
+            return;
+        }
+        self.work.spawn(async move {
+            tokio::time::sleep(delay).await;
+            match tokio::task::spawn_blocking(f).await {
+                Ok(done) => done,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("a disk task of the core was cancelled: {e}"),
+            }
+        });
+    }
+
+    /// A write to `store` succeeded or failed: its outage ends, or starts
+    /// (logged and told once, for `status` and a notification).
+    fn store_written(&mut self, store: &Path, result: &Result<(), String>) {
+        match result {
+            Ok(()) => {
+                if let Some(o) = self.outages.remove(store) {
+                    tracing::info!(store = %store.display(), since = %o.since, "the store can be written again");
+                }
+            }
+            Err(e) => {
+                if let Some(o) = self.outages.get_mut(store) {
+                    o.error = e.clone();
+                    return;
+                }
+                let at = self.clock.now();
+                tracing::error!(store = %store.display(), "cannot write the store: {e}; its records wait (hits unacknowledged, resumes armed from memory, none delivered) and are retried");
+                self.outages.insert(
+                    store.to_path_buf(),
+                    crate::control::StoreOutage {
+                        store: store.display().to_string(),
+                        since: at,
+                        error: e.clone(),
+                        waiting: 0,
+                    },
+                );
+                self.publish(IncidentEvent::StoreUnwritable {
+                    incident_id: String::new(),
+                    store: store.display().to_string(),
+                    error: e.clone(),
+                    at,
+                });
+            }
+        }
     }
 
     /// Sightings of an incident known already: they wait with it while it
@@ -939,38 +1136,80 @@ impl Core {
         }
     }
 
-    /// A new incident's `schedule` is durable (or could not be written):
-    /// armed, its sightings acked; or recorded at once as failed when its
-    /// session can never be resumed; or gone when a cancel landed right
-    /// after it.
+    /// A new incident's `schedule` is durable: armed, its sightings acked;
+    /// or recorded at once as failed when its session can never be
+    /// resumed; or gone when a cancel landed right after it. Not durable:
+    /// its sightings stay unacknowledged (the ingest offset does not move
+    /// past them), it is armed from memory (a fire meanwhile waits for the
+    /// record), and the write is retried with backoff.
     fn on_schedule_written(
         &mut self,
         id: &str,
         durable: Result<(), String>,
         unresolvable: Option<String>,
+        lines: Vec<plan::LogLine>,
     ) {
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
-        let acks = inc.state.take_acks();
-        inc.state = State::Armed;
         let schedule = inc.schedule.clone();
         let store = inc.store.clone();
-        let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
+        // A cancel came while it was being written: durable, its sightings
+        // are settled; the cancel's own outcome decides the rest.
+        if let (
+            Ok(()),
+            State::Done {
+                cancel: Some(before),
+                ..
+            },
+        ) = (&durable, &mut inc.state)
+        {
+            inc.failures = 0;
+            ack_all(before.take_acks());
+            self.store_written(&store, &durable);
+            return;
+        }
+        let dry_run = matches!(&durable, Err(e) if e == user::DRY_RUN_NOT_WRITTEN);
         match &durable {
-            Err(e) if e == user::DRY_RUN_NOT_WRITTEN => tracing::info!(
+            Err(e) if !dry_run => {
+                inc.failures += 1;
+                let failures = inc.failures;
+                if failures == 1 {
+                    tracing::warn!(incident = %id, "cannot write its schedule to {}: {e}; not acknowledged, armed from memory, retrying", store.display());
+                    self.timer.arm(id.to_string(), schedule.when);
+                }
+                self.store_written(&store, &durable);
+                if self.stopping {
+                    return;
+                }
+                self.write_schedule(
+                    id.to_string(),
+                    store,
+                    schedule,
+                    unresolvable,
+                    lines,
+                    failures,
+                );
+                return;
+            }
+            _ => {}
+        }
+        inc.failures = 0;
+        let acks = inc.state.take_acks();
+        inc.state = State::Armed;
+        let (provider, session_id) = (schedule.provider.clone(), schedule.session_id.clone());
+        if dry_run {
+            tracing::info!(
                 incident = %id, %provider, session = %session_id, due = %schedule.when,
                 "dry run: would record this limit's resume in {} (and the hit in the session's zag log); kept in memory only",
                 store.display()
-            ),
-            Err(e) => tracing::error!(
-                "cannot write {}: {e}; the resume is armed but not durable",
-                store.display()
-            ),
-            Ok(()) => {}
+            );
+        } else {
+            self.store_written(&store, &durable);
         }
         if let Some(outcome) = plan::at_once(&schedule, unresolvable) {
             tracing::warn!(incident = %id, %provider, session = %session_id, "usage limit seen, not to be resumed: {outcome:?}");
+            self.timer.disarm(id.to_string());
             self.on_outcome(id, outcome);
             ack_all(acks);
             return;
@@ -995,6 +1234,7 @@ impl Core {
             // Told like any other cancel, so status and subscribers agree
             // with the store; told once: the re-read above may already have
             // stopped and told it.
+            self.timer.disarm(id.to_string());
             let still_tracked = self.untrack(id).is_some();
             ack_all(acks);
             if still_tracked {
@@ -1006,8 +1246,8 @@ impl Core {
             }
             return;
         }
-        // Armed from the record (or, not durable, from memory so it still
-        // fires while we run).
+        // Armed from the durable record (a fire that came while it was not
+        // durable fires now: its time is past).
         self.timer.arm(id.to_string(), schedule.when);
         ack_all(acks);
         let (due, attempt) = (schedule.when, schedule.attempt);
@@ -1063,10 +1303,7 @@ impl Core {
             return;
         }
         let schedule = inc.schedule.clone();
-        let mut live = inc.live.as_deref().cloned().unwrap_or_default();
-        // Where the typing intent and the notification are recorded.
-        live.store = Some(inc.store.to_path_buf());
-        let (limits, detector) = self.limits.get(&project_of_store(&self.paths, &store));
+        let (limits, _) = self.limits.get(&project_of_store(&self.paths, &store));
         let replays = self.stores.values().map(StoreFollower::replay);
         if let plan::FirePlan::Skip { reason } = plan::plan_fire(&schedule, &limits, replays) {
             tracing::debug!(incident = %id, "planner: not delivered: {reason}");
@@ -1075,10 +1312,56 @@ impl Core {
         }
         tracing::debug!(incident = %id, "planner: deliver (no zag scheduler owns this limit, no cancel in the store)");
         if let Some(inc) = self.incidents.get_mut(&id) {
-            inc.state = State::Delivering {
-                since: self.clock.now(),
-            };
+            inc.state = State::Due;
         }
+        self.claim(id, store, 0);
+    }
+
+    /// Make a due incident's claim off the loop, after `failures` failed
+    /// tries' backoff.
+    fn claim(&mut self, id: String, store: Arc<Path>, failures: u32) {
+        self.spawn_disk(backoff(failures), move || Disk::Claimed {
+            written: StoreFile::new(store.as_ref())
+                .claim()
+                .map_err(|e| e.to_string()),
+            id,
+        });
+    }
+
+    /// A due incident's claim is made: delivered now. Not made: it waits,
+    /// retried with backoff (a delivery it could not record would be
+    /// delivered again after a crash).
+    fn on_claimed(&mut self, id: &str, written: Result<(), String>) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        if !matches!(inc.state, State::Due) {
+            return;
+        }
+        let store = inc.store.clone();
+        if let Err(e) = &written {
+            inc.failures += 1;
+            let failures = inc.failures;
+            if failures == 1 {
+                tracing::warn!(incident = %id, "due, but {} cannot be written: {e}; the delivery waits until it can", store.display());
+            }
+            self.store_written(&store, &written);
+            if self.stopping {
+                return;
+            }
+            self.claim(id.to_string(), store, failures);
+            return;
+        }
+        inc.failures = 0;
+        inc.state = State::Delivering {
+            since: self.clock.now(),
+        };
+        let schedule = inc.schedule.clone();
+        let mut live = inc.live.as_deref().cloned().unwrap_or_default();
+        // Where the typing intent and the notification are recorded.
+        live.store = Some(store.to_path_buf());
+        self.store_written(&store, &written);
+        let (_, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
         let tx = self.outcomes_tx.clone();
@@ -1128,18 +1411,34 @@ impl Core {
             _ => None,
         };
         let extra = crate::control::history::annotations(self.clock.now(), detail);
-        let outcome = Box::new(outcome);
         let store = inc.store.clone();
-        let id = id.to_string();
-        self.work.spawn_blocking(move || {
-            if let Err(e) = StoreFile::new(store.as_ref()).append_with(&plan.record, &extra) {
-                tracing::error!(
-                    "cannot record the outcome of {id} in {}: {e}",
-                    store.display()
-                );
+        self.write_complete(id.to_string(), store, Box::new(outcome), plan, extra, 0);
+    }
+
+    /// Append an ended incident's `complete` (then its zag-log line) off the
+    /// loop, after `failures` failed tries' backoff.
+    fn write_complete(
+        &mut self,
+        id: String,
+        store: Arc<Path>,
+        outcome: Box<Outcome>,
+        plan: Box<plan::OutcomePlan>,
+        extra: [(&'static str, serde_json::Value); 2],
+        failures: u32,
+    ) {
+        self.spawn_disk(backoff(failures), move || {
+            let written = StoreFile::new(store.as_ref())
+                .append_with(&plan.record, &extra)
+                .map_err(|e| e.to_string());
+            if written.is_ok() {
+                append_lines(plan.log.as_slice());
             }
-            append_lines(plan.log.as_slice());
-            Disk::Completed { id, outcome, plan }
+            Disk::Completed {
+                id,
+                outcome,
+                plan,
+                written,
+            }
         });
     }
 
@@ -1187,7 +1486,48 @@ impl Core {
 
     /// An ended incident's `complete` is written: it leaves the table; a
     /// re-hit of its resumed run becomes the chain's next attempt.
-    fn on_completed(&mut self, id: &str, outcome: &Outcome, plan: plan::OutcomePlan) {
+    /// Not written: the incident stays done (no cancel, no second fire) and
+    /// the write is retried with backoff.
+    fn on_completed(
+        &mut self,
+        id: &str,
+        outcome: Outcome,
+        plan: plan::OutcomePlan,
+        written: Result<(), String>,
+    ) {
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        let store = inc.store.clone();
+        if let Err(e) = &written {
+            inc.failures += 1;
+            let failures = inc.failures;
+            if failures == 1 {
+                tracing::warn!(incident = %id, "cannot record its outcome in {}: {e}; retrying", store.display());
+            }
+            self.store_written(&store, &written);
+            if self.stopping {
+                tracing::error!(incident = %id, "stopping with its outcome unrecorded: the next start delivers it again");
+                return;
+            }
+            let extra = crate::control::history::annotations(
+                self.clock.now(),
+                match &outcome {
+                    Outcome::Resumed { detail } => Some(detail.as_str()),
+                    _ => None,
+                },
+            );
+            self.write_complete(
+                id.to_string(),
+                store,
+                Box::new(outcome),
+                Box::new(plan),
+                extra,
+                failures,
+            );
+            return;
+        }
+        self.store_written(&store, &written);
         let Some(inc) = self.untrack(id) else {
             return;
         };
@@ -1379,6 +1719,15 @@ impl Core {
             let _ = reply.send(Err(e));
             return;
         }
+        if let Some(State::Done {
+            cancel: Some(before),
+            ..
+        }) = self.incidents.get_mut(&id).map(|i| &mut i.state)
+        {
+            // Cancelled while its schedule was being written: nothing of
+            // its sightings is left to keep.
+            ack_all(before.take_acks());
+        }
         self.untrack(&id);
         self.load_store(&store);
         tracing::info!(incident = %id, "cancelled on request; timer stopped");
@@ -1503,9 +1852,29 @@ impl Core {
             watched,
             pending: self.pending_views(),
             recent: self.recent.iter().cloned().collect(),
+            unwritable: self.outage_views(),
             paused: self.user.paused_at(self.clock.now()).cloned(),
             dry_run: self.user.dry_run,
         }
+    }
+
+    /// The stores that cannot be written, each with the records waiting on
+    /// it (a schedule, claim or complete that failed and is retried).
+    fn outage_views(&self) -> Vec<crate::control::StoreOutage> {
+        let mut v: Vec<_> = self
+            .outages
+            .iter()
+            .map(|(path, o)| crate::control::StoreOutage {
+                waiting: self
+                    .incidents
+                    .values()
+                    .filter(|i| i.failures > 0 && i.store.as_ref() == path.as_path())
+                    .count(),
+                ..o.clone()
+            })
+            .collect();
+        v.sort_by(|a, b| a.store.cmp(&b.store));
+        v
     }
 
     fn publish(&mut self, ev: IncidentEvent) {
@@ -1513,6 +1882,9 @@ impl Core {
             ev,
             IncidentEvent::Hit { .. } | IncidentEvent::Scheduled { .. }
         ) {
+            // The same outcome read from the stores at start (see
+            // `seed_recent`) is this one: shown once.
+            self.recent.retain(|e| !user::same_outcome(e, &ev));
             if self.recent.len() == RECENT {
                 self.recent.pop_front();
             }

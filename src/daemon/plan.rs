@@ -650,20 +650,19 @@ pub fn plan_reschedule(
 
 /// A cancel by request of what `pending` found (in a store), our incident
 /// being in `state` (`None`: not ours, zag's own record): refused while the
-/// incident is being delivered or its outcome recorded (the turn may
-/// already be sent; its outcome will be recorded instead), while an earlier
-/// cancel of it is being written, or in the moment its `schedule` is.
+/// incident is due or being delivered or its outcome recorded (the turn may
+/// already be sent; its outcome will be recorded instead), or while an
+/// earlier cancel of it is being written. One whose `schedule` is still
+/// being written may be cancelled: the store shows it pending already.
 pub fn plan_cancel<T>(id: &str, pending: Option<T>, state: Option<&State>) -> Result<T, String> {
     let found = pending.ok_or_else(|| format!("no pending resume with incident id {id}"))?;
     match state {
         None => Ok(found),
         Some(s) if s.is_waiting() => Ok(found),
+        Some(State::Seen { .. } | State::Writing { .. }) => Ok(found),
         Some(State::Done {
             cancel: Some(_), ..
         }) => Err(format!("{id} is being cancelled already")),
-        Some(State::Seen { .. } | State::Writing { .. }) => Err(format!(
-            "{id} is being recorded right now; try again in a moment"
-        )),
         Some(_) => Err(format!("{id} is being delivered right now")),
     }
 }
@@ -1340,6 +1339,8 @@ mod tests {
     fn a_cancel_is_refused_while_delivering_or_for_nothing() {
         assert_eq!(plan_cancel("a", Some(1), Some(&State::Armed)), Ok(1));
         assert_eq!(plan_cancel("a", Some(1), None), Ok(1), "zag's own record");
+        let writing = State::Writing { acks: Vec::new() };
+        assert_eq!(plan_cancel("a", Some(1), Some(&writing)), Ok(1));
         assert_eq!(
             plan_cancel("a", Some(1), Some(&State::Delivering { since: now() })),
             Err("a is being delivered right now".into())

@@ -28,6 +28,23 @@ use crate::control::{BinaryView, IncidentEvent};
 use crate::resume::Outcome;
 use crate::schedule::stagger_offset;
 
+/// The same end of the same incident (resumed, failed, skipped, cancelled;
+/// routed events are not ends and may repeat).
+pub(super) fn same_outcome(a: &IncidentEvent, b: &IncidentEvent) -> bool {
+    let end = |e: &IncidentEvent| {
+        !matches!(
+            e,
+            IncidentEvent::Hit { .. }
+                | IncidentEvent::Scheduled { .. }
+                | IncidentEvent::Routed { .. }
+        )
+    };
+    end(a)
+        && end(b)
+        && kind(a) == kind(b)
+        && crate::control::render::event_incident(a) == crate::control::render::event_incident(b)
+}
+
 /// An event's kind, for telling one already shown.
 fn kind(e: &IncidentEvent) -> &'static str {
     match e {
@@ -39,6 +56,7 @@ fn kind(e: &IncidentEvent) -> &'static str {
         IncidentEvent::Cancelled { .. } => "cancelled",
         IncidentEvent::NeedsUser { .. } => "needs_user",
         IncidentEvent::Routed { .. } => "routed",
+        IncidentEvent::StoreUnwritable { .. } => "store_unwritable",
     }
 }
 
@@ -348,16 +366,12 @@ impl Core {
         };
         inc.state = super::incident::State::Delivering { since: now };
         let schedule = inc.schedule.clone();
-        let px = crate::preview::PreviewEnv {
-            paths: self.paths.clone(),
-            env: (*self.env).clone(),
-            now: self.clock.now(),
-            daemon_binaries: None,
-        };
+        let env = self.env.clone();
+        let now = self.clock.now();
         let tx = self.outcomes_tx.clone();
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
-            let would = crate::preview::would_deliver(&schedule, &px);
+            let would = crate::resume::dry::would_deliver(&schedule, &env, now);
             let _ = tx.send((
                 id,
                 Outcome::Skipped {

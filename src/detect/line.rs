@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use super::json::{self, str_of};
+use super::reset::parse_ts;
 use super::{claude, codex, copilot, gemini, zag};
 use super::{Detection, Detector, Env, Field, Hit, LineContext, Provider, SourceKind};
 
@@ -128,10 +129,6 @@ pub(crate) struct Identity {
     pub wrapper_session_id: Option<String>,
     pub cwd: Option<String>,
     pub ts: Option<DateTime<Utc>>,
-}
-
-pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    crate::clock::parse_utc(s)
 }
 
 fn ts_of_raw(raw: &[u8]) -> Option<DateTime<Utc>> {

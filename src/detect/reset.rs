@@ -386,6 +386,11 @@ pub fn try_again(text: &str, zone: Zone, anchor: DateTime<Utc>) -> Option<DateTi
     relative(text, anchor)
 }
 
+/// A line's own RFC 3339 timestamp (the anchor of its relative times).
+pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    crate::clock::parse_utc(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

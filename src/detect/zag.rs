@@ -107,7 +107,7 @@ fn usage_limit_hit(top: &Top<'_>, provider: Option<Provider>, env: &Env) -> Opti
         Some("transient") => Scope::Transient,
         _ => Scope::Unknown,
     };
-    let time = |k: &[u8]| top.str(k).as_deref().and_then(line::parse_ts);
+    let time = |k: &[u8]| top.str(k).as_deref().and_then(reset::parse_ts);
     let reset_at = time(b"reset_at").and_then(|t| reset::plausible(t, env.anchor));
     let raw = top.str(b"raw").map(|r| r.into_owned()).unwrap_or_default();
     let mut hit = Hit::new(provider, scope, reset_at, &raw);

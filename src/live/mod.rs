@@ -22,7 +22,8 @@
 //!   (the terminal's foreground process group, the holder's state, the
 //!   screen's last region), asked before every keystroke batch.
 //! - What a captured pane shows is read in the providers' layer
-//!   ([`crate::provider::screen`]).
+//!   ([`crate::provider::screen`]; Gemini's and Copilot's
+//!   in `crate::provider::gemini::tui` and `crate::provider::copilot::tui`).
 //!
 //! I/O stays at the edges (`proc`, `tmux`, `gnu_screen`, `owner`,
 //! the providers' `/proc` and registry reads); the

@@ -332,6 +332,19 @@ impl Procfs {
         v
     }
 
+    /// Whether the process's group is the foreground group of its terminal
+    /// (`/proc/<pid>/stat` field 5, pgrp, equals field 8, tpgid). `None`:
+    /// unreadable, or no controlling terminal (tpgid -1). A TUI suspended
+    /// with Ctrl-Z, or one behind a shell job, is not in the foreground:
+    /// what its pane shows is not its own screen then.
+    pub fn in_foreground(&self, pid: Pid) -> Option<bool> {
+        let text = fs::read_to_string(self.pid_path(pid, "stat")).ok()?;
+        let rest: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+        let pgrp: i64 = rest.get(2)?.parse().ok()?;
+        let tpgid: i64 = rest.get(5)?.parse().ok()?;
+        (tpgid > 0).then_some(pgrp == tpgid)
+    }
+
     /// Every process that has `path` open (a full fd scan; processes whose
     /// fds we may not read are skipped).
     pub fn holders_of(&self, path: &Path) -> Vec<Pid> {

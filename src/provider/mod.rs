@@ -166,6 +166,37 @@ pub trait ProviderCli: Send + Sync {
         None
     }
 
+    /// What a captured pane of its TUI shows (pure). The default reads
+    /// Claude's and Codex's screens.
+    fn read_screen(&self, screen: &str) -> crate::provider::screen::Shows {
+        crate::provider::screen::read(screen).shows()
+    }
+
+    /// Fold one line of its session file into the user turn still waiting
+    /// for an answer (pure); `false` when the CLI's limits reach its files
+    /// anyway and open turns need no watching (all but Gemini, whose TUI
+    /// shows its limit on screen only: see [`gemini::tui`]).
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<gemini::tui::OpenTurn>) -> bool {
+        let _ = (line, open);
+        false
+    }
+
+    /// The usage limit its open TUI in `cwd` shows on screen, as the text
+    /// shown (reads `/proc`, asks tmux: call it off any async loop). Only
+    /// for a CLI whose limit reaches no file ([`Self::fold_open_turn`]).
+    fn limit_on_screen(&self, cwd: &Path, cx: &LiveContext) -> Option<String> {
+        let _ = (cwd, cx);
+        None
+    }
+
+    /// Whether the CLI continues by itself at a limit in a way the daemon
+    /// should leave alone, as a reason (reads the CLI's settings under
+    /// `home`). The default: it does not.
+    fn continues_by_itself(&self, home: &Path) -> Option<String> {
+        let _ = home;
+        None
+    }
+
     /// Whether a failed resume says another process holds the session's
     /// writer: a wait for the writer, never a final failure (pure).
     fn is_writer_conflict(&self, output: &str) -> bool {

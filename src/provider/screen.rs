@@ -84,8 +84,29 @@ pub enum Shows {
     CodexDraft(String),
     /// Codex's empty composer: ready to type into.
     CodexReady,
+    /// Gemini CLI's usage-limit dialog (`Usage limit reached for …`, then
+    /// numbered choices such as `1. Keep trying` / `2. Stop`); read by
+    /// [`crate::provider::gemini::tui`].
+    GeminiLimitDialog(LimitMenu),
+    /// Gemini CLI's input box with the user's unsent draft in it.
+    GeminiDraft(String),
+    /// Gemini CLI's empty input box: ready to type into.
+    GeminiIdle,
+    /// Copilot CLI's prompt with the user's unsent draft in it.
+    CopilotDraft(String),
+    /// Copilot CLI's empty prompt: ready to type into.
+    CopilotIdle,
+    /// The CLI is working on a turn (Gemini's `Thinking…`, Copilot's
+    /// `Working` while it retries): typing now would queue behind it.
+    Busy(String),
     /// Nothing recognised (a shell, a pager, a dialog we do not know).
     Unknown,
+}
+
+/// A horizontal rule (`─` only, ten or more): what TUIs draw around their input.
+pub(crate) fn is_rule(line: &str) -> bool {
+    let t = line.trim();
+    t.chars().count() >= 10 && t.chars().all(|c| c == '─')
 }
 
 /// A captured text without its surrounding blanks.
@@ -178,6 +199,21 @@ pub fn cli_input_is_last(screen: &str) -> bool {
         }
         // Codex's composer: a `›` line.
         if t.starts_with('›') {
+            mark(i);
+        }
+        // Gemini's input box: a `>` line a few lines below a rule (its hint
+        // line and blank lines between).
+        if t.starts_with('>')
+            && (1..=4).any(|k| i >= k && super::claude::screen::is_rule(lines[i - k]))
+        {
+            mark(i);
+        }
+        // Gemini's limit dialog: the bottom of its box, below its choices.
+        if t.starts_with('╰')
+            && lines[..i]
+                .iter()
+                .any(|l| l.trim_start_matches(['│', ' ']).starts_with("● "))
+        {
             mark(i);
         }
     }
@@ -374,5 +410,29 @@ mod tests {
         assert!(!cli_input_is_last(&format!(
             "{idle}\n$ 2\nbash: 2: command not found\n$ "
         )));
+    }
+
+    #[test]
+    fn gemini_and_copilot_inputs_are_last_until_a_shell_is_below() {
+        macro_rules! real {
+            ($name:literal) => {
+                include_str!(concat!("../../tests/fixtures/real/", $name))
+            };
+        }
+        for (i, s) in [
+            real!("gemini-0.61.0/screen_draft.txt"),
+            real!("gemini-0.61.0/screen_after_keep_trying.txt"),
+            real!("gemini-0.61.0/screen_limit_dialog_pro.txt"),
+            real!("gemini-0.61.0/screen_limit_dialog_router.txt"),
+            real!("copilot-1.0.102/screen_after_limit.txt"),
+            real!("copilot-1.0.102/screen_after_typed_continue.txt"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(cli_input_is_last(s), "case {i}");
+            let stopped = format!("{s}\n[1]+  Stopped                 node\nuser@box:~/proj$ ");
+            assert!(!cli_input_is_last(&stopped), "case {i} stopped");
+        }
     }
 }

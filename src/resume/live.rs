@@ -123,9 +123,12 @@ pub fn route_now(
         Holder::Live {
             reach: Reach::Pane(p),
             ..
-        } => cx.tmux.capture(p).ok().map(|s| screen::read(&s).shows()),
+        } => cx.tmux.capture(p).ok().map(|s| cli.read_screen(&s)),
         _ => None,
     };
+    // What the respawn would send is what is typed: for a CLI that drops
+    // the limited prompt (Gemini), that prompt again.
+    let message = super::resume_spec(t).message;
     let facts = Facts {
         holder,
         own,
@@ -133,10 +136,35 @@ pub fn route_now(
         shows,
         reset_at,
         due,
-        message: t.message.clone(),
+        message: if message.trim().is_empty() {
+            t.message.clone()
+        } else {
+            message
+        },
         state: state.clone(),
     };
     let route = route::decide(&facts, now);
+    // A CLI that continues by itself (Copilot's continueOnAutoMode): say so
+    // in what is shown; its answered turn ends the incident as moved on.
+    let route = match (cli.continues_by_itself(&cx.home), route) {
+        (
+            Some(own),
+            Route::Type {
+                reach,
+                holder,
+                text,
+                expect,
+                why,
+            },
+        ) => Route::Type {
+            reach,
+            holder,
+            text,
+            expect,
+            why: format!("{why}; {own}, so the moved-on check runs first"),
+        },
+        (_, route) => route,
+    };
     // `-v`: every decision of the router, with its reason.
     tracing::debug!(
         provider = %t.provider,
@@ -176,7 +204,9 @@ pub fn route_now(
 /// The deferral of a route that waits: re-arm at its time, keep the state.
 pub fn deferred(route: &Route, mut state: LiveState) -> Option<Outcome> {
     let (until, notify) = match route {
-        Route::StandDown { recheck_at, .. } => (*recheck_at, false),
+        Route::StandDown { recheck_at, .. } | Route::Busy { recheck_at, .. } => {
+            (*recheck_at, false)
+        }
         Route::WaitForOwner {
             recheck_at, notify, ..
         } => (*recheck_at, *notify),
@@ -218,7 +248,7 @@ pub fn settled(route: &Route) -> Option<Outcome> {
 pub fn late_confirmation(t: &ResolvedTarget, state: &LiveState) -> Option<Outcome> {
     let typed = state.typed.as_ref()?;
     let file = t.native_file.as_ref()?;
-    terminal::took(file, typed.len_before, &typed.text, &Expect::Turn).then(|| Outcome::Resumed {
+    terminal::took(file, typed.len_before, &typed.text, &typed.expect).then(|| Outcome::Resumed {
         detail: format!(
             "typed into pane {} and confirmed later: the session's file grew with that turn",
             typed.place
@@ -244,21 +274,30 @@ pub fn record_live(
 }
 
 /// Whether the input is empty and ready for what `expect` types: an empty
-/// prompt or composer for a turn, the limit menu for its choice.
-fn ready_for(screen: &str, expect: &Expect) -> bool {
+/// prompt or composer for a turn, the limit menu or dialog for its choice.
+fn ready_for(shows: &Shows, expect: &Expect) -> bool {
     matches!(
-        (screen::read(screen).shows(), expect),
-        (Shows::ClaudeIdle | Shows::CodexReady, Expect::Turn)
-            | (Shows::ClaudeLimitMenu(_), Expect::ClaudeArmed)
+        (shows, expect),
+        (
+            Shows::ClaudeIdle | Shows::CodexReady | Shows::GeminiIdle | Shows::CopilotIdle,
+            Expect::Turn
+        ) | (Shows::ClaudeLimitMenu(_), Expect::ClaudeArmed)
+            | (Shows::GeminiLimitDialog(_), Expect::GeminiAnswer)
     )
 }
 
 /// Whether the input now holds exactly our text (for a turn), or the menu
 /// is still Claude's own (for its choice, which a digit may already have
 /// taken): the only state in which the Enter may go.
-fn holds_ours(screen: &str, text: &str, expect: &Expect) -> bool {
-    match (screen::read(screen).shows(), expect) {
-        (Shows::ClaudeDraft(d) | Shows::CodexDraft(d), Expect::Turn) => d == text,
+fn holds_ours(shows: &Shows, text: &str, expect: &Expect) -> bool {
+    match (shows, expect) {
+        (
+            Shows::ClaudeDraft(d)
+            | Shows::CodexDraft(d)
+            | Shows::GeminiDraft(d)
+            | Shows::CopilotDraft(d),
+            Expect::Turn,
+        ) => d == text,
         (
             Shows::ClaudeLimitMenu(_) | Shows::ClaudeAutoContinueWaiting { .. } | Shows::ClaudeIdle,
             Expect::ClaudeArmed,
@@ -320,6 +359,7 @@ pub fn carry_type(
     };
     let tmux = Tmux::new(&env.tmux_bin);
     let procfs = Procfs::system();
+    let cli = provider::of(t.provider);
     let not_in_front = |state: LiveState, e: front::NotInFront| {
         wait(
             state,
@@ -337,7 +377,7 @@ pub fn carry_type(
         Err(e) => return not_in_front(state, e),
     };
     if !enter_only {
-        if !ready_for(&screen, expect) {
+        if !ready_for(&cli.read_screen(&screen), expect) {
             return wait(
                 state,
                 route::RECHECK_SECS,
@@ -350,6 +390,7 @@ pub fn carry_type(
             place: place.clone(),
             entered: false,
             at: now,
+            expect: expect.clone(),
         });
         // Durable before the first keystroke: a restart confirms it against
         // the session file, never types it again.
@@ -372,26 +413,30 @@ pub fn carry_type(
         }
         std::thread::sleep(terminal::TYPE_PAUSE);
     }
-    // Again before the Enter: in front, and the input holds our text alone.
-    let screen = match front::check(&procfs, &tmux, pane, *holder, screen::cli_input_is_last) {
-        Ok(s) => s,
-        Err(e) => return not_in_front(state, e),
-    };
-    if !holds_ours(&screen, text, expect) {
-        return wait(
-            state,
-            route::RECHECK_SECS,
-            format!(
-                "{place}'s input does not hold exactly our {text:?} (the user typed too?): not pressing Enter, waiting"
-            ),
-        );
-    }
-    if let Err(e) = tmux.send_enter(pane) {
-        return wait(
-            state,
-            route::RECHECK_SECS,
-            format!("pressing Enter in {place} failed ({e}): waiting"),
-        );
+    // Gemini's dialog takes its choice by the number alone: no Enter
+    // (one would land in the input box the dialog gives way to).
+    if *expect != Expect::GeminiAnswer {
+        // Again before the Enter: in front, and the input holds our text alone.
+        let screen = match front::check(&procfs, &tmux, pane, *holder, screen::cli_input_is_last) {
+            Ok(s) => s,
+            Err(e) => return not_in_front(state, e),
+        };
+        if !holds_ours(&cli.read_screen(&screen), text, expect) {
+            return wait(
+                state,
+                route::RECHECK_SECS,
+                format!(
+                    "{place}'s input does not hold exactly our {text:?} (the user typed too?): not pressing Enter, waiting"
+                ),
+            );
+        }
+        if let Err(e) = tmux.send_enter(pane) {
+            return wait(
+                state,
+                route::RECHECK_SECS,
+                format!("pressing Enter in {place} failed ({e}): waiting"),
+            );
+        }
     }
     let len_before = match state.typed.as_mut() {
         Some(ty) => {
@@ -409,7 +454,7 @@ pub fn carry_type(
         Duration::from_millis(250),
     );
     match (ok, expect) {
-        (true, Expect::Turn) => Outcome::Resumed {
+        (true, Expect::Turn | Expect::GeminiAnswer) => Outcome::Resumed {
             detail: format!(
                 "typed into pane {place} and confirmed: the session's file grew with that turn ({why})"
             ),

@@ -14,6 +14,7 @@
 //! is bounded by its silence (a hang), not its age, unless a wall-clock
 //! limit is configured.
 
+pub mod dry;
 pub mod events;
 pub mod fifo;
 pub mod live;

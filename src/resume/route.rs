@@ -100,6 +100,7 @@ impl LiveState {
                 // session file (a turn) or the input (our text) will say.
                 entered: false,
                 at: t.at,
+                expect: Expect::from_key(t.expect.as_deref(), &t.text),
             }),
             notified: live.notified_at.is_some(),
             writer_retries: 0,
@@ -116,6 +117,7 @@ impl LiveState {
                 place: t.place.clone(),
                 len_before: t.len_before,
                 at: t.at,
+                expect: t.expect.key(),
             }),
             notified_at: self.notified.then_some(now),
             waiting: waiting.map(str::to_string),
@@ -136,6 +138,8 @@ pub struct Typed {
     pub entered: bool,
     /// When the intent was recorded.
     pub at: DateTime<Utc>,
+    /// What confirms it.
+    pub expect: Expect,
 }
 
 /// Who will continue (or continued) an incident: shown by `status`, `list`
@@ -158,6 +162,8 @@ pub enum Continuer {
     User,
     /// Nobody yet: waiting for the session's process to exit.
     WaitingForOwner,
+    /// Nobody yet: the open CLI is working on a turn (its own retry).
+    CliWorking,
 }
 
 impl Continuer {
@@ -170,6 +176,7 @@ impl Continuer {
             Continuer::ZagRelay => "zag's relay".into(),
             Continuer::User => "the user".into(),
             Continuer::WaitingForOwner => "waiting for the owner to exit".into(),
+            Continuer::CliWorking => "waiting while the open CLI works on a turn".into(),
         }
     }
 }
@@ -183,6 +190,32 @@ pub enum Expect {
     /// `continue automatically` output in the transcript; Claude's own
     /// continue then has the incident.
     ClaudeArmed,
+    /// A choice in Gemini's limit dialog ("Keep trying", or "Stop"): an
+    /// answer record in its chat shows the request went through.
+    GeminiAnswer,
+}
+
+impl Expect {
+    /// Its name in a typing intent's record (`None`: a turn, the default).
+    pub fn key(&self) -> Option<String> {
+        match self {
+            Expect::Turn => None,
+            Expect::ClaudeArmed => Some("claude_armed".into()),
+            Expect::GeminiAnswer => Some("gemini_answer".into()),
+        }
+    }
+
+    /// Back from a record's name; a record written before the name was
+    /// kept tells Claude's menu choice (a digit) from a turn by its text.
+    pub fn from_key(key: Option<&str>, text: &str) -> Expect {
+        match key {
+            Some("claude_armed") => Expect::ClaudeArmed,
+            Some("gemini_answer") => Expect::GeminiAnswer,
+            Some(_) => Expect::Turn,
+            None if text.parse::<u8>().is_ok() => Expect::ClaudeArmed,
+            None => Expect::Turn,
+        }
+    }
 }
 
 /// The decision for a due incident.
@@ -235,6 +268,14 @@ pub enum Route {
         /// Why.
         why: String,
     },
+    /// The open TUI is working on a turn (its own retry, a turn the user
+    /// started): look again at `recheck_at`, typing nothing meanwhile.
+    Busy {
+        /// When to look again.
+        recheck_at: DateTime<Utc>,
+        /// Why.
+        why: String,
+    },
     /// A writer without a terminal holds the session (Codex): retry later.
     RetryWriter {
         /// When to try again.
@@ -256,6 +297,7 @@ impl Route {
                 pane: reach_name(reach),
             },
             Route::WaitForOwner { .. } => Continuer::WaitingForOwner,
+            Route::Busy { .. } => Continuer::CliWorking,
         }
     }
 
@@ -268,6 +310,7 @@ impl Route {
             | Route::CancelledByUser { why }
             | Route::Type { why, .. }
             | Route::WaitForOwner { why, .. }
+            | Route::Busy { why, .. }
             | Route::RetryWriter { why, .. } => why,
         }
     }
@@ -381,17 +424,21 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             // or a restart between the two): when it is still exactly what
             // the input holds, only the Enter goes.
             if let (false, Holder::Live { pid, reach, what }) = (t.entered, &f.holder) {
-                let ours_in_input = match &f.shows {
-                    Some(Shows::ClaudeDraft(d)) | Some(Shows::CodexDraft(d)) => *d == t.text,
-                    Some(Shows::ClaudeLimitMenu(_)) => t.text.parse::<u8>().is_ok(),
+                let ours_in_input = match (&f.shows, &t.expect) {
+                    (
+                        Some(
+                            Shows::ClaudeDraft(d)
+                            | Shows::CodexDraft(d)
+                            | Shows::GeminiDraft(d)
+                            | Shows::CopilotDraft(d),
+                        ),
+                        Expect::Turn,
+                    ) => *d == t.text,
+                    (Some(Shows::ClaudeLimitMenu(_)), Expect::ClaudeArmed) => true,
                     _ => false,
                 };
                 if ours_in_input && matches!(reach, Reach::Pane(_)) {
-                    let expect = if t.text.parse::<u8>().is_ok() {
-                        Expect::ClaudeArmed
-                    } else {
-                        Expect::Turn
-                    };
+                    let expect = t.expect.clone();
                     return Route::Type {
                         reach: reach.clone(),
                         holder: *pid,
@@ -469,12 +516,36 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                             .into(),
                     }
                 }
-                Some(Shows::ClaudeIdle) | Some(Shows::CodexReady) => typed(
+                Some(Shows::GeminiLimitDialog(menu)) => {
+                    match crate::provider::gemini::tui::choice(menu) {
+                        Some((n, label)) => typed(
+                            n.to_string(),
+                            Expect::GeminiAnswer,
+                            format!("{what} shows its usage-limit dialog: choosing {n} ({label})"),
+                        ),
+                        None => wait(format!(
+                            "{what} shows a usage-limit dialog without \"Keep trying\" or \"Stop\": leaving the choice to the user"
+                        )),
+                    }
+                }
+                Some(Shows::ClaudeIdle)
+                | Some(Shows::CodexReady)
+                | Some(Shows::GeminiIdle)
+                | Some(Shows::CopilotIdle) => typed(
                     f.message.clone(),
                     Expect::Turn,
                     format!("{what} is open at an empty prompt: typing the resume message"),
                 ),
-                Some(Shows::ClaudeDraft(_)) | Some(Shows::CodexDraft(_)) => wait(format!(
+                Some(Shows::Busy(doing)) => Route::Busy {
+                    recheck_at: recheck,
+                    why: format!(
+                        "{note}{what} is working on a turn ({doing}): looking again shortly"
+                    ),
+                },
+                Some(Shows::ClaudeDraft(_))
+                | Some(Shows::CodexDraft(_))
+                | Some(Shows::GeminiDraft(_))
+                | Some(Shows::CopilotDraft(_)) => wait(format!(
                     "{what} has the user's unsent draft in its prompt: not typing over it"
                 )),
                 Some(_) | None => wait(format!(
@@ -726,6 +797,70 @@ mod tests {
         );
     }
 
+    fn real(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/real/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn gemini_dialog_gets_keep_trying_copilot_prompt_gets_the_message_a_busy_tui_nothing() {
+        let now = t("2026-11-30T19:21:05Z");
+        let dialog = crate::provider::gemini::tui::read_screen(&real(
+            "gemini-0.61.0/screen_limit_dialog_pro.txt",
+        ));
+        let mut f = facts(live(pane()), None, Some(dialog));
+        f.message = "please refactor the parser".into();
+        match decide(&f, now) {
+            Route::Type {
+                text, expect, why, ..
+            } => {
+                assert_eq!(text, "1");
+                assert_eq!(expect, Expect::GeminiAnswer);
+                assert!(why.contains("Keep trying"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // the router's dialog offers a model switch: never chosen, "Stop" is
+        let router = crate::provider::gemini::tui::read_screen(&real(
+            "gemini-0.61.0/screen_limit_dialog_router.txt",
+        ));
+        let f = facts(live(pane()), None, Some(router));
+        assert!(matches!(decide(&f, now), Route::Type { text, .. } if text == "2"));
+        // dismissed (Stop): the prompt was dropped, the input is empty: the prompt again
+        let idle =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_after_stop.txt"));
+        let mut f = facts(live(pane()), None, Some(idle));
+        f.message = "please refactor the parser".into();
+        assert!(
+            matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "please refactor the parser")
+        );
+        let draft =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_draft.txt"));
+        let f = facts(live(pane()), None, Some(draft));
+        assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
+        let busy =
+            crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_thinking.txt"));
+        let f = facts(live(pane()), None, Some(busy));
+        let r = decide(&f, now);
+        assert!(matches!(r, Route::Busy { .. }), "{r:?}");
+        assert_eq!(r.continuer(), Continuer::CliWorking);
+        // Copilot: back at its prompt after the retries; working while retrying
+        let idle = crate::provider::copilot::tui::read_screen(&real(
+            "copilot-1.0.102/screen_after_limit.txt",
+        ));
+        let f = facts(live(pane()), None, Some(idle));
+        assert!(
+            matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "Continue")
+        );
+        let working =
+            crate::provider::copilot::tui::read_screen(&real("copilot-1.0.102/screen_working.txt"));
+        let f = facts(live(pane()), None, Some(working));
+        assert!(matches!(decide(&f, now), Route::Busy { .. }));
+    }
+
     #[test]
     fn unreachable_owner_is_waited_for_with_one_notification_and_typing_happens_once() {
         let now = t("2026-11-30T19:21:05Z");
@@ -746,6 +881,7 @@ mod tests {
             place: "agents:0.1".into(),
             entered: true,
             at: now,
+            expect: Expect::Turn,
         });
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
         // typed, then the owner went: respawn
@@ -754,6 +890,20 @@ mod tests {
         // nobody, no own continue: respawn as today
         let f = facts(Holder::Nobody, None, None);
         assert_eq!(decide(&f, now).continuer(), Continuer::DaemonRespawn);
+    }
+
+    #[test]
+    fn a_typing_intents_expectation_survives_its_record() {
+        for (e, text) in [
+            (Expect::Turn, "Continue"),
+            (Expect::ClaudeArmed, "2"),
+            (Expect::GeminiAnswer, "1"),
+        ] {
+            assert_eq!(Expect::from_key(e.key().as_deref(), text), e);
+        }
+        // a record from before the name was kept: a digit was Claude's menu
+        assert_eq!(Expect::from_key(None, "2"), Expect::ClaudeArmed);
+        assert_eq!(Expect::from_key(None, "Continue"), Expect::Turn);
     }
 
     #[test]
@@ -770,6 +920,7 @@ mod tests {
             place: "agents:0.1".into(),
             entered: false,
             at: now,
+            expect: Expect::Turn,
         });
         match decide(&f, now) {
             Route::Type {

@@ -65,6 +65,7 @@ pub fn took(path: &Path, len_before: u64, text: &str, expect: &Expect) -> bool {
             !inner.is_empty() && new.contains(inner)
         }
         Expect::ClaudeArmed => new.contains("continue automatically"),
+        Expect::GeminiAnswer => crate::provider::gemini::tui::answered(new.as_bytes()),
     }
 }
 

@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum IncidentEvent {
+    /// A store cannot be written (a full disk, a read-only remount, its
+    /// directory gone): sent once per outage. `incident_id` is empty.
+    StoreUnwritable {
+        #[serde(default)]
+        incident_id: String,
+        store: String,
+        error: String,
+        at: DateTime<Utc>,
+    },
     Hit {
         incident_id: String,
         provider: String,

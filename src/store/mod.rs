@@ -262,6 +262,9 @@ pub struct TypedRecord {
     pub len_before: u64,
     /// When the intent was recorded.
     pub at: DateTime<Utc>,
+    /// What confirms it, when not a turn (`claude_armed`, `gemini_answer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
 }
 
 impl Schedule {
@@ -617,6 +620,37 @@ impl StoreFile {
         }
         f.write_all(line.as_bytes())?;
         f.sync_data()
+    }
+}
+
+/// Room a claim proves: more than any record's line (a `complete` with its
+/// error text is well under a kilobyte; a schedule with a Gemini prompt may
+/// be more).
+const CLAIM_BYTES: usize = 16 * 1024;
+
+impl StoreFile {
+    /// The claim before a delivery: shows, durably, that the store's
+    /// directory can take a record right now (a file of `CLAIM_BYTES`
+    /// written, fsync'd and removed beside the store), so the `complete`
+    /// after the delivery can be written. zag's format has no claim record
+    /// (see "Delivery commit point" above); this writes none. A full disk,
+    /// a read-only remount or an I/O error fail it: the delivery then waits
+    /// instead of sending a turn it could not record, which a crash would
+    /// send again.
+    pub fn claim(&self) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        crate::private::create_dir_all(dir)?;
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = dir.join(format!(".zag-resumed-claim-{}-{n}", std::process::id()));
+        let written = (|| {
+            let mut f = crate::private::create(&probe)?;
+            f.write_all(&[b'\n'; CLAIM_BYTES])?;
+            f.sync_data()
+        })();
+        let removed = std::fs::remove_file(&probe);
+        written?;
+        removed
     }
 }
 

@@ -141,22 +141,11 @@ impl Env {
         self.start_with(&[], &[])
     }
 
-    /// Start the daemon with more arguments after `run` and more
-    /// environment (an empty value removes the variable), and wait until it
-    /// is watching.
-    pub fn start_with(&self, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+    /// Start the daemon by `cmd` (the binary's `run`, maybe behind a
+    /// wrapper that execs it) and wait until it is watching.
+    pub fn start_cmd(&self, mut cmd: Command) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("daemon-{n}.log"));
-        let mut all = vec!["run"];
-        all.extend_from_slice(args);
-        let mut cmd = self.cmd(&all);
-        for (k, v) in envs {
-            if v.is_empty() {
-                cmd.env_remove(k);
-            } else {
-                cmd.env(k, v);
-            }
-        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -169,6 +158,23 @@ impl Env {
         };
         d.wait_log("zag-resumed is watching");
         d
+    }
+
+    /// Start the daemon with more arguments after `run` and more
+    /// environment (an empty value removes the variable), and wait until it
+    /// is watching.
+    pub fn start_with(&self, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let mut cmd = self.cmd(&all);
+        for (k, v) in envs {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        self.start_cmd(cmd)
     }
 
     pub fn store(&self) -> PathBuf {
@@ -283,6 +289,22 @@ impl Daemon {
         let mut c = self.child.take().unwrap();
         c.kill().unwrap();
         c.wait().unwrap();
+    }
+
+    /// Wait for the daemon to exit on its own: its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let c = self.child.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the daemon did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then wait: returns the exit code.

@@ -33,7 +33,7 @@ use regex::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-use super::line::parse_ts;
+use super::reset::parse_ts;
 use super::{reset, Env, Field, Hit, NeedsUser, Provider, Scope};
 
 static USAGE: LazyLock<Regex> = LazyLock::new(|| {

@@ -4,6 +4,8 @@
 //! with `--allow-all` (zag-contract §7), so a resume of a zag session does
 //! too. Resumes run `copilot --resume <id> -p <msg>`.
 
+pub mod tui;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -91,14 +93,27 @@ impl ProviderCli for Copilot {
         Some(moved_on)
     }
 
-    /// A `copilot` process with the session's file open or its id on the
-    /// command line ([`crate::provider::holder_by_process`]).
+    /// The process its `inuse.<pid>.lock` names, else a `copilot` process
+    /// with the session's file open or its id on the command line
+    /// ([`tui::holder`]).
     fn live_holder(
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
-        crate::provider::holder_by_process("copilot", t, cx)
+        tui::holder(t, cx)
+    }
+
+    fn read_screen(&self, screen: &str) -> crate::provider::screen::Shows {
+        tui::read_screen(screen)
+    }
+
+    /// `continueOnAutoMode` on: Copilot switches to the auto model itself.
+    fn continues_by_itself(&self, home: &Path) -> Option<String> {
+        tui::continues_on_auto_mode(home).then(|| {
+            "Copilot's continueOnAutoMode is on (it switches to the auto model instead of pausing)"
+                .to_string()
+        })
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {

@@ -222,6 +222,13 @@ pub(crate) fn object(v: &Value, env: &Env) -> Option<Hit> {
 }
 
 fn object_raw(v: &Value, env: &Env) -> Option<Hit> {
+    // The TUI's chat, once its limit dialog is answered "Stop" (captured,
+    // 0.61.0): `{"type":"error","content":"[API Error: You have exhausted
+    // your daily quota on this model.]\nPlease wait …"}`.
+    if v.get("type").and_then(Value::as_str) == Some("error") && v.get("error").is_none() {
+        let content = v.get("content").and_then(Value::as_str)?;
+        return text(content, Field::Error, env);
+    }
     let err = error_object(v)?;
     let message = err.get("message").and_then(Value::as_str).unwrap_or("");
     if let Some(hit) = text(message, Field::Error, env) {
@@ -323,6 +330,24 @@ mod tests {
             "near miss: chat file message",
             SourceKind::GeminiNative,
             r#"{"id":"m","timestamp":"2026-11-24T02:00:00Z","type":"gemini","content":"You have exhausted your daily quota on this model."}"#,
+            None,
+        ),
+        (
+            "the TUI's chat after its limit dialog was answered Stop (0.61.0)",
+            SourceKind::GeminiNative,
+            r#"{"id":"0e2d","timestamp":"2026-11-24T02:00:00.000Z","type":"error","content":"[API Error: You have exhausted your daily quota on this model.]\nPlease wait and try again later. To increase your limits, request a quota increase through AI Studio, or switch to another /auth method"}"#,
+            Some((Scope::Daily, PT_MIDNIGHT)),
+        ),
+        (
+            "near miss: the TUI's info record after it",
+            SourceKind::GeminiNative,
+            r#"{"id":"dd85","timestamp":"2026-11-24T02:00:00.000Z","type":"info","content":"This request failed. Press F12 for diagnostics, or run /settings and change \"Error Verbosity\" to full for full details."}"#,
+            None,
+        ),
+        (
+            "near miss: another error record in the chat",
+            SourceKind::GeminiNative,
+            r#"{"id":"0e2e","timestamp":"2026-11-24T02:00:00.000Z","type":"error","content":"[API Error: fetch failed]"}"#,
             None,
         ),
         // ---- newer Gemini forms ----

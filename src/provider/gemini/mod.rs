@@ -6,6 +6,8 @@
 //! the first turn) becomes a fresh run with that prompt. For the same reason
 //! its chat cannot tell whether the session moved on; only the zag log can.
 
+pub mod tui;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -63,13 +65,17 @@ impl ProviderCli for Gemini {
                 "the prompt that hit the Gemini limit is unknown, and Gemini drops it from the session: a bare resume message would skip it".into(),
             ));
         }
-        require_cwd(t)?;
         if let Some(id) = &t.provider_session_id {
             match find_chat(&paths.provider_home(Provider::Gemini).join("tmp"), id) {
                 Some(f) => t.native_file = Some(f),
                 None => t.provider_session_id = None,
             }
         }
+        // A chat names no directory; its project folder does.
+        if t.cwd.is_none() {
+            t.cwd = t.native_file.as_deref().and_then(tui::project_root);
+        }
+        require_cwd(t)?;
         Ok(())
     }
 
@@ -95,14 +101,31 @@ impl ProviderCli for Gemini {
         None
     }
 
-    /// A `gemini` process with the session's file open or its id on the
-    /// command line ([`crate::provider::holder_by_process`]).
+    /// A Gemini process in the session's directory or naming its id
+    /// ([`tui::holder`]): Gemini keeps no registry and holds
+    /// no file open.
     fn live_holder(
         &self,
         t: &ResolvedTarget,
         cx: &crate::provider::LiveContext,
     ) -> Result<crate::provider::Holder, crate::live::owner::LiveError> {
-        crate::provider::holder_by_process("gemini", t, cx)
+        tui::holder(t, cx)
+    }
+
+    fn read_screen(&self, screen: &str) -> crate::provider::screen::Shows {
+        tui::read_screen(screen)
+    }
+
+    /// The limit dialog on the pane of a Gemini in `cwd` that is in its
+    /// terminal's foreground ([`tui::probe`]).
+    fn limit_on_screen(&self, cwd: &Path, cx: &crate::provider::LiveContext) -> Option<String> {
+        tui::probe(&cx.procfs, &cx.tmux, &cx.socket_dirs, cwd).map(|s| s.title)
+    }
+
+    /// The TUI's limit shows on screen only; an open turn is when to look.
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<tui::OpenTurn>) -> bool {
+        tui::fold_turn(line, open);
+        true
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {
