@@ -486,7 +486,7 @@ pub fn resolve_pending(zag_home: &Path, prefix: &str) -> Result<String, IdError>
     let short = h.short_id.clone();
     let when = h
         .ended_at
-        .map(|t| format!(" at {}", super::render::stamp(t)))
+        .map(|t| format!(" at {}", crate::clock::stamp(t)))
         .unwrap_or_default();
     let why = h
         .reason
