@@ -292,6 +292,11 @@ pub fn log_time(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
+/// A time for people: "2030-01-01 08:00 UTC".
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -490,7 +490,7 @@ pub fn resolve_pending(zag_home: &Path, prefix: &str) -> Result<String, IdError>
     let short = h.short_id.clone();
     let when = h
         .ended_at
-        .map(|t| format!(" at {}", super::render::stamp(t)))
+        .map(|t| format!(" at {}", crate::clock::stamp(t)))
         .unwrap_or_default();
     let why = h
         .reason
@@ -507,6 +507,23 @@ pub fn resolve_pending(zag_home: &Path, prefix: &str) -> Result<String, IdError>
     }
 }
 
+/// A span such as `90s`, `45m`, `2h`, `3d`, `1w`; `None` for anything
+/// else (or one too large to add to a time).
+pub(crate) fn parse_span(s: &str) -> Option<chrono::Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(secs).and_then(chrono::Duration::try_seconds)
+}
+
 /// Parse `--since`: an RFC 3339 time, or a span back from `now` such as
 /// `90s`, `45m`, `2h`, `3d`, `1w`.
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
@@ -514,26 +531,13 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
     if let Some(t) = crate::store::parse_time(s) {
         return Ok(t);
     }
-    let bad = || {
-        format!(
-            "--since {s:?}: expected an RFC 3339 time (2030-01-01T08:00:00Z) or a span like 2h, 3d"
-        )
-    };
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs)
-        .and_then(chrono::Duration::try_seconds)
+    parse_span(s)
         .and_then(|d| now.checked_sub_signed(d))
-        .ok_or_else(bad)
+        .ok_or_else(|| {
+            format!(
+                "--since {s:?}: expected an RFC 3339 time (2030-01-01T08:00:00Z) or a span like 2h, 3d"
+            )
+        })
 }
 
 #[cfg(test)]

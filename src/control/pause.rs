@@ -145,23 +145,9 @@ pub fn parse_until(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, PauseEr
     let bad = || PauseError::BadUntil(s.to_string());
     let t = match crate::store::parse_time(s) {
         Some(t) => t,
-        None => {
-            let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-            let (num, unit) = s.split_at(split);
-            let n: i64 = num.parse().map_err(|_| bad())?;
-            let secs = match unit {
-                "s" => 1,
-                "m" => 60,
-                "h" => 3_600,
-                "d" => 86_400,
-                "w" => 7 * 86_400,
-                _ => return Err(bad()),
-            };
-            n.checked_mul(secs)
-                .and_then(chrono::Duration::try_seconds)
-                .and_then(|d| now.checked_add_signed(d))
-                .ok_or_else(bad)?
-        }
+        None => super::history::parse_span(s)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or_else(bad)?,
     };
     if t <= now {
         return Err(PauseError::UntilPassed(super::render::stamp(t)));

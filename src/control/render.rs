@@ -124,10 +124,7 @@ pub fn stamp_secs(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// A time for people: "2030-01-01 08:00 UTC".
-pub fn stamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
+pub use crate::clock::stamp;
 
 /// One event line: "2030-01-01 08:00 UTC  resumed    claude · session 6873… · via fifo".
 pub fn render_event(ev: &IncidentEvent) -> String {
