@@ -162,7 +162,7 @@ check() { # check <scenario> <daemon log must-have pattern> <daemon log must-not
   local s=$1 cap="$CAPTURES/$1" ok=1 why=() got count
   got=$(continuations "$cap"); count=$(printf '%s' "$got" | grep -c . || true)
   [ "$count" = 1 ] || { ok=0; why+=("$count continuations, want 1"); }
-  [ "$(grep -c '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
+  [ "$(grep '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null | grep -o '"incident_id":"[^"]*"' | sort -u | wc -l)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
   grep -q '"status":"resumed"' "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/resumed record"); }
   grep -qE "$2" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$2/"); }
   grep -qE "$3" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$3/"); }
