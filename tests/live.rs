@@ -6,10 +6,14 @@
 //! Needs `tmux` on PATH. Without it the tests fail when `CI` is set and
 //! print one skip line otherwise.
 
+#[path = "common/tmux.rs"]
+mod tmux_check;
+use tmux_check::wait_until;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zag_resumed::live::proc::{Liveness, Procfs};
 use zag_resumed::live::tmux::{self, Tmux, TmuxError};
@@ -19,31 +23,6 @@ const FAKE_TUI: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/live/fake_tui.sh"
 );
-
-/// `true` when the tests may run; `false` after printing the skip line.
-fn tmux_available() -> bool {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed, and CI is set: install tmux (.ci/run does)"
-        );
-        static SKIP_LINE: std::sync::Once = std::sync::Once::new();
-        // written to the stderr handle, not with eprintln!, which the test
-        // harness captures and hides for passing tests
-        SKIP_LINE.call_once(|| {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP live tmux tests: tmux is not installed"
-            );
-        });
-    }
-    found
-}
 
 /// A tmux server on a private socket; killed on drop.
 struct Server {
@@ -86,17 +65,6 @@ impl Drop for Server {
             .arg("kill-server")
             .status();
     }
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// Type a sentinel line and wait until the fake TUI has written it:
@@ -145,7 +113,7 @@ fn fake_tui(dir: &Path, socket_name: &str, session: &str) -> (Server, PathBuf, u
 
 #[test]
 fn pane_by_ancestry_typing_once_and_confirmation_by_file_growth() {
-    if !tmux_available() {
+    if !tmux_check::available("live tmux tests") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -204,7 +172,7 @@ fn pane_by_ancestry_typing_once_and_confirmation_by_file_growth() {
 
 #[test]
 fn refused_text_and_dead_servers_are_clear_errors() {
-    if !tmux_available() {
+    if !tmux_check::available("live tmux tests") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -246,7 +214,7 @@ fn a_registered_claude_in_a_pane_is_found_with_its_pane() {
     use zag_resumed::live::owner::Reach;
     use zag_resumed::provider::claude::registry::sessions_dir;
     use zag_resumed::provider::claude::registry::{claude_holder, ClaudeHolder};
-    if !tmux_available() {
+    if !tmux_check::available("live tmux tests") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -7,13 +7,16 @@
 //! The tmux tests need `tmux` on PATH (skipped with one line without it,
 //! unless `CI` is set).
 
+#[path = "common/tmux.rs"]
+mod tmux_check;
 #[path = "resume_util/mod.rs"]
 mod util;
+use tmux_check::wait_until;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use util::*;
@@ -58,33 +61,6 @@ fn codex_rollout(h: &Home) -> PathBuf {
 }
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/live");
-
-fn tmux_available() -> bool {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed, and CI is set"
-        );
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIP live delivery tmux tests: no tmux");
-    }
-    found
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
 
 /// The captured transcript lines of a scenario (limit entry first), with a
 /// prompt before them; the incident's hit is the limit entry's time.
@@ -395,7 +371,7 @@ fn fake_tui(dir: &Path, screen: &str, session_file: &Path, line_json: &str) -> (
 
 #[tokio::test]
 async fn setting_off_and_an_idle_prompt_in_tmux_is_typed_into_exactly_once() {
-    if !tmux_available() {
+    if !tmux_check::available("live delivery tmux tests") {
         return;
     }
     let h = Home::new();
@@ -427,7 +403,7 @@ async fn setting_off_and_an_idle_prompt_in_tmux_is_typed_into_exactly_once() {
 
 #[tokio::test]
 async fn claudes_limit_menu_gets_2_and_enter_then_claude_has_it() {
-    if !tmux_available() {
+    if !tmux_check::available("live delivery tmux tests") {
         return;
     }
     let h = Home::new();
@@ -466,7 +442,7 @@ async fn claudes_limit_menu_gets_2_and_enter_then_claude_has_it() {
 
 #[tokio::test]
 async fn a_codex_tui_holding_its_rollout_in_tmux_is_typed_into_once() {
-    if !tmux_available() {
+    if !tmux_check::available("live delivery tmux tests") {
         return;
     }
     let h = Home::new();
@@ -696,7 +672,7 @@ impl ShellPane {
 
 #[tokio::test]
 async fn a_tui_suspended_with_ctrl_z_gets_nothing_until_fg_then_one_choice() {
-    if !tmux_available() {
+    if !tmux_check::available("live delivery tmux tests") {
         return;
     }
     let h = Home::new();
@@ -770,7 +746,7 @@ async fn a_tui_suspended_with_ctrl_z_gets_nothing_until_fg_then_one_choice() {
 
 #[tokio::test]
 async fn a_shell_in_front_of_a_running_tui_gets_nothing() {
-    if !tmux_available() {
+    if !tmux_check::available("live delivery tmux tests") {
         return;
     }
     let h = Home::new();
@@ -810,7 +786,7 @@ async fn a_shell_in_front_of_a_running_tui_gets_nothing() {
 
 #[tokio::test]
 async fn a_users_draft_in_the_input_is_never_merged_with() {
-    if !tmux_available() {
+    if !tmux_check::available("live delivery tmux tests") {
         return;
     }
     let h = Home::new();

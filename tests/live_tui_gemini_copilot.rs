@@ -7,13 +7,16 @@
 //! Needs `tmux` on PATH (skipped with one line without it, unless `CI` is
 //! set).
 
+#[path = "common/tmux.rs"]
+mod tmux_check;
 #[path = "resume_util/mod.rs"]
 mod util;
+use tmux_check::wait_until;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use util::*;
@@ -28,33 +31,6 @@ const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real");
 /// The Gemini session of the captured chat.
 const GEMINI_ID: &str = "d2523caa-7cd4-498f-b8e1-0df37bdd8c3e";
 const PROMPT: &str = "please refactor the parser";
-
-fn tmux_available() -> bool {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed, and CI is set"
-        );
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIP Gemini/Copilot TUI tests: no tmux");
-    }
-    found
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
 
 /// A tmux server on a private socket; killed on drop.
 struct Server(PathBuf);
@@ -192,7 +168,7 @@ fn copilot_session(h: &Home) -> PathBuf {
 
 #[tokio::test]
 async fn an_open_copilot_tui_is_typed_into_once_and_never_resumed_headless_beside() {
-    if !tmux_available() {
+    if !tmux_check::available("Gemini/Copilot TUI tests") {
         return;
     }
     let h = Home::new();
@@ -290,7 +266,7 @@ const GEMINI_ANSWER: &str =
 
 #[tokio::test]
 async fn an_open_gemini_tui_at_its_dialog_gets_keep_trying_once_and_no_headless_resume() {
-    if !tmux_available() {
+    if !tmux_check::available("Gemini/Copilot TUI tests") {
         return;
     }
     let h = Home::new();
@@ -346,7 +322,7 @@ async fn a_gemini_tui_gone_before_the_reset_is_respawned_with_the_prompt() {
 
 #[tokio::test]
 async fn a_gemini_dialog_on_screen_becomes_one_limit_sighting_a_quiet_answer_none() {
-    if !tmux_available() {
+    if !tmux_check::available("Gemini/Copilot TUI tests") {
         return;
     }
     let h = Home::new();

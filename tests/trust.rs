@@ -15,6 +15,8 @@
 //! The tmux tests need `tmux` on PATH (skipped with one line without it,
 //! unless `CI` is set).
 
+#[path = "common/tmux.rs"]
+mod tmux_check;
 mod util;
 
 use serde_json::{json, Value};
@@ -363,21 +365,6 @@ fn stores_offsets_and_state_files_are_private() {
 
 // ---- the live TUI in tmux ----
 
-fn tmux_available() -> bool {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed, and CI is set"
-        );
-        eprintln!("SKIP trust tmux tests: no tmux");
-    }
-    found
-}
-
 /// A tmux server on a socket in the daemon's socket directory
 /// (`$TMUX_TMPDIR/tmux-<uid>/`); killed on drop.
 struct Server(PathBuf);
@@ -464,7 +451,7 @@ fn lines_of(p: &Path) -> Vec<String> {
 
 #[test]
 fn a_restart_between_typing_and_its_confirmation_types_once() {
-    if !tmux_available() {
+    if !tmux_check::available("trust tmux tests") {
         return;
     }
     let env = Env::new();
@@ -513,7 +500,7 @@ fn a_restart_between_typing_and_its_confirmation_types_once() {
 
 #[test]
 fn a_headless_claude_child_is_not_a_tui_and_its_parents_pane_gets_nothing() {
-    if !tmux_available() {
+    if !tmux_check::available("trust tmux tests") {
         return;
     }
     let env = Env::new();

@@ -7,6 +7,8 @@
 //! Needs `tmux` on PATH (skipped with one line without it, unless `CI` is
 //! set).
 
+#[path = "common/tmux.rs"]
+mod tmux_check;
 mod util;
 
 use serde_json::json;
@@ -15,21 +17,6 @@ use std::process::Command;
 use util::{append, pending_count, wait_for, Env};
 
 const SID: &str = "9b54cadf-3a50-40e4-a805-7ee4d2b7cf27";
-
-fn tmux_available() -> bool {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed, and CI is set"
-        );
-        eprintln!("SKIP user TUI tests: no tmux");
-    }
-    found
-}
 
 /// A tmux server on a socket in `dir`; killed on drop.
 struct Server(PathBuf);
@@ -132,7 +119,7 @@ fn limit(env: &Env, reset_in: i64) {
 
 #[test]
 fn a_custom_message_is_typed_into_the_open_tui_once() {
-    if !tmux_available() {
+    if !tmux_check::available("user TUI tests") {
         return;
     }
     let env = Env::new();
@@ -177,7 +164,7 @@ fn a_custom_message_is_typed_into_the_open_tui_once() {
 
 #[test]
 fn a_dry_run_says_it_would_type_into_the_pane_and_types_nothing() {
-    if !tmux_available() {
+    if !tmux_check::available("user TUI tests") {
         return;
     }
     let env = Env::new();
