@@ -144,74 +144,16 @@ for s in "${SCEN[@]}"; do
 done
 wait "${pids[@]}"
 
-# --- judging -----------------------------------------------------------------
-# The continuations: model requests answered 200 after the limit's 429.
-continuations() { python3 - "$1/server_requests.jsonl" <<'PY'
-import json, sys
-seen_limit = False
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    if "/v1/messages" not in e["path"] or "count_tokens" in e["path"]:
-        continue
-    if e["response_status"] == 429:
-        seen_limit = True
-        continue
-    if seen_limit and e["response_status"] == 200:
-        ua = e["headers"].get("User-Agent", "")
-        msgs = (e.get("body") or {}).get("messages") or []
-        users = [m for m in msgs if m.get("role") == "user"]
-        c = users[-1]["content"] if users else ""
-        if isinstance(c, list):
-            c = " ".join(b.get("text", "") for b in c if b.get("type") == "text")
-        who = "claude-own" if "workload/cron" in ua else ("headless" if "sdk" in ua else "tui")
-        print(f"{who}\t{ua}\t{c.strip()[:60]!r}")
-PY
+# --- judging (tests/e2e/judge.sh) -------------------------------------------
+# shellcheck source=tests/e2e/judge.sh
+source "$REPO/tests/e2e/judge.sh"
+continuations() { claude_continuations "$@"; }
+judge_more() { claude_no_fork "$1" || { ok=0; why+=("the conversation forked"); }; }
+judge_report() {
+  grep -h '"event":"routed"' "$1/subscribe.jsonl" 2>/dev/null | head -1 | cut -c1-300 | sed 's/^/  first routed event: /'
+  [ -f "$1/list_during.json" ] && grep -o '"continued_by": *"[^"]*"' "$1/list_during.json" | head -1 | sed 's/^/  list during the wait: /'
+  return 0
 }
-status=0
-check() { # check <scenario> <expected count> <expected who|-> <store status> <daemon log must|mustnot> <pattern>
-  local s=$1 n=$2 who=$3 st=$4 cap="$CAPTURES/$1" got
-  got=$(continuations "$cap")
-  local count; count=$(printf '%s' "$got" | grep -c . || true)
-  local ok=1 why=()
-  [ "$count" = "$n" ] || { ok=0; why+=("$count continuations, want $n"); }
-  if [ "$who" != - ] && [ "$n" -gt 0 ]; then
-    printf '%s\n' "$got" | cut -f1 | grep -qx "$who" || { ok=0; why+=("not by $who"); }
-  fi
-  # One incident: its `schedule` may be appended again (a typing intent,
-  # the one notification), never with another id.
-  # A conversation fork: one entry with two user/assistant children (two
-  # continuations). Claude's own bookkeeping (its exit warning beside the
-  # `/exit` entries under the arm notice) is a system child and no fork.
-  python3 - "$cap/summary.txt" <<'PY' || { ok=0; why+=("the conversation forked"); }
-import ast, sys
-for line in open(sys.argv[1]):
-    if "FORK: parent" in line:
-        kids = ast.literal_eval(line.split("children", 1)[1].strip())
-        if sum(1 for _, t in kids if t in ("user", "assistant")) > 1:
-            sys.exit(1)
-PY
-  [ "$(grep '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null | grep -o '"incident_id":"[^"]*"' | sort -u | wc -l)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
-  grep -q "\"status\":\"$st\"" "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/$st record"); }
-  case $5 in
-    must) grep -qE "$6" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$6/"); } ;;
-    mustnot) grep -qE "$6" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$6/"); } ;;
-  esac
-  if [ $ok = 1 ]; then echo "PASS $s: $count continuation(s) ${got:+[$(printf '%s' "$got" | cut -f1 | tr '\n' ' ')]}"
-  else echo "FAIL $s: ${why[*]}"; status=1; fi
-  echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
-  grep -h '"event":"routed"' "$cap/subscribe.jsonl" 2>/dev/null | head -1 | cut -c1-300 | sed 's/^/  first routed event: /'
-  [ -f "$cap/list_during.json" ] && grep -o '"continued_by": *"[^"]*"' "$cap/list_during.json" | head -1 | sed 's/^/  list during the wait: /'
-}
-check suspend 1 - resumed mustnot 'respawned `claude'
-cap="$CAPTURES/suspend"
-if [ -s "$cap/not_found.log" ]; then
-  echo "FAIL suspend: keystrokes reached the shell: $(tr '\n' '|' < "$cap/not_found.log")"; status=1
-else
-  echo "PASS suspend: nothing reached the shell (command_not_found_handle log empty)"
-fi
-echo "  shell history: $(tr '\n' '|' < "$cap/shell_history" 2>/dev/null)"
-if grep -qvE '^(source .*claude|fg)$' "$cap/shell_history" 2>/dev/null; then
-  echo "FAIL suspend: the shell's history holds more than the user's commands"; status=1
-fi
-grep -o '"continued_by_why": *"[^"]*"' "$cap/list_suspended.json" 2>/dev/null | head -1 | sed 's/^/  list while suspended: /'
+judge suspend 1 resumed - 'respawned `claude'
+judge_shell_untouched suspend 'source .*claude'
 exit $status

@@ -114,40 +114,15 @@ for s in "${SCEN[@]}"; do
 done
 wait "${pids[@]}"
 
-# The continuations: model requests answered 200 after the limit's 429.
-continuations() { python3 - "$1/server_requests.jsonl" <<'PY'
-import json, sys
-seen_limit = False
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    if not e["path"].rstrip("/").endswith("/responses") or e.get("method") != "POST":
-        continue
-    if e["response_status"] == 429:
-        seen_limit = True
-        continue
-    if seen_limit and e["response_status"] == 200:
-        h = e["headers"]
-        print(h.get("User-Agent", h.get("user-agent", "?")).split(" ")[0][:40])
-PY
-}
-status=0
-check() { # check <scenario> <daemon log must-have pattern> <daemon log must-not pattern>
-  local s=$1 cap="$CAPTURES/$1" ok=1 why=() got count
-  got=$(continuations "$cap"); count=$(printf '%s' "$got" | grep -c . || true)
-  [ "$count" = 1 ] || { ok=0; why+=("$count continuations, want 1"); }
-  [ "$(grep '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null | grep -o '"incident_id":"[^"]*"' | sort -u | wc -l)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
-  grep -q '"status":"resumed"' "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/resumed record"); }
-  grep -qE "$2" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$2/"); }
-  grep -qE "$3" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$3/"); }
-  if [ $ok = 1 ]; then echo "PASS $s: 1 continuation [$(printf '%s' "$got" | tr '\n' ' ')]"
-  else echo "FAIL $s: ${why[*]}"; status=1; fi
-  echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
-  grep -h '"event":"routed"' "$cap/subscribe.jsonl" 2>/dev/null | head -2 | cut -c1-300 | sed 's/^/  routed event: /'
-}
+# --- judging (tests/e2e/judge.sh) -------------------------------------------
+# shellcheck source=tests/e2e/judge.sh
+source "$REPO/tests/e2e/judge.sh"
+continuations() { codex_continuations "$@"; }
+judge_report() { grep -h '"event":"routed"' "$1/subscribe.jsonl" 2>/dev/null | head -2 | cut -c1-300 | sed 's/^/  routed event: /'; return 0; }
 for s in "${SCEN[@]}"; do
   case $s in
-    open)   check open 'typed into pane' 'respawned `codex' ;;
-    closed) check closed 'respawned `codex' 'typed into pane' ;;
+    open)   judge open 1 resumed 'typed into pane' 'respawned `codex' ;;
+    closed) judge closed 1 resumed 'respawned `codex' 'typed into pane' ;;
   esac
 done
 exit $status

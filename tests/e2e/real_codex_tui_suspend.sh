@@ -122,46 +122,11 @@ for s in "${SCEN[@]}"; do
 done
 wait "${pids[@]}"
 
-# The continuations: model requests answered 200 after the limit's 429.
-continuations() { python3 - "$1/server_requests.jsonl" <<'PY'
-import json, sys
-seen_limit = False
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    if not e["path"].rstrip("/").endswith("/responses") or e.get("method") != "POST":
-        continue
-    if e["response_status"] == 429:
-        seen_limit = True
-        continue
-    if seen_limit and e["response_status"] == 200:
-        h = e["headers"]
-        print(h.get("User-Agent", h.get("user-agent", "?")).split(" ")[0][:40])
-PY
-}
-status=0
-check() { # check <scenario> <daemon log must-have pattern> <daemon log must-not pattern>
-  local s=$1 cap="$CAPTURES/$1" ok=1 why=() got count
-  got=$(continuations "$cap"); count=$(printf '%s' "$got" | grep -c . || true)
-  [ "$count" = 1 ] || { ok=0; why+=("$count continuations, want 1"); }
-  [ "$(grep '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null | grep -o '"incident_id":"[^"]*"' | sort -u | wc -l)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
-  grep -q '"status":"resumed"' "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/resumed record"); }
-  grep -qE "$2" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$2/"); }
-  grep -qE "$3" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$3/"); }
-  if [ $ok = 1 ]; then echo "PASS $s: 1 continuation [$(printf '%s' "$got" | tr '\n' ' ')]"
-  else echo "FAIL $s: ${why[*]}"; status=1; fi
-  echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
-  grep -h '"event":"routed"' "$cap/subscribe.jsonl" 2>/dev/null | head -2 | cut -c1-300 | sed 's/^/  routed event: /'
-}
-check suspend 'typed into pane' 'respawned `codex'
-cap="$CAPTURES/suspend"
-if [ -s "$cap/not_found.log" ]; then
-  echo "FAIL suspend: keystrokes reached the shell: $(tr '\n' '|' < "$cap/not_found.log")"; status=1
-else
-  echo "PASS suspend: nothing reached the shell (command_not_found_handle log empty)"
-fi
-echo "  shell history: $(tr '\n' '|' < "$cap/shell_history" 2>/dev/null)"
-if grep -qvE '^(source .*codex|fg)$' "$cap/shell_history" 2>/dev/null; then
-  echo "FAIL suspend: the shell's history holds more than the user's commands"; status=1
-fi
-grep -o '"continued_by_why": *"[^"]*"' "$cap/list_suspended.json" 2>/dev/null | head -1 | sed 's/^/  list while suspended: /'
+# --- judging (tests/e2e/judge.sh) -------------------------------------------
+# shellcheck source=tests/e2e/judge.sh
+source "$REPO/tests/e2e/judge.sh"
+continuations() { codex_continuations "$@"; }
+judge_report() { grep -h '"event":"routed"' "$1/subscribe.jsonl" 2>/dev/null | head -2 | cut -c1-300 | sed 's/^/  routed event: /'; return 0; }
+judge suspend 1 resumed 'typed into pane' 'respawned `codex'
+judge_shell_untouched suspend 'source .*codex'
 exit $status

@@ -125,6 +125,9 @@ for s in "${SCEN[@]}"; do
 done
 wait "${pids[@]}"
 
+# --- judging (tests/e2e/judge.sh) -------------------------------------------
+# shellcheck source=tests/e2e/judge.sh
+source "$REPO/tests/e2e/judge.sh"
 # The continuations: chat-completions requests answered 200 after the limit's 429s.
 continuations() { python3 - "$1/server_requests.jsonl" <<'PY'
 import json, sys
@@ -149,24 +152,11 @@ ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(sum(1 for a, b in zip(ev, ev[1:]) if b.get("parentId") and b["parentId"] != a.get("id") and b["type"] == "user.message"))
 PY
 }
-status=0
-check() { # check <scenario> <daemon log must-have pattern> <daemon log must-not pattern>
-  local s=$1 cap="$CAPTURES/$1" ok=1 why=() got count
-  got=$(continuations "$cap"); count=$(printf '%s' "$got" | grep -c . || true)
-  [ "$count" = 1 ] || { ok=0; why+=("$count continuations, want 1"); }
-  [ "$(grep '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null | grep -o '"incident_id":"[^"]*"' | sort -u | wc -l)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
-  grep -q '"status":"resumed"' "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/resumed record"); }
-  grep -qE "$2" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$2/"); }
-  grep -qE "$3" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$3/"); }
-  [ "$(forks "$cap" 2>/dev/null)" = 0 ] || { ok=0; why+=("the session's events forked"); }
-  if [ $ok = 1 ]; then echo "PASS $s: 1 continuation [$(printf '%s' "$got" | tr '\n' ' ')], no fork"
-  else echo "FAIL $s: ${why[*]}"; status=1; fi
-  echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
-}
+judge_more() { [ "$(forks "$1" 2>/dev/null)" = 0 ] || { ok=0; why+=("the session's events forked"); }; }
 for s in "${SCEN[@]}"; do
   case $s in
-    open)   check open 'typed into pane' 'respawned `copilot' ;;
-    closed) check closed 'respawned `copilot' 'typed into pane' ;;
+    open)   judge open 1 resumed 'typed into pane' 'respawned `copilot' ;;
+    closed) judge closed 1 resumed 'respawned `copilot' 'typed into pane' ;;
   esac
 done
 exit $status

@@ -137,6 +137,9 @@ for s in "${SCEN[@]}"; do
 done
 wait "${pids[@]}"
 
+# --- judging (tests/e2e/judge.sh) -------------------------------------------
+# shellcheck source=tests/e2e/judge.sh
+source "$REPO/tests/e2e/judge.sh"
 # The continuations: model requests carrying the limited prompt as their
 # last user turn, answered 200 after the limit's first 429.
 continuations() { python3 - "$1/server_requests.jsonl" "$PROMPT" <<'PY'
@@ -157,24 +160,11 @@ for line in open(sys.argv[1]):
         print(h.get("User-Agent", h.get("user-agent", "?")).split(" ")[0][:40])
 PY
 }
-status=0
-check() { # check <scenario> <daemon log must-have pattern> <daemon log must-not pattern>
-  local s=$1 cap="$CAPTURES/$1" ok=1 why=() got count
-  got=$(continuations "$cap"); count=$(printf '%s' "$got" | grep -c . || true)
-  [ "$count" = 1 ] || { ok=0; why+=("$count continuations, want 1"); }
-  [ "$(grep '"action":"schedule"' "$cap/store.jsonl" 2>/dev/null | grep -o '"incident_id":"[^"]*"' | sort -u | wc -l)" = 1 ] || { ok=0; why+=("not exactly one incident"); }
-  grep -q '"status":"resumed"' "$cap/store.jsonl" 2>/dev/null || { ok=0; why+=("no complete/resumed record"); }
-  grep -qE "$2" "$cap/daemon.log" || { ok=0; why+=("daemon log lacks /$2/"); }
-  grep -qE "$3" "$cap/daemon.log" && { ok=0; why+=("daemon log has /$3/"); }
-  if [ $ok = 1 ]; then echo "PASS $s: 1 continuation [$(printf '%s' "$got" | tr '\n' ' ')]"
-  else echo "FAIL $s: ${why[*]}"; status=1; fi
-  echo "  hit: $(grep -o 'TUI shows a usage limit on screen ([^)]*)' "$cap/daemon.log" | head -1)"
-  echo "  outcome: $(grep -o '"action":"complete".*' "$cap/store.jsonl" 2>/dev/null | head -1 | cut -c1-300)"
-}
+judge_report() { echo "  hit: $(grep -o 'TUI shows a usage limit on screen ([^)]*)' "$1/daemon.log" | head -1)"; }
 for s in "${SCEN[@]}"; do
   case $s in
-    open)   check open 'typed into pane' 'respawned `gemini' ;;
-    closed) check closed 'respawned `gemini' 'typed into pane' ;;
+    open)   judge open 1 resumed 'typed into pane' 'respawned `gemini' ;;
+    closed) judge closed 1 resumed 'respawned `gemini' 'typed into pane' ;;
   esac
 done
 exit $status
