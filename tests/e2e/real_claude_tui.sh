@@ -1,7 +1,7 @@
 #!/bin/bash
 # Opt-in end-to-end test: the real Claude Code TUI (2.1.332) left in tmux at a
 # claude.ai usage limit, with zag-resumed running, fully offline against the
-# real-CLI kit's fake API (see tests/e2e/lib.sh for where the kit lives).
+# real-CLI kit's fake API (see tests/e2e/tui.sh for where the kit lives).
 #
 # Scenarios (all by default, run in parallel, each in its own loopback-only
 # network namespace, HOME, tmux server and daemon; about 6 minutes):
@@ -25,61 +25,28 @@
 # $CAPTURES (default a temp dir), one folder per scenario.
 set -u
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ] || [ ! -f "$KIT/summarize_interactive.py" ]; then
-  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT)"
-  exit 0
-fi
+# shellcheck source=tests/e2e/tui.sh
+source "$REPO/tests/e2e/tui.sh"
+tui_needs_kit summarize_interactive.py
 CLAUDE_DIR=${CLAUDE_DIR:-/tmp/cc-latest}
 CLAUDE_BIN="$CLAUDE_DIR/node_modules/.bin/claude"
-ZAG="$REPO/target/release/zag-resumed"
 LEAD=${LEAD:-90}
 
 # --- one scenario, inside its own namespace ---------------------------------
 if [ "${1:-}" = "--one" ]; then
   S=$2; CAP=$3
-  # shellcheck source=/dev/null
-  source "$KIT/lib.sh"
-  ensure_netns --one "$S" "$CAP"
-  set -u
-  export TZ=UTC PATH="$(dirname "$CLAUDE_BIN"):$PATH"
-  export HOME="$CAP/home"; mkdir -p "$HOME/proj" "$HOME/.claude" "$HOME/.zag"
-  T="tmux -L e2e-claude-$S"
-  log() { echo "$(date -u +%T) [$S] $*" >> "$CAP/timeline.txt"; }
-  screen() { $T capture-pane -p -t tui 2>/dev/null | grep -v '^\s*$'; }
-  wait_for() { for _ in $(seq "$2"); do screen | grep -qE "$1" && return 0; sleep 1; done; return 1; }
+  tui_scenario claude
+  export PATH="$(dirname "$CLAUDE_BIN"):$PATH"
+  mkdir -p "$HOME/proj" "$HOME/.claude" "$HOME/.zag"
 
-  # first-run dialogs answered, as the kit's interactive driver does
-  python3 - "$HOME" <<'PY'
-import json, sys
-h = sys.argv[1]
-json.dump({"numStartups": 3, "installMethod": "npm", "autoUpdates": False,
-           "hasCompletedOnboarding": True, "lastOnboardingVersion": "2.1.332", "lastReleaseNotesSeen": "2.1.332",
-           "theme": "dark", "firstStartTime": "2026-11-01T00:00:00.000Z", "hasSeenTasksHint": True,
-           "hasUsedBackslashReturn": True, "hasSeenAutoDefaultNotice": True, "fullscreenUpsellSeenCount": 3,
-           "projects": {h + "/proj": {"allowedTools": [], "hasTrustDialogAccepted": True,
-                                      "hasCompletedProjectOnboarding": True, "projectOnboardingSeenCount": 1}}},
-          open(h + "/.claude.json", "w"), indent=1)
-PY
+  claude_first_run
   if [ "$S" = off ]; then echo '{"autoContinueAtUsageLimit": false}' > "$HOME/.claude/settings.json"
   else echo '{}' > "$HOME/.claude/settings.json"; fi
   printf '[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n' > "$HOME/.zag/zag.toml"
 
-  MODE_FILE="$CAP/.mode"; echo ok > "$MODE_FILE"; : > "$CAP/server_requests.jsonl"
-  python3 "$KIT/fake_api.py" --port-file "$CAP/.port" --log "$CAP/server_requests.jsonl" \
-      --mode-file "$MODE_FILE" --reset-in 7200 2> "$CAP/fake_api.log" &
-  SERVER=$!
-  for _ in $(seq 50); do [ -s "$CAP/.port" ] && break; sleep 0.1; done
-  export ANTHROPIC_BASE_URL="http://127.0.0.1:$(cat "$CAP/.port")" CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-fake-token \
-         CLAUDE_CODE_SUBSCRIPTION_TYPE=max CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 \
-         DISABLE_AUTOUPDATER=1 DISABLE_ERROR_REPORTING=1 DISABLE_BUG_COMMAND=1 CLAUDE_CODE_MAX_RETRIES=2
-  unset ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN TMUX
+  claude_fake_api
 
-  ( cd "$HOME" && exec "$ZAG" -v run ) > "$CAP/daemon.log" 2>&1 &
-  DAEMON=$!
-  for _ in $(seq 50); do "$ZAG" status > /dev/null 2>&1 && break; sleep 0.2; done
-  "$ZAG" subscribe --json > "$CAP/subscribe.jsonl" 2>&1 &
-  SUB=$!
+  tui_start_daemon
 
   # the pane's shell resets PATH: hand it the environment through a file
   export -p | grep -E ' (ANTHROPIC_|CLAUDE_|DISABLE_|HOME=|PATH=|TZ=)' > "$CAP/.env.sh"
@@ -121,8 +88,7 @@ PY
   if screen | grep -q '❯'; then echo yes > "$CAP/tui_alive_at_end"; fi
   $T send-keys -t tui -l '/exit' 2>/dev/null; sleep 0.5; $T send-keys -t tui Enter 2>/dev/null; sleep 3
   $T kill-server 2>/dev/null
-  "$ZAG" stop > /dev/null 2>&1 || kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
-  kill "$SUB" 2>/dev/null; wait "$SUB" 2>/dev/null
+  tui_stop_daemon
   kill "$SERVER"; wait "$SERVER" 2>/dev/null
   cp "$HOME/.zag/scheduled_resumes.jsonl" "$CAP/store.jsonl" 2>/dev/null
   cp -r "$HOME/.claude/projects" "$CAP/native_projects"
@@ -139,19 +105,9 @@ if [ ! -x "$CLAUDE_BIN" ]; then
 fi
 (cd "$REPO" && cargo build --release --quiet) || exit 1
 SCEN=("$@"); [ ${#SCEN[@]} -eq 0 ] && SCEN=(open exit off esc ctrlc)
-CAPTURES=${CAPTURES:-$(mktemp -d)}
-echo "captures: $CAPTURES"
-pids=()
-for s in "${SCEN[@]}"; do
-  mkdir -p "$CAPTURES/$s"
-  bash "$0" --one "$s" "$CAPTURES/$s" > "$CAPTURES/$s/driver.log" 2>&1 &
-  pids+=($!)
-done
-wait "${pids[@]}"
+tui_run_scenarios
 
-# --- judging (tests/e2e/judge.sh) -------------------------------------------
-# shellcheck source=tests/e2e/judge.sh
-source "$REPO/tests/e2e/judge.sh"
+# --- judging (tests/e2e/tui.sh) ---------------------------------------------
 continuations() { claude_continuations "$@"; }
 judge_more() { claude_no_fork "$1" || { ok=0; why+=("the conversation forked"); }; }
 judge_report() {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Opt-in end-to-end test: the real Codex TUI (0.171.0) in tmux at a usage
 # limit, with zag-resumed running, fully offline against the real-CLI kit's
-# fake API over TLS (see tests/e2e/lib.sh for where the kit lives).
+# fake API over TLS (see tests/e2e/tui.sh for where the kit lives).
 #
 # Scenarios (both by default, in parallel, each in its own loopback-only
 # network namespace, HOME, tmux server and daemon; about 4 minutes):
@@ -16,26 +16,14 @@
 # $CAPTURES (default a temp dir), one folder per scenario.
 set -u
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ] || [ ! -f "$KIT/codex_tui_home.sh" ]; then
-  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT)"
-  exit 0
-fi
-ZAG="$REPO/target/release/zag-resumed"
+# shellcheck source=tests/e2e/tui.sh
+source "$REPO/tests/e2e/tui.sh"
+tui_needs_kit codex_tui_home.sh
 LEAD=${LEAD:-75}
 
 if [ "${1:-}" = "--one" ]; then
   S=$2; CAP=$3
-  # shellcheck source=/dev/null
-  source "$KIT/lib.sh"
-  ensure_netns --one "$S" "$CAP"
-  set -u
-  export TZ=UTC
-  export HOME="$CAP/home"
-  T="tmux -L e2e-codex-$S"
-  log() { echo "$(date -u +%T) [$S] $*" >> "$CAP/timeline.txt"; }
-  screen() { $T capture-pane -p -t tui 2>/dev/null | grep -v '^\s*$'; }
-  wait_for() { for _ in $(seq "$2"); do screen | grep -qE "$1" && return 0; sleep 1; done; return 1; }
+  tui_scenario codex
 
   make_loopback_ca "$CAP/tls"
   export CODEX_CA_CERTIFICATE="$CA_CERT"
@@ -45,11 +33,7 @@ if [ "${1:-}" = "--one" ]; then
   printf '[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n' > "$HOME/.zag/zag.toml"
   unset OPENAI_API_KEY OPENAI_BASE_URL TMUX
 
-  ( cd "$HOME" && exec "$ZAG" -v run ) > "$CAP/daemon.log" 2>&1 &
-  DAEMON=$!
-  for _ in $(seq 50); do "$ZAG" status > /dev/null 2>&1 && break; sleep 0.2; done
-  "$ZAG" subscribe --json > "$CAP/subscribe.jsonl" 2>&1 &
-  SUB=$!
+  tui_start_daemon
 
   export -p | grep -E ' (CODEX_|HOME=|PATH=|TZ=)' > "$CAP/.env.sh"
   $T new-session -d -s tui -x 160 -y 45 -c "$HOME/proj"
@@ -83,8 +67,7 @@ if [ "${1:-}" = "--one" ]; then
   "$ZAG" status > "$CAP/status_final.txt" 2>&1
   $T send-keys -t tui -l '/quit' 2>/dev/null; sleep 0.5; $T send-keys -t tui Enter 2>/dev/null; sleep 2
   $T kill-server 2>/dev/null
-  "$ZAG" stop > /dev/null 2>&1 || kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
-  kill "$SUB" 2>/dev/null; wait "$SUB" 2>/dev/null
+  tui_stop_daemon
   # the app-server the TUI left behind (ours: its HOME is this scenario's)
   for p in /proc/[0-9]*; do
     tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "HOME=$HOME" || continue
@@ -104,19 +87,9 @@ ensure_installed @openai/codex > /dev/null || { echo "FAIL: cannot install Codex
 codex --version | grep -q '0\.171\.' || echo "note: this was checked with Codex 0.171.0; found $(codex --version)"
 (cd "$REPO" && cargo build --release --quiet) || exit 1
 SCEN=("$@"); [ ${#SCEN[@]} -eq 0 ] && SCEN=(open closed)
-CAPTURES=${CAPTURES:-$(mktemp -d)}
-echo "captures: $CAPTURES"
-pids=()
-for s in "${SCEN[@]}"; do
-  mkdir -p "$CAPTURES/$s"
-  bash "$0" --one "$s" "$CAPTURES/$s" > "$CAPTURES/$s/driver.log" 2>&1 &
-  pids+=($!)
-done
-wait "${pids[@]}"
+tui_run_scenarios
 
-# --- judging (tests/e2e/judge.sh) -------------------------------------------
-# shellcheck source=tests/e2e/judge.sh
-source "$REPO/tests/e2e/judge.sh"
+# --- judging (tests/e2e/tui.sh) ---------------------------------------------
 continuations() { codex_continuations "$@"; }
 judge_report() { grep -h '"event":"routed"' "$1/subscribe.jsonl" 2>/dev/null | head -2 | cut -c1-300 | sed 's/^/  routed event: /'; return 0; }
 for s in "${SCEN[@]}"; do

@@ -2,7 +2,7 @@
 # Opt-in end-to-end test (issue 21): the real Codex TUI (0.171.0) in tmux at
 # a usage limit, suspended with Ctrl-Z before the reset and brought back
 # with `fg` 20 s after it, with zag-resumed running; fully offline against
-# the real-CLI kit's fake API over TLS (see tests/e2e/lib.sh).
+# the real-CLI kit's fake API over TLS (see tests/e2e/tui.sh).
 #
 # While Codex is suspended its last frame stays above the shell's
 # `[1]+ Stopped` and prompt: the daemon must type nothing (the pane's
@@ -15,26 +15,14 @@
 # minutes. Captures go to $CAPTURES (default a temp dir).
 set -u
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ] || [ ! -f "$KIT/codex_tui_home.sh" ]; then
-  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT)"
-  exit 0
-fi
-ZAG="$REPO/target/release/zag-resumed"
+# shellcheck source=tests/e2e/tui.sh
+source "$REPO/tests/e2e/tui.sh"
+tui_needs_kit codex_tui_home.sh
 LEAD=${LEAD:-75}
 
 if [ "${1:-}" = "--one" ]; then
   S=$2; CAP=$3
-  # shellcheck source=/dev/null
-  source "$KIT/lib.sh"
-  ensure_netns --one "$S" "$CAP"
-  set -u
-  export TZ=UTC
-  export HOME="$CAP/home"
-  T="tmux -L e2e-codex-suspend-$S"
-  log() { echo "$(date -u +%T) [$S] $*" >> "$CAP/timeline.txt"; }
-  screen() { $T capture-pane -p -t tui 2>/dev/null | grep -v '^\s*$'; }
-  wait_for() { for _ in $(seq "$2"); do screen | grep -qE "$1" && return 0; sleep 1; done; return 1; }
+  tui_scenario codex-suspend
 
   make_loopback_ca "$CAP/tls"
   export CODEX_CA_CERTIFICATE="$CA_CERT"
@@ -44,21 +32,11 @@ if [ "${1:-}" = "--one" ]; then
   printf '[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n' > "$HOME/.zag/zag.toml"
   unset OPENAI_API_KEY OPENAI_BASE_URL TMUX
 
-  ( cd "$HOME" && exec "$ZAG" -v run ) > "$CAP/daemon.log" 2>&1 &
-  DAEMON=$!
-  for _ in $(seq 50); do "$ZAG" status > /dev/null 2>&1 && break; sleep 0.2; done
-  "$ZAG" subscribe --json > "$CAP/subscribe.jsonl" 2>&1 &
-  SUB=$!
+  tui_start_daemon
 
   export -p | grep -E ' (CODEX_|HOME=|PATH=|TZ=)' > "$CAP/.env.sh"
-  cat > "$CAP/rc" <<RC
-PS1='user@box:~\$ '
-HISTFILE='$CAP/shell_history'
-PROMPT_COMMAND='history -a'
-command_not_found_handle() { printf '%s\\n' "\$*" >> '$CAP/not_found.log'; return 127; }
-RC
-  : > "$CAP/not_found.log"
-  $T new-session -d -s tui -x 160 -y 45 -c "$HOME/proj" "bash --noprofile --rcfile $CAP/rc -i"
+  WITNESS_SHELL=$(tui_witness_shell)
+  $T new-session -d -s tui -x 160 -y 45 -c "$HOME/proj" "$WITNESS_SHELL"
   $T send-keys -t tui "source $CAP/.env.sh; cd \$HOME/proj && codex" Enter
   wait_for 'Ask Codex|›' 60 || log "no composer seen"
   sleep 3
@@ -91,8 +69,7 @@ RC
   "$ZAG" status > "$CAP/status_final.txt" 2>&1
   $T send-keys -t tui -l '/quit' 2>/dev/null; sleep 0.5; $T send-keys -t tui Enter 2>/dev/null; sleep 2
   $T kill-server 2>/dev/null
-  "$ZAG" stop > /dev/null 2>&1 || kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
-  kill "$SUB" 2>/dev/null; wait "$SUB" 2>/dev/null
+  tui_stop_daemon
   # the app-server the TUI left behind (ours: its HOME is this scenario's)
   for p in /proc/[0-9]*; do
     tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "HOME=$HOME" || continue
@@ -112,19 +89,9 @@ ensure_installed @openai/codex > /dev/null || { echo "FAIL: cannot install Codex
 codex --version | grep -q '0\.171\.' || echo "note: this was checked with Codex 0.171.0; found $(codex --version)"
 (cd "$REPO" && cargo build --release --quiet) || exit 1
 SCEN=(suspend)
-CAPTURES=${CAPTURES:-$(mktemp -d)}
-echo "captures: $CAPTURES"
-pids=()
-for s in "${SCEN[@]}"; do
-  mkdir -p "$CAPTURES/$s"
-  bash "$0" --one "$s" "$CAPTURES/$s" > "$CAPTURES/$s/driver.log" 2>&1 &
-  pids+=($!)
-done
-wait "${pids[@]}"
+tui_run_scenarios
 
-# --- judging (tests/e2e/judge.sh) -------------------------------------------
-# shellcheck source=tests/e2e/judge.sh
-source "$REPO/tests/e2e/judge.sh"
+# --- judging (tests/e2e/tui.sh) ---------------------------------------------
 continuations() { codex_continuations "$@"; }
 judge_report() { grep -h '"event":"routed"' "$1/subscribe.jsonl" 2>/dev/null | head -2 | cut -c1-300 | sed 's/^/  routed event: /'; return 0; }
 judge suspend 1 resumed 'typed into pane' 'respawned `codex'

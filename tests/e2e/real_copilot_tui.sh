@@ -2,7 +2,7 @@
 # Opt-in end-to-end test: the real Copilot CLI TUI (1.0.102) in tmux at a
 # rate limit, with zag-resumed (the release build) running, fully offline
 # against the real-CLI kit's fake API in Copilot's BYOK mode (see
-# tests/e2e/lib.sh for where the kit lives).
+# tests/e2e/tui.sh for where the kit lives).
 #
 # Copilot's TUI retries the 429 for about a minute, writes `session.error`
 # to its events.jsonl and is back at its empty prompt. While it runs, its
@@ -21,27 +21,15 @@
 # (default a temp dir), one folder per scenario.
 set -u
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ]; then
-  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT)"
-  exit 0
-fi
-ZAG="$REPO/target/release/zag-resumed"
+# shellcheck source=tests/e2e/tui.sh
+source "$REPO/tests/e2e/tui.sh"
+tui_needs_kit
 WAIT=${WAIT:-60}            # the incident is due at most this long after the limit
 
 if [ "${1:-}" = "--one" ]; then
   S=$2; CAP=$3
-  # shellcheck source=/dev/null
-  source "$KIT/lib.sh"
+  tui_scenario copilot raw
   export PATH="${COPILOT_BIN_DIR:-$RC_ROOT/node_modules/.bin}:$PATH"
-  ensure_netns --one "$S" "$CAP"
-  set -u
-  export TZ=UTC
-  export HOME="$CAP/home"
-  T="tmux -L e2e-copilot-$S"
-  log() { echo "$(date -u +%T) [$S] $*" >> "$CAP/timeline.txt"; }
-  screen() { $T capture-pane -p -t tui 2>/dev/null; }
-  wait_for() { for _ in $(seq "$2"); do screen | grep -qE "$1" && return 0; sleep 1; done; return 1; }
 
   start_server "$CAP" > "$CAP/fake_api.log" 2>&1
   rm -rf "$HOME"; mkdir -p "$HOME/proj" "$HOME/.zag"
@@ -51,11 +39,7 @@ if [ "${1:-}" = "--one" ]; then
          COPILOT_PROVIDER_API_KEY=sk-fake-key COPILOT_MODEL=gpt-4.1
   unset TMUX
 
-  ( cd "$HOME" && exec "$ZAG" -v run ) > "$CAP/daemon.log" 2>&1 &
-  DAEMON=$!
-  for _ in $(seq 50); do "$ZAG" status > /dev/null 2>&1 && break; sleep 0.2; done
-  "$ZAG" subscribe --json > "$CAP/subscribe.jsonl" 2>&1 &
-  SUB=$!
+  tui_start_daemon
 
   export -p | grep -E ' (COPILOT_|HOME=|PATH=|TZ=)' > "$CAP/.env.sh"
   $T new-session -d -s tui -x 160 -y 45 -c "$HOME/proj"
@@ -94,8 +78,7 @@ for l in open(sys.argv[1]):
   "$ZAG" status > "$CAP/status_final.txt" 2>&1
   $T send-keys -t tui -l '/exit' 2>/dev/null; sleep 0.5; $T send-keys -t tui Enter 2>/dev/null; sleep 2
   $T kill-server 2>/dev/null
-  "$ZAG" stop > /dev/null 2>&1 || kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
-  kill "$SUB" 2>/dev/null; wait "$SUB" 2>/dev/null
+  tui_stop_daemon
   stop_server
   cp "$HOME/.zag/scheduled_resumes.jsonl" "$CAP/store.jsonl" 2>/dev/null
   cp "$HOME"/.copilot/session-state/*/events.jsonl "$CAP/events.jsonl" 2>/dev/null
@@ -115,19 +98,9 @@ export COPILOT_BIN_DIR
 "$COPILOT_BIN_DIR/copilot" --version | grep -q '1\.0\.102' || echo "note: this was checked with Copilot CLI 1.0.102; found $("$COPILOT_BIN_DIR/copilot" --version | head -1)"
 (cd "$REPO" && cargo build --release --quiet) || exit 1
 SCEN=("$@"); [ ${#SCEN[@]} -eq 0 ] && SCEN=(open closed)
-CAPTURES=${CAPTURES:-$(mktemp -d)}
-echo "captures: $CAPTURES"
-pids=()
-for s in "${SCEN[@]}"; do
-  mkdir -p "$CAPTURES/$s"
-  bash "$0" --one "$s" "$CAPTURES/$s" > "$CAPTURES/$s/driver.log" 2>&1 &
-  pids+=($!)
-done
-wait "${pids[@]}"
+tui_run_scenarios
 
-# --- judging (tests/e2e/judge.sh) -------------------------------------------
-# shellcheck source=tests/e2e/judge.sh
-source "$REPO/tests/e2e/judge.sh"
+# --- judging (tests/e2e/tui.sh) ---------------------------------------------
 # The continuations: chat-completions requests answered 200 after the limit's 429s.
 continuations() { python3 - "$1/server_requests.jsonl" <<'PY'
 import json, sys

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Opt-in end-to-end test: the real Gemini CLI TUI (0.61.0) in tmux at a
 # daily quota, with zag-resumed (the release build) running, fully offline
-# against the real-CLI kit's fake API (see tests/e2e/lib.sh for where the
+# against the real-CLI kit's fake API (see tests/e2e/tui.sh for where the
 # kit lives).
 #
 # Gemini's TUI writes nothing of the limit to its files: its dialog
@@ -28,28 +28,16 @@
 # (default a temp dir), one folder per scenario.
 set -u
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
-KIT="${REALCLIENTS_KIT:-$REPO/../shared/realclients}"
-if [ ! -f "$KIT/lib.sh" ] || [ ! -f "$KIT/fake_api.py" ]; then
-  echo "SKIP: $(basename "$0"): no real-CLI kit at $KIT (set REALCLIENTS_KIT)"
-  exit 0
-fi
-ZAG="$REPO/target/release/zag-resumed"
+# shellcheck source=tests/e2e/tui.sh
+source "$REPO/tests/e2e/tui.sh"
+tui_needs_kit
 WAIT=${WAIT:-60}            # the incident is due at most this long after the limit
 PROMPT="please refactor the parser"
 
 if [ "${1:-}" = "--one" ]; then
   S=$2; CAP=$3
-  # shellcheck source=/dev/null
-  source "$KIT/lib.sh"
+  tui_scenario gemini raw
   export PATH="${GEMINI_BIN_DIR:-$RC_ROOT/node_modules/.bin}:$PATH"
-  ensure_netns --one "$S" "$CAP"
-  set -u
-  export TZ=UTC
-  export HOME="$CAP/home"
-  T="tmux -L e2e-gemini-$S"
-  log() { echo "$(date -u +%T) [$S] $*" >> "$CAP/timeline.txt"; }
-  screen() { $T capture-pane -p -t tui 2>/dev/null; }
-  wait_for() { for _ in $(seq "$2"); do screen | grep -qE "$1" && return 0; sleep 1; done; return 1; }
 
   start_server "$CAP" > "$CAP/fake_api.log" 2>&1
   rm -rf "$HOME"; mkdir -p "$HOME/proj" "$HOME/.gemini" "$HOME/.zag"
@@ -64,11 +52,7 @@ JSON
   export GEMINI_API_KEY=fake-gemini-key GOOGLE_GEMINI_BASE_URL="$BASE"
   unset TMUX
 
-  ( cd "$HOME" && exec "$ZAG" -v run ) > "$CAP/daemon.log" 2>&1 &
-  DAEMON=$!
-  for _ in $(seq 50); do "$ZAG" status > /dev/null 2>&1 && break; sleep 0.2; done
-  "$ZAG" subscribe --json > "$CAP/subscribe.jsonl" 2>&1 &
-  SUB=$!
+  tui_start_daemon
 
   export -p | grep -E ' (GEMINI_|GOOGLE_|HOME=|PATH=|TZ=)' > "$CAP/.env.sh"
   $T new-session -d -s tui -x 160 -y 45 -c "$HOME/proj"
@@ -106,8 +90,7 @@ for l in open(sys.argv[1]):
   screen > "$CAP/screen_final.txt"
   "$ZAG" status > "$CAP/status_final.txt" 2>&1
   $T kill-server 2>/dev/null
-  "$ZAG" stop > /dev/null 2>&1 || kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
-  kill "$SUB" 2>/dev/null; wait "$SUB" 2>/dev/null
+  tui_stop_daemon
   stop_server
   cp "$HOME/.zag/scheduled_resumes.jsonl" "$CAP/store.jsonl" 2>/dev/null
   cp -r "$HOME/.gemini/tmp" "$CAP/gemini_tmp" 2>/dev/null
@@ -127,19 +110,9 @@ export GEMINI_BIN_DIR
 "$GEMINI_BIN_DIR/gemini" --version | grep -q '^0\.61\.' || echo "note: this was checked with Gemini CLI 0.61.0; found $("$GEMINI_BIN_DIR/gemini" --version)"
 (cd "$REPO" && cargo build --release --quiet) || exit 1
 SCEN=("$@"); [ ${#SCEN[@]} -eq 0 ] && SCEN=(open closed)
-CAPTURES=${CAPTURES:-$(mktemp -d)}
-echo "captures: $CAPTURES"
-pids=()
-for s in "${SCEN[@]}"; do
-  mkdir -p "$CAPTURES/$s"
-  bash "$0" --one "$s" "$CAPTURES/$s" > "$CAPTURES/$s/driver.log" 2>&1 &
-  pids+=($!)
-done
-wait "${pids[@]}"
+tui_run_scenarios
 
-# --- judging (tests/e2e/judge.sh) -------------------------------------------
-# shellcheck source=tests/e2e/judge.sh
-source "$REPO/tests/e2e/judge.sh"
+# --- judging (tests/e2e/tui.sh) ---------------------------------------------
 # The continuations: model requests carrying the limited prompt as their
 # last user turn, answered 200 after the limit's first 429.
 continuations() { python3 - "$1/server_requests.jsonl" "$PROMPT" <<'PY'
