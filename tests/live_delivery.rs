@@ -11,7 +11,7 @@
 mod tmux_check;
 #[path = "resume_util/mod.rs"]
 mod util;
-use tmux_check::wait_until;
+use tmux_check::{pid_written, wait_until, Server};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -298,18 +298,6 @@ async fn a_writer_conflict_is_retried_then_resumed_once_the_writer_is_free() {
     assert_eq!(h.runs("codex"), 2, "one failed try, one resume");
 }
 
-/// A tmux server on a private socket in `dir`; killed on drop.
-struct Server(PathBuf);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
-}
-
 /// The body of a fake TUI (bash): draws `screen` with `@INPUT@` replaced
 /// by what was typed so far (`empty` when nothing was: a TUI draws its
 /// input as a real one does), then writes its pid to `pidf` (once it is
@@ -340,32 +328,14 @@ fn fake_tui(dir: &Path, screen: &str, session_file: &Path, line_json: &str) -> (
         ),
     )
     .unwrap();
-    let socket = dir.join("sock");
-    let st = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "agents",
-            "-x",
-            "150",
-            "-y",
-            "40",
-        ])
-        .arg(format!("sh -c 'bash {}; true'", script.display()))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let server = Server(socket);
-    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
-        &pidf
-    )
-    .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
-    let pid = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    let server = Server::start(
+        &dir.join("sock"),
+        "agents",
+        (150, 40),
+        None,
+        &format!("sh -c 'bash {}; true'", script.display()),
+    );
+    let pid = pid_written(&pidf);
     (server, pid)
 }
 
@@ -472,35 +442,16 @@ async fn a_codex_tui_holding_its_rollout_in_tmux_is_typed_into_once() {
     )
     .unwrap();
     fs::set_permissions(&codex, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let socket = sockets.path().join("sock");
-    let st = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "cx",
-            "-x",
-            "150",
-            "-y",
-            "40",
-        ])
-        // argv[0] `codex`, as the real TUI's: its role is read from argv
-        .arg(format!("bash -c 'exec -a codex bash {}'", codex.display()))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let _server = Server(socket);
-    let pidf = sockets.path().join("tui.pid");
-    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
-        &pidf
-    )
-    .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
+    // argv[0] `codex`, as the real TUI's: its role is read from argv
+    let _server = Server::start(
+        &sockets.path().join("sock"),
+        "cx",
+        (150, 40),
+        None,
+        &format!("bash -c 'exec -a codex bash {}'", codex.display()),
+    );
     // the fd is opened right after the pid is written: wait until it is
-    let pid: u32 = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    let pid = pid_written(&sockets.path().join("tui.pid"));
     assert!(
         wait_until(Duration::from_secs(10), || Procfs::system()
             .has_open(pid, &rollout)
@@ -550,8 +501,7 @@ fn a_wait_for_the_owner_notifies_once_on_the_desktop() {
 /// raw mode when continued (`fg`), as real TUIs do, and appends each Enter's
 /// line to `session_file` as `line_json`.
 struct ShellPane {
-    _server: Server,
-    socket: PathBuf,
+    server: Server,
     dir: PathBuf,
     tui: u32,
 }
@@ -586,29 +536,15 @@ impl ShellPane {
             "trap 'stty -icanon -echo; draw' CONT\ndraw\necho $$",
         );
         fs::write(dir.join("tui.sh"), body).unwrap();
-        let socket = dir.join("sock");
-        let st = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args([
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "sh",
-                "-x",
-                "150",
-                "-y",
-                "40",
-            ])
-            .arg(format!("bash --noprofile --rcfile '{}' -i", rc.display()))
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let server = Server::start(
+            &dir.join("sock"),
+            "sh",
+            (150, 40),
+            None,
+            &format!("bash --noprofile --rcfile '{}' -i", rc.display()),
+        );
         let pane = ShellPane {
-            _server: Server(socket.clone()),
-            socket,
+            server,
             dir: dir.to_path_buf(),
             tui: 0,
         };
@@ -617,33 +553,16 @@ impl ShellPane {
             .contains("user@box:~$")));
         let job = job.replace("tui.sh", &dir.join("tui.sh").display().to_string());
         pane.keys(&[&job, "Enter"]);
-        assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
-            &pidf
-        )
-        .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
-        let tui = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+        let tui = pid_written(&pidf);
         ShellPane { tui, ..pane }
     }
 
     fn keys(&self, keys: &[&str]) {
-        let st = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["send-keys", "-t", "sh"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        self.server.keys("sh", keys);
     }
 
     fn capture(&self) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["capture-pane", "-p", "-t", "sh"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.server.capture("sh")
     }
 
     /// Commands the shell could not find (what was typed into it).
@@ -802,25 +721,8 @@ async fn a_users_draft_in_the_input_is_never_merged_with() {
     );
     register(&h, pid);
     // the user started typing and left
-    let st = Command::new("tmux")
-        .arg("-S")
-        .arg(&server.0)
-        .args(["send-keys", "-t", "agents", "-l", "half a thought"])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let capture = || {
-        String::from_utf8_lossy(
-            &Command::new("tmux")
-                .arg("-S")
-                .arg(&server.0)
-                .args(["capture-pane", "-p", "-t", "agents"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .into_owned()
-    };
+    server.keys("agents", &["-l", "half a thought"]);
+    let capture = || server.capture("agents");
     assert!(wait_until(Duration::from_secs(10), || capture()
         .contains("❯ half a thought")));
     let before = fs::read_to_string(&file).unwrap();

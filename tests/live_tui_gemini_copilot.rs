@@ -11,11 +11,10 @@
 mod tmux_check;
 #[path = "resume_util/mod.rs"]
 mod util;
-use tmux_check::wait_until;
+use tmux_check::{pid_written, wait_until, Server};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -31,18 +30,6 @@ const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real");
 /// The Gemini session of the captured chat.
 const GEMINI_ID: &str = "d2523caa-7cd4-498f-b8e1-0df37bdd8c3e";
 const PROMPT: &str = "please refactor the parser";
-
-/// A tmux server on a private socket; killed on drop.
-struct Server(PathBuf);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
-}
 
 /// A stand-in TUI in a tmux pane (its argv[0] is `name`, its cwd `cwd`):
 /// runs `prelude`, shows `screen`, then appends each typed line to `file`
@@ -84,37 +71,14 @@ fn stand_in(
         ),
     )
     .unwrap();
-    let socket = dir.join("sock");
-    let st = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "tui",
-            "-x",
-            "160",
-            "-y",
-            "45",
-            "-c",
-        ])
-        .arg(cwd)
-        .arg(format!(
-            "bash -c 'exec -a {name} bash {}'",
-            script.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let server = Server(socket);
-    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
-        &pidf
-    )
-    .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
-    let pid = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    let server = Server::start(
+        &dir.join("sock"),
+        "tui",
+        (160, 45),
+        Some(cwd),
+        &format!("bash -c 'exec -a {name} bash {}'", script.display()),
+    );
+    let pid = pid_written(&pidf);
     // the screen is drawn before anything looks at it
     let last = screen
         .lines()
@@ -123,14 +87,9 @@ fn stand_in(
         .unwrap_or("")
         .trim()
         .to_string();
-    assert!(wait_until(Duration::from_secs(10), || {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&server.0)
-            .args(["capture-pane", "-p", "-t", "tui"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&last))
-    }));
+    assert!(wait_until(Duration::from_secs(10), || server
+        .capture("tui")
+        .contains(&last)));
     (server, pid)
 }
 

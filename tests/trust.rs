@@ -365,19 +365,6 @@ fn stores_offsets_and_state_files_are_private() {
 
 // ---- the live TUI in tmux ----
 
-/// A tmux server on a socket in the daemon's socket directory
-/// (`$TMUX_TMPDIR/tmux-<uid>/`); killed on drop.
-struct Server(PathBuf);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
-}
-
 /// A fake Claude TUI (bash) in a tmux pane: draws its `❯` input box with
 /// what was typed so far; on Enter logs the line to `keys` at once, and
 /// after `delay` s appends it to `transcript` as a user turn.
@@ -389,12 +376,9 @@ fn claude_tui(
     keys: &Path,
     delay: u32,
     before: &str,
-) -> (Server, u32, PathBuf) {
+) -> (tmux_check::Server, u32, PathBuf) {
     let tmpdir = dir.join("tmux");
-    let uid = unsafe { libc::getuid() };
-    let sockdir = tmpdir.join(format!("tmux-{uid}"));
-    std::fs::create_dir_all(&sockdir).unwrap();
-    std::fs::set_permissions(&sockdir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let sockdir = tmux_check::socket_dir(&tmpdir);
     let pidf = dir.join("tui.pid");
     let rule = "─".repeat(40);
     let script = dir.join("tui.sh");
@@ -409,35 +393,15 @@ fn claude_tui(
         ),
     )
     .unwrap();
-    let socket = sockdir.join("default");
-    let st = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "agents",
-            "-x",
-            "150",
-            "-y",
-            "40",
-        ])
-        .arg(format!("sh -c 'bash {}; true'", script.display()))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let server = Server(socket);
-    wait_for("the TUI's pid", || {
-        std::fs::read_to_string(&pidf).is_ok_and(|s| s.trim().parse::<u32>().is_ok())
-    });
-    let pid = std::fs::read_to_string(&pidf)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // a server on the daemon's socket directory (`$TMUX_TMPDIR/tmux-<uid>/`)
+    let server = tmux_check::Server::start(
+        &sockdir.join("default"),
+        "agents",
+        (150, 40),
+        None,
+        &format!("sh -c 'bash {}; true'", script.display()),
+    );
+    let pid = tmux_check::pid_written(&pidf);
     (server, pid, tmpdir)
 }
 

@@ -13,22 +13,10 @@ mod util;
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use tmux_check::Server;
 use util::{append, pending_count, wait_for, Env};
 
 const SID: &str = "9b54cadf-3a50-40e4-a805-7ee4d2b7cf27";
-
-/// A tmux server on a socket in `dir`; killed on drop.
-struct Server(PathBuf);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
-}
 
 /// The session's transcript path and its working directory.
 fn transcript(env: &Env) -> (PathBuf, PathBuf) {
@@ -49,13 +37,7 @@ fn transcript(env: &Env) -> (PathBuf, PathBuf) {
 fn open_tui(env: &Env, tmux_tmpdir: &Path) -> Server {
     let (file, work) = transcript(env);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    let uid = rustix::process::getuid().as_raw();
-    let sockets = tmux_tmpdir.join(format!("tmux-{uid}"));
-    std::fs::create_dir_all(&sockets).unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
+    let sockets = tmux_check::socket_dir(tmux_tmpdir);
     let dir = env.dir.path();
     let pidf = dir.join("tui.pid");
     let rule = "─".repeat(40);
@@ -72,25 +54,14 @@ fn open_tui(env: &Env, tmux_tmpdir: &Path) -> Server {
         ),
     )
     .unwrap();
-    let socket = sockets.join("default");
-    let st = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .args(["-f", "/dev/null", "new-session", "-d", "-s", "agents"])
-        .args(["-x", "150", "-y", "40"])
-        .arg(format!("sh -c 'bash {}; true'", script.display()))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let server = Server(socket);
-    wait_for("the TUI's pid", || {
-        std::fs::read_to_string(&pidf).is_ok_and(|s| s.trim().parse::<u32>().is_ok())
-    });
-    let pid: u32 = std::fs::read_to_string(&pidf)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let server = Server::start(
+        &sockets.join("default"),
+        "agents",
+        (150, 40),
+        None,
+        &format!("sh -c 'bash {}; true'", script.display()),
+    );
+    let pid = tmux_check::pid_written(&pidf);
     let start = zag_resumed::live::proc::Procfs::system()
         .identity(pid)
         .unwrap()
