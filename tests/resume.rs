@@ -620,6 +620,70 @@ async fn fifo_with_a_live_relay_is_written_once_and_confirmed() {
     assert!(!h.ran("claude"));
 }
 
+/// The user's own message (`message`, `resume-now --message`) is what the
+/// relay gets, as one JSON line however it is written (quotes, a newline),
+/// and what its log must show back before the delivery counts.
+#[tokio::test]
+async fn fifo_carries_the_users_own_message_and_confirms_that_message() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let log = relay_log(&h);
+    let fifo = h.paths.fifo(WRAPPER);
+    mkfifo(&fifo);
+    let relay = fake_relay(&fifo, &log, true);
+    let mut inc = relay_incident(&h, &log);
+    let mine = "finish the \"parser\" refactor\nthen run the tests";
+    inc.message = mine.into();
+    inc.custom_message = Some(true);
+
+    let o = bounded(deliver(&inc, &h.env(), &CancellationToken::new())).await;
+    let d = resumed(&o);
+    assert!(d.contains("FIFO") && d.contains("confirmed"), "{d}");
+    let line = relay.join().unwrap();
+    assert_eq!(line.matches('\n').count(), 1, "one line: {line:?}");
+    let sent: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(sent["type"], "user_message");
+    assert_eq!(sent["content"], mine);
+    assert!(!h.ran("claude"));
+}
+
+/// The same words already in the relay's log from before the write (the
+/// user sent them by hand earlier) do not confirm this delivery: only a
+/// line logged after the write counts.
+#[tokio::test]
+async fn fifo_is_not_confirmed_by_the_same_words_logged_before_the_write() {
+    let h = Home::new();
+    h.script("claude", CLAUDE_OK, "", 0);
+    let log = relay_log(&h);
+    let fifo = h.paths.fifo(WRAPPER);
+    mkfifo(&fifo);
+    let mine = "only this, please";
+    let earlier = serde_json::json!({
+        "seq": 98, "ts": chrono::Utc::now().to_rfc3339(), "provider": "claude",
+        "wrapper_session_id": WRAPPER, "provider_session_id": null,
+        "source_kind": "wrapper", "completeness": "full",
+        "type": "user_message", "role": "user", "content": mine,
+    });
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{earlier}\n").as_bytes()))
+        .unwrap();
+    // The relay reads the line but never logs it back.
+    let relay = fake_relay(&fifo, &log, false);
+    let mut inc = relay_incident(&h, &log);
+    inc.message = mine.into();
+    inc.custom_message = Some(true);
+    let mut cfg = Home::config();
+    cfg.fifo_confirm_timeout_secs = 1;
+
+    let o = bounded(deliver(&inc, &h.env_with(cfg), &CancellationToken::new())).await;
+    let r = failed(&o);
+    assert!(r.contains("not confirmed"), "{r}");
+    let sent: serde_json::Value = serde_json::from_str(&relay.join().unwrap()).unwrap();
+    assert_eq!(sent["content"], mine);
+}
+
 #[tokio::test]
 async fn fifo_with_no_reader_falls_back_to_respawn() {
     let h = Home::new();
