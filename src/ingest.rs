@@ -85,7 +85,7 @@ pub struct TurnOpenSighting {
     pub file: PathBuf,
     pub source: SourceKind,
     pub identity: SessionIdentity,
-    pub turn: crate::provider::gemini::tui::OpenTurn,
+    pub turn: crate::provider::OpenTurn,
     /// The file's length after the read that saw it: the file is quiet
     /// while it stays this long.
     pub len: u64,
@@ -178,7 +178,7 @@ struct FileState {
     catch_up: bool,
     /// The user turn still waiting for an answer, for a CLI that tracks
     /// them ([`crate::provider::ProviderCli::fold_open_turn`]).
-    open_turn: Option<crate::provider::gemini::tui::OpenTurn>,
+    open_turn: Option<crate::provider::OpenTurn>,
 }
 
 struct State {

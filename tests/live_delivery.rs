@@ -23,6 +23,7 @@ use util::*;
 use zag_resumed::live::proc::Procfs;
 use zag_resumed::resume::route::{Continuer, LiveState};
 use zag_resumed::resume::{deliver_live, Outcome, ResumeEnv};
+use zag_resumed::shared::Provider;
 use zag_resumed::store::Schedule;
 
 const CODEX_OK: &str = concat!(
@@ -163,7 +164,12 @@ async fn armed_with_the_tui_open_stands_down_and_sends_nothing() {
     let o = deliver(&inc, &env_for(&h, sockets.path()), &LiveState::default()).await;
     match o {
         Outcome::Deferred { view, until, .. } => {
-            assert_eq!(view.by, Continuer::ClaudeOwn);
+            assert_eq!(
+                view.by,
+                Continuer::OwnContinue {
+                    cli: Provider::Claude
+                }
+            );
             assert!(view.why.contains("armed"), "{}", view.why);
             assert!(until > now());
         }
@@ -395,7 +401,12 @@ async fn claudes_limit_menu_gets_2_and_enter_then_claude_has_it() {
     let env = env_for(&h, sockets.path());
     match deliver(&inc, &env, &LiveState::default()).await {
         Outcome::Deferred { view, state, .. } => {
-            assert_eq!(view.by, Continuer::ClaudeOwn);
+            assert_eq!(
+                view.by,
+                Continuer::OwnContinue {
+                    cli: Provider::Claude
+                }
+            );
             assert!(view.why.contains("limit menu"), "{}", view.why);
             assert!(state.typed.is_none());
         }
@@ -646,7 +657,14 @@ async fn a_tui_suspended_with_ctrl_z_gets_nothing_until_fg_then_one_choice() {
             .ends_with("Enter to confirm · Esc to cancel")));
     match deliver(&inc, &env, &state).await {
         Outcome::Deferred { view, .. } => {
-            assert_eq!(view.by, Continuer::ClaudeOwn, "{}", view.why)
+            assert_eq!(
+                view.by,
+                Continuer::OwnContinue {
+                    cli: Provider::Claude
+                },
+                "{}",
+                view.why
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -1813,7 +1813,7 @@ impl Core {
                 Some(Incident { route: Some(r), .. }) => (r.by.describe(), r.why.clone()),
                 Some(_) => (
                     "the daemon (decided at the reset)".to_string(),
-                    "at the reset: Claude Code's own continue if it is armed in the open TUI, the TUI's pane if the session is open in tmux, a respawn if no process holds it".to_string(),
+                    "at the reset: the CLI's own continue if it is armed in the open TUI, the TUI's pane if the session is open in tmux, a respawn if no process holds it".to_string(),
                 ),
                 None if p.origin.is_none() => (
                     "zag (its own scheduled resume)".to_string(),

@@ -51,13 +51,14 @@ pub async fn watch(
     let Some(cli) = open.source.native_provider().map(crate::provider::of) else {
         return;
     };
-    // The session's directory: what the tracker knew, else the chat's project.
+    // The session's directory: what the tracker knew, else the project the
+    // session file's place names.
     let cwd = open
         .identity
         .cwd
         .clone()
         .map(PathBuf::from)
-        .or_else(|| crate::provider::gemini::tui::project_root(&open.file));
+        .or_else(|| cli.project_dir(&open.file));
     let Some(cwd) = cwd else {
         tracing::debug!(file = %open.file.display(), "an open turn without a known directory: not looking");
         return;

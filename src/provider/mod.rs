@@ -25,11 +25,11 @@ use crate::live::owner::{reach_of, LiveError};
 use crate::live::proc::Procfs;
 use crate::live::tmux::Tmux;
 use crate::paths::Paths;
-use crate::provider::claude::own_continue::Verdict;
 pub mod argv;
 pub mod events;
 mod holder;
 pub mod mode;
+pub mod own_continue;
 pub mod screen;
 pub mod target;
 
@@ -38,6 +38,8 @@ use crate::shared::{Provider, SourceKind};
 pub use argv::{ArgvError, ArgvSpec};
 pub use events::Event;
 pub use holder::Holder;
+pub use own_continue::Verdict;
+pub use screen::{DialogChoice, LimitMenu, Shows};
 pub use target::{Channel, ResolvedTarget, Unresolved};
 
 pub mod claude;
@@ -55,6 +57,9 @@ pub type MovedOnRule = fn(&[u8], DateTime<Utc>) -> Option<String>;
 pub trait ProviderCli: Send + Sync {
     /// Which provider this is.
     fn provider(&self) -> Provider;
+
+    /// How the CLI is called in texts for people ("Claude Code").
+    fn display_name(&self) -> &'static str;
 
     /// The kind of its own session files (the source the tailer names).
     fn source(&self) -> SourceKind;
@@ -124,6 +129,13 @@ pub trait ProviderCli: Send + Sync {
         &[]
     }
 
+    /// Variables the CLI sets in the sessions it runs, under which a CLI
+    /// started from one refuses to start (nested). A resumed CLI runs
+    /// without those of every provider, whichever it is.
+    fn nesting_env(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The binary configured in `[binaries]`, if any.
     fn configured_binary<'a>(&self, binaries: &'a Binaries) -> Option<&'a Path> {
         binaries[self.provider()].as_deref()
@@ -158,6 +170,12 @@ pub trait ProviderCli: Send + Sync {
         None
     }
 
+    /// How long after the reset the CLI's own continue, when armed, gets
+    /// before the daemon takes over. Zero for a CLI without one.
+    fn own_continue_grace(&self) -> chrono::Duration {
+        chrono::Duration::zero()
+    }
+
     /// How its session file records the permission mode in force (Claude's
     /// `permissionMode`, Codex's `turn_context` sandbox), read back from a
     /// limit by [`mode::mode_at_limit`]. `None`: it
@@ -167,18 +185,41 @@ pub trait ProviderCli: Send + Sync {
     }
 
     /// What a captured pane of its TUI shows (pure). The default reads
-    /// Claude's and Codex's screens.
-    fn read_screen(&self, screen: &str) -> crate::provider::screen::Shows {
-        crate::provider::screen::read(screen).shows()
+    /// the screens of Claude's and Codex's TUIs ([`screen::read`]).
+    fn read_screen(&self, screen: &str) -> Shows {
+        screen::read(screen).shows()
+    }
+
+    /// The entry to choose in the limit dialog its TUI shows
+    /// ([`Shows::LimitDialog`]), and what choosing it does (pure). `None`:
+    /// none the daemon may choose; the choice is the user's.
+    fn answer_limit_dialog(&self, menu: &LimitMenu) -> Option<DialogChoice> {
+        let _ = menu;
+        None
+    }
+
+    /// Whether the bytes its session file gained after a dialog choice was
+    /// typed show that the choice took (pure).
+    fn choice_took(&self, written: &[u8]) -> bool {
+        let _ = written;
+        false
     }
 
     /// Fold one line of its session file into the user turn still waiting
     /// for an answer (pure); `false` when the CLI's limits reach its files
     /// anyway and open turns need no watching (all but Gemini, whose TUI
     /// shows its limit on screen only: see [`gemini::tui`]).
-    fn fold_open_turn(&self, line: &[u8], open: &mut Option<gemini::tui::OpenTurn>) -> bool {
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<OpenTurn>) -> bool {
         let _ = (line, open);
         false
+    }
+
+    /// The directory a session file's project stands for, when the file's
+    /// place tells (reads the disk). Used when the session's facts name no
+    /// cwd. The default: it does not tell.
+    fn project_dir(&self, session_file: &Path) -> Option<std::path::PathBuf> {
+        let _ = session_file;
+        None
     }
 
     /// The usage limit its open TUI in `cwd` shows on screen, as the text
@@ -203,6 +244,16 @@ pub trait ProviderCli: Send + Sync {
         let _ = output;
         false
     }
+}
+
+/// A user turn at the end of a session file with nothing after it yet
+/// ([`ProviderCli::fold_open_turn`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenTurn {
+    /// The prompt as the user typed it.
+    pub text: String,
+    /// The record's timestamp.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// What [`ProviderCli::live_holder`] looks with.

@@ -66,41 +66,43 @@ pub fn codex_composer_empty(text: &str) -> bool {
     text == CODEX_EMPTY_COMPOSER
 }
 
-/// What the screen means for delivery, strongest signal first.
+/// What the screen means for delivery, strongest signal first. Generic:
+/// each provider's screen reader says which of these its TUI shows, and
+/// the delivery route decides from that alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Shows {
-    /// Claude's limit menu: typing would choose a menu entry.
-    ClaudeLimitMenu(LimitMenu),
-    /// Claude's own auto-continue is counting down: do not type.
-    ClaudeAutoContinueWaiting {
+    /// A limit dialog or menu with numbered entries (Claude's
+    /// `/rate-limit-options` menu, Gemini CLI's `Usage limit reached for …`
+    /// dialog): typing would choose an entry. Which one the daemon may
+    /// choose is the provider's call ([`super::ProviderCli::answer_limit_dialog`]).
+    LimitDialog(LimitMenu),
+    /// The CLI's own continue is counting down (Claude's footer): do not type.
+    OwnContinueCountdown {
         /// The printed time, `None` for "shortly".
         at: Option<String>,
     },
-    /// Claude's prompt with the user's unsent draft in it.
-    ClaudeDraft(String),
-    /// Claude's empty prompt: ready to type into.
-    ClaudeIdle,
-    /// Codex's composer with a draft in it.
-    CodexDraft(String),
-    /// Codex's empty composer: ready to type into.
-    CodexReady,
-    /// Gemini CLI's usage-limit dialog (`Usage limit reached for …`, then
-    /// numbered choices such as `1. Keep trying` / `2. Stop`); read by
-    /// [`crate::provider::gemini::tui`].
-    GeminiLimitDialog(LimitMenu),
-    /// Gemini CLI's input box with the user's unsent draft in it.
-    GeminiDraft(String),
-    /// Gemini CLI's empty input box: ready to type into.
-    GeminiIdle,
-    /// Copilot CLI's prompt with the user's unsent draft in it.
-    CopilotDraft(String),
-    /// Copilot CLI's empty prompt: ready to type into.
-    CopilotIdle,
+    /// The CLI's input with the user's unsent draft in it.
+    Draft(String),
+    /// The CLI's empty input (Codex's composer showing its placeholder
+    /// included): ready to type into.
+    Idle,
     /// The CLI is working on a turn (Gemini's `Thinking…`, Copilot's
     /// `Working` while it retries): typing now would queue behind it.
     Busy(String),
     /// Nothing recognised (a shell, a pager, a dialog we do not know).
     Unknown,
+}
+
+/// The entry the daemon chooses in a limit dialog, and what choosing it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialogChoice {
+    /// The entry's number, typed as the choice.
+    pub key: u8,
+    /// What the entry does, for people ("Keep trying").
+    pub label: String,
+    /// Choosing it arms the CLI's own continue (which then has the
+    /// incident) rather than retrying the request at once.
+    pub arms_own_continue: bool,
 }
 
 /// A horizontal rule (`─` only, ten or more): what TUIs draw around their input.
@@ -129,16 +131,16 @@ impl ScreenView {
     /// beats a prompt (Claude keeps drawing the prompt under its footer).
     pub fn shows(&self) -> Shows {
         if let Some(m) = &self.claude_limit_menu {
-            return Shows::ClaudeLimitMenu(m.clone());
+            return Shows::LimitDialog(m.clone());
         }
         if let Some(at) = &self.claude_autocontinue_footer {
-            return Shows::ClaudeAutoContinueWaiting { at: at.clone() };
+            return Shows::OwnContinueCountdown { at: at.clone() };
         }
         match (&self.claude_prompt, &self.codex_composer) {
-            (Some(p), _) if p.is_empty() => Shows::ClaudeIdle,
-            (Some(p), _) => Shows::ClaudeDraft(p.clone()),
-            (None, Some(c)) if codex_composer_empty(c) => Shows::CodexReady,
-            (None, Some(c)) => Shows::CodexDraft(c.clone()),
+            (Some(p), _) if p.is_empty() => Shows::Idle,
+            (Some(p), _) => Shows::Draft(p.clone()),
+            (None, Some(c)) if codex_composer_empty(c) => Shows::Idle,
+            (None, Some(c)) => Shows::Draft(c.clone()),
             (None, None) => Shows::Unknown,
         }
     }
@@ -239,7 +241,7 @@ mod tests {
     #[test]
     fn captured_screens_read_as_what_they_show() {
         let menu = |wait: &str| {
-            Shows::ClaudeLimitMenu(LimitMenu {
+            Shows::LimitDialog(LimitMenu {
                 options: vec![
                     (1, "Stop and wait for limit to reset".into()),
                     (2, format!("Wait here, then continue automatically {wait}")),
@@ -256,29 +258,26 @@ mod tests {
             ),
             (
                 fixture!("screen_claude_autocontinue_armed.txt"),
-                Shows::ClaudeAutoContinueWaiting {
+                Shows::OwnContinueCountdown {
                     at: Some("7:21pm".into()),
                 },
             ),
             (
                 fixture!("screen_claude_autocontinue_shortly.txt"),
-                Shows::ClaudeAutoContinueWaiting { at: None },
+                Shows::OwnContinueCountdown { at: None },
             ),
             (
                 fixture!("screen_claude_idle_after_continue.txt"),
-                Shows::ClaudeIdle,
+                Shows::Idle,
             ),
             (
                 fixture!("screen_claude_after_menu_choice_2.txt"),
-                Shows::ClaudeAutoContinueWaiting { at: None },
+                Shows::OwnContinueCountdown { at: None },
             ),
-            (
-                fixture!("screen_claude_menu_dismissed.txt"),
-                Shows::ClaudeIdle,
-            ),
-            (fixture!("screen_codex_ready.txt"), Shows::CodexReady),
-            (fixture!("screen_codex_limit.txt"), Shows::CodexReady),
-            (fixture!("screen_codex_after_typed.txt"), Shows::CodexReady),
+            (fixture!("screen_claude_menu_dismissed.txt"), Shows::Idle),
+            (fixture!("screen_codex_ready.txt"), Shows::Idle),
+            (fixture!("screen_codex_limit.txt"), Shows::Idle),
+            (fixture!("screen_codex_after_typed.txt"), Shows::Idle),
             ("root@host:~$ ", Shows::Unknown),
             ("", Shows::Unknown),
         ];
@@ -312,12 +311,12 @@ mod tests {
         let claude = format!("❯ hi\n{rule}\n❯ half-typed thought\n{rule}\n  ⏵⏵ auto mode on\n");
         assert_eq!(
             read(&claude).shows(),
-            Shows::ClaudeDraft("half-typed thought".into())
+            Shows::Draft("half-typed thought".into())
         );
         let codex = "› hi\n\n› fix the tests please\n\n  ? for shortcuts\n";
         assert_eq!(
             read(codex).shows(),
-            Shows::CodexDraft("fix the tests please".into())
+            Shows::Draft("fix the tests please".into())
         );
     }
 
@@ -353,7 +352,7 @@ mod tests {
         );
         assert_eq!(
             read(&screen).shows(),
-            Shows::ClaudeAutoContinueWaiting {
+            Shows::OwnContinueCountdown {
                 at: Some("7pm".into())
             }
         );
@@ -394,10 +393,7 @@ mod tests {
         );
         assert!(!cli_input_is_last(&suspended));
         // it still reads as the menu: the screen alone would have typed
-        assert!(matches!(
-            read(&suspended).shows(),
-            Shows::ClaudeLimitMenu(_)
-        ));
+        assert!(matches!(read(&suspended).shows(), Shows::LimitDialog(_)));
         let codex = format!(
             "{}\n[1]+  Stopped                 codex\nuser@box:~$ ",
             fixture!("screen_codex_ready.txt")

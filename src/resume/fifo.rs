@@ -168,7 +168,7 @@ pub async fn confirm(
         if Instant::now() >= deadline {
             return Err(FifoError::Unconfirmed(format!(
                 "the relay did not log it back as a user_message in {} within {} s \
-                 (zag-contract §6: the relay's input shape may not reach Claude)",
+                 (zag-contract §6: the relay's input shape may not reach the CLI)",
                 log.display(),
                 timeout.as_secs_f32()
             )));

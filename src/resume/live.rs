@@ -130,6 +130,7 @@ pub fn route_now(
     // the limited prompt (Gemini), that prompt again.
     let message = super::resume_spec(t).message;
     let facts = Facts {
+        provider: t.provider,
         holder,
         own,
         file_written_at,
@@ -248,11 +249,14 @@ pub fn settled(route: &Route) -> Option<Outcome> {
 pub fn late_confirmation(t: &ResolvedTarget, state: &LiveState) -> Option<Outcome> {
     let typed = state.typed.as_ref()?;
     let file = t.native_file.as_ref()?;
-    terminal::took(file, typed.len_before, &typed.text, &typed.expect).then(|| Outcome::Resumed {
-        detail: format!(
-            "typed into pane {} and confirmed later: the session's file grew with that turn",
-            typed.place
-        ),
+    let cli = provider::of(t.provider);
+    terminal::took(cli, file, typed.len_before, &typed.text, &typed.expect).then(|| {
+        Outcome::Resumed {
+            detail: format!(
+                "typed into pane {} and confirmed later: the session's file grew with that turn",
+                typed.place
+            ),
+        }
     })
 }
 
@@ -278,29 +282,23 @@ pub fn record_live(
 fn ready_for(shows: &Shows, expect: &Expect) -> bool {
     matches!(
         (shows, expect),
-        (
-            Shows::ClaudeIdle | Shows::CodexReady | Shows::GeminiIdle | Shows::CopilotIdle,
-            Expect::Turn
-        ) | (Shows::ClaudeLimitMenu(_), Expect::ClaudeArmed)
-            | (Shows::GeminiLimitDialog(_), Expect::GeminiAnswer)
+        (Shows::Idle, Expect::Turn)
+            | (
+                Shows::LimitDialog(_),
+                Expect::OwnContinueArmed | Expect::DialogAnswer
+            )
     )
 }
 
 /// Whether the input now holds exactly our text (for a turn), or the menu
-/// is still Claude's own (for its choice, which a digit may already have
-/// taken): the only state in which the Enter may go.
+/// is still the CLI's own (for the choice that arms its own continue, which
+/// a digit may already have taken): the only state in which the Enter may go.
 fn holds_ours(shows: &Shows, text: &str, expect: &Expect) -> bool {
     match (shows, expect) {
+        (Shows::Draft(d), Expect::Turn) => d == text,
         (
-            Shows::ClaudeDraft(d)
-            | Shows::CodexDraft(d)
-            | Shows::GeminiDraft(d)
-            | Shows::CopilotDraft(d),
-            Expect::Turn,
-        ) => d == text,
-        (
-            Shows::ClaudeLimitMenu(_) | Shows::ClaudeAutoContinueWaiting { .. } | Shows::ClaudeIdle,
-            Expect::ClaudeArmed,
+            Shows::LimitDialog(_) | Shows::OwnContinueCountdown { .. } | Shows::Idle,
+            Expect::OwnContinueArmed,
         ) => true,
         _ => false,
     }
@@ -413,9 +411,9 @@ pub fn carry_type(
         }
         std::thread::sleep(terminal::TYPE_PAUSE);
     }
-    // Gemini's dialog takes its choice by the number alone: no Enter
-    // (one would land in the input box the dialog gives way to).
-    if *expect != Expect::GeminiAnswer {
+    // A retrying dialog (Gemini's) takes its choice by the number alone:
+    // no Enter (one would land in the input box the dialog gives way to).
+    if *expect != Expect::DialogAnswer {
         // Again before the Enter: in front, and the input holds our text alone.
         let screen = match front::check(&procfs, &tmux, pane, *holder, screen::cli_input_is_last) {
             Ok(s) => s,
@@ -446,6 +444,7 @@ pub fn carry_type(
         None => terminal::file_len(&file),
     };
     let ok = terminal::confirm(
+        cli,
         &file,
         len_before,
         text,
@@ -454,18 +453,20 @@ pub fn carry_type(
         Duration::from_millis(250),
     );
     match (ok, expect) {
-        (true, Expect::Turn | Expect::GeminiAnswer) => Outcome::Resumed {
+        (true, Expect::Turn | Expect::DialogAnswer) => Outcome::Resumed {
             detail: format!(
                 "typed into pane {place} and confirmed: the session's file grew with that turn ({why})"
             ),
         },
-        (true, Expect::ClaudeArmed) => {
-            // Claude's own continue has it now; the typed-turn check must
+        (true, Expect::OwnContinueArmed) => {
+            // The CLI's own continue has it now; the typed-turn check must
             // not wait for a "2" turn.
             state.typed = None;
+            let name = cli.display_name();
             let r = Route::StandDown {
+                cli: t.provider,
                 recheck_at: now + chrono::Duration::seconds(route::RECHECK_SECS),
-                why: format!("chose \"wait here, then continue automatically\" in Claude's limit menu in {place}: Claude Code's own continue has it"),
+                why: format!("chose \"wait here, then continue automatically\" in {name}'s limit menu in {place}: {name}'s own continue has it"),
             };
             deferred(&r, state).unwrap_or(Outcome::Failed {
                 reason: "internal: stand-down not deferred".into(),

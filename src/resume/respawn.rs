@@ -286,9 +286,11 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        // Claude refuses to start nested inside a Claude Code session.
-        .env_remove("CLAUDECODE");
+        .kill_on_drop(true);
+    // A CLI refuses to start nested inside a session of its own.
+    for var in crate::provider::all().flat_map(|cli| cli.nesting_env()) {
+        cmd.env_remove(var);
+    }
     for (k, v) in &inv.env {
         cmd.env(k, v);
     }

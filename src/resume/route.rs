@@ -14,20 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::owner::Reach;
 use crate::live::proc::Pid;
-use crate::provider::claude::own_continue::{cancel_was_exit, AutoContinue, Verdict};
+use crate::provider::own_continue::{cancel_was_exit, AutoContinue, Verdict};
 use crate::provider::screen::Shows;
 pub use crate::provider::Holder;
-
-/// How long after the reset Claude Code's own continue gets before the
-/// daemon takes over. Captured with the real 2.1.332 TUI: it continued at
-/// reset + 46, 73, 88, 99 and 108 s, and it checks every 30 s, so a
-/// continue due by reset + 108 s lands by reset + 138 s at worst; 180 s
-/// leaves 42 s of margin for a slow first request.
-pub const CLAUDE_GRACE_SECS: i64 = 180;
+use crate::shared::Provider;
 
 /// How often a stood-down or waiting incident is looked at again: Claude
 /// checks its own continue every 30 s, and an owner that exits should be
-/// followed by our respawn within about as long.
+/// followed by our respawn within about as long. (How long the CLI's own
+/// continue gets after the reset is its provider's
+/// [`crate::provider::ProviderCli::own_continue_grace`].)
 pub const RECHECK_SECS: i64 = 30;
 
 /// A user cancel followed by the process ending within this window was the
@@ -154,8 +150,12 @@ pub enum Continuer {
         /// The pane's human name (`session:window.pane`, or `screen …`).
         pane: String,
     },
-    /// Claude Code's own automatic continue.
-    ClaudeOwn,
+    /// The CLI's own automatic continue (Claude Code's).
+    #[serde(rename = "claude_own")]
+    OwnContinue {
+        /// Whose.
+        cli: Provider,
+    },
     /// zag's relay (FIFO).
     ZagRelay,
     /// The user, in the open TUI.
@@ -172,7 +172,12 @@ impl Continuer {
         match self {
             Continuer::DaemonRespawn => "the daemon by respawn".into(),
             Continuer::DaemonPane { pane } => format!("the daemon into pane {pane}"),
-            Continuer::ClaudeOwn => "Claude Code's own continue".into(),
+            Continuer::OwnContinue { cli } => {
+                format!(
+                    "{}'s own continue",
+                    crate::provider::of(*cli).display_name()
+                )
+            }
             Continuer::ZagRelay => "zag's relay".into(),
             Continuer::User => "the user".into(),
             Continuer::WaitingForOwner => "waiting for the owner to exit".into(),
@@ -186,13 +191,18 @@ impl Continuer {
 pub enum Expect {
     /// A new user turn with the typed text in the session file.
     Turn,
-    /// Claude's menu choice "wait here, then continue automatically": its
-    /// `continue automatically` output in the transcript; Claude's own
-    /// continue then has the incident.
-    ClaudeArmed,
-    /// A choice in Gemini's limit dialog ("Keep trying", or "Stop"): an
-    /// answer record in its chat shows the request went through.
-    GeminiAnswer,
+    /// A limit-dialog choice that arms the CLI's own continue (Claude's
+    /// "wait here, then continue automatically"): the provider reads its
+    /// session file for it ([`crate::provider::ProviderCli::choice_took`]);
+    /// the CLI's own continue then has the incident. Kept as
+    /// `claude_armed` in the record.
+    OwnContinueArmed,
+    /// A limit-dialog choice that retries the request (Gemini's "Keep
+    /// trying", or "Stop"), taken by its number alone (no Enter): the
+    /// provider reads its session file for the answer
+    /// ([`crate::provider::ProviderCli::choice_took`]). Kept as
+    /// `gemini_answer` in the record.
+    DialogAnswer,
 }
 
 impl Expect {
@@ -200,19 +210,20 @@ impl Expect {
     pub fn key(&self) -> Option<String> {
         match self {
             Expect::Turn => None,
-            Expect::ClaudeArmed => Some("claude_armed".into()),
-            Expect::GeminiAnswer => Some("gemini_answer".into()),
+            Expect::OwnContinueArmed => Some("claude_armed".into()),
+            Expect::DialogAnswer => Some("gemini_answer".into()),
         }
     }
 
     /// Back from a record's name; a record written before the name was
-    /// kept tells Claude's menu choice (a digit) from a turn by its text.
+    /// kept tells the menu choice that arms the CLI's own continue (a
+    /// digit) from a turn by its text.
     pub fn from_key(key: Option<&str>, text: &str) -> Expect {
         match key {
-            Some("claude_armed") => Expect::ClaudeArmed,
-            Some("gemini_answer") => Expect::GeminiAnswer,
+            Some("claude_armed") => Expect::OwnContinueArmed,
+            Some("gemini_answer") => Expect::DialogAnswer,
             Some(_) => Expect::Turn,
-            None if text.parse::<u8>().is_ok() => Expect::ClaudeArmed,
+            None if text.parse::<u8>().is_ok() => Expect::OwnContinueArmed,
             None => Expect::Turn,
         }
     }
@@ -228,6 +239,8 @@ pub enum Route {
     },
     /// The provider's own continue has it: look again at `recheck_at`.
     StandDown {
+        /// Whose own continue.
+        cli: Provider,
         /// When to look again.
         recheck_at: DateTime<Utc>,
         /// Why.
@@ -290,7 +303,7 @@ impl Route {
     pub fn continuer(&self) -> Continuer {
         match self {
             Route::Respawn { .. } | Route::RetryWriter { .. } => Continuer::DaemonRespawn,
-            Route::StandDown { .. } => Continuer::ClaudeOwn,
+            Route::StandDown { cli, .. } => Continuer::OwnContinue { cli: *cli },
             Route::Continued { by, .. } => by.clone(),
             Route::CancelledByUser { .. } => Continuer::User,
             Route::Type { reach, .. } => Continuer::DaemonPane {
@@ -328,13 +341,16 @@ pub fn reach_name(r: &Reach) -> String {
 /// Everything [`decide`] decides from.
 #[derive(Clone, Debug)]
 pub struct Facts {
+    /// Whose session it is: its own continue, grace and limit dialog are
+    /// its provider's.
+    pub provider: Provider,
     /// Who holds the session now.
     pub holder: Holder,
-    /// What the provider's own continue is doing (Claude; `None` for the
-    /// others or when the transcript has no limit entry).
+    /// What the provider's own continue is doing (`None` for a CLI without
+    /// one, or when its session file has no limit entry).
     pub own: Option<Verdict>,
-    /// When the session's file was last written (the exit of a Claude TUI
-    /// writes its last line then).
+    /// When the session's file was last written (a TUI's exit may write
+    /// its last line then).
     pub file_written_at: Option<DateTime<Utc>>,
     /// What the owner's screen shows, when it has a pane we captured.
     pub shows: Option<Shows>,
@@ -360,13 +376,17 @@ pub fn writer_backoff(retries: u32) -> Duration {
 pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
     let recheck = now + Duration::seconds(RECHECK_SECS);
     let base = f.reset_at.unwrap_or(f.due);
-    let grace_end = base + Duration::seconds(CLAUDE_GRACE_SECS);
+    let cli = crate::provider::of(f.provider);
+    let name = cli.display_name();
+    let grace = cli.own_continue_grace();
+    let grace_secs = grace.num_seconds();
+    let grace_end = base + grace;
     let mut note = String::new();
     if let Some(v) = &f.own {
         match &v.state {
             AutoContinue::Continued => {
                 return Route::Continued {
-                    by: Continuer::ClaudeOwn,
+                    by: Continuer::OwnContinue { cli: f.provider },
                     why: "its continuation record is in the transcript".into(),
                 }
             }
@@ -379,26 +399,27 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             AutoContinue::Armed { at } if f.holder.may_live() => {
                 if now < grace_end {
                     return Route::StandDown {
+                        cli: f.provider,
                         recheck_at: recheck.min(grace_end),
                         why: format!(
-                            "Claude Code's own continue is armed{} and its TUI is open: standing down until it continues (taking over at reset + {CLAUDE_GRACE_SECS} s)",
+                            "{name}'s own continue is armed{} and its TUI is open: standing down until it continues (taking over at reset + {grace_secs} s)",
                             at.as_deref().map(|a| format!(" (for {a})")).unwrap_or_default()
                         ),
                     };
                 }
                 note = format!(
-                    "no continuation by reset + {CLAUDE_GRACE_SECS} s although Claude's continue was armed; "
+                    "no continuation by reset + {grace_secs} s although {name}'s continue was armed; "
                 );
             }
             AutoContinue::Armed { .. } => {
                 return Route::Respawn {
-                    why: "Claude Code's continue was armed but its process is gone".into(),
+                    why: format!("{name}'s continue was armed but its process is gone"),
                 }
             }
             AutoContinue::CancelledByUser => {
                 if f.holder.may_live() {
                     return Route::CancelledByUser {
-                        why: "the user cancelled Claude Code's automatic continue (Esc) and the TUI stays open: nothing sent".into(),
+                        why: format!("the user cancelled {name}'s automatic continue (Esc) and the TUI stays open: nothing sent"),
                     };
                 }
                 let exited = f.file_written_at.is_some_and(|w| {
@@ -406,7 +427,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                 });
                 if !exited {
                     return Route::CancelledByUser {
-                        why: "the user cancelled Claude Code's automatic continue and closed the TUI later: nothing sent".into(),
+                        why: format!("the user cancelled {name}'s automatic continue and closed the TUI later: nothing sent"),
                     };
                 }
                 return Route::Respawn {
@@ -425,16 +446,8 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             // the input holds, only the Enter goes.
             if let (false, Holder::Live { pid, reach, what }) = (t.entered, &f.holder) {
                 let ours_in_input = match (&f.shows, &t.expect) {
-                    (
-                        Some(
-                            Shows::ClaudeDraft(d)
-                            | Shows::CodexDraft(d)
-                            | Shows::GeminiDraft(d)
-                            | Shows::CopilotDraft(d),
-                        ),
-                        Expect::Turn,
-                    ) => *d == t.text,
-                    (Some(Shows::ClaudeLimitMenu(_)), Expect::ClaudeArmed) => true,
+                    (Some(Shows::Draft(d)), Expect::Turn) => *d == t.text,
+                    (Some(Shows::LimitDialog(_)), Expect::OwnContinueArmed) => true,
                     _ => false,
                 };
                 if ours_in_input && matches!(reach, Reach::Pane(_)) {
@@ -495,43 +508,33 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                 why: format!("{note}{why}"),
             };
             match &f.shows {
-                Some(Shows::ClaudeLimitMenu(menu)) => {
-                    // The "wait here, then continue automatically" entry:
-                    // captured as entry 2; chosen by its label when shown.
-                    let n = menu
-                        .options
-                        .iter()
-                        .find(|(_, l)| l.to_lowercase().contains("continue automatically"))
-                        .map_or(2, |(n, _)| *n);
-                    typed(
-                        n.to_string(),
-                        Expect::ClaudeArmed,
-                        format!("{what} shows its limit menu: choosing {n} (wait here, then continue automatically)"),
-                    )
-                }
-                Some(Shows::ClaudeAutoContinueWaiting { .. }) if now < grace_end => {
-                    Route::StandDown {
-                        recheck_at: recheck.min(grace_end),
-                        why: "Claude Code shows its own continue counting down: standing down"
-                            .into(),
-                    }
-                }
-                Some(Shows::GeminiLimitDialog(menu)) => {
-                    match crate::provider::gemini::tui::choice(menu) {
-                        Some((n, label)) => typed(
-                            n.to_string(),
-                            Expect::GeminiAnswer,
-                            format!("{what} shows its usage-limit dialog: choosing {n} ({label})"),
+                Some(Shows::LimitDialog(menu)) => match cli.answer_limit_dialog(menu) {
+                    Some(c) if c.arms_own_continue => typed(
+                        c.key.to_string(),
+                        Expect::OwnContinueArmed,
+                        format!(
+                            "{what} shows its limit menu: choosing {} ({})",
+                            c.key, c.label
                         ),
-                        None => wait(format!(
-                            "{what} shows a usage-limit dialog without \"Keep trying\" or \"Stop\": leaving the choice to the user"
-                        )),
-                    }
-                }
-                Some(Shows::ClaudeIdle)
-                | Some(Shows::CodexReady)
-                | Some(Shows::GeminiIdle)
-                | Some(Shows::CopilotIdle) => typed(
+                    ),
+                    Some(c) => typed(
+                        c.key.to_string(),
+                        Expect::DialogAnswer,
+                        format!(
+                            "{what} shows its usage-limit dialog: choosing {} ({})",
+                            c.key, c.label
+                        ),
+                    ),
+                    None => wait(format!(
+                        "{what} shows a usage-limit dialog without \"Keep trying\" or \"Stop\": leaving the choice to the user"
+                    )),
+                },
+                Some(Shows::OwnContinueCountdown { .. }) if now < grace_end => Route::StandDown {
+                    cli: f.provider,
+                    recheck_at: recheck.min(grace_end),
+                    why: format!("{name} shows its own continue counting down: standing down"),
+                },
+                Some(Shows::Idle) => typed(
                     f.message.clone(),
                     Expect::Turn,
                     format!("{what} is open at an empty prompt: typing the resume message"),
@@ -542,10 +545,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                         "{note}{what} is working on a turn ({doing}): looking again shortly"
                     ),
                 },
-                Some(Shows::ClaudeDraft(_))
-                | Some(Shows::CodexDraft(_))
-                | Some(Shows::GeminiDraft(_))
-                | Some(Shows::CopilotDraft(_)) => wait(format!(
+                Some(Shows::Draft(_)) => wait(format!(
                     "{what} has the user's unsent draft in its prompt: not typing over it"
                 )),
                 Some(_) | None => wait(format!(
@@ -604,8 +604,10 @@ mod tests {
             .unwrap_or_else(|| assess(text.lines()))
     }
 
+    /// Facts of a Claude session (set `provider` for another CLI's).
     fn facts(holder: Holder, own: Option<Verdict>, shows: Option<Shows>) -> Facts {
         Facts {
+            provider: Provider::Claude,
             holder,
             own,
             file_written_at: None,
@@ -628,7 +630,7 @@ mod tests {
         let f = facts(
             live(pane()),
             Some(armed),
-            Some(Shows::ClaudeAutoContinueWaiting { at: None }),
+            Some(Shows::OwnContinueCountdown { at: None }),
         );
         let now = t("2026-11-30T19:21:05Z");
         match decide(&f, now) {
@@ -647,7 +649,7 @@ mod tests {
         }
         // past it, with Claude's countdown gone and an idle prompt: typed
         let mut f2 = f.clone();
-        f2.shows = Some(Shows::ClaudeIdle);
+        f2.shows = Some(Shows::Idle);
         match decide(&f2, t("2026-11-30T19:24:01Z")) {
             Route::Type { expect, why, .. } => {
                 assert_eq!(expect, Expect::Turn);
@@ -665,7 +667,12 @@ mod tests {
             Some(verdict("claude_after_limit_autocontinued.jsonl")),
             None,
         );
-        assert_eq!(decide(&f, now).continuer(), Continuer::ClaudeOwn);
+        assert_eq!(
+            decide(&f, now).continuer(),
+            Continuer::OwnContinue {
+                cli: Provider::Claude
+            }
+        );
         assert!(matches!(decide(&f, now), Route::Continued { .. }));
         let f = facts(
             live(pane()),
@@ -707,7 +714,7 @@ mod tests {
             at: Some(t("2026-11-30T19:19:50Z")),
             exit_recorded: false,
         };
-        let f = facts(live(pane()), Some(v.clone()), Some(Shows::ClaudeIdle));
+        let f = facts(live(pane()), Some(v.clone()), Some(Shows::Idle));
         let r = decide(&f, now);
         assert!(matches!(r, Route::CancelledByUser { .. }), "{r:?}");
         // the process ended 3 s after the cancel: an exit, take over
@@ -723,17 +730,17 @@ mod tests {
     fn setting_off_menu_gets_2_and_an_idle_prompt_gets_the_message_never_a_draft() {
         let now = t("2026-11-30T19:21:05Z");
         let menu = screen::read(&fixture("screen_claude_limit_menu_after_reset.txt")).shows();
-        assert!(matches!(menu, Shows::ClaudeLimitMenu(_)), "{menu:?}");
+        assert!(matches!(menu, Shows::LimitDialog(_)), "{menu:?}");
         let own = Some(verdict("claude_after_limit_setting_off.jsonl"));
         let f = facts(live(pane()), own.clone(), Some(menu));
         match decide(&f, now) {
             Route::Type { text, expect, .. } => {
                 assert_eq!(text, "2");
-                assert_eq!(expect, Expect::ClaudeArmed);
+                assert_eq!(expect, Expect::OwnContinueArmed);
             }
             other => panic!("{other:?}"),
         }
-        let f = facts(live(pane()), own.clone(), Some(Shows::ClaudeIdle));
+        let f = facts(live(pane()), own.clone(), Some(Shows::Idle));
         match decide(&f, now) {
             Route::Type { text, expect, .. } => {
                 assert_eq!(text, "Continue");
@@ -741,7 +748,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let f = facts(live(pane()), own, Some(Shows::ClaudeDraft("half".into())));
+        let f = facts(live(pane()), own, Some(Shows::Draft("half".into())));
         assert!(matches!(
             decide(&f, now),
             Route::WaitForOwner { notify: true, .. }
@@ -754,7 +761,7 @@ mod tests {
             ],
             selected: Some(1),
         };
-        let f = facts(live(pane()), None, Some(Shows::ClaudeLimitMenu(m)));
+        let f = facts(live(pane()), None, Some(Shows::LimitDialog(m)));
         assert!(matches!(decide(&f, now), Route::Type { text, .. } if text == "3"));
     }
 
@@ -762,7 +769,8 @@ mod tests {
     fn codex_tui_is_typed_into_a_lingering_writer_is_retried_with_backoff() {
         let now = t("2026-11-30T19:21:05Z");
         let ready = screen::read(&fixture("screen_codex_limit.txt")).shows();
-        let f = facts(live(pane()), None, Some(ready));
+        let mut f = facts(live(pane()), None, Some(ready));
+        f.provider = Provider::Codex;
         assert!(
             matches!(
                 decide(&f, now),
@@ -782,6 +790,7 @@ mod tests {
             None,
             None,
         );
+        f.provider = Provider::Codex;
         let r0 = decide(&f, now);
         assert_eq!(r0.continuer(), Continuer::DaemonRespawn);
         assert!(
@@ -812,13 +821,14 @@ mod tests {
             "gemini-0.61.0/screen_limit_dialog_pro.txt",
         ));
         let mut f = facts(live(pane()), None, Some(dialog));
+        f.provider = Provider::Gemini;
         f.message = "please refactor the parser".into();
         match decide(&f, now) {
             Route::Type {
                 text, expect, why, ..
             } => {
                 assert_eq!(text, "1");
-                assert_eq!(expect, Expect::GeminiAnswer);
+                assert_eq!(expect, Expect::DialogAnswer);
                 assert!(why.contains("Keep trying"), "{why}");
             }
             other => panic!("{other:?}"),
@@ -827,23 +837,27 @@ mod tests {
         let router = crate::provider::gemini::tui::read_screen(&real(
             "gemini-0.61.0/screen_limit_dialog_router.txt",
         ));
-        let f = facts(live(pane()), None, Some(router));
+        let mut f = facts(live(pane()), None, Some(router));
+        f.provider = Provider::Gemini;
         assert!(matches!(decide(&f, now), Route::Type { text, .. } if text == "2"));
         // dismissed (Stop): the prompt was dropped, the input is empty: the prompt again
         let idle =
             crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_after_stop.txt"));
         let mut f = facts(live(pane()), None, Some(idle));
+        f.provider = Provider::Gemini;
         f.message = "please refactor the parser".into();
         assert!(
             matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "please refactor the parser")
         );
         let draft =
             crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_draft.txt"));
-        let f = facts(live(pane()), None, Some(draft));
+        let mut f = facts(live(pane()), None, Some(draft));
+        f.provider = Provider::Gemini;
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
         let busy =
             crate::provider::gemini::tui::read_screen(&real("gemini-0.61.0/screen_thinking.txt"));
-        let f = facts(live(pane()), None, Some(busy));
+        let mut f = facts(live(pane()), None, Some(busy));
+        f.provider = Provider::Gemini;
         let r = decide(&f, now);
         assert!(matches!(r, Route::Busy { .. }), "{r:?}");
         assert_eq!(r.continuer(), Continuer::CliWorking);
@@ -851,13 +865,15 @@ mod tests {
         let idle = crate::provider::copilot::tui::read_screen(&real(
             "copilot-1.0.102/screen_after_limit.txt",
         ));
-        let f = facts(live(pane()), None, Some(idle));
+        let mut f = facts(live(pane()), None, Some(idle));
+        f.provider = Provider::Copilot;
         assert!(
             matches!(decide(&f, now), Route::Type { text, expect: Expect::Turn, .. } if text == "Continue")
         );
         let working =
             crate::provider::copilot::tui::read_screen(&real("copilot-1.0.102/screen_working.txt"));
-        let f = facts(live(pane()), None, Some(working));
+        let mut f = facts(live(pane()), None, Some(working));
+        f.provider = Provider::Copilot;
         assert!(matches!(decide(&f, now), Route::Busy { .. }));
     }
 
@@ -874,7 +890,7 @@ mod tests {
         assert!(matches!(r, Route::WaitForOwner { notify: false, .. }));
         assert_eq!(r.continuer(), Continuer::WaitingForOwner);
         // typed once already, still open: never again
-        let mut f = facts(live(pane()), None, Some(Shows::CodexReady));
+        let mut f = facts(live(pane()), None, Some(Shows::Idle));
         f.state.typed = Some(Typed {
             len_before: 10,
             text: "Continue".into(),
@@ -896,24 +912,20 @@ mod tests {
     fn a_typing_intents_expectation_survives_its_record() {
         for (e, text) in [
             (Expect::Turn, "Continue"),
-            (Expect::ClaudeArmed, "2"),
-            (Expect::GeminiAnswer, "1"),
+            (Expect::OwnContinueArmed, "2"),
+            (Expect::DialogAnswer, "1"),
         ] {
             assert_eq!(Expect::from_key(e.key().as_deref(), text), e);
         }
         // a record from before the name was kept: a digit was Claude's menu
-        assert_eq!(Expect::from_key(None, "2"), Expect::ClaudeArmed);
+        assert_eq!(Expect::from_key(None, "2"), Expect::OwnContinueArmed);
         assert_eq!(Expect::from_key(None, "Continue"), Expect::Turn);
     }
 
     #[test]
     fn our_unsent_text_gets_only_its_enter_never_a_second_typing() {
         let now = t("2026-11-30T19:21:05Z");
-        let mut f = facts(
-            live(pane()),
-            None,
-            Some(Shows::ClaudeDraft("Continue".into())),
-        );
+        let mut f = facts(live(pane()), None, Some(Shows::Draft("Continue".into())));
         f.state.typed = Some(Typed {
             len_before: 10,
             text: "Continue".into(),
@@ -937,13 +949,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // the input holds something else (the user's words after ours)
-        f.shows = Some(Shows::ClaudeDraft("Continue and fix".into()));
+        f.shows = Some(Shows::Draft("Continue and fix".into()));
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
         // an empty input: it went (or was cleared); only the file can tell
-        f.shows = Some(Shows::ClaudeIdle);
+        f.shows = Some(Shows::Idle);
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
         // its Enter was sent: never again
-        f.shows = Some(Shows::ClaudeDraft("Continue".into()));
+        f.shows = Some(Shows::Draft("Continue".into()));
         f.state.typed.as_mut().unwrap().entered = true;
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
     }

@@ -15,6 +15,7 @@ use crate::live::owner::Reach;
 use crate::live::tmux::{Tmux, TmuxError};
 
 use super::route::Expect;
+use crate::provider::ProviderCli;
 
 /// The pause between the text and its Enter: the TUIs read a paste burst
 /// and a keypress differently, and an Enter inside the burst is a newline.
@@ -46,9 +47,15 @@ pub fn file_len(path: &Path) -> u64 {
 }
 
 /// Whether the bytes written after `len_before` show what `expect` waits
-/// for: the typed text as a JSON string's content (a user turn), or
-/// Claude's "continue automatically" output for the menu choice.
-pub fn took(path: &Path, len_before: u64, text: &str, expect: &Expect) -> bool {
+/// for: the typed text as a JSON string's content (a user turn), or what
+/// the CLI writes when a dialog choice took ([`ProviderCli::choice_took`]).
+pub fn took(
+    cli: &dyn ProviderCli,
+    path: &Path,
+    len_before: u64,
+    text: &str,
+    expect: &Expect,
+) -> bool {
     let Ok(bytes) = std::fs::read(path) else {
         return false;
     };
@@ -64,13 +71,13 @@ pub fn took(path: &Path, len_before: u64, text: &str, expect: &Expect) -> bool {
             let inner = quoted.trim_matches('"');
             !inner.is_empty() && new.contains(inner)
         }
-        Expect::ClaudeArmed => new.contains("continue automatically"),
-        Expect::GeminiAnswer => crate::provider::gemini::tui::answered(new.as_bytes()),
+        Expect::OwnContinueArmed | Expect::DialogAnswer => cli.choice_took(new.as_bytes()),
     }
 }
 
 /// Wait until [`took`] holds or `deadline` passes, polling every `every`.
 pub fn confirm(
+    cli: &dyn ProviderCli,
     path: &Path,
     len_before: u64,
     text: &str,
@@ -80,7 +87,7 @@ pub fn confirm(
 ) -> bool {
     let end = Instant::now() + deadline;
     loop {
-        if took(path, len_before, text, expect) {
+        if took(cli, path, len_before, text, expect) {
             return true;
         }
         if Instant::now() >= end {
@@ -96,6 +103,13 @@ mod tests {
 
     #[test]
     fn only_growth_with_the_turn_confirms() {
+        // whichever the CLI: a turn is read the same way
+        for cli in crate::provider::all() {
+            only_growth_with_the_turn_confirms_for(cli);
+        }
+    }
+
+    fn only_growth_with_the_turn_confirms_for(cli: &dyn ProviderCli) {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("s.jsonl");
         std::fs::write(
@@ -105,7 +119,7 @@ mod tests {
         .unwrap();
         let before = file_len(&p);
         // the old turn does not count
-        assert!(!took(&p, before, "Continue", &Expect::Turn));
+        assert!(!took(cli, &p, before, "Continue", &Expect::Turn));
         std::fs::write(
             &p,
             format!(
@@ -115,12 +129,13 @@ mod tests {
             ),
         )
         .unwrap();
-        assert!(took(&p, before, "say \"hi\"", &Expect::Turn));
-        assert!(!took(&p, before, "other", &Expect::Turn));
-        assert!(!took(&p, before, "x", &Expect::ClaudeArmed));
+        assert!(took(cli, &p, before, "say \"hi\"", &Expect::Turn));
+        assert!(!took(cli, &p, before, "other", &Expect::Turn));
+        assert!(!took(cli, &p, before, "x", &Expect::OwnContinueArmed));
         // a file shorter than before was rewritten: not a confirmation
-        assert!(!took(&p, u64::MAX, "Continue", &Expect::Turn));
+        assert!(!took(cli, &p, u64::MAX, "Continue", &Expect::Turn));
         assert!(!confirm(
+            cli,
             &p,
             file_len(&p),
             "Continue",

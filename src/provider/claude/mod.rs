@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-use super::{MovedOnRule, ProviderCli};
+use super::{DialogChoice, LimitMenu, MovedOnRule, ProviderCli};
 use crate::paths::Paths;
 use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
@@ -28,6 +28,13 @@ use crate::provider::target::{
 use crate::shared::{has_field, head_has, parse, set, set_prompt, stem, str_at, SessionIdentity};
 use crate::shared::{Provider, SourceKind};
 
+/// How long after the reset Claude Code's own continue gets before the
+/// daemon takes over. Captured with the real 2.1.332 TUI: it continued at
+/// reset + 46, 73, 88, 99 and 108 s, and it checks every 30 s, so a
+/// continue due by reset + 108 s lands by reset + 138 s at worst; 180 s
+/// leaves 42 s of margin for a slow first request.
+pub const OWN_CONTINUE_GRACE_SECS: i64 = 180;
+
 /// Claude Code.
 #[derive(Clone, Copy, Debug)]
 pub struct Claude;
@@ -35,6 +42,10 @@ pub struct Claude;
 impl ProviderCli for Claude {
     fn provider(&self) -> Provider {
         Provider::Claude
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Claude Code"
     }
 
     fn source(&self) -> SourceKind {
@@ -145,12 +156,40 @@ impl ProviderCli for Claude {
         })
     }
 
-    fn own_continue(
-        &self,
-        session_file: &[u8],
-    ) -> Option<crate::provider::claude::own_continue::Verdict> {
+    fn own_continue(&self, session_file: &[u8]) -> Option<own_continue::Verdict> {
         let text = String::from_utf8_lossy(session_file);
-        crate::provider::claude::own_continue::assess_transcript(text.lines())
+        own_continue::assess_transcript(text.lines())
+    }
+
+    fn own_continue_grace(&self) -> chrono::Duration {
+        chrono::Duration::seconds(OWN_CONTINUE_GRACE_SECS)
+    }
+
+    /// Claude refuses to start nested inside a Claude Code session.
+    fn nesting_env(&self) -> &'static [&'static str] {
+        &["CLAUDECODE"]
+    }
+
+    /// The `/rate-limit-options` menu's "wait here, then continue
+    /// automatically" entry: captured as entry 2; chosen by its label when
+    /// shown. Claude's own continue then has the incident.
+    fn answer_limit_dialog(&self, menu: &LimitMenu) -> Option<DialogChoice> {
+        let key = menu
+            .options
+            .iter()
+            .find(|(_, l)| l.to_lowercase().contains("continue automatically"))
+            .map_or(2, |(n, _)| *n);
+        Some(DialogChoice {
+            key,
+            label: "wait here, then continue automatically".into(),
+            arms_own_continue: true,
+        })
+    }
+
+    /// The menu choice took when the transcript shows Claude's "continue
+    /// automatically" output.
+    fn choice_took(&self, written: &[u8]) -> bool {
+        String::from_utf8_lossy(written).contains("continue automatically")
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {

@@ -41,75 +41,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// Why Claude's auto-continue stopped without continuing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// "stopped after repeated usage-limit hits" (it arms at most 3 times per prompt).
-    RepeatedHits,
-    /// The reset is more than 24 h out.
-    ResetTooFar,
-    /// The login changed or ended.
-    LoginChanged,
-    /// The setting was turned off during the wait.
-    TurnedOff,
-    /// The continue "did not run".
-    DidNotRun,
-    /// Another "Automatic continue …" notice, kept verbatim.
-    Other(String),
-}
-
-/// What Claude Code's own auto-continue is doing after a limit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AutoContinue {
-    /// No arm record after the limit (setting off, API-key login, older
-    /// Claude, headless `-p`): Claude will not continue by itself.
-    NeverArmed,
-    /// Armed; `at` is the time text it will continue at (`7:21pm`), if given.
-    Armed {
-        /// The printed time, as Claude wrote it.
-        at: Option<String>,
-    },
-    /// Claude continued the session itself.
-    Continued,
-    /// The user cancelled the wait (Esc / first Ctrl-C) and, as far as the
-    /// transcript tells, stayed: they chose to wait. (If the process ends
-    /// within seconds, that cancel was the start of an exit: the caller
-    /// checks liveness.)
-    CancelledByUser,
-    /// Claude exited while armed: it will not continue.
-    ExitedDuringWait,
-    /// Claude stopped the continue for a reason of its own.
-    Stopped {
-        /// Which reason.
-        why: StopReason,
-    },
-    /// A human typed a new prompt after the limit: the session went on.
-    ContinuedByUser,
-}
-
-impl AutoContinue {
-    /// Whether Claude (or the user) has the session in hand, so the daemon
-    /// must not deliver: armed, continued, or continued by the user.
-    pub fn claude_has_it(&self) -> bool {
-        matches!(
-            self,
-            Self::Armed { .. } | Self::Continued | Self::ContinuedByUser
-        )
-    }
-}
-
-/// The verdict and the timestamp of the record that decided it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verdict {
-    /// What auto-continue is doing.
-    pub state: AutoContinue,
-    /// When the deciding record was written (`None` for `NeverArmed`, or an
-    /// entry without a readable timestamp).
-    pub at: Option<DateTime<Utc>>,
-    /// The TUI's exit record ([`is_exit_record`]) came after the deciding
-    /// record.
-    pub exit_recorded: bool,
-}
+pub use crate::provider::own_continue::{cancel_was_exit, AutoContinue, StopReason, Verdict};
 
 /// Whether an entry is the one Claude Code 2.1.332 writes as it exits: a
 /// `cost-state` line (no timestamp). Captured once per process, last, on
@@ -118,19 +50,6 @@ pub struct Verdict {
 /// process's liveness is the proof.
 pub fn is_exit_record(entry: &Value) -> bool {
     entry.get("type").and_then(Value::as_str) == Some("cost-state")
-}
-
-/// Whether a user cancel was only the first Ctrl-C of an exit: the TUI's
-/// exit (`exit_seen_at`: when the caller saw the exit record arrive or the
-/// process gone) came within `window` of the cancel record. Captured
-/// (Ctrl-C, then two more to exit): the cancel notice at 19:40:50.751, the
-/// exit about 3 s later, and **no** "exited during the wait" warning, because
-/// nothing was armed any more: the transcript alone cannot tell this from a
-/// user who cancelled and stayed.
-pub fn cancel_was_exit(v: &Verdict, exit_seen_at: DateTime<Utc>, window: chrono::Duration) -> bool {
-    v.state == AutoContinue::CancelledByUser
-        && v.at
-            .is_some_and(|c| exit_seen_at >= c && exit_seen_at - c <= window)
 }
 
 /// One decisive record, or `None` for anything else.
@@ -629,7 +548,7 @@ mod tests {
             assess([arm.as_str(), cont.as_str(), typed]).state,
             AutoContinue::Continued
         );
-        assert!(AutoContinue::Continued.claude_has_it());
-        assert!(!AutoContinue::CancelledByUser.claude_has_it());
+        assert!(AutoContinue::Continued.has_it());
+        assert!(!AutoContinue::CancelledByUser.has_it());
     }
 }

@@ -30,6 +30,10 @@ impl ProviderCli for Codex {
         Provider::Codex
     }
 
+    fn display_name(&self) -> &'static str {
+        "Codex"
+    }
+
     fn source(&self) -> SourceKind {
         SourceKind::CodexNative
     }

@@ -30,6 +30,10 @@ impl ProviderCli for Copilot {
         Provider::Copilot
     }
 
+    fn display_name(&self) -> &'static str {
+        "Copilot CLI"
+    }
+
     fn source(&self) -> SourceKind {
         SourceKind::CopilotNative
     }

@@ -105,8 +105,8 @@ pub fn read_screen(text: &str) -> Shows {
         }
     }
     match screen::read(text).claude_prompt {
-        Some(p) if p.is_empty() => Shows::CopilotIdle,
-        Some(p) => Shows::CopilotDraft(p),
+        Some(p) if p.is_empty() => Shows::Idle,
+        Some(p) => Shows::Draft(p),
         None => Shows::Unknown,
     }
 }
@@ -145,11 +145,8 @@ mod tests {
     #[test]
     fn captured_screens_read_as_what_they_show() {
         let table: &[(&str, Shows)] = &[
-            (fixture!("screen_after_limit.txt"), Shows::CopilotIdle),
-            (
-                fixture!("screen_after_typed_continue.txt"),
-                Shows::CopilotIdle,
-            ),
+            (fixture!("screen_after_limit.txt"), Shows::Idle),
+            (fixture!("screen_after_typed_continue.txt"), Shows::Idle),
             ("root@host:~$ ", Shows::Unknown),
         ];
         for (i, (s, want)) in table.iter().enumerate() {
@@ -163,10 +160,7 @@ mod tests {
         let rule = "─".repeat(40);
         let draft =
             format!(" ❯ hi\n{rule}\n❯ half a thought\n{rule}\n ← open sidebar · Interactive\n");
-        assert_eq!(
-            read_screen(&draft),
-            Shows::CopilotDraft("half a thought".into())
-        );
+        assert_eq!(read_screen(&draft), Shows::Draft("half a thought".into()));
     }
 
     #[test]

@@ -31,6 +31,10 @@ impl ProviderCli for Gemini {
         Provider::Gemini
     }
 
+    fn display_name(&self) -> &'static str {
+        "Gemini CLI"
+    }
+
     fn source(&self) -> SourceKind {
         SourceKind::GeminiNative
     }
@@ -123,9 +127,31 @@ impl ProviderCli for Gemini {
     }
 
     /// The TUI's limit shows on screen only; an open turn is when to look.
-    fn fold_open_turn(&self, line: &[u8], open: &mut Option<tui::OpenTurn>) -> bool {
+    fn fold_open_turn(&self, line: &[u8], open: &mut Option<crate::provider::OpenTurn>) -> bool {
         tui::fold_turn(line, open);
         true
+    }
+
+    /// A chat's project dir, from `tmp/<project>/.project_root`.
+    fn project_dir(&self, session_file: &Path) -> Option<PathBuf> {
+        tui::project_root(session_file)
+    }
+
+    /// "Keep trying" when offered, else "Stop" ([`tui::choice`]).
+    fn answer_limit_dialog(
+        &self,
+        menu: &crate::provider::LimitMenu,
+    ) -> Option<crate::provider::DialogChoice> {
+        tui::choice(menu).map(|(key, label)| crate::provider::DialogChoice {
+            key,
+            label: label.into(),
+            arms_own_continue: false,
+        })
+    }
+
+    /// An answer record in the chat ([`tui::answered`]).
+    fn choice_took(&self, written: &[u8]) -> bool {
+        tui::answered(written)
     }
 
     fn output_events(&self, v: &Value, out: &mut Vec<Event>) {

@@ -102,7 +102,7 @@ fn dialog(lines: &[&str]) -> Option<LimitMenu> {
 pub fn read_screen(screen: &str) -> Shows {
     let lines: Vec<&str> = screen.lines().collect();
     if let Some(menu) = dialog(&lines) {
-        return Shows::GeminiLimitDialog(menu);
+        return Shows::LimitDialog(menu);
     }
     if let Some(l) = lines.iter().find(|l| l.contains("(esc to cancel")) {
         // `⠹ Thinking... (esc to cancel, 4s)`, then the right-hand hint
@@ -120,9 +120,9 @@ pub fn read_screen(screen: &str) -> Shows {
         if let Some(rest) = l.trim_start().strip_prefix('>') {
             let text = clean(rest);
             return if text.is_empty() || text == EMPTY_INPUT {
-                Shows::GeminiIdle
+                Shows::Idle
             } else {
-                Shows::GeminiDraft(text)
+                Shows::Draft(text)
             };
         }
     }
@@ -142,14 +142,7 @@ pub fn choice(menu: &LimitMenu) -> Option<(u8, &'static str)> {
     find(KEEP_TRYING).or_else(|| find(STOP))
 }
 
-/// A user turn at the end of a chat with nothing after it yet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpenTurn {
-    /// The prompt as the user typed it.
-    pub text: String,
-    /// The record's timestamp.
-    pub at: Option<DateTime<Utc>>,
-}
+pub use crate::provider::OpenTurn;
 
 fn user_text(v: &Value) -> Option<String> {
     let text = match v.get("content")? {
@@ -332,7 +325,7 @@ pub fn probe(
         let Ok(screen) = tmux.capture(&pane) else {
             continue;
         };
-        if let Shows::GeminiLimitDialog(_) = read_screen(&screen) {
+        if let Shows::LimitDialog(_) = read_screen(&screen) {
             if let Some(title) = dialog_title(&screen) {
                 return Some(Sighting { pid, pane, title });
             }
@@ -374,17 +367,17 @@ mod tests {
         let table: &[(&str, Shows)] = &[
             (
                 fixture!("screen_limit_dialog_pro.txt"),
-                Shows::GeminiLimitDialog(keep.clone()),
+                Shows::LimitDialog(keep.clone()),
             ),
             (
                 fixture!("screen_limit_dialog_router.txt"),
-                Shows::GeminiLimitDialog(switch.clone()),
+                Shows::LimitDialog(switch.clone()),
             ),
-            (fixture!("screen_after_keep_trying.txt"), Shows::GeminiIdle),
-            (fixture!("screen_after_stop.txt"), Shows::GeminiIdle),
+            (fixture!("screen_after_keep_trying.txt"), Shows::Idle),
+            (fixture!("screen_after_stop.txt"), Shows::Idle),
             (
                 fixture!("screen_draft.txt"),
-                Shows::GeminiDraft("half typed thought".into()),
+                Shows::Draft("half typed thought".into()),
             ),
             (
                 fixture!("screen_thinking.txt"),
@@ -410,7 +403,7 @@ mod tests {
     fn a_dialog_title_without_choices_is_not_the_dialog() {
         // the title quoted in a history turn, no numbered entries below it
         let s = " > why did it say Usage limit reached for all Pro models.\n✦ Because.\n";
-        assert!(!matches!(read_screen(s), Shows::GeminiLimitDialog(_)));
+        assert!(!matches!(read_screen(s), Shows::LimitDialog(_)));
     }
 
     #[test]
