@@ -361,3 +361,112 @@ fn an_upward_import_is_caught() {
         "{bad:?}"
     );
 }
+
+/// Issue 17, "a room per provider": outside `src/provider/` and the
+/// detector core (`src/detect/`, which compiles each provider's detector in
+/// and dispatches on the provider), only these files may name a provider
+/// in code: the `Provider` enum itself, and the delivery route's record
+/// names kept from before (`claude_armed`, `gemini_answer`, `claude_own`).
+/// Comments and test code may name them.
+const MAY_NAME_A_PROVIDER: &[&str] = &["shared/mod.rs", "resume/route.rs"];
+
+/// The provider names, lower case.
+const PROVIDER_NAMES: &[&str] = &["claude", "codex", "gemini", "copilot"];
+
+/// Whether a line names a provider: one of [`PROVIDER_NAMES`], any case,
+/// at the start of a word (`Provider::Claude`, `"codex"`, `ClaudeOwn`,
+/// `CLAUDECODE`; not `my_claude`).
+fn names_a_provider(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    PROVIDER_NAMES.iter().any(|name| {
+        lower.match_indices(name).any(|(i, _)| {
+            !lower[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    })
+}
+
+/// `file:line: text` of every code line outside the provider rooms and the
+/// detector core that names a provider.
+fn provider_names_outside_their_rooms(
+    files: &BTreeMap<PathBuf, String>,
+    src: &Path,
+) -> BTreeMap<String, Vec<String>> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for path in files.keys() {
+        let rel = path.strip_prefix(src).unwrap();
+        if rel.starts_with("provider") || rel.starts_with("detect") {
+            continue;
+        }
+        let text = fs::read_to_string(path).unwrap();
+        let name = rel.display().to_string();
+        for (n, l) in non_test_lines(&text) {
+            if names_a_provider(l) {
+                found
+                    .entry(name.clone())
+                    .or_default()
+                    .push(format!("src/{name}:{n}: {}", l.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_provider_rooms_name_a_provider() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = source_files(&src);
+    let found = provider_names_outside_their_rooms(&files, &src);
+    let stray: Vec<&String> = found
+        .iter()
+        .filter(|(f, _)| !MAY_NAME_A_PROVIDER.contains(&f.as_str()))
+        .flat_map(|(_, lines)| lines)
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "code outside src/provider/ and src/detect/ names a provider (ask the \
+         provider's trait instead, or move the code into its room):\n{}",
+        stray
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(MAY_NAME_A_PROVIDER.len() <= 2, "issue 17: at most 2 files");
+}
+
+#[test]
+fn the_provider_name_reader_skips_comments_and_tests_only() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path();
+    fs::create_dir_all(src.join("provider/x")).unwrap();
+    fs::create_dir_all(src.join("resume")).unwrap();
+    fs::write(src.join("lib.rs"), "pub mod provider;\npub mod resume;\n").unwrap();
+    fs::write(
+        src.join("provider/x/mod.rs"),
+        "const A: &str = \"claude\";\n",
+    )
+    .unwrap();
+    fs::write(
+        src.join("resume/mod.rs"),
+        "//! Claude's own continue\n\
+         // Codex in a comment\n\
+         fn a(p: Provider) -> bool { p == Provider::Gemini }\n\
+         const B: &str = \"copilot\";\n\
+         fn c() { std::env::remove_var(\"CLAUDECODE\"); }\n\
+         fn d(my_claude: u8) {}\n\
+         #[cfg(test)]\n\
+         mod tests { const C: &str = \"codex\"; }\n",
+    )
+    .unwrap();
+    let files = source_files(src);
+    let found = provider_names_outside_their_rooms(&files, src);
+    let lines: Vec<usize> = found["resume/mod.rs"]
+        .iter()
+        .map(|l| l.split(':').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4, 5]);
+    assert_eq!(found.len(), 1, "{found:?}");
+}

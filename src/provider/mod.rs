@@ -184,10 +184,11 @@ pub trait ProviderCli: Send + Sync {
         None
     }
 
-    /// What a captured pane of its TUI shows (pure). The default reads
-    /// the screens of Claude's and Codex's TUIs ([`screen::read`]).
+    /// What a captured pane of its TUI shows (pure). The default: nothing
+    /// it knows ([`Shows::Unknown`]), so the daemon never types into it.
     fn read_screen(&self, screen: &str) -> Shows {
-        screen::read(screen).shows()
+        let _ = screen;
+        Shows::Unknown
     }
 
     /// The entry to choose in the limit dialog its TUI shows

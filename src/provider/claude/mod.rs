@@ -44,6 +44,12 @@ impl ProviderCli for Claude {
         Provider::Claude
     }
 
+    /// Its screens ([`super::screen::read`], which reads Claude's and
+    /// Codex's TUIs).
+    fn read_screen(&self, screen: &str) -> super::Shows {
+        super::screen::read(screen).shows()
+    }
+
     fn display_name(&self) -> &'static str {
         "Claude Code"
     }

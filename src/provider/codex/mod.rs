@@ -30,6 +30,12 @@ impl ProviderCli for Codex {
         Provider::Codex
     }
 
+    /// Its screens ([`super::screen::read`], which reads Claude's and
+    /// Codex's TUIs).
+    fn read_screen(&self, screen: &str) -> super::Shows {
+        super::screen::read(screen).shows()
+    }
+
     fn display_name(&self) -> &'static str {
         "Codex"
     }
