@@ -385,6 +385,43 @@ mod tests {
     }
 
     #[test]
+    fn live_session_differences_are_where_they_belong() {
+        let names: Vec<&str> = all().map(|c| c.display_name()).collect();
+        assert_eq!(names, ["Claude Code", "Codex", "Gemini CLI", "Copilot CLI"]);
+        let grace: Vec<i64> = all()
+            .map(|c| c.own_continue_grace().num_seconds())
+            .collect();
+        assert_eq!(grace, [180, 0, 0, 0]);
+        let nesting: Vec<&[&str]> = all().map(|c| c.nesting_env()).collect();
+        assert_eq!(nesting, [&["CLAUDECODE"][..], &[], &[], &[]]);
+        // Claude's menu: its "continue automatically" entry arms its own
+        // continue; Gemini's dialog: "Keep trying" retries; the others: none.
+        let menu = LimitMenu {
+            options: vec![
+                (1, "Keep trying".into()),
+                (3, "Wait here, then continue automatically at 7pm".into()),
+            ],
+            selected: Some(1),
+        };
+        let chosen: Vec<Option<(u8, bool)>> = all()
+            .map(|c| {
+                c.answer_limit_dialog(&menu)
+                    .map(|d| (d.key, d.arms_own_continue))
+            })
+            .collect();
+        assert_eq!(chosen, [Some((3, true)), None, Some((1, false)), None]);
+        let armed = b"<local-command-stdout>Claude Code will continue automatically shortly.";
+        let answer = br#"{"type":"gemini","content":"done"}"#;
+        let took: Vec<(bool, bool)> = all()
+            .map(|c| (c.choice_took(armed), c.choice_took(answer)))
+            .collect();
+        assert_eq!(
+            took,
+            [(true, false), (false, false), (false, true), (false, false)]
+        );
+    }
+
+    #[test]
     fn config_keys_reach_their_own_provider() {
         let text = "[dirs]\nclaude = \"/c\"\ncodex = \"/x\"\ngemini = \"/g\"\ncopilot = \"/p\"\n\
                     [binaries]\ngemini = \"/bin/g\"\n[watch]\ncodex = false\n";
