@@ -131,6 +131,27 @@ pub fn is_true(raw: &[u8]) -> bool {
     raw == b"true"
 }
 
+/// The top-level members of a skimmed object, as raw spans.
+pub(crate) struct Top<'a> {
+    pub(crate) pairs: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> Top<'a> {
+    /// Last occurrence wins, as in `serde_json::Value` (zag writes
+    /// `provider` twice on hit lines).
+    pub fn get(&self, key: &[u8]) -> Option<&'a [u8]> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    pub fn str(&self, key: &[u8]) -> Option<Cow<'a, str>> {
+        str_of(self.get(key)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@
 //! - `line`: format sniffing and the fast paths (top-level skim,
 //!   `type` veto, multi-needle prefilter), identity extraction.
 //! - `zag`: the zag session-log envelope: which event fields hold provider text.
+//! - `providers`: the needle prefilter and the per-provider dispatch both
+//!   of them use.
 //! - `claude`, `codex`, `gemini`, `copilot`: one detector per provider, each
 //!   with `object` (structured events), `text` (wordings) and a table test.
 //! - [`reset`]: reset-time parsing; [`json`]: the allocation-free skimmer;
@@ -88,6 +90,7 @@ pub mod json;
 mod line;
 #[cfg(test)]
 mod props;
+mod providers;
 #[cfg(test)]
 mod real;
 pub mod reset;

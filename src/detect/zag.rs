@@ -21,7 +21,8 @@
 
 use serde_json::{json, Value};
 
-use super::line::{self, candidates, has_needle, output_text, provider_text, Top};
+use super::json::Top;
+use super::providers::{self, candidates, has_needle, output_text, provider_text};
 use super::{claude, reset};
 use super::{Detector, Env, Field, Hit, LineContext, Provider, Scope, ZagHit};
 
@@ -62,7 +63,7 @@ pub(crate) fn envelope(det: &Detector, top: &Top<'_>, ctx: &LineContext, env: &E
                             Some(kind) => json!({"type": kind.trim(), "data": v}),
                             None => v,
                         };
-                        if let Some(hit) = line::value_hit(det, &v, &providers, env) {
+                        if let Some(hit) = providers::value_hit(det, &v, &providers, env) {
                             return Some(hit);
                         }
                     }
