@@ -193,8 +193,8 @@ pub fn cli_input_is_last(screen: &str) -> bool {
         // Claude's prompt box: `❯` between two rules; its bottom rule.
         if i >= 1
             && i + 1 < lines.len()
-            && super::claude::screen::is_rule(lines[i - 1])
-            && super::claude::screen::is_rule(lines[i + 1])
+            && is_rule(lines[i - 1])
+            && is_rule(lines[i + 1])
             && t.starts_with('❯')
         {
             mark(i + 1);
@@ -206,7 +206,7 @@ pub fn cli_input_is_last(screen: &str) -> bool {
         // Gemini's input box: a `>` line a few lines below a rule (its hint
         // line and blank lines between).
         if t.starts_with('>')
-            && (1..=4).any(|k| i >= k && super::claude::screen::is_rule(lines[i - k]))
+            && (1..=4).any(|k| i >= k && is_rule(lines[i - k]))
         {
             mark(i);
         }

@@ -1,12 +1,7 @@
 //! Claude Code's screens: its limit menu, its auto-continue footer and its
 //! prompt (wordings in [`crate::provider::screen`]). Pure.
 
-use crate::provider::screen::{clean, LimitMenu, ScreenView};
-
-pub(crate) fn is_rule(line: &str) -> bool {
-    let t = line.trim();
-    t.chars().count() >= 10 && t.chars().all(|c| c == '─')
-}
+use crate::provider::screen::{clean, is_rule, LimitMenu, ScreenView};
 
 fn menu_entry(line: &str) -> Option<(bool, u8, String)> {
     let t = line.trim();
