@@ -205,9 +205,7 @@ pub fn cli_input_is_last(screen: &str) -> bool {
         }
         // Gemini's input box: a `>` line a few lines below a rule (its hint
         // line and blank lines between).
-        if t.starts_with('>')
-            && (1..=4).any(|k| i >= k && is_rule(lines[i - k]))
-        {
+        if t.starts_with('>') && (1..=4).any(|k| i >= k && is_rule(lines[i - k])) {
             mark(i);
         }
         // Gemini's limit dialog: the bottom of its box, below its choices.
