@@ -47,7 +47,9 @@
 //!   output events, registry and own-continue reading, behind one trait
 //!   whose vocabulary ([`provider::ResolvedTarget`],
 //!   [`provider::ArgvSpec`], [`provider::Holder`], [`provider::Event`],
-//!   [`provider::screen`]) lives beside it.
+//!   [`provider::screen`], [`provider::own_continue`],
+//!   [`provider::OpenTurn`]) lives beside it. Code above it asks the trait
+//!   and never names a provider (`tests/layers.rs` counts).
 //! - [`session`] (the per-file fact tracker), [`watch`] (notify watches
 //!   over every source), [`scan_files`] (the `scan` command).
 //! - [`resume`] (delivery: FIFO, respawn, typing into a pane; revalidation,

@@ -5,10 +5,13 @@
 //! [`ProviderCli`] trait: where its session files live and what their names
 //! say, how to read a session's facts from its lines, how to find and check
 //! its session on disk, its resume command and environment, its "moved on"
-//! rule and how its output becomes zag-log events. Code outside this module
-//! and `detect` asks [`of`] (or [`for_source`]) for the implementation and
-//! never branches on which provider it is, so adding a provider is one file
-//! here, one detector and its fixtures.
+//! rule and how its output becomes zag-log events, and for a session left
+//! open in a TUI: who holds it, what its screen shows ([`Shows`]), which
+//! limit-dialog entry to choose, its own continue ([`own_continue`]). Code
+//! outside this module and `detect` asks [`of`] (or [`for_source`]) for the
+//! implementation and never branches on which provider it is
+//! (`tests/layers.rs` fails when it names one), so adding a provider is one
+//! directory here, one detector and its fixtures.
 //!
 //! Most methods are pure (bytes, paths or a spec in, data out) and tested in
 //! microseconds beside their provider. The one that touches the disk,
