@@ -42,7 +42,7 @@ pub use argv::{ArgvError, ArgvSpec};
 pub use events::Event;
 pub use holder::Holder;
 pub use own_continue::Verdict;
-pub use screen::{DialogChoice, LimitMenu, Shows};
+pub use screen::{DialogChoice, DialogKind, LimitMenu, Shows};
 pub use target::{Channel, ResolvedTarget, Unresolved};
 
 pub mod claude;
@@ -194,9 +194,15 @@ pub trait ProviderCli: Send + Sync {
         Shows::Unknown
     }
 
-    /// The entry to choose in the limit dialog its TUI shows
-    /// ([`Shows::LimitDialog`]), and what choosing it does (pure). `None`:
-    /// none the daemon may choose; the choice is the user's.
+    /// What a choice in the limit dialog its TUI shows
+    /// ([`Shows::LimitDialog`]) does; `None`: it shows none the daemon
+    /// answers.
+    fn limit_dialog(&self) -> Option<DialogKind> {
+        None
+    }
+
+    /// The entry to choose in that limit dialog (pure). `None`: none the
+    /// daemon may choose; the choice is the user's.
     fn answer_limit_dialog(&self, menu: &LimitMenu) -> Option<DialogChoice> {
         let _ = menu;
         None
@@ -406,13 +412,20 @@ mod tests {
             ],
             selected: Some(1),
         };
-        let chosen: Vec<Option<(u8, bool)>> = all()
-            .map(|c| {
-                c.answer_limit_dialog(&menu)
-                    .map(|d| (d.key, d.arms_own_continue))
-            })
+        let kinds: Vec<Option<DialogKind>> = all().map(|c| c.limit_dialog()).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(DialogKind::ArmsOwnContinue),
+                None,
+                Some(DialogKind::Retries),
+                None
+            ]
+        );
+        let chosen: Vec<Option<u8>> = all()
+            .map(|c| c.answer_limit_dialog(&menu).map(|d| d.key))
             .collect();
-        assert_eq!(chosen, [Some((3, true)), None, Some((1, false)), None]);
+        assert_eq!(chosen, [Some(3), None, Some(1), None]);
         let armed = b"<local-command-stdout>Claude Code will continue automatically shortly.";
         let answer = br#"{"type":"gemini","content":"done"}"#;
         let took: Vec<(bool, bool)> = all()

@@ -93,16 +93,24 @@ pub enum Shows {
     Unknown,
 }
 
-/// The entry the daemon chooses in a limit dialog, and what choosing it does.
+/// What a choice in a CLI's limit dialog does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialogKind {
+    /// It arms the CLI's own continue, which then has the incident; the
+    /// number is confirmed with Enter (Claude's `/rate-limit-options`).
+    ArmsOwnContinue,
+    /// It retries the request (or stops) at once, taken by its number
+    /// alone, without Enter (Gemini CLI's usage-limit dialog).
+    Retries,
+}
+
+/// The entry the daemon chooses in a limit dialog.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DialogChoice {
     /// The entry's number, typed as the choice.
     pub key: u8,
     /// What the entry does, for people ("Keep trying").
     pub label: String,
-    /// Choosing it arms the CLI's own continue (which then has the
-    /// incident) rather than retrying the request at once.
-    pub arms_own_continue: bool,
 }
 
 /// A horizontal rule (`─` only, ten or more): what TUIs draw around their input.

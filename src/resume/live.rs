@@ -17,8 +17,8 @@ use crate::live::front;
 use crate::live::owner::Reach;
 use crate::live::proc::Procfs;
 use crate::live::tmux::{self, Tmux};
-use crate::provider::screen::{self, Shows};
-use crate::provider::{self, LiveContext};
+use crate::provider::screen::{self, DialogKind, Shows};
+use crate::provider::{self, LiveContext, ProviderCli};
 use crate::store::{Record, Schedule, StoreFile};
 
 use super::resolve::ResolvedTarget;
@@ -279,27 +279,24 @@ pub fn record_live(
 
 /// Whether the input is empty and ready for what `expect` types: an empty
 /// prompt or composer for a turn, the limit menu or dialog for its choice.
-fn ready_for(shows: &Shows, expect: &Expect) -> bool {
-    matches!(
-        (shows, expect),
-        (Shows::Idle, Expect::Turn)
-            | (
-                Shows::LimitDialog(_),
-                Expect::OwnContinueArmed | Expect::DialogAnswer
-            )
-    )
+fn ready_for(cli: &dyn ProviderCli, shows: &Shows, expect: &Expect) -> bool {
+    match (shows, expect) {
+        (Shows::Idle, Expect::Turn) => true,
+        (Shows::LimitDialog(_), e) => cli.limit_dialog().map(Expect::of_dialog).as_ref() == Some(e),
+        _ => false,
+    }
 }
 
 /// Whether the input now holds exactly our text (for a turn), or the menu
 /// is still the CLI's own (for the choice that arms its own continue, which
 /// a digit may already have taken): the only state in which the Enter may go.
-fn holds_ours(shows: &Shows, text: &str, expect: &Expect) -> bool {
+fn holds_ours(cli: &dyn ProviderCli, shows: &Shows, text: &str, expect: &Expect) -> bool {
     match (shows, expect) {
         (Shows::Draft(d), Expect::Turn) => d == text,
         (
             Shows::LimitDialog(_) | Shows::OwnContinueCountdown { .. } | Shows::Idle,
             Expect::OwnContinueArmed,
-        ) => true,
+        ) => cli.limit_dialog() == Some(DialogKind::ArmsOwnContinue),
         _ => false,
     }
 }
@@ -375,7 +372,7 @@ pub fn carry_type(
         Err(e) => return not_in_front(state, e),
     };
     if !enter_only {
-        if !ready_for(&cli.read_screen(&screen), expect) {
+        if !ready_for(cli, &cli.read_screen(&screen), expect) {
             return wait(
                 state,
                 route::RECHECK_SECS,
@@ -419,7 +416,7 @@ pub fn carry_type(
             Ok(s) => s,
             Err(e) => return not_in_front(state, e),
         };
-        if !holds_ours(&cli.read_screen(&screen), text, expect) {
+        if !holds_ours(cli, &cli.read_screen(&screen), text, expect) {
             return wait(
                 state,
                 route::RECHECK_SECS,

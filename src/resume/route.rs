@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::live::owner::Reach;
 use crate::live::proc::Pid;
 use crate::provider::own_continue::{cancel_was_exit, AutoContinue, Verdict};
-use crate::provider::screen::Shows;
+use crate::provider::screen::{DialogKind, Shows};
 pub use crate::provider::Holder;
 use crate::shared::Provider;
 
@@ -206,6 +206,14 @@ pub enum Expect {
 }
 
 impl Expect {
+    /// What a choice in a limit dialog of `kind` waits for.
+    pub fn of_dialog(kind: DialogKind) -> Expect {
+        match kind {
+            DialogKind::ArmsOwnContinue => Expect::OwnContinueArmed,
+            DialogKind::Retries => Expect::DialogAnswer,
+        }
+    }
+
     /// Its name in a typing intent's record (`None`: a turn, the default).
     pub fn key(&self) -> Option<String> {
         match self {
@@ -447,7 +455,9 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             if let (false, Holder::Live { pid, reach, what }) = (t.entered, &f.holder) {
                 let ours_in_input = match (&f.shows, &t.expect) {
                     (Some(Shows::Draft(d)), Expect::Turn) => *d == t.text,
-                    (Some(Shows::LimitDialog(_)), Expect::OwnContinueArmed) => true,
+                    (Some(Shows::LimitDialog(_)), Expect::OwnContinueArmed) => {
+                        cli.limit_dialog() == Some(DialogKind::ArmsOwnContinue)
+                    }
                     _ => false,
                 };
                 if ours_in_input && matches!(reach, Reach::Pane(_)) {
@@ -508,8 +518,8 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                 why: format!("{note}{why}"),
             };
             match &f.shows {
-                Some(Shows::LimitDialog(menu)) => match cli.answer_limit_dialog(menu) {
-                    Some(c) if c.arms_own_continue => typed(
+                Some(Shows::LimitDialog(menu)) => match (cli.limit_dialog(), cli.answer_limit_dialog(menu)) {
+                    (Some(DialogKind::ArmsOwnContinue), Some(c)) => typed(
                         c.key.to_string(),
                         Expect::OwnContinueArmed,
                         format!(
@@ -517,7 +527,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                             c.key, c.label
                         ),
                     ),
-                    Some(c) => typed(
+                    (Some(DialogKind::Retries), Some(c)) => typed(
                         c.key.to_string(),
                         Expect::DialogAnswer,
                         format!(
@@ -525,7 +535,7 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                             c.key, c.label
                         ),
                     ),
-                    None => wait(format!(
+                    (_, None) | (None, _) => wait(format!(
                         "{what} shows a usage-limit dialog without \"Keep trying\" or \"Stop\": leaving the choice to the user"
                     )),
                 },
@@ -957,6 +967,33 @@ mod tests {
         // its Enter was sent: never again
         f.shows = Some(Shows::Draft("Continue".into()));
         f.state.typed.as_mut().unwrap().entered = true;
+        assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
+    }
+
+    #[test]
+    fn a_dialog_choice_left_unsent_gets_its_enter_only_from_the_cli_whose_choice_arms() {
+        let now = t("2026-11-30T19:21:05Z");
+        let menu = LimitMenu {
+            options: vec![(1, "Keep trying".into()), (2, "Stop".into())],
+            selected: Some(1),
+        };
+        let mut f = facts(live(pane()), None, Some(Shows::LimitDialog(menu)));
+        f.state.typed = Some(Typed {
+            len_before: 10,
+            text: "2".into(),
+            place: "agents:0.1".into(),
+            entered: false,
+            at: now,
+            // a record from before the name was kept: a digit
+            expect: Expect::from_key(None, "2"),
+        });
+        // Claude's menu: the choice arms its own continue; only the Enter is left
+        assert!(matches!(
+            decide(&f, now),
+            Route::Type { expect: Expect::OwnContinueArmed, text, .. } if text == "2"
+        ));
+        // Gemini's dialog takes no Enter, and no such choice: never pressed
+        f.provider = Provider::Gemini;
         assert!(matches!(decide(&f, now), Route::WaitForOwner { .. }));
     }
 

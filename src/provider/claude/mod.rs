@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-use super::{DialogChoice, LimitMenu, MovedOnRule, ProviderCli};
+use super::{DialogChoice, DialogKind, LimitMenu, MovedOnRule, ProviderCli};
 use crate::paths::Paths;
 use crate::provider::argv::{
     check_dirs, check_message, check_model, required_id, usable_model, ArgvError, ArgvSpec,
@@ -176,6 +176,11 @@ impl ProviderCli for Claude {
         &["CLAUDECODE"]
     }
 
+    /// Its `/rate-limit-options` menu's choice arms its own continue.
+    fn limit_dialog(&self) -> Option<DialogKind> {
+        Some(DialogKind::ArmsOwnContinue)
+    }
+
     /// The `/rate-limit-options` menu's "wait here, then continue
     /// automatically" entry: captured as entry 2; chosen by its label when
     /// shown. Claude's own continue then has the incident.
@@ -188,7 +193,6 @@ impl ProviderCli for Claude {
         Some(DialogChoice {
             key,
             label: "wait here, then continue automatically".into(),
-            arms_own_continue: true,
         })
     }
 

@@ -137,6 +137,11 @@ impl ProviderCli for Gemini {
         tui::project_root(session_file)
     }
 
+    /// Its usage-limit dialog retries (or stops) on the number alone.
+    fn limit_dialog(&self) -> Option<crate::provider::DialogKind> {
+        Some(crate::provider::DialogKind::Retries)
+    }
+
     /// "Keep trying" when offered, else "Stop" ([`tui::choice`]).
     fn answer_limit_dialog(
         &self,
@@ -145,7 +150,6 @@ impl ProviderCli for Gemini {
         tui::choice(menu).map(|(key, label)| crate::provider::DialogChoice {
             key,
             label: label.into(),
-            arms_own_continue: false,
         })
     }
 
