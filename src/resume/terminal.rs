@@ -48,7 +48,8 @@ pub fn file_len(path: &Path) -> u64 {
 
 /// Whether the bytes written after `len_before` show what `expect` waits
 /// for: the typed text as a JSON string's content (a user turn), or what
-/// the CLI writes when a dialog choice took ([`ProviderCli::choice_took`]).
+/// the CLI writes when a choice in its limit dialog took
+/// ([`ProviderCli::choice_took`]).
 pub fn took(
     cli: &dyn ProviderCli,
     path: &Path,
@@ -71,7 +72,11 @@ pub fn took(
             let inner = quoted.trim_matches('"');
             !inner.is_empty() && new.contains(inner)
         }
-        Expect::OwnContinueArmed | Expect::DialogAnswer => cli.choice_took(new.as_bytes()),
+        // A dialog choice: only the kind its CLI's dialog takes.
+        e => {
+            cli.limit_dialog().map(Expect::of_dialog).as_ref() == Some(e)
+                && cli.choice_took(new.as_bytes())
+        }
     }
 }
 
@@ -143,6 +148,45 @@ mod tests {
             Duration::from_millis(30),
             Duration::from_millis(10)
         ));
+    }
+
+    #[test]
+    fn a_dialog_choice_is_confirmed_only_as_its_own_cli_confirms_it() {
+        use crate::provider::DialogKind;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.jsonl");
+        std::fs::write(&p, "{}\n").unwrap();
+        let before = file_len(&p);
+        // what each CLI writes when its choice took: the menu's "continue
+        // automatically" output, a retried request's answer record
+        std::fs::write(
+            &p,
+            "{}\n{\"type\":\"system\",\"content\":\"will continue automatically shortly\"}\n\
+             {\"type\":\"gemini\",\"content\":\"done\"}\n",
+        )
+        .unwrap();
+        let mut kinds = Vec::new();
+        for cli in crate::provider::all() {
+            let kind = cli.limit_dialog();
+            kinds.push(kind);
+            assert_eq!(
+                took(cli, &p, before, "2", &Expect::OwnContinueArmed),
+                kind == Some(DialogKind::ArmsOwnContinue),
+                "{}",
+                cli.display_name()
+            );
+            assert_eq!(
+                took(cli, &p, before, "1", &Expect::DialogAnswer),
+                kind == Some(DialogKind::Retries),
+                "{}",
+                cli.display_name()
+            );
+            // nothing new: nothing took
+            assert!(!took(cli, &p, file_len(&p), "2", &Expect::OwnContinueArmed));
+        }
+        // both kinds are exercised
+        assert!(kinds.contains(&Some(DialogKind::ArmsOwnContinue)));
+        assert!(kinds.contains(&Some(DialogKind::Retries)));
     }
 
     #[test]
