@@ -154,7 +154,10 @@ fn pane_by_ancestry_typing_once_and_confirmation_by_file_growth() {
     // the screen shows it (read before the sentinel below scrolls it)
     let shown = t.capture(&pane).unwrap();
     assert!(shown.contains(text), "{shown}");
-    assert_eq!(screen::read(&shown).shows(), screen::Shows::Unknown);
+    assert_eq!(
+        zag_resumed::provider::screen_view::read(&shown).shows(),
+        screen::Shows::Unknown
+    );
     // exactly one line, exactly the text; nothing reached the decoy
     sentinel_through(&t, &pane, &out);
     assert_eq!(lines_of(&out), [text, "zz-sentinel"]);

@@ -34,6 +34,7 @@ mod holder;
 pub mod mode;
 pub mod own_continue;
 pub mod screen;
+pub mod screen_view;
 pub mod target;
 
 use crate::shared::SessionIdentity;

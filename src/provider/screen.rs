@@ -1,69 +1,26 @@
-//! What a captured TUI pane shows, read from `tmux capture-pane -p` text.
-//! Pure. Each provider reads its own screens in its room
-//! (`provider/claude/screen.rs`, `provider/codex/screen.rs`); this module
-//! holds what they fill and what it means for delivery.
+//! What a captured TUI pane shows, read from `tmux capture-pane -p` text:
+//! the generic vocabulary every provider's screen reader answers in
+//! ([`Shows`]), and the few shapes TUIs share (a rule, a prompt boxed by
+//! two rules, the CLI's input being the last region of the screen). Pure.
+//! Each provider reads its own screens in its room (`provider/<name>/`);
+//! Claude Code's and Codex's are read together by [`super::screen_view`].
 //!
 //! Why: before typing into a live session the daemon must know what is on
-//! screen. Typing into Claude's `/rate-limit-options` menu would pick a menu
-//! entry, not send a prompt; typing while Claude's own auto-continue counts
-//! down would race it; typing after a draft the user left in the prompt
-//! would append to their text. All wordings below were captured from the
-//! real TUIs (Claude Code 2.1.332, Codex 0.171.0; `tests/fixtures/live/`):
-//!
-//! - Claude's limit menu (auto-continue off): `What do you want to do?`,
-//!   `❯ 1. Stop and wait for limit to reset`, `2. Wait here, then continue
-//!   automatically at 7:21pm` (after the reset: `… shortly`), `3. Upgrade
-//!   your plan`, `Enter to confirm · Esc to cancel`. It stays up past the
-//!   reset and sends nothing. Typing `2` then Enter into it (after the
-//!   reset) chose "wait here": Claude armed its own continue (the footer
-//!   below appeared) and continued by itself about a minute later.
-//! - Claude's auto-continue footer: `Continuing automatically at 7:21pm ·
-//!   Esc to cancel`, after the reset `Continuing shortly · Esc to cancel`;
-//!   late 2026 (from the CLI's trackers, not captured here): `Usage limit
-//!   reached · continuing automatically at 7pm · esc or type to cancel`.
-//! - Claude's prompt: a `❯` line between two `─` rules (the prompt is
-//!   followed by a no-break space when empty).
-//! - Codex's composer: the last `›` line (`› Ask Codex to do anything` when
-//!   empty: the placeholder, dim on screen, plain in the capture).
-//! - Codex's limit line: `■ You’ve hit your usage limit. … try again at 9:24 PM.`
-//!   (it stays in the scrollback after a later turn, so it is history, not state).
+//! screen. Typing into a limit menu would pick a menu entry, not send a
+//! prompt; typing while the CLI's own continue counts down would race it;
+//! typing after a draft the user left in the prompt would append to their
+//! text. The wordings each reader knows were captured from the real TUIs
+//! (`tests/fixtures/live/`, `tests/fixtures/real/`) and are listed in its
+//! module.
 
-/// Claude's `/rate-limit-options` menu.
+/// A limit menu or dialog: its numbered entries (Claude's
+/// `/rate-limit-options`, Gemini CLI's usage-limit dialog).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitMenu {
     /// `(number, label)` of each entry, in order.
     pub options: Vec<(u8, String)>,
     /// The entry under the `❯` cursor.
     pub selected: Option<u8>,
-}
-
-/// Everything this module recognises on one screen.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScreenView {
-    /// Claude's limit menu is open.
-    pub claude_limit_menu: Option<LimitMenu>,
-    /// Claude's auto-continue footer: `Some(Some("7:21pm"))` before the
-    /// reset, `Some(None)` for "shortly".
-    pub claude_autocontinue_footer: Option<Option<String>>,
-    /// Claude's prompt line: `Some("")` when empty, `Some(draft)` when the
-    /// user left text in it.
-    pub claude_prompt: Option<String>,
-    /// Codex's composer line, placeholder included (see [`codex_composer_empty`]).
-    pub codex_composer: Option<String>,
-    /// The retry text of the last Codex usage-limit line (`9:24 PM`, or
-    /// `Dec 3rd, 2026 5:34 PM`), when one is on screen.
-    pub codex_limit_retry_at: Option<String>,
-    /// Whether a `›` user turn follows the last Codex limit line (the session
-    /// went on after it).
-    pub codex_turn_after_limit: bool,
-}
-
-/// The placeholder an empty Codex composer shows (as captured).
-pub const CODEX_EMPTY_COMPOSER: &str = "Ask Codex to do anything";
-
-/// Whether a composer text is the empty composer's placeholder.
-pub fn codex_composer_empty(text: &str) -> bool {
-    text == CODEX_EMPTY_COMPOSER
 }
 
 /// What the screen means for delivery, strongest signal first. Generic:
@@ -124,34 +81,19 @@ pub(crate) fn clean(s: &str) -> String {
     s.trim_matches(|c: char| c.is_whitespace()).to_string()
 }
 
-/// Reads a captured screen.
-pub fn read(screen: &str) -> ScreenView {
-    let lines: Vec<&str> = screen.lines().collect();
-    let mut v = ScreenView::default();
-
-    crate::provider::claude::screen::read_into(&lines, &mut v);
-    crate::provider::codex::screen::read_into(&lines, &mut v);
-    v
-}
-
-impl ScreenView {
-    /// What the screen means, strongest signal first: a menu or a countdown
-    /// beats a prompt (Claude keeps drawing the prompt under its footer).
-    pub fn shows(&self) -> Shows {
-        if let Some(m) = &self.claude_limit_menu {
-            return Shows::LimitDialog(m.clone());
-        }
-        if let Some(at) = &self.claude_autocontinue_footer {
-            return Shows::OwnContinueCountdown { at: at.clone() };
-        }
-        match (&self.claude_prompt, &self.codex_composer) {
-            (Some(p), _) if p.is_empty() => Shows::Idle,
-            (Some(p), _) => Shows::Draft(p.clone()),
-            (None, Some(c)) if codex_composer_empty(c) => Shows::Idle,
-            (None, Some(c)) => Shows::Draft(c.clone()),
-            (None, None) => Shows::Unknown,
+/// The prompt a TUI draws as a `❯` line right after a rule with a rule
+/// after it (Claude Code's and Copilot CLI's): `Some("")` when empty,
+/// `Some(draft)` when the user left text in it; the last one on screen.
+pub(crate) fn boxed_prompt(lines: &[&str]) -> Option<String> {
+    let mut prompt = None;
+    for i in 1..lines.len().saturating_sub(1) {
+        if is_rule(lines[i - 1]) && is_rule(lines[i + 1]) {
+            if let Some(rest) = lines[i].trim_start().strip_prefix('❯') {
+                prompt = Some(clean(rest));
+            }
         }
     }
+    prompt
 }
 
 /// Whether a non-blank line below the CLI's input is someone else's: a
@@ -237,137 +179,12 @@ pub fn cli_input_is_last(screen: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::screen_view::read;
 
     macro_rules! fixture {
         ($name:literal) => {
             include_str!(concat!("../../tests/fixtures/live/", $name))
         };
-    }
-
-    #[test]
-    fn captured_screens_read_as_what_they_show() {
-        let menu = |wait: &str| {
-            Shows::LimitDialog(LimitMenu {
-                options: vec![
-                    (1, "Stop and wait for limit to reset".into()),
-                    (2, format!("Wait here, then continue automatically {wait}")),
-                    (3, "Upgrade your plan".into()),
-                ],
-                selected: Some(1),
-            })
-        };
-        let table: &[(&str, Shows)] = &[
-            (fixture!("screen_claude_limit_menu.txt"), menu("at 7:21pm")),
-            (
-                fixture!("screen_claude_limit_menu_after_reset.txt"),
-                menu("shortly"),
-            ),
-            (
-                fixture!("screen_claude_autocontinue_armed.txt"),
-                Shows::OwnContinueCountdown {
-                    at: Some("7:21pm".into()),
-                },
-            ),
-            (
-                fixture!("screen_claude_autocontinue_shortly.txt"),
-                Shows::OwnContinueCountdown { at: None },
-            ),
-            (
-                fixture!("screen_claude_idle_after_continue.txt"),
-                Shows::Idle,
-            ),
-            (
-                fixture!("screen_claude_after_menu_choice_2.txt"),
-                Shows::OwnContinueCountdown { at: None },
-            ),
-            (fixture!("screen_claude_menu_dismissed.txt"), Shows::Idle),
-            (fixture!("screen_codex_ready.txt"), Shows::Idle),
-            (fixture!("screen_codex_limit.txt"), Shows::Idle),
-            (fixture!("screen_codex_after_typed.txt"), Shows::Idle),
-            ("root@host:~$ ", Shows::Unknown),
-            ("", Shows::Unknown),
-        ];
-        for (i, (screen, want)) in table.iter().enumerate() {
-            assert_eq!(&read(screen).shows(), want, "case {i}");
-        }
-    }
-
-    #[test]
-    fn codex_limit_line_and_what_followed_it() {
-        let at_limit = read(fixture!("screen_codex_limit.txt"));
-        assert_eq!(at_limit.codex_limit_retry_at.as_deref(), Some("9:24 PM"));
-        assert!(!at_limit.codex_turn_after_limit);
-        let after = read(fixture!("screen_codex_after_typed.txt"));
-        assert_eq!(after.codex_limit_retry_at.as_deref(), Some("9:24 PM"));
-        assert!(after.codex_turn_after_limit);
-        assert_eq!(
-            read(fixture!("screen_codex_ready.txt")).codex_limit_retry_at,
-            None
-        );
-        let other_day = "■ You've hit your usage limit. … or try again at Dec 3rd, 2026 5:34 PM.\n\n› Ask Codex to do anything\n";
-        assert_eq!(
-            read(other_day).codex_limit_retry_at.as_deref(),
-            Some("Dec 3rd, 2026 5:34 PM")
-        );
-    }
-
-    #[test]
-    fn a_draft_in_the_prompt_is_reported() {
-        let rule = "─".repeat(40);
-        let claude = format!("❯ hi\n{rule}\n❯ half-typed thought\n{rule}\n  ⏵⏵ auto mode on\n");
-        assert_eq!(
-            read(&claude).shows(),
-            Shows::Draft("half-typed thought".into())
-        );
-        let codex = "› hi\n\n› fix the tests please\n\n  ? for shortcuts\n";
-        assert_eq!(
-            read(codex).shows(),
-            Shows::Draft("fix the tests please".into())
-        );
-    }
-
-    #[test]
-    fn late_2026_countdown_lines_are_read_as_the_older_ones() {
-        let table: &[(&str, Option<Option<&str>>)] = &[
-            ("  Continuing automatically at 7:21pm · Esc to cancel", Some(Some("7:21pm"))),
-            ("Continuing shortly · Esc to cancel", Some(None)),
-            (
-                "Usage limit reached · continuing automatically at 7pm · esc or type to cancel",
-                Some(Some("7pm")),
-            ),
-            (
-                "Usage limit reached again after you continued · continuing automatically at 8:05pm · esc or type to cancel",
-                Some(Some("8:05pm")),
-            ),
-            ("Usage limit reached · continuing shortly · esc or type to cancel", Some(None)),
-            // not a countdown
-            ("Usage limit reached · continuing automatically at 7pm", None),
-            ("Enter to confirm · Esc to cancel", None),
-            ("You've hit your 5-hour limit · resets 7pm (UTC)", None),
-        ];
-        for (line, want) in table {
-            assert_eq!(
-                crate::provider::claude::screen::autocontinue_footer(line),
-                want.map(|at| at.map(str::to_string)),
-                "{line}"
-            );
-        }
-        let rule = "─".repeat(40);
-        let screen = format!(
-            "You've hit your 5-hour limit · resets 7pm (UTC)\n{rule}\n❯ \u{a0}\n{rule}\n  Usage limit reached · continuing automatically at 7pm · esc or type to cancel\n"
-        );
-        assert_eq!(
-            read(&screen).shows(),
-            Shows::OwnContinueCountdown {
-                at: Some("7pm".into())
-            }
-        );
-    }
-
-    #[test]
-    fn a_menu_without_its_confirm_line_is_not_the_limit_menu() {
-        let s = "What do you want to do?\n❯ 1. Stop and wait for limit to reset\n";
-        assert_eq!(read(s).claude_limit_menu, None);
     }
 
     #[test]

@@ -571,7 +571,8 @@ mod tests {
     use super::*;
     use crate::live::tmux::Pane;
     use crate::provider::claude::own_continue::assess;
-    use crate::provider::screen::{self, LimitMenu};
+    use crate::provider::screen::LimitMenu;
+    use crate::provider::screen_view as screen;
     use std::path::PathBuf;
 
     fn t(s: &str) -> DateTime<Utc> {

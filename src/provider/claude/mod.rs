@@ -9,7 +9,7 @@
 
 pub mod own_continue;
 pub mod registry;
-pub(crate) mod screen;
+pub mod screen;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -44,10 +44,10 @@ impl ProviderCli for Claude {
         Provider::Claude
     }
 
-    /// Its screens ([`super::screen::read`], which reads Claude's and
-    /// Codex's TUIs).
+    /// Its screens ([`super::screen_view::read`], which reads Claude's and
+    /// Codex's TUIs together).
     fn read_screen(&self, screen: &str) -> super::Shows {
-        super::screen::read(screen).shows()
+        super::screen_view::read(screen).shows()
     }
 
     fn display_name(&self) -> &'static str {

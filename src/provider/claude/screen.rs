@@ -1,7 +1,35 @@
 //! Claude Code's screens: its limit menu, its auto-continue footer and its
-//! prompt (wordings in [`crate::provider::screen`]). Pure.
+//! prompt. Pure. Captured from the real TUI (Claude Code 2.1.332;
+//! `tests/fixtures/live/`):
+//!
+//! - The limit menu (auto-continue off): `What do you want to do?`,
+//!   `❯ 1. Stop and wait for limit to reset`, `2. Wait here, then continue
+//!   automatically at 7:21pm` (after the reset: `… shortly`), `3. Upgrade
+//!   your plan`, `Enter to confirm · Esc to cancel`. It stays up past the
+//!   reset and sends nothing. Typing `2` then Enter into it (after the
+//!   reset) chose "wait here": Claude armed its own continue (the footer
+//!   below appeared) and continued by itself about a minute later.
+//! - The auto-continue footer: `Continuing automatically at 7:21pm · Esc
+//!   to cancel`, after the reset `Continuing shortly · Esc to cancel`; late
+//!   2026 (from the CLI's trackers, not captured here): `Usage limit
+//!   reached · continuing automatically at 7pm · esc or type to cancel`.
+//! - The prompt: a `❯` line between two `─` rules (the prompt is followed
+//!   by a no-break space when empty).
 
-use crate::provider::screen::{clean, is_rule, LimitMenu, ScreenView};
+use crate::provider::screen::{boxed_prompt, clean, LimitMenu};
+
+/// What Claude Code's screens show on one capture.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaudeScreen {
+    /// Its limit menu is open.
+    pub limit_menu: Option<LimitMenu>,
+    /// Its auto-continue footer: `Some(Some("7:21pm"))` before the reset,
+    /// `Some(None)` for "shortly".
+    pub autocontinue_footer: Option<Option<String>>,
+    /// Its prompt line: `Some("")` when empty, `Some(draft)` when the user
+    /// left text in it.
+    pub prompt: Option<String>,
+}
 
 fn menu_entry(line: &str) -> Option<(bool, u8, String)> {
     let t = line.trim();
@@ -36,8 +64,9 @@ pub(crate) fn autocontinue_footer(line: &str) -> Option<Option<String>> {
         .then_some(None)
 }
 
-/// Fill what Claude's screens show into `v`.
-pub(crate) fn read_into(lines: &[&str], v: &mut ScreenView) {
+/// What Claude's screens show in `lines`.
+pub(crate) fn read(lines: &[&str]) -> ClaudeScreen {
+    let mut v = ClaudeScreen::default();
     // Claude's limit menu: the question, numbered entries, the confirm line.
     if let Some(q) = lines
         .iter()
@@ -60,22 +89,17 @@ pub(crate) fn read_into(lines: &[&str], v: &mut ScreenView) {
                 }
                 menu.options.push((n, label));
             }
-            v.claude_limit_menu = Some(menu);
+            v.limit_menu = Some(menu);
         }
     }
 
     for l in lines {
         if let Some(footer) = autocontinue_footer(l) {
-            v.claude_autocontinue_footer = Some(footer);
+            v.autocontinue_footer = Some(footer);
         }
     }
 
     // Claude's prompt: a `❯` line right after a rule, with a rule after it.
-    for i in 1..lines.len().saturating_sub(1) {
-        if is_rule(lines[i - 1]) && is_rule(lines[i + 1]) {
-            if let Some(rest) = lines[i].trim_start().strip_prefix('❯') {
-                v.claude_prompt = Some(clean(rest));
-            }
-        }
-    }
+    v.prompt = boxed_prompt(lines);
+    v
 }

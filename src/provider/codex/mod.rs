@@ -6,7 +6,7 @@
 //! otherwise run read-only: resumed, but unable to edit).
 
 pub mod live;
-pub(crate) mod screen;
+pub mod screen;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -30,10 +30,10 @@ impl ProviderCli for Codex {
         Provider::Codex
     }
 
-    /// Its screens ([`super::screen::read`], which reads Claude's and
-    /// Codex's TUIs).
+    /// Its screens ([`super::screen_view::read`], which reads Claude's and
+    /// Codex's TUIs together).
     fn read_screen(&self, screen: &str) -> super::Shows {
-        super::screen::read(screen).shows()
+        super::screen_view::read(screen).shows()
     }
 
     fn display_name(&self) -> &'static str {

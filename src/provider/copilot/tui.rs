@@ -104,7 +104,8 @@ pub fn read_screen(text: &str) -> Shows {
             return Shows::Busy(clean(t));
         }
     }
-    match screen::read(text).claude_prompt {
+    let lines: Vec<&str> = text.lines().collect();
+    match screen::boxed_prompt(&lines) {
         Some(p) if p.is_empty() => Shows::Idle,
         Some(p) => Shows::Draft(p),
         None => Shows::Unknown,
