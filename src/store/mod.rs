@@ -174,9 +174,10 @@ pub struct Schedule {
     /// incident: the typing intent (appended before the first keystroke)
     /// and the one notification, so a restart neither types nor notifies
     /// twice. Ours only: the incident's `schedule` appended again with this
-    /// key (the last schedule wins, for zag too).
+    /// key (the last schedule wins, for zag too). Boxed: few records have
+    /// it, and a start-up holds 100,000 records in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live: Option<LiveRecord>,
+    pub live: Option<Box<LiveRecord>>,
     /// Set on a limit no wait lifts (`credits`, `spend_cap`, `billing`,
     /// `no_quota`): never delivered, recorded as needing the user at once.
     /// Ours only: zag ignores it.
@@ -486,7 +487,7 @@ struct FlatRecord {
     #[serde(default)]
     cwd_identity: Option<CwdIdentity>,
     #[serde(default)]
-    live: Option<LiveRecord>,
+    live: Option<Box<LiveRecord>>,
     #[serde(default)]
     needs_user: Option<String>,
     #[serde(default)]
