@@ -286,7 +286,7 @@ struct Core {
     stores: HashMap<PathBuf, StoreFollower>,
     /// Our incidents from the moment one is known to be new (being
     /// written) until its final record is durable, each in its state.
-    incidents: crate::store::IdMap<Incident>,
+    incidents: crate::store::OrderedIdMap<Incident>,
     /// A compaction is running (see `maybe_compact`).
     compacting: Arc<std::sync::atomic::AtomicBool>,
     limits: LimitsCache,
@@ -624,7 +624,7 @@ impl Core {
         let mut zag_records = Vec::new();
         let mut cancelled = Vec::new();
         // Armed in one message: a start-up re-arm can be 100,000 entries.
-        let mut to_arm = Vec::new();
+        let mut to_arm = Vec::with_capacity(records.len());
         let store: Arc<Path> = Arc::from(path);
         for change in records {
             match change {
@@ -639,7 +639,7 @@ impl Core {
                     match self.incidents.entry(s.incident_id.clone()) {
                         // Ours from disk (a start, another run's record, an
                         // adoption, a retry): armed.
-                        std::collections::hash_map::Entry::Vacant(slot) => {
+                        indexmap::map::Entry::Vacant(slot) => {
                             to_arm.push(TimerEntry {
                                 due: s.when,
                                 key: TimerKey::Incident(s.incident_id.clone()),
@@ -650,7 +650,7 @@ impl Core {
                         // The same incident scheduled again (`resume-now`
                         // rewrites its `when`; zag's rule: the last schedule
                         // wins): follow it while it waits for its time.
-                        std::collections::hash_map::Entry::Occupied(mut slot) => {
+                        indexmap::map::Entry::Occupied(mut slot) => {
                             let inc = slot.get_mut();
                             if inc.state.is_waiting() && inc.schedule.when != s.when {
                                 tracing::info!(incident = %s.incident_id, when = %s.when, "scheduled again in the store; timer moved");
@@ -698,7 +698,7 @@ impl Core {
 
     /// Remove an incident and its session filing.
     fn untrack(&mut self, id: &str) -> Option<Incident> {
-        let inc = self.incidents.remove(id)?;
+        let inc = self.incidents.swap_remove(id)?;
         self.user.held.remove(id);
         self.sessions.remove(&inc.schedule);
         Some(inc)

@@ -273,7 +273,7 @@ pub fn record_live(
         return Ok(());
     };
     let mut s = incident.clone();
-    s.live = Some(state.to_record(now, waiting));
+    s.live = Some(Box::new(state.to_record(now, waiting)));
     StoreFile::new(store).append(&Record::Schedule(s))
 }
 

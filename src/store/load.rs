@@ -8,24 +8,33 @@
 //! others read. A line belongs to the range that holds its first byte, so a
 //! thread skips the partial line it starts in and finishes its last line past
 //! its range's end. Schedules are shared (`Arc`) as they are parsed, on the
-//! parsing thread.
+//! parsing thread, which also hashes each id and makes the handle and key
+//! each of the two maps takes: the fold then only moves them.
 //!
-//! The per-range results are then folded in file order. The result is
-//! exactly what feeding the bytes line by line with [`Replay::feed`] gives:
-//! the last schedule of an id wins, a tombstone anywhere hides the id, a
-//! torn last line (no newline) is ignored and not consumed.
+//! The per-range results are then folded in file order, `scheduled` and
+//! `pending` on two threads for a large store. The result is exactly what
+//! feeding the bytes line by line with [`Replay::feed`] gives: the last
+//! schedule of an id wins, a tombstone anywhere hides the id, a torn last
+//! line (no newline) is ignored and not consumed.
 
+use std::hash::BuildHasher;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::{parse_line, Record, Replay, ReplayChange, Schedule};
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
+
+use super::{parse_line, IdSet, OrderedIdMap, Record, Replay, ReplayChange, Schedule};
 
 /// Bytes read per positioned read.
 const BLOCK: usize = 1 << 20;
 
 /// Below this many bytes a store is replayed on the calling thread.
 pub(crate) const PARALLEL_MIN: u64 = 4 << 20;
+
+/// From this many schedules on, `pending` is folded on a thread of its own
+/// while the calling thread folds `scheduled`.
+const PARALLEL_FOLD_MIN: usize = 20_000;
 
 /// Something that can be read at an offset from several threads at once.
 pub(crate) trait ReadAt: Sync {
@@ -61,7 +70,7 @@ impl ReadAt for [u8] {
 pub(crate) fn replay_from<S: ReadAt + ?Sized>(src: &S, len: u64) -> io::Result<Replay> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) as u64;
     if len < PARALLEL_MIN || threads < 2 {
-        return Ok(fold(vec![parse_range(src, 0, len, len)?]));
+        return Ok(fold(vec![parse_range(src, 0, len, len)?], false));
     }
     let bounds: Vec<u64> = (0..=threads).map(|i| len * i / threads).collect();
     let outs = std::thread::scope(|sc| {
@@ -69,7 +78,7 @@ pub(crate) fn replay_from<S: ReadAt + ?Sized>(src: &S, len: u64) -> io::Result<R
             .windows(2)
             .map(|w| {
                 let (start, stop) = (w[0], w[1]);
-                sc.spawn(move || parse_range(src, start, stop, len))
+                sc.spawn(move || parse_range::<_, ForFold>(src, start, stop, len))
             })
             .collect();
         handles
@@ -77,7 +86,8 @@ pub(crate) fn replay_from<S: ReadAt + ?Sized>(src: &S, len: u64) -> io::Result<R
             .map(|h| h.join().expect("store parser thread panicked"))
             .collect::<io::Result<Vec<_>>>()
     })?;
-    Ok(fold(outs))
+    let schedules: usize = outs.iter().map(|o| o.parsed.scheduled.len()).sum();
+    Ok(fold(outs, schedules >= PARALLEL_FOLD_MIN))
 }
 
 /// Follow a store: apply the complete lines from `replay.consumed` up to
@@ -91,7 +101,7 @@ pub(crate) fn follow<S: ReadAt + ?Sized>(
     len: u64,
 ) -> io::Result<Vec<ReplayChange>> {
     // `consumed` is 0 or just past a newline: the range starts on a line.
-    let out = parse_range(src, replay.consumed, len, len)?;
+    let out: RangeOut<Vec<Parsed>> = parse_range(src, replay.consumed, len, len)?;
     let mut touched = Vec::with_capacity(out.parsed.len());
     for p in out.parsed {
         match p {
@@ -125,9 +135,78 @@ enum Parsed {
     Tombstone(String),
 }
 
+/// Where [`parse_range`] puts the records it reads.
+trait Records {
+    /// Room for about `records` records.
+    fn with_capacity(records: usize) -> Self;
+    fn schedule(&mut self, s: Schedule);
+    fn tombstone(&mut self, incident_id: String);
+}
+
+/// In file order, for [`follow`], which applies them one by one.
+impl Records for Vec<Parsed> {
+    fn with_capacity(records: usize) -> Self {
+        Vec::with_capacity(records)
+    }
+
+    fn schedule(&mut self, s: Schedule) {
+        self.push(Parsed::Schedule(Arc::new(s)));
+    }
+
+    fn tombstone(&mut self, incident_id: String) {
+        self.push(Parsed::Tombstone(incident_id));
+    }
+}
+
+/// A schedule made ready for one of the fold's maps: its id's hash in that
+/// map, its key and its handle.
+type ReadyEntry = (u64, String, Arc<Schedule>);
+
+/// A range's records as the fold takes them, made ready on the parsing
+/// thread: there the record is still in the CPU's cache and the work runs
+/// beside the other ranges'; in the fold the same hashing, copying and
+/// reference counting touched cold memory, one record after another.
+#[derive(Default)]
+struct ForFold {
+    /// Every schedule, in file order, for `scheduled`.
+    scheduled: Vec<ReadyEntry>,
+    /// The same schedules for `pending` (other handles, other keys).
+    pending: Vec<ReadyEntry>,
+    /// Every id tombstoned (`pending` is `scheduled` without them, whatever
+    /// the order of schedules and tombstones).
+    tombstones: Vec<String>,
+}
+
+impl Records for ForFold {
+    fn with_capacity(records: usize) -> Self {
+        ForFold {
+            scheduled: Vec::with_capacity(records),
+            pending: Vec::with_capacity(records),
+            tombstones: Vec::new(),
+        }
+    }
+
+    fn schedule(&mut self, s: Schedule) {
+        let hash = id_hash(&s.incident_id);
+        let s = Arc::new(s);
+        self.pending
+            .push((hash, s.incident_id.clone(), Arc::clone(&s)));
+        self.scheduled.push((hash, s.incident_id.clone(), s));
+    }
+
+    fn tombstone(&mut self, incident_id: String) {
+        self.tombstones.push(incident_id);
+    }
+}
+
+/// An id's hash in an [`OrderedIdMap`].
+fn id_hash(id: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(id)
+}
+
 /// What one range held.
-struct RangeOut {
-    parsed: Vec<Parsed>,
+struct RangeOut<R> {
+    parsed: R,
     skipped: usize,
     /// Offset just past the last newline this range consumed (0: none).
     end: u64,
@@ -152,15 +231,15 @@ enum Mode {
 
 /// Parse every line whose first byte lies in `[start, stop)`, reading no
 /// further than `len`.
-fn parse_range<S: ReadAt + ?Sized>(
+fn parse_range<S: ReadAt + ?Sized, R: Records>(
     src: &S,
     start: u64,
     stop: u64,
     len: u64,
-) -> io::Result<RangeOut> {
+) -> io::Result<RangeOut<R>> {
     let mut out = RangeOut {
         // About 0.5–1 KB per record; the guess only saves regrowing.
-        parsed: Vec::with_capacity((((stop - start) / 512) as usize).min(1 << 20)),
+        parsed: R::with_capacity((((stop - start) / 512) as usize).min(1 << 20)),
         skipped: 0,
         end: 0,
     };
@@ -220,12 +299,10 @@ fn parse_range<S: ReadAt + ?Sized>(
                         return Ok(out);
                     }
                     match parse_line(&buf[line_start..nl]) {
-                        Some(Ok(Record::Schedule(s))) => {
-                            out.parsed.push(Parsed::Schedule(Arc::new(s)))
-                        }
+                        Some(Ok(Record::Schedule(s))) => out.parsed.schedule(s),
                         Some(Ok(
                             Record::Complete { incident_id, .. } | Record::Cancel { incident_id },
-                        )) => out.parsed.push(Parsed::Tombstone(incident_id)),
+                        )) => out.parsed.tombstone(incident_id),
                         Some(Err(())) => out.skipped += 1,
                         None => {}
                     }
@@ -241,35 +318,74 @@ fn parse_range<S: ReadAt + ?Sized>(
     }
 }
 
-/// Fold the ranges' records, in file order, into one replay.
-fn fold(outs: Vec<RangeOut>) -> Replay {
-    let n = outs.iter().map(|o| o.parsed.len()).sum();
-    let mut r = Replay {
-        consumed: outs.iter().map(|o| o.end).max().unwrap_or(0),
-        skipped_lines: outs.iter().map(|o| o.skipped).sum(),
-        records: n,
-        ..Replay::default()
+/// Fold the ranges' records, in file order, into one replay; with
+/// `two_threads`, `pending` is folded on a thread of its own.
+fn fold(outs: Vec<RangeOut<ForFold>>, two_threads: bool) -> Replay {
+    let mut tombstoned = IdSet::default();
+    let (mut for_scheduled, mut for_pending) = (Vec::new(), Vec::new());
+    let (mut records, mut skipped_lines, mut consumed) = (0, 0, 0);
+    for o in outs {
+        records += o.parsed.scheduled.len() + o.parsed.tombstones.len();
+        skipped_lines += o.skipped;
+        consumed = consumed.max(o.end);
+        tombstoned.extend(o.parsed.tombstones);
+        for_scheduled.push(o.parsed.scheduled);
+        for_pending.push(o.parsed.pending);
+    }
+    let n: usize = for_scheduled.iter().map(Vec::len).sum();
+    // Last schedule wins; a tombstone anywhere hides the id.
+    let fold_scheduled = move || fold_map(n, for_scheduled.into_iter().flatten());
+    let fold_pending = |tombstoned: &IdSet| {
+        fold_map(
+            n,
+            for_pending
+                .into_iter()
+                .flatten()
+                .filter(|(_, id, _)| tombstoned.is_empty() || !tombstoned.contains(id)),
+        )
     };
-    r.scheduled.reserve(n);
-    for p in outs.into_iter().flat_map(|o| o.parsed) {
-        match p {
-            // Last schedule wins.
-            Parsed::Schedule(s) => {
-                r.scheduled.insert(s.incident_id.clone(), s);
+    let (scheduled, pending) = if two_threads {
+        std::thread::scope(|sc| {
+            let pending = sc.spawn(|| fold_pending(&tombstoned));
+            let scheduled = fold_scheduled();
+            (
+                scheduled,
+                pending.join().expect("store fold thread panicked"),
+            )
+        })
+    } else {
+        (fold_scheduled(), fold_pending(&tombstoned))
+    };
+    Replay {
+        pending,
+        tombstoned,
+        scheduled,
+        skipped_lines,
+        consumed,
+        records,
+    }
+}
+
+/// A map of `entries`, in order, the last value of a key winning (where
+/// [`IndexMap::insert`](indexmap::IndexMap::insert) would put it: a key
+/// keeps its first position).
+fn fold_map(
+    capacity: usize,
+    entries: impl Iterator<Item = ReadyEntry>,
+) -> OrderedIdMap<Arc<Schedule>> {
+    let mut map = OrderedIdMap::with_capacity_and_hasher(capacity, Default::default());
+    for (hash, id, s) in entries {
+        debug_assert_eq!(hash, map.hasher().hash_one(&id), "the map's own hash");
+        match map.raw_entry_mut_v1().from_hash(hash, |k| *k == id) {
+            RawEntryMut::Occupied(mut e) => {
+                e.insert(s);
             }
-            Parsed::Tombstone(id) => {
-                r.tombstoned.insert(id);
+            RawEntryMut::Vacant(e) => {
+                e.insert_hashed_nocheck(hash, id, s);
             }
         }
     }
-    r.pending
-        .reserve(r.scheduled.len() - r.tombstoned.len().min(r.scheduled.len()));
-    for (id, s) in &r.scheduled {
-        if !r.tombstoned.contains(id) {
-            r.pending.insert(id.clone(), s.clone());
-        }
-    }
-    r
+    map
 }
 
 #[cfg(test)]
@@ -288,36 +404,55 @@ mod tests {
         )
     }
 
+    /// The replay of `bytes` cut into ranges at `cuts`, folded on one
+    /// thread and on two: both must be the same.
+    fn folded(bytes: &[u8], cuts: &[u64]) -> Replay {
+        let len = bytes.len() as u64;
+        let bounds: Vec<u64> = [0]
+            .iter()
+            .chain(cuts)
+            .chain([len].iter())
+            .copied()
+            .collect();
+        let ranges = || {
+            bounds
+                .windows(2)
+                .map(|w| parse_range(bytes, w[0], w[1], len).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let one = fold(ranges(), false);
+        assert_eq!(fold(ranges(), true), one, "cut at {cuts:?}");
+        one
+    }
+
     /// Every split point, including ones inside lines, right after and right
-    /// before newlines, over blank lines, junk and a torn tail.
+    /// before newlines, over blank lines, junk and a torn tail; an id
+    /// scheduled again (the later schedule wins), one tombstoned between
+    /// its schedules, one tombstoned before its only schedule.
     #[test]
     fn every_range_split_equals_line_by_line() {
         let text = format!(
-            "{}\n\n{}\njunk\n{}\n{{\"action\":\"cancel\",\"incident_id\":\"a\"}}\n{}\n{{\"torn",
+            "{}\n\n{}\njunk\n{}\n{{\"action\":\"cancel\",\"incident_id\":\"a\"}}\n{}\n{}\n{{\"action\":\"complete\",\"incident_id\":\"d\",\"status\":\"resumed\"}}\n{}\n{}\n{{\"torn",
             sched("a"),
             sched("b"),
             sched("a"),
-            sched("c")
+            sched("c"),
+            sched("b").replace("\"Continue\"", "\"later\""),
+            sched("d"),
+            sched("a").replace("\"Continue\"", "\"later\""),
         );
         let bytes = text.as_bytes();
         let len = bytes.len() as u64;
         let want = line_by_line(bytes);
         assert_eq!(want.pending.len(), 2);
+        assert_eq!(want.pending["b"].message, "later");
+        assert_eq!(want.scheduled["a"].message, "later");
         for cut in 0..=len {
-            let outs = vec![
-                parse_range(bytes, 0, cut, len).unwrap(),
-                parse_range(bytes, cut, len, len).unwrap(),
-            ];
-            assert_eq!(fold(outs), want, "split at {cut}");
+            assert_eq!(folded(bytes, &[cut]), want, "split at {cut}");
         }
         for a in (0..len).step_by(7) {
             for b in (a..=len).step_by(11) {
-                let outs = vec![
-                    parse_range(bytes, 0, a, len).unwrap(),
-                    parse_range(bytes, a, b, len).unwrap(),
-                    parse_range(bytes, b, len, len).unwrap(),
-                ];
-                assert_eq!(fold(outs), want, "split at {a}, {b}");
+                assert_eq!(folded(bytes, &[a, b]), want, "split at {a}, {b}");
             }
         }
     }
@@ -371,7 +506,8 @@ mod tests {
         assert_eq!(full.pending["big"].message.len(), 3 * BLOCK);
         // A range that starts inside the long line skips it block by block.
         let inside = (sched("a").len() + 10) as u64;
-        let out = parse_range(bytes, inside, bytes.len() as u64, bytes.len() as u64).unwrap();
+        let out: RangeOut<Vec<Parsed>> =
+            parse_range(bytes, inside, bytes.len() as u64, bytes.len() as u64).unwrap();
         assert_eq!(out.parsed.len(), 1, "only \"b\" starts in the range");
         let cut = (text.len() - 10) as u64;
         let part = replay_from(bytes, cut).unwrap();
@@ -395,21 +531,18 @@ mod tests {
         assert_eq!(got.consumed, len);
         assert_eq!(got, line_by_line(bytes));
         let mid = (sched("a").len() + 100) as u64;
-        let split = fold(vec![
-            parse_range(bytes, 0, mid, len).unwrap(),
-            parse_range(bytes, mid, len, len).unwrap(),
-        ]);
-        assert_eq!(split, got);
+        assert_eq!(folded(bytes, &[mid]), got);
     }
 
-    /// The threaded path over a store large enough to use it, through a
-    /// real file.
+    /// The threaded paths (parsing, and folding `pending` beside
+    /// `scheduled`) over a store large enough to take them, through a real
+    /// file; each id scheduled again and again with another message.
     #[test]
     fn threaded_file_replay_equals_line_by_line() {
         let mut text = String::new();
         let mut i = 0;
         while (text.len() as u64) < PARALLEL_MIN + 100_000 {
-            text += &sched(&format!("id{}", i % 5000));
+            text += &sched(&format!("id{}", i % 5000)).replace("Continue", &format!("m{i}"));
             text += "\n";
             if i % 7 == 0 {
                 text += &format!(
@@ -427,6 +560,10 @@ mod tests {
         let got = replay_from(&file, text.len() as u64).unwrap();
         let want = line_by_line(text.as_bytes());
         assert!(!want.pending.is_empty() && !want.tombstoned.is_empty() && want.skipped_lines > 0);
+        assert!(
+            i >= PARALLEL_FOLD_MIN,
+            "{i} schedules: the fold takes two threads"
+        );
         assert_eq!(got, want);
     }
 }

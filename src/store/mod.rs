@@ -174,9 +174,10 @@ pub struct Schedule {
     /// incident: the typing intent (appended before the first keystroke)
     /// and the one notification, so a restart neither types nor notifies
     /// twice. Ours only: the incident's `schedule` appended again with this
-    /// key (the last schedule wins, for zag too).
+    /// key (the last schedule wins, for zag too). Boxed: few records have
+    /// it, and a start-up holds 100,000 records in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live: Option<LiveRecord>,
+    pub live: Option<Box<LiveRecord>>,
     /// Set on a limit no wait lifts (`credits`, `spend_cap`, `billing`,
     /// `no_quota`): never delivered, recorded as needing the user at once.
     /// Ours only: zag ignores it.
@@ -486,7 +487,7 @@ struct FlatRecord {
     #[serde(default)]
     cwd_identity: Option<CwdIdentity>,
     #[serde(default)]
-    live: Option<LiveRecord>,
+    live: Option<Box<LiveRecord>>,
     #[serde(default)]
     needs_user: Option<String>,
     #[serde(default)]
@@ -764,6 +765,14 @@ mod tests {
             "2026-11-24T03:21:58",
             "2026-11-24T03:21:58+0200",
             "2026-13-24T03:21:58Z",
+            "2026-11-24T03:21:58.Z",
+            "2026-11-24T03:21:58.123456789-00:30",
+            "2026-11-24T03:21:58+23:59",
+            "2026-11-24T03:21:58+24:00",
+            "2026-11-24T03:21:58+0a:00",
+            "2O26-11-24T03:21:58Z",
+            "2026-11-2/T03:21:58Z",
+            "0000-01-01T00:00:00Z",
             "not a time",
             "",
         ];
