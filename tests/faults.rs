@@ -9,6 +9,10 @@
 //! the daemon is a test seam, and the store's OS errors are the real ones
 //! (ENOSPC, EROFS). Needs root (CI runs as root); skipped with one line
 //! otherwise, unless `CI` is set.
+//!
+//! A disk cannot be made slow that way: the slow-disk tests hold a store's
+//! appends with a debug build's `ZAG_RESUMED_SLOW_STORE` (see
+//! `zag_resumed::fault`) and need no root, as do the injected panics.
 
 mod util;
 
@@ -407,4 +411,120 @@ fn a_dead_timer_task_stops_the_daemon_with_an_error() {
     let (code, log) = a_panic_at("timer", -30);
     assert_ne!(code, 0, "{log}");
     assert!(log.contains("the timer task stopped"), "{log}");
+}
+
+/// A command's wall time, and its exit code and stdout.
+fn timed(env: &Env, args: &[&str]) -> (Duration, i32, String) {
+    let t = Instant::now();
+    let (code, out, _) = env.run_cli(args);
+    (t.elapsed(), code, out)
+}
+
+/// A slow disk (issue 18): the project's store takes `SLOW` seconds per
+/// append (a debug build's `ZAG_RESUMED_SLOW_STORE`). While that write is
+/// held, `status` and `list` answer at once and another session's limit,
+/// met at the same time, is scheduled and acknowledged in its own store;
+/// the slow record lands once, after the hold. No root needed. The
+/// figures print with `--nocapture`.
+#[test]
+fn a_slow_store_write_stalls_neither_status_nor_another_session() {
+    const SLOW: u64 = 6;
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(work.join(".git")).unwrap();
+    let paths = zag_resumed::paths::Paths::new(&env.home, None);
+    let project = paths.project_for_root(&work.display().to_string());
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n",
+    )
+    .unwrap();
+    let store = project.join("scheduled_resumes.jsonl");
+    // Another session, outside any git work tree: the global store.
+    let other_work = env.dir.path().join("other");
+    std::fs::create_dir_all(&other_work).unwrap();
+    let mut cmd = env.cmd(&["run"]);
+    cmd.env(
+        "ZAG_RESUMED_SLOW_STORE",
+        format!("{SLOW}:{}", store.display()),
+    );
+    let daemon = env.start_cmd(cmd);
+
+    let reset = chrono::Utc::now() + chrono::Duration::hours(1);
+    let slow = claude_hit(&env, &work, SID, reset);
+    let other = claude_hit(&env, &other_work, OTHER, reset);
+    let t0 = Instant::now();
+    daemon.wait_log("holding this append");
+    let held = Instant::now();
+    let still_held = || actions(&std::fs::read_to_string(&store).unwrap_or_default()).is_empty();
+
+    wait_for("the other session's schedule", || {
+        actions(&std::fs::read_to_string(env.store()).unwrap_or_default()) == ["schedule"]
+    });
+    env.wait_read_whole(&other);
+    let other_took = t0.elapsed();
+    assert!(
+        still_held(),
+        "the other session was scheduled during the hold"
+    );
+
+    let (mut worst_status, mut worst_list) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..5 {
+        let (took, code, out) = timed(&env, &["status", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        worst_status = worst_status.max(took);
+        let (took, code, out) = timed(&env, &["list", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(OTHER), "the other session is listed: {out}");
+        worst_list = worst_list.max(took);
+    }
+    let measured_within = held.elapsed();
+    assert!(
+        still_held(),
+        "measured while the slow write was held (it ended before {measured_within:?})"
+    );
+    let len = std::fs::metadata(&slow).unwrap().len();
+    assert_ne!(
+        saved_offset(&env, &slow),
+        Some(len),
+        "the slow hit is not acknowledged yet"
+    );
+
+    wait_for("the slow schedule", || !still_held());
+    let landed = held.elapsed();
+    env.wait_read_whole(&slow);
+    let st = env.wait_status("both pending", |s| util::pending_count(s) == 2);
+    assert!(
+        unwritable(&st).is_none(),
+        "a slow store is not an outage: {st}"
+    );
+    let records = env.records(&store);
+    assert_eq!(
+        records.len(),
+        1,
+        "the slow record lands exactly once: {records:?}"
+    );
+    assert_eq!(records[0]["action"], "schedule");
+    assert!(
+        landed >= Duration::from_secs(SLOW) - Duration::from_millis(500),
+        "landed {landed:?} into a {SLOW} s hold"
+    );
+    println!(
+        "slow store ({SLOW} s per append): status answered in at most {:.3} s and list in {:.3} s (5 each, all within {:.1} s of the hold starting); the other session's hit was scheduled and acknowledged {:.2} s after both limits were written; the slow record landed once, {:.2} s after its hold started",
+        worst_status.as_secs_f64(),
+        worst_list.as_secs_f64(),
+        measured_within.as_secs_f64(),
+        other_took.as_secs_f64(),
+        landed.as_secs_f64()
+    );
+    assert!(
+        worst_status < Duration::from_secs(2) && worst_list < Duration::from_secs(2),
+        "status {worst_status:?}, list {worst_list:?} during a slow write"
+    );
+    assert!(
+        other_took < Duration::from_secs(SLOW),
+        "the other session waited {other_took:?}"
+    );
+    drop(daemon);
 }

@@ -615,6 +615,7 @@ impl StoreFile {
         }
         let mut f = crate::private::open_append(&self.path)?;
         let mut line = rec.to_line_with(extra);
+        crate::fault::slow_store(&self.path);
         if ends_without_newline(&mut f)? {
             line.insert(0, '\n');
         }
