@@ -528,3 +528,80 @@ fn a_slow_store_write_stalls_neither_status_nor_another_session() {
     );
     drop(daemon);
 }
+
+/// A take-over of a stranded zag resume on a slow store: its two appends
+/// (our schedule, zag's cancel) run off the core's loop, so the daemon
+/// starts watching and answers `status` while they are held, and takes
+/// the record over once.
+#[test]
+fn an_adoption_on_a_slow_store_stalls_nothing() {
+    const SLOW: u64 = 4;
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
+    std::fs::write(
+        env.zag.join("resumed/config.toml"),
+        "[resume]\nadopt_grace_secs = 1\n",
+    )
+    .unwrap();
+    // zag's exec loop died ten minutes ago: no heartbeat since, no process.
+    let wrapper = "w-dead";
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10))
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let started = serde_json::json!({"seq":1,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","cwd":work,"resumed":false,"backfilled":false});
+    let beat = serde_json::json!({"seq":2,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10});
+    util::append(&log, format!("{started}\n{beat}\n").as_bytes());
+    let when = chrono::Utc::now() - chrono::Duration::minutes(2);
+    let zag = serde_json::json!({"action":"schedule","incident_id":"0b6a2f1e-1111-4222-8333-444455556666","session_id":SID,"provider":"claude","when":when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),"message":"Continue","attempt":1,"log_path":log});
+    util::append(&env.store(), format!("{zag}\n").as_bytes());
+
+    let mut cmd = env.cmd(&["run"]);
+    cmd.env(
+        "ZAG_RESUMED_SLOW_STORE",
+        format!("{SLOW}:{}", env.store().display()),
+    );
+    let t0 = Instant::now();
+    let daemon = env.start_cmd(cmd);
+    let watching = t0.elapsed();
+    daemon.wait_log("holding this append");
+    let mut worst = Duration::ZERO;
+    for _ in 0..3 {
+        let (took, code, out) = timed(&env, &["status", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        worst = worst.max(took);
+    }
+    let records = env.records(&env.store());
+    assert_eq!(
+        records.len(),
+        1,
+        "measured while the take-over's first append was held: {records:?}"
+    );
+    wait_for("the take-over", || env.records(&env.store()).len() >= 3);
+    let records = env.records(&env.store());
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[..3],
+        ["schedule", "schedule", "cancel"],
+        "{records:?}"
+    );
+    let ours = records
+        .iter()
+        .filter(|r| r["origin"] == "zag-resumed")
+        .count();
+    assert_eq!(ours, 1, "taken over once: {records:?}");
+    println!(
+        "a take-over on a slow store ({SLOW} s per append): the daemon was watching {:.2} s after it was started, and status answered in at most {:.3} s while the append was held",
+        watching.as_secs_f64(),
+        worst.as_secs_f64()
+    );
+    assert!(worst < Duration::from_secs(2), "status took {worst:?}");
+    drop(daemon);
+}

@@ -41,10 +41,13 @@
 //!
 //! A requested cancel stops the timer at once and makes the incident `done`
 //! while its `cancel` record is written off the loop; the reply waits for
-//! the fsync (a failed write puts it back as it was). Left on the loop:
-//! reading what was appended to a store (bounded, small), an adoption's
-//! append (rare), the `.git` look-up of a session's project, and loading a
-//! project's `zag.toml` on first use.
+//! the fsync (a failed write puts it back as it was). A take-over of a
+//! stranded zag resume is appended off the loop too. Every append is, so
+//! a slow disk holds back only the records of its own store (the test
+//! `a_slow_store_write_stalls_neither_status_nor_another_session`). Left
+//! on the loop: reading what was appended to a store (bounded, small), the
+//! `.git` look-up of a session's project, and loading a project's
+//! `zag.toml` on first use.
 
 pub mod incident;
 pub mod plan;
@@ -69,7 +72,7 @@ use crate::ingest::{self, DetectorSource, IngestEvent, IngestStats};
 use crate::paths::Paths;
 use crate::resume::{self, zaglog, Outcome, ResumeEnv};
 use crate::session::SessionIdentity;
-use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
+use crate::store::adopt::{adopt_from, adoption_decision, probe_owner, Adoption, AdoptionState};
 use crate::store::compact::{compact, should_compact, CompactOptions};
 use crate::store::follow::StoreFollower;
 use crate::store::{Record, ReplayChange, Schedule, StoreFile};
@@ -230,9 +233,9 @@ fn append_lines(lines: &[plan::LogLine]) {
 }
 
 /// What disk work done off the core's loop reports back: one handler each
-/// (`Core::on_resolved`, `on_schedule_written`, `on_completed`,
-/// `on_cancelled`). What waits on the work (a hit's ack) waits in the
-/// incident's state, not here.
+/// (`Core::on_resolved`, `on_schedule_written`, `on_claimed`,
+/// `on_completed`, `on_adopted`, `on_cancelled`). What waits on the work
+/// (a hit's ack) waits in the incident's state, not here.
 enum Disk {
     /// A seen incident's session was resolved.
     Resolved {
@@ -266,6 +269,13 @@ enum Disk {
     /// The last outcomes the stores know, read at start for `status`'s
     /// "recent" (what `history` knows survives a restart).
     Recent(Vec<IncidentEvent>),
+    /// A stranded zag resume was taken over (our schedule, then zag's
+    /// cancel, appended), or could not be.
+    Adopted {
+        store: PathBuf,
+        zag_id: String,
+        adopted: Result<Box<Schedule>, String>,
+    },
     /// A requested `cancel` was appended (fsync'd when `Ok`).
     Cancelled {
         id: String,
@@ -306,6 +316,8 @@ struct Core {
     sessions: sessions::SessionIndex,
     /// Stores that cannot be written right now.
     outages: HashMap<PathBuf, crate::control::StoreOutage>,
+    /// zag's records being taken over (their appends running).
+    adopting: crate::store::IdSet,
     /// Shutting down: a failed write is not retried (its hit is read again,
     /// its incident re-armed, on the next start).
     stopping: bool,
@@ -407,6 +419,7 @@ pub async fn run(
         work: tokio::task::JoinSet::new(),
         sessions: Default::default(),
         outages: HashMap::new(),
+        adopting: Default::default(),
         stopping: false,
         failed: None,
         screen_watches: HashMap::new(),
@@ -766,13 +779,39 @@ impl Core {
             Adoption::Adopt if self.user.dry_run => {
                 tracing::info!(zag_incident = %zag_id, "dry run: would adopt this stranded zag resume (its owner is gone)");
             }
-            Adoption::Adopt => match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
-                Ok(ours) => {
-                    tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
-                    self.load_store(path);
+            Adoption::Adopt => {
+                // Once at a time: a store read while its appends are being
+                // written still shows zag's record pending.
+                if !self.adopting.insert(zag_id.to_string()) {
+                    return;
                 }
-                Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", path.display()),
-            },
+                let state = AdoptionState::of(follower.replay(), &rec);
+                let store = path.to_path_buf();
+                let zag_id = zag_id.to_string();
+                self.work.spawn_blocking(move || {
+                    let adopted = adopt_from(&StoreFile::new(&store), state, &rec, now)
+                        .map(Box::new)
+                        .map_err(|e| e.to_string());
+                    Disk::Adopted {
+                        store,
+                        zag_id,
+                        adopted,
+                    }
+                });
+            }
+        }
+    }
+
+    /// A take-over's appends are done (or failed: then zag's record is
+    /// considered again at the store's next change or restart).
+    fn on_adopted(&mut self, store: &Path, zag_id: &str, adopted: Result<Box<Schedule>, String>) {
+        self.adopting.remove(zag_id);
+        match adopted {
+            Ok(ours) => {
+                tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
+                self.load_store(store);
+            }
+            Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", store.display()),
         }
     }
 
@@ -949,6 +988,11 @@ impl Core {
                 reply,
             } => self.on_cancelled(id, store, *view, written, reply),
             Disk::Recent(events) => self.seed_recent(events),
+            Disk::Adopted {
+                store,
+                zag_id,
+                adopted,
+            } => self.on_adopted(&store, &zag_id, adopted),
         }
     }
 
