@@ -529,6 +529,91 @@ fn a_slow_store_write_stalls_neither_status_nor_another_session() {
     drop(daemon);
 }
 
+/// The store's directory deleted while its file system has no inode left
+/// (a tmpfs with `nr_inodes=32` holding every project): the directory
+/// cannot be made again, so the schedule waits, shown by `status`. Inodes
+/// given back beside it are seen by the watch on the nearest existing
+/// directory, and the record lands within a fraction of a second, not at
+/// the next retry of the backoff (2 s apart by then). The figures print
+/// with `--nocapture`.
+#[test]
+fn the_store_directory_deleted_on_a_full_disk_is_made_again_as_soon_as_there_is_room() {
+    let Some(ns) = Ns::new() else { return };
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(work.join(".git")).unwrap();
+    let projects = env.zag.join("projects");
+    std::fs::create_dir_all(&projects).unwrap();
+    let paths = zag_resumed::paths::Paths::new(&env.home, None);
+    let project = paths.project_for_root(&work.display().to_string());
+    assert_eq!(project.parent(), Some(projects.as_path()));
+    let store = project.join("scheduled_resumes.jsonl");
+    assert!(ns.sh(&format!(
+        "mount -t tmpfs -o size=256k,nr_inodes=32 zr-projects '{ps}' && mkdir '{p}' && : > '{s}'",
+        ps = projects.display(),
+        p = project.display(),
+        s = store.display()
+    )));
+    let daemon = env.start_cmd(ns.daemon_cmd(&env));
+    // The directory goes, and every inode with it.
+    assert!(ns.sh(&format!(
+        "rm -r '{p}' && i=0; while touch '{ps}/fill'$i 2>/dev/null; do i=$((i+1)); done",
+        p = project.display(),
+        ps = projects.display()
+    )));
+    assert!(
+        !ns.sh(&format!("mkdir '{}' 2>/dev/null", project.display())),
+        "no inode left"
+    );
+    let transcript = claude_hit(
+        &env,
+        &work,
+        SID,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    );
+    let st = env.wait_status("the store reported unwritable", |s| {
+        unwritable(s).is_some_and(|o| o["waiting"].as_u64() >= Some(1))
+    });
+    let o = unwritable(&st).unwrap();
+    assert_eq!(o["store"], store.display().to_string(), "{st}");
+    assert!(
+        o["error"].as_str().unwrap().contains("No space left"),
+        "{st}"
+    );
+    let (_, text, _) = env.run_cli(&["status"]);
+    assert!(text.contains("CANNOT WRITE"), "{text}");
+
+    // The fourth failure in a row: the next retry of the backoff is 2 s
+    // after it.
+    daemon.wait_log("failures=4 retry_in_ms=2000 watched=true");
+    let seen = Instant::now();
+    // Two inodes: the directory's and the store's.
+    assert!(ns.sh(&format!(
+        "rm '{ps}/fill0' '{ps}/fill1'",
+        ps = projects.display()
+    )));
+    let freed = Instant::now();
+    wait_for("the schedule in the store", || {
+        actions(&ns.read(&store)) == ["schedule"]
+    });
+    let landed = freed.elapsed();
+    env.wait_read_whole(&transcript);
+    let st = env.wait_status("the outage over", |s| unwritable(s).is_none());
+    assert_eq!(util::pending_count(&st), 1, "{st}");
+    let backoff_due = Duration::from_secs(2).saturating_sub(freed - seen);
+    println!(
+        "store directory deleted, no inode left: two inodes freed {:.3} s after the 4th failed write was seen; the record landed {:.3} s after that, where the backoff's next retry was due at most {:.3} s after it",
+        (freed - seen).as_secs_f64(),
+        landed.as_secs_f64(),
+        backoff_due.as_secs_f64()
+    );
+    assert!(
+        landed < Duration::from_secs(1),
+        "landed {landed:?} after room came back: the backoff's retry, not the watch"
+    );
+    drop(daemon);
+}
+
 /// A take-over of a stranded zag resume on a slow store: its two appends
 /// (our schedule, zag's cancel) run off the core's loop, so the daemon
 /// starts watching and answers `status` while they are held, and takes

@@ -44,12 +44,14 @@
 //! the fsync (a failed write puts it back as it was). A take-over of a
 //! stranded zag resume is appended off the loop too. Every append is, so
 //! a slow disk holds back only the records of its own store (the test
-//! `a_slow_store_write_stalls_neither_status_nor_another_session`). Left
-//! on the loop: reading what was appended to a store (bounded, small), the
-//! `.git` look-up of a session's project, and loading a project's
-//! `zag.toml` on first use.
+//! `a_slow_store_write_stalls_neither_status_nor_another_session`); a store
+//! that cannot be written is retried at a change in its directory as well
+//! as on a backoff ([`outage`]). Left on the loop: reading what was
+//! appended to a store (bounded, small), the `.git` look-up of a session's
+//! project, and loading a project's `zag.toml` on first use.
 
 pub mod incident;
+pub mod outage;
 pub mod plan;
 pub mod screen_watch;
 pub mod sessions;
@@ -316,6 +318,9 @@ struct Core {
     sessions: sessions::SessionIndex,
     /// Stores that cannot be written right now.
     outages: HashMap<PathBuf, crate::control::StoreOutage>,
+    /// A watch on the directory of each of them: a change there wakes its
+    /// retries ([`outage`]).
+    outage_watches: HashMap<PathBuf, outage::OutageWatch>,
     /// zag's records being taken over (their appends running).
     adopting: crate::store::IdSet,
     /// Shutting down: a failed write is not retried (its hit is read again,
@@ -419,6 +424,7 @@ pub async fn run(
         work: tokio::task::JoinSet::new(),
         sessions: Default::default(),
         outages: HashMap::new(),
+        outage_watches: HashMap::new(),
         adopting: Default::default(),
         stopping: false,
         failed: None,
@@ -1092,7 +1098,7 @@ impl Core {
         failures: u32,
     ) {
         let dry_run = self.user.dry_run;
-        self.spawn_disk(backoff(failures), move || {
+        self.spawn_disk(&store.clone(), backoff(failures), move || {
             crate::fault::panic_point("disk");
             let durable = if dry_run {
                 Err(user::DRY_RUN_NOT_WRITTEN.to_string())
@@ -1113,10 +1119,12 @@ impl Core {
         });
     }
 
-    /// Run disk work on a blocking worker, after `delay` (a retry's
-    /// backoff; the wait itself holds no thread).
+    /// Run disk work for `store` on a blocking worker, after `delay` (a
+    /// retry's backoff; the wait itself holds no thread), or sooner: at a
+    /// change in the directory of a store in outage, or at its end.
     fn spawn_disk(
         &mut self,
+        store: &Path,
         delay: std::time::Duration,
         f: impl FnOnce() -> Disk + Send + 'static,
     ) {
@@ -1124,14 +1132,35 @@ impl Core {
             self.work.spawn_blocking(f);
             return;
         }
+        let wake = self
+            .outage_watches
+            .get(store)
+            .map(outage::OutageWatch::wake);
         self.work.spawn(async move {
-            tokio::time::sleep(delay).await;
+            match wake {
+                Some(wake) => tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = wake.woken() => {}
+                },
+                None => tokio::time::sleep(delay).await,
+            }
             match tokio::task::spawn_blocking(f).await {
                 Ok(done) => done,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(e) => panic!("a disk task of the core was cancelled: {e}"),
             }
         });
+    }
+
+    /// Say when a failed write is tried again (debug): after its backoff,
+    /// or sooner at a change in the store's directory.
+    fn note_retry(&self, id: &str, store: &Path, failures: u32) {
+        tracing::debug!(
+            incident = %id, store = %store.display(), failures,
+            retry_in_ms = backoff(failures).as_millis() as u64,
+            watched = self.outage_watches.contains_key(store),
+            "write failed; retried after the backoff or at a change in the store's directory"
+        );
     }
 
     /// A write to `store` succeeded or failed: its outage ends, or starts
@@ -1142,12 +1171,16 @@ impl Core {
                 if let Some(o) = self.outages.remove(store) {
                     tracing::info!(store = %store.display(), since = %o.since, "the store can be written again");
                 }
+                // Its other records waiting go now.
+                self.outage_watches.remove(store);
             }
             Err(e) => {
                 if let Some(o) = self.outages.get_mut(store) {
                     o.error = e.clone();
                     return;
                 }
+                self.outage_watches
+                    .insert(store.to_path_buf(), outage::OutageWatch::start(store));
                 let at = self.clock.now();
                 tracing::error!(store = %store.display(), "cannot write the store: {e}; its records wait (hits unacknowledged, resumes armed from memory, none delivered) and are retried");
                 self.outages.insert(
@@ -1226,6 +1259,7 @@ impl Core {
                 if self.stopping {
                     return;
                 }
+                self.note_retry(id, &store, failures);
                 self.write_schedule(
                     id.to_string(),
                     store,
@@ -1364,7 +1398,7 @@ impl Core {
     /// Make a due incident's claim off the loop, after `failures` failed
     /// tries' backoff.
     fn claim(&mut self, id: String, store: Arc<Path>, failures: u32) {
-        self.spawn_disk(backoff(failures), move || Disk::Claimed {
+        self.spawn_disk(&store.clone(), backoff(failures), move || Disk::Claimed {
             written: StoreFile::new(store.as_ref())
                 .claim()
                 .map_err(|e| e.to_string()),
@@ -1393,6 +1427,7 @@ impl Core {
             if self.stopping {
                 return;
             }
+            self.note_retry(id, &store, failures);
             self.claim(id.to_string(), store, failures);
             return;
         }
@@ -1470,7 +1505,7 @@ impl Core {
         extra: [(&'static str, serde_json::Value); 2],
         failures: u32,
     ) {
-        self.spawn_disk(backoff(failures), move || {
+        self.spawn_disk(&store.clone(), backoff(failures), move || {
             let written = StoreFile::new(store.as_ref())
                 .append_with(&plan.record, &extra)
                 .map_err(|e| e.to_string());
@@ -1554,6 +1589,7 @@ impl Core {
                 tracing::error!(incident = %id, "stopping with its outcome unrecorded: the next start delivers it again");
                 return;
             }
+            self.note_retry(id, &store, failures);
             let extra = crate::control::history::annotations(
                 self.clock.now(),
                 match &outcome {
