@@ -12,6 +12,10 @@
 //! daemon's own claim files ([`crate::store::CLAIM_PREFIX`]) and mere
 //! reads are not changes. The watch, its settle and every file-system call
 //! it makes run off the core's loop: a hung disk stalls only this task.
+//! A retry listens from when it is planned, so a change settled while the
+//! try before it was still failing (a try slower than the settle) is left
+//! to the backoff; a busy directory wakes the retries at most about once
+//! per settle.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
