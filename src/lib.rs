@@ -26,7 +26,7 @@
 //!   [`shared::Scope`], [`shared::SessionIdentity`],
 //!   [`shared::IncidentEvent`] and per-provider tables; imports nothing of
 //!   the crate.
-//! - Primitives: [`clock`], [`fault`] (injected panics, debug builds),
+//! - Primitives: [`clock`], [`fault`] (injected panics and a slow store, debug builds),
 //!   [`private`] (files `0600` and folders `0700`, created so), [`child`]
 //!   (finding and waiting on helper programs),
 //!   [`lock`], [`live`] (the one `/proc` reader, tmux and screen panes: how

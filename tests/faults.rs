@@ -9,6 +9,10 @@
 //! the daemon is a test seam, and the store's OS errors are the real ones
 //! (ENOSPC, EROFS). Needs root (CI runs as root); skipped with one line
 //! otherwise, unless `CI` is set.
+//!
+//! A disk cannot be made slow that way: the slow-disk tests hold a store's
+//! appends with a debug build's `ZAG_RESUMED_SLOW_STORE` (see
+//! `zag_resumed::fault`) and need no root, as do the injected panics.
 
 mod util;
 
@@ -407,4 +411,282 @@ fn a_dead_timer_task_stops_the_daemon_with_an_error() {
     let (code, log) = a_panic_at("timer", -30);
     assert_ne!(code, 0, "{log}");
     assert!(log.contains("the timer task stopped"), "{log}");
+}
+
+/// A command's wall time, and its exit code and stdout.
+fn timed(env: &Env, args: &[&str]) -> (Duration, i32, String) {
+    let t = Instant::now();
+    let (code, out, _) = env.run_cli(args);
+    (t.elapsed(), code, out)
+}
+
+/// A slow disk (issue 18): the project's store takes `SLOW` seconds per
+/// append (a debug build's `ZAG_RESUMED_SLOW_STORE`). While that write is
+/// held, `status` and `list` answer at once and another session's limit,
+/// met at the same time, is scheduled and acknowledged in its own store;
+/// the slow record lands once, after the hold. No root needed. The
+/// figures print with `--nocapture`.
+#[test]
+fn a_slow_store_write_stalls_neither_status_nor_another_session() {
+    const SLOW: u64 = 6;
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(work.join(".git")).unwrap();
+    let paths = zag_resumed::paths::Paths::new(&env.home, None);
+    let project = paths.project_for_root(&work.display().to_string());
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("zag.toml"),
+        "[usage_limits]\njitter_secs = 0\nstagger_secs = 0\n",
+    )
+    .unwrap();
+    let store = project.join("scheduled_resumes.jsonl");
+    // Another session, outside any git work tree: the global store.
+    let other_work = env.dir.path().join("other");
+    std::fs::create_dir_all(&other_work).unwrap();
+    let mut cmd = env.cmd(&["run"]);
+    cmd.env(
+        "ZAG_RESUMED_SLOW_STORE",
+        format!("{SLOW}:{}", store.display()),
+    );
+    let daemon = env.start_cmd(cmd);
+
+    let reset = chrono::Utc::now() + chrono::Duration::hours(1);
+    let slow = claude_hit(&env, &work, SID, reset);
+    let other = claude_hit(&env, &other_work, OTHER, reset);
+    let t0 = Instant::now();
+    daemon.wait_log("holding this append");
+    let held = Instant::now();
+    let still_held = || actions(&std::fs::read_to_string(&store).unwrap_or_default()).is_empty();
+
+    wait_for("the other session's schedule", || {
+        actions(&std::fs::read_to_string(env.store()).unwrap_or_default()) == ["schedule"]
+    });
+    env.wait_read_whole(&other);
+    let other_took = t0.elapsed();
+    assert!(
+        still_held(),
+        "the other session was scheduled during the hold"
+    );
+
+    let (mut worst_status, mut worst_list) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..5 {
+        let (took, code, out) = timed(&env, &["status", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        worst_status = worst_status.max(took);
+        let (took, code, out) = timed(&env, &["list", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(OTHER), "the other session is listed: {out}");
+        worst_list = worst_list.max(took);
+    }
+    let measured_within = held.elapsed();
+    assert!(
+        still_held(),
+        "measured while the slow write was held (it ended before {measured_within:?})"
+    );
+    let len = std::fs::metadata(&slow).unwrap().len();
+    assert_ne!(
+        saved_offset(&env, &slow),
+        Some(len),
+        "the slow hit is not acknowledged yet"
+    );
+
+    wait_for("the slow schedule", || !still_held());
+    let landed = held.elapsed();
+    env.wait_read_whole(&slow);
+    let st = env.wait_status("both pending", |s| util::pending_count(s) == 2);
+    assert!(
+        unwritable(&st).is_none(),
+        "a slow store is not an outage: {st}"
+    );
+    let records = env.records(&store);
+    assert_eq!(
+        records.len(),
+        1,
+        "the slow record lands exactly once: {records:?}"
+    );
+    assert_eq!(records[0]["action"], "schedule");
+    assert!(
+        landed >= Duration::from_secs(SLOW) - Duration::from_millis(500),
+        "landed {landed:?} into a {SLOW} s hold"
+    );
+    println!(
+        "slow store ({SLOW} s per append): status answered in at most {:.3} s and list in {:.3} s (5 each, all within {:.1} s of the hold starting); the other session's hit was scheduled and acknowledged {:.2} s after both limits were written; the slow record landed once, {:.2} s after its hold started",
+        worst_status.as_secs_f64(),
+        worst_list.as_secs_f64(),
+        measured_within.as_secs_f64(),
+        other_took.as_secs_f64(),
+        landed.as_secs_f64()
+    );
+    assert!(
+        worst_status < Duration::from_secs(2) && worst_list < Duration::from_secs(2),
+        "status {worst_status:?}, list {worst_list:?} during a slow write"
+    );
+    assert!(
+        other_took < Duration::from_secs(SLOW),
+        "the other session waited {other_took:?}"
+    );
+    drop(daemon);
+}
+
+/// The store's directory deleted while its file system has no inode left
+/// (a tmpfs with `nr_inodes=32` holding every project): the directory
+/// cannot be made again, so the schedule waits, shown by `status`. Inodes
+/// given back beside it are seen by the watch on the nearest existing
+/// directory, and the record lands within a fraction of a second, not at
+/// the next retry of the backoff (2 s apart by then). The figures print
+/// with `--nocapture`.
+#[test]
+fn the_store_directory_deleted_on_a_full_disk_is_made_again_as_soon_as_there_is_room() {
+    let Some(ns) = Ns::new() else { return };
+    let env = Env::new();
+    let work = env.dir.path().join("proj");
+    std::fs::create_dir_all(work.join(".git")).unwrap();
+    let projects = env.zag.join("projects");
+    std::fs::create_dir_all(&projects).unwrap();
+    let paths = zag_resumed::paths::Paths::new(&env.home, None);
+    let project = paths.project_for_root(&work.display().to_string());
+    assert_eq!(project.parent(), Some(projects.as_path()));
+    let store = project.join("scheduled_resumes.jsonl");
+    assert!(ns.sh(&format!(
+        "mount -t tmpfs -o size=256k,nr_inodes=32 zr-projects '{ps}' && mkdir '{p}' && : > '{s}'",
+        ps = projects.display(),
+        p = project.display(),
+        s = store.display()
+    )));
+    let daemon = env.start_cmd(ns.daemon_cmd(&env));
+    // The directory goes, and every inode with it.
+    assert!(ns.sh(&format!(
+        "rm -r '{p}' && i=0; while touch '{ps}/fill'$i 2>/dev/null; do i=$((i+1)); done",
+        p = project.display(),
+        ps = projects.display()
+    )));
+    assert!(
+        !ns.sh(&format!("mkdir '{}' 2>/dev/null", project.display())),
+        "no inode left"
+    );
+    let transcript = claude_hit(
+        &env,
+        &work,
+        SID,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    );
+    let st = env.wait_status("the store reported unwritable", |s| {
+        unwritable(s).is_some_and(|o| o["waiting"].as_u64() >= Some(1))
+    });
+    let o = unwritable(&st).unwrap();
+    assert_eq!(o["store"], store.display().to_string(), "{st}");
+    assert!(
+        o["error"].as_str().unwrap().contains("No space left"),
+        "{st}"
+    );
+    let (_, text, _) = env.run_cli(&["status"]);
+    assert!(text.contains("CANNOT WRITE"), "{text}");
+
+    // The fourth failure in a row: the next retry of the backoff is 2 s
+    // after it.
+    daemon.wait_log("failures=4 retry_in_ms=2000 watched=true");
+    let seen = Instant::now();
+    // Two inodes: the directory's and the store's.
+    assert!(ns.sh(&format!(
+        "rm '{ps}/fill0' '{ps}/fill1'",
+        ps = projects.display()
+    )));
+    let freed = Instant::now();
+    wait_for("the schedule in the store", || {
+        actions(&ns.read(&store)) == ["schedule"]
+    });
+    let landed = freed.elapsed();
+    env.wait_read_whole(&transcript);
+    let st = env.wait_status("the outage over", |s| unwritable(s).is_none());
+    assert_eq!(util::pending_count(&st), 1, "{st}");
+    let backoff_due = Duration::from_secs(2).saturating_sub(freed - seen);
+    println!(
+        "store directory deleted, no inode left: two inodes freed {:.3} s after the 4th failed write was seen; the record landed {:.3} s after that, where the backoff's next retry was due at most {:.3} s after it",
+        (freed - seen).as_secs_f64(),
+        landed.as_secs_f64(),
+        backoff_due.as_secs_f64()
+    );
+    assert!(
+        landed < Duration::from_secs(1),
+        "landed {landed:?} after room came back: the backoff's retry, not the watch"
+    );
+    drop(daemon);
+}
+
+/// A take-over of a stranded zag resume on a slow store: its two appends
+/// (our schedule, zag's cancel) run off the core's loop, so the daemon
+/// starts watching and answers `status` while they are held, and takes
+/// the record over once.
+#[test]
+fn an_adoption_on_a_slow_store_stalls_nothing() {
+    const SLOW: u64 = 4;
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
+    std::fs::write(
+        env.zag.join("resumed/config.toml"),
+        "[resume]\nadopt_grace_secs = 1\n",
+    )
+    .unwrap();
+    // zag's exec loop died ten minutes ago: no heartbeat since, no process.
+    let wrapper = "w-dead";
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10))
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let started = serde_json::json!({"seq":1,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","cwd":work,"resumed":false,"backfilled":false});
+    let beat = serde_json::json!({"seq":2,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10});
+    util::append(&log, format!("{started}\n{beat}\n").as_bytes());
+    let when = chrono::Utc::now() - chrono::Duration::minutes(2);
+    let zag = serde_json::json!({"action":"schedule","incident_id":"0b6a2f1e-1111-4222-8333-444455556666","session_id":SID,"provider":"claude","when":when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),"message":"Continue","attempt":1,"log_path":log});
+    util::append(&env.store(), format!("{zag}\n").as_bytes());
+
+    let mut cmd = env.cmd(&["run"]);
+    cmd.env(
+        "ZAG_RESUMED_SLOW_STORE",
+        format!("{SLOW}:{}", env.store().display()),
+    );
+    let t0 = Instant::now();
+    let daemon = env.start_cmd(cmd);
+    let watching = t0.elapsed();
+    daemon.wait_log("holding this append");
+    let mut worst = Duration::ZERO;
+    for _ in 0..3 {
+        let (took, code, out) = timed(&env, &["status", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        worst = worst.max(took);
+    }
+    let records = env.records(&env.store());
+    assert_eq!(
+        records.len(),
+        1,
+        "measured while the take-over's first append was held: {records:?}"
+    );
+    wait_for("the take-over", || env.records(&env.store()).len() >= 3);
+    let records = env.records(&env.store());
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[..3],
+        ["schedule", "schedule", "cancel"],
+        "{records:?}"
+    );
+    let ours = records
+        .iter()
+        .filter(|r| r["origin"] == "zag-resumed")
+        .count();
+    assert_eq!(ours, 1, "taken over once: {records:?}");
+    println!(
+        "a take-over on a slow store ({SLOW} s per append): the daemon was watching {:.2} s after it was started, and status answered in at most {:.3} s while the append was held",
+        watching.as_secs_f64(),
+        worst.as_secs_f64()
+    );
+    assert!(worst < Duration::from_secs(2), "status took {worst:?}");
+    drop(daemon);
 }

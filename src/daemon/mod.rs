@@ -41,12 +41,17 @@
 //!
 //! A requested cancel stops the timer at once and makes the incident `done`
 //! while its `cancel` record is written off the loop; the reply waits for
-//! the fsync (a failed write puts it back as it was). Left on the loop:
-//! reading what was appended to a store (bounded, small), an adoption's
-//! append (rare), the `.git` look-up of a session's project, and loading a
-//! project's `zag.toml` on first use.
+//! the fsync (a failed write puts it back as it was). A take-over of a
+//! stranded zag resume is appended off the loop too. Every append is, so
+//! a slow disk holds back only the records of its own store (the test
+//! `a_slow_store_write_stalls_neither_status_nor_another_session`); a store
+//! that cannot be written is retried at a change in its directory as well
+//! as on a backoff ([`outage`]). Left on the loop: reading what was
+//! appended to a store (bounded, small), the `.git` look-up of a session's
+//! project, and loading a project's `zag.toml` on first use.
 
 pub mod incident;
+pub mod outage;
 pub mod plan;
 pub mod screen_watch;
 pub mod sessions;
@@ -69,7 +74,7 @@ use crate::ingest::{self, DetectorSource, IngestEvent, IngestStats};
 use crate::paths::Paths;
 use crate::resume::{self, zaglog, Outcome, ResumeEnv};
 use crate::session::SessionIdentity;
-use crate::store::adopt::{adopt, adoption_decision, probe_owner, Adoption};
+use crate::store::adopt::{adopt_from, adoption_decision, probe_owner, Adoption, AdoptionState};
 use crate::store::compact::{compact, should_compact, CompactOptions};
 use crate::store::follow::StoreFollower;
 use crate::store::{Record, ReplayChange, Schedule, StoreFile};
@@ -230,9 +235,9 @@ fn append_lines(lines: &[plan::LogLine]) {
 }
 
 /// What disk work done off the core's loop reports back: one handler each
-/// (`Core::on_resolved`, `on_schedule_written`, `on_completed`,
-/// `on_cancelled`). What waits on the work (a hit's ack) waits in the
-/// incident's state, not here.
+/// (`Core::on_resolved`, `on_schedule_written`, `on_claimed`,
+/// `on_completed`, `on_adopted`, `on_cancelled`). What waits on the work
+/// (a hit's ack) waits in the incident's state, not here.
 enum Disk {
     /// A seen incident's session was resolved.
     Resolved {
@@ -266,6 +271,13 @@ enum Disk {
     /// The last outcomes the stores know, read at start for `status`'s
     /// "recent" (what `history` knows survives a restart).
     Recent(Vec<IncidentEvent>),
+    /// A stranded zag resume was taken over (our schedule, then zag's
+    /// cancel, appended), or could not be.
+    Adopted {
+        store: PathBuf,
+        zag_id: String,
+        adopted: Result<Box<Schedule>, String>,
+    },
     /// A requested `cancel` was appended (fsync'd when `Ok`).
     Cancelled {
         id: String,
@@ -306,6 +318,11 @@ struct Core {
     sessions: sessions::SessionIndex,
     /// Stores that cannot be written right now.
     outages: HashMap<PathBuf, crate::control::StoreOutage>,
+    /// A watch on the directory of each of them: a change there wakes its
+    /// retries ([`outage`]).
+    outage_watches: HashMap<PathBuf, outage::OutageWatch>,
+    /// zag's records being taken over (their appends running).
+    adopting: crate::store::IdSet,
     /// Shutting down: a failed write is not retried (its hit is read again,
     /// its incident re-armed, on the next start).
     stopping: bool,
@@ -407,6 +424,8 @@ pub async fn run(
         work: tokio::task::JoinSet::new(),
         sessions: Default::default(),
         outages: HashMap::new(),
+        outage_watches: HashMap::new(),
+        adopting: Default::default(),
         stopping: false,
         failed: None,
         screen_watches: HashMap::new(),
@@ -766,13 +785,39 @@ impl Core {
             Adoption::Adopt if self.user.dry_run => {
                 tracing::info!(zag_incident = %zag_id, "dry run: would adopt this stranded zag resume (its owner is gone)");
             }
-            Adoption::Adopt => match adopt(&StoreFile::new(path), follower.replay(), &rec, now) {
-                Ok(ours) => {
-                    tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
-                    self.load_store(path);
+            Adoption::Adopt => {
+                // Once at a time: a store read while its appends are being
+                // written still shows zag's record pending.
+                if !self.adopting.insert(zag_id.to_string()) {
+                    return;
                 }
-                Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", path.display()),
-            },
+                let state = AdoptionState::of(follower.replay(), &rec);
+                let store = path.to_path_buf();
+                let zag_id = zag_id.to_string();
+                self.work.spawn_blocking(move || {
+                    let adopted = adopt_from(&StoreFile::new(&store), state, &rec, now)
+                        .map(Box::new)
+                        .map_err(|e| e.to_string());
+                    Disk::Adopted {
+                        store,
+                        zag_id,
+                        adopted,
+                    }
+                });
+            }
+        }
+    }
+
+    /// A take-over's appends are done (or failed: then zag's record is
+    /// considered again at the store's next change or restart).
+    fn on_adopted(&mut self, store: &Path, zag_id: &str, adopted: Result<Box<Schedule>, String>) {
+        self.adopting.remove(zag_id);
+        match adopted {
+            Ok(ours) => {
+                tracing::info!(zag_incident = %zag_id, incident = %ours.incident_id, "adopted a stranded zag resume whose owner is gone");
+                self.load_store(store);
+            }
+            Err(e) => tracing::error!("cannot adopt {zag_id} in {}: {e}", store.display()),
         }
     }
 
@@ -949,6 +994,11 @@ impl Core {
                 reply,
             } => self.on_cancelled(id, store, *view, written, reply),
             Disk::Recent(events) => self.seed_recent(events),
+            Disk::Adopted {
+                store,
+                zag_id,
+                adopted,
+            } => self.on_adopted(&store, &zag_id, adopted),
         }
     }
 
@@ -1048,7 +1098,7 @@ impl Core {
         failures: u32,
     ) {
         let dry_run = self.user.dry_run;
-        self.spawn_disk(backoff(failures), move || {
+        self.spawn_disk(&store.clone(), backoff(failures), move || {
             crate::fault::panic_point("disk");
             let durable = if dry_run {
                 Err(user::DRY_RUN_NOT_WRITTEN.to_string())
@@ -1069,10 +1119,12 @@ impl Core {
         });
     }
 
-    /// Run disk work on a blocking worker, after `delay` (a retry's
-    /// backoff; the wait itself holds no thread).
+    /// Run disk work for `store` on a blocking worker, after `delay` (a
+    /// retry's backoff; the wait itself holds no thread), or sooner: at a
+    /// change in the directory of a store in outage, or at its end.
     fn spawn_disk(
         &mut self,
+        store: &Path,
         delay: std::time::Duration,
         f: impl FnOnce() -> Disk + Send + 'static,
     ) {
@@ -1080,14 +1132,35 @@ impl Core {
             self.work.spawn_blocking(f);
             return;
         }
+        let wake = self
+            .outage_watches
+            .get(store)
+            .map(outage::OutageWatch::wake);
         self.work.spawn(async move {
-            tokio::time::sleep(delay).await;
+            match wake {
+                Some(wake) => tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = wake.woken() => {}
+                },
+                None => tokio::time::sleep(delay).await,
+            }
             match tokio::task::spawn_blocking(f).await {
                 Ok(done) => done,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(e) => panic!("a disk task of the core was cancelled: {e}"),
             }
         });
+    }
+
+    /// Say when a failed write is tried again (debug): after its backoff,
+    /// or sooner at a change in the store's directory.
+    fn note_retry(&self, id: &str, store: &Path, failures: u32) {
+        tracing::debug!(
+            incident = %id, store = %store.display(), failures,
+            retry_in_ms = backoff(failures).as_millis() as u64,
+            watched = self.outage_watches.contains_key(store),
+            "write failed; retried after the backoff or at a change in the store's directory"
+        );
     }
 
     /// A write to `store` succeeded or failed: its outage ends, or starts
@@ -1098,12 +1171,16 @@ impl Core {
                 if let Some(o) = self.outages.remove(store) {
                     tracing::info!(store = %store.display(), since = %o.since, "the store can be written again");
                 }
+                // Its other records waiting go now.
+                self.outage_watches.remove(store);
             }
             Err(e) => {
                 if let Some(o) = self.outages.get_mut(store) {
                     o.error = e.clone();
                     return;
                 }
+                self.outage_watches
+                    .insert(store.to_path_buf(), outage::OutageWatch::start(store));
                 let at = self.clock.now();
                 tracing::error!(store = %store.display(), "cannot write the store: {e}; its records wait (hits unacknowledged, resumes armed from memory, none delivered) and are retried");
                 self.outages.insert(
@@ -1182,6 +1259,7 @@ impl Core {
                 if self.stopping {
                     return;
                 }
+                self.note_retry(id, &store, failures);
                 self.write_schedule(
                     id.to_string(),
                     store,
@@ -1320,7 +1398,7 @@ impl Core {
     /// Make a due incident's claim off the loop, after `failures` failed
     /// tries' backoff.
     fn claim(&mut self, id: String, store: Arc<Path>, failures: u32) {
-        self.spawn_disk(backoff(failures), move || Disk::Claimed {
+        self.spawn_disk(&store.clone(), backoff(failures), move || Disk::Claimed {
             written: StoreFile::new(store.as_ref())
                 .claim()
                 .map_err(|e| e.to_string()),
@@ -1349,6 +1427,7 @@ impl Core {
             if self.stopping {
                 return;
             }
+            self.note_retry(id, &store, failures);
             self.claim(id.to_string(), store, failures);
             return;
         }
@@ -1426,7 +1505,7 @@ impl Core {
         extra: [(&'static str, serde_json::Value); 2],
         failures: u32,
     ) {
-        self.spawn_disk(backoff(failures), move || {
+        self.spawn_disk(&store.clone(), backoff(failures), move || {
             let written = StoreFile::new(store.as_ref())
                 .append_with(&plan.record, &extra)
                 .map_err(|e| e.to_string());
@@ -1510,6 +1589,7 @@ impl Core {
                 tracing::error!(incident = %id, "stopping with its outcome unrecorded: the next start delivers it again");
                 return;
             }
+            self.note_retry(id, &store, failures);
             let extra = crate::control::history::annotations(
                 self.clock.now(),
                 match &outcome {

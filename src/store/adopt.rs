@@ -10,7 +10,8 @@
 //!   liveness by [`crate::zag_process`]'s one rule, the relay's FIFO, the
 //!   session log's heartbeats.
 //! - [`adoption_decision`] is pure: record, owner state, now, grace.
-//! - [`adopt`] writes the take-over.
+//! - [`adopt`] writes the take-over ([`adopt_from`]: with what it needs
+//!   of the store read beforehand, so the core appends off its loop).
 //!
 //! # Order of the take-over, and why it is at-most-once
 //!
@@ -95,6 +96,28 @@ pub fn adopted_schedule(zag: &Schedule, due: DateTime<Utc>) -> Schedule {
     s
 }
 
+/// What a take-over needs to know of its store, read from its replay on
+/// the core's loop so that the appends can run off it: our record for
+/// `zag` if one was written before a crash, and whether zag's is
+/// tombstoned already.
+#[derive(Clone, Debug)]
+pub struct AdoptionState {
+    ours: Option<Schedule>,
+    zag_tombstoned: bool,
+}
+
+impl AdoptionState {
+    pub fn of(replay: &Replay, zag: &Schedule) -> AdoptionState {
+        AdoptionState {
+            ours: replay
+                .scheduled
+                .get(&adoption_id_for(&zag.incident_id))
+                .map(|s| Schedule::clone(s)),
+            zag_tombstoned: replay.tombstoned.contains(&zag.incident_id),
+        }
+    }
+}
+
 /// Take `zag` over: our schedule durably, then zag's tombstone (see the
 /// module docs for the order). Idempotent across crashes. Returns ours.
 pub fn adopt(
@@ -103,22 +126,33 @@ pub fn adopt(
     zag: &Schedule,
     due: DateTime<Utc>,
 ) -> io::Result<Schedule> {
-    let ours = adopted_schedule(zag, due);
-    match replay.scheduled.get(&ours.incident_id) {
+    adopt_from(store, AdoptionState::of(replay, zag), zag, due)
+}
+
+/// [`adopt`] with what it needs of the store read already.
+pub fn adopt_from(
+    store: &StoreFile,
+    state: AdoptionState,
+    zag: &Schedule,
+    due: DateTime<Utc>,
+) -> io::Result<Schedule> {
+    let cancel = || {
+        store.append(&Record::Cancel {
+            incident_id: zag.incident_id.clone(),
+        })
+    };
+    match state.ours {
         Some(existing) => {
             // Adopted before a crash: keep that record, write the cancel only.
-            if !replay.tombstoned.contains(&zag.incident_id) {
-                store.append(&Record::Cancel {
-                    incident_id: zag.incident_id.clone(),
-                })?;
+            if !state.zag_tombstoned {
+                cancel()?;
             }
-            Ok(Schedule::clone(existing))
+            Ok(existing)
         }
         None => {
+            let ours = adopted_schedule(zag, due);
             store.append(&Record::Schedule(ours.clone()))?;
-            store.append(&Record::Cancel {
-                incident_id: zag.incident_id.clone(),
-            })?;
+            cancel()?;
             Ok(ours)
         }
     }

@@ -68,6 +68,10 @@ use std::sync::Arc;
 /// `origin` we stamp on our own records.
 pub const ORIGIN: &str = "zag-resumed";
 
+/// How the files of [`StoreFile::claim`] begin: written and removed beside
+/// a store, they say nothing about it (a watch on its directory skips them).
+pub const CLAIM_PREFIX: &str = ".zag-resumed-claim-";
+
 /// What one record, or a re-read, changed in a replay.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReplayChange {
@@ -616,6 +620,7 @@ impl StoreFile {
         }
         let mut f = crate::private::open_append(&self.path)?;
         let mut line = rec.to_line_with(extra);
+        crate::fault::slow_store(&self.path);
         if ends_without_newline(&mut f)? {
             line.insert(0, '\n');
         }
@@ -643,7 +648,7 @@ impl StoreFile {
         crate::private::create_dir_all(dir)?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let probe = dir.join(format!(".zag-resumed-claim-{}-{n}", std::process::id()));
+        let probe = dir.join(format!("{CLAIM_PREFIX}{}-{n}", std::process::id()));
         let written = (|| {
             let mut f = crate::private::create(&probe)?;
             f.write_all(&[b'\n'; CLAIM_BYTES])?;
