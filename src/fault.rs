@@ -23,10 +23,8 @@ pub fn kill_point(point: &str) {
     #[cfg(debug_assertions)]
     if std::env::var("ZAG_RESUMED_KILL_AT").is_ok_and(|p| p == point) {
         tracing::warn!("injected SIGKILL at {point} (ZAG_RESUMED_KILL_AT)");
-        let _ = rustix::process::kill_process(
-            rustix::process::getpid(),
-            rustix::process::Signal::KILL,
-        );
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
     #[cfg(not(debug_assertions))]
     let _ = point;

@@ -17,8 +17,7 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use util::{
-    append, append_claude_limited_turn, claude_transcript_path, now_epoch, wait_for, zag_line,
-    Env,
+    append, append_claude_limited_turn, claude_transcript_path, now_epoch, wait_for, zag_line, Env,
 };
 
 /// splitmix64: a small, seedable, reproducible generator.
@@ -222,14 +221,24 @@ fn random_sigkills_never_lose_or_double_a_resume() {
             schedules.get(&s.wrapper)
         );
     }
+    // How many a restart found started by an earlier run and recorded.
+    let settled = env
+        .records(&env.store())
+        .iter()
+        .filter(|r| r["action"] == "complete")
+        .filter(|r| {
+            r["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("delivered before a restart"))
+        })
+        .count();
     eprintln!(
-        "crash test: {kills} kills, {} incidents, each delivered exactly once ({} of them were inside their delivery window at a kill)",
+        "crash test: {kills} kills, {} incidents, each delivered exactly once ({} of them were inside their delivery window at a kill; {settled} recorded by a restart as delivered before it)",
         sessions.len(),
         in_window.len()
     );
     assert!(
-        std::fs::read_dir(env.zag.join("resumed/deliveries"))
-            .map_or(true, |rd| rd.count() == 0),
+        std::fs::read_dir(env.zag.join("resumed/deliveries")).map_or(true, |rd| rd.count() == 0),
         "every incident's delivery attempts removed once complete"
     );
 }
@@ -303,11 +312,16 @@ fn a_kill_after_the_attempt_is_durable_before_the_spawn_is_delivered_once_by_the
     let env = Env::new();
     let mut daemon = env.start_with(
         &[],
-        &[("ZAG_RESUMED_KILL_AT", std::ffi::OsStr::new("attempt-claimed"))],
+        &[(
+            "ZAG_RESUMED_KILL_AT",
+            std::ffi::OsStr::new("attempt-claimed"),
+        )],
     );
     native_hit(&env);
     assert_eq!(daemon.wait_exit(), -1, "killed at the point");
-    assert!(daemon.log_text().contains("injected SIGKILL at attempt-claimed"));
+    assert!(daemon
+        .log_text()
+        .contains("injected SIGKILL at attempt-claimed"));
     let attempt = env.zag.join("resumed/deliveries");
     assert_eq!(
         std::fs::read_dir(&attempt).unwrap().count(),
@@ -335,7 +349,9 @@ fn a_kill_right_after_the_spawn_is_delivered_once() {
     );
     native_hit(&env);
     assert_eq!(daemon.wait_exit(), -1, "killed at the point");
-    assert!(daemon.log_text().contains("injected SIGKILL at cli-started"));
+    assert!(daemon
+        .log_text()
+        .contains("injected SIGKILL at cli-started"));
     wait_for("the started CLI to record its call", || {
         !env.calls().is_empty()
     });

@@ -28,8 +28,10 @@
 //!   by `zag usage cancel` or `zag-resumed cancel`) wins;
 //! - `complete` is appended after delivery, the incident `done` (no cancel,
 //!   no second fire) until it is written. The commit point of a resume is
-//!   that `complete` being durable: a crash between starting delivery and
-//!   that fsync repeats that one delivery on restart, never loses it.
+//!   that `complete` being durable; a crash before it never loses the
+//!   resume, and does not repeat it either: the claim settles the
+//!   incident's delivery attempt first ([`resume::attempt`]), and an
+//!   attempt an earlier run started is recorded, not sent again.
 //! - on start every pending record we own is re-armed; past-due fires at once.
 //! - one pending-or-running resume per session ([`sessions`] indexes them,
 //!   [`plan::plan_live`] decides): a hit of a session with one is that

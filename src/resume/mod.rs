@@ -541,13 +541,13 @@ async fn respawn_target(
     };
 
     // The resumed turn goes into the zag session log once the CLI has
-    // started, never before: the line is also our claim (a restart that
-    // finds it records the resume instead of sending it again, and the CLI,
-    // in its own process group, outlives a crash of the daemon). Written
-    // before the start, a crash in between would lose the resume; written
-    // after, a crash in between repeats it, the documented window. The line
-    // is prepared ahead (reading the log is the slow part) and written right
-    // after the start with one small append, so that gap stays short.
+    // started, never before: the line is also a claim a restart finds (it
+    // records the resume instead of sending it again; the CLI, in its own
+    // process group, outlives a crash of the daemon). Written before the
+    // start, a crash in between would lose the resume; the gap after the
+    // start is covered by the delivery attempt the child marks before exec
+    // (see [`attempt`]). The line is prepared ahead (reading the log is the
+    // slow part) and written right after the start with one small append.
     let claim = match &t.zag_log {
         Some(log) => {
             let mut f = Map::new();
