@@ -77,9 +77,11 @@ pub enum State {
     /// `schedule.when`.
     Armed,
     /// Its time came: the claim (its store shown writable right now,
-    /// see [`crate::store::StoreFile::claim`]) is being made before it is
-    /// delivered. A delivery that cannot be claimed waits: delivered and
-    /// then unable to record it, a crash would deliver it twice.
+    /// see [`crate::store::StoreFile::claim`], and its delivery attempt
+    /// settled and made, see [`crate::resume::attempt`]) is being made
+    /// before it is delivered. A delivery that cannot be claimed waits:
+    /// delivered and then unable to record it, a crash would deliver it
+    /// twice.
     Due,
     /// Its delivery started at `since`: the session's runs after it are
     /// its resumed run's (see [`super::plan::plan_live`]).

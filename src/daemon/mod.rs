@@ -28,8 +28,10 @@
 //!   by `zag usage cancel` or `zag-resumed cancel`) wins;
 //! - `complete` is appended after delivery, the incident `done` (no cancel,
 //!   no second fire) until it is written. The commit point of a resume is
-//!   that `complete` being durable: a crash between starting delivery and
-//!   that fsync repeats that one delivery on restart, never loses it.
+//!   that `complete` being durable; a crash before it never loses the
+//!   resume, and does not repeat it either: the claim settles the
+//!   incident's delivery attempt first ([`resume::attempt`]), and an
+//!   attempt an earlier run started is recorded, not sent again.
 //! - on start every pending record we own is re-armed; past-due fires at once.
 //! - one pending-or-running resume per session ([`sessions`] indexes them,
 //!   [`plan::plan_live`] decides): a hit of a session with one is that
@@ -123,6 +125,11 @@ pub enum DaemonError {
 
 /// How many recent outcomes `status` shows.
 const RECENT: usize = 20;
+
+/// How long a due incident whose delivery attempt cannot be read or
+/// recorded waits before it is looked at again (see
+/// [`resume::attempt`]).
+const ATTEMPT_RECHECK_SECS: i64 = 30;
 
 /// `[usage_limits]` per project dir, loaded on first use and on change.
 #[derive(Default)]
@@ -255,10 +262,11 @@ enum Disk {
         /// retry when it is not).
         lines: Vec<plan::LogLine>,
     },
-    /// A due incident's claim was made (`Ok`) or could not be.
+    /// A due incident's claim was made (`Ok`: its store writable, its
+    /// delivery attempt settled) or could not be.
     Claimed {
         id: String,
-        written: Result<(), String>,
+        written: Result<resume::attempt::Claim, String>,
     },
     /// An ended incident's `complete` (and its zag-log line) was written
     /// (`Ok`), or could not be.
@@ -457,6 +465,21 @@ pub async fn run(
         took_ms = started.elapsed().as_millis() as u64,
         "re-armed pending resumes from disk"
     );
+    // Before any claim: the delivery attempts of incidents that ended.
+    let swept = resume::attempt::Attempts::new(&paths.state_dir).sweep(|folder| {
+        !core.incidents.contains_key(folder)
+            && core.stores.values().any(|f| {
+                let ended = &f.replay().tombstoned;
+                ended.contains(folder)
+                    || (folder.starts_with('~')
+                        && ended
+                            .iter()
+                            .any(|id| resume::attempt::folder_name(id) == folder))
+            })
+    });
+    if swept > 0 {
+        tracing::debug!(swept, "removed the delivery attempts of ended incidents");
+    }
     // Off the loop and after the re-arm: it reads every store once more.
     let zag_home = paths.zag_home.clone();
     // A record's `at` is kept to the second: one of this run's own first
@@ -1398,18 +1421,23 @@ impl Core {
     /// Make a due incident's claim off the loop, after `failures` failed
     /// tries' backoff.
     fn claim(&mut self, id: String, store: Arc<Path>, failures: u32) {
+        let attempts = resume::attempt::Attempts::new(&self.paths.state_dir);
         self.spawn_disk(&store.clone(), backoff(failures), move || Disk::Claimed {
             written: StoreFile::new(store.as_ref())
                 .claim()
+                .map(|()| attempts.claim(&id))
                 .map_err(|e| e.to_string()),
             id,
         });
     }
 
-    /// A due incident's claim is made: delivered now. Not made: it waits,
-    /// retried with backoff (a delivery it could not record would be
-    /// delivered again after a crash).
-    fn on_claimed(&mut self, id: &str, written: Result<(), String>) {
+    /// A due incident's claim is made: delivered now under its attempt,
+    /// recorded as delivered when an earlier run's attempt had started
+    /// (see [`resume::attempt`]), or looked at again in
+    /// [`ATTEMPT_RECHECK_SECS`] when its attempt cannot be read or made.
+    /// Not made: it waits, retried with backoff (a delivery it could not
+    /// record would be delivered again after a crash).
+    fn on_claimed(&mut self, id: &str, written: Result<resume::attempt::Claim, String>) {
         let Some(inc) = self.incidents.get_mut(id) else {
             return;
         };
@@ -1417,21 +1445,45 @@ impl Core {
             return;
         }
         let store = inc.store.clone();
-        if let Err(e) = &written {
-            inc.failures += 1;
-            let failures = inc.failures;
-            if failures == 1 {
-                tracing::warn!(incident = %id, "due, but {} cannot be written: {e}; the delivery waits until it can", store.display());
-            }
-            self.store_written(&store, &written);
-            if self.stopping {
+        let claim = match written {
+            Ok(claim) => claim,
+            Err(e) => {
+                inc.failures += 1;
+                let failures = inc.failures;
+                if failures == 1 {
+                    tracing::warn!(incident = %id, "due, but {} cannot be written: {e}; the delivery waits until it can", store.display());
+                }
+                self.store_written(&store, &Err(e));
+                if self.stopping {
+                    return;
+                }
+                self.note_retry(id, &store, failures);
+                self.claim(id.to_string(), store, failures);
                 return;
             }
-            self.note_retry(id, &store, failures);
-            self.claim(id.to_string(), store, failures);
-            return;
-        }
+        };
         inc.failures = 0;
+        let attempt = match claim {
+            resume::attempt::Claim::Deliver(a) => a,
+            resume::attempt::Claim::Delivered { why } => {
+                self.store_written(&store, &Ok(()));
+                tracing::info!(incident = %id, "{why}");
+                self.on_outcome(id, Outcome::Resumed { detail: why });
+                return;
+            }
+            resume::attempt::Claim::Defer { why } => {
+                let until = self.clock.now() + chrono::Duration::seconds(ATTEMPT_RECHECK_SECS);
+                tracing::warn!(incident = %id, recheck_at = %until, "not delivering now: {why}");
+                inc.state = State::Deferred { until };
+                self.timer.arm(id.to_string(), until);
+                self.store_written(&store, &Ok(()));
+                return;
+            }
+        };
+        self.store_written(&store, &Ok(()));
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
         inc.state = State::Delivering {
             since: self.clock.now(),
         };
@@ -1439,7 +1491,6 @@ impl Core {
         let mut live = inc.live.as_deref().cloned().unwrap_or_default();
         // Where the typing intent and the notification are recorded.
         live.store = Some(store.to_path_buf());
-        self.store_written(&store, &written);
         let (_, detector) = self.limits.get(&project_of_store(&self.paths, &store));
         tracing::info!(incident = %schedule.incident_id, provider = %schedule.provider, session = %schedule.session_id, "resume due: delivering");
         let env = self.env.clone();
@@ -1449,7 +1500,15 @@ impl Core {
         // detector (its `extra_patterns`), as the session's lines were.
         let detect: resume::DetectFn = Arc::new(move |line, ctx| detector.detect(line, ctx));
         self.deliveries.spawn(async move {
-            let outcome = resume::deliver_live(&schedule, &env, &cancel, Some(detect), &live).await;
+            let outcome = resume::deliver_claimed(
+                &schedule,
+                &env,
+                &cancel,
+                Some(detect),
+                &live,
+                Some(&attempt),
+            )
+            .await;
             let _ = tx.send((schedule.incident_id.clone(), outcome));
         });
     }
@@ -1505,11 +1564,14 @@ impl Core {
         extra: [(&'static str, serde_json::Value); 2],
         failures: u32,
     ) {
+        let attempts = resume::attempt::Attempts::new(&self.paths.state_dir);
         self.spawn_disk(&store.clone(), backoff(failures), move || {
             let written = StoreFile::new(store.as_ref())
                 .append_with(&plan.record, &extra)
                 .map_err(|e| e.to_string());
             if written.is_ok() {
+                // Its `complete` is durable: its attempts are history.
+                attempts.finish(&id);
                 append_lines(plan.log.as_slice());
             }
             Disk::Completed {

@@ -187,19 +187,23 @@ pub struct FifoLimits {
     pub confirm_timeout: Duration,
 }
 
-/// Open, write, confirm. `log` is the relay's session log.
+/// Open, write, confirm. `log` is the relay's session log. `written` runs
+/// once the line is in the pipe, before the confirmation is awaited (the
+/// caller's record that it was sent).
 pub async fn send(
     fifo: &Path,
     log: Option<&PathBuf>,
     msg: &str,
     limits: &FifoLimits,
     cancel: &CancellationToken,
+    written: impl std::future::Future<Output = ()>,
 ) -> Result<(), FifoError> {
     let line = message_line(msg)?;
     let mut f = open_nonblocking(fifo)?;
     let offset = log.map_or(0, |l| file_len(l));
     write_line(&mut f, &line, limits.write_timeout, cancel).await?;
     drop(f);
+    written.await;
     let Some(log) = log else {
         return Err(FifoError::Unconfirmed(
             "the relay's session log was not found, so the message cannot be seen logged back"

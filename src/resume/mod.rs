@@ -14,6 +14,7 @@
 //! is bounded by its silence (a hang), not its age, unless a wall-clock
 //! limit is configured.
 
+pub mod attempt;
 pub mod dry;
 pub mod events;
 pub mod fifo;
@@ -215,11 +216,31 @@ pub async fn deliver_live(
     detect: Option<DetectFn>,
     state: &route::LiveState,
 ) -> Outcome {
-    let o = deliver_live_once(incident, env, cancel, detect, state).await;
+    deliver_claimed(incident, env, cancel, detect, state, None).await
+}
+
+/// [`deliver_live`] under a durable delivery attempt ([`attempt`]), as the
+/// daemon delivers: a respawned CLI's child takes it before exec, a FIFO
+/// write marks it sent; a deferral withdraws it (nothing counted).
+pub async fn deliver_claimed(
+    incident: &Schedule,
+    env: &ResumeEnv,
+    cancel: &CancellationToken,
+    detect: Option<DetectFn>,
+    state: &route::LiveState,
+    attempt: Option<&attempt::Attempt>,
+) -> Outcome {
+    let o = deliver_live_once(incident, env, cancel, detect, state, attempt).await;
     let now = env.clock.now();
     let Outcome::Deferred { view, state, .. } = &o else {
         return o;
     };
+    if let Some(a) = attempt.cloned() {
+        let withdrawn = tokio::task::spawn_blocking(move || a.withdraw()).await;
+        if let Ok(Err(e)) | Err(e) = withdrawn.map_err(std::io::Error::other) {
+            tracing::warn!(incident = %incident.incident_id, "cannot withdraw the deferred delivery attempt (a restart would take it for delivered): {e}");
+        }
+    }
     // A wait that went on too long gives up, told, instead of acting hours
     // after the reset (issue 21).
     // From the reset (else the due time); a `retry` counts from when the
@@ -259,6 +280,7 @@ async fn deliver_live_once(
     cancel: &CancellationToken,
     detect: Option<DetectFn>,
     state: &route::LiveState,
+    attempt: Option<&attempt::Attempt>,
 ) -> Outcome {
     if cancel.is_cancelled() {
         return Outcome::Skipped {
@@ -358,10 +380,10 @@ async fn deliver_live_once(
     }
     match &target.channel {
         Channel::Respawn => {
-            let o = respawn_target(&target, env, cancel, detect, &live_note).await;
+            let o = respawn_target(&target, env, cancel, detect, &live_note, attempt).await;
             writer_conflict_retry(&target, o, state, env.clock.now())
         }
-        Channel::Fifo { path } => deliver_fifo(&target, path, env, cancel, detect).await,
+        Channel::Fifo { path } => deliver_fifo(&target, path, env, cancel, detect, attempt).await,
     }
 }
 
@@ -394,6 +416,7 @@ async fn deliver_fifo(
     env: &ResumeEnv,
     cancel: &CancellationToken,
     detect: Option<DetectFn>,
+    attempt: Option<&attempt::Attempt>,
 ) -> Outcome {
     let wrapper = t.wrapper_session_id.as_deref().unwrap_or_default();
     let procs = std::fs::read(env.paths.zag_home.join("processes.json")).unwrap_or_default();
@@ -408,7 +431,15 @@ async fn deliver_fifo(
                 write_timeout: Duration::from_millis(env.config.fifo_write_timeout_ms),
                 confirm_timeout: Duration::from_secs(env.config.fifo_confirm_timeout_secs),
             };
-            match fifo::send(path, t.zag_log.as_ref(), &t.message, &limits, cancel).await {
+            // Sent is delivered: a restart after this never writes it again.
+            let sent = async {
+                let Some(a) = attempt.cloned() else { return };
+                let marked = tokio::task::spawn_blocking(move || a.mark_sent()).await;
+                if let Ok(Err(e)) | Err(e) = marked.map_err(std::io::Error::other) {
+                    tracing::warn!(incident = %t.incident_id, "cannot record the FIFO write in its delivery attempt: {e}");
+                }
+            };
+            match fifo::send(path, t.zag_log.as_ref(), &t.message, &limits, cancel, sent).await {
                 Ok(()) => {
                     return Outcome::Resumed {
                         detail: format!(
@@ -429,7 +460,7 @@ async fn deliver_fifo(
     match &t.respawn_error {
         None => {
             let note = format!("relay gone ({dead}); fell back to respawn: ");
-            respawn_target(t, env, cancel, detect, &note).await
+            respawn_target(t, env, cancel, detect, &note, attempt).await
         }
         Some(why) => Outcome::Skipped {
             reason: format!("the relay is gone ({dead}) and respawn is not possible: {why}"),
@@ -465,6 +496,7 @@ async fn respawn_target(
     cancel: &CancellationToken,
     detect: Option<DetectFn>,
     note: &str,
+    attempt: Option<&attempt::Attempt>,
 ) -> Outcome {
     let fail = |reason: String| Outcome::Failed {
         reason: format!("{note}{reason}"),
@@ -509,13 +541,13 @@ async fn respawn_target(
     };
 
     // The resumed turn goes into the zag session log once the CLI has
-    // started, never before: the line is also our claim (a restart that
-    // finds it records the resume instead of sending it again, and the CLI,
-    // in its own process group, outlives a crash of the daemon). Written
-    // before the start, a crash in between would lose the resume; written
-    // after, a crash in between repeats it, the documented window. The line
-    // is prepared ahead (reading the log is the slow part) and written right
-    // after the start with one small append, so that gap stays short.
+    // started, never before: the line is also a claim a restart finds (it
+    // records the resume instead of sending it again; the CLI, in its own
+    // process group, outlives a crash of the daemon). Written before the
+    // start, a crash in between would lose the resume; the gap after the
+    // start is covered by the delivery attempt the child marks before exec
+    // (see [`attempt`]). The line is prepared ahead (reading the log is the
+    // slow part) and written right after the start with one small append.
     let claim = match &t.zag_log {
         Some(log) => {
             let mut f = Map::new();
@@ -545,7 +577,7 @@ async fn respawn_target(
         kill_grace: Duration::from_secs(1),
     };
     let detect = line_detector(env, detect, p);
-    let r = match respawn::run(&inv, &limits, detect, cancel, claim).await {
+    let r = match respawn::run(&inv, &limits, detect, cancel, claim, attempt).await {
         Ok(r) => r,
         Err(e) => {
             let outcome = fail(e.to_string());

@@ -271,13 +271,15 @@ impl Drop for GroupGuard {
 /// not be started. `started` runs once the CLI has started, before its end
 /// is awaited: the caller's claim on the delivery, which must never be
 /// written for a CLI that never ran (a crash in between would turn it into
-/// a lost resume).
+/// a lost resume). With an `attempt`, the child takes it before exec (see
+/// [`super::attempt`]): a restart of the daemon then knows it started.
 pub async fn run(
     inv: &Invocation,
     limits: &RunLimits,
     detect: LineDetect,
     cancel: &CancellationToken,
     started: impl std::future::Future<Output = ()>,
+    attempt: Option<&super::attempt::Attempt>,
 ) -> Result<RunResult, SpawnError> {
     let mut cmd = tokio::process::Command::new(&inv.program);
     cmd.args(&inv.args)
@@ -305,11 +307,15 @@ pub async fn run(
             Ok(())
         });
     }
+    if let Some(a) = attempt {
+        a.arm(&mut cmd);
+    }
     let mut child = cmd.spawn().map_err(|source| SpawnError {
         program: inv.program.clone(),
         cwd: inv.cwd.clone(),
         source,
     })?;
+    crate::fault::kill_point("cli-started");
     let pgid = child.id().map_or(0, |p| p as i32);
     // If this future is dropped mid-run (the daemon aborted the delivery),
     // the whole group goes too, not just the leader `kill_on_drop` reaches.

@@ -28,18 +28,19 @@
 //! at-least-once. After it, the tombstone hides the id forever, in our replay
 //! and in zag's: at-most-once.
 //!
-//! The window in which a crash causes a *repeat* is therefore exactly
-//! `[delivery started, complete durable)`, and it can repeat only that one
-//! delivery of that one incident, once per crash. It cannot be narrowed by an
-//! intermediate "claim" record: zag's format has only `schedule`, `complete`
-//! and `cancel`, an unknown `action` is forbidden (zag skips it, so it would be
-//! invisible to `zag usage` and a lie about what is pending), and a `complete`
-//! written *before* delivery is exactly zag's exec-loop bug (a crash after it
-//! loses the resume). A claim as an extra key on a re-written `schedule` would
-//! need a fresh id (same id: last schedule wins, fine; but a tombstone cannot
-//! be undone), and would only move the window, not close it: "delivered" is
-//! an effect in another process (a FIFO write, a provider run) that cannot be
-//! made atomic with a local fsync. We choose the repeat over the loss.
+//! A crash in `[delivery started, complete durable)` would repeat that one
+//! delivery if the store were all a restart had. It cannot be closed by an
+//! intermediate "claim" record here: zag's format has only `schedule`,
+//! `complete` and `cancel`, an unknown `action` is forbidden (zag skips it,
+//! so it would be invisible to `zag usage` and a lie about what is pending),
+//! and a `complete` written *before* delivery is exactly zag's exec-loop bug
+//! (a crash after it loses the resume). So the claim lives beside the store,
+//! in the daemon's own state: a delivery attempt made durable before step 2
+//! and marked by the delivery itself (the respawned CLI's child, before
+//! exec; a FIFO write), which a restart settles before delivering again
+//! ([`crate::resume::attempt`]): started is recorded as delivered, never
+//! started is delivered. We still choose the repeat over the loss where the
+//! two cannot be told apart (a FIFO line written, not yet marked).
 //!
 //! Step 1 is what makes a live cancel stick even when the timer has already
 //! fired: a `disarm` cannot recall an entry already handed over, the re-read
