@@ -21,7 +21,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::UsageLimits;
-use crate::detect::Provider;
+use crate::shared::Provider;
 
 /// zag's `compute_resume_at`: the reset (or now + fallback), plus the fixed
 /// jitter, never before now + jitter, capped at now + `max_wait_secs`.

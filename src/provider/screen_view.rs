@@ -6,10 +6,9 @@
 //! what they mean in the generic [`Shows`]. Both rooms' `read_screen` is
 //! [`read`] followed by [`ScreenView::shows`].
 
-use super::claude::screen::ClaudeScreen;
-use super::codex::screen::CodexScreen;
+use super::claude::screen::{self as claude_screen, ClaudeScreen};
+use super::codex::screen::{self as codex_screen, CodexScreen};
 use super::screen::Shows;
-use super::{claude, codex};
 
 /// Everything the two readers recognise on one screen.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,8 +23,8 @@ pub struct ScreenView {
 pub fn read(screen: &str) -> ScreenView {
     let lines: Vec<&str> = screen.lines().collect();
     ScreenView {
-        claude: claude::screen::read(&lines),
-        codex: codex::screen::read(&lines),
+        claude: claude_screen::read(&lines),
+        codex: codex_screen::read(&lines),
     }
 }
 
@@ -42,7 +41,7 @@ impl ScreenView {
         match (&self.claude.prompt, &self.codex.composer) {
             (Some(p), _) if p.is_empty() => Shows::Idle,
             (Some(p), _) => Shows::Draft(p.clone()),
-            (None, Some(c)) if codex::screen::composer_empty(c) => Shows::Idle,
+            (None, Some(c)) if codex_screen::composer_empty(c) => Shows::Idle,
             (None, Some(c)) => Shows::Draft(c.clone()),
             (None, None) => Shows::Unknown,
         }
@@ -165,7 +164,7 @@ mod tests {
         ];
         for (line, want) in table {
             assert_eq!(
-                claude::screen::autocontinue_footer(line),
+                claude_screen::autocontinue_footer(line),
                 want.map(|at| at.map(str::to_string)),
                 "{line}"
             );
