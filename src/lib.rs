@@ -58,8 +58,7 @@
 //!   tail and the per-file facts), [`desktop`] (notifications and pushes).
 //! - [`daemon`] (the wiring and the core, which carries out the decisions
 //!   of [`daemon::plan`] with its disk work off its loop), [`preview`]
-//!   (`scan --plan`), [`service`], [`cli`]. One upward import is known and
-//!   named in `tests/layers.rs`: the daemon's dry run asks the preview.
+//!   (`scan --plan`), [`service`], [`cli`].
 //! - [`service`]: `service install | uninstall | status`, the user unit (or
 //!   launchd agent) with this binary and the shell's PATH filled in.
 //! - The user's say: [`control::pause`] (the pause file),
@@ -103,10 +102,14 @@
 //!    pause's end or at `unpause`, with its stagger), a dry run reports what
 //!    the delivery would do and ends it unrecorded; else `Core::on_fired`
 //!    re-reads the store (a tombstone wins) and [`daemon::plan::plan_fire`]
-//!    decides to deliver.
-//! 7. **Delivering.** State `Delivering`; [`resume::deliver_live`] resolves
-//!    again, revalidates ([`resume::revalidate`]) and asks who holds the
-//!    session ([`resume::live::step`]).
+//!    decides to deliver. Off the loop (`Core::claim`) the store's claim
+//!    and a delivery attempt ([`resume::attempt::Attempts::claim`]) are
+//!    made durable; an attempt a crash left behind is settled first
+//!    (started or sent: recorded as delivered, never sent again).
+//! 7. **Delivering.** `Core::on_claimed`: state `Delivering`;
+//!    [`resume::deliver_claimed`] resolves again, revalidates
+//!    ([`resume::revalidate`]) and asks who holds the session
+//!    ([`resume::live::step`]).
 //! 8. **Deferred** (when a live owner or the provider's own continue has it):
 //!    `Core::on_deferred` re-arms the timer for the re-check; back to 6.
 //! 9. **Continued.** Otherwise it types into the session's pane

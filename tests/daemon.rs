@@ -9,21 +9,13 @@ mod util;
 use serde_json::json;
 use std::path::PathBuf;
 use util::{
-    append, append_claude_limited_turn, claude_limit, claude_limit_text, claude_transcript_path,
-    claude_user, gemini_env, gemini_quota_in_spawn_log, gemini_zag_log, now_epoch, pending_count,
-    recent_events, wait_for, zag_line, Env,
+    adoption_env, append, append_claude_limited_turn, claude_limit, claude_limit_text,
+    claude_transcript, claude_transcript_path, claude_user, gemini_env, gemini_quota_in_spawn_log,
+    gemini_zag_log, now_epoch, pending_count, recent_events, wait_for, zag_exec_log,
+    zag_exec_record, zag_line, Env,
 };
 
 const SID: &str = "6873a0e2-51d4-4c3e-9a55-0d7c1b2f3e4d";
-
-/// Claude's own transcript of a session, as the real CLI leaves it.
-fn claude_transcript(env: &Env, cwd: &std::path::Path, sid: &str) -> PathBuf {
-    let path = claude_transcript_path(env, cwd, sid);
-    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
-    let user = claude_user(cwd, sid, "refactor the parser", &ts);
-    append(&path, format!("{user}\n").as_bytes());
-    path
-}
 
 /// A zag exec session log (global project) with identity lines, and the
 /// Claude transcript behind it.
@@ -339,52 +331,16 @@ fn hostile_input_never_stops_the_daemon() {
     assert_eq!(daemon.terminate(), 0);
 }
 
-/// A pending record as zag's exec loop writes it (no `origin`, the
-/// provider's session id), for a session whose log is `log`.
-fn zag_exec_record(id: &str, when: chrono::DateTime<chrono::Utc>, log: &std::path::Path) -> String {
-    format!(
-        "{}\n",
-        json!({"action":"schedule","incident_id":id,"session_id":SID,"provider":"claude","when":when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),"message":"Continue","attempt":1,"log_path":log})
-    )
-}
-
-/// An exec session's log whose last line is `age` old.
-fn exec_log(env: &Env, wrapper: &str, cwd: &std::path::Path, age: chrono::Duration) -> PathBuf {
-    claude_transcript(env, cwd, SID);
-    let log = env
-        .zag
-        .join("logs/sessions")
-        .join(format!("{wrapper}.jsonl"));
-    let ts = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
-    let started = json!({"seq":1,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","cwd":cwd,"resumed":false,"backfilled":false});
-    let beat = json!({"seq":2,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10});
-    append(&log, format!("{started}\n{beat}\n").as_bytes());
-    log
-}
-
-/// A home whose daemon adopts after a one-second grace, and a work dir.
-fn adoption_env() -> (Env, PathBuf) {
-    let env = Env::new();
-    let work = env.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
-    std::fs::write(
-        env.zag.join("resumed/config.toml"),
-        "[resume]\nadopt_grace_secs = 1\n",
-    )
-    .unwrap();
-    (env, work)
-}
-
 #[test]
 fn a_stranded_zag_resume_whose_owner_died_is_adopted_once() {
     let (env, work) = adoption_env();
     // The exec loop died ten minutes ago: no heartbeat since, no process.
-    let log = exec_log(&env, "w-dead", &work, chrono::Duration::minutes(10));
+    let log = zag_exec_log(&env, "w-dead", &work, SID, chrono::Duration::minutes(10));
     let zag_id = "0b6a2f1e-1111-4222-8333-444455556666";
     append(
         &env.store(),
         zag_exec_record(
+            SID,
             zag_id,
             chrono::Utc::now() - chrono::Duration::minutes(2),
             &log,
@@ -451,13 +407,14 @@ fn a_zag_resume_whose_owner_lives_is_left_alone() {
     let (env, work) = adoption_env();
     // A live exec loop: a running process entry (this test process) and a
     // fresh heartbeat; its own resume is overdue, as after a suspend.
-    let log = exec_log(&env, "w-live", &work, chrono::Duration::seconds(1));
+    let log = zag_exec_log(&env, "w-live", &work, SID, chrono::Duration::seconds(1));
     let procs = json!({"processes":[{"id":"p1","pid":std::process::id(),"session_id":"w-live","provider":"claude","model":"","command":"exec","prompt":"go","started_at":chrono::Utc::now().to_rfc3339(),"status":"running","exit_code":null,"exited_at":null,"root":null,"parent_process_id":null,"parent_session_id":null}]});
     std::fs::write(env.zag.join("processes.json"), procs.to_string()).unwrap();
     let zag_id = "0b6a2f1e-1111-4222-8333-777788889999";
     append(
         &env.store(),
         zag_exec_record(
+            SID,
             zag_id,
             chrono::Utc::now() - chrono::Duration::seconds(5),
             &log,
@@ -526,7 +483,7 @@ fn reading_a_store_does_not_trigger_reading_it_again() {
 #[test]
 fn a_limit_zag_also_recorded_is_left_to_zag() {
     let (env, work) = adoption_env();
-    let log = exec_log(&env, "w-both", &work, chrono::Duration::seconds(1));
+    let log = zag_exec_log(&env, "w-both", &work, SID, chrono::Duration::seconds(1));
     // zag's loop is alive (so its record is not adopted either).
     let procs = json!({"processes":[{"id":"p1","pid":std::process::id(),"session_id":"w-both","provider":"claude","model":"","command":"exec","prompt":"go","started_at":chrono::Utc::now().to_rfc3339(),"status":"running","exit_code":null,"exited_at":null,"root":null,"parent_process_id":null,"parent_session_id":null}]});
     std::fs::write(env.zag.join("processes.json"), procs.to_string()).unwrap();
@@ -544,7 +501,7 @@ fn a_limit_zag_also_recorded_is_left_to_zag() {
         + chrono::Duration::seconds(30);
     append(
         &env.store(),
-        zag_exec_record("0b6a2f1e-1111-4222-8333-aaaabbbbcccc", zag_when, &log).as_bytes(),
+        zag_exec_record(SID, "0b6a2f1e-1111-4222-8333-aaaabbbbcccc", zag_when, &log).as_bytes(),
     );
     wait_for("our incident to step aside", || {
         actions(&env, &env.store()).contains(&"complete".to_string())

@@ -162,6 +162,20 @@ fn unwritable(s: &serde_json::Value) -> Option<&serde_json::Value> {
     s["unwritable"].as_array().and_then(|a| a.first())
 }
 
+/// Waits until `status --json` reports `store` unwritable with a record
+/// waiting, its OS error saying `error`, and checks the human `status`
+/// says so too.
+fn wait_unwritable(env: &Env, store: &Path, error: &str) {
+    let st = env.wait_status("the store reported unwritable", |s| {
+        unwritable(s).is_some_and(|o| o["waiting"].as_u64() >= Some(1))
+    });
+    let o = unwritable(&st).unwrap();
+    assert_eq!(o["store"], store.display().to_string(), "{st}");
+    assert!(o["error"].as_str().unwrap().contains(error), "{st}");
+    let (_, text, _) = env.run_cli(&["status"]);
+    assert!(text.contains("CANNOT WRITE"), "{text}");
+}
+
 /// The saved offset of `file` (the ingest thread's checkpoint).
 fn saved_offset(env: &Env, file: &Path) -> Option<u64> {
     let offsets = env.zag.join("resumed/offsets.json");
@@ -185,17 +199,7 @@ fn disk_full_at_the_hit_then_a_crash_the_limit_is_resumed_once_after_restart() {
         SID,
         chrono::Utc::now() - chrono::Duration::seconds(30),
     );
-    let st = env.wait_status("the store reported unwritable", |s| {
-        unwritable(s).is_some_and(|o| o["waiting"].as_u64() >= Some(1))
-    });
-    let o = unwritable(&st).unwrap();
-    assert_eq!(o["store"], store.display().to_string(), "{st}");
-    assert!(
-        o["error"].as_str().unwrap().contains("No space left"),
-        "{st}"
-    );
-    let (_, text, _) = env.run_cli(&["status"]);
-    assert!(text.contains("CANNOT WRITE"), "{text}");
+    wait_unwritable(&env, &store, "No space left");
     // Retried, never delivered, never acknowledged.
     daemon.wait_log("not acknowledged, armed from memory, retrying");
     std::thread::sleep(Duration::from_millis(600));
@@ -236,9 +240,7 @@ fn disk_full_at_the_hit_space_back_the_schedule_is_written_within_seconds() {
     let reset = chrono::Utc::now() + chrono::Duration::hours(1);
     let t0 = Instant::now();
     let transcript = claude_hit(&env, &work, SID, reset);
-    env.wait_status("the store reported unwritable", |s| {
-        unwritable(s).is_some_and(|o| o["waiting"].as_u64() >= Some(1))
-    });
+    wait_unwritable(&env, &store, "No space left");
     // Meanwhile another session, whose store (the global one) is
     // writable: scheduled and acknowledged as usual.
     let other = claude_hit(&env, &other_work, OTHER, reset);
@@ -323,16 +325,7 @@ fn a_read_only_store_waits_and_is_written_once_writable_again() {
         SID,
         chrono::Utc::now() + chrono::Duration::hours(1),
     );
-    let st = env.wait_status("the store reported unwritable", |s| {
-        unwritable(s).is_some_and(|o| o["waiting"].as_u64() >= Some(1))
-    });
-    assert!(
-        unwritable(&st).unwrap()["error"]
-            .as_str()
-            .unwrap()
-            .contains("Read-only file system"),
-        "{st}"
-    );
+    wait_unwritable(&env, &store, "Read-only file system");
     assert!(ns.sh(&format!("mount -o remount,rw '{dir}'")));
     wait_for("the schedule in the store", || {
         actions(&ns.read(&store)) == ["schedule"]
@@ -571,17 +564,7 @@ fn the_store_directory_deleted_on_a_full_disk_is_made_again_as_soon_as_there_is_
         SID,
         chrono::Utc::now() + chrono::Duration::hours(1),
     );
-    let st = env.wait_status("the store reported unwritable", |s| {
-        unwritable(s).is_some_and(|o| o["waiting"].as_u64() >= Some(1))
-    });
-    let o = unwritable(&st).unwrap();
-    assert_eq!(o["store"], store.display().to_string(), "{st}");
-    assert!(
-        o["error"].as_str().unwrap().contains("No space left"),
-        "{st}"
-    );
-    let (_, text, _) = env.run_cli(&["status"]);
-    assert!(text.contains("CANNOT WRITE"), "{text}");
+    wait_unwritable(&env, &store, "No space left");
 
     // The fourth failure in a row: the next retry of the backoff is 2 s
     // after it.
@@ -621,29 +604,12 @@ fn the_store_directory_deleted_on_a_full_disk_is_made_again_as_soon_as_there_is_
 #[test]
 fn an_adoption_on_a_slow_store_stalls_nothing() {
     const SLOW: u64 = 4;
-    let env = Env::new();
-    let work = env.dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
-    std::fs::write(
-        env.zag.join("resumed/config.toml"),
-        "[resume]\nadopt_grace_secs = 1\n",
-    )
-    .unwrap();
+    let (env, work) = util::adoption_env();
     // zag's exec loop died ten minutes ago: no heartbeat since, no process.
-    let wrapper = "w-dead";
-    let log = env
-        .zag
-        .join("logs/sessions")
-        .join(format!("{wrapper}.jsonl"));
-    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10))
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
-    let started = serde_json::json!({"seq":1,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"session_started","command":"exec","cwd":work,"resumed":false,"backfilled":false});
-    let beat = serde_json::json!({"seq":2,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":SID,"source_kind":"wrapper","completeness":"full","type":"heartbeat","interval_secs":10});
-    util::append(&log, format!("{started}\n{beat}\n").as_bytes());
+    let log = util::zag_exec_log(&env, "w-dead", &work, SID, chrono::Duration::minutes(10));
     let when = chrono::Utc::now() - chrono::Duration::minutes(2);
-    let zag = serde_json::json!({"action":"schedule","incident_id":"0b6a2f1e-1111-4222-8333-444455556666","session_id":SID,"provider":"claude","when":when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),"message":"Continue","attempt":1,"log_path":log});
-    util::append(&env.store(), format!("{zag}\n").as_bytes());
+    let zag = util::zag_exec_record(SID, "0b6a2f1e-1111-4222-8333-444455556666", when, &log);
+    util::append(&env.store(), zag.as_bytes());
 
     let mut cmd = env.cmd(&["run"]);
     cmd.env(

@@ -581,3 +581,74 @@ pub fn gemini_env() -> Env {
     .unwrap();
     env
 }
+
+/// Claude's own transcript of a session with one user turn, as the real
+/// CLI leaves it.
+pub fn claude_transcript(env: &Env, cwd: &Path, sid: &str) -> PathBuf {
+    let path = claude_transcript_path(env, cwd, sid);
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+    let user = claude_user(cwd, sid, "refactor the parser", &ts);
+    append(&path, format!("{user}\n").as_bytes());
+    path
+}
+
+/// A pending record as zag's exec loop writes it (no `origin`, the
+/// provider's session id `sid`), for a session whose log is `log`.
+pub fn zag_exec_record(
+    sid: &str,
+    id: &str,
+    when: chrono::DateTime<chrono::Utc>,
+    log: &Path,
+) -> String {
+    format!(
+        "{}\n",
+        serde_json::json!({"action":"schedule","incident_id":id,"session_id":sid,"provider":"claude","when":when.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),"message":"Continue","attempt":1,"log_path":log})
+    )
+}
+
+/// A zag exec session's log (Claude session `sid`, the Claude transcript
+/// behind it made too) whose last line is `age` old.
+pub fn zag_exec_log(
+    env: &Env,
+    wrapper: &str,
+    cwd: &Path,
+    sid: &str,
+    age: chrono::Duration,
+) -> PathBuf {
+    claude_transcript(env, cwd, sid);
+    let log = env
+        .zag
+        .join("logs/sessions")
+        .join(format!("{wrapper}.jsonl"));
+    let ts = (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let line = |seq: u64, kind: &str, extra: serde_json::Value| {
+        let mut v = serde_json::json!({"seq":seq,"ts":ts,"provider":"claude","wrapper_session_id":wrapper,"provider_session_id":sid,"source_kind":"wrapper","completeness":"full","type":kind});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let started = line(
+        1,
+        "session_started",
+        serde_json::json!({"command":"exec","cwd":cwd,"resumed":false,"backfilled":false}),
+    );
+    let beat = line(2, "heartbeat", serde_json::json!({"interval_secs":10}));
+    append(&log, format!("{started}\n{beat}\n").as_bytes());
+    log
+}
+
+/// A home whose daemon adopts a stranded zag resume after a one-second
+/// grace, and a work dir.
+pub fn adoption_env() -> (Env, PathBuf) {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(env.zag.join("resumed")).unwrap();
+    std::fs::write(
+        env.zag.join("resumed/config.toml"),
+        "[resume]\nadopt_grace_secs = 1\n",
+    )
+    .unwrap();
+    (env, work)
+}
