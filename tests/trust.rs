@@ -430,8 +430,9 @@ fn a_restart_between_typing_and_its_confirmation_types_once() {
         now() - chrono::Duration::seconds(90),
     ));
     append(&transcript, text.as_bytes());
-    // the TUI writes the typed turn 6 s after its Enter (a slow request)
-    let (_server, pid, tmpdir) = claude_tui(env.dir.path(), &transcript, &keys, 6, "");
+    // the TUI writes the typed turn 2 s after its Enter (a slow request;
+    // the daemon is killed within milliseconds of the keystrokes)
+    let (_server, pid, tmpdir) = claude_tui(env.dir.path(), &transcript, &keys, 2, "");
     register(&env, pid, &work, "cli", None);
     let vars = [("TMUX_TMPDIR", tmpdir.as_os_str())];
     let daemon = env.start_with(&[], &vars);

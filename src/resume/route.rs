@@ -35,6 +35,15 @@ pub const CANCEL_EXIT_WINDOW_SECS: i64 = 10;
 /// reads and a capture, so the continuation follows an `fg` within seconds.
 pub const FRONT_RECHECK_SECS: i64 = 5;
 
+/// How long a typed turn may take to show in the session's file (as long
+/// as the typing's own wait, [`crate::resume::live::LiveEnv`]'s default),
+/// and how often it is looked for meanwhile when a restart came between
+/// the Enter and the turn: the confirmation is seen within seconds of
+/// being written, not at the next 30 s re-check.
+pub const TYPED_CONFIRM_WINDOW_SECS: i64 = 60;
+/// See [`TYPED_CONFIRM_WINDOW_SECS`].
+pub const TYPED_CONFIRM_RECHECK_SECS: i64 = 2;
+
 /// How long after its reset (its due time when the reset is unknown; for a
 /// `retry`, after the user asked) a waiting or stood-down incident may
 /// still be continued; past it the
@@ -474,8 +483,14 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
                     };
                 }
             }
+            // Its turn may still be on its way: look again soon.
+            let confirming = now < t.at + Duration::seconds(TYPED_CONFIRM_WINDOW_SECS);
             return Route::WaitForOwner {
-                recheck_at: recheck,
+                recheck_at: if confirming {
+                    now + Duration::seconds(TYPED_CONFIRM_RECHECK_SECS)
+                } else {
+                    recheck
+                },
                 notify: !f.state.notified,
                 why: format!(
                     "typed into {} once, not confirmed yet; never typing twice: waiting for the owner",
@@ -917,6 +932,38 @@ mod tests {
         // nobody, no own continue: respawn as today
         let f = facts(Holder::Nobody, None, None);
         assert_eq!(decide(&f, now).continuer(), Continuer::DaemonRespawn);
+    }
+
+    #[test]
+    fn a_typed_turn_not_seen_yet_is_looked_for_every_few_seconds_within_its_window() {
+        let at = t("2026-11-30T19:21:05Z");
+        let mut f = facts(live(pane()), None, Some(Shows::Idle));
+        f.state.typed = Some(Typed {
+            len_before: 10,
+            text: "Continue".into(),
+            place: "agents:0.1".into(),
+            entered: false,
+            at,
+            expect: Expect::Turn,
+        });
+        let recheck = |now: DateTime<Utc>| match decide(&f, now) {
+            Route::WaitForOwner { recheck_at, .. } => (recheck_at - now).num_seconds(),
+            other => panic!("{other:?}"),
+        };
+        // a restart right after the Enter: the turn may still come
+        assert_eq!(
+            recheck(at + Duration::seconds(1)),
+            TYPED_CONFIRM_RECHECK_SECS
+        );
+        assert_eq!(
+            recheck(at + Duration::seconds(TYPED_CONFIRM_WINDOW_SECS - 1)),
+            TYPED_CONFIRM_RECHECK_SECS
+        );
+        // past its window: the usual pace
+        assert_eq!(
+            recheck(at + Duration::seconds(TYPED_CONFIRM_WINDOW_SECS)),
+            RECHECK_SECS
+        );
     }
 
     #[test]
