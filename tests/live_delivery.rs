@@ -163,7 +163,12 @@ async fn armed_with_the_tui_open_stands_down_and_sends_nothing() {
 
     let o = deliver(&inc, &env_for(&h, sockets.path()), &LiveState::default()).await;
     match o {
-        Outcome::Deferred { view, until, .. } => {
+        Outcome::Deferred {
+            view,
+            until,
+            holder,
+            ..
+        } => {
             assert_eq!(
                 view.by,
                 Continuer::OwnContinue {
@@ -172,6 +177,7 @@ async fn armed_with_the_tui_open_stands_down_and_sends_nothing() {
             );
             assert!(view.why.contains("armed"), "{}", view.why);
             assert!(until > now());
+            assert_eq!(holder, Some(tui.0.id()), "the TUI's exit is watched");
         }
         other => panic!("{other:?}"),
     }
@@ -257,10 +263,16 @@ async fn a_live_tui_outside_any_multiplexer_is_waited_for_then_resumed_once_it_e
     let sockets = tempfile::tempdir().unwrap();
     let env = env_for(&h, sockets.path());
     let state = match deliver(&inc, &env, &LiveState::default()).await {
-        Outcome::Deferred { view, state, .. } => {
+        Outcome::Deferred {
+            view,
+            state,
+            holder,
+            ..
+        } => {
             assert_eq!(view.by, Continuer::WaitingForOwner);
             assert!(view.notify, "the first wait notifies");
             assert!(state.notified);
+            assert_eq!(holder, Some(tui.0.id()), "the TUI's exit is watched");
             state
         }
         other => panic!("{other:?}"),
@@ -288,7 +300,9 @@ async fn a_writer_conflict_is_retried_then_resumed_once_the_writer_is_free() {
     let sockets = tempfile::tempdir().unwrap();
     let env = env_for(&h, sockets.path());
     let state = match deliver(&inc, &env, &LiveState::default()).await {
-        Outcome::Deferred { view, state, until } => {
+        Outcome::Deferred {
+            view, state, until, ..
+        } => {
             assert_eq!(view.by, Continuer::DaemonRespawn);
             assert!(view.why.contains("another writer"), "{}", view.why);
             assert_eq!(state.writer_retries, 1);

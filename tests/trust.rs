@@ -510,7 +510,9 @@ fn a_headless_claude_child_is_not_a_tui_and_its_parents_pane_gets_nothing() {
         "typed into the parent's pane: {status}"
     );
     assert!(claude_argvs(&env).is_empty());
-    // once the child is gone, the session is resumed headless
+    // once the child is gone, the session is resumed headless, looked at
+    // again at the child's exit rather than at the writer's 15 s retry
+    let killed = std::time::Instant::now();
     unsafe { libc::kill(child as i32, libc::SIGKILL) };
     wait_long(
         "the resume after the child",
@@ -518,6 +520,18 @@ fn a_headless_claude_child_is_not_a_tui_and_its_parents_pane_gets_nothing() {
         || !claude_argvs(&env).is_empty(),
     );
     assert!(lines_of(&keys).is_empty());
+    let text = daemon.log_text();
+    assert!(
+        text.lines().any(|l| l
+            .contains("the process that held the session exited: looking again now")
+            && l.contains(&format!("pid={child}"))),
+        "{text}"
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(12),
+        "resumed {:?} after the child's exit: the 15 s retry, not the exit",
+        killed.elapsed()
+    );
     drop(daemon);
 }
 

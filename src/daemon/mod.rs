@@ -52,6 +52,7 @@
 //! appended to a store (bounded, small), the `.git` look-up of a session's
 //! project, and loading a project's `zag.toml` on first use.
 
+pub mod holder_watch;
 pub mod incident;
 pub mod outage;
 pub mod plan;
@@ -340,6 +341,11 @@ struct Core {
     screen_watches: HashMap<PathBuf, tokio::task::AbortHandle>,
     /// Where a watch sends the limit it saw (read like ingest's events).
     screen_tx: mpsc::UnboundedSender<IngestEvent>,
+    /// The exit watch of each deferred incident's holder
+    /// ([`holder_watch`]), by incident: the process and its task.
+    holder_watches: HashMap<String, (crate::live::proc::Pid, tokio::task::AbortHandle)>,
+    /// Where those watches report an exit.
+    holder_tx: mpsc::UnboundedSender<holder_watch::Exited>,
     /// Pause, held incidents, dry run (see [`user`]).
     user: user::UserState,
 }
@@ -401,6 +407,7 @@ pub async fn run(
     let (timer, timer_task) = timer::spawn(clock.clone(), fired_tx);
     let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel();
     let (screen_tx, mut screen_rx) = mpsc::unbounded_channel();
+    let (holder_tx, mut holder_rx) = mpsc::unbounded_channel();
     let mut env = ResumeEnv::new(
         paths.clone(),
         config.resume.clone(),
@@ -438,6 +445,8 @@ pub async fn run(
         failed: None,
         screen_watches: HashMap::new(),
         screen_tx,
+        holder_watches: HashMap::new(),
+        holder_tx,
         user: user::UserState::load(&paths.state_dir, dry_run, clock.now()),
     };
     if dry_run {
@@ -534,6 +543,8 @@ pub async fn run(
             },
             // The screen watches' senders live in the core: never closed.
             Some(ev) = screen_rx.recv() => core.on_ingest(ev),
+            // The holder watches' sender lives in the core too.
+            Some((id, pid)) = holder_rx.recv() => core.on_holder_exited(&id, pid),
             entry = fired_rx.recv() => match entry {
                 Some(entry) => core.on_fired(entry),
                 None => core.fail("the timer task stopped: no resume would fire".into()),
@@ -740,6 +751,9 @@ impl Core {
 
     /// Remove an incident and its session filing.
     fn untrack(&mut self, id: &str) -> Option<Incident> {
+        if let Some((_, watch)) = self.holder_watches.remove(id) {
+            watch.abort();
+        }
         let inc = self.incidents.swap_remove(id)?;
         self.user.held.remove(id);
         self.sessions.remove(&inc.schedule);
@@ -1522,8 +1536,15 @@ impl Core {
             self.dry_outcome(id, outcome);
             return;
         }
-        if let Outcome::Deferred { until, view, state } = outcome {
+        if let Outcome::Deferred {
+            until,
+            view,
+            state,
+            holder,
+        } = outcome
+        {
             self.on_deferred(id, until, view, state);
+            self.watch_holder(id, holder);
             return;
         }
         let Some(inc) = self.incidents.get_mut(id) else {
@@ -1623,6 +1644,50 @@ impl Core {
             notify: view.notify,
             at: self.clock.now(),
         });
+    }
+
+    /// Watch the process that holds a deferred incident's session, so its
+    /// exit brings the next look forward ([`holder_watch`]); one watch per
+    /// incident, kept while it is the same process.
+    fn watch_holder(&mut self, id: &str, holder: Option<crate::live::proc::Pid>) {
+        if let (Some(pid), Some((watched, task))) = (holder, self.holder_watches.get(id)) {
+            if *watched == pid && !task.is_finished() {
+                return;
+            }
+        }
+        if let Some((_, old)) = self.holder_watches.remove(id) {
+            old.abort();
+        }
+        let Some(pid) = holder else {
+            return;
+        };
+        if !self.incidents.contains_key(id) {
+            return;
+        }
+        if let Some(task) = holder_watch::watch(id.to_string(), pid, self.holder_tx.clone()) {
+            self.holder_watches.insert(id.to_string(), (pid, task));
+        }
+    }
+
+    /// The process that held a deferred incident's session exited: look
+    /// again shortly, instead of at the re-check.
+    fn on_holder_exited(&mut self, id: &str, pid: crate::live::proc::Pid) {
+        if self.holder_watches.get(id).is_some_and(|(p, _)| *p == pid) {
+            self.holder_watches.remove(id);
+        }
+        let soon = self.clock.now() + chrono::Duration::seconds(holder_watch::SETTLE_SECS);
+        let Some(inc) = self.incidents.get_mut(id) else {
+            return;
+        };
+        let State::Deferred { until } = inc.state else {
+            return;
+        };
+        if until <= soon {
+            return;
+        }
+        inc.state = State::Deferred { until: soon };
+        self.timer.arm(id.to_string(), soon);
+        tracing::info!(incident = %id, pid, recheck_at = %soon, was = %until, "the process that held the session exited: looking again now");
     }
 
     /// An ended incident's `complete` is written: it leaves the table; a

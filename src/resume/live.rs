@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::live::front;
 use crate::live::owner::Reach;
-use crate::live::proc::Procfs;
+use crate::live::proc::{Pid, Procfs};
 use crate::live::tmux::{self, Tmux};
 use crate::provider::screen::{self, DialogKind, Shows};
 use crate::provider::{self, LiveContext, ProviderCli};
@@ -103,6 +103,20 @@ pub fn route_now(
     state: &LiveState,
     now: DateTime<Utc>,
 ) -> Route {
+    route_seen(t, env, home, reset_at, due, state, now).0
+}
+
+/// [`route_now`], and the process found holding the session (a live TUI
+/// or a writer), whose exit a deferral may wait on.
+fn route_seen(
+    t: &ResolvedTarget,
+    env: &LiveEnv,
+    home: PathBuf,
+    reset_at: Option<DateTime<Utc>>,
+    due: DateTime<Utc>,
+    state: &LiveState,
+    now: DateTime<Utc>,
+) -> (Route, Option<Pid>) {
     let cli = provider::of(t.provider);
     let cx = context(env, home);
     let holder = cli.live_holder(t, &cx).unwrap_or_else(|e| Holder::Unknown {
@@ -143,6 +157,10 @@ pub fn route_now(
             message
         },
         state: state.clone(),
+    };
+    let holder_pid = match facts.holder {
+        Holder::Live { pid, .. } | Holder::Writer { pid, .. } => Some(pid),
+        Holder::Nobody | Holder::Unknown { .. } => None,
     };
     let route = route::decide(&facts, now);
     // A CLI that continues by itself (Copilot's continueOnAutoMode): say so
@@ -188,18 +206,19 @@ pub fn route_now(
         match front::check(&cx.procfs, &cx.tmux, p, *pid, screen::cli_input_is_last) {
             Err(front::NotInFront::OldFrame) | Ok(_) => {}
             Err(e) => {
-                return Route::WaitForOwner {
+                let wait = Route::WaitForOwner {
                     recheck_at: now + chrono::Duration::seconds(route::FRONT_RECHECK_SECS),
                     notify: !state.notified,
                     why: format!(
                         "not typing into {}: {e}; waiting for the CLI to be back in front (`fg`)",
                         route::reach_name(&Reach::Pane(p.clone()))
                     ),
-                }
+                };
+                return (wait, holder_pid);
             }
         }
     }
-    route
+    (route, holder_pid)
 }
 
 /// The deferral of a route that waits: re-arm at its time, keep the state.
@@ -226,6 +245,7 @@ pub fn deferred(route: &Route, mut state: LiveState) -> Option<Outcome> {
             notify,
         },
         state,
+        holder: None,
     })
 }
 
@@ -495,7 +515,7 @@ pub async fn step(
         if let Some(o) = late_confirmation(&t2, &state2) {
             return Err(Box::new(o));
         }
-        Ok(route_now(
+        Ok(route_seen(
             &t2,
             &env2,
             home,
@@ -506,8 +526,8 @@ pub async fn step(
         ))
     })
     .await;
-    let route = match r {
-        Ok(Ok(route)) => route,
+    let (route, holder) = match r {
+        Ok(Ok(seen)) => seen,
         Ok(Err(outcome)) => return Step::Done(*outcome),
         Err(e) => {
             return Step::Done(Outcome::Failed {
@@ -515,7 +535,13 @@ pub async fn step(
             })
         }
     };
-    if let Some(o) = settled(&route).or_else(|| deferred(&route, state.clone())) {
+    if let Some(o) = settled(&route) {
+        return Step::Done(o);
+    }
+    if let Some(mut o) = deferred(&route, state.clone()) {
+        if let Outcome::Deferred { holder: h, .. } = &mut o {
+            *h = holder;
+        }
         return Step::Done(o);
     }
     match route {

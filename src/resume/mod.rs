@@ -121,6 +121,10 @@ pub enum Outcome {
         until: chrono::DateTime<chrono::Utc>,
         view: live::RouteView,
         state: route::LiveState,
+        /// The process that holds the session (the open TUI, a writer):
+        /// its exit is worth a look before `until`, and the core watches
+        /// for it.
+        holder: Option<crate::live::proc::Pid>,
     },
 }
 
