@@ -39,7 +39,7 @@ pub fn how_respawn(
         let home = crate::provider::of(t.provider)
             .home(&env.paths)
             .to_path_buf();
-        let r = live::route_now(
+        let (r, _) = live::route_now(
             t,
             live_env,
             home,

@@ -93,22 +93,10 @@ fn context(env: &LiveEnv, home: PathBuf) -> LiveContext {
     }
 }
 
-/// Gather the facts (blocking: `/proc`, tmux, the session file) and decide.
+/// Gather the facts (blocking: `/proc`, tmux, the session file) and decide;
+/// also the process found holding the session (a live TUI or a writer),
+/// whose exit a deferral may wait on.
 pub fn route_now(
-    t: &ResolvedTarget,
-    env: &LiveEnv,
-    home: PathBuf,
-    reset_at: Option<DateTime<Utc>>,
-    due: DateTime<Utc>,
-    state: &LiveState,
-    now: DateTime<Utc>,
-) -> Route {
-    route_seen(t, env, home, reset_at, due, state, now).0
-}
-
-/// [`route_now`], and the process found holding the session (a live TUI
-/// or a writer), whose exit a deferral may wait on.
-fn route_seen(
     t: &ResolvedTarget,
     env: &LiveEnv,
     home: PathBuf,
@@ -515,7 +503,7 @@ pub async fn step(
         if let Some(o) = late_confirmation(&t2, &state2) {
             return Err(Box::new(o));
         }
-        Ok(route_seen(
+        Ok(route_now(
             &t2,
             &env2,
             home,
