@@ -111,7 +111,8 @@
 //!    ([`resume::revalidate`]) and asks who holds the session
 //!    ([`resume::live::step`]).
 //! 8. **Deferred** (when a live owner or the provider's own continue has it):
-//!    `Core::on_deferred` re-arms the timer for the re-check; back to 6.
+//!    `Core::on_deferred` re-arms the timer for the re-check, and the
+//!    holder's exit brings it forward ([`daemon::holder_watch`]); back to 6.
 //! 9. **Continued.** Otherwise it types into the session's pane
 //!    ([`resume::live::carry_type`]), writes the relay's FIFO
 //!    ([`resume::fifo::send`]) or respawns the CLI with its resume syntax
