@@ -670,7 +670,7 @@ async fn a_tui_suspended_with_ctrl_z_gets_nothing_until_fg_then_one_choice() {
             .trim_end()
             .ends_with("Enter to confirm · Esc to cancel")));
     match deliver(&inc, &env, &state).await {
-        Outcome::Deferred { view, .. } => {
+        Outcome::Deferred { view, holder, .. } => {
             assert_eq!(
                 view.by,
                 Continuer::OwnContinue {
@@ -678,7 +678,9 @@ async fn a_tui_suspended_with_ctrl_z_gets_nothing_until_fg_then_one_choice() {
                 },
                 "{}",
                 view.why
-            )
+            );
+            // the stand-down after the typed choice watches the TUI too
+            assert_eq!(holder, Some(pane.tui));
         }
         other => panic!("{other:?}"),
     }

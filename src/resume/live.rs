@@ -209,8 +209,10 @@ pub fn route_now(
     (route, holder_pid)
 }
 
-/// The deferral of a route that waits: re-arm at its time, keep the state.
-pub fn deferred(route: &Route, mut state: LiveState) -> Option<Outcome> {
+/// The deferral of a route that waits: re-arm at its time, keep the state,
+/// and name the process holding the session (when one was found), whose
+/// exit the core watches for.
+pub fn deferred(route: &Route, mut state: LiveState, holder: Option<Pid>) -> Option<Outcome> {
     let (until, notify) = match route {
         Route::StandDown { recheck_at, .. } | Route::Busy { recheck_at, .. } => {
             (*recheck_at, false)
@@ -233,7 +235,7 @@ pub fn deferred(route: &Route, mut state: LiveState) -> Option<Outcome> {
             notify,
         },
         state,
-        holder: None,
+        holder,
     })
 }
 
@@ -342,7 +344,7 @@ pub fn carry_type(
             notify: !state.notified,
             why,
         };
-        deferred(&r, state).unwrap_or(Outcome::Failed {
+        deferred(&r, state, Some(*holder)).unwrap_or(Outcome::Failed {
             reason: "internal: wait not deferred".into(),
         })
     };
@@ -473,7 +475,7 @@ pub fn carry_type(
                 recheck_at: now + chrono::Duration::seconds(route::RECHECK_SECS),
                 why: format!("chose \"wait here, then continue automatically\" in {name}'s limit menu in {place}: {name}'s own continue has it"),
             };
-            deferred(&r, state).unwrap_or(Outcome::Failed {
+            deferred(&r, state, Some(*holder)).unwrap_or(Outcome::Failed {
                 reason: "internal: stand-down not deferred".into(),
             })
         }
@@ -523,13 +525,7 @@ pub async fn step(
             })
         }
     };
-    if let Some(o) = settled(&route) {
-        return Step::Done(o);
-    }
-    if let Some(mut o) = deferred(&route, state.clone()) {
-        if let Outcome::Deferred { holder: h, .. } = &mut o {
-            *h = holder;
-        }
+    if let Some(o) = settled(&route).or_else(|| deferred(&route, state.clone(), holder)) {
         return Step::Done(o);
     }
     match route {

@@ -410,7 +410,8 @@ fn writer_conflict_retry(
         recheck_at: now + route::writer_backoff(state.writer_retries),
         why: format!("the resume found another writer on the session, retrying: {reason}"),
     };
-    live::deferred(&r, state.clone()).unwrap_or(o)
+    // The writer's process is not known here: the re-check alone.
+    live::deferred(&r, state.clone(), None).unwrap_or(o)
 }
 
 /// The FIFO channel, falling back to respawn when the relay is dead.
