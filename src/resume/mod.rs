@@ -240,8 +240,7 @@ pub async fn deliver_claimed(
         return o;
     };
     if let Some(a) = attempt.cloned() {
-        let withdrawn = tokio::task::spawn_blocking(move || a.withdraw()).await;
-        if let Ok(Err(e)) | Err(e) = withdrawn.map_err(std::io::Error::other) {
+        if let Err(e) = off_loop(move || a.withdraw()).await {
             tracing::warn!(incident = %incident.incident_id, "cannot withdraw the deferred delivery attempt (a restart would take it for delivered): {e}");
         }
     }
@@ -266,14 +265,21 @@ pub async fn deliver_claimed(
     // not send it again.
     if view.notify {
         let (inc, st, why) = (incident.clone(), state.clone(), view.why.clone());
-        let written =
-            tokio::task::spawn_blocking(move || live::record_live(&st, &inc, now, Some(&why)))
-                .await;
-        if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+        if let Err(e) = off_loop(move || live::record_live(&st, &inc, now, Some(&why))).await {
             tracing::warn!(incident = %incident.incident_id, "cannot record the notification in the store: {e}");
         }
     }
     o
+}
+
+/// Run a small blocking write on a worker thread, off the async loop; a
+/// worker that panicked is an error like the write's own.
+async fn off_loop(
+    write: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(write)
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// One look at a due incident, without the age bound and the durable
@@ -439,8 +445,7 @@ async fn deliver_fifo(
             // Sent is delivered: a restart after this never writes it again.
             let sent = async {
                 let Some(a) = attempt.cloned() else { return };
-                let marked = tokio::task::spawn_blocking(move || a.mark_sent()).await;
-                if let Ok(Err(e)) | Err(e) = marked.map_err(std::io::Error::other) {
+                if let Err(e) = off_loop(move || a.mark_sent()).await {
                     tracing::warn!(incident = %t.incident_id, "cannot record the FIFO write in its delivery attempt: {e}");
                 }
             };
