@@ -17,7 +17,7 @@ use crate::live::front;
 use crate::live::owner::Reach;
 use crate::live::proc::{Pid, Procfs};
 use crate::live::tmux::{self, Tmux};
-use crate::provider::screen::{self, DialogKind, Shows};
+use crate::provider::screen::{self, Shows};
 use crate::provider::{self, LiveContext, ProviderCli};
 use crate::store::{Record, Schedule, StoreFile};
 
@@ -292,7 +292,7 @@ pub fn record_live(
 fn ready_for(cli: &dyn ProviderCli, shows: &Shows, expect: &Expect) -> bool {
     match (shows, expect) {
         (Shows::Idle, Expect::Turn) => true,
-        (Shows::LimitDialog(_), e) => cli.limit_dialog().map(Expect::of_dialog).as_ref() == Some(e),
+        (Shows::LimitDialog(_), e) => e.is_dialog_choice_of(cli),
         _ => false,
     }
 }
@@ -305,8 +305,8 @@ fn holds_ours(cli: &dyn ProviderCli, shows: &Shows, text: &str, expect: &Expect)
         (Shows::Draft(d), Expect::Turn) => d == text,
         (
             Shows::LimitDialog(_) | Shows::OwnContinueCountdown { .. } | Shows::Idle,
-            Expect::OwnContinueArmed,
-        ) => cli.limit_dialog() == Some(DialogKind::ArmsOwnContinue),
+            e @ Expect::OwnContinueArmed,
+        ) => e.is_dialog_choice_of(cli),
         _ => false,
     }
 }

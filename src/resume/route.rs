@@ -223,6 +223,12 @@ impl Expect {
         }
     }
 
+    /// Whether this is what a choice in `cli`'s own limit dialog waits for
+    /// (never a turn; never for a CLI without a dialog the daemon answers).
+    pub fn is_dialog_choice_of(&self, cli: &dyn crate::provider::ProviderCli) -> bool {
+        cli.limit_dialog().map(Expect::of_dialog).as_ref() == Some(self)
+    }
+
     /// Its name in a typing intent's record (`None`: a turn, the default).
     pub fn key(&self) -> Option<String> {
         match self {
@@ -464,8 +470,8 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             if let (false, Holder::Live { pid, reach, what }) = (t.entered, &f.holder) {
                 let ours_in_input = match (&f.shows, &t.expect) {
                     (Some(Shows::Draft(d)), Expect::Turn) => *d == t.text,
-                    (Some(Shows::LimitDialog(_)), Expect::OwnContinueArmed) => {
-                        cli.limit_dialog() == Some(DialogKind::ArmsOwnContinue)
+                    (Some(Shows::LimitDialog(_)), e @ Expect::OwnContinueArmed) => {
+                        e.is_dialog_choice_of(cli)
                     }
                     _ => false,
                 };
@@ -534,22 +540,17 @@ pub fn decide(f: &Facts, now: DateTime<Utc>) -> Route {
             };
             match &f.shows {
                 Some(Shows::LimitDialog(menu)) => match (cli.limit_dialog(), cli.answer_limit_dialog(menu)) {
-                    (Some(DialogKind::ArmsOwnContinue), Some(c)) => typed(
-                        c.key.to_string(),
-                        Expect::OwnContinueArmed,
-                        format!(
-                            "{what} shows its limit menu: choosing {} ({})",
-                            c.key, c.label
-                        ),
-                    ),
-                    (Some(DialogKind::Retries), Some(c)) => typed(
-                        c.key.to_string(),
-                        Expect::DialogAnswer,
-                        format!(
-                            "{what} shows its usage-limit dialog: choosing {} ({})",
-                            c.key, c.label
-                        ),
-                    ),
+                    (Some(kind), Some(c)) => {
+                        let dialog = match kind {
+                            DialogKind::ArmsOwnContinue => "limit menu",
+                            DialogKind::Retries => "usage-limit dialog",
+                        };
+                        typed(
+                            c.key.to_string(),
+                            Expect::of_dialog(kind),
+                            format!("{what} shows its {dialog}: choosing {} ({})", c.key, c.label),
+                        )
+                    }
                     (_, None) | (None, _) => wait(format!(
                         "{what} shows a usage-limit dialog without \"Keep trying\" or \"Stop\": leaving the choice to the user"
                     )),

@@ -73,10 +73,7 @@ pub fn took(
             !inner.is_empty() && new.contains(inner)
         }
         // A dialog choice: only the kind its CLI's dialog takes.
-        e => {
-            cli.limit_dialog().map(Expect::of_dialog).as_ref() == Some(e)
-                && cli.choice_took(new.as_bytes())
-        }
+        e => e.is_dialog_choice_of(cli) && cli.choice_took(new.as_bytes()),
     }
 }
 
