@@ -46,6 +46,21 @@ pub use own_continue::Verdict;
 pub use screen::{DialogChoice, DialogKind, LimitMenu, Shows};
 pub use target::{Channel, ResolvedTarget, Unresolved};
 
+/// A capture from `tests/fixtures/live/` (screens and transcripts of the
+/// real TUIs), for the tests of the rooms and the screen readers.
+#[cfg(test)]
+macro_rules! live_fixture {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/live/",
+            $name
+        ))
+    };
+}
+#[cfg(test)]
+pub(crate) use live_fixture;
+
 pub mod claude;
 pub mod codex;
 pub mod copilot;

@@ -181,11 +181,7 @@ mod tests {
     use super::*;
     use crate::provider::screen_view::read;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_str!(concat!("../../tests/fixtures/live/", $name))
-        };
-    }
+    use crate::provider::live_fixture as fixture;
 
     #[test]
     fn the_cli_input_is_the_last_region_of_every_captured_screen() {

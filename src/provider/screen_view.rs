@@ -53,11 +53,7 @@ mod tests {
     use super::*;
     use crate::provider::screen::LimitMenu;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_str!(concat!("../../tests/fixtures/live/", $name))
-        };
-    }
+    use crate::provider::live_fixture as fixture;
 
     #[test]
     fn captured_screens_read_as_what_they_show() {

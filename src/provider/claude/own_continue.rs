@@ -231,11 +231,7 @@ pub fn assess<'a>(lines_after_limit: impl IntoIterator<Item = &'a str>) -> Verdi
 mod tests {
     use super::*;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_str!(concat!("../../../tests/fixtures/live/", $name))
-        };
-    }
+    use crate::provider::live_fixture as fixture;
 
     #[test]
     fn transcripts_captured_from_the_real_tui() {
