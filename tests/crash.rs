@@ -271,18 +271,10 @@ fn native_hit(env: &Env) -> std::path::PathBuf {
     transcript
 }
 
-/// The `complete` records of the global store.
-fn completes(env: &Env) -> Vec<serde_json::Value> {
-    env.records(&env.store())
-        .into_iter()
-        .filter(|r| r["action"] == "complete")
-        .collect()
-}
-
 /// Wait for the incident's `complete` (the only one): its `detail`.
 fn one_complete(env: &Env) -> String {
-    wait_for("the complete record", || !completes(env).is_empty());
-    let done = completes(env);
+    wait_for("the complete record", || !env.completes().is_empty());
+    let done = env.completes();
     assert_eq!(done.len(), 1, "{done:?}");
     done[0]["detail"].as_str().unwrap_or_default().to_string()
 }

@@ -53,13 +53,6 @@ fn pending_id(env: &Env) -> String {
         .to_string()
 }
 
-fn completes(env: &Env) -> Vec<Value> {
-    records(env)
-        .into_iter()
-        .filter(|r| r["action"] == "complete")
-        .collect()
-}
-
 #[test]
 fn resume_now_delivers_a_pending_resume_at_once_and_says_so_in_the_store() {
     let env = Env::new();
@@ -80,9 +73,9 @@ fn resume_now_delivers_a_pending_resume_at_once_and_says_so_in_the_store() {
     assert!(out.contains("the daemon delivers it"), "{out}");
 
     wait_for("the resume", || !env.calls().is_empty());
-    wait_for("its complete record", || !completes(&env).is_empty());
+    wait_for("its complete record", || !env.completes().is_empty());
     assert_eq!(env.calls().len(), 1);
-    assert_eq!(completes(&env)[0]["status"], "resumed");
+    assert_eq!(env.completes()[0]["status"], "resumed");
     let again: Vec<Value> = records(&env)
         .into_iter()
         .filter(|r| r["action"] == "schedule" && r["requested"] == "resume-now")
@@ -118,7 +111,7 @@ fn resume_now_without_a_daemon_is_recorded_and_delivered_at_the_next_start() {
 
     let daemon = env.start();
     wait_for("the resume after the start", || !env.calls().is_empty());
-    wait_for("its complete record", || !completes(&env).is_empty());
+    wait_for("its complete record", || !env.completes().is_empty());
     assert_eq!(env.calls().len(), 1);
     drop(daemon);
 }
@@ -130,9 +123,9 @@ fn retry_gives_a_failed_incident_one_more_delivery_as_a_chained_incident() {
     let daemon = env.start();
     limit_in_transcript(&env, -30);
     wait_for("the failed delivery", || {
-        completes(&env).iter().any(|c| c["status"] == "failed")
+        env.completes().iter().any(|c| c["status"] == "failed")
     });
-    let failed = completes(&env)[0]["incident_id"]
+    let failed = env.completes()[0]["incident_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -159,7 +152,7 @@ fn retry_gives_a_failed_incident_one_more_delivery_as_a_chained_incident() {
 
     wait_for("the retried delivery", || env.calls().len() == 2);
     wait_for("its complete record", || {
-        completes(&env)
+        env.completes()
             .iter()
             .any(|c| c["incident_id"] == new_id.as_str() && c["status"] == "resumed")
     });
@@ -184,8 +177,8 @@ fn a_retry_is_refused_while_its_session_has_a_pending_resume() {
     env.fake_cli("claude", "not today", 1);
     let daemon = env.start();
     limit_in_transcript(&env, -30);
-    wait_for("the failed delivery", || !completes(&env).is_empty());
-    let failed = completes(&env)[0]["incident_id"]
+    wait_for("the failed delivery", || !env.completes().is_empty());
+    let failed = env.completes()[0]["incident_id"]
         .as_str()
         .unwrap()
         .to_string();

@@ -164,13 +164,6 @@ fn records(env: &Env) -> Vec<Value> {
     env.records(&env.store())
 }
 
-fn completes(env: &Env) -> Vec<Value> {
-    records(env)
-        .into_iter()
-        .filter(|r| r["action"] == "complete")
-        .collect()
-}
-
 /// The resume runs in the mode in force at the limit (`default`), never in
 /// the `bypassPermissions` of the file's head.
 fn assert_resumed_in_default_mode(env: &Env) {
@@ -256,8 +249,8 @@ fn a_replaced_session_directory_is_not_entered_and_retry_takes_it() {
     .unwrap();
     let (code, _, err) = env.run_cli(&["resume-now", &id]);
     assert_eq!(code, 0, "{err}");
-    wait_for("the failed outcome", || !completes(&env).is_empty());
-    let c = &completes(&env)[0];
+    wait_for("the failed outcome", || !env.completes().is_empty());
+    let c = &env.completes()[0];
     assert_eq!(c["status"], "failed", "{c}");
     assert!(c["error"].as_str().unwrap().contains("was replaced"), "{c}");
     assert!(
@@ -325,8 +318,8 @@ fn a_wait_hours_past_the_reset_gives_up_told_instead_of_acting() {
     let mut text = user(&work, reset - chrono::Duration::hours(1), "default", "hi");
     text.push_str(&limit(&work, reset - chrono::Duration::minutes(59), reset));
     append(&transcript, text.as_bytes());
-    wait_for("the outcome", || !completes(&env).is_empty());
-    let c = &completes(&env)[0];
+    wait_for("the outcome", || !env.completes().is_empty());
+    let c = &env.completes()[0];
     assert_eq!(c["status"], "failed", "{c}");
     assert!(c["error"].as_str().unwrap().starts_with("gave up"), "{c}");
     assert!(claude_argvs(&env).is_empty());
@@ -445,10 +438,10 @@ fn a_restart_between_typing_and_its_confirmation_types_once() {
         .collect();
     let daemon = env.start_with(&[], &vars);
     wait_long("the confirmed resume", Duration::from_secs(60), || {
-        !completes(&env).is_empty()
+        !env.completes().is_empty()
     });
     assert_eq!(lines_of(&keys), ["Continue"], "typed once in all");
-    let c = &completes(&env)[0];
+    let c = &env.completes()[0];
     assert_eq!(c["status"], "resumed", "{c}");
     assert_eq!(
         intents.len(),

@@ -48,13 +48,6 @@ fn records(env: &Env) -> Vec<Value> {
     env.records(&env.store())
 }
 
-fn completes(env: &Env) -> Vec<Value> {
-    records(env)
-        .into_iter()
-        .filter(|r| r["action"] == "complete")
-        .collect()
-}
-
 fn pending_id(env: &Env) -> String {
     let status = env.status().expect("status");
     status["pending"][0]["incident_id"]
@@ -121,12 +114,12 @@ fn a_custom_message_is_recorded_shown_and_passed_to_the_respawn() {
     let (code, out, err) = env.run_cli(&["resume-now", &id[..8]]);
     assert_eq!(code, 0, "{out}{err}");
     wait_for("the respawn", || !env.calls().is_empty());
-    wait_for("its complete record", || !completes(&env).is_empty());
+    wait_for("its complete record", || !env.completes().is_empty());
     let args = claude_args(&env);
     let dashdash = args.iter().position(|a| a == "--").expect("--");
     assert_eq!(args[dashdash + 1..], [text.to_string()], "{args:?}");
     assert!(!args.iter().any(|a| a == "Continue"), "{args:?}");
-    assert_eq!(completes(&env)[0]["status"], "resumed");
+    assert_eq!(env.completes()[0]["status"], "resumed");
     drop(daemon);
 }
 
@@ -221,8 +214,8 @@ fn retry_force_delivers_a_skipped_incident_once_and_says_so() {
     let daemon = env.start();
     // Due now, and the session moved on since: skipped.
     limit_in_transcript(&env, -30, &moved_on_turns());
-    wait_for("the skip", || !completes(&env).is_empty());
-    let skipped = completes(&env)[0].clone();
+    wait_for("the skip", || !env.completes().is_empty());
+    let skipped = env.completes()[0].clone();
     assert!(
         skipped["error"].as_str().unwrap().contains("moved on"),
         "{skipped}"
@@ -234,8 +227,8 @@ fn retry_force_delivers_a_skipped_incident_once_and_says_so() {
     assert_eq!(code, 0, "{out}{err}");
     let again: Value = serde_json::from_str(&out).unwrap();
     let second = again["incident_id"].as_str().unwrap().to_string();
-    wait_for("the second skip", || completes(&env).len() == 2);
-    assert!(completes(&env)[1]["error"]
+    wait_for("the second skip", || env.completes().len() == 2);
+    assert!(env.completes()[1]["error"]
         .as_str()
         .unwrap()
         .contains("moved on"));
@@ -245,12 +238,12 @@ fn retry_force_delivers_a_skipped_incident_once_and_says_so() {
     let (code, out, err) = env.run_cli(&["retry", "--force", &second[..8]]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("forced"), "{out}");
-    wait_for("the forced delivery", || completes(&env).len() == 3);
+    wait_for("the forced delivery", || env.completes().len() == 3);
     assert_eq!(
-        completes(&env)[2]["status"],
+        env.completes()[2]["status"],
         "resumed",
         "{:?}",
-        completes(&env)
+        env.completes()
     );
     assert_eq!(env.calls().len(), 1);
     let forced = records(&env)
@@ -298,14 +291,14 @@ fn a_pause_holds_resumes_across_a_restart_and_unpause_sends_one() {
     let daemon = env.start();
     env.wait_status("held after the restart", held);
     assert!(env.calls().is_empty(), "nothing delivered while paused");
-    assert!(completes(&env).is_empty());
+    assert!(env.completes().is_empty());
 
     let (code, out, err) = env.run_cli(&["unpause"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("1 held resume(s) go out"), "{out}");
     assert!(!file.exists());
-    wait_for("the one continuation", || !completes(&env).is_empty());
-    assert_eq!(completes(&env)[0]["status"], "resumed");
+    wait_for("the one continuation", || !env.completes().is_empty());
+    assert_eq!(env.completes()[0]["status"], "resumed");
     assert_eq!(env.calls().len(), 1);
     let s = env.status().unwrap();
     assert!(s.get("paused").is_none(), "{s}");
@@ -668,8 +661,8 @@ fn stop_is_logged_and_recent_outcomes_survive_a_restart() {
     let env = Env::new();
     let daemon = env.start();
     limit_in_transcript(&env, -30, &[]);
-    wait_for("the resume", || !completes(&env).is_empty());
-    let id = completes(&env)[0]["incident_id"]
+    wait_for("the resume", || !env.completes().is_empty());
+    let id = env.completes()[0]["incident_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -701,7 +694,7 @@ fn verbose_logs_every_decision_of_the_planner_and_the_router() {
     let no_rust_log = [("RUST_LOG", std::ffi::OsStr::new(""))];
     let daemon = env.start_with(&["-v"], &no_rust_log);
     limit_in_transcript(&env, -30, &[]);
-    wait_for("the resume", || !completes(&env).is_empty());
+    wait_for("the resume", || !env.completes().is_empty());
     daemon.wait_log("planner: record ");
     let log = daemon.log_text();
     for decision in [
@@ -720,7 +713,7 @@ fn verbose_logs_every_decision_of_the_planner_and_the_router() {
     let env = Env::new();
     let daemon = env.start_with(&[], &no_rust_log);
     limit_in_transcript(&env, -30, &[]);
-    wait_for("the resume", || !completes(&env).is_empty());
+    wait_for("the resume", || !env.completes().is_empty());
     assert_eq!(daemon.terminate(), 0);
     let log = daemon_log_of(&env);
     assert!(

@@ -189,6 +189,14 @@ impl Env {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
+
+    /// The `complete` records of the global store, in order.
+    pub fn completes(&self) -> Vec<serde_json::Value> {
+        self.records(&self.store())
+            .into_iter()
+            .filter(|r| r["action"] == "complete")
+            .collect()
+    }
 }
 
 /// Waiting on the daemon's state rather than on time.
